@@ -1,0 +1,3 @@
+from vis.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Typed errors. Every error a user can cause derives from :class:`VisError`; the CLI prints its message and
+exits with code 2 instead of showing a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class VisError(Exception):
+    """Base of all errors caused by user input (bad names, files, options)."""
+
+    exit_code = 2
+
+
+def closest(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
+    """The valid names closest to ``name`` (for 'did you mean' messages)."""
+    valid = list(valid)
+    found = difflib.get_close_matches(name, valid, n=n, cutoff=0.5)
+    if not found:
+        found = [v for v in valid if name.lower() in v.lower()][:n]
+    return found
+
+
+class UnknownNameError(VisError, KeyError):
+    """An unknown model, layer, class or weights name; the message lists the closest valid names."""
+
+    def __init__(self, what: str, name: str, valid: Iterable[str]):
+        valid = list(valid)
+        near = closest(name, valid)
+        hint = f" Did you mean: {', '.join(near)}?" if near else ""
+        shown = ", ".join(valid[:40]) + (" ..." if len(valid) > 40 else "")
+        super().__init__(f"unknown {what} {name!r}.{hint} Valid: {shown}")
+        self.what, self.name, self.valid = what, name, valid
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return str(self.args[0])
+
+
+class WeightsUnavailableError(VisError):
+    """Pretrained weights cannot be had (offline and not cached)."""
+
+
+class InputFileError(VisError):
+    """A missing, unreadable or wrong-kind input file."""
+
+
+class OutputExistsError(VisError):
+    """The output file exists and ``overwrite`` was not asked for."""
