@@ -1,0 +1,19 @@
+"""Model registry, architectures, weight sources, layer tables and preprocessing."""
+
+from vis.models._base import Stage, StagedNet
+from vis.models._preprocess import Preprocessing, classification_input, to_channels
+from vis.models._registry import LayerInfo, ModelSpec, get_model, layer_table, list_models, model_spec
+
+__all__ = [
+    "LayerInfo",
+    "ModelSpec",
+    "Preprocessing",
+    "Stage",
+    "StagedNet",
+    "classification_input",
+    "get_model",
+    "layer_table",
+    "list_models",
+    "model_spec",
+    "to_channels",
+]

@@ -1,0 +1,57 @@
+"""What each model's weights expect of an image, and turning any image into that."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How images reach a model.
+
+    vis models and every graph vis exports take float32 NCHW images in ``value_range`` (RGB, or one grey channel
+    when ``channels`` is 1) and apply ``mean``/``std`` themselves. ``channel_order`` is what the first convolution
+    was trained on. ``resize``/``crop`` are the evaluation transform for classification (shorter side to
+    ``resize``, centre crop ``crop``); ``min_size`` is the smallest input the architecture accepts.
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    channels: int = 3
+    channel_order: str = "RGB"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    min_size: int = 32
+    resize: int = 256
+    crop: int = 224
+    fixed_size: bool = False  # True when the classifier needs exactly crop x crop
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "mean": list(self.mean), "std": list(self.std), "channels": self.channels,
+            "channel_order": self.channel_order, "value_range": list(self.value_range),
+            "min_size": self.min_size, "input_size": [self.crop, self.crop],
+        }
+
+
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """HxWx3 RGB float image -> HxWx``channels`` (grey by ITU-R 601 luma when 1)."""
+    if channels == 3:
+        return image
+    grey = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return grey[..., None]
+
+
+def classification_input(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """An HxWx3 RGB float image in [0, 1] -> the 1xCxHxW batch the model's weights were evaluated on."""
+    h, w = image.shape[:2]
+    scale = pre.resize / min(h, w)
+    nh, nw = max(pre.crop, round(h * scale)), max(pre.crop, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    image = cv2.resize(image, (nw, nh), interpolation=interp)
+    top, left = (nh - pre.crop) // 2, (nw - pre.crop) // 2
+    image = image[top : top + pre.crop, left : left + pre.crop]
+    image = to_channels(image, pre.channels)
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
