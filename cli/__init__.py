@@ -1,0 +1,17 @@
+"""The `vis` command line: thin typer commands that parse, call the library and report."""
+
+from __future__ import annotations
+
+from vis.cli._app import app
+from vis.cli import _export_cmd, _model_cmds
+
+for _module in (_model_cmds, _export_cmd):
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point of the `vis` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

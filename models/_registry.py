@@ -48,6 +48,7 @@ class ModelSpec:
     pretrained: WeightsFile
     default_layer: str
     drop_keys: tuple[str, ...] = ()  # state_dict prefixes of optional parts (aux heads) the file may hold
+    fixed_size_from: str | None = None  # first layer whose output needs the canonical input size (a classifier)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -56,6 +57,14 @@ class ModelSpec:
 
     def logits_layer(self) -> str:
         return layer_table(self.name)[-1].name
+
+    def dynamic_size(self, layers: list[str]) -> bool:
+        """Whether a graph ending at ``layers`` accepts any input height and width."""
+        if self.fixed_size_from is None:
+            return True
+        names = [row.name for row in layer_table(self.name)]
+        limit = names.index(self.fixed_size_from)
+        return all(names.index(n) < limit for n in layers)
 
 
 def _efficientnet_file() -> str | None:
@@ -75,11 +84,13 @@ _SPECS: dict[str, ModelSpec] = {
             "lenet5", "LeNet-5 for 28x28 MNIST digits (the thesis variant)", LeNet5,
             Preprocessing(mean=(0.0,), std=(1.0,), channels=1, channel_order="grey", min_size=28, resize=28, crop=28, fixed_size=True),
             "digits.txt", WeightsFile(note="train your own: vis train lenet -o lenet.pt"), "tanh2",
+            fixed_size_from="dropout",
         ),
         ModelSpec(
             "vgg19", "VGG-19 (torchvision layout), ImageNet", VGG,
             Preprocessing(**_IMAGENET, min_size=32, fixed_size=True),
             "imagenet_classes.txt", WeightsFile(url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"), "conv4_1",
+            fixed_size_from="avgpool",
         ),
         ModelSpec(
             "googlenet", "GoogLeNet / Inception v1 (torchvision layout), ImageNet", GoogLeNet,

@@ -1,0 +1,69 @@
+"""The typer application and its error policy: user errors print one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+import vis
+from vis.errors import VisError
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` to stderr and return the Exit to raise."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except VisError as e:
+            raise fail(str(e), e.exit_code) from e
+        except KeyboardInterrupt as e:
+            raise fail("interrupted", 130) from e
+
+    return wrapper
+
+
+class VisTyper(typer.Typer):
+    """A Typer whose commands turn :class:`VisError` into one message and exit code 2."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(_friendly(fn))
+
+
+app = VisTyper(
+    name="vis",
+    help="Look inside convolutional networks and dream in real time (ONNX Runtime gradient graphs).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vis {vis.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Look inside convolutional networks and dream in real time."""
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned plain-text table."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])

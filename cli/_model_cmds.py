@@ -1,0 +1,80 @@
+"""`vis models`, `vis layers`, `vis predict`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vis.cli._app import VisTyper, format_table
+
+WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
+
+
+def register(app: VisTyper) -> None:
+    @app.command("models")
+    def models_cmd() -> None:
+        """List the models, whether their pretrained weights are here, and their input sizes."""
+        from vis.models import layer_table, list_models, model_spec
+
+        rows = []
+        for name in list_models():
+            spec = model_spec(name)
+            pre = spec.preprocessing
+            pretrained = spec.pretrained
+            if pretrained.local is not None:
+                state = "packaged" if pretrained.available_locally() else "missing package"
+            elif pretrained.url is None:
+                state = "none (train one)"
+            else:
+                state = "cached" if pretrained.available_locally() else "not downloaded"
+            size = f"{pre.channels}x{pre.crop}x{pre.crop}" + ("" if not spec.fixed_size_from else " (fixed for classifier)")
+            rows.append([name, state, size, str(len(layer_table(name))), spec.default_layer, spec.summary])
+        typer.echo(format_table(["model", "imagenet weights", "input", "layers", "dream layer", "about"], rows))
+
+    @app.command("layers")
+    def layers_cmd(
+        model: str = typer.Argument(..., help="Model name (see `vis models`)."),
+        size: Optional[tuple[int, int]] = typer.Option(None, "--size", help="Input height and width."),
+    ) -> None:
+        """Print every addressable layer: name, kind, output shape, channels."""
+        from vis.models import layer_table, model_spec
+
+        spec = model_spec(model)
+        h, w = size or (spec.preprocessing.crop, spec.preprocessing.crop)
+        rows = []
+        for row in layer_table(model, (h, w)):
+            shape = "x".join(map(str, row.shape)) if row.shape else f"(needs {spec.preprocessing.crop}x{spec.preprocessing.crop})"
+            rows.append([row.name, row.kind, shape, str(row.channels) if row.shape else "", ",".join(row.tags)])
+        typer.echo(f"{model}, input {spec.preprocessing.channels}x{h}x{w}")
+        typer.echo(format_table(["layer", "kind", "output", "channels", "tags"], rows))
+
+    @app.command("predict")
+    def predict_cmd(
+        model: str = typer.Argument(..., help="Model name."),
+        images: list[Path] = typer.Argument(..., help="Image files (any size; grey and RGBA are converted)."),
+        weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
+        top: int = typer.Option(5, "--top", min=1, help="How many classes to show."),
+        as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    ) -> None:
+        """Classify images: top classes with probabilities."""
+        from vis.engine import load_image, predict
+        from vis.models import get_model, model_spec
+
+        model_spec(model)
+        pictures = [load_image(p) for p in images]  # fail on a bad file before loading weights
+        net = get_model(model, weights=weights)
+        results = predict(model, net, pictures, top=top)
+        if as_json:
+            payload = [
+                {"image": str(p), "top": [{"index": i, "class": c, "probability": round(q, 6)} for i, c, q in r.classes]}
+                for p, r in zip(images, results)
+            ]
+            typer.echo(json.dumps({"model": model, "weights": weights, "results": payload}, indent=2))
+            return
+        for path, result in zip(images, results):
+            typer.echo(f"{path}:")
+            for i, c, q in result.classes:
+                typer.echo(f"  {q:7.2%}  {c} ({i})")

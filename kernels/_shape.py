@@ -1,0 +1,179 @@
+"""Gradient rules of data-movement ops: reshapes, transposes, concatenation, splitting, slicing, padding, gather."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+
+from vis.kernels._emitter import Emitter, attr, optional_input
+from vis.kernels._registry import register_rule
+
+Grads = Sequence["str | None"]
+
+
+def _need_rank(ctx: Emitter, node: onnx.NodeProto, tensor: str) -> int:
+    r = ctx.rank(tensor)
+    if r is None:
+        raise NotImplementedError(f"{node.op_type} on a tensor of unknown rank ({tensor!r})")
+    return r
+
+
+@register_rule("Reshape")
+@register_rule("Flatten")
+@register_rule("Squeeze")
+@register_rule("Unsqueeze")
+def _reshape(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    return [ctx.reshape_like(grads[0], node.input[0])]  # type: ignore[list-item]
+
+
+@register_rule("Transpose")
+def _transpose(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    perm = attr(node, "perm")
+    if perm is None:
+        perm = list(reversed(range(_need_rank(ctx, node, node.input[0]))))
+    inverse = [int(i) for i in np.argsort(perm)]
+    return [ctx.op("Transpose", [grads[0]], perm=inverse)]  # type: ignore[list-item]
+
+
+def _axis_size(ctx: Emitter, tensor: str, axis: int) -> str:
+    """Runtime ``shape[axis]`` as a [1] int64 tensor (negative axes allowed)."""
+    static = ctx.static_shape(tensor)
+    if static is not None and isinstance(static[axis], int):
+        return ctx.ints([static[axis]])  # type: ignore[list-item]
+    return ctx.op("Gather", [ctx.shape(tensor), ctx.ints([axis])], axis=0)  # type: ignore[return-value]
+
+
+@register_rule("Concat")
+def _concat(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    axis = int(attr(node, "axis"))
+    inputs = list(node.input)
+    sizes = ctx.op("Concat", [_axis_size(ctx, x, axis) for x in inputs], axis=0)
+    parts = ctx.op("Split", [grads[0], sizes], n_out=len(inputs), axis=axis)
+    if len(inputs) == 1:
+        parts = [parts]  # type: ignore[list-item]
+    return [p if need else None for p, need in zip(parts, needs)]  # type: ignore[misc]
+
+
+@register_rule("Split")
+def _split(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    axis = int(attr(node, "axis", 0))
+    parts = [g if g is not None else ctx.zeros_like(y) for g, y in zip(grads, node.output)]
+    out: list[str | None] = [ctx.op("Concat", parts, axis=axis)]  # type: ignore[list-item]
+    return out + [None] * (len(node.input) - 1)
+
+
+def _normalized(ctx: Emitter, value: str, size: str, clamp_hi: str, clamp_lo: str) -> str:
+    """Runtime ``clamp(value + size if value < 0 else value, lo, hi)`` on int64 vectors."""
+    neg = ctx.op("Less", [value, ctx.ints([0])])
+    v = ctx.op("Where", [neg, ctx.op("Add", [value, size]), value])
+    return ctx.op("Min", [ctx.op("Max", [v, clamp_lo]), clamp_hi])  # type: ignore[return-value]
+
+
+@register_rule("Slice")
+def _slice(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    x = node.input[0]
+    rank = _need_rank(ctx, node, x)
+    if ctx.opset < 10:
+        raise NotImplementedError("Slice before opset 10")
+    starts, ends = node.input[1], node.input[2]
+    axes_name, steps_name = optional_input(node, 3), optional_input(node, 4)
+    steps = ctx.value(steps_name) if steps_name else None
+    if steps_name and (steps is None or np.any(steps != 1)):
+        raise NotImplementedError("Slice with steps other than 1")
+    if axes_name:
+        axes_v = ctx.value(axes_name)
+        if axes_v is None:
+            raise NotImplementedError("Slice with runtime axes")
+        axes = [int(a) % rank for a in axes_v.reshape(-1)]
+    else:
+        n = ctx.static_shape(starts)
+        if n is None or not isinstance(n[0], int):
+            raise NotImplementedError("Slice with starts of unknown length")
+        axes = list(range(n[0]))
+    sizes = ctx.op("Gather", [ctx.shape(x), ctx.ints(axes)], axis=0)
+    zero = ctx.ints([0])
+    s = _normalized(ctx, ctx.op("Cast", [starts], to=onnx.TensorProto.INT64), sizes, sizes, zero)  # type: ignore[arg-type]
+    e = _normalized(ctx, ctx.op("Cast", [ends], to=onnx.TensorProto.INT64), sizes, sizes, zero)  # type: ignore[arg-type]
+    e = ctx.op("Max", [e, s])  # empty slices
+    after = ctx.op("Sub", [sizes, e])
+    # Scatter the per-axis pads into full-rank pad vectors (static positions).
+    begin_parts: list[str] = []
+    end_parts: list[str] = []
+    for i in range(rank):
+        if i in axes:
+            k = axes.index(i)
+            begin_parts.append(ctx.op("Slice", [s, ctx.ints([k]), ctx.ints([k + 1])]))  # type: ignore[arg-type]
+            end_parts.append(ctx.op("Slice", [after, ctx.ints([k]), ctx.ints([k + 1])]))  # type: ignore[arg-type]
+        else:
+            begin_parts.append(zero)
+            end_parts.append(zero)
+    pads = ctx.op("Concat", begin_parts + end_parts, axis=0)
+    return [ctx.op("Pad", [grads[0], pads], mode="constant")] + [None] * (len(node.input) - 1)  # type: ignore[list-item]
+
+
+@register_rule("Pad")
+def _pad(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    x, g = node.input[0], grads[0]
+    mode = attr(node, "mode", "constant")
+    if mode != "constant":
+        raise NotImplementedError(f"Pad mode {mode!r} (only 'constant')")
+    if ctx.opset < 11:
+        raise NotImplementedError("Pad before opset 11")
+    rank = _need_rank(ctx, node, x)
+    axes_name = optional_input(node, 3)
+    if axes_name:
+        axes_v = ctx.value(axes_name)
+        if axes_v is None:
+            raise NotImplementedError("Pad with runtime axes")
+        axes = [int(a) % rank for a in axes_v.reshape(-1)]
+    else:
+        axes = list(range(rank))
+    pads = ctx.value(node.input[1])
+    if pads is not None:
+        pads = pads.reshape(-1).astype(np.int64)
+        n = len(axes)
+        begin, end = pads[:n], pads[n:]
+        crop_b, crop_e = np.maximum(-begin, 0), np.maximum(-end, 0)
+        if crop_b.any() or crop_e.any():
+            full = [0] * (2 * rank)
+            for k, a in enumerate(axes):
+                full[a], full[rank + a] = int(crop_b[k]), int(crop_e[k])
+            g = ctx.op("Pad", [g, ctx.ints(full)], mode="constant")  # type: ignore[assignment]
+        starts = ctx.ints(np.maximum(begin, 0).tolist())
+    else:
+        starts = ctx.op("Slice", [node.input[1], ctx.ints([0]), ctx.ints([len(axes)])])  # type: ignore[assignment]
+    sizes = ctx.op("Gather", [ctx.shape(x), ctx.ints(axes)], axis=0)
+    ends = ctx.op("Add", [starts, sizes])
+    out = ctx.op("Slice", [g, starts, ends, ctx.ints(axes)])
+    return [out] + [None] * (len(node.input) - 1)  # type: ignore[list-item]
+
+
+@register_rule("Gather")
+def _gather(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # Index-free: the gradient is a contraction of g with OneHot(indices, depth=shape[axis]) (handles repeated
+    # and negative indices, no scatter).
+    x, idx = node.input
+    rank = _need_rank(ctx, node, x)
+    axis = int(attr(node, "axis", 0)) % rank
+    idx_rank = ctx.rank(idx)
+    if idx_rank is None or idx_rank > 1:
+        raise NotImplementedError("Gather with indices of rank > 1")
+    g = grads[0]
+    if idx_rank == 0:
+        g = ctx.unsqueeze(g, [axis])
+        idx_vec = ctx.op("Reshape", [idx, ctx.ints([1])])
+    else:
+        idx_vec = idx
+    depth = _axis_size(ctx, x, axis)
+    like = node.output[0]
+    on_off = ctx.const(np.array([0.0, 1.0], dtype=ctx.np_dtype(like)), "onoff")
+    onehot = ctx.op("OneHot", [idx_vec, depth, on_off], axis=-1)  # [k, depth]
+    # move the gathered axis last, contract, move back
+    perm = [i for i in range(rank) if i != axis] + [axis]
+    gt = ctx.op("Transpose", [g], perm=perm) if axis != rank - 1 else g
+    out = ctx.op("MatMul", [gt, onehot])
+    if axis != rank - 1:
+        out = ctx.op("Transpose", [out], perm=[int(i) for i in np.argsort(perm)])
+    return [out, None]  # type: ignore[list-item]

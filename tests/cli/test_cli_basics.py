@@ -1,0 +1,118 @@
+"""The CLI through typer's CliRunner and as a subprocess: help, version, models, layers, predict, export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+
+import onnx
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vis.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_help_lists_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("models", "layers", "predict", "export"):
+        assert command in result.output
+
+
+def test_version_as_subprocess() -> None:
+    out = subprocess.run([sys.executable, "-m", "vis", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("vis ")
+
+
+def test_models_table() -> None:
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert "efficientnet_lite0" in result.output and "packaged" in result.output
+
+
+def test_layers_googlenet_as_subprocess() -> None:
+    out = subprocess.run([sys.executable, "-m", "vis", "layers", "googlenet"], capture_output=True, text=True, check=True)
+    line = next(line for line in out.stdout.splitlines() if line.startswith("inception4c"))
+    assert "512x14x14" in line
+
+
+def test_layers_size_option() -> None:
+    result = invoke("layers", "googlenet", "--size", "512", "512")
+    assert result.exit_code == 0
+    assert "512x32x32" in next(line for line in result.output.splitlines() if line.startswith("inception4c"))
+
+
+@pytest.mark.parametrize("args,expected", [
+    (("layers", "googlenett"), "googlenet"),
+    (("export", "vgg19", "-o", "x.onnx", "--weights", "random", "--layers", "conv4_9"), "conv4_1"),
+    (("predict", "lenet6", "x.png"), "lenet5"),
+    (("layers", "lenet5", "--size", "8", "8"), "at least 28"),
+])
+def test_bad_names_exit_2_with_suggestions(args, expected, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_layer_as_subprocess(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "vis", "export", "googlenet", "-o", str(tmp_path / "g.onnx"), "--weights", "random", "--layers", "inception4z"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 2
+    assert "inception4c" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_predict_json_real_weights(sample_photo) -> None:
+    result = invoke("predict", "efficientnet_lite0", str(sample_photo), "--top", "3", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    top = payload["results"][0]["top"]
+    assert len(top) == 3 and top[0]["class"] in {"palace", "bell cote", "pagoda", "church"}
+    assert top[0]["probability"] >= top[1]["probability"]
+
+
+def test_predict_grey_rgba_and_bad_files(image_files) -> None:
+    result = invoke("predict", "efficientnet_lite0", str(image_files["grey"]), str(image_files["rgba"]), "--top", "2")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("%") == 4
+    for bad in ("missing", "text"):
+        result = invoke("predict", "efficientnet_lite0", str(image_files[bad]))
+        assert result.exit_code == 2 and str(image_files[bad]) in result.output
+
+
+def test_offline_weights_exit_2(monkeypatch, tmp_path) -> None:
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    result = invoke("export", "googlenet", "-o", str(tmp_path / "g.onnx"))
+    assert result.exit_code == 2
+    assert "googlenet-1378be20.pth" in result.output and "--weights random" in result.output
+
+
+def test_export_writes_checks_and_refuses_overwrite(tmp_path) -> None:
+    out = tmp_path / "new" / "folder" / "g.onnx"
+    result = invoke("export", "googlenet", "-o", str(out), "--weights", "random", "--layers", "inception3a,inception4c")
+    assert result.exit_code == 0, result.output
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [o.name for o in proto.graph.output] == ["inception3a", "inception4c"]
+    before = out.stat().st_mtime_ns
+    result = invoke("export", "googlenet", "-o", str(out), "--weights", "random")
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    assert out.stat().st_mtime_ns == before
+    result = invoke("export", "googlenet", "-o", str(out), "--weights", "random", "--overwrite", "--opset", "18")
+    assert result.exit_code == 0
+    assert onnx.load(str(out)).opset_import[0].version == 18

@@ -1,0 +1,40 @@
+"""Shared fixtures: small images on disk, sample photos shipped with scikit-learn, random-weight models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+# Tests never reach the network and never use a user's cache.
+os.environ.setdefault("TORCH_HOME", str(Path(__file__).parent / ".torch-home-unused"))
+
+
+@pytest.fixture(scope="session")
+def sample_photo() -> Path:
+    """A real photo that ships with scikit-learn (a Chinese temple, 427x640)."""
+    import sklearn.datasets
+
+    return Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
+
+
+@pytest.fixture
+def image_files(tmp_path: Path) -> dict[str, Path]:
+    """An RGB, a grey, an RGBA and a 16-bit image of odd sizes, plus a non-image and a missing path."""
+    rng = np.random.default_rng(0)
+    files = {}
+    files["rgb"] = tmp_path / "rgb.png"
+    cv2.imwrite(str(files["rgb"]), rng.integers(0, 255, (37, 53, 3), dtype=np.uint8))
+    files["grey"] = tmp_path / "grey.png"
+    cv2.imwrite(str(files["grey"]), rng.integers(0, 255, (41, 29), dtype=np.uint8))
+    files["rgba"] = tmp_path / "rgba.png"
+    cv2.imwrite(str(files["rgba"]), rng.integers(0, 255, (30, 31, 4), dtype=np.uint8))
+    files["deep"] = tmp_path / "deep.png"
+    cv2.imwrite(str(files["deep"]), rng.integers(0, 65535, (20, 22, 3), dtype=np.uint16))
+    files["text"] = tmp_path / "notes.png"
+    files["text"].write_text("not an image")
+    files["missing"] = tmp_path / "missing.png"
+    return files

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+import torch
+
+from vis.errors import UnknownNameError, VisError, WeightsUnavailableError
+from vis.models import get_model, layer_table, list_models, model_spec
+
+SMALL = {"lenet5": (28, 28), "vgg19": (64, 80), "googlenet": (64, 80), "efficientnet_lite0": (64, 80)}
+
+
+def test_list_models_has_the_four() -> None:
+    assert list_models() == ["lenet5", "vgg19", "googlenet", "efficientnet_lite0"]
+
+
+def test_unknown_model_names_closest() -> None:
+    with pytest.raises(UnknownNameError, match="googlenet"):
+        model_spec("googlenett")
+
+
+def test_googlenet_inception4c_shape() -> None:
+    row = {r.name: r for r in layer_table("googlenet", (224, 224))}["inception4c"]
+    assert row.shape == (512, 14, 14) and row.kind == "inception"
+
+
+def test_vgg_layer_names() -> None:
+    names = [r.name for r in layer_table("vgg19")]
+    assert names[:5] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
+    assert {"conv5_4", "relu5_4", "pool5", "fc6", "fc7", "fc8"} <= set(names)
+    assert {r.name for r in layer_table("vgg19") if "pre_relu" in r.tags} >= {"conv4_1", "conv5_1"}
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_layer_table_matches_real_forward(name: str) -> None:
+    model = get_model(name, weights="random")
+    table = layer_table(name, SMALL[name])
+    x = torch.rand(1, model_spec(name).preprocessing.channels, *SMALL[name])
+    dynamic_rows = [r for r in table if r.shape]
+    outs = model.forward_layers(x, [r.name for r in dynamic_rows])
+    assert [tuple(o.shape[1:]) for o in outs] == [r.shape for r in dynamic_rows]
+
+
+def test_lenet_is_the_thesis_variant() -> None:
+    model = get_model("lenet5", weights="random")
+    table = {r.name: r.shape for r in layer_table("lenet5")}
+    assert table["pad"] == (1, 32, 32) and table["conv1"] == (6, 28, 28) and table["pool1"] == (6, 14, 14)
+    assert table["conv2"] == (16, 10, 10) and table["pool2"] == (16, 5, 5)
+    assert [table[n] for n in ("fc1", "fc2", "fc3", "fc4")] == [(400,), (120,), (84,), (10,)]
+    assert model.fc1.in_features == 400
+
+
+def test_random_weights_are_seeded() -> None:
+    a = get_model("googlenet", weights="random", seed=3).state_dict()
+    b = get_model("googlenet", weights="random", seed=3).state_dict()
+    c = get_model("googlenet", weights="random", seed=4).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["conv1.conv.weight"], c["conv1.conv.weight"])
+
+
+def test_random_weights_are_well_scaled() -> None:
+    model = get_model("googlenet", weights="random")
+    (act,) = model.forward_layers(torch.rand(2, 3, 96, 96), ["inception4c"])
+    assert 0.05 < act.std().item() < 20
+
+
+# torchvision's published key names (facts of its files), written out independently of our modules.
+TORCHVISION_KEYS = {
+    "vgg19": ["features.0.weight", "features.2.bias", "features.34.weight", "classifier.0.weight", "classifier.6.bias"],
+    "googlenet": ["conv1.conv.weight", "conv1.bn.running_var", "inception3a.branch2.1.conv.weight",
+                  "inception3a.branch3.1.conv.weight", "inception5b.branch4.1.bn.bias", "fc.weight"],
+}
+
+
+@pytest.mark.parametrize("name", ["vgg19", "googlenet"])
+def test_torchvision_state_dict_file_loads(name: str, tmp_path) -> None:
+    state = get_model(name, weights="random", seed=1).state_dict()
+    assert set(TORCHVISION_KEYS[name]) <= set(state)
+    if name == "googlenet":  # torchvision's file also holds the aux heads
+        state["aux1.fc2.weight"] = torch.zeros(1000, 1024)
+    path = tmp_path / f"{name}.pth"
+    torch.save(state, path)
+    loaded = get_model(name, weights=str(path))
+    key = TORCHVISION_KEYS[name][0]
+    assert torch.equal(loaded.state_dict()[key], state[key])
+
+
+def test_vgg19_conv_indices_follow_torchvision() -> None:
+    state = get_model("vgg19", weights="random").state_dict()
+    conv_indices = sorted({int(k.split(".")[1]) for k in state if k.startswith("features.")})
+    assert conv_indices == [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+
+
+def test_wrong_state_dict_names_the_file(tmp_path) -> None:
+    path = tmp_path / "lenet.pt"
+    torch.save({"conv1.weight": torch.zeros(1)}, path)
+    with pytest.raises(VisError, match="lenet.pt"):
+        get_model("lenet5", weights=str(path))
+
+
+def test_unknown_weights_name() -> None:
+    with pytest.raises(UnknownNameError, match="random"):
+        get_model("googlenet", weights="imagenett")
+
+
+def test_offline_imagenet_weights_message(monkeypatch, tmp_path) -> None:
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(WeightsUnavailableError) as info:
+        get_model("googlenet", weights="imagenet")
+    message = str(info.value)
+    assert "https://download.pytorch.org/models/googlenet-1378be20.pth" in message
+    assert str(tmp_path / "checkpoints" / "googlenet-1378be20.pth") in message
+    assert "--weights random" in message
+
+
+def test_efficientnet_real_weights_classify_a_photo(sample_photo) -> None:
+    from vis.engine import load_image, predict
+
+    model = get_model("efficientnet_lite0", weights="imagenet")
+    (result,) = predict("efficientnet_lite0", model, [load_image(sample_photo)], top=3)
+    assert result.classes[0][1] in {"palace", "bell cote", "pagoda", "church"}
+    assert result.classes[0][2] > 0.2
+
+
+def test_categories() -> None:
+    assert model_spec("googlenet").categories[319] == "dragonfly"
+    assert len(model_spec("vgg19").categories) == 1000
+    assert model_spec("lenet5").categories == [str(d) for d in range(10)]
