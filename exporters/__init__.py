@@ -1,5 +1,42 @@
 """torch -> ONNX export, objectives, the gradient-graph builder (ONNX autodiff), graph validation."""
 
+from vis.exporters._gradient import GRAD, OBJECTIVE, gradient_graph, objective_graph, step_graph
+from vis.exporters._objectives import (
+    GUIDE_INPUT,
+    ChannelObjective,
+    ClassObjective,
+    GuideObjective,
+    L2Penalty,
+    LayerObjective,
+    NeuronObjective,
+    Objective,
+    ObjectiveError,
+    TVPenalty,
+    guide_features,
+    parse_objective,
+)
 from vis.exporters._onnx_export import ExportConfig, ExportError, export_onnx, resolve_layers, save_onnx
 
-__all__ = ["ExportConfig", "ExportError", "export_onnx", "resolve_layers", "save_onnx"]
+__all__ = [
+    "GRAD",
+    "GUIDE_INPUT",
+    "OBJECTIVE",
+    "ChannelObjective",
+    "ClassObjective",
+    "ExportConfig",
+    "ExportError",
+    "GuideObjective",
+    "L2Penalty",
+    "LayerObjective",
+    "NeuronObjective",
+    "Objective",
+    "ObjectiveError",
+    "TVPenalty",
+    "export_onnx",
+    "gradient_graph",
+    "guide_features",
+    "objective_graph",
+    "parse_objective",
+    "resolve_layers",
+    "save_onnx",
+]

@@ -1,0 +1,55 @@
+"""One interface, two implementations: ``ort`` (default, ONNX graphs) and ``torch`` (autograd reference)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from vis.engine._session import SessionConfig
+from vis.errors import UnknownNameError
+from vis.exporters._objectives import Objective
+from vis.models import StagedNet, model_spec
+
+BACKENDS = ("ort", "torch")
+
+
+class Backend(Protocol):
+    """What every loop needs from a backend. Images are float32 NCHW in the model's value range ([0, 1])."""
+
+    name: str
+
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        """Objective value (summed over the batch) and its gradient with respect to ``image``."""
+
+    def step(self, image: np.ndarray, shift: tuple[int, int], step_size: float) -> tuple[np.ndarray, float]:
+        """google/deepdream's make_step: jitter roll, normalised gradient step, clip; returns (image, objective)."""
+
+    def set_guide(self, guide: np.ndarray) -> None:
+        """Guide features (C, K) for a guided objective."""
+
+
+def make_backend(kind: str, model_name: str, model: StagedNet, objective: Objective, *, provider: str = "auto",
+                 threads: int = 0, variant: str = "fast", guide: np.ndarray | None = None, weights: str = "") -> Backend:
+    """Build the ``ort`` or ``torch`` backend for ``objective`` on ``model``."""
+    if kind == "torch":
+        from vis.engine._torch_backend import TorchBackend
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        device = "cuda" if provider in ("cuda", "tensorrt") or (provider == "auto" and _torch_cuda()) else "cpu"
+        return TorchBackend(model, objective, model_spec(model_name).preprocessing.value_range, guide, device=device)
+    if kind == "ort":
+        from vis.engine._ort_backend import OrtBackend
+
+        return OrtBackend(model_name, model, objective, variant=variant, session=SessionConfig(provider, threads),
+                          guide=guide, weights=weights)
+    raise UnknownNameError("backend", kind, BACKENDS)
+
+
+def _torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

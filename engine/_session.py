@@ -1,0 +1,120 @@
+"""ONNX Runtime sessions: provider choice, thread settings, a cache, and IOBinding runs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from vis.errors import UnknownNameError, VisError
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+class ProviderUnavailableError(VisError):
+    """The execution provider asked for is not in this onnxruntime build or has no device."""
+
+
+def available_providers() -> list[str]:
+    """vis names of the providers this onnxruntime offers (``cpu``, ``cuda``, ``tensorrt``)."""
+    have = set(ort.get_available_providers())
+    return [name for name, full in PROVIDERS.items() if full in have]
+
+
+def resolve_providers(provider: str, trt_cache: str | None = None) -> list[str | tuple[str, dict]]:
+    """The ORT provider list for ``auto|cpu|cuda|tensorrt``; asking for a missing one is an error, not a fallback."""
+    if provider == "auto":
+        have = available_providers()
+        provider = "cuda" if "cuda" in have else "cpu"
+    if provider not in PROVIDERS:
+        raise UnknownNameError("provider", provider, ["auto", *PROVIDERS])
+    if provider not in available_providers():
+        raise ProviderUnavailableError(
+            f"the {provider} execution provider is not available in this onnxruntime "
+            f"({ort.__version__}, providers: {', '.join(ort.get_available_providers())}). "
+            + ("Install onnxruntime-gpu on a machine with an NVIDIA GPU, or use --provider cpu." if provider != "cpu" else "")
+        )
+    if provider == "tensorrt":
+        options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                   "trt_engine_cache_path": trt_cache or os.path.expanduser("~/.cache/vis/trt")}
+        return [(PROVIDERS["tensorrt"], options), PROVIDERS["cuda"], PROVIDERS["cpu"]]
+    if provider == "cuda":
+        return [PROVIDERS["cuda"], PROVIDERS["cpu"]]
+    return [PROVIDERS["cpu"]]
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Provider and threads of a session. ``threads`` 0 lets ORT use every core."""
+
+    provider: str = "auto"
+    threads: int = 0
+    optimization: str = "all"  # all | basic | none
+
+
+_CACHE: dict[tuple[str, str, int, str, tuple | None], ort.InferenceSession] = {}
+
+
+def graph_key(proto: onnx.ModelProto) -> str:
+    return hashlib.sha1(proto.SerializeToString()).hexdigest()
+
+
+def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig(), shape: tuple | None = None) -> ort.InferenceSession:
+    """A cached session for ``proto``; the cache key is (graph, provider, threads, optimisation, input shape)."""
+    key = (graph_key(proto), config.provider, config.threads, config.optimization, shape)
+    if key in _CACHE:
+        return _CACHE[key]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = config.threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }[config.optimization]
+    options.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=resolve_providers(config.provider))
+    _CACHE[key] = session
+    return session
+
+
+def clear_session_cache() -> None:
+    _CACHE.clear()
+
+
+class BoundRunner:
+    """Runs a session through IOBinding with OrtValues, so inputs and outputs can stay on the session's device.
+
+    On CPU the OrtValues are host memory; on CUDA they live on the GPU and only ``fetch`` copies back.
+    """
+
+    def __init__(self, session: ort.InferenceSession, device: str = "cpu", device_id: int = 0):
+        self.session = session
+        self.device, self.device_id = device, device_id
+        self.binding = session.io_binding()
+        self.outputs = [o.name for o in session.get_outputs()]
+
+    def to_device(self, array: np.ndarray) -> ort.OrtValue:
+        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), self.device, self.device_id)
+
+    def run(self, inputs: Mapping[str, np.ndarray | ort.OrtValue]) -> list[ort.OrtValue]:
+        """Bind ``inputs`` (arrays are copied to the device once), run, and return the outputs as OrtValues."""
+        self.binding.clear_binding_inputs()
+        self.binding.clear_binding_outputs()
+        for name, value in inputs.items():
+            if isinstance(value, np.ndarray):
+                value = self.to_device(value)
+            self.binding.bind_ortvalue_input(name, value)
+        for name in self.outputs:
+            self.binding.bind_output(name, self.device, self.device_id)
+        self.session.run_with_iobinding(self.binding)
+        return self.binding.get_outputs()

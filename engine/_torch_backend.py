@@ -1,0 +1,46 @@
+"""The torch autograd backend: the reference every ORT graph is checked against, and the fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vis.exporters._objectives import Objective
+from vis.models import StagedNet
+
+STEP_EPS = 1e-8
+
+
+class TorchBackend:
+    """Objective value and input gradient by torch autograd; the DeepDream step as google/deepdream writes it."""
+
+    name = "torch"
+
+    def __init__(self, model: StagedNet, objective: Objective, value_range: tuple[float, float] = (0.0, 1.0),
+                 guide: np.ndarray | None = None, device: str = "cpu", dtype: torch.dtype = torch.float32):
+        self.model = model.to(device=device, dtype=dtype).eval()
+        self.objective = objective
+        self.layers = list(objective.layers())
+        self.value_range = value_range
+        self.device, self.dtype = device, dtype
+        self.guide = None if guide is None else torch.as_tensor(guide, device=device, dtype=dtype)
+
+    def set_guide(self, guide: np.ndarray) -> None:
+        self.guide = torch.as_tensor(guide, device=self.device, dtype=self.dtype)
+
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        """Objective (summed over the batch) and d objective / d image for an NCHW float image."""
+        x = torch.as_tensor(image, device=self.device, dtype=self.dtype).requires_grad_(True)
+        acts = dict(zip(self.layers, self.model.forward_layers(x, self.layers)))
+        value = self.objective.torch_value(acts, x, self.guide)
+        (grad,) = torch.autograd.grad(value, x)
+        return float(value.detach()), grad.detach().cpu().numpy().astype(np.float32)
+
+    def step(self, image: np.ndarray, shift: tuple[int, int], step_size: float) -> tuple[np.ndarray, float]:
+        """One ascent step: roll by ``shift``, gradient, roll back, normalise by mean |g|, add, clip."""
+        dy, dx = shift
+        rolled = np.roll(image, (dy, dx), axis=(2, 3))
+        value, grad = self.gradient(rolled)
+        grad = np.roll(grad, (-dy, -dx), axis=(2, 3))
+        moved = image + step_size / (np.abs(grad).mean() + STEP_EPS) * grad
+        return np.clip(moved, *self.value_range).astype(np.float32), value

@@ -1,0 +1,122 @@
+"""From a model and an objective to ONNX graphs: objective, input gradient, and the fused DeepDream ascent step."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from vis.errors import VisError
+from vis.exporters._graph import GraphBuilder
+from vis.exporters._objectives import GUIDE_INPUT, Objective
+from vis.exporters._onnx_export import INPUT_NAME, ExportConfig, check, export_onnx, set_metadata
+from vis.models import StagedNet, layer_table, model_spec
+
+OBJECTIVE = "objective"
+GRAD = "grad"
+STEP_EPS = 1e-8
+
+
+def objective_graph(model_name: str, model: StagedNet, objective: Objective, opset: int = 17, weights: str = "") -> onnx.ModelProto:
+    """``image [, guide] -> objective`` (a scalar, summed over the batch) as one ONNX graph."""
+    layers = objective.layers()
+    if not layers:
+        raise VisError(f"objective {objective} reads no layer of {model_name}: add a layer, channel or class term")
+    proto = export_onnx(model_name, model, ExportConfig(layers=layers, opset=opset, weights=weights))
+    g = GraphBuilder("objective")
+    value = objective.emit(g, {n: n for n in layers}, INPUT_NAME)
+    g.rename_output(value, OBJECTIVE)
+    graph = proto.graph
+    graph.node.extend(g.nodes)
+    graph.initializer.extend(g.initializers)
+    guide_layer = objective.needs_guide()
+    if guide_layer:
+        channels = {r.name: r.shape for r in layer_table(model_name)}[guide_layer][0]
+        graph.input.append(helper.make_tensor_value_info(GUIDE_INPUT, TensorProto.FLOAT, [channels, "guide_positions"]))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(OBJECTIVE, TensorProto.FLOAT, []))
+    set_metadata(proto, {"vis.objective": str(objective)})
+    return proto
+
+
+def gradient_graph(model_name: str, model: StagedNet, objective: Objective, variant: str = "fast", opset: int = 17, weights: str = "") -> onnx.ModelProto:
+    """``image [, guide] -> objective, grad`` with ``grad`` = d objective / d image, built by ONNX autodiff.
+
+    Args:
+        variant: ``"fast"`` (fastest on ORT's CPU/CUDA providers) or ``"tensorrt_safe"`` (no MaxPool indices, no
+            scatter reductions).
+    """
+    from vis.exporters._autodiff import add_input_gradient
+
+    proto = add_input_gradient(objective_graph(model_name, model, objective, opset, weights), wrt=INPUT_NAME,
+                               objective=OBJECTIVE, grad_name=GRAD, variant=variant)
+    set_metadata(proto, {"vis.objective": str(objective), "vis.variant": variant})
+    return proto
+
+
+def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (0.0, 1.0)) -> onnx.ModelProto:
+    """The fused ascent step of google/deepdream's ``make_step`` around a gradient graph.
+
+    Inputs ``image`` (N, C, H, W), ``shift`` (int64 [dy, dx]) and ``step_size`` (float scalar) [, ``guide``];
+    outputs ``image_out`` and ``objective``:
+    roll the image by the shift, take the gradient, roll the gradient back, divide by mean |g| (+1e-8), add
+    step_size times that, clip to the model's valid pixel range.
+    """
+    proto = onnx.ModelProto()
+    proto.CopyFrom(grad_proto)
+    graph = proto.graph
+    rolled = "step/rolled_image"
+    for node in graph.node:  # the gradient graph now reads the rolled image
+        for i, name in enumerate(node.input):
+            if name == INPUT_NAME:
+                node.input[i] = rolled
+    g = GraphBuilder("step")
+    pre: list[onnx.NodeProto] = []
+
+    def roll(x: str, sign: int) -> str:
+        """np.roll over H and W by ``sign * shift`` (dynamic shift, dynamic size)."""
+        shape = g.op("Shape", [x])
+        for axis in (2, 3):
+            size = g.op("Gather", [shape, g.const(axis)], axis=0)
+            s = g.op("Gather", [shift, g.const(axis - 2)], axis=0)
+            if sign < 0:
+                s = g.op("Neg", [s])
+            s = g.op("Mod", [g.op("Add", [g.op("Mod", [s, size], fmod=0), size]), size], fmod=0)
+            cut = g.op("Unsqueeze", [g.op("Sub", [size, s]), g.const([0])])
+            ax = g.const([axis])
+            tail = g.op("Slice", [x, cut, g.const([2**62]), ax])
+            head = g.op("Slice", [x, g.const([0]), cut, ax])
+            x = g.op("Concat", [tail, head], axis=axis)
+        return x
+
+    shift = "shift"
+    rolled_out = roll(INPUT_NAME, +1)
+    g.nodes[-1].output[0] = rolled
+    pre.extend(g.nodes)
+    g.nodes.clear()
+    grad = roll(GRAD, -1)
+    mean_abs = g.op("ReduceMean", [g.op("Abs", [grad])], keepdims=0)
+    scale = g.op("Div", ["step_size", g.op("Add", [mean_abs, g.const(np.float32(STEP_EPS))])])
+    moved = g.op("Add", [INPUT_NAME, g.op("Mul", [grad, scale])])
+    lo, hi = value_range
+    g.op("Clip", [moved, g.const(np.float32(lo)), g.const(np.float32(hi))])
+    g.nodes[-1].output[0] = "image_out"
+    del rolled_out
+    nodes = pre + list(graph.node) + g.nodes
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(g.initializers)
+    graph.input.append(helper.make_tensor_value_info("shift", TensorProto.INT64, [2]))
+    graph.input.append(helper.make_tensor_value_info("step_size", TensorProto.FLOAT, []))
+    image_type = graph.input[0].type
+    del graph.output[:]
+    out = graph.output.add()
+    out.name = "image_out"
+    out.type.CopyFrom(image_type)
+    graph.output.append(helper.make_tensor_value_info(OBJECTIVE, TensorProto.FLOAT, []))
+    check(proto)
+    return proto
+
+
+def model_value_range(model_name: str) -> tuple[float, float]:
+    return model_spec(model_name).preprocessing.value_range

@@ -1,0 +1,40 @@
+"""A small helper for emitting ONNX nodes with unique names (objectives, step graphs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+
+class GraphBuilder:
+    """Collects nodes and constant initializers; every emitted tensor gets a fresh name under ``prefix``."""
+
+    def __init__(self, prefix: str = "vis"):
+        self.prefix = prefix
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"{self.prefix}/{hint}_{self._count}"
+
+    def const(self, value: np.ndarray | float | int | Sequence[int], hint: str = "const", dtype: type | None = None) -> str:
+        array = np.asarray(value, dtype=dtype if dtype is not None else (np.int64 if isinstance(value, (int, list, tuple)) else np.float32))
+        name = self.fresh(hint)
+        self.initializers.append(numpy_helper.from_array(array, name))
+        return name
+
+    def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, outputs: int = 1, **attrs: object) -> str | list[str]:
+        names = [self.fresh(hint or op_type.lower()) for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, name=names[0] + "_node", **attrs))
+        return names[0] if outputs == 1 else names
+
+    def rename_output(self, tensor: str, new_name: str) -> str:
+        """Make the node producing ``tensor`` write ``new_name`` instead (for named graph outputs)."""
+        self.op("Identity", [tensor])
+        self.nodes[-1].output[0] = new_name
+        return new_name

@@ -1,0 +1,427 @@
+"""Objectives: what gradient ascent maximises, parsed from strings and emitted as ONNX or computed in torch.
+
+Every objective is **maximised**. Objectives compose with ``+``, ``-`` and scalar ``*`` (after lucid's
+``optvis/objectives.py``). Each knows the layers it reads, its torch value (the reference backend) and how to emit
+its ONNX subgraph on named layer outputs. Values are summed over the batch, so each image's gradient is its own.
+
+Spec grammar (``parse_objective``): terms joined by ``+``/``-``, each optionally ``<number>*term``:
+
+- ``inception4c``             layer: mean of squared activations (DeepDream's L2 objective)
+- ``inception4c:97``          channel: mean of one channel
+- ``inception4a:12@7,7``      neuron: one channel at (y, x); ``inception4a:12@`` or ``neuron:inception4a:12``
+                              takes the centre
+- ``class:319``, ``class:dragonfly``   pre-softmax logit; ``prob:319`` the softmax probability
+- ``l2`` / ``l2:0.001``       -lambda * sum((I - 0.5)^2): the class-maximisation lecture's L2 penalty, on [0, 1]
+                              images centred at grey
+- ``tv`` / ``tv:0.1``         -lambda * mean squared difference of neighbouring pixels (total variation)
+- ``guide:inception3b``       guided dreaming (google/deepdream): every position is pulled toward the guide
+                              feature with the largest dot product; the guide features are a graph input
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from vis.errors import UnknownNameError, VisError
+from vis.exporters._graph import GraphBuilder
+from vis.models import layer_table, model_spec
+
+GUIDE_INPUT = "guide"
+
+
+class ObjectiveError(VisError):
+    """A malformed or invalid objective spec; the message names the offending part."""
+
+
+class Objective:
+    """Base class. Subclasses implement ``layers``, ``torch_value`` and ``emit``."""
+
+    def layers(self) -> tuple[str, ...]:
+        return ()
+
+    def needs_guide(self) -> str | None:
+        """The layer whose guide features this objective takes as a graph input, if any."""
+        return None
+
+    def torch_value(self, acts: Mapping[str, torch.Tensor], image: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def emit(self, g: GraphBuilder, acts: Mapping[str, str], image: str) -> str:
+        """Emit ONNX nodes computing the scalar value; ``acts`` maps layer names to tensor names."""
+        raise NotImplementedError
+
+    def terms(self) -> list[tuple[float, "Objective"]]:
+        return [(1.0, self)]
+
+    def __add__(self, other: "Objective") -> "Objective":
+        return Sum(self.terms() + other.terms())
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        return Sum(self.terms() + [(-w, o) for w, o in other.terms()])
+
+    def __mul__(self, scale: float) -> "Objective":
+        return Sum([(scale * w, o) for w, o in self.terms()])
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return self * -1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Sum(Objective):
+    """A weighted sum of objectives."""
+
+    parts: list[tuple[float, Objective]]
+
+    def terms(self) -> list[tuple[float, Objective]]:
+        return list(self.parts)
+
+    def layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for _, o in self.parts for n in o.layers()))
+
+    def needs_guide(self) -> str | None:
+        return next((o.needs_guide() for _, o in self.parts if o.needs_guide()), None)
+
+    def torch_value(self, acts, image, guide=None):
+        return sum(w * o.torch_value(acts, image, guide) for w, o in self.parts)
+
+    def emit(self, g, acts, image):
+        total = None
+        for w, o in self.parts:
+            value = o.emit(g, acts, image)
+            if w != 1.0:
+                value = g.op("Mul", [value, g.const(np.float32(w))])
+            total = value if total is None else g.op("Add", [total, value])
+        return total
+
+    def __str__(self) -> str:
+        return " + ".join(f"{w:g}*{o}" for w, o in self.parts)
+
+
+def _batch_sum_of_means(g: GraphBuilder, x: str, rank: int) -> str:
+    """ONNX: mean over every axis but the batch, then sum over the batch -> scalar."""
+    per_image = g.op("ReduceMean", [x], axes=list(range(1, rank)), keepdims=0) if rank > 1 else x
+    return g.op("ReduceSum", [per_image], keepdims=0)
+
+
+@dataclass(frozen=True, eq=False)
+class LayerObjective(Objective):
+    """Mean of squared activations of a layer (DeepDream)."""
+
+    layer: str
+    rank: int = 4
+
+    def layers(self):
+        return (self.layer,)
+
+    def torch_value(self, acts, image, guide=None):
+        x = acts[self.layer]
+        return (x * x).flatten(1).mean(1).sum()
+
+    def emit(self, g, acts, image):
+        x = acts[self.layer]
+        return _batch_sum_of_means(g, g.op("Mul", [x, x]), self.rank)
+
+    def __str__(self):
+        return self.layer
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelObjective(Objective):
+    """Mean activation of one channel (or one unit of a dense layer)."""
+
+    layer: str
+    channel: int
+    rank: int = 4
+
+    def layers(self):
+        return (self.layer,)
+
+    def torch_value(self, acts, image, guide=None):
+        return acts[self.layer][:, self.channel].reshape(image.shape[0], -1).mean(1).sum()
+
+    def emit(self, g, acts, image):
+        c = self.channel
+        sliced = g.op("Slice", [acts[self.layer], g.const([c]), g.const([c + 1]), g.const([1])])
+        return _batch_sum_of_means(g, sliced, self.rank)
+
+    def __str__(self):
+        return f"{self.layer}:{self.channel}"
+
+
+@dataclass(frozen=True, eq=False)
+class NeuronObjective(Objective):
+    """One unit: channel ``channel`` at (y, x); ``None`` position means the centre of the map."""
+
+    layer: str
+    channel: int
+    y: int | None = None
+    x: int | None = None
+
+    def layers(self):
+        return (self.layer,)
+
+    def _position(self, h: int, w: int) -> tuple[int, int]:
+        y = h // 2 if self.y is None else self.y
+        x = w // 2 if self.x is None else self.x
+        if not (0 <= y < h and 0 <= x < w):
+            raise ObjectiveError(f"neuron position ({y}, {x}) is outside {self.layer}'s {h}x{w} map")
+        return y, x
+
+    def torch_value(self, acts, image, guide=None):
+        a = acts[self.layer]
+        y, x = self._position(a.shape[2], a.shape[3])
+        return a[:, self.channel, y, x].sum()
+
+    def emit(self, g, acts, image):
+        a = acts[self.layer]
+        c = self.channel
+        if self.y is None or self.x is None:
+            # centre of a map whose size is only known at run time
+            hw = g.op("Slice", [g.op("Shape", [a]), g.const([2]), g.const([4]), g.const([0])])
+            centre = g.op("Div", [hw, g.const([2, 2])])
+            fixed = g.const([self.y if self.y is not None else 0, self.x if self.x is not None else 0])
+            use_fixed = g.const([self.y is not None, self.x is not None], dtype=np.bool_)
+            pos = g.op("Where", [use_fixed, fixed, centre])
+        else:
+            pos = g.const([self.y, self.x])
+        starts = g.op("Concat", [g.const([c]), pos], axis=0)
+        ends = g.op("Add", [starts, g.const([1, 1, 1])])
+        unit = g.op("Slice", [a, starts, ends, g.const([1, 2, 3])])
+        return g.op("ReduceSum", [unit], keepdims=0)
+
+    def __str__(self):
+        pos = "" if self.y is None else f"{self.y},{self.x}"
+        return f"{self.layer}:{self.channel}@{pos}"
+
+
+@dataclass(frozen=True, eq=False)
+class ClassObjective(Objective):
+    """A class's pre-softmax logit (the default, as the lecture recommends) or, with ``prob``, its probability."""
+
+    logits_layer: str
+    index: int
+    prob: bool = False
+
+    def layers(self):
+        return (self.logits_layer,)
+
+    def torch_value(self, acts, image, guide=None):
+        z = acts[self.logits_layer]
+        if self.prob:
+            z = z.softmax(1)
+        return z[:, self.index].sum()
+
+    def emit(self, g, acts, image):
+        z = acts[self.logits_layer]
+        if self.prob:
+            z = g.op("Softmax", [z], axis=1)
+        k = self.index
+        picked = g.op("Slice", [z, g.const([k]), g.const([k + 1]), g.const([1])])
+        return g.op("ReduceSum", [picked], keepdims=0)
+
+    def __str__(self):
+        return f"{'prob' if self.prob else 'class'}:{self.index}"
+
+
+@dataclass(frozen=True, eq=False)
+class L2Penalty(Objective):
+    """``-lambda * sum((I - 0.5)^2)``: keeps pixels near grey (the lecture's L2 regulariser)."""
+
+    weight: float = 1e-3
+
+    def torch_value(self, acts, image, guide=None):
+        return -self.weight * ((image - 0.5) ** 2).sum()
+
+    def emit(self, g, acts, image):
+        d = g.op("Sub", [image, g.const(np.float32(0.5))])
+        total = g.op("ReduceSum", [g.op("Mul", [d, d])], keepdims=0)
+        return g.op("Mul", [total, g.const(np.float32(-self.weight))])
+
+    def __str__(self):
+        return f"l2:{self.weight:g}"
+
+
+@dataclass(frozen=True, eq=False)
+class TVPenalty(Objective):
+    """``-lambda * (mean (dI/dy)^2 + mean (dI/dx)^2)`` per image, summed over the batch."""
+
+    weight: float = 1.0
+
+    def torch_value(self, acts, image, guide=None):
+        dy = image[:, :, 1:, :] - image[:, :, :-1, :]
+        dx = image[:, :, :, 1:] - image[:, :, :, :-1]
+        per = (dy * dy).flatten(1).mean(1) + (dx * dx).flatten(1).mean(1)
+        return -self.weight * per.sum()
+
+    def emit(self, g, acts, image):
+        big = g.const([2**62])
+        total = None
+        for axis in (2, 3):
+            ax = g.const([axis])
+            hi = g.op("Slice", [image, g.const([1]), big, ax])
+            lo = g.op("Slice", [image, g.const([0]), g.const([-1]), ax])
+            d = g.op("Sub", [hi, lo])
+            term = _batch_sum_of_means(g, g.op("Mul", [d, d]), 4)
+            total = term if total is None else g.op("Add", [total, term])
+        return g.op("Mul", [total, g.const(np.float32(-self.weight))])
+
+    def __str__(self):
+        return f"tv:{self.weight:g}"
+
+
+@dataclass(frozen=True, eq=False)
+class GuideObjective(Objective):
+    """Guided dreaming: mean over positions of max_k <x_p, guide_k> (google/deepdream's objective_guide).
+
+    Its gradient at each position is the guide feature that matches it best. The guide features (C, K), taken from
+    the guide image at the same layer, are the graph input ``guide``.
+    """
+
+    layer: str
+
+    def layers(self):
+        return (self.layer,)
+
+    def needs_guide(self):
+        return self.layer
+
+    def torch_value(self, acts, image, guide=None):
+        if guide is None:
+            raise ObjectiveError("the guide objective needs guide features (--guide IMAGE)")
+        x = acts[self.layer].flatten(2).transpose(1, 2)  # N, HW, C
+        return (x @ guide).amax(2).mean(1).sum()
+
+    def emit(self, g, acts, image):
+        x = g.op("Reshape", [acts[self.layer], g.const([0, 0, -1])])
+        x = g.op("Transpose", [x], perm=[0, 2, 1])
+        scores = g.op("MatMul", [x, GUIDE_INPUT])
+        best = g.op("ReduceMax", [scores], axes=[2], keepdims=0)
+        return g.op("ReduceSum", [g.op("ReduceMean", [best], axes=[1], keepdims=0)], keepdims=0)
+
+    def __str__(self):
+        return f"guide:{self.layer}"
+
+
+def guide_features(acts: torch.Tensor) -> torch.Tensor:
+    """(1, C, H, W) guide-image activations -> the (C, H*W) matrix the guide objective takes."""
+    return acts[0].flatten(1)
+
+
+# lucid's names for GoogLeNet's layers
+ALIASES = {"googlenet": {f"mixed{k}": f"inception{k}" for k in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")}}
+
+_TERM = re.compile(r"^\s*(?:(?P<w>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\*\s*)?(?P<body>[^*]+?)\s*$")
+
+
+def _split_terms(spec: str) -> list[tuple[float, str]]:
+    """'a + 0.5*b - c' -> [(1, 'a'), (0.5, 'b'), (-1, 'c')]; a sign inside an exponent does not split."""
+    parts: list[tuple[float, str]] = []
+    sign, start = 1.0, 0
+    for i, ch in enumerate(spec + "+"):
+        if ch in "+-" and (i == len(spec) or not (i > 0 and spec[i - 1] in "eE" and spec[i - 2 : i - 1].isdigit())):
+            chunk = spec[start:i]
+            if chunk.strip():
+                parts.append((sign, chunk))
+            elif i < len(spec) and i > 0 and spec[:i].strip():
+                raise ObjectiveError(f"empty term before '{ch}' in objective {spec!r}")
+            sign, start = (1.0 if ch == "+" else -1.0), i + 1
+    if not parts:
+        raise ObjectiveError("the objective is empty")
+    return parts
+
+
+@dataclass
+class _Context:
+    model: str
+    table: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def layer(self, name: str, term: str) -> str:
+        name = ALIASES.get(self.model, {}).get(name, name)
+        if name not in self.table:
+            raise UnknownNameError(f"layer of {self.model} (in objective term {term!r})", name, self.table)
+        return name
+
+    def channel(self, layer: str, text: str, term: str) -> int:
+        try:
+            c = int(text)
+        except ValueError:
+            raise ObjectiveError(f"channel {text!r} in {term!r} is not an integer") from None
+        channels = self.table[layer][0] if self.table[layer] else 0
+        if not 0 <= c < channels:
+            raise ObjectiveError(f"channel {c} in {term!r} is out of range: {layer} has {channels} channels (0..{channels - 1})")
+        return c
+
+
+def _parse_term(body: str, ctx: _Context) -> Objective:
+    spec = model_spec(ctx.model)
+    head, _, rest = body.partition(":")
+    if head in ("class", "prob"):
+        if not rest:
+            raise ObjectiveError(f"{body!r}: give a class index or name, e.g. {head}:319 or {head}:dragonfly")
+        categories = spec.categories
+        if rest.isdigit():
+            index = int(rest)
+            if index >= len(categories):
+                raise ObjectiveError(f"class {index} in {body!r} is out of range: {ctx.model} has {len(categories)} classes")
+        else:
+            name = rest.replace("_", " ")
+            if name not in categories:
+                raise UnknownNameError(f"class of {ctx.model} (in {body!r})", name, categories)
+            index = categories.index(name)
+        return ClassObjective(spec.logits_layer(), index, prob=head == "prob")
+    if head in ("l2", "tv"):
+        cls = L2Penalty if head == "l2" else TVPenalty
+        if not rest:
+            return cls()
+        try:
+            return cls(float(rest))
+        except ValueError:
+            raise ObjectiveError(f"{body!r}: the weight {rest!r} is not a number") from None
+    if head == "guide":
+        return GuideObjective(ctx.layer(rest, body))
+    if head == "neuron":
+        layer_part, _, rest = rest.partition(":")
+        head, rest = layer_part, rest + ("" if "@" in rest else "@")
+    layer = ctx.layer(head, body)
+    shape = ctx.table[layer]
+    if not rest:
+        return LayerObjective(layer, rank=len(shape) + 1)
+    channel_text, at, position = rest.partition("@")
+    channel = ctx.channel(layer, channel_text, body)
+    if not at:
+        return ChannelObjective(layer, channel, rank=len(shape) + 1)
+    if len(shape) != 3:
+        raise ObjectiveError(f"{body!r}: {layer} has no spatial map; use {layer}:{channel} for a unit")
+    if not position:
+        return NeuronObjective(layer, channel)
+    try:
+        y, x = (int(v) for v in position.split(","))
+    except ValueError:
+        raise ObjectiveError(f"{body!r}: the position must be y,x (integers)") from None
+    return NeuronObjective(layer, channel, y, x)
+
+
+def parse_objective(spec: str, model: str) -> Objective:
+    """Parse an objective spec for ``model`` (grammar in the module docstring).
+
+    Raises:
+        ObjectiveError / UnknownNameError: naming the offending term.
+    """
+    ctx = _Context(model, {row.name: row.shape for row in layer_table(model)})
+    terms = []
+    for sign, chunk in _split_terms(spec):
+        match = _TERM.match(chunk)
+        if not match or not match.group("body").strip():
+            raise ObjectiveError(f"cannot read the term {chunk.strip()!r} of objective {spec!r}")
+        weight = sign * (float(match.group("w")) if match.group("w") else 1.0)
+        terms.append((weight, _parse_term(match.group("body").strip(), ctx)))
+    if len(terms) == 1 and terms[0][0] == 1.0:
+        return terms[0][1]
+    return Sum(terms)
