@@ -1,4 +1,4 @@
-"""`vis export`: inference graphs now; gradient and step graphs join when the autodiff lands."""
+"""`vis export`: inference graphs, gradient graphs (`--objective`) and fused ascent steps (`--step`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 
 from vis.cli._app import VisTyper
 from vis.cli._model_cmds import WEIGHTS_HELP
+from vis.errors import VisError
 
 
 def split_names(text: Optional[str]) -> tuple[str, ...]:
@@ -18,22 +19,78 @@ def split_names(text: Optional[str]) -> tuple[str, ...]:
 def register(app: VisTyper) -> None:
     @app.command("export")
     def export_cmd(
-        model: str = typer.Argument(..., help="Model name (see `vis models`)."),
+        model: Optional[str] = typer.Argument(None, help="Model name (see `vis models`); omit with --onnx."),
         output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         layers: Optional[str] = typer.Option(None, "--layers", help="Comma-separated layer names to output (default: logits)."),
+        objective: Optional[str] = typer.Option(None, "--objective", help="Write a gradient graph for this objective, e.g. inception4c or class:dragonfly."),
+        step: bool = typer.Option(False, "--step", help="Write the fused DeepDream ascent step (needs --objective)."),
+        onnx_file: Optional[Path] = typer.Option(None, "--onnx", help="Differentiate this ONNX file instead of a vis model (objective layers are its tensor names)."),
+        tensorrt_safe: bool = typer.Option(False, "--tensorrt-safe", help="Gradient variant without MaxPool indices or scatter reductions."),
         opset: int = typer.Option(17, "--opset", min=13, max=21, help="ONNX opset version."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
-        """Export a model to ONNX: images in [0, 1] in, the chosen layers out."""
+        """Export to ONNX: a model's layers, or the gradient of an objective (--objective), or an ascent step (--step)."""
         from vis.engine._images import check_output
         from vis.exporters import ExportConfig, export_onnx, resolve_layers, save_onnx
-        from vis.models import get_model
 
-        names = resolve_layers(model, split_names(layers))  # fail on names before the slow part
+        if (model is None) == (onnx_file is None):
+            raise VisError("give either a MODEL name or --onnx FILE")
+        if step and not objective:
+            raise VisError("--step needs --objective (what the step ascends)")
+        if layers and objective:
+            raise VisError("--layers and --objective do not go together: a gradient graph outputs objective and grad")
+        if onnx_file is not None and not objective:
+            raise VisError("--onnx needs --objective: vis differentiates a user's graph, it does not re-export it")
+        variant = "tensorrt_safe" if tensorrt_safe else "fast"
+        if objective:
+            proto = _gradient_export(model, onnx_file, objective, weights, variant, step, opset, output, overwrite)
+            outputs = ", ".join(o.name for o in proto.graph.output)
+        else:
+            names = resolve_layers(model, split_names(layers))  # fail on names before the slow part
+            check_output(output, overwrite)
+            from vis.models import get_model
+
+            net = get_model(model, weights=weights)
+            proto = export_onnx(model, net, ExportConfig(layers=tuple(names), opset=opset, weights=weights))
+            outputs = ", ".join(names)
+        path = save_onnx(proto, output, overwrite=overwrite)
+        inputs = ", ".join(i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer})
+        typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {inputs} -> {outputs}")
+
+
+def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, output, overwrite):
+    import onnx
+
+    from vis.engine._images import check_output
+    from vis.exporters._autodiff import add_input_gradient
+    from vis.exporters._gradient import (
+        GRAD, OBJECTIVE, attach_objective, gradient_graph, onnx_tensor_shapes, prepare_user_graph, step_graph,
+    )
+    from vis.exporters._objectives import parse_objective, parse_objective_for_graph
+    from vis.exporters._onnx_export import check
+
+    if onnx_file is not None:
+        if not onnx_file.exists():
+            raise VisError(f"ONNX file not found: {onnx_file}")
+        try:
+            user = prepare_user_graph(onnx.load(str(onnx_file)))
+        except Exception as e:  # protobuf raises DecodeError and others for a foreign file
+            if isinstance(e, VisError):
+                raise
+            raise VisError(f"not a readable ONNX file: {onnx_file} ({e})") from e
+        shapes = onnx_tensor_shapes(user)
+        objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name)
+        check_output(output, overwrite)
+        proto = add_input_gradient(attach_objective(user, objective, shapes), objective=OBJECTIVE, grad_name=GRAD, variant=variant)
+        check(proto)
+        value_range = (0.0, 1.0)
+    else:
+        from vis.models import get_model, model_spec
+
+        objective = parse_objective(spec, model)
         check_output(output, overwrite)
         net = get_model(model, weights=weights)
-        proto = export_onnx(model, net, ExportConfig(layers=tuple(names), opset=opset, weights=weights))
-        path = save_onnx(proto, output, overwrite=overwrite)
-        size_mb = path.stat().st_size / 2**20
-        typer.echo(f"wrote {path} ({size_mb:.1f} MiB): image -> {', '.join(names)}")
+        proto = gradient_graph(model, net, objective, variant=variant, opset=opset, weights=weights)
+        value_range = model_spec(model).preprocessing.value_range
+    return step_graph(proto, value_range) if step else proto

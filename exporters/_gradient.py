@@ -23,19 +23,59 @@ def objective_graph(model_name: str, model: StagedNet, objective: Objective, ops
     if not layers:
         raise VisError(f"objective {objective} reads no layer of {model_name}: add a layer, channel or class term")
     proto = export_onnx(model_name, model, ExportConfig(layers=layers, opset=opset, weights=weights))
+    shapes = {r.name: r.shape for r in layer_table(model_name)}
+    return attach_objective(proto, objective, shapes)
+
+
+def attach_objective(proto: onnx.ModelProto, objective: Objective, shapes: dict[str, tuple[int, ...]]) -> onnx.ModelProto:
+    """Append ``objective``'s nodes to a graph whose tensors include its layers; the only output becomes ``objective``.
+
+    Forward work the objective does not need is left in place here and pruned by the autodiff.
+    """
     g = GraphBuilder("objective")
-    value = objective.emit(g, {n: n for n in layers}, INPUT_NAME)
+    value = objective.emit(g, {n: n for n in objective.layers()}, INPUT_NAME)
     g.rename_output(value, OBJECTIVE)
     graph = proto.graph
     graph.node.extend(g.nodes)
     graph.initializer.extend(g.initializers)
     guide_layer = objective.needs_guide()
     if guide_layer:
-        channels = {r.name: r.shape for r in layer_table(model_name)}[guide_layer][0]
-        graph.input.append(helper.make_tensor_value_info(GUIDE_INPUT, TensorProto.FLOAT, [channels, "guide_positions"]))
+        graph.input.append(helper.make_tensor_value_info(GUIDE_INPUT, TensorProto.FLOAT, [shapes[guide_layer][0], "guide_positions"]))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(OBJECTIVE, TensorProto.FLOAT, []))
     set_metadata(proto, {"vis.objective": str(objective)})
+    return proto
+
+
+def onnx_tensor_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    """Per-sample shapes (without the batch axis) of every float tensor of a graph, by shape inference.
+
+    Dimensions that are symbolic come out as 0.
+    """
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    shapes = {}
+    for info in [*inferred.graph.value_info, *inferred.graph.output]:
+        t = info.type.tensor_type
+        if t.elem_type == TensorProto.FLOAT and t.HasField("shape") and len(t.shape.dim) >= 2:
+            shapes[info.name] = tuple(d.dim_value for d in t.shape.dim[1:])
+    return shapes
+
+
+def prepare_user_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A user's ONNX file with its (first) image input renamed ``image``, as every vis graph has it."""
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    graph = proto.graph
+    initializers = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if not inputs:
+        raise VisError("the ONNX graph has no input to differentiate with respect to")
+    old = inputs[0].name
+    if old != INPUT_NAME:
+        inputs[0].name = INPUT_NAME
+        for node in graph.node:
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = INPUT_NAME
     return proto
 
 

@@ -339,13 +339,18 @@ def _split_terms(spec: str) -> list[tuple[float, str]]:
 
 @dataclass
 class _Context:
-    model: str
+    """What parsing needs to know of a network: its layer shapes, categories and logits layer."""
+
+    name: str
     table: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    categories: list[str] = field(default_factory=list)
+    logits: str | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def layer(self, name: str, term: str) -> str:
-        name = ALIASES.get(self.model, {}).get(name, name)
+        name = self.aliases.get(name, name)
         if name not in self.table:
-            raise UnknownNameError(f"layer of {self.model} (in objective term {term!r})", name, self.table)
+            raise UnknownNameError(f"layer of {self.name} (in objective term {term!r})", name, self.table)
         return name
 
     def channel(self, layer: str, text: str, term: str) -> int:
@@ -360,22 +365,23 @@ class _Context:
 
 
 def _parse_term(body: str, ctx: _Context) -> Objective:
-    spec = model_spec(ctx.model)
     head, _, rest = body.partition(":")
     if head in ("class", "prob"):
         if not rest:
             raise ObjectiveError(f"{body!r}: give a class index or name, e.g. {head}:319 or {head}:dragonfly")
-        categories = spec.categories
+        if ctx.logits is None:
+            raise ObjectiveError(f"{body!r}: {ctx.name} has no known logits layer; use LAYER:INDEX instead")
+        categories = ctx.categories
         if rest.isdigit():
             index = int(rest)
-            if index >= len(categories):
-                raise ObjectiveError(f"class {index} in {body!r} is out of range: {ctx.model} has {len(categories)} classes")
+            if index >= ctx.table[ctx.logits][0]:
+                raise ObjectiveError(f"class {index} in {body!r} is out of range: {ctx.name} has {ctx.table[ctx.logits][0]} classes")
         else:
             name = rest.replace("_", " ")
             if name not in categories:
-                raise UnknownNameError(f"class of {ctx.model} (in {body!r})", name, categories)
+                raise UnknownNameError(f"class of {ctx.name} (in {body!r})", name, categories)
             index = categories.index(name)
-        return ClassObjective(spec.logits_layer(), index, prob=head == "prob")
+        return ClassObjective(ctx.logits, index, prob=head == "prob")
     if head in ("l2", "tv"):
         cls = L2Penalty if head == "l2" else TVPenalty
         if not rest:
@@ -409,12 +415,24 @@ def _parse_term(body: str, ctx: _Context) -> Objective:
 
 
 def parse_objective(spec: str, model: str) -> Objective:
-    """Parse an objective spec for ``model`` (grammar in the module docstring).
+    """Parse an objective spec for registry model ``model`` (grammar in the module docstring).
 
     Raises:
         ObjectiveError / UnknownNameError: naming the offending term.
     """
-    ctx = _Context(model, {row.name: row.shape for row in layer_table(model)})
+    info = model_spec(model)
+    ctx = _Context(model, {row.name: row.shape for row in layer_table(model)}, info.categories,
+                   info.logits_layer(), ALIASES.get(model, {}))
+    return _parse(spec, ctx)
+
+
+def parse_objective_for_graph(spec: str, shapes: dict[str, tuple[int, ...]], name: str = "the ONNX graph",
+                              logits: str | None = None) -> Objective:
+    """Parse a spec whose layers are tensor names of an ONNX graph; ``shapes`` maps them to (C, H, W) or (K,)."""
+    return _parse(spec, _Context(name, shapes, [], logits))
+
+
+def _parse(spec: str, ctx: _Context) -> Objective:
     terms = []
     for sign, chunk in _split_terms(spec):
         match = _TERM.match(chunk)
@@ -425,3 +443,49 @@ def parse_objective(spec: str, model: str) -> Objective:
     if len(terms) == 1 and terms[0][0] == 1.0:
         return terms[0][1]
     return Sum(terms)
+
+
+@dataclass(frozen=True, eq=False)
+class BatchChannelObjective(Objective):
+    """Batched atlases: image ``i`` of the batch maximises its own channel ``c_i`` of ``layer``.
+
+    Value ``sum_i mean(A[i, c_i])`` (a dense layer's unit for rank 2, e.g. a class logit). The channel of each image
+    is not baked into the graph: it comes as a one-hot selection matrix ``S`` of shape (C, N) (``S[c_i, i] = 1``)
+    through the ``guide`` graph input, so one graph serves every batch of channels;
+    value = ``sum(mean_hw(A) * S^T)``. Build ``S`` with :meth:`selection`.
+    """
+
+    layer: str
+    channels: int
+    rank: int = 4
+
+    def layers(self):
+        return (self.layer,)
+
+    def needs_guide(self):
+        return self.layer
+
+    def selection(self, units: list[int]) -> np.ndarray:
+        """The (C, N) one-hot matrix that gives image ``i`` the unit ``units[i]``."""
+        s = np.zeros((self.channels, len(units)), np.float32)
+        for i, c in enumerate(units):
+            if not 0 <= c < self.channels:
+                raise ObjectiveError(f"channel {c} is out of range: {self.layer} has {self.channels} channels (0..{self.channels - 1})")
+            s[c, i] = 1.0
+        return s
+
+    def torch_value(self, acts, image, guide=None):
+        if guide is None:
+            raise ObjectiveError(f"{self}: the per-image channel selection (guide input) is missing")
+        a = acts[self.layer]
+        means = a.flatten(2).mean(2) if a.dim() > 2 else a
+        return (means * guide.t()).sum()
+
+    def emit(self, g, acts, image):
+        a = acts[self.layer]
+        means = g.op("ReduceMean", [a], axes=list(range(2, self.rank)), keepdims=0) if self.rank > 2 else a
+        picked = g.op("Mul", [means, g.op("Transpose", [GUIDE_INPUT], perm=[1, 0])])
+        return g.op("ReduceSum", [picked], keepdims=0)
+
+    def __str__(self):
+        return f"{self.layer}:<per-image channel>"

@@ -1,0 +1,54 @@
+"""`vis bench ...`: side-by-side timings (ORT against torch in one run) and `vis info`."""
+
+from __future__ import annotations
+
+import typer
+
+from vis.cli._app import VisTyper, format_table
+
+bench_app = VisTyper(help="Benchmarks: ORT against torch, measured side by side in one run.", no_args_is_help=True)
+
+
+def register(app: VisTyper) -> None:
+    app.add_typer(bench_app, name="bench")
+
+    @app.command("info")
+    def info_cmd() -> None:
+        """Print versions, available execution providers and the GPU."""
+        import onnx
+        import onnxruntime as ort
+        import torch
+
+        import vis
+        from vis.engine import available_providers
+
+        typer.echo(f"vis {vis.__version__}")
+        typer.echo(f"torch {torch.__version__} (CUDA {'yes: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no'})")
+        typer.echo(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}")
+        typer.echo(f"providers: {', '.join(available_providers())} (onnxruntime: {', '.join(ort.get_available_providers())})")
+        typer.echo(f"torch threads: {torch.get_num_threads()}")
+
+    @bench_app.command("grad")
+    def bench_grad_cmd(
+        model: str = typer.Argument("googlenet", help="Model name."),
+        objective: str = typer.Option(None, "--objective", help="Objective (default: the model's dream layer)."),
+        size: tuple[int, int] = typer.Option((512, 512), "--size", help="Input height and width."),
+        threads: int = typer.Option(2, "--threads", min=1, help="Threads for both backends."),
+        runs: int = typer.Option(10, "--runs", min=3, help="Timed runs (median reported)."),
+        weights: str = typer.Option("random", "--weights", help="Weights (speed does not depend on them)."),
+        tensorrt_safe: bool = typer.Option(False, "--tensorrt-safe", help="Time the index-free gradient variant."),
+    ) -> None:
+        """Forward+backward to the input: ORT gradient graph against torch autograd."""
+        from vis.engine._bench import bench_grad, machine_summary
+        from vis.exporters import parse_objective
+        from vis.models import model_spec
+
+        spec = objective or model_spec(model).default_layer
+        parse_objective(spec, model)  # fail on a bad spec before spawning workers
+        typer.echo(f"{model} {spec} at {size[0]}x{size[1]}; {machine_summary(threads)}")
+        results = bench_grad(model, spec, size, threads, runs, weights=weights,
+                             variant="tensorrt_safe" if tensorrt_safe else "fast")
+        rows = [[r.backend, f"{r.median_ms:.1f}", f"{r.min_ms:.1f}", f"{r.peak_rss_mib:.0f}", f"{r.setup_s:.1f}"] for r in results]
+        typer.echo(format_table(["backend", "median ms", "min ms", "peak RSS MiB", "setup s"], rows))
+        by = {r.backend: r for r in results}
+        typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x")

@@ -1,0 +1,111 @@
+"""`vis export --objective/--step/--onnx/--tensorrt-safe` and `vis bench grad`, `vis info`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vis.cli import app
+from vis.models import get_model
+
+runner = CliRunner()
+
+
+def ops(path) -> set[str]:
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+def test_gradient_export_matches_torch(tmp_path) -> None:
+    out = tmp_path / "grad.onnx"
+    result = runner.invoke(app, ["export", "lenet5", "--weights", "random", "--objective", "fc4:3", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [o.name for o in proto.graph.output] == ["objective", "grad"]
+    x = np.random.default_rng(0).random((1, 1, 28, 28), dtype=np.float32)
+    value, grad = ort.InferenceSession(str(out)).run(None, {"image": x})
+    model = get_model("lenet5", weights="random")
+    t = torch.from_numpy(x).requires_grad_(True)
+    model(t)[:, 3].sum().backward()
+    assert np.linalg.norm(grad - t.grad.numpy()) / np.linalg.norm(t.grad.numpy()) < 1e-5
+
+
+def test_tensorrt_safe_has_no_indices_or_scatter(tmp_path) -> None:
+    fast, safe = tmp_path / "fast.onnx", tmp_path / "safe.onnx"
+    base = ["export", "googlenet", "--weights", "random", "--objective", "inception3b"]
+    assert runner.invoke(app, [*base, "-o", str(fast)]).exit_code == 0
+    assert runner.invoke(app, [*base, "--tensorrt-safe", "-o", str(safe)]).exit_code == 0
+    safe_proto = onnx.load(str(safe))
+    assert not any(n.op_type == "MaxPool" and len(n.output) > 1 and n.output[1] for n in safe_proto.graph.node)
+    assert not any(n.op_type in ("ScatterElements", "ScatterND") for n in safe_proto.graph.node)
+    assert "MaxPool" in ops(fast)
+
+
+def test_step_export_inputs(tmp_path) -> None:
+    out = tmp_path / "step.onnx"
+    result = runner.invoke(app, ["export", "googlenet", "--weights", "random", "--objective", "inception3a", "--step", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    proto = onnx.load(str(out))
+    assert [i.name for i in proto.graph.input] == ["image", "shift", "step_size"]
+    session = ort.InferenceSession(str(out))
+    x = np.random.default_rng(1).random((1, 3, 45, 61), dtype=np.float32)
+    new, value = session.run(None, {"image": x, "shift": np.array([3, -4], np.int64), "step_size": np.array(0.01, np.float32)})
+    assert new.shape == x.shape and 0 <= new.min() and new.max() <= 1
+    assert np.abs(new - x).mean() == pytest.approx(0.01, rel=0.05)  # step/mean|g| * g moves by step on average
+
+
+def test_user_onnx_file(tmp_path) -> None:
+    inference = tmp_path / "b5.onnx"
+    assert runner.invoke(app, ["export", "efficientnet_lite0", "--layers", "block5", "-o", str(inference), "--weights", "random"]).exit_code == 0
+    out = tmp_path / "user_grad.onnx"
+    result = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(2).random((1, 3, 50, 70), dtype=np.float32)
+    value, grad = ort.InferenceSession(str(out)).run(None, {"image": x})
+    model = get_model("efficientnet_lite0", weights="random")
+    t = torch.from_numpy(x).requires_grad_(True)
+    (acts,) = model.forward_layers(t, ["block5"])
+    acts[:, 3].mean().backward()
+    assert np.isclose(value, acts[:, 3].mean().item(), rtol=1e-4)
+    assert np.linalg.norm(grad - t.grad.numpy()) / np.linalg.norm(t.grad.numpy()) < 1e-4
+
+
+@pytest.mark.parametrize("args,message", [
+    (["export", "googlenet", "--objective", "inception4c:999"], "out of range"),
+    (["export", "googlenet", "--objective", "incepton4c"], "inception4c"),
+    (["export", "googlenet", "--step"], "--step needs --objective"),
+    (["export", "--objective", "x"], "either a MODEL"),
+    (["export", "--onnx", "missing.onnx", "--objective", "x"], "not found"),
+    (["export", "googlenet", "--layers", "conv1", "--objective", "conv1"], "do not go together"),
+])
+def test_bad_export_arguments(args, message, tmp_path) -> None:
+    result = runner.invoke(app, [*args, "--weights", "random", "-o", str(tmp_path / "x.onnx")] if args[1] != "--objective" and "--onnx" not in args else [*args, "-o", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_not_an_onnx_file(tmp_path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00\x01 not protobuf")
+    result = runner.invoke(app, ["export", "--onnx", str(junk), "--objective", "x", "-o", str(tmp_path / "o.onnx")])
+    assert result.exit_code == 2 and "junk.onnx" in result.output
+
+
+def test_info() -> None:
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == 0 and "onnxruntime" in result.output and "cpu" in result.output
+
+
+@pytest.mark.slow
+def test_bench_grad_subprocess() -> None:
+    out = subprocess.run([sys.executable, "-m", "vis", "bench", "grad", "lenet5", "--size", "28", "28", "--runs", "3", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "torch" in out.stdout and "ort" in out.stdout and "speed-up" in out.stdout
