@@ -1,0 +1,98 @@
+"""`vis style`: neural style transfer (Gatys et al.) with VGG-19 in PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from vis.cli._app import VisTyper
+from vis.engine._style import INITS, OPTIMIZERS, StyleConfig
+from vis.errors import VisError
+
+_D = StyleConfig()  # the defaults live in the dataclass only
+
+
+def _floats(text: Optional[str], what: str) -> tuple[float, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise VisError(f"{what} must be comma-separated numbers, got {text!r}") from e
+
+
+def _ints(text: Optional[str], what: str) -> tuple[int, ...]:
+    values = _floats(text, what) or ()
+    if any(v != int(v) or v <= 0 for v in values):
+        raise VisError(f"{what} must be positive whole numbers, got {text!r}")
+    return tuple(int(v) for v in values)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def register(app: VisTyper) -> None:
+    @app.command("style")
+    def style_cmd(
+        content: Path = typer.Argument(..., help="The content image."),
+        styles: list[Path] = typer.Argument(..., help="One or more style images."),
+        output: Path = typer.Option(..., "--output", "-o", help="The image to write (.png, .jpg)."),
+        size: int = typer.Option(_D.size, "--size", min=16, help="Long side of the output in pixels."),
+        scales: Optional[str] = typer.Option(None, "--scales", help="Coarse-to-fine long sides, e.g. 256,512 (overrides --size)."),
+        iterations: int = typer.Option(_D.iterations, "--iterations", "-n", min=1, help="Iterations per scale."),
+        optimizer: str = typer.Option(_D.optimizer, "--optimizer", help=f"One of {', '.join(OPTIMIZERS)}."),
+        lr: float = typer.Option(_D.lr, "--lr", min=0.0, help="Adam learning rate (pixels in [0, 1])."),
+        init: str = typer.Option(_D.init, "--init", help=f"Start image: one of {', '.join(INITS)}."),
+        content_weight: float = typer.Option(_D.content_weight, "--content-weight", min=0.0, help="alpha."),
+        style_weight: float = typer.Option(_D.style_weight, "--style-weight", min=0.0, help="beta."),
+        tv_weight: float = typer.Option(_D.tv_weight, "--tv-weight", min=0.0, help="Total variation weight."),
+        content_layer: str = typer.Option(_D.content_layer, "--content-layer", help="VGG-19 layer of the content loss."),
+        style_layers: str = typer.Option(",".join(_D.style_layers), "--style-layers", help="VGG-19 layers of the style loss."),
+        layer_weights: Optional[str] = typer.Option(None, "--layer-weights", help="Weight per style layer, e.g. 1,1,1,1,1 [default: equal, sum 1]."),
+        style_weights: Optional[str] = typer.Option(None, "--style-weights", help="Blend weight per style image, e.g. 0.7,0.3 [default: equal]."),
+        style_scale: float = typer.Option(_D.style_scale, "--style-scale", min=0.01, help="Style image size relative to the output."),
+        preserve_colors: bool = typer.Option(False, "--preserve-colors", help="Transfer luminance only; keep the content's colours."),
+        weights: str = typer.Option(_D.weights, "--weights", "-w", help="VGG-19 weights: imagenet, random or a file."),
+        seed: int = typer.Option(_D.seed, "--seed", help="Seed of the noise start."),
+        device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... [default: cuda when available]."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    ) -> None:
+        """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19; thesis loss normalisations)."""
+        from vis.cli._train_cmd import progress_bar
+        from vis.engine._images import check_output, load_image, save_image
+        from vis.engine._style import StyleProgress, check_config, style_transfer
+        from vis.errors import UnknownNameError
+        from vis.models import layer_table
+
+        config = StyleConfig(
+            size=size, scales=_ints(scales, "--scales"), iterations=iterations, optimizer=optimizer, lr=lr, init=init,
+            content_layer=content_layer, style_layers=_names(style_layers),
+            layer_weights=_floats(layer_weights, "--layer-weights"), content_weight=content_weight,
+            style_weight=style_weight, tv_weight=tv_weight, style_blend=_floats(style_weights, "--style-weights"),
+            style_scale=style_scale, preserve_colors=preserve_colors, weights=weights, seed=seed, device=device,
+        )
+        # Fail on settings, names and files before the slow parts.
+        check_config(config, len(styles))
+        valid = [row.name for row in layer_table("vgg19")]
+        for name in (config.content_layer, *config.style_layers):
+            if name not in valid:
+                raise UnknownNameError("layer of vgg19", name, valid)
+        check_output(output, overwrite)
+        content_img = load_image(content)
+        style_imgs = [load_image(p) for p in styles]
+
+        with progress_bar("content", "style", "tv") as bar:
+            tasks: dict[int, Any] = {}
+
+            def on_progress(p: StyleProgress) -> None:
+                if p.scale not in tasks:
+                    label = f"{p.size[1]}x{p.size[0]}" + (f" ({p.scale}/{p.scales})" if p.scales > 1 else "")
+                    tasks[p.scale] = bar.add_task(label, total=p.iterations, content="-", style="-", tv="-")
+                bar.update(tasks[p.scale], completed=p.iteration, content=f"{p.content:.4g}", style=f"{p.style:.4g}", tv=f"{p.tv:.3g}")
+
+            result = style_transfer(content_img, style_imgs, config, progress=on_progress)
+        path = save_image(output, result, overwrite=overwrite)
+        typer.echo(f"wrote {path} ({result.shape[1]}x{result.shape[0]})")

