@@ -211,8 +211,7 @@ def _where(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[boo
 @register_rule("Max")
 @register_rule("Min")
 def _max_min(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
-    # The gradient goes to the first input that attains the extremum (like torch.maximum with ties split: no;
-    # torch splits ties evenly for two inputs; we follow torch for the 2-input case).
+    # Two inputs, like torch.maximum/minimum: the winner gets the gradient, ties split it evenly.
     y, g = node.output[0], grads[0]
     if len(node.input) != 2:
         raise NotImplementedError(f"{node.op_type} with {len(node.input)} inputs")

@@ -211,11 +211,14 @@ class Emitter:
         red = self.op("ReduceSum", [g, axes_t], keepdims=1, noop_with_empty_axes=1)
         return self.reshape_like(red, x)  # type: ignore[arg-type]
 
-    def fit_spatial(self, g: str, x: str, first_axis: int, pad_end: Sequence[int]) -> str:
+    def fit_spatial(
+        self, g: str, x: str, first_axis: int, pad_end: Sequence[int], start: Sequence[int] | None = None
+    ) -> str:
         """Make the trailing spatial dims of ``g`` equal those of ``x``.
 
-        ``g`` is at most ``pad_end[i]`` short at the end of spatial axis ``i`` and may be longer; it is padded with
-        zeros by the static ``pad_end`` amounts and sliced to ``x``'s runtime size.
+        ``g`` (from offset ``start``, default 0) is at most ``pad_end[i]`` short at the end of spatial axis ``i``
+        and may be longer; it is padded with zeros by the static ``pad_end`` amounts and sliced to ``x``'s
+        runtime size.
         """
         n = len(pad_end)
         if any(pad_end):
@@ -223,9 +226,10 @@ class Emitter:
             pads = [0] * rank + [0] * first_axis + list(pad_end)
             g = self.op("Pad", [g, self.ints(pads)], mode="constant")  # type: ignore[assignment]
         axes = list(range(first_axis, first_axis + n))
-        return self.op(  # type: ignore[return-value]
-            "Slice", [g, self.ints([0] * n), self.dims(x, first_axis, first_axis + n), self.ints(axes)]
-        )
+        size = self.dims(x, first_axis, first_axis + n)
+        start = list(start) if start is not None else [0] * n
+        end = self.op("Add", [size, self.ints(start)]) if any(start) else size
+        return self.op("Slice", [g, self.ints(start), end, self.ints(axes)])  # type: ignore[return-value]
 
     def forward_output(self, node: onnx.NodeProto, index: int, hint: str = "aux") -> str:
         """Make the forward ``node`` produce its optional output ``index`` and return that output's name."""

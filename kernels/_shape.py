@@ -143,7 +143,14 @@ def _pad(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]
             g = ctx.op("Pad", [g, ctx.ints(full)], mode="constant")  # type: ignore[assignment]
         starts = ctx.ints(np.maximum(begin, 0).tolist())
     else:
-        starts = ctx.op("Slice", [node.input[1], ctx.ints([0]), ctx.ints([len(axes)])])  # type: ignore[assignment]
+        if axes_name:
+            raise NotImplementedError("Pad with runtime pads and an axes input")
+        # Runtime pads: negative entries crop in the forward pass, so pad the gradient back by them first.
+        pads_t = ctx.op("Cast", [node.input[1]], to=onnx.TensorProto.INT64)
+        zero = ctx.ints([0])
+        g = ctx.op("Pad", [g, ctx.op("Max", [ctx.op("Neg", [pads_t]), zero])], mode="constant")  # type: ignore[assignment]
+        begin_t = ctx.op("Slice", [pads_t, zero, ctx.ints([len(axes)])])
+        starts = ctx.op("Max", [begin_t, zero])  # type: ignore[assignment]
     sizes = ctx.op("Gather", [ctx.shape(x), ctx.ints(axes)], axis=0)
     ends = ctx.op("Add", [starts, sizes])
     out = ctx.op("Slice", [g, starts, ends, ctx.ints(axes)])

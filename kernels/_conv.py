@@ -1,0 +1,85 @@
+"""Gradient rule of Conv with respect to its data input.
+
+The input gradient of a convolution is the transposed convolution with the same weights (``ConvTranspose``,
+exact for groups, strides, pads and dilations). Where the stride leaves trailing input rows outside every window
+the transposed output comes out short; those rows get zeros (static ``output_padding`` when the shape is known,
+else a static zero Pad plus a Slice to the runtime input shape). In the ``fast`` variant a stride-1 ConvTranspose
+with constant weights becomes a plain ``Conv`` with flipped, transposed weights (faster on ORT CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+
+from vis.kernels._emitter import Emitter, attr, optional_input
+from vis.kernels._registry import register_rule
+
+Grads = Sequence["str | None"]
+
+
+def transposed_weight(w: np.ndarray, group: int) -> np.ndarray:
+    """Weights of the Conv that equals ``ConvTranspose(w, group)`` at stride 1.
+
+    Args:
+        w: Conv weights ``[M, C/group, *k]``.
+        group: the Conv's groups.
+
+    Returns:
+        ``[C, M/group, *k]``: per group, input and output channels swapped, kernels flipped in every spatial axis.
+    """
+    m, cg, *k = w.shape
+    mg = m // group
+    wt = w.reshape(group, mg, cg, *k).swapaxes(1, 2).reshape(group * cg, mg, *k)
+    spatial = tuple(range(2, 2 + len(k)))
+    return np.ascontiguousarray(np.flip(wt, axis=spatial))
+
+
+@register_rule("Conv")
+def _conv(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    x, w = node.input[0], node.input[1]
+    b = optional_input(node, 2)
+    if needs[1] or (b and needs[2]):
+        raise NotImplementedError("Conv gradient with respect to weights or bias")
+    g = grads[0]
+    w_static = ctx.value(w)
+    w_shape = ctx.static_shape(w)
+    kernel = attr(node, "kernel_shape")
+    if kernel is None:
+        if w_shape is None or not all(isinstance(d, int) for d in w_shape[2:]):
+            raise NotImplementedError("Conv with unknown kernel shape")
+        kernel = w_shape[2:]
+    n = len(kernel)
+    strides = list(attr(node, "strides", [1] * n))
+    dilations = list(attr(node, "dilations", [1] * n))
+    group = int(attr(node, "group", 1))
+    auto_pad = attr(node, "auto_pad", "NOTSET")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        raise NotImplementedError(f"Conv auto_pad={auto_pad}")
+    pads = list(attr(node, "pads", [0] * (2 * n))) if auto_pad != "VALID" else [0] * (2 * n)
+    pb, pe = pads[:n], pads[n:]
+    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+
+    if all(s == 1 for s in strides):
+        conv_pads = [ke - 1 - p for ke, p in zip(k_eff + k_eff, pb + pe)]
+        if ctx.variant == "fast" and w_static is not None and min(conv_pads) >= 0:
+            wt = ctx.const(transposed_weight(w_static, group), "conv_wT")
+            return [ctx.op("Conv", [g, wt], group=group, pads=conv_pads, dilations=dilations,
+                           kernel_shape=list(kernel)), None, None]  # type: ignore[list-item]
+        return [ctx.op("ConvTranspose", [g, w], group=group, pads=pads, dilations=dilations, strides=strides,
+                       kernel_shape=list(kernel)), None, None]  # type: ignore[list-item]
+
+    # Strided: trailing rows not covered by any window get zeros.
+    xs = ctx.static_shape(x)
+    spatial = xs[2:] if xs is not None else [None] * n
+    if all(isinstance(d, int) for d in spatial):
+        out_pad = [(h + a + e - ke) % s for h, a, e, ke, s in zip(spatial, pb, pe, k_eff, strides)]  # type: ignore[operator]
+        return [ctx.op("ConvTranspose", [g, w], group=group, pads=pads, dilations=dilations, strides=strides,
+                       kernel_shape=list(kernel), output_padding=out_pad), None, None]  # type: ignore[list-item]
+    # Dynamic: transposed conv with no end crop is (s - 1 - pe) short at most, else too long: pad, then slice.
+    gx = ctx.op("ConvTranspose", [g, w], group=group, pads=pb + [0] * n, dilations=dilations, strides=strides,
+                kernel_shape=list(kernel))
+    pad_end = [max(0, s - 1 - e) for s, e in zip(strides, pe)]
+    return [ctx.fit_spatial(gx, x, 2, pad_end), None, None]  # type: ignore[arg-type, list-item]

@@ -1,0 +1,177 @@
+"""Gradient rules of pooling: MaxPool (indexed and index-free), AveragePool, GlobalAveragePool, GlobalMaxPool.
+
+MaxPool backward sends each output gradient to the first maximum of its window in row-major order (torch's
+tie-breaking). ``fast`` reads the forward MaxPool's ``Indices`` and scatter-adds (exact for overlapping windows and
+ceil_mode). ``tensorrt_safe`` is index-free: per kernel offset, an equality mask against the pooled output with
+earlier offsets' matches removed (first-max), and the masked gradients, stacked as channels, are placed back by a
+one-hot ``ConvTranspose``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import product
+
+import numpy as np
+import onnx
+
+from vis.kernels._emitter import Emitter, attr
+from vis.kernels._registry import register_rule
+
+Grads = Sequence["str | None"]
+
+
+class _PoolGeometry:
+    """Static attributes of a 2-D/N-D pooling node."""
+
+    def __init__(self, node: onnx.NodeProto) -> None:
+        self.kernel: list[int] = list(attr(node, "kernel_shape"))
+        n = len(self.kernel)
+        self.n = n
+        self.strides: list[int] = list(attr(node, "strides", [1] * n))
+        self.dilations: list[int] = list(attr(node, "dilations", [1] * n))
+        auto_pad = attr(node, "auto_pad", "NOTSET")
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            raise NotImplementedError(f"{node.op_type} auto_pad={auto_pad}")
+        pads = list(attr(node, "pads", [0] * (2 * n))) if auto_pad != "VALID" else [0] * (2 * n)
+        self.pb, self.pe = pads[:n], pads[n:]
+        self.ceil = int(attr(node, "ceil_mode", 0))
+        self.k_eff = [(k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations)]
+
+    def place_pad_end(self) -> list[int]:
+        """Static zero padding after a no-end-crop transposed placement so a Slice can reach the input size."""
+        return [max(0, s - 1 - e) for s, e in zip(self.strides, self.pe)]
+
+
+def _place(ctx: Emitter, cols: str, x: str, geo: _PoolGeometry, weight: np.ndarray) -> str:
+    """Transposed placement of per-window values back onto the input grid.
+
+    Args:
+        cols: ``[N*C, K, *out]`` values, K the number of weight channels.
+        x: the forward input ``[N, C, *in]``.
+        weight: ``[K, 1, *kernel]`` placement kernels.
+
+    Returns:
+        ``[N, C, *in]``.
+    """
+    wname = ctx.const(weight.astype(ctx.np_dtype(x)), "pool_place")
+    full = ctx.op("ConvTranspose", [cols, wname], strides=geo.strides, dilations=geo.dilations,
+                  kernel_shape=geo.kernel, pads=geo.pb + [0] * geo.n)
+    fitted = ctx.fit_spatial(full, x, 2, geo.place_pad_end())  # type: ignore[arg-type]
+    return ctx.reshape_like(fitted, x)
+
+
+def _flat_nc(ctx: Emitter, t: str, like: str, k: int = 1) -> str:
+    """Reshape ``[N, C, *s]`` (``*s`` the runtime spatial dims of ``like``) to ``[N*C, k, *s]``."""
+    n = ctx.rank(like) or 4
+    shape = ctx.op("Concat", [ctx.ints([-1, k]), ctx.dims(like, 2, n)], axis=0)
+    return ctx.op("Reshape", [t, shape])  # type: ignore[return-value]
+
+
+def _window_slices(ctx: Emitter, x: str, y: str, geo: _PoolGeometry) -> list[tuple[tuple[int, ...], str]]:
+    """Per kernel offset (row-major), the strided view of the -inf-padded input aligned with the output ``y``.
+
+    The end padding of one extra stride keeps every view full-size for ceil_mode windows that run past the end.
+    """
+    n = geo.n
+    pads = [0, 0] + geo.pb + [0, 0] + [e + s for e, s in zip(geo.pe, geo.strides)]
+    xp = ctx.op("Pad", [x, ctx.ints(pads), ctx.scalar(-np.inf, x)], mode="constant")
+    out_sp = ctx.dims(y, 2, 2 + n)
+    axes = ctx.ints(list(range(2, 2 + n)))
+    strides = ctx.ints(geo.strides)
+    span = ctx.op("Add", [ctx.op("Mul", [ctx.op("Sub", [out_sp, ctx.ints([1] * n)]), strides]), ctx.ints([1] * n)])
+    views = []
+    for off in product(*[range(k) for k in geo.kernel]):
+        st = ctx.ints([o * d for o, d in zip(off, geo.dilations)])
+        views.append((off, ctx.op("Slice", [xp, st, ctx.op("Add", [span, st]), axes, strides])))
+    return views  # type: ignore[return-value]
+
+
+@register_rule("MaxPool", variants=("fast",))
+def _maxpool_indices(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    if int(attr(node, "storage_order", 0)) != 0:
+        raise NotImplementedError("MaxPool storage_order=1")
+    if ctx.opset < 16:  # ScatterElements reduction="add" needs opset 16
+        return _maxpool_dense(ctx, node, grads, needs)
+    x = node.input[0]
+    idx = ctx.forward_output(node, 1, "maxpool_indices")
+    flat = ctx.ints([-1])
+    zeros = ctx.op("ConstantOfShape", [ctx.op("Reshape", [ctx.op("Size", [x]), flat])],
+                   value=onnx.helper.make_tensor("value", ctx.elem_type(x), [1], [0]))
+    scattered = ctx.op("ScatterElements", [zeros, ctx.op("Reshape", [idx, flat]),
+                                           ctx.op("Reshape", [grads[0], flat])], axis=0, reduction="add")
+    return [ctx.reshape_like(scattered, x)]  # type: ignore[arg-type, list-item]
+
+
+@register_rule("MaxPool", variants=("tensorrt_safe",))
+def _maxpool_dense(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    x, y, g = node.input[0], node.output[0], grads[0]
+    geo = _PoolGeometry(node)
+    views = _window_slices(ctx, x, y, geo)
+    taken = None
+    parts: list[str] = []
+    for _, window in views:
+        eq = ctx.op("Equal", [window, y])
+        first = eq if taken is None else ctx.op("And", [eq, ctx.op("Not", [taken])])
+        taken = eq if taken is None else ctx.op("Or", [taken, eq])
+        parts.append(ctx.op("Mul", [g, ctx.op("Cast", [first], to=ctx.elem_type(y))]))  # type: ignore[arg-type]
+    offsets = [off for off, _ in views]
+    kk = len(offsets)
+    stacked = ctx.op("Concat", [ctx.unsqueeze(p, [2]) for p in parts], axis=2)  # [N, C, K, *out]
+    cols = _flat_nc(ctx, stacked, y, kk)
+    weight = np.zeros([kk, 1, *geo.kernel], dtype=np.float32)
+    for i, off in enumerate(offsets):
+        weight[(i, 0, *off)] = 1.0
+    return [_place(ctx, cols, x, geo, weight)]
+
+
+@register_rule("AveragePool")
+def _avgpool(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    x, y, g = node.input[0], node.output[0], grads[0]
+    geo = _PoolGeometry(node)
+    n = geo.n
+    include_pad = int(attr(node, "count_include_pad", 0))
+    if any(d != 1 for d in geo.dilations):
+        raise NotImplementedError("AveragePool with dilations")
+    kernel_ones = np.ones([1, 1, *geo.kernel], dtype=ctx.np_dtype(x))
+    if include_pad and not geo.ceil:
+        g_div = ctx.op("Mul", [g, ctx.scalar(1.0 / float(np.prod(geo.kernel)), y)])
+    elif not any(geo.pb + geo.pe) and not geo.ceil:
+        g_div = ctx.op("Mul", [g, ctx.scalar(1.0 / float(np.prod(geo.kernel)), y)])
+    else:
+        # Per-window divisor: the count of real (or real+pad) elements in the window, like the forward op.
+        one = onnx.helper.make_tensor("value", ctx.elem_type(x), [1], [1])
+        shape = ctx.op("Concat", [ctx.ints([1, 1]), ctx.dims(x, 2, 2 + n)], axis=0)
+        ones = ctx.op("ConstantOfShape", [shape], value=one)
+        extra = list(geo.strides)
+        if include_pad:
+            ones = ctx.op("Pad", [ones, ctx.ints([0, 0] + geo.pb + [0, 0] + geo.pe), ctx.scalar(1.0, x)],
+                          mode="constant")
+            conv_pads = [0] * n + extra
+        else:
+            conv_pads = geo.pb + [e + s for e, s in zip(geo.pe, extra)]
+        counts = ctx.op("Conv", [ones, ctx.const(kernel_ones, "pool_ones")], strides=geo.strides,
+                        pads=conv_pads, kernel_shape=geo.kernel)
+        counts = ctx.op("Slice", [counts, ctx.ints([0] * n), ctx.dims(y, 2, 2 + n),
+                                  ctx.ints(list(range(2, 2 + n)))])
+        g_div = ctx.op("Div", [g, counts])
+    cols = _flat_nc(ctx, g_div, y, 1)  # type: ignore[arg-type]
+    return [_place(ctx, cols, x, geo, kernel_ones)]
+
+
+@register_rule("GlobalAveragePool")
+def _global_avgpool(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    x, y, g = node.input[0], node.output[0], grads[0]
+    count = ctx.op("Cast", [ctx.op("Div", [ctx.op("Size", [x]), ctx.op("Size", [y])])], to=ctx.elem_type(y))
+    return [ctx.op("Expand", [ctx.op("Div", [g, count]), ctx.shape(x)])]  # type: ignore[list-item]
+
+
+@register_rule("GlobalMaxPool")
+def _global_maxpool(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # Ties share the gradient equally (like torch.amax).
+    x, y, g = node.input[0], node.output[0], grads[0]
+    rank = ctx.rank(x) or 4
+    mask = ctx.op("Cast", [ctx.op("Equal", [x, y])], to=ctx.elem_type(x))
+    count = ctx.reduce("ReduceSum", mask, list(range(2, rank)), keepdims=1)
+    return [ctx.op("Mul", [mask, ctx.op("Div", [g, count])])]  # type: ignore[list-item]
+

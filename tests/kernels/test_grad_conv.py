@@ -1,0 +1,74 @@
+"""Conv input gradient vs torch autograd: groups, depthwise, strides, pads (asymmetric), dilations, bias."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _vis_gradcheck import TOL, check_module
+
+from vis.kernels._conv import transposed_weight
+
+T = torch.nn
+
+
+class AsymPadConv(T.Module):
+    """Asymmetric padding: torch exports F.pad + Conv; folded into Conv pads or kept as Pad."""
+
+    def __init__(self, pads: tuple[int, int, int, int], stride: int) -> None:
+        super().__init__()
+        self.pads = pads
+        self.conv = T.Conv2d(4, 6, 3, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(T.functional.pad(x, self.pads))
+
+
+CASES = [
+    # (cin, cout, k, stride, pad, dilation, groups, bias, shape)
+    (3, 8, 3, 1, 1, 1, 1, True, (2, 3, 9, 11)),
+    (3, 8, 3, 1, 0, 1, 1, False, (1, 3, 8, 7)),
+    (4, 6, 5, 2, 2, 1, 1, True, (2, 4, 13, 10)),
+    (4, 6, 3, 2, 1, 1, 2, True, (1, 4, 12, 9)),
+    (6, 6, 3, 2, 1, 1, 6, False, (2, 6, 11, 11)),  # depthwise stride 2
+    (6, 6, 5, 2, 2, 1, 6, True, (1, 6, 15, 16)),  # depthwise 5x5 stride 2
+    (6, 12, 3, 1, 1, 1, 6, True, (1, 6, 7, 9)),  # channel multiplier 2
+    (3, 5, 3, 1, 2, 2, 1, True, (1, 3, 10, 9)),  # dilation
+    (3, 5, 3, 3, 4, 2, 1, True, (1, 3, 17, 14)),  # dilation + stride + big pad
+    (3, 4, 7, 2, 3, 1, 1, True, (1, 3, 19, 21)),  # stem-like
+    (4, 4, 1, 1, 0, 1, 1, False, (2, 4, 5, 6)),  # 1x1
+    (4, 4, 1, 2, 0, 1, 1, True, (1, 4, 7, 6)),  # 1x1 stride 2 (skipped rows)
+]
+
+
+@pytest.mark.parametrize("variant", ["fast", "tensorrt_safe"])
+@pytest.mark.parametrize("case", CASES, ids=[f"c{i}" for i in range(len(CASES))])
+def test_conv(case: tuple, variant: str) -> None:
+    cin, cout, k, s, p, d, g, bias, shape = case
+    torch.manual_seed(1)
+    conv = T.Conv2d(cin, cout, k, stride=s, padding=p, dilation=d, groups=g, bias=bias)
+    assert check_module(conv, shape, variant=variant) < TOL
+
+
+@pytest.mark.parametrize("dynamic", [True, False])
+@pytest.mark.parametrize("pads,stride", [((1, 0, 2, 0), 1), ((0, 2, 1, 0), 2), ((2, 1, 0, 3), 2)])
+def test_conv_asymmetric_pads(pads: tuple[int, int, int, int], stride: int, dynamic: bool) -> None:
+    torch.manual_seed(2)
+    assert check_module(AsymPadConv(pads, stride), (1, 4, 11, 10), dynamic=dynamic) < TOL
+
+
+def test_conv_1d() -> None:
+    torch.manual_seed(3)
+    conv = T.Conv1d(3, 5, 3, stride=2, padding=1)
+    assert check_module(conv, (2, 3, 17), dynamic=False) < TOL
+
+
+@pytest.mark.parametrize("group", [1, 2, 4])
+def test_transposed_weight_equals_conv_transpose(group: int) -> None:
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 4 // group, 3, 3))
+    g = torch.from_numpy(rng.standard_normal((1, 8, 6, 7)))
+    wt = torch.from_numpy(transposed_weight(w, group))
+    via_conv = torch.nn.functional.conv2d(g, wt, padding=1, groups=group)
+    via_transpose = torch.nn.functional.conv_transpose2d(g, torch.from_numpy(w), padding=1, groups=group)
+    np.testing.assert_allclose(via_conv.numpy(), via_transpose.numpy(), rtol=1e-10, atol=1e-10)
