@@ -1,0 +1,253 @@
+"""`vis filters | features | saliency | cam | patches | embed`: looking inside a network. Thin: parse, call, save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from vis.cli._app import VisTyper
+from vis.cli._model_cmds import WEIGHTS_HELP
+
+OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg)."
+NPY_HELP = "Also save the raw numbers as a .npy file."
+
+
+def _outputs(output: Path, npy: Optional[Path], overwrite: bool) -> None:
+    """Fail on existing outputs before any slow work."""
+    from vis.engine._images import check_output
+
+    check_output(output, overwrite)
+    if npy is not None:
+        check_output(npy, overwrite)
+
+
+def _save_npy(npy: Optional[Path], array: np.ndarray, overwrite: bool) -> None:
+    if npy is not None:
+        from vis.engine._images import check_output
+
+        np.save(check_output(npy, overwrite), array)
+        typer.echo(f"wrote {npy} {tuple(array.shape)}")
+
+
+def _folder(images: Path, min_count: int = 1):
+    from vis.engine._inspect import scan_images
+
+    found = scan_images(images, min_count=min_count)
+    note = f", skipped {len(found.skipped)} non-image or unreadable file{'s' if len(found.skipped) != 1 else ''}" if found.skipped else ""
+    typer.echo(f"{images}: {len(found.paths)} image{'s' if len(found.paths) != 1 else ''}{note}")
+    return found
+
+
+def _session(provider: str, threads: int):
+    from vis.engine._session import SessionConfig
+
+    return SessionConfig(provider, threads)
+
+
+def _title_classes(model: str, logits: np.ndarray, explained: int) -> str:
+    from vis.engine._attribution import top_classes
+    from vis.models import model_spec
+
+    cats = model_spec(model).categories
+    top = ", ".join(f"{name} {p:.0%}" for _, name, p in top_classes(logits, cats, 3))
+    return f"class {explained} ({cats[explained]}); top: {top}"
+
+
+def register(app: VisTyper) -> None:
+    @app.command("filters")
+    def filters_cmd(
+        model: str = typer.Argument(..., help="Model name (see `vis models`)."),
+        layer: str = typer.Option(..., "--layer", "-l", help="A convolution layer (e.g. conv1, conv1_1, stem)."),
+        output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
+        weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
+        limit: int = typer.Option(64, "--limit", min=1, help="Show at most this many filters."),
+        npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " Raw weights (O, I, kh, kw)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    ) -> None:
+        """Filter weights of a convolution, each min-max normalised; RGB first-layer filters in colour."""
+        from vis.engine._inspect import filter_weights, layer_info, normalize_filters
+        from vis.engine._plots import plot_filters
+        from vis.models import get_model
+
+        layer_info(model, layer)
+        _outputs(output, npy, overwrite)
+        net = get_model(model, weights=weights)
+        w = filter_weights(model, net, layer)
+        path = plot_filters(normalize_filters(w), output, f"{model} {layer}: {w.shape[0]} filters {w.shape[2]}x{w.shape[3]}"
+                            f" over {w.shape[1]} input channel{'s' if w.shape[1] != 1 else ''}", max_filters=limit,
+                            overwrite=overwrite)
+        typer.echo(f"wrote {path}")
+        _save_npy(npy, w, overwrite)
+
+    @app.command("features")
+    def features_cmd(
+        model: str = typer.Argument(..., help="Model name."),
+        images: list[Path] = typer.Argument(..., help="Image files (any size; grey and RGBA are converted)."),
+        layer: str = typer.Option(..., "--layer", "-l", help="Layer whose activation maps to show."),
+        output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
+        channels: Optional[str] = typer.Option(None, "--channels", "-c", help="Channels: 0:16 (default), 5 or 1,3,7."),
+        weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
+        npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " Activations (N, K, h, w)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    ) -> None:
+        """Activation maps of a layer: a row per image, a column per channel."""
+        from vis.engine import load_image
+        from vis.engine._inspect import display_image, feature_maps, layer_info, model_batch, parse_channels
+        from vis.engine._plots import plot_feature_maps
+        from vis.models import get_model
+
+        info = layer_info(model, layer, spatial=True)
+        chosen = parse_channels(channels, info.channels)
+        pictures = [load_image(p) for p in images]
+        _outputs(output, npy, overwrite)
+        net = get_model(model, weights=weights)
+        maps = feature_maps(model, net, pictures, layer, chosen)
+        shown = [display_image(x) for x in model_batch(model, pictures)]
+        path = plot_feature_maps(maps, chosen, shown, [p.name for p in images], output,
+                                 f"{model} {layer}: {info.channels} channels, {maps.shape[2]}x{maps.shape[3]}", overwrite=overwrite)
+        typer.echo(f"wrote {path}")
+        _save_npy(npy, maps, overwrite)
+
+    @app.command("saliency")
+    def saliency_cmd(
+        model: str = typer.Argument(..., help="Model name."),
+        image: Path = typer.Argument(..., help="Image file (any size; grey and RGBA are converted)."),
+        output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
+        klass: Optional[int] = typer.Option(None, "--class", help="Class index to explain (default: the predicted one)."),
+        samples: int = typer.Option(0, "--samples", min=0, help="SmoothGrad: average over this many noisy copies (0: plain)."),
+        noise: float = typer.Option(0.15, "--noise", min=0.0, help="SmoothGrad noise std as a fraction of the pixel spread."),
+        weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
+        provider: str = typer.Option("auto", "--provider", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt."),
+        threads: int = typer.Option(0, "--threads", min=0, help="ORT threads (0: all cores)."),
+        npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The map (H, W)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    ) -> None:
+        """Saliency map (Simonyan et al.): max over channels of |dS_c/dI|; SmoothGrad with --samples."""
+        from vis.engine import load_image
+        from vis.engine._attribution import Attribution, SaliencyConfig
+        from vis.engine._inspect import display_image, model_batch
+        from vis.engine._plots import plot_saliency
+        from vis.models import get_model, model_spec
+
+        model_spec(model)
+        picture = load_image(image)
+        _outputs(output, npy, overwrite)
+        net = get_model(model, weights=weights)
+        x = model_batch(model, [picture])
+        result = Attribution(model, net, _session(provider, threads), weights).saliency(
+            x, klass, SaliencyConfig(samples=samples, noise=noise))[0]
+        kind = f"SmoothGrad ({samples} samples, noise {noise:g})" if samples else "saliency"
+        path = plot_saliency(display_image(x[0]), result.map, output,
+                             f"{model} {kind}\n{_title_classes(model, result.logits, result.class_index)}", overwrite=overwrite)
+        typer.echo(f"wrote {path} (class {result.class_index})")
+        _save_npy(npy, result.map, overwrite)
+
+    @app.command("cam")
+    def cam_cmd(
+        model: str = typer.Argument(..., help="Model name."),
+        image: Path = typer.Argument(..., help="Image file (any size; grey and RGBA are converted)."),
+        output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
+        layer: Optional[str] = typer.Option(None, "--layer", "-l", help="Grad-CAM layer (default: the last spatial one)."),
+        klass: Optional[int] = typer.Option(None, "--class", help="Class index to explain (default: the predicted one)."),
+        method: str = typer.Option("gradcam", "--method", help="gradcam, or cam (global-average-pooled nets only)."),
+        weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
+        provider: str = typer.Option("auto", "--provider", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt."),
+        threads: int = typer.Option(0, "--threads", min=0, help="ORT threads (0: all cores)."),
+        npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The raw map at layer resolution (h, w)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    ) -> None:
+        """Grad-CAM (Selvaraju et al.) or CAM (Zhou et al.) heatmap over the image, predicted classes in the title."""
+        from vis.engine import load_image
+        from vis.engine._attribution import Attribution
+        from vis.engine._inspect import display_image, layer_info, model_batch
+        from vis.engine._plots import plot_cam
+        from vis.errors import UnknownNameError, VisError
+        from vis.models import get_model, model_spec
+
+        model_spec(model)
+        if method not in ("gradcam", "cam"):
+            raise UnknownNameError("CAM method", method, ["gradcam", "cam"])
+        if layer is not None:
+            layer_info(model, layer, spatial=True)
+        picture = load_image(image)
+        _outputs(output, npy, overwrite)
+        attr = Attribution(model, get_model(model, weights=weights), _session(provider, threads), weights)
+        x = model_batch(model, [picture])
+        if method == "cam":
+            if layer is not None and layer != attr.cam_layer():
+                raise VisError(f"plain CAM reads {attr.cam_layer()} of {model} (the maps before the pooling); "
+                               f"drop --layer or use --method gradcam")
+            result = attr.cam(x, klass)[0]
+        else:
+            result = attr.grad_cam(x, layer or attr.default_cam_layer(), klass)[0]
+        name = "Grad-CAM" if method == "gradcam" else "CAM"
+        path = plot_cam(display_image(x[0]), result.heatmap, output,
+                        f"{model} {name} at {result.layer}\n{_title_classes(model, result.logits, result.class_index)}",
+                        overwrite=overwrite)
+        typer.echo(f"wrote {path} (class {result.class_index}, layer {result.layer})")
+        _save_npy(npy, result.cam, overwrite)
+
+    @app.command("patches")
+    def patches_cmd(
+        model: str = typer.Argument(..., help="Model name."),
+        layer: str = typer.Option(..., "--layer", "-l", help="Spatial layer."),
+        channel: int = typer.Option(..., "--channel", "-c", help="Channel (unit) of the layer."),
+        images: Path = typer.Option(..., "--images", help="Folder of images (searched recursively; other files skipped)."),
+        output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
+        k: int = typer.Option(9, "-k", min=1, help="How many patches."),
+        weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
+        npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The patches (k, P, P, 3)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    ) -> None:
+        """The image patches of a folder that activate one unit most, cropped to its receptive field."""
+        from vis.engine._inspect import layer_info
+        from vis.engine._patches import top_patches
+        from vis.engine._plots import plot_patches
+        from vis.errors import VisError
+        from vis.models import get_model
+
+        info = layer_info(model, layer, spatial=True)
+        if not 0 <= channel < info.channels:
+            raise VisError(f"channel {channel} is out of range: layer {layer} of {model} has {info.channels} channels "
+                           f"(0..{info.channels - 1})")
+        found = _folder(images)
+        _outputs(output, npy, overwrite)
+        net = get_model(model, weights=weights)
+        patches, rf = top_patches(model, net, found.images, layer, channel, k)
+        captions = [f"{found.paths[p.index].name[:16]} {p.activation:.3g}" for p in patches]
+        path = plot_patches([p.pixels for p in patches], captions, output,
+                            f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
+        typer.echo(f"wrote {path} ({len(patches)} patches, receptive field {rf.size}px)")
+        _save_npy(npy, np.stack([p.pixels for p in patches]), overwrite)
+
+    @app.command("embed")
+    def embed_cmd(
+        model: str = typer.Argument(..., help="Model name."),
+        images: Path = typer.Option(..., "--images", help="Folder of images; a subfolder per class labels them."),
+        layer: str = typer.Option(..., "--layer", "-l", help="Layer whose globally pooled features are embedded."),
+        output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
+        perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for small sets)."),
+        weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
+        npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The 2-D coordinates (N, 2)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    ) -> None:
+        """t-SNE map of a folder's images by their pooled features, with thumbnails, coloured by label."""
+        from vis.engine._inspect import display_image, layer_info, model_batch
+        from vis.engine._patches import pooled_features, tsne_embedding
+        from vis.engine._plots import plot_embedding
+        from vis.models import get_model
+
+        layer_info(model, layer)
+        found = _folder(images, min_count=3)
+        _outputs(output, npy, overwrite)
+        net = get_model(model, weights=weights)
+        points = tsne_embedding(pooled_features(model, net, found.images, layer), perplexity)
+        thumbs = [display_image(x) for x in model_batch(model, found.images)]
+        labels = found.labels if found.has_labels else None
+        path = plot_embedding(points, thumbs, labels, output, f"{model} {layer}: t-SNE of {len(points)} images",
+                              zoom=min(0.3, 48 / thumbs[0].shape[0]), overwrite=overwrite)
+        typer.echo(f"wrote {path}")
+        _save_npy(npy, points, overwrite)

@@ -1,0 +1,206 @@
+"""Looking inside a network, the weight- and activation-side: filter weights, feature maps, folders of images.
+
+Everything here returns arrays; figures are drawn by :mod:`vis.engine._plots` and IO is the caller's.
+Images reach a model through its own evaluation transform (:func:`vis.models.classification_input`: shorter side
+resized, centre crop), so every command accepts images of any size, grey or RGBA, and results line up with the
+model's prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vis.engine._images import IMAGE_SUFFIXES, load_image
+from vis.errors import InputFileError, UnknownNameError, VisError
+from vis.models import LayerInfo, StagedNet, classification_input, layer_table, model_spec
+
+# Stages whose computation is a plain function rather than a module: the module holding their convolution.
+# Stages that are modules (nn.Conv2d, GoogLeNet's BasicConv2d, ...) are inspected instead.
+CONV_OF_STAGE: dict[str, dict[str, str]] = {
+    "efficientnet_lite0": {"stem": "_conv_stem", "head": "_conv_head"},
+}
+
+
+# --------------------------------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images found in a folder.
+
+    Attributes:
+        paths: the readable image files, sorted.
+        images: each as HxWx3 float32 RGB in [0, 1].
+        labels: the first-level subfolder of each image ("" for images directly in the folder).
+        skipped: files that are not images or could not be decoded.
+    """
+
+    paths: list[Path]
+    images: list[np.ndarray]
+    labels: list[str]
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def has_labels(self) -> bool:
+        return len(set(self.labels)) > 1 or any(self.labels)
+
+
+def scan_images(folder: str | Path, min_count: int = 1) -> ImageSet:
+    """Every decodable image under ``folder`` (recursively); other files are skipped and counted.
+
+    Raises:
+        InputFileError: ``folder`` is missing or not a folder, or holds fewer than ``min_count`` images.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputFileError(f"folder not found: {folder}")
+    if not folder.is_dir():
+        raise InputFileError(f"expected a folder of images, got a file: {folder}")
+    paths, images, labels, skipped = [], [], [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append(path)
+            continue
+        try:
+            image = load_image(path)
+        except InputFileError:
+            skipped.append(path)
+            continue
+        rel = path.relative_to(folder)
+        paths.append(path)
+        images.append(image)
+        labels.append(rel.parts[0] if len(rel.parts) > 1 else "")
+    if len(paths) < min_count:
+        found = f"{len(paths)} image{'s' if len(paths) != 1 else ''}"
+        raise InputFileError(
+            f"{folder} holds {found} ({len(skipped)} other file{'s' if len(skipped) != 1 else ''} skipped); "
+            f"need at least {min_count} ({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
+    return ImageSet(paths, images, labels, skipped)
+
+
+def model_batch(model_name: str, images: Sequence[np.ndarray]) -> np.ndarray:
+    """HxWx3 RGB images of any sizes -> the (N, C, S, S) float32 batch of the model's evaluation transform."""
+    pre = model_spec(model_name).preprocessing
+    return np.concatenate([classification_input(im, pre) for im in images], axis=0)
+
+
+def display_image(batch_item: np.ndarray) -> np.ndarray:
+    """(C, H, W) model input -> HxWx3 RGB for figures (grey replicated)."""
+    img = np.asarray(batch_item).transpose(1, 2, 0)
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+
+
+def layer_info(model_name: str, layer: str, spatial: bool = False) -> LayerInfo:
+    """The table row of ``layer`` at the model's crop size.
+
+    Raises:
+        UnknownNameError: not a layer of the model (the message lists the closest ones).
+        VisError: ``spatial`` was asked and the layer has no (C, H, W) output.
+    """
+    table = layer_table(model_name)
+    rows = {r.name: r for r in table}
+    if layer not in rows:
+        raise UnknownNameError(f"layer of {model_name}", layer, rows)
+    row = rows[layer]
+    if spatial and len(row.shape) != 3:
+        maps = [r.name for r in table if len(r.shape) == 3]
+        raise VisError(f"layer {layer} of {model_name} has no spatial maps (output shape {row.shape}); "
+                       f"spatial layers: {', '.join(maps[-8:])} ...")
+    return row
+
+
+def parse_channels(text: str | None, count: int, default: int = 16) -> list[int]:
+    """Channel selection ``"0:16"``, ``"5"``, ``"1,3,7"`` or ``None`` (the first ``default``) for ``count`` channels.
+
+    Raises:
+        VisError: malformed text or a channel out of range.
+    """
+    if text is None or not text.strip():
+        return list(range(min(default, count)))
+    chosen: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if ":" in part:
+                a, b = part.split(":", 1)
+                start, stop = int(a) if a.strip() else 0, int(b) if b.strip() else count
+                if start >= stop:
+                    raise VisError(f"channel range {part!r} is empty")
+                chosen += list(range(start, stop))
+            else:
+                chosen.append(int(part))
+    except ValueError as e:
+        raise VisError(f"bad channel selection {text!r}: use e.g. 0:16, 5 or 1,3,7") from e
+    bad = [c for c in chosen if not 0 <= c < count]
+    if bad:
+        raise VisError(f"channel {bad[0]} is out of range: the layer has {count} channels (0..{count - 1})")
+    return chosen
+
+
+# -------------------------------------------------------------------------------------------------------- filters
+
+
+def conv_layers(model_name: str, model: StagedNet) -> dict[str, nn.Conv2d]:
+    """The layers of ``model`` that are one convolution, by layer name (in forward order)."""
+    table = CONV_OF_STAGE.get(model_name, {})
+    found: dict[str, nn.Conv2d] = {}
+    for stage in model.stages():
+        if stage.name in table:
+            found[stage.name] = model.get_submodule(table[stage.name])  # type: ignore[assignment]
+        elif isinstance(stage.fn, nn.Module):
+            convs = [m for m in stage.fn.modules() if isinstance(m, nn.Conv2d)]
+            if len(convs) == 1:
+                found[stage.name] = convs[0]
+    return found
+
+
+def filter_weights(model_name: str, model: StagedNet, layer: str) -> np.ndarray:
+    """The raw weights (O, I / groups, kh, kw) of the convolution of ``layer``.
+
+    Raises:
+        UnknownNameError: not a layer of the model.
+        VisError: the layer is not a single convolution (the message lists those that are).
+    """
+    layer_info(model_name, layer)
+    convs = conv_layers(model_name, model)
+    if layer not in convs:
+        raise VisError(f"layer {layer} of {model_name} is not a single convolution; layers with filters: "
+                       f"{', '.join(list(convs)[:30])}")
+    return convs[layer].weight.detach().cpu().numpy().astype(np.float32)
+
+
+def normalize_filters(weights: np.ndarray) -> np.ndarray:
+    """Min-max normalise each filter (over its inputs and kernel) to [0, 1]; constant filters become 0.5."""
+    flat = weights.reshape(weights.shape[0], -1)
+    lo, hi = flat.min(1, keepdims=True), flat.max(1, keepdims=True)
+    span = hi - lo
+    out = np.where(span > 0, (flat - lo) / np.where(span > 0, span, 1.0), 0.5)
+    return out.reshape(weights.shape).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------- feature maps
+
+
+def feature_maps(model_name: str, model: StagedNet, images: Sequence[np.ndarray], layer: str,
+                 channels: Sequence[int] | None = None) -> np.ndarray:
+    """Activations of ``layer`` for each image: (N, len(channels), h, w) float32 (all channels when None).
+
+    Raises:
+        UnknownNameError / VisError: unknown or non-spatial layer, channel out of range.
+    """
+    info = layer_info(model_name, layer, spatial=True)
+    chosen = list(range(info.channels)) if channels is None else list(channels)
+    bad = [c for c in chosen if not 0 <= c < info.channels]
+    if bad:
+        raise VisError(f"channel {bad[0]} is out of range: layer {layer} has {info.channels} channels")
+    batch = torch.from_numpy(model_batch(model_name, images))
+    with torch.no_grad():
+        (acts,) = model.forward_layers(batch, [layer])
+    return acts[:, chosen].cpu().numpy().astype(np.float32)

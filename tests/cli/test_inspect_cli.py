@@ -1,0 +1,97 @@
+"""`vis filters | features | saliency | cam | patches | embed` through CliRunner and as a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vis.cli import app
+
+runner = CliRunner()
+R = ("--weights", "random")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def folder(image_files, tmp_path):
+    """image_files' folder plus a labelled subfolder: 4 good top-level images, 2 in 'cls', 1 bad, 1 text file."""
+    (tmp_path / "cls").mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / "cls" / f"{i}.jpg"), rng.integers(0, 255, (33 + i, 47, 3), dtype=np.uint8))
+    (tmp_path / "readme.md").write_text("hi")
+    return tmp_path
+
+
+def test_every_command_on_odd_images(image_files, folder, tmp_path_factory) -> None:
+    out = tmp_path_factory.mktemp("out")  # not inside the scanned folder
+    cases = [
+        ("filters", "lenet5", "--layer", "conv2", *R),
+        ("features", "lenet5", image_files["grey"], image_files["rgba"], image_files["deep"], "--layer", "tanh1", "--channels", "0:4", *R),
+        ("saliency", "lenet5", image_files["rgba"], "--samples", "3", *R),
+        ("cam", "lenet5", image_files["grey"], "--layer", "tanh2", *R),
+        ("patches", "lenet5", "--layer", "tanh2", "--channel", "3", "--images", folder, "-k", "4", *R),
+        ("embed", "lenet5", "--images", folder, "--layer", "tanh2", *R),
+    ]
+    for args in cases:
+        png, npy = out / f"{args[0]}.png", out / f"{args[0]}.npy"
+        result = invoke(*args, "-o", png, "--npy", npy)
+        assert result.exit_code == 0, (args[0], result.output)
+        assert png.stat().st_size > 1000 and np.load(npy).size > 0
+        if args[0] in ("patches", "embed"):
+            assert "6 images, skipped 2" in result.output
+    assert np.load(out / "features.npy").shape == (3, 4, 28, 28)
+    assert np.load(out / "filters.npy").shape == (16, 6, 5, 5)
+    assert np.load(out / "embed.npy").shape == (6, 2)
+    result = invoke("filters", "lenet5", "--layer", "conv1", *R, "-o", out / "filters.png")
+    assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+def test_real_efficientnet_cam_and_saliency(sample_photo, tmp_path) -> None:
+    result = invoke("cam", "efficientnet_lite0", sample_photo, "--method", "cam", "-o", tmp_path / "c.png", "--npy", tmp_path / "c.npy")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "c.npy").shape == (7, 7)
+    result = invoke("saliency", "efficientnet_lite0", sample_photo, "--class", "698", "-o", tmp_path / "s.png")
+    assert result.exit_code == 0 and "class 698" in result.output
+
+
+@pytest.mark.parametrize("args,expected", [
+    (("filters", "googlenet", "--layer", "conv9", *R), "conv1"),
+    (("filters", "googlenet", "--layer", "inception3a", *R), "not a single convolution"),
+    (("features", "lenet5", "{rgb}", "--layer", "tanh1", "--channels", "0:9", *R), "out of range"),
+    (("features", "lenet5", "{missing}", "--layer", "tanh1", *R), "not found"),
+    (("features", "lenet5", "{text}", "--layer", "tanh1", *R), "not a readable image"),
+    (("saliency", "lenet5", "{missing}", *R), "not found"),
+    (("saliency", "lenet5", "{rgb}", "--class", "12", *R), "out of range"),
+    (("cam", "lenet5", "{rgb}", "--layer", "fc1", *R), "no spatial maps"),
+    (("cam", "vgg19", "{rgb}", "--method", "cam", *R), "Grad-CAM"),
+    (("cam", "lenet5", "{rgb}", "--method", "gradcm", *R), "gradcam"),
+    (("patches", "lenet5", "--layer", "tanh2", "--channel", "16", "--images", "{dir}", *R), "out of range"),
+    (("patches", "lenet5", "--layer", "tanh9", "--channel", "1", "--images", "{dir}", *R), "tanh2"),
+    (("patches", "lenet5", "--layer", "tanh2", "--channel", "1", "--images", "{empty}", *R), "0 images"),
+    (("embed", "lenet5", "--layer", "tanh2", "--images", "{nowhere}", *R), "not found"),
+])
+def test_bad_inputs_exit_2(args, expected, image_files, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "a.txt").write_text("x")
+    names = {k: str(v) for k, v in image_files.items()} | {"dir": str(tmp_path), "empty": str(empty), "nowhere": str(tmp_path / "no")}
+    result = invoke(*[a.format(**names) for a in args], "-o", tmp_path / "o.png")
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+
+
+def test_empty_folder_as_subprocess(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    out = subprocess.run([sys.executable, "-m", "vis", "embed", "lenet5", "--images", str(tmp_path), "--layer", "tanh2",
+                          "-o", str(tmp_path / "t.png"), "--weights", "random"], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "0 images (1 other file skipped)" in out.stderr and "Traceback" not in out.stderr
