@@ -1,0 +1,473 @@
+"""Activation maximisation: channel, neuron, layer and class images, and batched layer atlases.
+
+Two recipes, one loop:
+
+- ``param="pixel"`` (the thesis, chapter 4.1.1, and the class-maximisation lecture): start from grey with a little
+  coloured noise, ascend with normalised steps (``step / mean |g|``) and random jitter through several upscaling
+  stages (optimise at the smallest scale, upscale, continue); L2 decay, total variation and an occasional blur
+  keep the image clean.
+- ``param="fft"`` (lucid): a 1/f-scaled Fourier spectrum with decorrelated colour and a sigmoid, optimised by Adam
+  (lr 0.05) under lucid's transformation robustness (pad 12, jitter 8, scale 0.9-1.1, rotate -10..10, jitter 4).
+  Olah et al., "Feature Visualization", Distill 2017, https://distill.pub/2017/feature-visualization/
+
+Objectives are maximised. The loops only need ``backend.gradient(image) -> (value, grad)``, so they run on the ORT
+graphs (default) or the torch reference alike. Nothing is printed: progress goes through a callback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+
+import cv2
+import numpy as np
+import torch
+
+from vis.engine._backend import Backend, make_backend
+from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
+from vis.engine._predict import Prediction
+from vis.errors import UnknownNameError, VisError
+from vis.exporters._objectives import BatchChannelObjective, ClassObjective, Objective
+from vis.models import StagedNet, layer_table, model_spec, to_channels
+
+PARAMS = ("pixel", "fft")
+OPTIMIZERS = ("normalized", "adam")
+STEP_EPS = 1e-8
+# The upscaling ladder, as fractions of the final size (56, 80, 112, 160, 224 for 224).
+SCALE_LADDER = (0.25, 0.36, 0.5, 0.71, 1.0)
+
+
+class MaximizeError(VisError):
+    """Bad maximisation settings (scales, channels, layer); the message names the offending value."""
+
+
+@dataclass(frozen=True)
+class MaximizeConfig:
+    """Every setting of :func:`maximize`, with its default; :meth:`for_model` adds the per-model defaults.
+
+    Attributes:
+        param: ``"pixel"`` (the thesis: pixels from grey + noise, upscaling stages) or ``"fft"`` (lucid).
+        scales: image sizes of the upscaling stages, ascending; the last is the output size. ``fft`` uses only
+            the last.
+        iterations: ascent steps per scale; ``None``: 16 per scale for ``pixel``, 256 for ``fft``.
+        optimizer: ``"normalized"`` (x += step * g / mean|g|) or ``"adam"``; ``None``: normalized for ``pixel``,
+            Adam for ``fft``.
+        step: normalised step size, in pixel units of [0, 1] per mean |g|.
+        lr: Adam learning rate (lucid: 0.05 on the FFT parameters).
+        jitter: ``pixel``: random roll of up to this many pixels each step (``fft`` uses ``transforms``).
+        noise: width of the uniform colour noise around grey 0.5 at the start (``pixel``).
+        l2_decay: ``pixel``: pull toward grey each step, x <- 0.5 + (x - 0.5)(1 - l2_decay); ``fft``: weight of
+            sum((x - 0.5)^2) per image, subtracted from the objective.
+        tv: weight of total variation (mean squared neighbour difference) subtracted from the objective.
+        blur_every: ``pixel``: Gaussian blur of sigma ``blur_sigma`` every this many steps (0: never).
+        blur_sigma: sigma of that blur, in pixels.
+        transforms: ``fft``: lucid's transformation robustness (``None``: none).
+        channels: image channels the model takes (1 for LeNet-5); outputs are always HxWx3.
+        fixed_size: the objective needs the model's exact input size (a classifier head on a fixed-size model).
+        seed: seeds the start image, jitter and transforms: the same seed gives the same image.
+    """
+
+    param: str = "pixel"
+    scales: tuple[int, ...] = (56, 80, 112, 160, 224)
+    iterations: int | None = None
+    optimizer: str | None = None
+    step: float = 0.02
+    lr: float = 0.05
+    jitter: int = 8
+    noise: float = 0.1
+    l2_decay: float = 0.002
+    tv: float = 0.0
+    blur_every: int = 4
+    blur_sigma: float = 1.0
+    transforms: Transforms | None = field(default_factory=Transforms)
+    channels: int = 3
+    fixed_size: bool = False
+    seed: int = 0
+
+    @property
+    def steps(self) -> int:
+        """Ascent steps per scale."""
+        if self.iterations is not None:
+            return self.iterations
+        return 256 if self.param == "fft" else 16
+
+    @property
+    def method(self) -> str:
+        """The optimiser actually used."""
+        return self.optimizer or ("adam" if self.param == "fft" else "normalized")
+
+    @property
+    def size(self) -> int:
+        """Output size (the last scale)."""
+        return self.scales[-1]
+
+    def validate(self, min_size: int = 1) -> "MaximizeConfig":
+        """Raise :class:`MaximizeError` for settings no loop can run; return ``self``."""
+        if self.param not in PARAMS:
+            raise UnknownNameError("parameterisation", self.param, PARAMS)
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise UnknownNameError("optimizer", self.optimizer, OPTIMIZERS)
+        check_scales(self.scales, min_size)
+        if self.steps < 0 or self.jitter < 0 or self.blur_every < 0:
+            raise MaximizeError("iterations, jitter and blur-every must not be negative")
+        if self.step <= 0 or self.lr <= 0:
+            raise MaximizeError(f"step and lr must be positive, got {self.step} and {self.lr}")
+        return self
+
+    @classmethod
+    def for_model(cls, model_name: str, objective: Objective | None = None, size: int | None = None,
+                  **overrides: object) -> "MaximizeConfig":
+        """The defaults for ``model_name`` (and ``objective``), then ``overrides`` whose value is not ``None``.
+
+        Order: the class defaults, then :data:`MODEL_DEFAULTS`, then a scale ladder for ``size`` (the model's
+        input size when ``None``), then the overrides. Objectives that need the model's fixed input size (a
+        classifier head on VGG-19 or LeNet-5) optimise at that size only, as the thesis does for its dragonfly.
+
+        Raises:
+            MaximizeError: bad scales or size, or scales other than the fixed size where one is needed.
+            UnknownNameError: unknown model, parameterisation or optimiser.
+        """
+        spec = model_spec(model_name)
+        pre = spec.preprocessing
+        known = {f.name for f in fields(cls)}
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(given) - known
+        if unknown:
+            raise TypeError(f"unknown MaximizeConfig fields: {sorted(unknown)}")
+        values: dict[str, object] = {"channels": pre.channels, **MODEL_DEFAULTS.get(model_name, {})}
+        fixed = bool(objective is not None and objective.layers() and not spec.dynamic_size(list(objective.layers())))
+        if fixed:
+            if size is not None and size != pre.crop:
+                raise MaximizeError(f"this objective on {model_name} needs {pre.crop}x{pre.crop} images, not --size {size}")
+            if "scales" in given and any(s != pre.crop for s in given["scales"]):  # type: ignore[union-attr]
+                raise MaximizeError(
+                    f"this objective on {model_name} needs {pre.crop}x{pre.crop} images: its classifier has a fixed "
+                    f"input size, so --scales must be {pre.crop} (got {','.join(map(str, given['scales']))})")  # type: ignore[arg-type]
+            values.update(scales=(pre.crop,), fixed_size=True)
+        elif "scales" in given:
+            if size is not None and given["scales"] and given["scales"][-1] != size:  # type: ignore[index]
+                raise MaximizeError(f"--size {size} disagrees with the last of --scales ({given['scales'][-1]})")  # type: ignore[index]
+        elif size is not None or "scales" not in values:
+            final = size or pre.crop
+            if final < pre.min_size:
+                raise MaximizeError(f"{model_name} needs images of at least {pre.min_size}x{pre.min_size}, got --size {final}")
+            values["scales"] = ladder(final, pre.min_size)
+        values.update(given)
+        return cls(**values).validate(pre.min_size)  # type: ignore[arg-type]
+
+
+# Per-model defaults that give clean images (merged over the class defaults by MaximizeConfig.for_model).
+MODEL_DEFAULTS: dict[str, dict[str, object]] = {
+    # 28x28 digits through a fixed-size classifier: one scale, no jitter (the net has no translation slack).
+    # The ImageNet models use the class defaults (measured: EfficientNet-Lite0 class images at >= 0.97).
+    "lenet5": {"scales": (28,), "jitter": 0, "iterations": 200, "step": 0.01, "blur_every": 0, "l2_decay": 0.0},
+}
+
+
+def ladder(final: int, min_size: int = 1) -> tuple[int, ...]:
+    """The upscaling stages ending at ``final``: :data:`SCALE_LADDER` rounded to multiples of 8."""
+    sizes = [max(min_size, int(round(final * f / 8.0)) * 8) for f in SCALE_LADDER[:-1]] + [final]
+    return tuple(sorted(set(s for s in sizes if s <= final)))
+
+
+def check_scales(scales: Sequence[int], min_size: int = 1) -> tuple[int, ...]:
+    """Validate upscaling stages: positive integers >= ``min_size``, ascending."""
+    scales = tuple(scales)
+    if not scales:
+        raise MaximizeError("--scales is empty: give sizes like 56,80,112,160,224")
+    if any(not isinstance(s, (int, np.integer)) or s < min_size for s in scales):
+        raise MaximizeError(f"--scales must be integers of at least {min_size}, got {','.join(map(str, scales))}")
+    if any(b < a for a, b in zip(scales, scales[1:])):
+        raise MaximizeError(f"--scales must ascend (optimise small, then upscale), got {','.join(map(str, scales))}")
+    return scales
+
+
+def parse_scales(text: str) -> tuple[int, ...]:
+    """``"56,80,112"`` -> (56, 80, 112). Raises :class:`MaximizeError` on anything else."""
+    try:
+        return tuple(int(v) for v in text.replace(" ", "").split(",") if v != "")
+    except ValueError:
+        raise MaximizeError(f"--scales must be comma-separated integers like 56,80,112,160,224, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class MaximizeProgress:
+    """One report to the progress callback: after ``step`` of ``steps`` at scale ``stage`` of ``stages``."""
+
+    stage: int
+    stages: int
+    step: int
+    steps: int
+    size: int
+    value: float
+
+
+ProgressFn = Callable[[MaximizeProgress], None]
+
+
+def maximize(backend: Backend | Callable[[], Backend], config: MaximizeConfig = MaximizeConfig(),
+             progress: ProgressFn | None = None) -> np.ndarray:
+    """Optimise one image for the backend's objective.
+
+    Args:
+        backend: a backend (``make_backend``) or a callable that builds one.
+        config: the settings (:meth:`MaximizeConfig.for_model` gives a model's defaults).
+        progress: called after each step.
+
+    Returns:
+        The image, HxWx3 float32 RGB in [0, 1] (grey replicated for one-channel models).
+    """
+    return maximize_batch(backend, config, 1, progress)[0]
+
+
+def maximize_batch(backend: Backend | Callable[[], Backend], config: MaximizeConfig, batch: int,
+                   progress: ProgressFn | None = None) -> np.ndarray:
+    """Optimise ``batch`` images at once (the backend's objective sums over the batch; each image ascends its own
+    gradient). Returns (N, H, W, 3) float32 in [0, 1]."""
+    if not hasattr(backend, "gradient"):
+        backend = backend()  # type: ignore[operator]
+    config.validate()
+    rng = np.random.default_rng(config.seed)
+    report = progress or (lambda _p: None)
+    if config.param == "fft":
+        x = _run_fft(backend, config, batch, rng, report)  # type: ignore[arg-type]
+    else:
+        x = _run_pixel(backend, config, batch, rng, report)  # type: ignore[arg-type]
+    out = x.transpose(0, 2, 3, 1)
+    if out.shape[3] == 1:
+        out = np.repeat(out, 3, axis=3)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+    """Bicubic upscale of an NCHW batch to size x size."""
+    n, c, h, w = x.shape
+    if (h, w) == (size, size):
+        return x
+    hwc = x.transpose(2, 3, 0, 1).reshape(h, w, n * c)
+    chunks = [cv2.resize(hwc[:, :, i : i + 512], (size, size), interpolation=cv2.INTER_CUBIC).reshape(size, size, -1)
+              for i in range(0, n * c, 512)]  # OpenCV takes at most 512 channels
+    return np.concatenate(chunks, axis=2).reshape(size, size, n, c).transpose(2, 3, 0, 1).astype(np.float32)
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    n, c, h, w = x.shape
+    hwc = np.ascontiguousarray(x.transpose(2, 3, 0, 1).reshape(h, w, n * c))
+    out = np.stack([cv2.GaussianBlur(hwc[:, :, i], (0, 0), sigma, borderType=cv2.BORDER_REFLECT) for i in range(n * c)], 2)
+    return out.reshape(h, w, n, c).transpose(2, 3, 0, 1).astype(np.float32)
+
+
+class _Adam:
+    """Adam ascent on a numpy array (Kingma & Ba 2015, https://arxiv.org/abs/1412.6980)."""
+
+    def __init__(self, lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+        self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
+        self.m: np.ndarray | None = None
+        self.v: np.ndarray | None = None
+        self.t = 0
+
+    def delta(self, g: np.ndarray) -> np.ndarray:
+        if self.m is None or self.m.shape != g.shape:  # a new scale restarts the moments
+            self.m, self.v, self.t = np.zeros_like(g), np.zeros_like(g), 0
+        self.t += 1
+        self.m = self.b1 * self.m + (1 - self.b1) * g
+        self.v = self.b2 * self.v + (1 - self.b2) * g * g
+        m_hat = self.m / (1 - self.b1**self.t)
+        v_hat = self.v / (1 - self.b2**self.t)
+        return (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(np.float32)
+
+
+def _run_pixel(backend: Backend, config: MaximizeConfig, batch: int, rng: np.random.Generator,
+               report: ProgressFn) -> np.ndarray:
+    scales = config.scales
+    x = grey_noise_image(batch, config.channels, scales[0], scales[0], config.noise, rng)
+    adam = _Adam(config.lr) if config.method == "adam" else None
+    for stage, size in enumerate(scales):
+        x = np.clip(_resize(x, size), 0.0, 1.0)
+        for it in range(config.steps):
+            dy, dx = (int(v) for v in rng.integers(-config.jitter, config.jitter + 1, size=2))
+            value, g = backend.gradient(np.roll(x, (dy, dx), axis=(2, 3)) if config.jitter else x)
+            if config.jitter:
+                g = np.roll(g, (-dy, -dx), axis=(2, 3))
+            if config.tv:
+                g = g - config.tv * total_variation_grad(x)
+            if adam is None:
+                scale = np.abs(g).mean(axis=(1, 2, 3), keepdims=True) + STEP_EPS
+                x = x + (config.step / scale * g).astype(np.float32)
+            else:
+                x = x + adam.delta(g)
+            if config.l2_decay:
+                x = 0.5 + (x - 0.5) * (1.0 - config.l2_decay)
+            if config.blur_every and (it + 1) % config.blur_every == 0 and it + 1 < config.steps:
+                x = _blur(x, config.blur_sigma)
+            x = np.clip(x, 0.0, 1.0).astype(np.float32)
+            report(MaximizeProgress(stage + 1, len(scales), it + 1, config.steps, size, value))
+    return x
+
+
+def _run_fft(backend: Backend, config: MaximizeConfig, batch: int, rng: np.random.Generator,
+             report: ProgressFn) -> np.ndarray:
+    size = config.size
+    param = FFTImage(batch, config.channels, size, size, rng)
+    optimizer = torch.optim.Adam(param.parameters(), lr=config.lr)
+    out_size = (size, size) if config.fixed_size else None
+    for it in range(config.steps):
+        optimizer.zero_grad(set_to_none=True)
+        image = param.image()
+        seen = config.transforms.apply(image, rng, out_size) if config.transforms else image
+        value, g = backend.gradient(np.ascontiguousarray(seen.detach().numpy()))
+        # d(-objective)/d params: the backend's image gradient pushed back through transforms and parameterisation
+        loss = -(seen * torch.from_numpy(g)).sum()
+        if config.l2_decay:
+            loss = loss + config.l2_decay * ((image - 0.5) ** 2).sum()
+        if config.tv:
+            dy = image[:, :, 1:] - image[:, :, :-1]
+            dx = image[:, :, :, 1:] - image[:, :, :, :-1]
+            loss = loss + config.tv * ((dy * dy).flatten(1).mean(1) + (dx * dx).flatten(1).mean(1)).sum()
+        loss.backward()
+        optimizer.step()
+        report(MaximizeProgress(1, 1, it + 1, config.steps, size, value))
+    with torch.no_grad():
+        return param.image().numpy().astype(np.float32)
+
+
+def classify(model_name: str, model: StagedNet, image: np.ndarray, top: int = 5) -> Prediction:
+    """How the model itself classifies an optimised image (the thesis's check of its dragonfly).
+
+    The image (HxWx3 in [0, 1]) is resized to the model's input size (no crop: the whole optimised image is the
+    picture) and converted to the model's channels; the model normalises it itself.
+    """
+    spec = model_spec(model_name)
+    pre = spec.preprocessing
+    h, w = image.shape[:2]
+    interp = cv2.INTER_AREA if min(h, w) > pre.crop else cv2.INTER_LINEAR
+    resized = image if (h, w) == (pre.crop, pre.crop) else cv2.resize(image, (pre.crop, pre.crop), interpolation=interp)
+    x = to_channels(np.asarray(resized, np.float32), pre.channels).transpose(2, 0, 1)[None]
+    categories = spec.categories
+    with torch.no_grad():
+        probs = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32))).softmax(1)[0]
+    values, indices = probs.topk(max(1, min(top, len(categories))))
+    return Prediction([(int(i), categories[int(i)], float(v)) for v, i in zip(values, indices)])
+
+
+def is_class_objective(objective: Objective) -> bool:
+    """Whether any term of ``objective`` is a class logit or probability."""
+    return any(isinstance(o, ClassObjective) for _, o in objective.terms())
+
+
+# --- batched units: layer atlases and several classes at once -------------------------------------------------
+
+
+def batch_objective(model_name: str, layer: str) -> BatchChannelObjective:
+    """The per-image channel objective on ``layer`` of ``model_name`` (unknown layers raise with the valid ones)."""
+    table = {row.name: row.shape for row in layer_table(model_name)}
+    if layer not in table:
+        raise UnknownNameError(f"layer of {model_name}", layer, table)
+    shape = table[layer]
+    if not shape:
+        raise MaximizeError(f"{layer} of {model_name} has no known shape")
+    return BatchChannelObjective(layer, shape[0], rank=len(shape) + 1)
+
+
+def parse_channels(text: str, channels: int, layer: str = "the layer") -> list[int]:
+    """``"0:64"``, ``"0:64:2"``, ``"3,7,9"`` or a mix (``"0:4,10"``) -> channel indices, each checked.
+
+    Raises:
+        MaximizeError: malformed text, an empty selection or a channel outside 0..channels-1.
+    """
+    out: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            bits = [int(b) if b else None for b in part.split(":")]
+        except ValueError:
+            raise MaximizeError(f"--channels must look like 0:64, 0:64:2 or 3,7,9; got {text!r}") from None
+        if len(bits) == 1:
+            out.append(bits[0])  # type: ignore[arg-type]
+        elif len(bits) in (2, 3):
+            start, stop = bits[0] or 0, channels if bits[1] is None else bits[1]
+            stride = bits[2] if len(bits) == 3 and bits[2] else 1
+            if stop > channels:
+                raise MaximizeError(f"channel range {part!r} is out of range: {layer} has {channels} channels (0..{channels - 1})")
+            out.extend(range(start, stop, stride))
+        else:
+            raise MaximizeError(f"--channels must look like 0:64, 0:64:2 or 3,7,9; got {text!r}")
+    if not out:
+        raise MaximizeError(f"--channels {text!r} selects no channel")
+    bad = [c for c in out if not 0 <= c < channels]
+    if bad:
+        raise MaximizeError(f"channel {bad[0]} is out of range: {layer} has {channels} channels (0..{channels - 1})")
+    return out
+
+
+def maximize_units(model_name: str, model: StagedNet, layer: str, units: Sequence[int],
+                   config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8,
+                   provider: str = "auto", threads: int = 0, weights: str = "",
+                   progress: Callable[[int, int, MaximizeProgress], None] | None = None) -> np.ndarray:
+    """One image per unit (channel of a conv layer, unit of a dense layer, class logit) of ``layer``.
+
+    ``batch`` units are optimised per backend run: one gradient graph with a batch of N images, image i
+    maximising unit ``units[i]`` (:class:`BatchChannelObjective`; the selection is a graph input, so one graph
+    serves every batch).
+
+    Args:
+        progress: called with (first unit index of the batch, number of units, step report).
+
+    Returns:
+        (len(units), H, W, 3) float32 in [0, 1].
+    """
+    objective = batch_objective(model_name, layer)
+    units = list(units)
+    first = objective.selection(units[: max(1, batch)])  # validates every unit below too
+    objective.selection(units)
+    if batch < 1:
+        raise MaximizeError(f"--batch must be at least 1, got {batch}")
+    config = config or MaximizeConfig.for_model(model_name, objective)
+    engine = make_backend(backend, model_name, model, objective, provider=provider, threads=threads, guide=first,
+                          weights=weights)
+    images = []
+    for start in range(0, len(units), batch):
+        chunk = units[start : start + batch]
+        engine.set_guide(objective.selection(chunk))
+        hook = (lambda p, s=start: progress(s, len(units), p)) if progress else None
+        images.append(maximize_batch(engine, config, len(chunk), hook))
+    return np.concatenate(images, axis=0)
+
+
+def atlas_grid(tiles: np.ndarray, labels: Sequence[str], columns: int | None = None, gap: int = 4) -> np.ndarray:
+    """Lay out (N, H, W, 3) tiles in a grid on white with a label under each (the thesis's figures 4.3-4.7)."""
+    n, h, w, _ = tiles.shape
+    columns = columns or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / columns)
+    font_scale = max(0.3, min(0.6, w / 200))
+    label_h = int(22 * font_scale / 0.5)
+    cell_h, cell_w = h + label_h + gap, w + gap
+    grid = np.full((rows * cell_h + gap, columns * cell_w + gap, 3), 255, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        top, left = gap + r * cell_h, gap + c * cell_w
+        grid[top : top + h, left : left + w] = np.clip(tiles[i] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        cv2.putText(grid, str(labels[i]), (left, top + h + label_h - 6), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return grid.astype(np.float32) / 255.0
+
+
+def atlas(model_name: str, model: StagedNet, layer: str, channels: Sequence[int],
+          config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8, columns: int | None = None,
+          provider: str = "auto", threads: int = 0, weights: str = "",
+          progress: Callable[[int, int, MaximizeProgress], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled grid of channel images of ``layer``.
+
+    Returns:
+        (grid HxWx3 float32, tiles (N, h, w, 3)).
+    """
+    tiles = maximize_units(model_name, model, layer, channels, config, backend=backend, batch=batch,
+                           provider=provider, threads=threads, weights=weights, progress=progress)
+    return atlas_grid(tiles, [f"{layer}:{c}" for c in channels], columns), tiles
+
+
+def with_overrides(config: MaximizeConfig, **changes: object) -> MaximizeConfig:
+    """``config`` with the ``changes`` whose value is not ``None``."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})

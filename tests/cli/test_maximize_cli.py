@@ -1,0 +1,83 @@
+"""`vis maximize` and `vis atlas` through typer's CliRunner and as a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vis.cli import app
+
+runner = CliRunner()
+
+
+def test_maximize_writes_image_and_is_reproducible(tmp_path):
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path in paths:
+        result = runner.invoke(app, ["maximize", "lenet5", "--objective", "conv2:3", "-o", str(path),
+                                     "--weights", "random", "--iterations", "4", "--seed", "3", "--threads", "1", "-q"])
+        assert result.exit_code == 0, result.output
+        assert "scales 28," in result.output
+    a, b = (cv2.imread(str(p)) for p in paths)
+    assert a.shape == (28, 28, 3) and np.array_equal(a, b)
+
+
+def test_maximize_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "x.png"
+    out.write_bytes(b"keep")
+    result = runner.invoke(app, ["maximize", "lenet5", "--objective", "conv2:3", "-o", str(out),
+                                 "--weights", "random"])
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    assert out.read_bytes() == b"keep"
+
+
+def test_class_image_is_classified(tmp_path):
+    out = tmp_path / "digit.png"
+    result = runner.invoke(app, ["maximize", "lenet5", "--objective", "class:7", "-o", str(out), "--weights", "random",
+                                 "--iterations", "5", "--backend", "torch", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "lenet5 classifies it as:" in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("  ") and "%" in line]) == 5
+
+
+def test_atlas_grid(tmp_path):
+    out = tmp_path / "grid.png"
+    result = runner.invoke(app, ["atlas", "lenet5", "--layer", "conv2", "--channels", "0:3", "-o", str(out),
+                                 "--weights", "random", "--iterations", "2", "--batch", "2", "--threads", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    grid = cv2.imread(str(out))
+    assert grid is not None and grid.shape[1] == 2 * 32 + 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["maximize", "googlenet", "--objective", "inception9z:1"], "unknown layer"),
+    (["maximize", "googlenet", "--objective", "inception4a:512"], "out of range"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--scales", "112,56"], "--scales must ascend"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--scales", "56,x"], "--scales must be"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--scales", "8,16"], "--scales must be integers"),
+    (["maximize", "vgg19", "--objective", "class:dragonfly", "--scales", "56,224"], "needs 224x224"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--param", "gan"], "unknown parameterisation"),
+    (["maximize", "lenet5", "--objective", "conv2:1", "--backend", "tf"], "unknown backend"),
+    (["maximize", "nosuchnet", "--objective", "conv1:1"], "unknown model"),
+    (["atlas", "googlenet", "--layer", "inception9z", "--channels", "0:4"], "unknown layer"),
+    (["atlas", "googlenet", "--layer", "inception4a", "--channels", "500:520"], "out of range"),
+    (["atlas", "googlenet", "--layer", "inception4a", "--channels", "a-b"], "--channels must look like"),
+])
+def test_bad_inputs_exit_2_with_one_message(tmp_path, args, message):
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "o.png"), "--weights", "random", "--iterations", "1", "-q"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_subprocess_error_exit_code(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vis", "atlas", "lenet5", "--layer", "conv2", "--channels",
+                           "0:999", "-o", str(tmp_path / "g.png"), "--weights", "random"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr

