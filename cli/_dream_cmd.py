@@ -1,0 +1,349 @@
+"""`vis dream`: DeepDream on an image, a zoom video, a video file or a webcam; `bench_dream` for `vis bench dream`."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from vis.cli._app import VisTyper, fail
+from vis.errors import VisError
+
+WEIGHTS_HELP = "imagenet (published weights), random (seeded) or a state_dict file. Default: imagenet."
+DEMO_DIR = Path("vis-out")
+
+
+# ---- helpers (no library logic here: choose, build, report) ----------------------------------------------------
+
+def default_model() -> tuple[str, str | None]:
+    """GoogLeNet when its ImageNet weights are here, otherwise EfficientNet-Lite0 (real weights ship offline)."""
+    from vis.models import model_spec
+
+    if model_spec("googlenet").pretrained.available_locally():
+        return "googlenet", None
+    return "efficientnet_lite0", ("GoogLeNet's ImageNet weights are not here; dreaming with EfficientNet-Lite0 "
+                                  "(real ImageNet weights). Pick another with --model/--weights.")
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+@dataclass
+class DreamSetup:
+    model_name: str
+    weights: str
+    objective: Any
+    backend: Any
+
+
+def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
+                backend: str, provider: str, threads: int, guide_size: Optional[int], echo=typer.echo) -> DreamSetup:
+    """Model, objective (guided when ``guide`` is given) and backend, as the options ask."""
+    from vis.engine import load_image, make_backend
+    from vis.exporters import parse_objective
+    from vis.models import get_model, model_spec
+
+    if model is None and weights in (None, "imagenet"):
+        model, note = default_model()
+        if note:
+            echo(note)
+    model = model or "googlenet"
+    weights = weights or "imagenet"
+    spec = model_spec(model)
+    spec_text = objective or spec.default_layer
+    if guide is not None and not spec_text.startswith("guide:"):
+        spec_text = f"guide:{spec_text}"
+    net = get_model(model, weights)
+    obj = parse_objective(spec_text, model)
+    guide_feats = None
+    if obj.needs_guide():
+        if guide is None:
+            raise VisError(f"objective {spec_text} needs a guide image: pass --guide IMAGE")
+        guide_feats = compute_guide(net, obj.needs_guide(), load_image(guide), guide_size)
+    be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights)
+    return DreamSetup(model, weights, obj, be)
+
+
+def compute_guide(net: Any, layer: str, image: Any, max_size: Optional[int]) -> Any:
+    """Guide features (C, H*W) of ``image`` at ``layer`` (torch forward)."""
+    import torch
+
+    from vis.engine._dream import fit_max_size
+    from vis.exporters import guide_features
+
+    image = fit_max_size(image, max_size or 224)
+    x = torch.from_numpy(image.transpose(2, 0, 1)[None].copy())
+    with torch.no_grad():
+        (acts,) = net.forward_layers(x, [layer])
+    return guide_features(acts).numpy().astype("float32")
+
+
+class Progress:
+    """One-line progress on stderr: frames, fps, ETA (or octave/iteration for a still image)."""
+
+    def __init__(self, total: int = 0, label: str = "frame", enabled: bool = True):
+        self.total, self.label, self.enabled = total, label, enabled
+        self.start = time.perf_counter()
+        self.done = 0
+
+    def fps(self) -> float:
+        elapsed = time.perf_counter() - self.start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def frame(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        fps = self.fps()
+        total = f"/{self.total}" if self.total else ""
+        eta = ""
+        if self.total and fps > 0:
+            left = int((self.total - self.done) / fps)
+            eta = f"  ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
+        typer.echo(f"\r{self.label} {self.done}{total}  {fps:.2f} fps{eta}   ", err=True, nl=False)
+
+    def step(self, p: Any) -> None:
+        if self.enabled:
+            typer.echo(f"\roctave {p.octave + 1}/{p.octaves} ({p.shape[1]}x{p.shape[0]})  step {p.iteration + 1}/"
+                       f"{p.iterations}  objective {p.value:.4g}   ", err=True, nl=False)
+
+    def end(self) -> None:
+        if self.enabled:
+            typer.echo("", err=True)
+
+
+# ---- the runs ---------------------------------------------------------------------------------------------------
+
+def run_image(setup: DreamSetup, image_path: Path, output: Path, config: Any, max_size: Optional[int], seed: Optional[int],
+              overwrite: bool, quiet: bool = False) -> Path:
+    import numpy as np
+
+    from vis.engine import load_image, save_image
+    from vis.engine._dream import dream, fit_max_size
+    from vis.engine._images import check_output
+
+    check_output(output, overwrite)
+    image = fit_max_size(load_image(image_path), max_size)
+    progress = Progress(enabled=not quiet)
+    out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step)
+    progress.end()
+    return save_image(output, out, overwrite=True)
+
+
+def run_zoom(setup: DreamSetup, image_path: Path, output: Path, config: Any, frames: int, zoom: float, fps: float,
+             max_size: Optional[int], seed: Optional[int], overwrite: bool, quiet: bool = False) -> int:
+    import numpy as np
+
+    from vis.engine import load_image
+    from vis.engine._dream import dream_zoom, fit_max_size
+    from vis.engine._video import VideoSink
+
+    image = fit_max_size(load_image(image_path), max_size)
+    image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]  # video codecs want even sizes
+    progress = Progress(frames, enabled=not quiet)
+    with VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite) as sink:
+        try:
+            for out in dream_zoom(setup.backend, image, frames, zoom, config, rng=np.random.default_rng(seed)):
+                sink.write(out)
+                progress.frame()
+        finally:
+            progress.end()
+    return sink.frames_written
+
+
+def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
+              seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
+              fps_out: Optional[float] = None, quiet: bool = False) -> tuple[int, float]:
+    """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps)."""
+    import contextlib
+    import itertools
+
+    import numpy as np
+
+    from vis.engine._dream import dream_frames
+    from vis.engine._video import Preview, VideoSink, VirtualCamera
+
+    total = min(source.frame_count or max_frames, max_frames) if max_frames else source.frame_count
+    progress = Progress(total, enabled=not quiet)
+    frames = itertools.islice(source, max_frames) if max_frames else iter(source)
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(VideoSink(output, fps_out or source.fps, (source.width, source.height), overwrite)) if output else None
+        window = stack.enter_context(Preview()) if preview else None
+        cam = stack.enter_context(VirtualCamera(source.width, source.height, source.fps)) if virtual_cam else None
+        try:
+            for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed)):
+                if sink is not None:
+                    sink.write(out)
+                if cam is not None:
+                    cam.send(out)
+                progress.frame()
+                if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
+                    break
+        finally:
+            progress.end()
+    return progress.done, progress.fps()
+
+
+def _config(octaves: int, octave_scale: float, iterations: int, step: float, jitter: int, tile: int) -> Any:
+    from vis.engine._dream import DreamConfig
+
+    return DreamConfig(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step, jitter=jitter, tile=tile)
+
+
+def run_demo(out_dir: Path, backend: str, provider: str, threads: int, seed: Optional[int]) -> None:
+    """Dream scikit-learn's sample photo with EfficientNet-Lite0's real weights: an image and a 12-frame zoom."""
+    import sklearn.datasets
+
+    from vis.engine._dream import DreamConfig
+
+    t0 = time.perf_counter()
+    photo = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
+    image_out, zoom_out = out_dir / "dream-demo.jpg", out_dir / "dream-zoom-demo.mp4"
+    if image_out.exists() or zoom_out.exists():
+        typer.echo(f"overwriting the demo's earlier outputs in {out_dir}/")
+    setup = build_setup("efficientnet_lite0", "imagenet", None, None, backend, provider, threads, None)
+    typer.echo(f"demo: {photo.name} dreamed by efficientnet_lite0 (ImageNet weights) at {setup.objective}, {backend} backend")
+    run_image(setup, photo, image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True)
+    typer.echo(f"wrote {image_out}")
+    n = run_zoom(setup, image_out, zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0, 320, seed, overwrite=True)
+    typer.echo(f"wrote {zoom_out} ({n} frames)")
+    typer.echo(f"demo done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")
+
+
+# ---- the command ------------------------------------------------------------------------------------------------
+
+def register(app: VisTyper) -> None:
+    from vis.engine._dream import DreamConfig, VideoDreamConfig
+
+    d, v = DreamConfig(), VideoDreamConfig()
+
+    @app.command("dream")
+    def dream_cmd(
+        input: Optional[Path] = typer.Argument(None, help="An image or a video file (or use --webcam N / --demo)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension); a folder for --demo."),
+        webcam: Optional[int] = typer.Option(None, "--webcam", help="Dream webcam N in real time (previews without -o)."),
+        demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0; needs no download."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
+        weights: Optional[str] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
+        objective: Optional[str] = typer.Option(None, "--objective", help="Objective, e.g. inception4c, inception4c:97, a+0.5*b (default: the model's dream layer)."),
+        octaves: int = typer.Option(d.octaves, "--octaves", min=1, help="Pyramid levels."),
+        octave_scale: float = typer.Option(d.octave_scale, "--octave-scale", help="Size ratio between octaves."),
+        iterations: int = typer.Option(d.iterations, "--iterations", min=0, help="Steps per octave."),
+        step: float = typer.Option(d.step, "--step", help="Step size (8-bit pixel units, gradient / mean|g|)."),
+        jitter: int = typer.Option(d.jitter, "--jitter", min=0, help="Random roll per step, pixels."),
+        tile: int = typer.Option(d.tile, "--tile", min=64, help="Larger images are dreamed in tiles of at most this size."),
+        guide: Optional[Path] = typer.Option(None, "--guide", help="Guide image: dream towards its features (objective guide:LAYER)."),
+        max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help="Dream at most this long side (videos keep their size)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed of the jitter (reproducible runs)."),
+        zoom_frames: int = typer.Option(0, "--zoom-frames", min=0, help="Image input: dream, zoom, repeat this many frames into a video."),
+        zoom: float = typer.Option(0.05, "--zoom", help="Zoom per frame (0.05 = 5%)."),
+        fps: float = typer.Option(25.0, "--fps", help="Frame rate of a zoom video."),
+        blend: float = typer.Option(v.blend, "--blend", help="Video: weight of the flow-warped previous dream (0 = no temporal coherence)."),
+        iterations_per_frame: int = typer.Option(v.iterations_per_frame, "--iterations-per-frame", min=0, help="Video: steps per octave after the first frame."),
+        octaves_per_frame: int = typer.Option(v.octaves_per_frame, "--octaves-per-frame", min=1, help="Video: octaves after the first frame."),
+        flow: str = typer.Option(v.flow, "--flow", help="Optical flow: farneback, dis or none."),
+        max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after this many frames (0 = all)."),
+        preview: bool = typer.Option(False, "--preview", help="Show the result in a window."),
+        virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
+        backend: str = typer.Option("ort", "--backend", help="ort (ONNX Runtime gradient graphs) or torch (autograd)."),
+        provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
+        threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0 = all cores)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
+    ) -> None:
+        """DeepDream an image, a video file or a webcam (octaves, jitter, tiles, zoom, temporally coherent video)."""
+        from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, copy_audio, is_image_path, is_video_path, sniff_kind
+
+        t0 = time.perf_counter()
+        if demo:
+            run_demo(output or DEMO_DIR, backend, provider, threads, seed)
+            return
+        if (input is None) == (webcam is None):
+            raise fail("give one input: an image or video file, or --webcam N (or --demo)")
+        config = _config(octaves, octave_scale, iterations, step, jitter, tile)
+        video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow)
+        kind = "webcam" if webcam is not None else sniff_kind(input)
+        if output is not None and not (is_image_path(output) or is_video_path(output)):
+            raise fail(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi) suffix")
+        if kind == "image":
+            if output is None:
+                raise fail("an image input needs -o OUTPUT (an image, or a video with --zoom-frames N)")
+            if is_video_path(output) and not zoom_frames:
+                raise fail(f"{output} is a video: pass --zoom-frames N to zoom into the dream (or write an image)")
+            if zoom_frames and not is_video_path(output):
+                raise fail("--zoom-frames writes a video: use an .mp4 or .avi output")
+        elif output is not None and not is_video_path(output):
+            raise fail(f"a {kind} input makes a video: use an .mp4 or .avi output, not {output.suffix}")
+        if kind == "webcam" and output is None and not virtual_cam:
+            preview = True
+        if kind == "video" and output is None and not (preview or virtual_cam):
+            raise fail("a video input needs -o OUTPUT.mp4 (or --preview)")
+        if output is not None:
+            from vis.engine._images import check_output
+
+            check_output(output, overwrite)
+        # open the source before the (slow) model so bad inputs fail fast
+        source = WebcamSource(webcam) if kind == "webcam" else VideoSource(input) if kind == "video" else None
+        try:
+            if preview:
+                from vis.engine._video import Preview
+
+                Preview().close()  # fail now, not after the model is built
+            setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size)
+            typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
+            if kind == "image" and not zoom_frames:
+                written = run_image(setup, input, output, config, max_size, seed, overwrite, quiet)
+                typer.echo(f"wrote {written}")
+            elif kind == "image":
+                n = run_zoom(setup, input, output, config, zoom_frames, zoom, fps, max_size, seed, overwrite, quiet)
+                typer.echo(f"wrote {output} ({n} frames, zoom {zoom:g} per frame)")
+            else:
+                done = 0
+                try:
+                    done, rate = run_video(setup, source, output, config, video_config, max_size, seed, overwrite,
+                                           preview, virtual_cam, max_frames, quiet=quiet)
+                except KeyboardInterrupt:
+                    kept = f"; {output} holds the frames done so far" if output else ""
+                    raise fail(f"interrupted after {source.frames_read} input frames{kept}", 130) from None
+                if output is not None:
+                    typer.echo(f"wrote {output} ({done} frames, {source.width}x{source.height} at {source.fps:g} fps, "
+                               f"{rate:.2f} fps dreamed)")
+                if source.truncated:
+                    raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
+                                           f"(truncated or corrupt); {output} holds the {done} frames done")
+                if kind == "video" and output is not None:
+                    typer.echo(copy_audio(input, output))
+        finally:
+            if source is not None:
+                source.close()
+        typer.echo(f"done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")
+
+
+def bench_dream(
+    model: str = typer.Option("googlenet", "--model", help="Model (timing does not depend on weight values)."),
+    weights: str = typer.Option("random", "--weights", help=WEIGHTS_HELP),
+    frames: int = typer.Option(48, "--frames", min=1, help="Frames of the synthetic clip."),
+    width: int = typer.Option(640, "--width", min=32),
+    height: int = typer.Option(360, "--height", min=32),
+    backends: str = typer.Option("ort,torch", "--backends", help="Comma-separated backends, timed in this order."),
+    threads: int = typer.Option(2, "--threads", min=0, help="Intra-op threads, the same for every backend."),
+    provider: str = typer.Option("auto", "--provider"),
+) -> None:
+    """Frames per second of video DeepDream (default settings) on a synthetic clip, each backend in one run.
+
+    Attach to the bench group with ``bench_app.command("dream")(bench_dream)`` (a VisTyper adds the error policy).
+    """
+    from vis.engine._dream_bench import bench_dream as run, format_bench
+
+    typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings, {threads} threads")
+    results = run(model=model, weights=weights, frames=frames, size=(width, height),
+                  backends=tuple(b.strip() for b in backends.split(",") if b.strip()), threads=threads, provider=provider)
+    typer.echo(format_bench(results))

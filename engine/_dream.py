@@ -1,0 +1,263 @@
+"""DeepDream: octave pyramid, jittered normalised gradient ascent, tiles for large images, zoom feedback, video.
+
+The algorithm is google/deepdream's (Mordvintsev, Olah, Tyka 2015,
+https://research.googleblog.com/2015/06/inceptionism-going-deeper-into-neural.html): the image is dreamed on a
+pyramid of octaves from the smallest up; at each octave the detail that dreaming added (dreamed - base) is
+upscaled onto the next octave's base. Every step rolls the image by a random jitter, takes the gradient of the
+objective, rolls it back, divides it by its mean absolute value and adds ``step`` times it, then clips to the
+model's pixel range. Images larger than ``tile`` are processed in tiles after rolling the whole image by a random
+shift (google's "tiled gradient"), so memory stays bounded and tile seams move every step and never show.
+
+Images here are HxWx3 float32 RGB in [0, 1]; backends take (1, 3, H, W).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from vis.engine._backend import Backend
+from vis.errors import VisError
+
+STEP_EPS = 1e-8
+
+
+class DreamError(VisError):
+    """Invalid dream settings (sizes, counts, factors)."""
+
+
+@dataclass(frozen=True)
+class DreamConfig:
+    """Settings of one DeepDream run (google/deepdream's defaults).
+
+    Attributes:
+        octaves: number of pyramid levels (1 = no pyramid).
+        octave_scale: size ratio between consecutive octaves.
+        iterations: ascent steps per octave.
+        step: step size in 8-bit pixel units (google's 1.5 on a 0-255 scale), applied to the gradient normalised by
+            its mean absolute value; divided by 255 for vis' [0, 1] images.
+        jitter: maximal random roll in pixels per step (both axes).
+        tile: images whose side exceeds this are processed in tiles of at most this many pixels.
+        min_size: smallest side an octave may have (octaves below it are dropped).
+    """
+
+    octaves: int = 4
+    octave_scale: float = 1.4
+    iterations: int = 10
+    step: float = 1.5
+    jitter: int = 32
+    tile: int = 512
+    min_size: int = 32
+
+    @property
+    def step_size(self) -> float:
+        """The step in [0, 1] image units."""
+        return self.step / 255.0
+
+    def __post_init__(self) -> None:
+        if self.octaves < 1 or self.iterations < 0:
+            raise DreamError(f"octaves must be >= 1 and iterations >= 0, got {self.octaves} and {self.iterations}")
+        if self.octave_scale <= 1.0:
+            raise DreamError(f"octave scale must be > 1, got {self.octave_scale}")
+        if self.tile < 64 or self.jitter < 0:
+            raise DreamError(f"tile must be >= 64 and jitter >= 0, got {self.tile} and {self.jitter}")
+
+
+@dataclass(frozen=True)
+class VideoDreamConfig:
+    """Temporal coherence for video: the previous dream, warped by optical flow, seeds the next frame.
+
+    Attributes:
+        blend: weight of the warped previous dream in each frame's start image (0 = every frame from scratch).
+        iterations_per_frame: ascent steps per octave after the first frame (``None``: the dream's own).
+        octaves_per_frame: octaves after the first frame (``None``: the dream's own).
+        flow: ``"farneback"`` or ``"dis"`` (OpenCV optical flow), or ``"none"`` to assume a static camera.
+    """
+
+    blend: float = 0.8
+    iterations_per_frame: int | None = 3
+    octaves_per_frame: int | None = 1
+    flow: str = "farneback"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.blend <= 1.0:
+            raise DreamError(f"blend must be in [0, 1], got {self.blend}")
+        if self.flow not in ("farneback", "dis", "none"):
+            raise DreamError(f"flow must be farneback, dis or none, got {self.flow!r}")
+
+
+@dataclass(frozen=True)
+class DreamProgress:
+    """What a progress callback receives after every step."""
+
+    octave: int
+    octaves: int
+    iteration: int
+    iterations: int
+    value: float
+    shape: tuple[int, int]
+
+
+ProgressFn = Callable[[DreamProgress], None]
+
+
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an HxWxC float image to ``size`` = (h, w): area filter to shrink, bilinear to grow."""
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    shrink = h * w < image.shape[0] * image.shape[1]
+    out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out.reshape(h, w, -1) if out.ndim == 2 else out
+
+
+def fit_max_size(image: np.ndarray, max_size: int | None) -> np.ndarray:
+    """Shrink so that the long side is at most ``max_size`` (no-op when ``None`` or already small)."""
+    if not max_size or max(image.shape[:2]) <= max_size:
+        return image
+    s = max_size / max(image.shape[:2])
+    return resize(image, (max(1, round(image.shape[0] * s)), max(1, round(image.shape[1] * s))))
+
+
+def octave_sizes(shape: tuple[int, int], config: DreamConfig) -> list[tuple[int, int]]:
+    """Sizes (h, w) of the pyramid from the full image down; levels smaller than ``min_size`` are dropped."""
+    h, w = shape
+    if min(h, w) < config.min_size:
+        raise DreamError(f"image {h}x{w} is smaller than the model's minimum {config.min_size} px")
+    sizes = [(h, w)]
+    for k in range(1, config.octaves):
+        s = config.octave_scale**k
+        size = (round(h / s), round(w / s))
+        if min(size) < config.min_size:
+            break
+        sizes.append(size)
+    return sizes
+
+
+def _tiles(n: int, tile: int) -> list[tuple[int, int]]:
+    """Split ``n`` pixels into nearly equal spans of at most ``tile``."""
+    k = math.ceil(n / tile)
+    edges = np.linspace(0, n, k + 1).round().astype(int)
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """One DeepDream step on (1, 3, H, W) ``x``; tiled when a side exceeds ``config.tile``.
+
+    Returns:
+        The updated image (same shape) and the objective value (summed over tiles).
+    """
+    h, w = x.shape[2:]
+    if max(h, w) <= config.tile:
+        dy, dx = (int(v) for v in rng.integers(-config.jitter, config.jitter + 1, size=2))
+        return backend.step(x, (dy, dx), config.step_size)
+    # tiled gradient: roll by a random shift so tile seams move every step, gradient per tile, roll back
+    sy, sx = (int(v) for v in rng.integers(0, config.tile, size=2))
+    rolled = np.roll(x, (sy, sx), axis=(2, 3))
+    grad = np.empty_like(rolled)
+    total = 0.0
+    for y0, y1 in _tiles(h, config.tile):
+        for x0, x1 in _tiles(w, config.tile):
+            value, g = backend.gradient(np.ascontiguousarray(rolled[:, :, y0:y1, x0:x1]))
+            grad[:, :, y0:y1, x0:x1] = g
+            total += value
+    grad = np.roll(grad, (-sy, -sx), axis=(2, 3))
+    lo, hi = getattr(backend, "value_range", (0.0, 1.0))
+    moved = x + (config.step_size / (np.abs(grad).mean() + STEP_EPS)) * grad
+    return np.clip(moved, lo, hi).astype(np.float32), total
+
+
+def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig(), *,
+          rng: np.random.Generator | None = None, progress: ProgressFn | None = None) -> np.ndarray:
+    """DeepDream one image.
+
+    Args:
+        backend: an ``ort`` or ``torch`` backend built for the objective.
+        image: HxWx3 float32 RGB in [0, 1].
+        config: octaves, iterations, step, jitter, tile size.
+        rng: random generator of the jitter (a fresh unseeded one when ``None``).
+        progress: called after every step with a :class:`DreamProgress`.
+
+    Returns:
+        The dreamed image, HxWx3 float32 in [0, 1], same size as ``image``.
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    base = np.ascontiguousarray(image, dtype=np.float32)
+    sizes = octave_sizes(base.shape[:2], config)
+    pyramid = [base]
+    for size in sizes[1:]:
+        pyramid.append(resize(pyramid[-1], size))
+    detail = np.zeros_like(pyramid[-1])
+    dreamed = pyramid[-1]
+    for level, octave_base in enumerate(reversed(pyramid)):
+        detail = resize(detail, octave_base.shape[:2])
+        x = np.ascontiguousarray((octave_base + detail).transpose(2, 0, 1)[None])
+        for i in range(config.iterations):
+            x, value = ascent_step(backend, x, config, rng)
+            if progress is not None:
+                progress(DreamProgress(level, len(pyramid), i, config.iterations, value, octave_base.shape[:2]))
+        dreamed = x[0].transpose(1, 2, 0)
+        detail = dreamed - octave_base
+    return np.ascontiguousarray(dreamed, dtype=np.float32)
+
+
+def zoom_in(image: np.ndarray, zoom: float) -> np.ndarray:
+    """Crop the centre ``1 - zoom`` of the image and scale it back to the full size."""
+    h, w = image.shape[:2]
+    s = 1.0 + zoom
+    m = np.float32([[s, 0, (1 - s) * w / 2], [0, s, (1 - s) * h / 2]])
+    out = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return out.reshape(image.shape)
+
+
+def dream_zoom(backend: Backend, image: np.ndarray, frames: int, zoom: float = 0.05,
+               config: DreamConfig = DreamConfig(), *, rng: np.random.Generator | None = None,
+               progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
+    """Zoom feedback: dream, zoom into the centre by ``zoom``, dream again; yields each of ``frames`` dreams."""
+    if frames < 1 or not 0.0 <= zoom < 1.0:
+        raise DreamError(f"zoom needs frames >= 1 and 0 <= zoom < 1, got {frames} and {zoom}")
+    rng = rng if rng is not None else np.random.default_rng()
+    current = np.asarray(image, np.float32)
+    for _ in range(frames):
+        current = dream(backend, current, config, rng=rng, progress=progress)
+        yield current
+        current = zoom_in(current, zoom)
+
+
+def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamConfig = DreamConfig(),
+                 video: VideoDreamConfig = VideoDreamConfig(), *, max_size: int | None = None,
+                 rng: np.random.Generator | None = None, progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
+    """Dream a sequence of frames with temporal coherence.
+
+    Each frame after the first starts from ``blend * warp(previous dream) + (1 - blend) * frame``, the warp being the
+    optical flow from the current input frame to the previous one, so a static scene stays still and the dream
+    moves with the objects; it then gets ``video.octaves_per_frame`` x ``video.iterations_per_frame`` steps.
+
+    Args:
+        frames: HxWx3 float32 RGB frames in [0, 1].
+        max_size: dream at most this long side (the result is scaled back to the frame's size).
+
+    Yields:
+        Dreamed frames, each the size of its input frame.
+    """
+    from vis.engine._video import optical_flow, warp
+
+    rng = rng if rng is not None else np.random.default_rng()
+    later = replace(config, iterations=config.iterations if video.iterations_per_frame is None else video.iterations_per_frame,
+                    octaves=config.octaves if video.octaves_per_frame is None else video.octaves_per_frame)
+    prev_small: np.ndarray | None = None
+    prev_dream: np.ndarray | None = None
+    for frame in frames:
+        small = fit_max_size(np.asarray(frame, np.float32), max_size)
+        if prev_dream is None or video.blend == 0.0 or prev_dream.shape != small.shape:
+            out = dream(backend, small, config, rng=rng, progress=progress)
+        else:
+            warped = prev_dream if video.flow == "none" else warp(prev_dream, optical_flow(small, prev_small, video.flow))
+            start = video.blend * warped + (1.0 - video.blend) * small
+            out = dream(backend, start, later, rng=rng, progress=progress)
+        prev_small, prev_dream = small, out
+        yield resize(out, frame.shape[:2])

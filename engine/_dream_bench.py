@@ -1,0 +1,82 @@
+"""Frames per second of video DeepDream on a synthetic clip, each backend in the same run with the same threads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vis.engine._dream import DreamConfig, VideoDreamConfig, dream_frames
+
+
+@dataclass(frozen=True)
+class DreamBenchResult:
+    """One backend's timing: ``fps`` over all frames; ``first_s`` is the first frame (full octaves), build excluded."""
+
+    backend: str
+    frames: int
+    seconds: float
+    first_s: float
+    build_s: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def synthetic_clip(frames: int = 48, size: tuple[int, int] = (640, 360), seed: int = 0) -> list[np.ndarray]:
+    """A smooth textured scene with a disc moving across it: ``frames`` HxWx3 float32 images of ``size`` = (w, h)."""
+    import cv2
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    background = cv2.GaussianBlur(rng.random((h, w, 3)).astype(np.float32), (0, 0), 6)
+    background = (background - background.min()) / (np.ptp(background) + 1e-6)
+    clip = []
+    for i in range(frames):
+        frame = background.copy()
+        cx = int(w * (0.2 + 0.6 * i / max(1, frames - 1)))
+        cv2.circle(frame, (cx, h // 2), h // 6, (0.9, 0.3, 0.2), -1, cv2.LINE_AA)
+        clip.append(frame)
+    return clip
+
+
+def bench_dream(model: str = "googlenet", weights: str = "random", frames: int = 48,
+                size: tuple[int, int] = (640, 360), backends: Sequence[str] = ("ort", "torch"), threads: int = 2,
+                provider: str = "auto", config: DreamConfig = DreamConfig(),
+                video: VideoDreamConfig = VideoDreamConfig(), seed: int = 0) -> list[DreamBenchResult]:
+    """Dream the same synthetic clip on each backend (default settings) and time it.
+
+    Timing does not depend on the weights' values, so random GoogLeNet weights stand in for ImageNet's.
+    """
+    from vis.engine._backend import make_backend
+    from vis.exporters import parse_objective
+    from vis.models import get_model, model_spec
+
+    clip = synthetic_clip(frames, size, seed)
+    results = []
+    for kind in backends:
+        t0 = time.perf_counter()
+        net = get_model(model, weights)
+        objective = parse_objective(model_spec(model).default_layer, model)
+        backend = make_backend(kind, model, net, objective, provider=provider, threads=threads, weights=weights)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        first = 0.0
+        for i, _ in enumerate(dream_frames(backend, clip, config, video, rng=np.random.default_rng(seed))):
+            if i == 0:
+                first = time.perf_counter() - t0
+        results.append(DreamBenchResult(kind, len(clip), time.perf_counter() - t0, first, build))
+    return results
+
+
+def format_bench(results: Sequence[DreamBenchResult]) -> str:
+    """Plain-text table, with each backend's speed relative to the last (torch, by default)."""
+    ref = results[-1].fps if results else 0.0
+    lines = [f"{'backend':8} {'frames':>6} {'seconds':>8} {'fps':>7} {'first frame s':>13} {'build s':>8} {'x ref':>6}"]
+    for r in results:
+        rel = r.fps / ref if ref else 0.0
+        lines.append(f"{r.backend:8} {r.frames:6d} {r.seconds:8.1f} {r.fps:7.3f} {r.first_s:13.2f} {r.build_s:8.1f} {rel:6.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,404 @@
+"""Video IO: file and webcam sources, a sink that writes frames as they come, audio muxing, optical-flow warps.
+
+Frames are HxWx3 float32 RGB in [0, 1] on the vis side; OpenCV's BGR uint8 stays inside this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from vis.engine._images import IMAGE_SUFFIXES, check_output, to_uint8
+from vis.errors import InputFileError, VisError
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
+_FOURCC = {".avi": "MJPG"}  # everything else: mp4v
+
+
+class VideoSourceError(InputFileError):
+    """A video file or webcam that cannot be opened or read."""
+
+
+class NoDisplayError(VisError):
+    """A preview window was asked for where none can be opened."""
+
+
+def _from_bgr(frame: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frame[..., ::-1], dtype=np.float32) * np.float32(1.0 / 255.0)
+
+
+class VideoSource:
+    """Frames of a video file, as a context manager and an iterator.
+
+    Attributes:
+        fps, width, height: the stream's.
+        frame_count: frames the container announces (0 when unknown).
+        frames_read: frames delivered so far.
+        truncated: the stream ended before ``frame_count`` (a corrupt or cut file).
+
+    Raises:
+        VideoSourceError: missing file, not a video, or no frame at all.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise VideoSourceError(f"video not found: {self.path}")
+        if self.path.is_dir():
+            raise VideoSourceError(f"expected a video file, got a folder: {self.path}")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise VideoSourceError(f"not a readable video: {self.path}")
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 25.0
+        self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            raise VideoSourceError(f"video has no frames: {self.path}")
+        self._first: np.ndarray | None = first
+        self.height, self.width = first.shape[:2]
+        self.frames_read = 0
+        self.truncated = False
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            if self._first is not None:
+                frame, self._first = self._first, None
+            else:
+                try:
+                    ok, frame = self._cap.read()
+                except cv2.error:
+                    ok, frame = False, None
+                if not ok or frame is None:
+                    self.truncated = 0 < self.frame_count and self.frames_read < self.frame_count - 1
+                    return
+            self.frames_read += 1
+            yield _from_bgr(frame)
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class WebcamSource:
+    """The newest frame of a webcam: a reader thread keeps only the latest frame and drops the rest.
+
+    Iterating yields each new frame once (waiting for the next when the consumer is faster than the camera).
+
+    Raises:
+        VideoSourceError: no camera at ``index``, or it delivers no frame.
+    """
+
+    def __init__(self, index: int, timeout: float = 5.0):
+        self.index = index
+        self._cap = cv2.VideoCapture(index)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise VideoSourceError(f"no webcam at index {index} (is one connected and free?)")
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            raise VideoSourceError(f"webcam {index} opened but delivers no frames")
+        self.height, self.width = first.shape[:2]
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 30.0
+        self.frame_count = 0
+        self.frames_read = 0
+        self.dropped = 0
+        self.truncated = False
+        self.timeout = timeout
+        self._latest: np.ndarray | None = first
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name=f"webcam-{index}", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            ok, frame = self._cap.read()
+            with self._cond:
+                if not ok:
+                    self._stop.set()
+                elif self._latest is not None:
+                    self.dropped += 1
+                if ok:
+                    self._latest = frame
+                self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout=self.timeout)
+                frame, self._latest = self._latest, None
+            if frame is None:
+                return
+            self.frames_read += 1
+            yield _from_bgr(frame)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._cap.release()
+
+    def __enter__(self) -> "WebcamSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoSink:
+    """Writes frames to a video file as they come (OpenCV, mp4v; MJPG for .avi); released on exit, even on error.
+
+    Args:
+        path: output file; the container follows the suffix.
+        fps: frames per second.
+        size: (width, height) of every frame; other sizes are resized to it.
+        overwrite: replace an existing file.
+
+    Raises:
+        OutputExistsError: the file exists and ``overwrite`` is false.
+    """
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], overwrite: bool = False):
+        self.path = check_output(path, overwrite)
+        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise InputFileError(f"cannot write a video as {self.path.suffix or 'a file without suffix'}: use .mp4 or .avi")
+        self.fps, self.size = float(fps), (int(size[0]), int(size[1]))
+        fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(self.path.suffix.lower(), "mp4v"))
+        self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self.size)
+        if not self._writer.isOpened():
+            raise InputFileError(f"cannot open a video writer for {self.path}")
+        self.frames_written = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one HxWx3 RGB float frame in [0, 1]."""
+        img = to_uint8(frame)
+        if (img.shape[1], img.shape[0]) != self.size:
+            img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
+        self._writer.write(img)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        self._writer.release()
+
+    def __enter__(self) -> "VideoSink":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def is_video_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def sniff_kind(path: str | Path) -> str:
+    """``"image"`` or ``"video"`` by trying to decode the file (the suffix only breaks ties).
+
+    Raises:
+        InputFileError: missing file, a folder, or neither an image nor a video.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputFileError(f"expected an image or video file, got a folder: {path}")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"input is empty (0 bytes): {path}")
+    if not is_video_path(path):
+        data = np.fromfile(str(path), dtype=np.uint8)
+        if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None:
+            return "image"
+    cap = cv2.VideoCapture(str(path))
+    try:
+        # a video suffix that opens is a video (VideoSource reports one without frames); other names must decode
+        if cap.isOpened() and (is_video_path(path) or cap.read()[0]):
+            return "video"
+    finally:
+        cap.release()
+    raise InputFileError(f"not an image or video that can be read: {path}")
+
+
+# ---- optical flow ----------------------------------------------------------------------------------------------
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(to_uint8(image), cv2.COLOR_BGR2GRAY)
+
+
+def optical_flow(current: np.ndarray, previous: np.ndarray, method: str = "farneback") -> np.ndarray:
+    """Dense flow (H, W, 2) from ``current`` to ``previous``: ``current[y, x]`` ~ ``previous[y + fy, x + fx]``."""
+    a, b = _grey(current), _grey(previous)
+    if method == "dis":
+        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
+    return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``image`` at each pixel displaced by ``flow`` (from :func:`optical_flow`): moves it onto the current frame."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    out = cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return out.reshape(image.shape)
+
+
+# ---- audio -----------------------------------------------------------------------------------------------------
+
+def has_audio(path: str | Path) -> bool | None:
+    """Whether ``path`` has an audio stream; ``None`` when no prober (PyAV or ffprobe) is installed."""
+    try:
+        import av
+    except ImportError:
+        probe = shutil.which("ffprobe")
+        if not probe:
+            return None
+        out = subprocess.run([probe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
+                              "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+        return bool(out.stdout.strip())
+    try:
+        with av.open(str(path)) as c:
+            return bool(c.streams.audio)
+    except av.error.FFmpegError:
+        return False
+
+
+def muxer_name() -> str | None:
+    """``"pyav"`` or ``"ffmpeg"`` when one is there, else ``None``."""
+    try:
+        import av  # noqa: F401
+
+        return "pyav"
+    except ImportError:
+        return "ffmpeg" if shutil.which("ffmpeg") else None
+
+
+def copy_audio(source: str | Path, video: str | Path) -> str:
+    """Copy the audio stream(s) of ``source`` into ``video`` (streams copied, not re-encoded) in place.
+
+    Returns:
+        A one-line report: what was done, or why not (no audio, no muxer, codec not fit for the container).
+    """
+    source, video = Path(source), Path(video)
+    audio = has_audio(source)
+    muxer = muxer_name()
+    if muxer is None:
+        return "audio not copied: install PyAV (pip install av) or ffmpeg to keep the input's sound"
+    if not audio:
+        return "input has no audio"
+    fd, tmp = tempfile.mkstemp(suffix=video.suffix, dir=video.parent)
+    os.close(fd)
+    try:
+        if muxer == "pyav":
+            _mux_pyav(source, video, Path(tmp))
+        else:
+            cmd = ["ffmpeg", "-y", "-v", "error", "-i", str(video), "-i", str(source), "-map", "0:v:0", "-map", "1:a",
+                   "-c", "copy", "-shortest", tmp]
+            if subprocess.run(cmd, capture_output=True).returncode:
+                raise RuntimeError("ffmpeg failed")
+        os.replace(tmp, video)
+        return f"audio copied from the input ({muxer})"
+    except Exception as e:  # noqa: BLE001 - the video itself is fine; report and keep it
+        return f"audio not copied ({type(e).__name__}: {e}); the video has no sound"
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
+    import av
+
+    with av.open(str(video)) as vin, av.open(str(source)) as ain, av.open(str(out_path), "w") as out:
+        vs = vin.streams.video[0]
+        ov = out.add_stream_from_template(vs)
+        pairs = [(vs, ov)]
+        for a in ain.streams.audio:
+            pairs.append((a, out.add_stream_from_template(a)))
+        end = float(vs.duration * vs.time_base) if vs.duration else None
+        for src, dst in pairs:
+            container = vin if src is vs else ain
+            for packet in container.demux(src):
+                if packet.dts is None:
+                    continue
+                if end is not None and src is not vs and packet.pts is not None and float(packet.pts * src.time_base) > end:
+                    break
+                packet.stream = dst
+                out.mux(packet)
+
+
+# ---- preview ---------------------------------------------------------------------------------------------------
+
+class Preview:
+    """An OpenCV window; refuses clearly where OpenCV has no GUI or there is no display."""
+
+    def __init__(self, title: str = "vis dream"):
+        if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise NoDisplayError("--preview needs a display (no DISPLAY set); write to a file with -o instead")
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error as e:
+            raise NoDisplayError("--preview needs OpenCV with GUI support (opencv-python, not -headless); "
+                                 "write to a file with -o instead") from e
+        self.title = title
+
+    def show(self, frame: np.ndarray, text: str = "") -> bool:
+        """Show a frame; returns False when the user closed the window or pressed q/Esc."""
+        img = to_uint8(frame).copy()
+        if text:
+            cv2.putText(img, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.imshow(self.title, img)
+        key = cv2.waitKey(1) & 0xFF
+        return key not in (ord("q"), 27)
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.title)
+
+    def __enter__(self) -> "Preview":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VirtualCamera:
+    """Sends frames to a virtual camera through pyvirtualcam (optional dependency)."""
+
+    def __init__(self, width: int, height: int, fps: float):
+        try:
+            import pyvirtualcam
+        except ImportError as e:
+            raise VisError("--virtual-cam needs pyvirtualcam (pip install pyvirtualcam) and a virtual camera "
+                           "driver (v4l2loopback on Linux, OBS elsewhere)") from e
+        try:
+            self._cam = pyvirtualcam.Camera(width=width, height=height, fps=fps)
+        except Exception as e:  # noqa: BLE001 - pyvirtualcam raises RuntimeError and others when no device exists
+            raise VisError(f"cannot open a virtual camera: {e}") from e
+
+    def send(self, frame: np.ndarray) -> None:
+        self._cam.send((np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+    def close(self) -> None:
+        self._cam.close()
+
+    def __enter__(self) -> "VirtualCamera":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

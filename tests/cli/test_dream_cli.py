@@ -1,0 +1,126 @@
+"""`vis dream` through CliRunner and as a subprocess: images, zoom, video, bad inputs, interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vis.cli import app
+
+runner = CliRunner()
+FAST = ["--model", "efficientnet_lite0", "--octaves", "1", "--iterations", "1", "--threads", "2", "-q"]
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["dream", *map(str, args)])
+
+
+def write_video(path: Path, n: int, size=(80, 60), fps: float = 12.0) -> Path:
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (size[1], size[0] + n, 3), dtype=np.uint8), (0, 0), 2)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(n):
+        w.write(np.ascontiguousarray(base[:, i:i + size[0]]))
+    w.release()
+    return path
+
+
+def video_info(path: Path) -> tuple[int, int, float, int]:
+    cap = cv2.VideoCapture(str(path))
+    info = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), cap.get(cv2.CAP_PROP_FPS))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return (*info, n)
+
+
+def test_image_to_image_reports_memory(tmp_path, sample_photo) -> None:
+    out = tmp_path / "d.png"
+    result = invoke(sample_photo, "-o", out, "--max-size", "64", "--seed", "1", *FAST)
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(out)).shape == (43, 64, 3)
+    assert "peak memory" in result.output
+    again = invoke(sample_photo, "-o", out, "--max-size", "64", *FAST)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_default_model_says_which(tmp_path, sample_photo) -> None:
+    result = invoke(sample_photo, "-o", tmp_path / "d.jpg", "--max-size", "48", "--octaves", "1", "--iterations", "1",
+                    "--backend", "torch", "-q")
+    assert result.exit_code == 0, result.output
+    assert "efficientnet_lite0" in result.output or "googlenet" in result.output
+
+
+def test_zoom_video(tmp_path, sample_photo) -> None:
+    out = tmp_path / "z.mp4"
+    result = invoke(sample_photo, "-o", out, "--max-size", "64", "--zoom-frames", "3", "--fps", "8", *FAST)
+    assert result.exit_code == 0, result.output
+    assert video_info(out) == (64, 42, 8.0, 3)  # even sizes for the codec
+
+
+def test_video_keeps_size_and_fps(tmp_path) -> None:
+    src = write_video(tmp_path / "in.mp4", 5, fps=12)
+    out = tmp_path / "out.mp4"
+    result = invoke(src, "-o", out, "--max-size", "48", *FAST)
+    assert result.exit_code == 0, result.output
+    assert video_info(out) == (80, 60, 12.0, 5)
+    assert "audio" in result.output
+
+
+def test_guided_torch(tmp_path, sample_photo) -> None:
+    result = invoke(sample_photo, "-o", tmp_path / "g.png", "--max-size", "48", "--guide", sample_photo,
+                    "--backend", "torch", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "guide:block10" in result.output
+
+
+@pytest.mark.parametrize("case", ["missing", "text", "zero_frames", "webcam", "no_input", "bad_out", "preview"])
+def test_bad_inputs_exit_2_with_one_message(tmp_path, sample_photo, case) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video " * 50)
+    zero = tmp_path / "zero.avi"
+    cv2.VideoWriter(str(zero), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 32)).release()
+    args = {
+        "missing": [tmp_path / "nope.png", "-o", tmp_path / "o.png"],
+        "text": [text, "-o", tmp_path / "o.mp4"],
+        "zero_frames": [zero, "-o", tmp_path / "o.mp4"],
+        "webcam": ["--webcam", "57", "-o", tmp_path / "o.mp4"],
+        "no_input": ["-o", tmp_path / "o.png"],
+        "bad_out": [sample_photo, "-o", tmp_path / "o.txt"],
+        "preview": [sample_photo, "-o", tmp_path / "o.png", "--preview"],
+    }[case]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = runner.invoke(app, ["dream", *map(str, args), *FAST], env=env)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_sigint_mid_video_leaves_a_playable_file(tmp_path) -> None:
+    src = write_video(tmp_path / "long.mp4", 400, size=(64, 48))
+    out = tmp_path / "partial.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *FAST[:-1]],  # progress on
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    buf, deadline = "", time.time() + 120
+    while time.time() < deadline:
+        ch = proc.stderr.read(1)
+        if not ch:
+            break
+        buf += ch
+        if "frame 4/" in buf:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, buf + err
+    assert "holds the frames done" in err
+    frames = video_info(out)[3]
+    assert 4 <= frames < 400

@@ -1,0 +1,152 @@
+"""DeepDream on arrays: objective rises, octaves, tiles, zoom, guided dreaming, both backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vis.engine import make_backend
+from vis.engine._dream import (
+    DreamConfig,
+    DreamError,
+    VideoDreamConfig,
+    _tiles,
+    ascent_step,
+    dream,
+    dream_zoom,
+    fit_max_size,
+    octave_sizes,
+    zoom_in,
+)
+from vis.exporters import parse_objective
+from vis.models import get_model
+
+MODEL = "efficientnet_lite0"
+
+
+@pytest.fixture(scope="module")
+def net():
+    return get_model(MODEL, "imagenet")
+
+
+@pytest.fixture(scope="module")
+def backend(net):
+    return make_backend("ort", MODEL, net, parse_objective("block10", MODEL), threads=2)
+
+
+@pytest.fixture(scope="module")
+def torch_backend(net):
+    return make_backend("torch", MODEL, net, parse_objective("block10", MODEL), threads=2)
+
+
+@pytest.fixture(scope="module")
+def photo(sample_photo):
+    from vis.engine import load_image
+
+    return fit_max_size(load_image(sample_photo), 96)
+
+
+@pytest.mark.parametrize("kind", ["ort", "torch"])
+def test_objective_rises_over_iterations(kind, backend, torch_backend, photo) -> None:
+    backend = backend if kind == "ort" else torch_backend
+    values = []
+    out = dream(backend, photo, DreamConfig(octaves=1, iterations=6), rng=np.random.default_rng(0),
+                progress=lambda p: values.append(p.value))
+    assert len(values) == 6
+    assert values[-1] > values[0] * 1.05
+    assert out.shape == photo.shape and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_octaves_carry_detail_and_keep_size(backend, photo) -> None:
+    seen = []
+    out = dream(backend, photo, DreamConfig(octaves=3, iterations=2), rng=np.random.default_rng(0),
+                progress=lambda p: seen.append(p.shape))
+    assert out.shape == photo.shape
+    assert seen[0] < seen[-1] and seen[-1] == photo.shape[:2]
+    assert np.abs(out - photo).mean() > 1e-3
+
+
+def test_ort_and_torch_agree(backend, torch_backend, photo) -> None:
+    outs = [dream(b, photo, DreamConfig(octaves=1, iterations=2), rng=np.random.default_rng(3))
+            for b in (backend, torch_backend)]
+    assert np.abs(outs[0] - outs[1]).max() < 2e-3
+
+
+def test_tiled_step_covers_large_images(backend) -> None:
+    x = np.random.default_rng(0).random((1, 3, 150, 200), dtype=np.float32)
+    out, value = ascent_step(backend, x, DreamConfig(tile=64), np.random.default_rng(0))
+    assert out.shape == x.shape and np.isfinite(value)
+    changed = np.abs(out - x).mean(axis=(0, 1))
+    assert (changed > 0).mean() > 0.95  # every tile got a gradient
+
+
+@pytest.mark.parametrize("n, tile, spans", [(100, 512, 1), (512, 512, 1), (513, 512, 2), (1500, 512, 3)])
+def test_tiles_split_evenly(n, tile, spans) -> None:
+    got = _tiles(n, tile)
+    assert len(got) == spans and got[0][0] == 0 and got[-1][1] == n
+    assert all(b - a <= tile for a, b in got)
+
+
+@pytest.mark.parametrize("shape, octaves, expected", [
+    ((224, 224), 4, [(224, 224), (160, 160), (114, 114), (82, 82)]),
+    ((64, 64), 4, [(64, 64), (46, 46), (33, 33)]),
+    ((40, 400), 1, [(40, 400)]),
+])
+def test_octave_sizes(shape, octaves, expected) -> None:
+    assert octave_sizes(shape, DreamConfig(octaves=octaves)) == expected
+
+
+@pytest.mark.parametrize("kwargs", [{"octaves": 0}, {"octave_scale": 1.0}, {"iterations": -1}, {"tile": 8}])
+def test_bad_config_is_a_typed_error(kwargs) -> None:
+    with pytest.raises(DreamError):
+        DreamConfig(**kwargs)
+
+
+def test_bad_video_config() -> None:
+    with pytest.raises(DreamError):
+        VideoDreamConfig(blend=1.5)
+    with pytest.raises(DreamError):
+        VideoDreamConfig(flow="magic")
+
+
+def test_too_small_image() -> None:
+    with pytest.raises(DreamError, match="smaller"):
+        octave_sizes((20, 100), DreamConfig())
+
+
+def test_zoom_in_keeps_size_and_centre() -> None:
+    img = np.zeros((41, 61, 3), np.float32)
+    img[20, 30] = 1.0
+    out = zoom_in(img, 0.5)
+    assert out.shape == img.shape
+    assert out[20, 30].max() > 0.2 and out[0, 0].max() == 0.0
+
+
+def test_dream_zoom_yields_frames(backend, photo) -> None:
+    frames = list(dream_zoom(backend, photo, 3, 0.05, DreamConfig(octaves=1, iterations=1), rng=np.random.default_rng(0)))
+    assert len(frames) == 3 and all(f.shape == photo.shape for f in frames)
+
+
+def _guided(net, photo, kind):
+    from vis.cli._dream_cmd import compute_guide
+
+    obj = parse_objective("guide:block10", MODEL)
+    guide = compute_guide(net, "block10", photo[::-1].copy(), 64)
+    return make_backend(kind, MODEL, net, obj, threads=2, guide=guide)
+
+
+def test_guided_dream_changes_the_image(net, photo) -> None:
+    be = _guided(net, photo, "torch")
+    out = dream(be, photo, DreamConfig(octaves=1, iterations=3), rng=np.random.default_rng(0))
+    plain = dream(make_backend("torch", MODEL, net, parse_objective("block10", MODEL), threads=2), photo,
+                  DreamConfig(octaves=1, iterations=3), rng=np.random.default_rng(0))
+    assert np.abs(out - photo).mean() > 1e-3 and np.abs(out - plain).mean() > 1e-4
+
+
+@pytest.mark.xfail(reason="ORT gradient of the guide objective disagrees with torch (fp64-checked); exporters issue",
+                   strict=False)
+def test_guide_gradient_ort_matches_torch(net, photo) -> None:
+    x = np.ascontiguousarray(photo.transpose(2, 0, 1)[None])
+    (_, g_ort), (_, g_torch) = (_guided(net, photo, k).gradient(x) for k in ("ort", "torch"))
+    assert np.corrcoef(g_ort.ravel(), g_torch.ravel())[0, 1] > 0.99

@@ -1,0 +1,197 @@
+"""Video IO and temporal coherence: sources, sinks, optical flow, flicker, nothing lost on a crash, audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vis.engine import make_backend
+from vis.engine._dream import DreamConfig, VideoDreamConfig, dream_frames, resize
+from vis.engine._video import (
+    VideoSink,
+    VideoSource,
+    VideoSourceError,
+    WebcamSource,
+    copy_audio,
+    has_audio,
+    optical_flow,
+    sniff_kind,
+    warp,
+)
+from vis.errors import InputFileError, OutputExistsError
+from vis.exporters import parse_objective
+from vis.models import get_model
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 12.0) -> Path:
+    """Write RGB float frames with OpenCV (mp4v, or MJPG for .avi)."""
+    h, w = frames[0].shape[:2]
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix == ".avi" else "mp4v"))
+    writer = cv2.VideoWriter(str(path), fourcc, fps, (w, h))
+    for f in frames:
+        writer.write((np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8)[..., ::-1])
+    writer.release()
+    return path
+
+
+def scene(h: int = 72, w: int = 96, seed: int = 0, shift: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.random((h, w + 40, 3)).astype(np.float32), (0, 0), 3)
+    img = (img - img.min()) / np.ptp(img)
+    return np.ascontiguousarray(img[:, shift:shift + w])
+
+
+def count_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.fixture(scope="module")
+def backend():
+    net = get_model("efficientnet_lite0", "imagenet")
+    return make_backend("ort", "efficientnet_lite0", net, parse_objective("block10", "efficientnet_lite0"), threads=2)
+
+
+def test_source_reports_size_fps_and_frames(tmp_path) -> None:
+    path = write_video(tmp_path / "in.mp4", [scene(shift=i) for i in range(7)], fps=15)
+    with VideoSource(path) as src:
+        frames = list(src)
+        assert (src.width, src.height, src.fps, src.frame_count) == (96, 72, 15.0, 7)
+        assert not src.truncated
+    assert len(frames) == 7 and frames[0].shape == (72, 96, 3) and frames[0].dtype == np.float32
+
+
+def test_sink_writes_frames_as_they_come(tmp_path) -> None:
+    path = tmp_path / "out.mp4"
+    with VideoSink(path, 10, (96, 72)) as sink:
+        for i in range(4):
+            sink.write(scene(shift=i))
+        sink.write(scene(144, 192))  # other sizes are resized
+    assert count_frames(path) == 5
+    with pytest.raises(OutputExistsError):
+        VideoSink(path, 10, (96, 72))
+
+
+def test_crash_mid_video_keeps_the_frames_done(tmp_path, backend) -> None:
+    path = tmp_path / "partial.mp4"
+    frames = [scene(shift=i) for i in range(10)]
+    with pytest.raises(RuntimeError, match="injected"):
+        with VideoSink(path, 10, (96, 72)) as sink:
+            for i, out in enumerate(dream_frames(backend, frames, DreamConfig(octaves=1, iterations=1))):
+                sink.write(out)
+                if i == 2:
+                    raise RuntimeError("injected crash")
+    assert count_frames(path) == 3
+
+
+@pytest.mark.parametrize("case", ["missing", "folder", "text", "empty", "zero_frames"])
+def test_bad_video_inputs(tmp_path, case) -> None:
+    path = {"missing": tmp_path / "nope.mp4", "folder": tmp_path, "text": tmp_path / "t.mp4",
+            "empty": tmp_path / "e.mp4", "zero_frames": tmp_path / "z.avi"}[case]
+    if case == "text":
+        path.write_text("no video here " * 100)
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "zero_frames":
+        cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 32)).release()
+    with pytest.raises(InputFileError):
+        VideoSource(path)
+
+
+def test_truncated_input_is_reported(tmp_path) -> None:
+    path = write_video(tmp_path / "cut.avi", [scene(shift=i) for i in range(20)])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    try:
+        src = VideoSource(path)
+    except VideoSourceError:
+        return  # refusing to open is clear too
+    with src:
+        n = len(list(src))
+    assert 0 < n < 20 and src.truncated
+
+
+def test_absent_webcam_is_a_clear_error() -> None:
+    with pytest.raises(VideoSourceError, match="webcam"):
+        WebcamSource(57)
+
+
+def test_sniff_kind(tmp_path, sample_photo) -> None:
+    video = write_video(tmp_path / "v.mp4", [scene()] * 2)
+    assert sniff_kind(sample_photo) == "image" and sniff_kind(video) == "video"
+    (tmp_path / "x.jpg").write_text("hello")
+    with pytest.raises(InputFileError, match="not an image or video"):
+        sniff_kind(tmp_path / "x.jpg")
+
+
+def test_flow_warp_moves_previous_onto_current() -> None:
+    prev, cur = scene(shift=0), scene(shift=3)  # content moves 3 px left
+    moved = warp(prev, optical_flow(cur, prev))
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.abs(moved - cur)[inner].mean() < 0.3 * np.abs(prev - cur)[inner].mean()
+
+
+def test_temporal_coherence_halves_flicker_on_a_static_scene(tmp_path, backend, sample_photo) -> None:
+    from vis.engine import load_image
+
+    still = resize(load_image(sample_photo), (72, 108))
+    path = write_video(tmp_path / "static.mp4", [still] * 6)
+    config = DreamConfig(octaves=2, iterations=6)
+
+    def flicker(video: VideoDreamConfig) -> float:
+        with VideoSource(path) as src:
+            outs = list(dream_frames(backend, src, config, video, rng=np.random.default_rng(0)))
+        return float(np.mean([np.abs(b - a).mean() for a, b in zip(outs[1:], outs[2:])]))
+
+    without, with_ = flicker(VideoDreamConfig(blend=0.0)), flicker(VideoDreamConfig())
+    assert without >= 2.0 * with_, (without, with_)
+
+
+def test_dreamed_video_keeps_size(tmp_path, backend) -> None:
+    frames = [scene(shift=i) for i in range(3)]
+    outs = list(dream_frames(backend, frames, DreamConfig(octaves=1, iterations=1), max_size=64))
+    assert [o.shape for o in outs] == [f.shape for f in frames]
+
+
+def test_audio_is_copied(tmp_path) -> None:
+    av = pytest.importorskip("av")
+    src = tmp_path / "with_audio.mp4"
+    with av.open(str(src), "w") as c:
+        vs = c.add_stream("mpeg4", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for i in range(10):
+            img = np.full((48, 64, 3), i * 20, np.uint8)
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        t = np.arange(16000, dtype=np.float32) / 16000
+        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for p in a.encode(frame):
+            c.mux(p)
+        for s in (vs, a):
+            for p in s.encode():
+                c.mux(p)
+    out = tmp_path / "dreamed.mp4"
+    with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
+        for f in vin:
+            sink.write(f)
+    assert has_audio(src) and not has_audio(out)
+    report = copy_audio(src, out)
+    assert "copied" in report and has_audio(out)
+    assert count_frames(out) == 10
+
+
+def test_no_muxer_says_so(tmp_path, monkeypatch) -> None:
+    import vis.engine._video as video
+
+    monkeypatch.setattr(video, "muxer_name", lambda: None)
+    assert "not copied" in copy_audio(tmp_path / "a.mp4", tmp_path / "b.mp4")
