@@ -32,6 +32,11 @@ class TorchBackend:
         """Objective (summed over the batch) and d objective / d image for an NCHW float image."""
         x = torch.as_tensor(image, device=self.device, dtype=self.dtype).requires_grad_(True)
         acts = dict(zip(self.layers, self.model.forward_layers(x, self.layers)))
+        for act in acts.values():
+            # torch 2.13's CPU backward gives wrong input gradients when the gradient arriving at a layer is
+            # non-contiguous (channels-last strides, e.g. from a transposed view); measured against finite
+            # differences and the ORT graphs. Making it contiguous costs one copy per layer.
+            act.register_hook(lambda g: g.contiguous())
         value = self.objective.torch_value(acts, x, self.guide)
         (grad,) = torch.autograd.grad(value, x)
         return float(value.detach()), grad.detach().cpu().numpy().astype(np.float32)

@@ -295,8 +295,10 @@ class GuideObjective(Objective):
     def torch_value(self, acts, image, guide=None):
         if guide is None:
             raise ObjectiveError("the guide objective needs guide features (--guide IMAGE)")
-        x = acts[self.layer].flatten(2).transpose(1, 2)  # N, HW, C
-        return (x @ guide).amax(2).mean(1).sum()
+        # (K, C) @ (N, C, HW): no transposed view of the activations, whose gradient would reach the network
+        # non-contiguous (see TorchBackend.gradient).
+        scores = guide.transpose(0, 1) @ acts[self.layer].flatten(2)  # N, K, HW
+        return scores.amax(1).mean(1).sum()
 
     def emit(self, g, acts, image):
         x = g.op("Reshape", [acts[self.layer], g.const([0, 0, -1])])

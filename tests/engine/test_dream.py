@@ -144,8 +144,6 @@ def test_guided_dream_changes_the_image(net, photo) -> None:
     assert np.abs(out - photo).mean() > 1e-3 and np.abs(out - plain).mean() > 1e-4
 
 
-@pytest.mark.xfail(reason="ORT gradient of the guide objective disagrees with torch (fp64-checked); exporters issue",
-                   strict=False)
 def test_guide_gradient_ort_matches_torch(net, photo) -> None:
     x = np.ascontiguousarray(photo.transpose(2, 0, 1)[None])
     (_, g_ort), (_, g_torch) = (_guided(net, photo, k).gradient(x) for k in ("ort", "torch"))

@@ -113,3 +113,35 @@ def test_guide_objective_value_and_input() -> None:
         (acts,) = model.forward_layers(torch.from_numpy(x), ["inception3b"])
         want = objective.torch_value({"inception3b": acts}, torch.from_numpy(x), torch.from_numpy(guide))
     assert np.isclose(got, float(want), rtol=1e-4)
+
+
+def test_guide_gradient_matches_finite_differences() -> None:
+    """The guide objective's gradient, ORT and torch, against a float64 central difference.
+
+    This caught a torch 2.13 CPU bug: a non-contiguous gradient arriving at the network's last layer gave wrong input
+    gradients, so the torch backend makes layer gradients contiguous.
+    """
+    import copy
+
+    from vis.engine import make_backend
+
+    torch.manual_seed(0)
+    model = get_model("efficientnet_lite0", weights="imagenet")
+    objective = parse_objective("guide:block10", "efficientnet_lite0")
+    with torch.no_grad():
+        guide = guide_features(model.forward_layers(torch.rand(1, 3, 48, 64), ["block10"])[0])
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    direction = np.random.default_rng(5).standard_normal(x.shape)
+    model64 = copy.deepcopy(model).double()
+
+    def value(z: np.ndarray) -> float:
+        with torch.no_grad():
+            (acts,) = model64.forward_layers(torch.from_numpy(z), ["block10"])
+            return float(objective.torch_value({"block10": acts}, None, guide.double()))
+
+    eps = 1e-5
+    x64 = x.astype(np.float64)
+    numeric = (value(x64 + eps * direction) - value(x64 - eps * direction)) / (2 * eps)
+    for kind in ("ort", "torch"):
+        _, grad = make_backend(kind, "efficientnet_lite0", model, objective, guide=guide.numpy()).gradient(x)
+        assert float((grad * direction).sum()) == pytest.approx(numeric, rel=0.05), kind
