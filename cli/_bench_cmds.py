@@ -52,3 +52,31 @@ def register(app: VisTyper) -> None:
         typer.echo(format_table(["backend", "median ms", "min ms", "peak RSS MiB", "setup s"], rows))
         by = {r.backend: r for r in results}
         typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x")
+
+
+def _register_loop_benches() -> None:
+    from vis.cli._dream_cmd import bench_dream
+
+    bench_app.command("dream")(bench_dream)
+
+    @bench_app.command("atlas")
+    def bench_atlas_cmd(
+        model: str = typer.Argument("googlenet", help="Model name."),
+        layer: str = typer.Option("inception4a", "--layer", help="Layer whose channels are drawn."),
+        channels: int = typer.Option(64, "--channels", min=1, help="How many channels (0..N-1)."),
+        size: int = typer.Option(128, "--size", min=32, help="Image side."),
+        iterations: int = typer.Option(8, "--iterations", min=1, help="Ascent steps per channel."),
+        batch: int = typer.Option(16, "--batch", min=1, help="Channels per ORT run."),
+        threads: int = typer.Option(2, "--threads", min=1, help="Threads for both backends."),
+    ) -> None:
+        """Layer atlas: batched ORT runs against torch eager one channel at a time."""
+        from vis.engine._bench import machine_summary
+        from vis.engine._maximize_bench import bench_atlas
+
+        typer.echo(f"{model} {layer}, {channels} channels at {size}x{size}, {iterations} steps; {machine_summary(threads)}")
+        r = bench_atlas(model, layer, channels, size, iterations, batch, threads)
+        typer.echo(f"ORT (batch {batch}): {r.ort_seconds:.1f} s   torch (one channel per run): {r.torch_seconds:.1f} s   "
+                   f"speed-up {r.torch_seconds / r.ort_seconds:.2f}x")
+
+
+_register_loop_benches()
