@@ -1,5 +1,7 @@
 """torch -> ONNX export, objectives, the gradient-graph builder (ONNX autodiff), graph validation."""
 
+from vis.exporters._autodiff import AutodiffError, UnsupportedOperatorError, add_input_gradient
+from vis.exporters._fp16 import to_float16
 from vis.exporters._gradient import GRAD, OBJECTIVE, gradient_graph, objective_graph, step_graph
 from vis.exporters._objectives import (
     GUIDE_INPUT,
@@ -18,6 +20,10 @@ from vis.exporters._objectives import (
 from vis.exporters._onnx_export import ExportConfig, ExportError, export_onnx, resolve_layers, save_onnx
 
 __all__ = [
+    "AutodiffError",
+    "UnsupportedOperatorError",
+    "add_input_gradient",
+    "to_float16",
     "GRAD",
     "GUIDE_INPUT",
     "OBJECTIVE",
