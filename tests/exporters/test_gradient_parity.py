@@ -44,7 +44,8 @@ def models():
 
     def get(name):
         if name not in cache:
-            cache[name] = get_model(name, weights="random", seed=0)
+            # EfficientNet-Lite0's real ImageNet weights are offline; the others use well-scaled random weights.
+            cache[name] = get_model(name, weights="imagenet" if name == "efficientnet_lite0" else "random", seed=0)
         return cache[name]
 
     return get
