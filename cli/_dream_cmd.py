@@ -242,7 +242,7 @@ def register(app: VisTyper) -> None:
         tile: int = typer.Option(d.tile, "--tile", min=64, help="Larger images are dreamed in tiles of at most this size."),
         guide: Optional[Path] = typer.Option(None, "--guide", help="Guide image: dream towards its features (objective guide:LAYER)."),
         max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help="Dream at most this long side (videos keep their size)."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed of the jitter (reproducible runs)."),
+        seed: int = typer.Option(0, "--seed", help="Random seed of the jitter: the same seed gives the same result."),
         zoom_frames: int = typer.Option(0, "--zoom-frames", min=0, help="Image input: dream, zoom, repeat this many frames into a video."),
         zoom: float = typer.Option(0.05, "--zoom", help="Zoom per frame (0.05 = 5%)."),
         fps: float = typer.Option(25.0, "--fps", help="Frame rate of a zoom video."),

@@ -148,3 +148,8 @@ def test_guide_gradient_ort_matches_torch(net, photo) -> None:
     x = np.ascontiguousarray(photo.transpose(2, 0, 1)[None])
     (_, g_ort), (_, g_torch) = (_guided(net, photo, k).gradient(x) for k in ("ort", "torch"))
     assert np.corrcoef(g_ort.ravel(), g_torch.ravel())[0, 1] > 0.99
+
+
+def test_same_seed_same_dream(backend, photo) -> None:
+    runs = [dream(backend, photo, DreamConfig(octaves=2, iterations=2), rng=np.random.default_rng(7)) for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
