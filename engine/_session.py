@@ -82,7 +82,12 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
         "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     }[config.optimization]
     options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=resolve_providers(config.provider))
+    providers = resolve_providers(config.provider)
+    if providers == [PROVIDERS["cpu"]]:
+        # The planned memory pattern keeps one block sized for every tensor of the gradient graph alive: on CPU the
+        # arena without it peaks ~40% lower (GoogLeNet to inception4c at 512: 430 -> 270 MiB) at the same speed.
+        options.enable_mem_pattern = False
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
     _CACHE[key] = session
     return session
 

@@ -123,8 +123,9 @@ def add_input_gradient(
         wrt: name of the graph input to differentiate with respect to.
         objective: name of the scalar tensor to differentiate (a graph output or any tensor of the graph).
         grad_name: name of the new output ``d objective / d wrt`` (same shape and type as ``wrt``).
-        variant: ``"fast"`` (quickest on ORT CPU: MaxPool backward through its Indices and a scatter-add,
-            stride-1 transposed convolutions as Conv with flipped weights) or ``"tensorrt_safe"`` (no MaxPool
+        variant: ``"fast"`` (quickest on ORT CPU: strided MaxPool backward through its Indices and a scatter-add,
+            stride-1 MaxPool backward index-free and separable, stride-1 transposed convolutions as Conv with
+            flipped weights) or ``"tensorrt_safe"`` (no MaxPool
             Indices, no scatter reductions: index-free dense max-pool backward).
 
     Returns:

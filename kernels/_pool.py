@@ -1,8 +1,10 @@
 """Gradient rules of pooling: MaxPool (indexed and index-free), AveragePool, GlobalAveragePool, GlobalMaxPool.
 
 MaxPool backward sends each output gradient to the first maximum of its window in row-major order (torch's
-tie-breaking). ``fast`` reads the forward MaxPool's ``Indices`` and scatter-adds (exact for overlapping windows and
-ceil_mode). ``tensorrt_safe`` is index-free: per kernel offset, an equality mask against the pooled output with
+tie-breaking). ``fast``: stride-1 pools (GoogLeNet's inception branch pools) are routed index-free and separably
+(a column pass then a row pass of cast-equality masks and Pad shifts; ORT's MaxPool with ``Indices`` is
+single-threaded and ~5x slower than the plain one); strided pools read the forward MaxPool's ``Indices`` and
+scatter-add (exact for overlapping windows and ceil_mode). ``tensorrt_safe`` is index-free: per kernel offset, an equality mask against the pooled output with
 earlier offsets' matches removed (first-max), and the masked gradients, stacked as channels, are placed back by a
 one-hot ``ConvTranspose``.
 """
@@ -87,10 +89,61 @@ def _window_slices(ctx: Emitter, x: str, y: str, geo: _PoolGeometry) -> list[tup
     return views  # type: ignore[return-value]
 
 
+def _route_s1(ctx: Emitter, x: str, y: str, g: str, kernel: Sequence[int], pb: Sequence[int],
+              pe: Sequence[int]) -> str:
+    """Stride-1 2-D max-pool backward without indices: ``y`` = MaxPool(x) (stride 1, no dilation), ``g`` its gradient.
+
+    Per kernel offset (row-major) the output gradient not yet claimed goes where the offset's view of ``x`` equals
+    ``y`` (first maximum, torch's tie-breaking) and is shifted back onto ``x``'s grid. Views and shifts are single
+    ``Pad`` nodes (negative pads crop); masks are ``Mul`` by a cast equality (``Where`` is far slower in ORT CPU).
+    """
+    kh, kw = kernel
+    last = kh * kw - 1
+    parts: list[str] = []
+    rem = g
+    for i, (a, b) in enumerate(product(range(kh), range(kw))):
+        if i < last:
+            # view[i, j] = x[i + a - pb0, j + b - pb1], -inf outside
+            vp = [pb[0] - a, pb[1] - b, pe[0] - (kh - 1 - a), pe[1] - (kw - 1 - b)]
+            view = x if not any(vp) else ctx.op("Pad", [x, ctx.ints([0, 0, vp[0], vp[1], 0, 0, vp[2], vp[3]]),
+                                                        ctx.scalar(-np.inf, x)], mode="constant")
+            eq = ctx.op("Cast", [ctx.op("Equal", [view, y])], to=ctx.elem_type(y))
+            part = ctx.op("Mul", [rem, eq])
+            rem = ctx.op("Sub", [rem, part])  # type: ignore[assignment]
+        else:
+            part = rem
+        sp = [a - pb[0], b - pb[1], (kh - 1 - a) - pe[0], (kw - 1 - b) - pe[1]]
+        if any(sp):
+            part = ctx.op("Pad", [part, ctx.ints([0, 0, sp[0], sp[1], 0, 0, sp[2], sp[3]])], mode="constant")
+        parts.append(part)  # type: ignore[arg-type]
+    return parts[0] if len(parts) == 1 else ctx.op("Sum", parts)  # type: ignore[return-value]
+
+
+def _maxpool_separable(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    """Stride-1 2-D MaxPool backward as a column pass then a row pass (index-free).
+
+    ``MaxPool(kh x kw)`` = ``MaxPool(kh x 1)`` of ``r = MaxPool(1 x kw)(x)``, and its row-major first maximum is the
+    first column maximum of the first row whose row maximum equals the output, so routing ``g`` back through the
+    two 1-D pools, each to its first maximum, is exact. The forward keeps a plain ``MaxPool`` (the one with
+    ``Indices`` is single-threaded and ~5x slower in ORT CPU).
+    """
+    x, y, g = node.input[0], node.output[0], grads[0]
+    geo = _PoolGeometry(node)
+    kh, kw = geo.kernel
+    if kh == 1 or kw == 1:
+        return [_route_s1(ctx, x, y, g, geo.kernel, geo.pb, geo.pe)]  # type: ignore[arg-type]
+    r = ctx.op("MaxPool", [x], kernel_shape=[1, kw], pads=[0, geo.pb[1], 0, geo.pe[1]])
+    g_r = _route_s1(ctx, r, y, g, [kh, 1], [geo.pb[0], 0], [geo.pe[0], 0])  # type: ignore[arg-type]
+    return [_route_s1(ctx, x, r, g_r, [1, kw], [0, geo.pb[1]], [0, geo.pe[1]])]  # type: ignore[arg-type]
+
+
 @register_rule("MaxPool", variants=("fast",))
 def _maxpool_indices(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     if int(attr(node, "storage_order", 0)) != 0:
         raise NotImplementedError("MaxPool storage_order=1")
+    geo = _PoolGeometry(node)
+    if geo.n == 2 and all(s == 1 for s in geo.strides) and all(d == 1 for d in geo.dilations):
+        return _maxpool_separable(ctx, node, grads, needs)
     if ctx.opset < 16:  # ScatterElements reduction="add" needs opset 16
         return _maxpool_dense(ctx, node, grads, needs)
     x = node.input[0]

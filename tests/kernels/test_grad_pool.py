@@ -22,6 +22,14 @@ MAXPOOL = [
     ((3, 2), (2, 1), (1, 0), 1, False, (1, 2, 9, 8)),
     (3, 2, 0, 2, False, (1, 2, 13, 11)),  # dilation
     (5, 3, 2, 1, True, (1, 2, 16, 17)),
+    # stride 1: the fast variant's index-free separable rule
+    (3, 1, 0, 1, False, (1, 3, 7, 9)),
+    (2, 1, 0, 1, False, (1, 2, 6, 5)),
+    (2, 1, 1, 1, False, (1, 2, 6, 5)),
+    ((3, 5), 1, (1, 2), 1, False, (1, 2, 8, 11)),
+    ((1, 3), 1, (0, 1), 1, False, (1, 2, 6, 7)),
+    ((4, 1), 1, (2, 0), 1, False, (1, 2, 9, 5)),
+    (5, 1, 2, 1, False, (2, 3, 9, 10)),
 ]
 
 
@@ -41,6 +49,13 @@ def test_maxpool(case: tuple, variant: str, ties: bool) -> None:
     pool = T.MaxPool2d(k, s, padding=p, dilation=d, ceil_mode=ceil)
     x = _ties(shape) if ties else None
     assert check_module(pool, shape, variant=variant, x=x) < TOL
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_maxpool_stride1_dynamic_sizes(variant: str) -> None:
+    pool = T.Sequential(T.Conv2d(3, 4, 3, padding=1), T.ReLU(), T.MaxPool2d(3, 1, padding=1, ceil_mode=True))
+    torch.manual_seed(0)
+    assert check_module(pool, (1, 3, 16, 16), variant=variant, run_shapes=[(1, 3, 37, 53), (2, 3, 20, 9)]) < TOL
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
