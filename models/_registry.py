@@ -13,7 +13,7 @@ import torch
 from vis.errors import UnknownNameError, VisError
 from vis.models._base import StagedNet
 from vis.models._preprocess import Preprocessing
-from vis.models._weights import WeightsFile, apply_state_dict, init_random, smooth_noise
+from vis.models._weights import WeightsFile, apply_state_dict, init_random, read_state_dict, smooth_noise
 from vis.models.efficientnet import EfficientNetLite
 from vis.models.googlenet import GoogLeNet
 from vis.models.lenet import LeNet5
@@ -127,11 +127,6 @@ def model_spec(name: str) -> ModelSpec:
         raise UnknownNameError("model", name, _SPECS) from None
 
 
-def weights_label(weights: str | Path) -> str:
-    """A short description of a weights argument, for metadata and messages."""
-    return str(weights)
-
-
 def get_model(name: str, weights: str | Path = "imagenet", seed: int = 0) -> StagedNet:
     """Build model ``name`` in eval mode with ``weights``.
 
@@ -157,9 +152,7 @@ def get_model(name: str, weights: str | Path = "imagenet", seed: int = 0) -> Sta
             raise VisError(f"{name} has no published weights ({spec.pretrained.note}); use --weights random or a file")
         apply_state_dict(model, spec.pretrained.load(), f"{name} imagenet weights", spec.drop_keys)
     elif Path(weights).suffix or Path(weights).exists():
-        from vis.models._weights import _load_state_dict_file
-
-        apply_state_dict(model, _load_state_dict_file(Path(weights)), weights, spec.drop_keys)
+        apply_state_dict(model, read_state_dict(Path(weights)), weights, spec.drop_keys)
     else:
         raise UnknownNameError("weights", weights, [*WEIGHT_SOURCES, "PATH/TO/FILE.pt"])
     model.eval()

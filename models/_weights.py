@@ -44,7 +44,7 @@ class WeightsFile:
         if self.local is not None:
             path = self.local()
             if path:
-                return _load_state_dict_file(Path(path))
+                return read_state_dict(Path(path))
         if not self.url:
             raise WeightsUnavailableError("no published weights for this model; use --weights random or a file")
         try:
@@ -56,7 +56,8 @@ class WeightsFile:
             ) from e
 
 
-def _load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A state_dict from a file: a plain one, or a checkpoint holding it under state_dict/model_state_dict/model."""
     if not path.exists():
         raise WeightsUnavailableError(f"weights file not found: {path}")
     try:
@@ -70,11 +71,6 @@ def _load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
                 return obj[key]
         return obj
     raise WeightsUnavailableError(f"{path} holds a {type(obj).__name__}, not a state_dict")
-
-
-def load_weights_file(model: nn.Module, path: Path, drop_prefixes: tuple[str, ...] = ()) -> None:
-    """Load a state_dict file into ``model`` with strict keys; keys under ``drop_prefixes`` are ignored."""
-    apply_state_dict(model, _load_state_dict_file(path), str(path), drop_prefixes)
 
 
 def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str, drop_prefixes: tuple[str, ...] = ()) -> None:
