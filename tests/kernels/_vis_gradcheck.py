@@ -33,6 +33,19 @@ class WeightedSum(torch.nn.Module):
         return (y * self.w).sum()
 
 
+class Lambda(torch.nn.Module):
+    """A 3 -> ``channels`` conv and a per-channel parameter ``p``; ``fn(self, x)`` is the case under test."""
+
+    def __init__(self, fn, channels: int = 4) -> None:  # noqa: ANN001
+        super().__init__()
+        self.fn = fn
+        self.conv = torch.nn.Conv2d(3, channels, 3, padding=1)
+        self.p = torch.nn.Parameter(torch.randn(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self, x)
+
+
 def session(model: onnx.ModelProto) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2

@@ -6,23 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _vis_gradcheck import TOL, check_graph, check_module
+from _vis_gradcheck import TOL, Lambda, check_graph, check_module
 from onnx import TensorProto, helper
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 T = torch.nn
 F = torch.nn.functional
 
-
-class Lambda(T.Module):
-    def __init__(self, fn) -> None:  # noqa: ANN001
-        super().__init__()
-        self.fn = fn
-        self.conv = T.Conv2d(3, 4, 3, padding=1)
-        self.p = T.Parameter(torch.randn(4, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(self, x)
 
 
 def _bias_like(m: Lambda, x: torch.Tensor) -> torch.Tensor:
