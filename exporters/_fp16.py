@@ -10,6 +10,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from vis.exporters._graph import rename_uses
+
 FP16_MAX = float(np.finfo(np.float16).max)
 # Inputs that ONNX requires to stay float32 whatever the graph's data type (op type -> input indices).
 KEEP_FLOAT32_INPUTS = {"Resize": {1, 2}}
@@ -37,23 +39,14 @@ def to_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
         if value.name in initializers or value.type.tensor_type.elem_type != TensorProto.FLOAT:
             continue
         half_name = f"{value.name}/fp16"
-        for node in graph.node:
-            for j, name in enumerate(node.input):
-                if name == value.name:
-                    node.input[j] = half_name
+        rename_uses(graph.node, value.name, half_name)
         entry.append(helper.make_node("Cast", [value.name], [half_name], to=TensorProto.FLOAT16, name=f"{half_name}/cast"))
     exit_ = []
     for value in graph.output:
         if value.type.tensor_type.elem_type != TensorProto.FLOAT:
             continue
         half_name = f"{value.name}/fp16"
-        for node in graph.node:
-            for j, name in enumerate(node.output):
-                if name == value.name:
-                    node.output[j] = half_name
-            for j, name in enumerate(node.input):
-                if name == value.name:
-                    node.input[j] = half_name
+        rename_uses(graph.node, value.name, half_name, outputs=True)
         exit_.append(helper.make_node("Cast", [half_name], [value.name], to=TensorProto.FLOAT, name=f"{value.name}/cast32"))
     nodes = entry + list(graph.node) + exit_
     del graph.node[:]

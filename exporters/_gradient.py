@@ -7,7 +7,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from vis.errors import VisError
-from vis.exporters._graph import GraphBuilder
+from vis.exporters._graph import GraphBuilder, rename_uses
 from vis.exporters._objectives import GUIDE_INPUT, Objective
 from vis.exporters._onnx_export import INPUT_NAME, ExportConfig, check, export_onnx, set_metadata
 from vis.models import StagedNet, layer_table, model_spec
@@ -72,10 +72,7 @@ def prepare_user_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
     old = inputs[0].name
     if old != INPUT_NAME:
         inputs[0].name = INPUT_NAME
-        for node in graph.node:
-            for i, name in enumerate(node.input):
-                if name == old:
-                    node.input[i] = INPUT_NAME
+        rename_uses(graph.node, old, INPUT_NAME)
     return proto
 
 
@@ -106,10 +103,7 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
     proto.CopyFrom(grad_proto)
     graph = proto.graph
     rolled = "step/rolled_image"
-    for node in graph.node:  # the gradient graph now reads the rolled image
-        for i, name in enumerate(node.input):
-            if name == INPUT_NAME:
-                node.input[i] = rolled
+    rename_uses(graph.node, INPUT_NAME, rolled)  # the gradient graph now reads the rolled image
     g = GraphBuilder("step")
     pre: list[onnx.NodeProto] = []
 

@@ -9,6 +9,16 @@ import onnx
 from onnx import helper, numpy_helper
 
 
+def rename_uses(nodes: Sequence[onnx.NodeProto], old: str, new: str, outputs: bool = False) -> None:
+    """Make ``nodes`` read (and, with ``outputs``, also write) tensor ``new`` wherever they named ``old``."""
+    for node in nodes:
+        fields = (node.input, node.output) if outputs else (node.input,)
+        for names in fields:
+            for i, name in enumerate(names):
+                if name == old:
+                    names[i] = new
+
+
 class GraphBuilder:
     """Collects nodes and constant initializers; every emitted tensor gets a fresh name under ``prefix``."""
 
