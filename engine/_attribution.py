@@ -276,19 +276,12 @@ class Attribution:
     def grad_cam(self, images: np.ndarray, layer: str, class_index: int | None = None) -> list[CamMap]:
         """Grad-CAM at ``layer``: alpha_k = mean_ij dS_c/dA_k,ij, CAM = ReLU(sum_k alpha_k A_k), upsampled."""
         layer_info(self.model_name, layer, spatial=True)
-        if class_index is not None:
-            self._onehot(class_index)
-        fwd, head = self._session("forward", layer), self._session("head", layer)
-        out = []
-        for x in np.asarray(images, np.float32):
-            (acts,) = fwd.run(None, {INPUT_NAME: x[None]})
-            c, logits = self._classify(head, acts, class_index)
+
+        def weigh(head, acts: np.ndarray, c: int) -> np.ndarray:  # noqa: ANN001
             _, grad, _ = head.run(None, {ACTIVATION: acts, CLASS_WEIGHTS: self._onehot(c)})
-            alpha = grad[0].mean(axis=(1, 2))
-            cam = np.maximum(np.tensordot(alpha, acts[0], axes=1), 0.0).astype(np.float32)
-            heat = normalize_map(upsample(cam, x.shape[1:]))
-            out.append(CamMap(cam, heat, alpha.astype(np.float32), c, logits[0], layer))
-        return out
+            return grad[0].mean(axis=(1, 2))
+
+        return self._class_maps(images, layer, class_index, weigh, relu=True)
 
     def cam_layer(self) -> str:
         """The layer plain CAM reads (the one before the global average pooling)."""
@@ -304,6 +297,11 @@ class Attribution:
         if not isinstance(fc, nn.Linear):
             raise VisError(f"{self.model_name}'s classifier is not one linear layer; plain CAM does not apply")
         w = fc.weight.detach().cpu().numpy()
+        return self._class_maps(images, layer, class_index, lambda head, acts, c: w[c], relu=False)
+
+    def _class_maps(self, images: np.ndarray, layer: str, class_index: int | None, weigh, relu: bool) -> list[CamMap]:  # noqa: ANN001
+        """sum_k weight_k A_k per image, with ``weigh(head, acts, class) -> (K,)``; Grad-CAM keeps the positive
+        part and scales by the maximum, plain CAM scales min..max."""
         if class_index is not None:
             self._onehot(class_index)
         fwd, head = self._session("forward", layer), self._session("head", layer)
@@ -311,9 +309,12 @@ class Attribution:
         for x in np.asarray(images, np.float32):
             (acts,) = fwd.run(None, {INPUT_NAME: x[None]})
             c, logits = self._classify(head, acts, class_index)
-            cam = np.tensordot(w[c], acts[0], axes=1).astype(np.float32)
-            heat = normalize_map(upsample(cam, x.shape[1:]), shift_min=True)
-            out.append(CamMap(cam, heat, w[c].astype(np.float32), c, logits[0], layer))
+            weights = np.asarray(weigh(head, acts, c), np.float32)
+            cam = np.tensordot(weights, acts[0], axes=1).astype(np.float32)
+            if relu:
+                cam = np.maximum(cam, 0.0)
+            heat = normalize_map(upsample(cam, x.shape[1:]), shift_min=not relu)
+            out.append(CamMap(cam, heat, weights, c, logits[0], layer))
         return out
 
     def default_cam_layer(self) -> str:

@@ -93,13 +93,19 @@ def plot_feature_maps(maps: np.ndarray, channels: Sequence[int], inputs: Sequenc
     return _save(fig, path, overwrite)
 
 
-def plot_saliency(image: np.ndarray, saliency: np.ndarray, path: str | Path, title: str, overwrite: bool = False) -> Path:
-    """The input and its saliency map (with a colour bar) side by side."""
+def _input_beside(image: np.ndarray):  # noqa: ANN202
+    """A two-panel figure whose left panel shows the input image."""
     fig = _figure(8.5, 4.2)
     ax = fig.add_subplot(1, 2, 1)
     ax.imshow(np.clip(image, 0, 1))
     ax.set_title("input")
     _off(ax)
+    return fig
+
+
+def plot_saliency(image: np.ndarray, saliency: np.ndarray, path: str | Path, title: str, overwrite: bool = False) -> Path:
+    """The input and its saliency map (with a colour bar) side by side."""
+    fig = _input_beside(image)
     ax = fig.add_subplot(1, 2, 2)
     im = ax.imshow(saliency, cmap="hot")
     ax.set_title("max_c |dS/dI|")
@@ -112,11 +118,7 @@ def plot_saliency(image: np.ndarray, saliency: np.ndarray, path: str | Path, tit
 def plot_cam(image: np.ndarray, heatmap: np.ndarray, path: str | Path, title: str, alpha: float = 0.5,
              overwrite: bool = False) -> Path:
     """The input, and the [0, 1] heatmap overlaid on it (jet, with a colour bar)."""
-    fig = _figure(8.5, 4.2)
-    ax = fig.add_subplot(1, 2, 1)
-    ax.imshow(np.clip(image, 0, 1))
-    ax.set_title("input")
-    _off(ax)
+    fig = _input_beside(image)
     ax = fig.add_subplot(1, 2, 2)
     ax.imshow(np.clip(image, 0, 1))
     im = ax.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0, vmax=1)
