@@ -54,6 +54,34 @@ def register(app: VisTyper) -> None:
         typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x")
 
 
+@bench_app.command("step")
+def bench_step_cmd(
+    model: str = typer.Argument("googlenet", help="Model name."),
+    objective: str = typer.Option(None, "--objective", help="Objective (default: the model's dream layer)."),
+    sizes: str = typer.Option("224,512,720x1280", "--sizes", help="Comma-separated sizes: N or HxW."),
+    engines: str = typer.Option(None, "--engines", help="Comma-separated: torch, ort, ort-fp16, tensorrt (default: all this device has)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    runs: int = typer.Option(10, "--runs", min=3, help="Timed steps per engine and size (median reported)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: all cores)."),
+) -> None:
+    """Fused DeepDream step per engine, image resident on the device (ping-pong OrtValues; torch tensors)."""
+    from vis.engine._bench import machine_summary
+    from vis.engine._step_bench import (STEP_HEADERS, available_engines, bench_steps, check_engines, format_steps,
+                                        parse_sizes, resolve_device)
+    from vis.exporters import parse_objective
+    from vis.models import model_spec
+
+    spec = objective or model_spec(model).default_layer
+    parse_objective(spec, model)
+    dev = resolve_device(device)
+    chosen = check_engines([e.strip() for e in engines.split(",") if e.strip()], dev) if engines else available_engines(dev)
+    size_list = parse_sizes(sizes)
+    typer.echo(f"{model} {spec}; {machine_summary(threads)}")
+    results = bench_steps(model, spec, size_list, chosen, dev, runs=runs, threads=threads,
+                           progress=lambda text: typer.echo(f"timing {text}", err=True))
+    typer.echo(format_table(STEP_HEADERS, format_steps(results)))
+
+
 def _register_loop_benches() -> None:
     from vis.cli._dream_cmd import bench_dream
 

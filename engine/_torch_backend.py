@@ -30,7 +30,12 @@ class TorchBackend:
 
     def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective (summed over the batch) and d objective / d image for an NCHW float image."""
-        x = torch.as_tensor(image, device=self.device, dtype=self.dtype).requires_grad_(True)
+        value, grad = self.gradient_tensor(torch.as_tensor(image, device=self.device, dtype=self.dtype))
+        return float(value), grad.cpu().numpy().astype(np.float32)
+
+    def gradient_tensor(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Objective and input gradient of a tensor on this backend's device; nothing leaves the device."""
+        x = image.detach().requires_grad_(True)
         acts = dict(zip(self.layers, self.model.forward_layers(x, self.layers)))
         for act in acts.values():
             # torch 2.13's CPU backward gives wrong input gradients when the gradient arriving at a layer is
@@ -39,13 +44,18 @@ class TorchBackend:
             act.register_hook(lambda g: g.contiguous())
         value = self.objective.torch_value(acts, x, self.guide)
         (grad,) = torch.autograd.grad(value, x)
-        return float(value.detach()), grad.detach().cpu().numpy().astype(np.float32)
+        return value.detach(), grad.detach()
 
     def step(self, image: np.ndarray, shift: tuple[int, int], step_size: float) -> tuple[np.ndarray, float]:
         """One ascent step: roll by ``shift``, gradient, roll back, normalise by mean |g|, add, clip."""
+        x = torch.as_tensor(image, device=self.device, dtype=self.dtype)
+        moved, value = self.step_tensor(x, shift, step_size)
+        return moved.cpu().numpy().astype(np.float32), float(value)
+
+    def step_tensor(self, image: torch.Tensor, shift: tuple[int, int], step_size: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`step` on a device tensor (what the GPU loop and the step benchmark run)."""
         dy, dx = shift
-        rolled = np.roll(image, (dy, dx), axis=(2, 3))
-        value, grad = self.gradient(rolled)
-        grad = np.roll(grad, (-dy, -dx), axis=(2, 3))
-        moved = image + step_size / (np.abs(grad).mean() + STEP_EPS) * grad
-        return np.clip(moved, *self.value_range).astype(np.float32), value
+        value, grad = self.gradient_tensor(torch.roll(image, (dy, dx), dims=(2, 3)))
+        grad = torch.roll(grad, (-dy, -dx), dims=(2, 3))
+        moved = image + step_size / (grad.abs().mean() + STEP_EPS) * grad
+        return moved.clamp(*self.value_range), value
