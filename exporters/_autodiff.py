@@ -200,7 +200,12 @@ def add_input_gradient(
         if not got:
             return None
         if len(got) > 1:
-            got[:] = [ctx.op("Sum", got, hint="acc")]  # type: ignore[list-item]
+            # Conv outputs stay in ORT CPU's blocked layout through a Sum of their own; mixing them with other
+            # terms in one Sum would reorder each of them back to NCHW first.
+            convs = [g for g in got if ctx.producers.get(g) in ("Conv", "ConvTranspose")]
+            if 1 < len(convs) < len(got):
+                got[:] = [ctx.op("Sum", convs, hint="acc")] + [g for g in got if g not in convs]  # type: ignore[list-item]
+            got[:] = [ctx.op("Sum", got, hint="acc")] if len(got) > 1 else got  # type: ignore[list-item]
         return got[0]
 
     for node in reversed(active_nodes):

@@ -53,6 +53,8 @@ class Emitter:
         self._counter = 0
         self._shape_cache: dict[str, str] = {}
         self._const_cache: dict[tuple[Any, ...], str] = {}
+        self.producers: dict[str, str] = {}
+        """Emitted tensor name -> op type of the node that made it."""
 
     # ------------------------------------------------------------------ naming and emission
     def name(self, hint: str) -> str:
@@ -78,6 +80,7 @@ class Emitter:
         outputs = [self.name(base) for _ in range(n_out)]
         attrs = {k: v for k, v in attrs.items() if v is not None}
         self.nodes.append(helper.make_node(op_type, list(inputs), outputs, name=self.name(op_type), **attrs))
+        self.producers.update((o, op_type) for o in outputs)
         return outputs[0] if n_out == 1 else outputs
 
     def const(self, value: np.ndarray, hint: str = "const") -> str:
