@@ -5,14 +5,17 @@ Frames are HxWx3 float32 RGB in [0, 1] on the vis side; OpenCV's BGR uint8 stays
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,7 +24,6 @@ from vis.engine._images import IMAGE_SUFFIXES, check_output, to_uint8
 from vis.errors import InputFileError, VisError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
-_FOURCC = {".avi": "MJPG"}  # everything else: mp4v
 
 
 class VideoSourceError(InputFileError):
@@ -161,46 +163,164 @@ class WebcamSource:
         self.close()
 
 
+# suffix -> (codec, pixel format, muxer options) of the PyAV writer. Both kinds of file can be read up to the last
+# frame written even after SIGKILL: MP4/MOV as fragmented MP4 (an empty moov up front, then one moof+mdat fragment
+# per frame), AVI because its demuxer needs no trailing index. flush_packets pushes each write to the OS at once.
+_FRAGMENTED_MP4 = {"movflags": "frag_every_frame+empty_moov+default_base_moof", "flush_packets": "1"}
+_PYAV_FORMATS: dict[str, tuple[str, str, dict[str, str]]] = {
+    ".mp4": ("libx264", "yuv420p", _FRAGMENTED_MP4),
+    ".m4v": ("libx264", "yuv420p", _FRAGMENTED_MP4),
+    ".mov": ("libx264", "yuv420p", _FRAGMENTED_MP4),
+    ".avi": ("mjpeg", "yuvj420p", {"flush_packets": "1"}),
+}
+# zerolatency: no lookahead, no B-frames, so every frame leaves the encoder as it goes in
+_X264 = {"preset": "veryfast", "tune": "zerolatency", "crf": "20"}
+_QSCALE = {"flags": "+qscale", "global_quality": str(3 * 118)}  # fixed quantiser 3 (118 = FF_QP2LAMBDA)
+
+
+class _PyAVWriter:
+    """BGR uint8 frames -> PyAV encoder -> muxer; every frame is on disk (and readable) once the next one is written."""
+
+    def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int]):
+        codec, pix_fmt, muxer_options = _PYAV_FORMATS[path.suffix.lower()]
+        if codec == "libx264" and codec not in av.codecs_available:
+            codec = "mpeg4"  # PyAV builds without x264 (the wheels have it)
+        self._av = av
+        self._container = av.open(str(path), "w", options=muxer_options)
+        try:
+            self._stream = self._container.add_stream(codec, rate=fps, options=_X264 if codec == "libx264" else _QSCALE)
+            self._stream.width, self._stream.height = size
+            self._stream.pix_fmt = pix_fmt
+            # a keyframe a second keeps seeking cheap; kill-safety does not need it (fragments are per frame)
+            self._stream.codec_context.gop_size = max(1, round(fps))
+            self._container.start_encoding()  # opens the encoder and writes the header now: errors surface here
+        except Exception:
+            self._container.close()
+            raise
+        self.codec = codec
+        self._pts = 0
+
+    def write(self, bgr: np.ndarray) -> None:
+        frame = self._av.VideoFrame.from_ndarray(bgr, format="bgr24")
+        frame.pts = self._pts
+        self._pts += 1
+        self._mux(self._stream.encode(frame))
+
+    def _mux(self, packets: list[Any]) -> None:
+        for packet in packets:
+            packet.duration = packet.duration or 1  # one frame; spares the muxer guessing the last one's
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        try:
+            self._mux(self._stream.encode())  # flush the encoder (empty with zerolatency, but cheap to ask)
+        finally:
+            self._container.close()
+
+
+class _OpenCVWriter:
+    """The fallback without PyAV (and for other suffixes): a crash loses the file's index, so it is not kill-safe."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
+        self._writer = cv2.VideoWriter(str(path), fourcc, fps, size)
+        if not self._writer.isOpened():
+            raise InputFileError(f"cannot open a video writer for {path}")
+        self.codec = "mjpeg" if path.suffix.lower() == ".avi" else "mp4v"
+
+    def write(self, bgr: np.ndarray) -> None:
+        self._writer.write(bgr)
+
+    def close(self) -> None:
+        self._writer.release()
+
+
+def _import_av() -> Any:
+    try:
+        import av
+    except ImportError:
+        return None
+    return av
+
+
 class VideoSink:
-    """Writes frames to a video file as they come (OpenCV, mp4v; MJPG for .avi); released on exit, even on error.
+    """Writes frames to a video file as they come; closed on exit, even on error.
+
+    With PyAV (a core dependency) .mp4/.m4v/.mov are H.264 in fragmented MP4 and .avi is MJPEG, written so that a
+    run killed outright (SIGKILL, the OOM killer) leaves a playable file: all frames but at most the last
+    one written (the MP4 muxer closes a frame's fragment when the next frame arrives; AVI keeps all). Without PyAV,
+    and for other suffixes, OpenCV writes mp4v (MJPG for .avi); such a file needs :meth:`close` to be readable.
 
     Args:
         path: output file; the container follows the suffix.
-        fps: frames per second.
-        size: (width, height) of every frame; other sizes are resized to it.
+        fps: frames per second (kept exactly for rates like 30000/1001).
+        size: (width, height) of the frames; other sizes are resized to it. Odd sides lose their last row or column
+            (4:2:0 video needs even sizes; OpenCV's writer crops them the same way).
         overwrite: replace an existing file.
+
+    Attributes:
+        size: (width, height) actually written (even).
+        kill_safe: whether the file stays readable if the process dies without :meth:`close`.
+        codec: the encoder in use.
 
     Raises:
         OutputExistsError: the file exists and ``overwrite`` is false.
+        InputFileError: a suffix that is no video, or a writer that cannot be opened.
+        VisError: ``fps`` not a positive number.
     """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], overwrite: bool = False):
         self.path = check_output(path, overwrite)
-        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
-            raise InputFileError(f"cannot write a video as {self.path.suffix or 'a file without suffix'}: use .mp4 or .avi")
-        self.fps, self.size = float(fps), (int(size[0]), int(size[1]))
-        fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(self.path.suffix.lower(), "mp4v"))
-        self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self.size)
-        if not self._writer.isOpened():
-            raise InputFileError(f"cannot open a video writer for {self.path}")
+        suffix = self.path.suffix.lower()
+        if suffix not in VIDEO_SUFFIXES:
+            raise InputFileError(f"cannot write a video as {suffix or 'a file without suffix'}: use .mp4 or .avi")
+        if not (math.isfinite(fps) and fps > 0):
+            raise VisError(f"cannot write {self.path} at {fps} fps: the frame rate must be a positive number")
+        self.fps = float(fps)
+        self._requested = (int(size[0]), int(size[1]))
+        self.size = (self._requested[0] // 2 * 2, self._requested[1] // 2 * 2)
+        if min(self.size) < 2:
+            raise InputFileError(f"cannot write {self.path}: frames of {self._requested[0]}x{self._requested[1]} are too small")
+        av = _import_av() if suffix in _PYAV_FORMATS else None
+        self.kill_safe = av is not None
+        try:
+            if av is not None:
+                # 29.97 arrives as the float 29.97002997...: back to 30000/1001 so timestamps do not drift
+                self._writer: _PyAVWriter | _OpenCVWriter = _PyAVWriter(av, self.path, _frame_rate(self.fps), self.size)
+            else:
+                self._writer = _OpenCVWriter(self.path, self.fps, self.size)
+        except InputFileError:
+            raise
+        except Exception as e:  # noqa: BLE001 - PyAV raises its own FFmpegError family and ValueError
+            raise InputFileError(f"cannot open a video writer for {self.path}: {e}") from e
+        self.codec = self._writer.codec
         self.frames_written = 0
+        self._closed = False
 
     def write(self, frame: np.ndarray) -> None:
         """Append one HxWx3 RGB float frame in [0, 1]."""
         img = to_uint8(frame)
-        if (img.shape[1], img.shape[0]) != self.size:
-            img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(img)
+        if (img.shape[1], img.shape[0]) != self._requested:
+            img = cv2.resize(img, self._requested, interpolation=cv2.INTER_AREA)
+        self._writer.write(np.ascontiguousarray(img[: self.size[1], : self.size[0]]))
         self.frames_written += 1
 
     def close(self) -> None:
-        self._writer.release()
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
 
     def __enter__(self) -> "VideoSink":
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _frame_rate(fps: float) -> Fraction:
+    """The exact rate a float stands for: 29.97002997 -> 30000/1001, 12.5 -> 25/2 (1001 is NTSC's denominator)."""
+    rate = Fraction(fps).limit_denominator(1001)
+    return rate if rate > 0 else Fraction(fps).limit_denominator()
 
 
 def is_video_path(path: str | Path) -> bool:

@@ -124,3 +124,33 @@ def test_sigint_mid_video_leaves_a_playable_file(tmp_path) -> None:
     assert "holds the frames done" in err
     frames = video_info(out)[3]
     assert 4 <= frames < 400
+
+
+def test_sigkill_mid_video_leaves_the_frames_done(tmp_path) -> None:
+    """No handler runs on SIGKILL: the file must already be readable (fragmented MP4, one fragment per frame).
+
+    Slack of one frame: the muxer writes a frame's fragment when the next frame arrives.
+    """
+    src = write_video(tmp_path / "long.mp4", 400, size=(80, 60), fps=30000 / 1001)
+    out = tmp_path / "killed.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), "--weights", "random",
+                             *FAST[:-1]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    buf, deadline, done = "", time.time() + 120, 6
+    while time.time() < deadline and f"frame {done}/" not in buf:
+        ch = proc.stderr.read(1)
+        if not ch:
+            break
+        buf += ch
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL and f"frame {done}/" in buf, buf
+    cap = cv2.VideoCapture(str(out))
+    assert cap.isOpened(), f"{out} does not open after SIGKILL"
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    shapes = []
+    while (got := cap.read())[0]:
+        shapes.append(got[1].shape)
+    cap.release()
+    assert done - 1 <= len(shapes) < 400
+    assert set(shapes) == {(60, 80, 3)}
+    assert fps == pytest.approx(video_info(src)[2], abs=1e-6)

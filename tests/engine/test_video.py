@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -89,6 +92,76 @@ def test_crash_mid_video_keeps_the_frames_done(tmp_path, backend) -> None:
                 if i == 2:
                     raise RuntimeError("injected crash")
     assert count_frames(path) == 3
+
+
+# A child writes frames with a VideoSink and dies by SIGKILL without closing it. Slack: the MP4 muxer finishes a
+# frame's fragment when the next frame arrives, so the last frame written may be missing; AVI keeps every frame.
+KILLED_WRITER = """
+import os, signal, sys
+import numpy as np
+from vis.engine._video import VideoSink
+
+path, n = sys.argv[1], int(sys.argv[2])
+sink = VideoSink(path, 30000 / 1001, (81, 61))
+for i in range(n):
+    sink.write(np.full((61, 81, 3), i / n, np.float32))
+print(sink.kill_safe, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize(("suffix", "slack"), [(".mp4", 1), (".mov", 1), (".avi", 0)])
+def test_sink_killed_mid_video_leaves_the_frames_written(tmp_path, suffix, slack) -> None:
+    path, n = tmp_path / f"killed{suffix}", 9
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path), str(n)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == -9 and proc.stdout.strip() == "True", proc.stderr
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened()
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    cap.release()
+    assert n - slack <= len(frames) <= n
+    assert {f.shape for f in frames} == {(60, 80, 3)}  # odd sides cropped to even for 4:2:0
+    # the frames are the ones written, in order (grey levels i/n)
+    assert np.allclose([f.mean() / 255 for f in frames], [i / n for i in range(len(frames))], atol=0.02)
+    assert fps == pytest.approx(30000 / 1001, abs=1e-6)
+
+
+@pytest.mark.parametrize("fps", [Fraction(30000, 1001), Fraction(25, 2), Fraction(24)])
+def test_sink_keeps_the_exact_frame_rate(tmp_path, fps) -> None:
+    path = tmp_path / "rate.mp4"
+    with VideoSink(path, float(fps), (64, 48)) as sink:
+        for i in range(5):
+            sink.write(scene(48, 64, shift=i))
+    with VideoSource(path) as src:
+        assert (src.fps, src.frame_count, len(list(src))) == (pytest.approx(float(fps), abs=1e-9), 5, 5)
+    import av
+
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].average_rate == fps
+
+
+def test_sink_without_pyav_falls_back_to_opencv(tmp_path, monkeypatch) -> None:
+    import vis.engine._video as video
+
+    monkeypatch.setattr(video, "_import_av", lambda: None)
+    path = tmp_path / "cv.mp4"
+    with VideoSink(path, 10, (96, 72)) as sink:
+        assert not sink.kill_safe and sink.codec == "mp4v"
+        for i in range(3):
+            sink.write(scene(shift=i))
+    assert count_frames(path) == 3
+
+
+@pytest.mark.parametrize("fps", [0.0, -5.0, float("nan")])
+def test_sink_refuses_a_bad_frame_rate(tmp_path, fps) -> None:
+    from vis.errors import VisError
+
+    with pytest.raises(VisError, match="frame rate"):
+        VideoSink(tmp_path / "bad.mp4", fps, (64, 48))
 
 
 @pytest.mark.parametrize("case", ["missing", "folder", "text", "empty", "zero_frames"])
