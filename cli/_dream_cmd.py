@@ -45,7 +45,8 @@ class DreamSetup:
 
 
 def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
-                backend: str, provider: str, threads: int, guide_size: Optional[int], echo=typer.echo) -> DreamSetup:
+                backend: str, provider: str, threads: int, guide_size: Optional[int], echo=typer.echo, *,
+                loop: str = "auto", cuda_graph: bool = False) -> DreamSetup:
     """Model, objective (guided when ``guide`` is given) and backend, as the options ask."""
     from vis.engine import load_image, make_backend
     from vis.exporters import parse_objective
@@ -68,7 +69,8 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
         if guide is None:
             raise VisError(f"objective {spec_text} needs a guide image: pass --guide IMAGE")
         guide_feats = compute_guide(net, obj.needs_guide(), load_image(guide), guide_size)
-    be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights)
+    be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights,
+                      loop=loop, cuda_graph=cuda_graph)
     return DreamSetup(model, weights, obj, be)
 
 
@@ -221,7 +223,7 @@ def run_demo(out_dir: Path, backend: str, provider: str, threads: int, seed: Opt
 # ---- the command ------------------------------------------------------------------------------------------------
 
 def register(app: VisTyper) -> None:
-    from vis.engine._dream import DreamConfig, VideoDreamConfig
+    from vis.engine._dream import GPU_TILE, DreamConfig, VideoDreamConfig, default_tile
 
     d, v = DreamConfig(), VideoDreamConfig()
 
@@ -239,7 +241,7 @@ def register(app: VisTyper) -> None:
         iterations: int = typer.Option(d.iterations, "--iterations", min=0, help="Steps per octave."),
         step: float = typer.Option(d.step, "--step", help="Step size (8-bit pixel units, gradient / mean|g|)."),
         jitter: int = typer.Option(d.jitter, "--jitter", min=0, help="Random roll per step, pixels."),
-        tile: int = typer.Option(d.tile, "--tile", min=64, help="Larger images are dreamed in tiles of at most this size."),
+        tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
         guide: Optional[Path] = typer.Option(None, "--guide", help="Guide image: dream towards its features (objective guide:LAYER)."),
         max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help="Dream at most this long side (videos keep their size)."),
         seed: int = typer.Option(0, "--seed", help="Random seed of the jitter: the same seed gives the same result."),
@@ -256,6 +258,10 @@ def register(app: VisTyper) -> None:
         backend: str = typer.Option("ort", "--backend", help="ort (ONNX Runtime gradient graphs) or torch (autograd)."),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
         threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0 = all cores)."),
+        loop: str = typer.Option("auto", "--loop", help="ort backend: keep the image on the device between steps "
+                                 "(device), on the host (host), or device on a GPU provider and host on cpu (auto)."),
+        cuda_graph: bool = typer.Option(False, "--cuda-graph", help="Capture the device loop's steps as CUDA graphs "
+                                        "(--provider cuda; one graph per octave size)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
@@ -268,7 +274,7 @@ def register(app: VisTyper) -> None:
             return
         if (input is None) == (webcam is None):
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")
-        config = _config(octaves, octave_scale, iterations, step, jitter, tile)
+        config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow)
         kind = "webcam" if webcam is not None else sniff_kind(input)
         if output is not None and not (is_image_path(output) or is_video_path(output)):
@@ -297,7 +303,8 @@ def register(app: VisTyper) -> None:
                 from vis.engine._video import Preview
 
                 Preview().close()  # fail now, not after the model is built
-            setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size)
+            setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
+                                cuda_graph=cuda_graph)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
             if kind == "image" and not zoom_frames:
                 written = run_image(setup, input, output, config, max_size, seed, overwrite, quiet)
@@ -341,9 +348,13 @@ def bench_dream(
 
     Attach to the bench group with ``bench_app.command("dream")(bench_dream)`` (a VisTyper adds the error policy).
     """
+    from vis.engine._dream import DreamConfig, default_tile
     from vis.engine._dream_bench import bench_dream as run, format_bench
 
-    typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings, {threads} threads")
+    config = DreamConfig(tile=default_tile(provider))
+    typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}), "
+               f"{threads} threads, provider {provider}")
     results = run(model=model, weights=weights, frames=frames, size=(width, height),
-                  backends=tuple(b.strip() for b in backends.split(",") if b.strip()), threads=threads, provider=provider)
+                  backends=tuple(b.strip() for b in backends.split(",") if b.strip()), threads=threads, provider=provider,
+                  config=config)
     typer.echo(format_bench(results))

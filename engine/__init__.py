@@ -2,6 +2,7 @@
 
 from vis.engine._attribution import Attribution, SaliencyConfig
 from vis.engine._backend import BACKENDS, Backend, make_backend
+from vis.engine._device_dream import DeviceDreamer
 from vis.engine._dream import DreamConfig, VideoDreamConfig, dream, dream_frames, dream_zoom
 from vis.engine._images import IMAGE_SUFFIXES, load_image, save_image
 from vis.engine._inspect import feature_maps, filter_weights, scan_images
@@ -9,6 +10,7 @@ from vis.engine._maximize import MaximizeConfig, atlas, maximize, maximize_units
 from vis.engine._predict import Prediction, predict
 from vis.engine._session import (
     BoundRunner,
+    CudaGraphError,
     ProviderUnavailableError,
     SessionConfig,
     available_providers,
@@ -24,6 +26,8 @@ __all__ = [
     "Attribution",
     "Backend",
     "BoundRunner",
+    "CudaGraphError",
+    "DeviceDreamer",
     "DreamConfig",
     "IMAGE_SUFFIXES",
     "MaximizeConfig",

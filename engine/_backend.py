@@ -7,7 +7,7 @@ from typing import Protocol
 import numpy as np
 
 from vis.engine._session import SessionConfig
-from vis.errors import UnknownNameError
+from vis.errors import UnknownNameError, VisError
 from vis.exporters._objectives import Objective
 from vis.models import StagedNet, model_spec
 
@@ -30,8 +30,15 @@ class Backend(Protocol):
 
 
 def make_backend(kind: str, model_name: str, model: StagedNet, objective: Objective, *, provider: str = "auto",
-                 threads: int = 0, variant: str = "fast", guide: np.ndarray | None = None, weights: str = "") -> Backend:
-    """Build the ``ort`` or ``torch`` backend for ``objective`` on ``model``."""
+                 threads: int = 0, variant: str = "fast", guide: np.ndarray | None = None, weights: str = "",
+                 loop: str = "auto", cuda_graph: bool = False) -> Backend:
+    """Build the ``ort`` or ``torch`` backend for ``objective`` on ``model``.
+
+    ``loop`` and ``cuda_graph`` are the ORT backend's (see :class:`vis.engine._ort_backend.OrtBackend`); asking the
+    torch backend for a device loop or CUDA graphs is an error.
+    """
+    if kind == "torch" and (loop == "device" or cuda_graph):
+        raise VisError("the device dream loop and CUDA graphs are the ort backend's: use --backend ort")
     if kind == "torch":
         from vis.engine._torch_backend import TorchBackend
 
@@ -44,8 +51,8 @@ def make_backend(kind: str, model_name: str, model: StagedNet, objective: Object
     if kind == "ort":
         from vis.engine._ort_backend import OrtBackend
 
-        return OrtBackend(model_name, model, objective, variant=variant, session=SessionConfig(provider, threads),
-                          guide=guide, weights=weights)
+        return OrtBackend(model_name, model, objective, variant=variant, guide=guide, weights=weights, loop=loop,
+                          session=SessionConfig(provider, threads, cuda_graph=cuda_graph))
     raise UnknownNameError("backend", kind, BACKENDS)
 
 

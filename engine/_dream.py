@@ -13,6 +13,7 @@ Images here are HxWx3 float32 RGB in [0, 1]; backends take (1, 3, H, W).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -67,6 +68,19 @@ class DreamConfig:
             raise DreamError(f"tile must be >= 64 and jitter >= 0, got {self.tile} and {self.jitter}")
 
 
+GPU_TILE = 2048
+"""Default tile on a GPU provider: GoogLeNet's gradient at 2048 px fits in a few GiB of device memory, and a frame
+that fits one tile stays on the device for its whole dream (the device loop does not tile)."""
+
+
+def default_tile(provider: str) -> int:
+    """The tile size for ``provider``: the CPU default, or :data:`GPU_TILE` when the steps run on a GPU."""
+    from vis.engine._session import available_providers
+
+    gpu = provider in ("cuda", "tensorrt") or (provider == "auto" and "cuda" in available_providers())
+    return GPU_TILE if gpu else DreamConfig().tile
+
+
 @dataclass(frozen=True)
 class VideoDreamConfig:
     """Temporal coherence for video: the previous dream, warped by optical flow, seeds the next frame.
@@ -115,12 +129,18 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.reshape(h, w, -1) if out.ndim == 2 else out
 
 
+def fitted_size(shape: tuple[int, int], max_size: int | None) -> tuple[int, int]:
+    """The (h, w) whose long side is at most ``max_size``, aspect kept (``shape`` itself when ``None`` or small)."""
+    h, w = shape[:2]
+    if not max_size or max(h, w) <= max_size:
+        return h, w
+    s = max_size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
 def fit_max_size(image: np.ndarray, max_size: int | None) -> np.ndarray:
     """Shrink so that the long side is at most ``max_size`` (no-op when ``None`` or already small)."""
-    if not max_size or max(image.shape[:2]) <= max_size:
-        return image
-    s = max_size / max(image.shape[:2])
-    return resize(image, (max(1, round(image.shape[0] * s)), max(1, round(image.shape[1] * s))))
+    return resize(image, fitted_size(image.shape[:2], max_size))
 
 
 def octave_sizes(shape: tuple[int, int], config: DreamConfig) -> list[tuple[int, int]]:
@@ -184,8 +204,15 @@ def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig
 
     Returns:
         The dreamed image, HxWx3 float32 in [0, 1], same size as ``image``.
+
+    An ORT backend whose loop is on the device (``loop="device"``, or ``auto`` on a GPU provider) runs this in
+    :class:`vis.engine._device_dream.DeviceDreamer`: the same steps and jitter draws, the pyramid shrunk by an
+    antialiased linear filter instead of OpenCV's area filter.
     """
     rng = rng if rng is not None else np.random.default_rng()
+    dreamer = _device_dreamer(backend, image.shape[:2], config)
+    if dreamer is not None:
+        return dreamer.dream(image, config, rng=rng, progress=progress)
     base = np.ascontiguousarray(image, dtype=np.float32)
     sizes = octave_sizes(base.shape[:2], config)
     pyramid = [base]
@@ -203,6 +230,12 @@ def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig
         dreamed = x[0].transpose(1, 2, 0)
         detail = dreamed - octave_base
     return np.ascontiguousarray(dreamed, dtype=np.float32)
+
+
+def _device_dreamer(backend: Backend, shape: tuple[int, int], config: DreamConfig):
+    """The backend's device loop for this image, if it has one and wants it (see ``OrtBackend.device_dreamer``)."""
+    choose = getattr(backend, "device_dreamer", None)  # only backends that can keep images on a device have it
+    return None if choose is None else choose(shape, config.tile)
 
 
 def zoom_in(image: np.ndarray, zoom: float) -> np.ndarray:
@@ -243,10 +276,21 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
 
     Yields:
         Dreamed frames, each the size of its input frame.
+
+    With a device loop (see :func:`dream`) the previous dream stays on the device and is warped and blended there.
     """
     from vis.engine._video import optical_flow, warp
 
     rng = rng if rng is not None else np.random.default_rng()
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        return
+    frames = itertools.chain([first], frames)
+    dreamer = _device_dreamer(backend, fitted_size(first.shape[:2], max_size), config)
+    if dreamer is not None:
+        yield from dreamer.dream_frames(frames, config, video, max_size=max_size, rng=rng, progress=progress)
+        return
     later = replace(config, iterations=config.iterations if video.iterations_per_frame is None else video.iterations_per_frame,
                     octaves=config.octaves if video.octaves_per_frame is None else video.octaves_per_frame)
     prev_small: np.ndarray | None = None

@@ -30,8 +30,45 @@ def available_providers() -> list[str]:
     return [name for name, full in PROVIDERS.items() if full in have]
 
 
-def resolve_providers(provider: str, trt_cache: str | None = None) -> list[str | tuple[str, dict]]:
-    """The ORT provider list for ``auto|cpu|cuda|tensorrt``; asking for a missing one is an error, not a fallback."""
+class CudaGraphError(VisError):
+    """CUDA graph capture was asked for where it cannot work (not the cuda provider)."""
+
+
+def provider_list(provider: str, *, cuda_graph: bool = False, device_id: int = 0,
+                  trt_cache: str | None = None) -> list[str | tuple[str, dict[str, str]]]:
+    """The ORT provider list (with provider options) for a resolved vis provider name; checks no availability.
+
+    ``cuda_graph`` sets the CUDA provider's ``enable_cuda_graph``: ORT then captures the first runs of a session and
+    replays them, which needs every input and output bound at the same device address on every run (see
+    :class:`vis.engine._device_dream.DeviceDreamer`). Only the cuda provider has it: asking elsewhere is an error.
+    """
+    if provider not in PROVIDERS:
+        raise UnknownNameError("provider", provider, ["auto", *PROVIDERS])
+    if cuda_graph and provider != "cuda":
+        raise CudaGraphError(f"CUDA graphs need the cuda execution provider, not {provider}: use --provider cuda "
+                             "or leave CUDA graphs off")
+    if device_id < 0:
+        raise VisError(f"device id must be >= 0, got {device_id}")
+    cuda: str | tuple[str, dict[str, str]] = PROVIDERS["cuda"]
+    if cuda_graph or device_id:
+        # ORT reads provider options as strings
+        options = {"device_id": str(device_id)}
+        if cuda_graph:
+            options["enable_cuda_graph"] = "1"
+        cuda = (PROVIDERS["cuda"], options)
+    if provider == "tensorrt":
+        trt = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+               "trt_engine_cache_path": trt_cache or os.path.expanduser("~/.cache/vis/trt")}
+        if device_id:
+            trt["device_id"] = str(device_id)
+        return [(PROVIDERS["tensorrt"], trt), cuda, PROVIDERS["cpu"]]
+    if provider == "cuda":
+        return [cuda, PROVIDERS["cpu"]]
+    return [PROVIDERS["cpu"]]
+
+
+def resolve_provider(provider: str) -> str:
+    """``auto|cpu|cuda|tensorrt`` -> the vis name of an available provider; a missing one is an error, not a fallback."""
     if provider == "auto":
         have = available_providers()
         provider = "cuda" if "cuda" in have else "cpu"
@@ -43,25 +80,41 @@ def resolve_providers(provider: str, trt_cache: str | None = None) -> list[str |
             f"({ort.__version__}, providers: {', '.join(ort.get_available_providers())}). "
             + ("Install onnxruntime-gpu on a machine with an NVIDIA GPU, or use --provider cpu." if provider != "cpu" else "")
         )
-    if provider == "tensorrt":
-        options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-                   "trt_engine_cache_path": trt_cache or os.path.expanduser("~/.cache/vis/trt")}
-        return [(PROVIDERS["tensorrt"], options), PROVIDERS["cuda"], PROVIDERS["cpu"]]
-    if provider == "cuda":
-        return [PROVIDERS["cuda"], PROVIDERS["cpu"]]
-    return [PROVIDERS["cpu"]]
+    return provider
+
+
+def resolve_providers(provider: str, trt_cache: str | None = None, *, cuda_graph: bool = False,
+                      device_id: int = 0) -> list[str | tuple[str, dict]]:
+    """The ORT provider list for ``auto|cpu|cuda|tensorrt``; asking for a missing one is an error, not a fallback."""
+    return provider_list(resolve_provider(provider), cuda_graph=cuda_graph, device_id=device_id, trt_cache=trt_cache)
 
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """Provider and threads of a session. ``threads`` 0 lets ORT use every core."""
+    """Provider and threads of a session. ``threads`` 0 lets ORT use every core.
+
+    Attributes:
+        cuda_graph: capture and replay CUDA graphs (cuda provider only; inputs and outputs must stay bound at fixed
+            device addresses, so only fixed-shape loops such as the device dream loop may use it).
+        device_id: the GPU of the cuda and tensorrt providers.
+    """
 
     provider: str = "auto"
     threads: int = 0
     optimization: str = "all"  # all | basic | none
+    cuda_graph: bool = False
+    device_id: int = 0
+
+    def providers(self) -> list[str | tuple[str, dict]]:
+        """The ORT provider list with options; raises for a missing provider or CUDA graphs off cuda."""
+        return resolve_providers(self.provider, cuda_graph=self.cuda_graph, device_id=self.device_id)
+
+    def device(self) -> tuple[str, int]:
+        """Where OrtValues of this config's sessions live: ``("cuda", id)`` on cuda/tensorrt, else ``("cpu", 0)``."""
+        return ("cuda", self.device_id) if resolve_provider(self.provider) in ("cuda", "tensorrt") else ("cpu", 0)
 
 
-_CACHE: dict[tuple[str, str, int, str, tuple | None], ort.InferenceSession] = {}
+_CACHE: dict[tuple[str, SessionConfig, tuple | None], ort.InferenceSession] = {}
 
 
 def graph_key(proto: onnx.ModelProto) -> str:
@@ -69,8 +122,8 @@ def graph_key(proto: onnx.ModelProto) -> str:
 
 
 def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig(), shape: tuple | None = None) -> ort.InferenceSession:
-    """A cached session for ``proto``; the cache key is (graph, provider, threads, optimisation, input shape)."""
-    key = (graph_key(proto), config.provider, config.threads, config.optimization, shape)
+    """A cached session for ``proto``; the cache key is (graph, the whole config, input shape)."""
+    key = (graph_key(proto), config, shape)
     if key in _CACHE:
         return _CACHE[key]
     options = ort.SessionOptions()
@@ -82,7 +135,7 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
         "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     }[config.optimization]
     options.log_severity_level = 3
-    providers = resolve_providers(config.provider)
+    providers = config.providers()
     if providers == [PROVIDERS["cpu"]]:
         # The planned memory pattern keeps one block sized for every tensor of the gradient graph alive: on CPU the
         # arena without it peaks ~40% lower (GoogLeNet to inception4c at 512: 430 -> 270 MiB) at the same speed.

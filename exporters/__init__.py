@@ -2,6 +2,15 @@
 
 from vis.exporters._autodiff import AutodiffError, UnsupportedOperatorError, add_input_gradient
 from vis.exporters._fp16 import to_float16
+from vis.exporters._frame_graphs import (
+    FrameGraphError,
+    blend_graph,
+    detail_carry_graph,
+    postprocess_graph,
+    preprocess_graph,
+    resize_graph,
+    warp_graph,
+)
 from vis.exporters._gradient import GRAD, OBJECTIVE, gradient_graph, objective_graph, step_graph
 from vis.exporters._objectives import (
     GUIDE_INPUT,
@@ -24,6 +33,13 @@ __all__ = [
     "UnsupportedOperatorError",
     "add_input_gradient",
     "to_float16",
+    "FrameGraphError",
+    "blend_graph",
+    "detail_carry_graph",
+    "postprocess_graph",
+    "preprocess_graph",
+    "resize_graph",
+    "warp_graph",
     "GRAD",
     "GUIDE_INPUT",
     "OBJECTIVE",

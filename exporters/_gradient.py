@@ -91,13 +91,20 @@ def gradient_graph(model_name: str, model: StagedNet, objective: Objective, vari
     return proto
 
 
-def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (0.0, 1.0)) -> onnx.ModelProto:
+def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (0.0, 1.0),
+               size: tuple[int, int] | None = None) -> onnx.ModelProto:
     """The fused ascent step of google/deepdream's ``make_step`` around a gradient graph.
 
     Inputs ``image`` (N, C, H, W), ``shift`` (int64 [dy, dx]) and ``step_size`` (float scalar) [, ``guide``];
     outputs ``image_out`` and ``objective``:
     roll the image by the shift, take the gradient, roll the gradient back, divide by mean |g| (+1e-8), add
     step_size times that, clip to the model's valid pixel range.
+
+    Args:
+        size: ``None`` for any H, W (the roll slices at offsets computed from the shift on the host side of the
+            runtime), or a fixed (H, W): the image's H and W are then declared fixed and the roll is a Gather with
+            indices computed on the device from the shift, so no value goes back to the host and nothing in the
+            run depends on the shift's value but data. CUDA graph replay needs that form.
     """
     proto = onnx.ModelProto()
     proto.CopyFrom(grad_proto)
@@ -109,20 +116,32 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
 
     def roll(x: str, sign: int) -> str:
         """np.roll over H and W by ``sign * shift`` (dynamic shift, dynamic size)."""
+        if size is not None:
+            return gather_roll(x, sign)
         shape = g.op("Shape", [x])
         for axis in (2, 3):
-            size = g.op("Gather", [shape, g.const(axis)], axis=0)
+            n = g.op("Gather", [shape, g.const(axis)], axis=0)
             s = g.op("Gather", [shift, g.const(axis - 2)], axis=0)
             if sign < 0:
                 s = g.op("Neg", [s])
-            s = g.op("Mod", [g.op("Add", [g.op("Mod", [s, size], fmod=0), size]), size], fmod=0)
-            cut = g.op("Unsqueeze", [g.op("Sub", [size, s]), g.const([0])])
+            s = g.op("Mod", [g.op("Add", [g.op("Mod", [s, n], fmod=0), n]), n], fmod=0)
+            cut = g.op("Unsqueeze", [g.op("Sub", [n, s]), g.const([0])])
             ax = g.const([axis])
             tail = g.op("Slice", [x, cut, g.const([2**62]), ax])
             head = g.op("Slice", [x, g.const([0]), cut, ax])
             x = g.op("Concat", [tail, head], axis=axis)
         return x
 
+    def gather_roll(x: str, sign: int) -> str:
+        """np.roll for a fixed (H, W): out[i] = x[(i - s) mod n] along each axis, the indices computed on the device."""
+        for axis, n in zip((2, 3), size):
+            s = g.op("Gather", [shift, g.const(axis - 2)], axis=0)
+            at = g.op("Sub" if sign > 0 else "Add", [g.const(np.arange(n), dtype=np.int64), s])
+            x = g.op("Gather", [x, g.op("Mod", [at, g.const(n)], fmod=0)], axis=axis)
+        return x
+
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise VisError(f"a fixed-size step graph needs a size (H, W) >= 1, got {size}")
     shift = "shift"
     rolled_out = roll(INPUT_NAME, +1)
     g.nodes[-1].output[0] = rolled
@@ -143,6 +162,10 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
     graph.input.append(helper.make_tensor_value_info("shift", TensorProto.INT64, [2]))
     graph.input.append(helper.make_tensor_value_info("step_size", TensorProto.FLOAT, []))
     image_type = graph.input[0].type
+    if size is not None:
+        dims = image_type.tensor_type.shape.dim
+        for d, n in zip(dims[2:], size):
+            d.dim_value = n
     del graph.output[:]
     out = graph.output.add()
     out.name = "image_out"

@@ -84,6 +84,35 @@ def test_guided_torch(tmp_path, sample_photo) -> None:
     assert "guide:block10" in result.output
 
 
+def test_device_loop_on_cpu_matches_the_host_loop(tmp_path, sample_photo) -> None:
+    outs = {}
+    for loop in ("host", "device"):
+        outs[loop] = tmp_path / f"{loop}.png"
+        result = invoke(sample_photo, "-o", outs[loop], "--max-size", "64", "--seed", "3", "--provider", "cpu",
+                        "--loop", loop, *FAST)
+        assert result.exit_code == 0, result.output
+    assert np.array_equal(cv2.imread(str(outs["host"])), cv2.imread(str(outs["device"])))  # one octave: no resize
+
+
+def test_device_loop_video(tmp_path) -> None:
+    src = write_video(tmp_path / "in.mp4", 3, fps=12)
+    out = tmp_path / "out.mp4"
+    result = invoke(src, "-o", out, "--max-size", "48", "--provider", "cpu", "--loop", "device", *FAST)
+    assert result.exit_code == 0, result.output
+    assert video_info(out) == (80, 60, 12.0, 3)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--cuda-graph", "--provider", "cpu"], "CUDA graphs need the cuda execution provider"),
+    (["--loop", "gpu"], "unknown dream loop 'gpu'"),
+    (["--loop", "device", "--backend", "torch"], "use --backend ort"),
+])
+def test_bad_loop_flags_exit_2(tmp_path, sample_photo, flags, message) -> None:
+    result = invoke(sample_photo, "-o", tmp_path / "o.png", "--max-size", "48", *flags, *FAST)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("case", ["missing", "text", "zero_frames", "webcam", "no_input", "bad_out", "preview"])
 def test_bad_inputs_exit_2_with_one_message(tmp_path, sample_photo, case) -> None:
     text = tmp_path / "notes.mp4"

@@ -57,3 +57,51 @@ def test_iobinding_with_cpu_ortvalues_matches_plain_run(lenet_grad) -> None:
         assert np.array_equal(p, b.numpy())
     # outputs can be fed back as inputs without a host round trip
     assert runner.run({"image": ort.OrtValue.ortvalue_from_numpy(x)})[1].numpy().shape == x.shape
+
+
+@pytest.mark.parametrize("provider, kwargs, expected", [
+    ("cpu", {}, ["CPUExecutionProvider"]),
+    ("cuda", {}, ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    ("cuda", {"cuda_graph": True},
+     [("CUDAExecutionProvider", {"device_id": "0", "enable_cuda_graph": "1"}), "CPUExecutionProvider"]),
+    ("cuda", {"cuda_graph": True, "device_id": 1},
+     [("CUDAExecutionProvider", {"device_id": "1", "enable_cuda_graph": "1"}), "CPUExecutionProvider"]),
+    ("cuda", {"device_id": 2}, [("CUDAExecutionProvider", {"device_id": "2"}), "CPUExecutionProvider"]),
+])
+def test_provider_options_without_a_device(provider, kwargs, expected) -> None:
+    from vis.engine._session import provider_list
+
+    assert provider_list(provider, **kwargs) == expected
+
+
+@pytest.mark.parametrize("provider", ["cpu", "tensorrt"])
+def test_cuda_graphs_need_the_cuda_provider(provider) -> None:
+    from vis.engine._session import CudaGraphError, provider_list
+
+    with pytest.raises(CudaGraphError, match="cuda execution provider"):
+        provider_list(provider, cuda_graph=True)
+    if provider == "cpu":
+        with pytest.raises(CudaGraphError):
+            SessionConfig("cpu", cuda_graph=True).providers()
+
+
+def test_create_session_hands_ort_the_cuda_graph_options(monkeypatch, lenet_grad) -> None:
+    """What create_session gives ORT for cuda with CUDA graphs, on a pretend CUDA machine, no CUDA session made."""
+    import vis.engine._session as session_module
+
+    monkeypatch.setattr(session_module, "available_providers", lambda: ["cpu", "cuda"])
+    calls = []
+    monkeypatch.setattr(session_module.ort, "InferenceSession",
+                        lambda model, options, providers: calls.append(providers) or object())
+    captured = SessionConfig("cuda", 1, cuda_graph=True, device_id=1)
+    assert captured.device() == ("cuda", 1) and SessionConfig("cpu").device() == ("cpu", 0)
+    clear_session_cache()
+    try:
+        for config in (captured, SessionConfig("cuda", 1), captured):  # the cache keeps captured and plain apart
+            create_session(lenet_grad[1], config, shape=(1, 1, 28, 28))
+    finally:
+        clear_session_cache()
+    assert calls == [
+        [("CUDAExecutionProvider", {"device_id": "1", "enable_cuda_graph": "1"}), "CPUExecutionProvider"],
+        ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    ]

@@ -52,3 +52,35 @@ def test_torch_and_ort_steps_agree() -> None:
     a, va = make_backend("ort", "efficientnet_lite0", model, objective).step(image, (3, 9), 0.02)
     b, vb = make_backend("torch", "efficientnet_lite0", model, objective).step(image, (3, 9), 0.02)
     assert np.abs(a - b).max() < 1e-4 and np.isclose(va, vb, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def lenet_grad_graph():
+    return gradient_graph("lenet5", get_model("lenet5", weights="random"), parse_objective("tanh2", "lenet5"))
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (5, -7), (-33, 40), (130, -200), (-28, 33)])
+def test_fixed_size_gather_roll_equals_the_slice_roll(lenet_grad_graph, shift) -> None:
+    import onnxruntime as ort
+
+    plain = ort.InferenceSession(step_graph(lenet_grad_graph).SerializeToString(), providers=["CPUExecutionProvider"])
+    fixed_proto = step_graph(lenet_grad_graph, size=(28, 33))
+    onnx.checker.check_model(fixed_proto, full_check=True)
+    fixed = ort.InferenceSession(fixed_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert fixed.get_inputs()[0].shape[2:] == [28, 33]
+    # the rolls read the shift as data on the device: no Slice offsets or shapes taken from it
+    step_ops = {n.op_type for n in fixed_proto.graph.node if n.name.startswith("step/")}
+    assert "Gather" in step_ops and not step_ops & {"Slice", "Shape", "Concat"}
+    feed = {"image": np.random.default_rng(0).random((1, 1, 28, 33), dtype=np.float32),
+            "shift": np.asarray(shift, np.int64), "step_size": np.asarray(0.1, np.float32)}
+    for a, b in zip(plain.run(None, feed), fixed.run(None, feed)):
+        assert np.array_equal(a, b)
+    with pytest.raises(Exception, match="dimensions"):  # a fixed-size graph refuses other sizes
+        fixed.run(None, {**feed, "image": feed["image"][..., :30]})
+
+
+def test_fixed_size_must_be_positive(lenet_grad_graph) -> None:
+    from vis.errors import VisError
+
+    with pytest.raises(VisError, match="size"):
+        step_graph(lenet_grad_graph, size=(0, 5))
