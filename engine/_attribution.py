@@ -203,20 +203,31 @@ class Attribution:
 
     # ------------------------------------------------------------------ sessions
 
+    def graph(self, kind: str, layer: str = "") -> onnx.ModelProto:
+        """The ONNX graph behind one kind of session.
+
+        Args:
+            kind: ``"saliency"`` (image, class_weights -> objective, grad, logits), ``"forward"`` (image -> the
+                activation of ``layer``) or ``"head"`` (activation of ``layer``, class_weights -> objective, grad,
+                logits; ``grad`` is dS/dA).
+            layer: the Grad-CAM layer of ``"forward"`` and ``"head"``.
+        """
+        if kind == "saliency":
+            fwd = export_onnx(self.model_name, self.model, ExportConfig(layers=(self.logits_layer,), weights=self.weights))
+            return score_gradient_graph(fwd, INPUT_NAME, self.logits_layer)
+        if kind == "forward":
+            return export_onnx(self.model_name, self.model, ExportConfig(layers=(layer,), weights=self.weights))
+        if kind == "head":
+            shape = layer_info(self.model_name, layer, spatial=True).shape
+            dynamic = self.spec.dynamic_size([self.logits_layer])
+            return score_gradient_graph(head_graph(self.model_name, self.model, layer, shape, dynamic=dynamic),
+                                        ACTIVATION, LOGITS)
+        raise VisError(f"unknown attribution graph {kind!r}; valid: saliency, forward, head")
+
     def _session(self, kind: str, layer: str = ""):
         key = (kind, layer)
         if key not in self._sessions:
-            if kind == "saliency":
-                fwd = export_onnx(self.model_name, self.model, ExportConfig(layers=(self.logits_layer,), weights=self.weights))
-                proto = score_gradient_graph(fwd, INPUT_NAME, self.logits_layer)
-            elif kind == "forward":
-                proto = export_onnx(self.model_name, self.model, ExportConfig(layers=(layer,), weights=self.weights))
-            else:  # head
-                shape = layer_info(self.model_name, layer, spatial=True).shape
-                dynamic = self.spec.dynamic_size([self.logits_layer])
-                proto = score_gradient_graph(head_graph(self.model_name, self.model, layer, shape, dynamic=dynamic),
-                                             ACTIVATION, LOGITS)
-            self._sessions[key] = create_session(proto, self.session_config)
+            self._sessions[key] = create_session(self.graph(kind, layer), self.session_config)
         return self._sessions[key]
 
     def _onehot(self, index: int) -> np.ndarray:

@@ -4,20 +4,25 @@ fields, patches, t-SNE, folder scanning."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper
+from torch.overrides import TorchFunctionMode
 
 from vis.engine import load_image
-from vis.engine._attribution import Attribution
+from vis.engine._attribution import ACTIVATION, CLASS_WEIGHTS, Attribution
 from vis.engine._inspect import (
     feature_maps, filter_weights, model_batch, normalize_filters, parse_channels, scan_images,
 )
 from vis.engine._patches import pooled_features, receptive_field, top_patches, tsne_embedding
-from vis.engine._session import SessionConfig
+from vis.engine._session import SessionConfig, create_session
 from vis.errors import InputFileError, UnknownNameError, VisError
+from vis.exporters._onnx_export import INPUT_NAME
 from vis.models import get_model, model_spec
 
 FLOOR = 4e-6  # relative: ~32 float32 ulps, where torch's own float32 equals float64 (LeNet)
@@ -29,44 +34,160 @@ PARITY = [
     ("googlenet", "random", "inception4c", 96),
     ("efficientnet_lite0", "imagenet", "head", 160),  # at 128 one ReLU6 kink flips between ORT and torch fp32
 ]
-# VGG-19 is left out: with random weights both float32 results sit far from float64 (max-abs 3.6e-2 for torch) and
-# ORT measured 5.7e-2, 1.59x, over the bar; see the closing note of the inspection issue.
+# VGG-19 is left out of this plain comparison, which is ill-posed for it: all of its float32 error is branch flips at
+# near-ties (see the branch-matched comparison below), 1 to 17 per image in torch's float32 and in ORT alike (87 and 89
+# over 12 images), each moving the input gradient by up to 10% of its maximum. Its saliency max-abs errors against
+# float64, torch fp32 / ORT, over seeds 0-4 x two photos and 2 noise images at 224 (its only size: the classifier is
+# fixed) ran from 3.6e-2 / 5.7e-2 (seed 0, the test photo: 1.59x) and 9.8e-3 / 6.4e-2 (6.5x) to 2.1e-2 / 1.2e-2
+# (0.57x): a draw. On its own branches ORT's gradient is 5e-7..8e-7 from float64 and torch fp32's 1.0e-6..1.6e-6.
+BRANCH_PARITY = [
+    *PARITY,
+    ("efficientnet_lite0", "imagenet", "head", 128),
+    pytest.param("vgg19", "random", "conv5_4", None, marks=pytest.mark.slow),
+]
 
 
 def _err(a: np.ndarray, ref: np.ndarray) -> float:
     return float(np.abs(a - ref).max() / max(np.abs(ref).max(), 1e-30))
 
 
-def _torch_reference(net, x: np.ndarray, layer: str, logits_layer: str, c: int, dtype: torch.dtype):
-    """Saliency max_c |dS/dI| and Grad-CAM ReLU(sum_k mean(dS/dA_k) A_k) by plain autograd."""
+# ---------------------------------------------------------------- branches of the piecewise-linear ops
+# ReLU, ReLU6 and max pooling are piecewise linear: the gradient jumps where an input crosses 0 or 6, or where two
+# values of a pooling window swap order. Where float64 finds such a near-tie with a margin below float32 rounding,
+# any float32 computation takes either branch by chance, so a plain max-abs comparison of two float32 results against
+# float64 compares the sizes of their unlucky flips. The branch-matched comparison splits the two sources of error:
+# (1) every branch where ORT leaves float64 is a near-tie: its float64 margin is within 2 * RATIO times torch
+# float32's own error on that tensor (a window compares two values, each that far off); (2) on its own branches ORT
+# is at most RATIO times as far from float64 on the same branches as torch float32 is on torch's.
+
+PIECEWISE = {F.relu: "Relu", torch.relu: "Relu", torch.Tensor.relu: "Relu", F.relu6: "Clip", F.max_pool2d: "MaxPool"}
+
+
+def _branch(op: str, x: torch.Tensor, args: tuple, kwargs: dict) -> torch.Tensor:
+    """The branch of each output: ReLU 0/1, ReLU6 0/1/2 (below, inside, above), max pooling its flat argmax."""
+    if op == "MaxPool":
+        return F.max_pool2d(x, *args, **{**kwargs, "return_indices": True})[1]
+    return (x > 0).long() + ((x >= 6).long() if op == "Clip" else 0)
+
+
+def _take(op: str, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+    """The op's output on given branches: linear in ``x``, so autograd differentiates exactly that piece."""
+    if op == "MaxPool":
+        return x.flatten(2).gather(2, branch.flatten(2)).view(branch.shape)
+    return x * (branch == 1) + 6.0 * (branch == 2)
+
+
+class _Branches(TorchFunctionMode):
+    """Records the piecewise-linear calls (op type, input, arguments) in call order, which is the order of their
+    nodes in the ONNX export; calls whose index is in ``replay`` take the given branches instead of their own."""
+
+    def __init__(self, replay: dict[int, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        self.replay = replay or {}
+        self.calls: list[tuple[str, torch.Tensor, tuple, dict]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        op = PIECEWISE.get(func)
+        if op is None:
+            return func(*args, **kwargs)
+        k = len(self.calls)
+        self.calls.append((op, args[0].detach(), args[1:], kwargs))
+        return _take(op, args[0], self.replay[k]) if k in self.replay else func(*args, **kwargs)
+
+    def branches(self) -> list[torch.Tensor]:
+        return [_branch(op, x, a, kw) for op, x, a, kw in self.calls]
+
+
+def _ort_branches(attr: Attribution, kind: str, layer: str, feeds: dict,
+                  calls: list) -> tuple[list[torch.Tensor], np.ndarray]:
+    """ORT's branches at the forward's piecewise-linear nodes of graph ``kind`` (matched to the last torch ``calls``),
+    read from the same graph with their inputs as extra outputs, and that run's ``grad``."""
+    proto = attr.graph(kind, layer)
+    nodes = [n for n in proto.graph.node if n.op_type in ("Relu", "Clip", "MaxPool") and not n.name.startswith("vjp/")]
+    proto.graph.output.extend(helper.make_tensor_value_info(n.input[0], TensorProto.FLOAT, None) for n in nodes)
+    out = create_session(proto, SessionConfig("cpu", 2)).run(None, feeds)
+    tail = calls[len(calls) - len(nodes):]
+    assert [n.op_type for n in nodes] == [op for op, *_ in tail]
+    return [_branch(op, torch.from_numpy(v), a, kw) for v, (op, _, a, kw) in zip(out[-len(nodes):], tail)], out[1]
+
+
+def _torch_reference(net, x: np.ndarray, layer: str, logits_layer: str, c: int, dtype: torch.dtype,
+                     replay: dict[int, torch.Tensor] | None = None):
+    """Saliency max_c |dS/dI| and Grad-CAM ReLU(sum_k mean(dS/dA_k) A_k) by plain autograd; calls in ``replay``
+    take its branches. Returns both maps and the :class:`_Branches` record."""
     xt = torch.tensor(x, dtype=dtype, requires_grad=True)
-    act, logits = net.forward_layers(xt, [layer, logits_layer])
+    with _Branches(replay) as mode:
+        act, logits = net.forward_layers(xt, [layer, logits_layer])
     g_act, g_img = torch.autograd.grad(logits[0, c], [act, xt])
     saliency = g_img[0].abs().amax(0)
     cam = torch.relu((g_act[0].mean((1, 2))[:, None, None] * act[0]).sum(0))
-    return saliency.detach().double().numpy(), cam.detach().double().numpy()
+    return saliency.detach().double().numpy(), cam.detach().double().numpy(), mode
+
+
+def _parity_input(name: str, size: int | None, photo: Path) -> np.ndarray:
+    x = model_batch(name, [load_image(photo)])
+    if size is not None:
+        x = cv2.resize(x[0].transpose(1, 2, 0), (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, -1)
+        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+    assert x.shape[1] == model_spec(name).preprocessing.channels
+    return x
 
 
 @pytest.mark.parametrize("name,weights,layer,size", PARITY)
 def test_saliency_and_gradcam_match_float64_autograd(name, weights, layer, size, sample_photo) -> None:
     net = get_model(name, weights=weights)
-    pre = model_spec(name).preprocessing
-    x = model_batch(name, [load_image(sample_photo)])
-    if size is not None:
-        x = cv2.resize(x[0].transpose(1, 2, 0), (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, -1)
-        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-    assert x.shape[1] == pre.channels
+    x = _parity_input(name, size, sample_photo)
     attr = Attribution(name, net, SessionConfig("cpu", 2))
     sal = attr.saliency(x)[0]
     cam = attr.grad_cam(x, layer, sal.class_index)[0]
     logits_layer = model_spec(name).logits_layer()
-    s32, c32 = _torch_reference(net, x, layer, logits_layer, sal.class_index, torch.float32)
-    s64, c64 = _torch_reference(copy.deepcopy(net).double(), x, layer, logits_layer, sal.class_index, torch.float64)
+    s32, c32, _ = _torch_reference(net, x, layer, logits_layer, sal.class_index, torch.float32)
+    s64, c64, _ = _torch_reference(copy.deepcopy(net).double(), x, layer, logits_layer, sal.class_index, torch.float64)
     assert c64.max() > 0, "degenerate Grad-CAM reference"
     for ours, t32, t64 in ((sal.map, s32, s64), (cam.cam, c32, c64)):
         assert ours.shape == t64.shape
         assert _err(ours, t64) <= RATIO * _err(t32, t64) + FLOOR, (name, _err(ours, t64), _err(t32, t64))
     assert cam.heatmap.shape == x.shape[2:] and 0.0 <= cam.heatmap.min() and cam.heatmap.max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name,weights,layer,size", BRANCH_PARITY)
+def test_saliency_and_gradcam_match_float64_on_the_same_branches(name, weights, layer, size, sample_photo) -> None:
+    net = get_model(name, weights=weights)
+    net64 = copy.deepcopy(net).double()
+    x = _parity_input(name, size, sample_photo)
+    attr = Attribution(name, net, SessionConfig("cpu", 2))
+    sal = attr.saliency(x)[0]
+    c = sal.class_index
+    cam = attr.grad_cam(x, layer, c)[0]
+    logits_layer = model_spec(name).logits_layer()
+    s32, c32, m32 = _torch_reference(net, x, layer, logits_layer, c, torch.float32)
+    s64, c64, m64 = _torch_reference(net64, x, layer, logits_layer, c, torch.float64)
+    assert c64.max() > 0, "degenerate Grad-CAM reference"
+    onehot = np.eye(len(sal.logits), dtype=np.float32)[c][None]
+    ort_all, grad = _ort_branches(attr, "saliency", "", {INPUT_NAME: x, CLASS_WEIGHTS: onehot}, m32.calls)
+    np.testing.assert_array_equal(grad[0], sal.gradient)  # the instrumented graph computed what Attribution did
+    (acts,) = create_session(attr.graph("forward", layer), SessionConfig("cpu", 2)).run(None, {INPUT_NAME: x})
+    ort_head, head_grad = _ort_branches(attr, "head", layer, {ACTIVATION: acts, CLASS_WEIGHTS: onehot}, m32.calls)
+    np.testing.assert_array_equal(head_grad[0].mean(axis=(1, 2)), cam.weights)
+    start = len(m64.calls) - len(ort_head)  # the first call after ``layer``
+
+    # (1) ORT leaves float64's branches only at near-ties
+    b64 = m64.branches()
+    for k, branch in [*enumerate(ort_all), *enumerate(ort_head, start)]:
+        op, x64, _, _ = m64.calls[k]
+        margin = float((_take(op, x64, branch) - _take(op, x64, b64[k])).abs().max())
+        budget = float(2 * RATIO * (m32.calls[k][1].double() - x64).abs().max() + FLOOR * x64.abs().max())
+        assert margin <= budget, (name, k, op, margin, budget)
+
+    # (2) on the same branches, ORT is as close to float64 as torch float32 is
+    b32 = m32.branches()
+    s64_ort = _torch_reference(net64, x, layer, logits_layer, c, torch.float64, dict(enumerate(ort_all)))[0]
+    c64_ort = _torch_reference(net64, x, layer, logits_layer, c, torch.float64, dict(enumerate(ort_head, start)))[1]
+    s64_t32 = _torch_reference(net64, x, layer, logits_layer, c, torch.float64, dict(enumerate(b32)))[0]
+    c64_t32 = _torch_reference(net64, x, layer, logits_layer, c, torch.float64, dict(enumerate(b32[start:], start)))[1]
+    for ours, ref, t32, ref32 in ((sal.map, s64_ort, s32, s64_t32), (cam.cam, c64_ort, c32, c64_t32)):
+        assert _err(ours, ref) <= RATIO * _err(t32, ref32) + FLOOR, (name, _err(ours, ref), _err(t32, ref32))
 
 
 def test_smoothgrad_and_class_choice() -> None:
