@@ -1,5 +1,6 @@
 """Side-by-side benchmarks: each backend runs in its own child process (so its peak memory is its own), the same
-thread count, warm-up then the median of repeated runs. Results are ratios measured in one invocation."""
+thread count, warm-up then the median of repeated runs taken in alternation. Results are ratios measured in one
+invocation."""
 
 from __future__ import annotations
 
@@ -56,19 +57,9 @@ def _export_worker(model: str, spec: str, weights: str, variant: str, path: str,
     queue.put((time.perf_counter() - t0, _peak_rss_mib()))
 
 
-def _time(fn, runs: int, warmup: int) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), min(times)
-
-
-def _grad_worker(backend: str, model: str, spec: str, size: tuple[int, int], threads: int, runs: int, warmup: int,
-                 weights: str, graph_path: str, queue: mp.Queue) -> None:
+def _grad_worker(backend: str, model: str, spec: str, size: tuple[int, int], threads: int, weights: str,
+                 graph_path: str, conn) -> None:
+    """Set up one backend, then time one gradient per ``"run"`` message; ``"stop"`` returns the peak RSS."""
     import numpy as np
     import torch
 
@@ -96,9 +87,12 @@ def _grad_worker(backend: str, model: str, spec: str, size: tuple[int, int], thr
         x = np.random.default_rng(0).random((1, net.input_mean.shape[1], *size), dtype=np.float32)
         step = lambda: torch_runner.gradient(x)  # noqa: E731
     step()
-    setup = time.perf_counter() - t0
-    median, fastest = _time(step, runs, warmup)
-    queue.put(Timing(backend, median, fastest, runs, _peak_rss_mib(), setup))
+    conn.send(time.perf_counter() - t0)
+    while conn.recv() == "run":
+        t = time.perf_counter()
+        step()
+        conn.send((time.perf_counter() - t) * 1000)
+    conn.send(_peak_rss_mib())
 
 
 def _child(ctx, target, args: tuple):
@@ -111,25 +105,44 @@ def _child(ctx, target, args: tuple):
 
 
 def bench_grad(model: str, spec: str, size: tuple[int, int], threads: int = 2, runs: int = 10, warmup: int = 3,
-               weights: str = "random", variant: str = "fast", backends: tuple[str, ...] = ("torch", "ort")) -> list[Timing]:
-    """Forward + backward to the input, per backend, each timed in a fresh child process.
+               weights: str = "random", variant: str = "fast", backends: tuple[str, ...] = ("torch", "ort"),
+               pause_s: float = 0.3) -> list[Timing]:
+    """Forward + backward to the input, per backend, each in a child process of its own, timed in alternation.
 
     ORT's gradient graph is exported first in a child of its own and written to a temporary file; the ORT timing
-    process loads only that file, as a deployed graph would be run (no torch model in memory).
+    process loads only that file, as a deployed graph would be run (no torch model in memory). The timing processes
+    then take turns, one gradient each, with a short pause between turns so that neither's idle threads still spin
+    during the other's run: a slow spell of the machine falls on both backends alike, which keeps the ratio honest
+    on a shared host whose speed drifts by 10-20% over minutes.
     """
     import tempfile
 
     ctx = mp.get_context("spawn")
-    results = []
     with tempfile.TemporaryDirectory(prefix="vis-bench-") as tmp:
         graph_path = os.path.join(tmp, "grad.onnx")
+        export = _child(ctx, _export_worker, (model, spec, weights, variant, graph_path)) if "ort" in backends else None
+        workers = {}
         for backend in backends:
-            export = None
-            if backend == "ort":
-                export = _child(ctx, _export_worker, (model, spec, weights, variant, graph_path))
-            timing = _child(ctx, _grad_worker, (backend, model, spec, size, threads, runs, warmup, weights, graph_path))
-            if export is not None:
-                timing = replace(timing, setup_s=timing.setup_s + export[0], export_peak_rss_mib=export[1])
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_grad_worker, args=(backend, model, spec, size, threads, weights, graph_path, child))
+            proc.start()
+            workers[backend] = (proc, parent, parent.recv())
+        times: dict[str, list[float]] = {b: [] for b in backends}
+        for i in range(warmup + runs):
+            for backend, (_, conn, _) in workers.items():
+                time.sleep(pause_s)
+                conn.send("run")
+                elapsed = conn.recv()
+                if i >= warmup:
+                    times[backend].append(elapsed)
+        results = []
+        for backend, (proc, conn, setup) in workers.items():
+            conn.send("stop")
+            peak = conn.recv()
+            proc.join()
+            timing = Timing(backend, statistics.median(times[backend]), min(times[backend]), runs, peak, setup)
+            if backend == "ort" and export is not None:
+                timing = replace(timing, setup_s=setup + export[0], export_peak_rss_mib=export[1])
             results.append(timing)
     return results
 
