@@ -4,7 +4,7 @@ Engines: ``torch`` (eager autograd), ``ort`` (the fast float32 step graph), ``or
 with a float32 interface) and ``tensorrt`` (the index-free graph on TensorRT with its fp16 mode). ORT runs go
 through IOBinding with two preallocated image OrtValues used in turn as input and output (ping-pong), so a step
 copies nothing between host and device; torch keeps its tensor on the device the same way. All engines run in
-one process, one after the other, on the same inputs and the same jitter shifts.
+one process, taking turns step by step, on the same inputs and the same jitter shifts.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def _torch_stepper(device: str, net, objective, value_range, image: np.ndarray,
 
 def bench_steps(model: str, spec: str, sizes: Sequence[tuple[int, int]], engines: Sequence[str], device: str = "cpu",
                 runs: int = 10, warmup: int = 3, threads: int = 0, weights: str = "random",
-                progress: Callable[[str], None] | None = None) -> list[StepTiming]:
+                progress: Callable[[str], None] | None = None, pause_s: float = 0.2) -> list[StepTiming]:
     """Median step time per engine and size (warm-up runs first; TensorRT builds its engine in the warm-up)."""
     import torch
 
@@ -193,7 +193,7 @@ def bench_steps(model: str, spec: str, sizes: Sequence[tuple[int, int]], engines
         image = rng.random((1, net.input_mean.shape[1], *size), dtype=np.float32)
         shifts = [tuple(int(v) for v in rng.integers(-32, 33, size=2)) for _ in range(8)]
         first_update: dict[str, np.ndarray] = {}
-        timings = {}
+        steppers, builds = {}, {}
         for engine in engines:
             if progress:
                 progress(f"{engine} on {device} at {size[0]}x{size[1]}")
@@ -207,13 +207,17 @@ def bench_steps(model: str, spec: str, sizes: Sequence[tuple[int, int]], engines
             first_update[engine] = fetch() - image
             for _ in range(max(0, warmup - 1)):
                 run()
-            build = time.perf_counter() - t0
-            times = []
-            for _ in range(runs):
+            steppers[engine], builds[engine] = run, time.perf_counter() - t0
+        # Engines take turns step by step, so a slow spell of a shared machine falls on all of them alike; the pause
+        # lets the previous engine's idle threads stop spinning (on 2 cores they would otherwise slow the next one).
+        times: dict[str, list[float]] = {e: [] for e in engines}
+        for _ in range(runs):
+            for engine, run in steppers.items():
+                time.sleep(pause_s)
                 t = time.perf_counter()
                 run()
-                times.append((time.perf_counter() - t) * 1000)
-            timings[engine] = (statistics.median(times), min(times), build)
+                times[engine].append((time.perf_counter() - t) * 1000)
+        timings = {e: (statistics.median(times[e]), min(times[e]), builds[e]) for e in engines}
         ref = first_update.get("ort")
         for engine in engines:
             median, fastest, build = timings[engine]
