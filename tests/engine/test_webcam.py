@@ -1,0 +1,148 @@
+"""Webcam, preview window and virtual camera with stand-ins for the devices this machine lacks.
+
+The camera is a fake ``cv2.VideoCapture`` that delivers numbered frames at its own pace (the frame number is the
+pixel value), the window a fake set of OpenCV GUI calls, the virtual camera a fake ``pyvirtualcam`` module: the
+tests check what vis does with them (newest frame first, frames dropped and counted, what is shown and sent).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import types
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vis.cli import app
+from vis.engine import _video
+
+FRAME_SHAPE = (48, 64, 3)  # h, w, c
+REAL_CAPTURE = cv2.VideoCapture  # the fixtures replace it (vis reads cameras and files through the same class)
+FAST = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1", "--threads", "2",
+        "-q"]
+
+
+class FakeCamera:
+    """Frames 0, 1, 2, ... every ``period`` seconds, then end of stream after ``count`` frames."""
+
+    def __init__(self, index: int, count: int = 120, period: float = 0.004):
+        self.index, self.count, self.period, self.next = index, count, period, 0
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return self.index == 0
+
+    def read(self):
+        time.sleep(self.period)
+        if self.next >= self.count:
+            return False, None
+        frame = np.full(FRAME_SHAPE, self.next % 256, np.uint8)
+        self.next += 1
+        return True, frame
+
+    def get(self, prop: int) -> float:
+        return 30.0
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_camera(monkeypatch):
+    monkeypatch.setattr(_video.cv2, "VideoCapture", FakeCamera)
+
+
+@pytest.fixture
+def live_camera(monkeypatch):
+    """A camera that keeps delivering (30 fps) for as long as a dream takes."""
+    monkeypatch.setattr(_video.cv2, "VideoCapture", lambda index: FakeCamera(index, count=10**6, period=1 / 30))
+
+
+def frame_number(frame: np.ndarray) -> int:
+    return int(round(float(frame.mean()) * 255))
+
+
+def test_webcam_yields_the_newest_frame_and_counts_drops(fake_camera) -> None:
+    seen = []
+    with _video.WebcamSource(0) as cam:
+        assert (cam.height, cam.width, cam.fps) == (48, 64, 30.0)
+        for frame in cam:
+            seen.append(frame_number(frame))
+            time.sleep(0.03)  # a consumer ~7x slower than the camera
+    assert seen[0] == 0 and seen == sorted(set(seen)), seen  # in order, none twice
+    assert max(np.diff(seen)) > 1  # the slow consumer skipped frames ...
+    assert cam.dropped >= 120 - len(seen) - 1  # ... and they were counted
+    assert seen[-1] >= 115  # and it kept up with the newest
+    assert cam.frames_read == len(seen)
+
+
+def test_a_fast_consumer_waits_for_new_frames(fake_camera) -> None:
+    with _video.WebcamSource(0) as cam:
+        seen = [frame_number(f) for f in cam]
+    assert seen == sorted(set(seen)) and len(seen) > 30  # no repeats while waiting; most frames arrive
+
+
+class FakeGui:
+    """Records what a preview window shows; reports the 'q' key after ``quit_after`` frames."""
+
+    def __init__(self, quit_after: int):
+        self.quit_after, self.shown, self.windows, self.destroyed = quit_after, [], [], []
+
+    def install(self, monkeypatch) -> None:
+        monkeypatch.setenv("DISPLAY", ":0")
+        monkeypatch.setattr(cv2, "namedWindow", lambda title, flags=0: self.windows.append(title))
+        monkeypatch.setattr(cv2, "imshow", lambda title, img: self.shown.append(img.copy()))
+        monkeypatch.setattr(cv2, "waitKey", lambda delay=0: ord("q") if len(self.shown) >= self.quit_after else -1)
+        monkeypatch.setattr(cv2, "destroyWindow", lambda title: self.destroyed.append(title))
+
+
+def test_webcam_preview_shows_dreams_with_fps_and_stops_on_q(live_camera, monkeypatch) -> None:
+    gui = FakeGui(quit_after=3)
+    gui.install(monkeypatch)
+    result = CliRunner().invoke(app, ["dream", "--webcam", "0", *FAST])  # no -o: a webcam previews
+    assert result.exit_code == 0, result.output
+    assert len(gui.shown) == 3 and gui.windows and gui.destroyed == gui.windows  # every window opened is closed
+    assert all(img.shape == FRAME_SHAPE and img.dtype == np.uint8 for img in gui.shown)
+    # the window shows the dream (not the camera's flat grey) with the fps written on it
+    assert all(img.std() > 1.0 for img in gui.shown)
+
+
+def test_webcam_to_virtual_camera_and_file(live_camera, monkeypatch, tmp_path) -> None:
+    sent, opened = [], []
+
+    class Camera:
+        def __init__(self, width: int, height: int, fps: float):
+            opened.append((width, height, fps))
+
+        def send(self, frame: np.ndarray) -> None:
+            sent.append(frame)
+
+        def close(self) -> None:
+            opened.append("closed")
+
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", types.SimpleNamespace(Camera=Camera))
+    out = tmp_path / "cam.mp4"
+    result = CliRunner().invoke(app, ["dream", "--webcam", "0", "--virtual-cam", "-o", str(out), "--max-frames", "4", *FAST])
+    assert result.exit_code == 0, result.output
+    assert opened == [(64, 48, 30.0), "closed"]
+    assert len(sent) == 4 and all(f.shape == FRAME_SHAPE and f.dtype == np.uint8 for f in sent)
+    cap = REAL_CAPTURE(str(out))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    assert n == 4
+
+
+def test_virtual_camera_without_pyvirtualcam_is_a_clear_error(live_camera, monkeypatch, tmp_path) -> None:
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # import fails
+    result = CliRunner().invoke(app, ["dream", "--webcam", "0", "--virtual-cam", *FAST])
+    assert result.exit_code == 2 and "pyvirtualcam" in result.output
+
+
+def test_webcam_reader_thread_stops_on_close(fake_camera) -> None:
+    cam = _video.WebcamSource(0)
+    next(iter(cam))
+    cam.close()
+    assert not any(t.name == "webcam-0" and t.is_alive() for t in threading.enumerate())
