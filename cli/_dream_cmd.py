@@ -170,9 +170,11 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
 
     import numpy as np
 
-    from vis.engine._dream import dream_frames
+    from vis.engine._dream import dream_frames, fitted_size, uses_device_loop
     from vis.engine._video import Preview, VideoSink, VirtualCamera
 
+    # The device loop converts frames on the device: hand them over as decoded (uint8 BGR) and write them back so.
+    source.raw = uses_device_loop(setup.backend, fitted_size((source.height, source.width), max_size), config)
     total = min(source.frame_count or max_frames, max_frames) if max_frames else source.frame_count
     progress = Progress(total, enabled=not quiet)
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)

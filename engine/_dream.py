@@ -232,6 +232,12 @@ def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig
     return np.ascontiguousarray(dreamed, dtype=np.float32)
 
 
+def uses_device_loop(backend: Backend, shape: tuple[int, int], config: DreamConfig) -> bool:
+    """Whether ``backend`` dreams an image of ``shape`` (h, w, after any --max-size) on its device: then frames can be
+    handed over as decoded (uint8 BGR) and come back so, converted on the device."""
+    return _device_dreamer(backend, shape, config) is not None
+
+
 def _device_dreamer(backend: Backend, shape: tuple[int, int], config: DreamConfig):
     """The backend's device loop for this image, if it has one and wants it (see ``OrtBackend.device_dreamer``)."""
     choose = getattr(backend, "device_dreamer", None)  # only backends that can keep images on a device have it

@@ -34,6 +34,11 @@ class NoDisplayError(VisError):
     """A preview window was asked for where none can be opened."""
 
 
+def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
+    """A frame for OpenCV: uint8 BGR frames pass through, float RGB ones in [0, 1] are converted."""
+    return frame if frame.dtype == np.uint8 else to_uint8(frame)
+
+
 def _from_bgr(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[..., ::-1], dtype=np.float32) * np.float32(1.0 / 255.0)
 
@@ -52,6 +57,7 @@ class VideoSource:
     """
 
     def __init__(self, path: str | Path):
+        self.raw = False  # True: yield frames as decoded (uint8 BGR) for loops that convert on the device
         self.path = Path(path)
         if not self.path.exists():
             raise VideoSourceError(f"video not found: {self.path}")
@@ -85,7 +91,7 @@ class VideoSource:
                     self.truncated = 0 < self.frame_count and self.frames_read < self.frame_count - 1
                     return
             self.frames_read += 1
-            yield _from_bgr(frame)
+            yield frame if self.raw else _from_bgr(frame)
 
     def close(self) -> None:
         self._cap.release()
@@ -108,6 +114,7 @@ class WebcamSource:
 
     def __init__(self, index: int, timeout: float = 5.0):
         self.index = index
+        self.raw = False  # as VideoSource.raw
         self._cap = cv2.VideoCapture(index)
         if not self._cap.isOpened():
             self._cap.release()
@@ -149,7 +156,7 @@ class WebcamSource:
             if frame is None:
                 return
             self.frames_read += 1
-            yield _from_bgr(frame)
+            yield frame if self.raw else _from_bgr(frame)
 
     def close(self) -> None:
         self._stop.set()
@@ -298,8 +305,8 @@ class VideoSink:
         self._closed = False
 
     def write(self, frame: np.ndarray) -> None:
-        """Append one HxWx3 RGB float frame in [0, 1]."""
-        img = to_uint8(frame)
+        """Append one HxWx3 frame: RGB float in [0, 1], or uint8 BGR as OpenCV and the device loop give them."""
+        img = as_bgr_uint8(frame)
         if (img.shape[1], img.shape[0]) != self._requested:
             img = cv2.resize(img, self._requested, interpolation=cv2.INTER_AREA)
         self._writer.write(np.ascontiguousarray(img[: self.size[1], : self.size[0]]))
@@ -479,8 +486,8 @@ class Preview:
         self.title = title
 
     def show(self, frame: np.ndarray, text: str = "") -> bool:
-        """Show a frame; returns False when the user closed the window or pressed q/Esc."""
-        img = to_uint8(frame).copy()
+        """Show a frame (float RGB or uint8 BGR); returns False when the user closed the window or pressed q/Esc."""
+        img = as_bgr_uint8(frame).copy()
         if text:
             cv2.putText(img, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
         cv2.imshow(self.title, img)
@@ -512,7 +519,7 @@ class VirtualCamera:
             raise VisError(f"cannot open a virtual camera: {e}") from e
 
     def send(self, frame: np.ndarray) -> None:
-        self._cam.send((np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8))
+        self._cam.send(np.ascontiguousarray(as_bgr_uint8(frame)[..., ::-1]))  # pyvirtualcam takes RGB
 
     def close(self) -> None:
         self._cam.close()

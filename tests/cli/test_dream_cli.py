@@ -94,12 +94,30 @@ def test_device_loop_on_cpu_matches_the_host_loop(tmp_path, sample_photo) -> Non
     assert np.array_equal(cv2.imread(str(outs["host"])), cv2.imread(str(outs["device"])))  # one octave: no resize
 
 
-def test_device_loop_video(tmp_path) -> None:
+@pytest.mark.parametrize("loop, dtype", [("device", np.uint8), ("host", np.float32)])
+def test_video_frames_reach_the_loop_as_decoded_only_on_the_device(tmp_path, monkeypatch, loop, dtype) -> None:
+    """The device loop takes uint8 BGR frames (converted on the device); the host loop float RGB ones."""
+    import vis.engine._device_dream as device_dream
+    import vis.engine._dream as host_dream
+
+    seen = []
+    real_device, real_host = device_dream.DeviceDreamer.dream_frames, host_dream.dream
+
+    def device_spy(self, frames, *args, **kwargs):
+        return real_device(self, (seen.append(f.dtype) or f for f in frames), *args, **kwargs)
+
+    def host_spy(backend, image, *args, **kwargs):
+        seen.append(image.dtype)
+        return real_host(backend, image, *args, **kwargs)
+
+    monkeypatch.setattr(device_dream.DeviceDreamer, "dream_frames", device_spy)
+    monkeypatch.setattr(host_dream, "dream", host_spy)
     src = write_video(tmp_path / "in.mp4", 3, fps=12)
     out = tmp_path / "out.mp4"
-    result = invoke(src, "-o", out, "--max-size", "48", "--provider", "cpu", "--loop", "device", *FAST)
+    result = invoke(src, "-o", out, "--max-size", "48", "--provider", "cpu", "--loop", loop, *FAST)
     assert result.exit_code == 0, result.output
     assert video_info(out) == (80, 60, 12.0, 3)
+    assert seen == [np.dtype(dtype)] * 3
 
 
 @pytest.mark.parametrize("flags, message", [

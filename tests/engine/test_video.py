@@ -268,3 +268,25 @@ def test_no_muxer_says_so(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(video, "muxer_name", lambda: None)
     assert "not copied" in copy_audio(tmp_path / "a.mp4", tmp_path / "b.mp4")
+
+
+def test_sink_takes_uint8_bgr_frames_as_they_are(tmp_path) -> None:
+    """The device loop hands back uint8 BGR frames: written unchanged, they equal the float RGB path's frames."""
+    from vis.engine._images import to_uint8
+    from vis.engine._video import as_bgr_uint8
+
+    rng = np.random.default_rng(0)
+    floats = [rng.random((60, 80, 3), dtype=np.float32) for _ in range(3)]
+    assert np.array_equal(as_bgr_uint8(floats[0]), to_uint8(floats[0]))
+    raw = to_uint8(floats[1])
+    assert as_bgr_uint8(raw) is raw
+    frames = {}
+    for kind, batch in (("float", floats), ("uint8", [to_uint8(f) for f in floats])):
+        path = tmp_path / f"{kind}.avi"
+        with VideoSink(path, 10, (80, 60)) as sink:
+            for frame in batch:
+                sink.write(frame)
+        cap = cv2.VideoCapture(str(path))
+        frames[kind] = [cap.read()[1] for _ in range(3)]
+        cap.release()
+    assert all(np.array_equal(a, b) for a, b in zip(frames["float"], frames["uint8"]))
