@@ -244,11 +244,10 @@ class DeviceDreamer:
         is computed on the host from the host's own small copies of the frames (OpenCV, as the host loop does);
         the warp of the previous dream and the blend run on the device, so only the flow field goes up.
         """
-        from vis.engine._video import optical_flow
+        from vis.engine._video import from_bgr, optical_flow
 
         rng = rng if rng is not None else np.random.default_rng()
-        later = replace(config, iterations=config.iterations if video.iterations_per_frame is None else video.iterations_per_frame,
-                        octaves=config.octaves if video.octaves_per_frame is None else video.octaves_per_frame)
+        later = video.later(config)
         blend = self.upload(np.asarray(video.blend, np.float32))
         prev_host: np.ndarray | None = None
         prev_dream: ort.OrtValue | None = None
@@ -258,7 +257,7 @@ class DeviceDreamer:
             size = fitted_size(frame.shape, max_size)
             small = self._run(f"pre_{layout}", {"frame": self.upload(frame), "size": np.asarray(size, np.int64)})
             # the host's small frame only feeds the optical flow
-            host = fit_max_size(_to_rgb_float(frame), max_size) if video.blend > 0.0 and video.flow != "none" else None
+            host = fit_max_size(from_bgr(frame) if frame.dtype == np.uint8 else frame, max_size) if video.blend > 0.0 and video.flow != "none" else None
             if prev_dream is None or video.blend == 0.0 or tuple(prev_dream.shape()[2:]) != size:
                 start, settings = small, config
             else:
@@ -279,9 +278,4 @@ def _layout(frame: np.ndarray) -> str:
         raise DreamError(f"a frame must be HxWx3 uint8 BGR or float32 RGB, got {frame.dtype} {frame.shape}")
     return LAYOUTS[frame.dtype]
 
-
-def _to_rgb_float(frame: np.ndarray) -> np.ndarray:
-    if frame.dtype == np.uint8:
-        return np.ascontiguousarray(frame[..., ::-1], dtype=np.float32) * np.float32(1.0 / 255.0)
-    return frame
 

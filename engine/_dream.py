@@ -103,6 +103,11 @@ class VideoDreamConfig:
         if self.flow not in ("farneback", "dis", "none"):
             raise DreamError(f"flow must be farneback, dis or none, got {self.flow!r}")
 
+    def later(self, config: DreamConfig) -> DreamConfig:
+        """The dream settings of every frame after the first."""
+        return replace(config, iterations=config.iterations if self.iterations_per_frame is None else self.iterations_per_frame,
+                       octaves=config.octaves if self.octaves_per_frame is None else self.octaves_per_frame)
+
 
 @dataclass(frozen=True)
 class DreamProgress:
@@ -297,8 +302,7 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
     if dreamer is not None:
         yield from dreamer.dream_frames(frames, config, video, max_size=max_size, rng=rng, progress=progress)
         return
-    later = replace(config, iterations=config.iterations if video.iterations_per_frame is None else video.iterations_per_frame,
-                    octaves=config.octaves if video.octaves_per_frame is None else video.octaves_per_frame)
+    later = video.later(config)
     prev_small: np.ndarray | None = None
     prev_dream: np.ndarray | None = None
     for frame in frames:

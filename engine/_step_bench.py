@@ -81,9 +81,9 @@ def available_engines(device: str) -> list[str]:
 
 def resolve_device(device: str) -> str:
     if device == "auto":
-        from vis.engine._session import available_providers
+        from vis.engine._session import resolve_provider
 
-        return "cuda" if "cuda" in available_providers() else "cpu"
+        return resolve_provider("auto")  # cuda where this onnxruntime has it, else cpu
     if device not in ("cpu", "cuda"):
         raise StepBenchError(f"unknown device {device!r}: use auto, cpu or cuda")
     return device

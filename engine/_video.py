@@ -39,7 +39,8 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     return frame if frame.dtype == np.uint8 else to_uint8(frame)
 
 
-def _from_bgr(frame: np.ndarray) -> np.ndarray:
+def from_bgr(frame: np.ndarray) -> np.ndarray:
+    """uint8 BGR as OpenCV decodes it -> float32 RGB in [0, 1]."""
     return np.ascontiguousarray(frame[..., ::-1], dtype=np.float32) * np.float32(1.0 / 255.0)
 
 
@@ -91,7 +92,7 @@ class VideoSource:
                     self.truncated = 0 < self.frame_count and self.frames_read < self.frame_count - 1
                     return
             self.frames_read += 1
-            yield frame if self.raw else _from_bgr(frame)
+            yield frame if self.raw else from_bgr(frame)
 
     def close(self) -> None:
         self._cap.release()
@@ -156,7 +157,7 @@ class WebcamSource:
             if frame is None:
                 return
             self.frames_read += 1
-            yield frame if self.raw else _from_bgr(frame)
+            yield frame if self.raw else from_bgr(frame)
 
     def close(self) -> None:
         self._stop.set()
@@ -391,9 +392,8 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 def has_audio(path: str | Path) -> bool | None:
     """Whether ``path`` has an audio stream; ``None`` when no prober (PyAV or ffprobe) is installed."""
-    try:
-        import av
-    except ImportError:
+    av = _import_av()
+    if av is None:
         probe = shutil.which("ffprobe")
         if not probe:
             return None
@@ -409,12 +409,9 @@ def has_audio(path: str | Path) -> bool | None:
 
 def muxer_name() -> str | None:
     """``"pyav"`` or ``"ffmpeg"`` when one is there, else ``None``."""
-    try:
-        import av  # noqa: F401
-
+    if _import_av() is not None:
         return "pyav"
-    except ImportError:
-        return "ffmpeg" if shutil.which("ffmpeg") else None
+    return "ffmpeg" if shutil.which("ffmpeg") else None
 
 
 def copy_audio(source: str | Path, video: str | Path) -> str:

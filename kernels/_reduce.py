@@ -34,6 +34,13 @@ def _axes(ctx: Emitter, node: onnx.NodeProto) -> list[int] | None:
     return None if axes is None else [int(a) for a in axes]
 
 
+def _kept_output(ctx: Emitter, node: onnx.NodeProto, g: str, kept_y: str | None) -> str:
+    """The forward output with the reduced dims kept (shaped like ``g`` from :func:`_expand_back`)."""
+    if kept_y is not None:
+        return kept_y
+    return ctx.reshape_like(ctx.op("Reshape", [node.output[0], ctx.ints([-1])]), g)  # type: ignore[arg-type]
+
+
 def _expand_back(ctx: Emitter, node: onnx.NodeProto, g: str) -> tuple[str, str | None]:
     """``g`` (shaped like the output) reshaped with kept dims, and the kept-dims forward output if any."""
     x, y = node.input[0], node.output[0]
@@ -71,10 +78,9 @@ def _reduce_sum_square(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: 
 
 @register_rule("ReduceL2")
 def _reduce_l2(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
-    x, y = node.input[0], node.output[0]
+    x = node.input[0]
     g, kept_y = _expand_back(ctx, node, grads[0])
-    if kept_y is None:
-        kept_y = ctx.reshape_like(ctx.op("Reshape", [y, ctx.ints([-1])]), g)  # type: ignore[arg-type]
+    kept_y = _kept_output(ctx, node, g, kept_y)
     return [ctx.op("Mul", [x, ctx.op("Div", [g, kept_y])])] + [None] * (len(node.input) - 1)  # type: ignore[list-item]
 
 
@@ -82,10 +88,9 @@ def _reduce_l2(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence
 @register_rule("ReduceMin")
 def _reduce_max(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     # Ties share the gradient equally (torch.amax semantics).
-    x, y = node.input[0], node.output[0]
+    x = node.input[0]
     g, kept_y = _expand_back(ctx, node, grads[0])
-    if kept_y is None:
-        kept_y = ctx.reshape_like(ctx.op("Reshape", [y, ctx.ints([-1])]), g)  # type: ignore[arg-type]
+    kept_y = _kept_output(ctx, node, g, kept_y)
     mask = ctx.op("Cast", [ctx.op("Equal", [x, kept_y])], to=ctx.elem_type(x))
     axes = _axes(ctx, node)
     count = ctx.reduce("ReduceSum", mask, axes, keepdims=1) if axes is not None else ctx.op(
