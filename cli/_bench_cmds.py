@@ -69,7 +69,7 @@ def bench_step_cmd(
     """Fused DeepDream step per engine, image resident on the device (ping-pong OrtValues; torch tensors)."""
     from vis.engine._bench import machine_summary
     from vis.engine._step_bench import (STEP_HEADERS, available_engines, bench_steps, check_engines, format_steps,
-                                        parse_sizes, resolve_device)
+                                        notes, parse_sizes, resolve_device)
     from vis.exporters import parse_objective
     from vis.models import model_spec
 
@@ -82,6 +82,8 @@ def bench_step_cmd(
     results = bench_steps(model, spec, size_list, chosen, dev, runs=runs, threads=threads,
                            progress=lambda text: typer.echo(f"timing {text}", err=True))
     typer.echo(format_table(STEP_HEADERS, format_steps(results)))
+    for line in notes(results):
+        typer.echo(line)
 
 
 def _register_loop_benches() -> None:

@@ -336,20 +336,21 @@ def register(app: VisTyper) -> None:
         typer.echo(f"done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")
 
 
+# Attached to the bench group as ``bench_app.command("dream")(bench_dream)`` (a VisTyper adds the error policy).
 def bench_dream(
     model: str = typer.Option("googlenet", "--model", help="Model (timing does not depend on weight values)."),
-    weights: str = typer.Option("random", "--weights", help=WEIGHTS_HELP),
+    weights: str = typer.Option("random", "--weights", help="random (seeded; speed does not depend on weight values), "
+                                "imagenet (published weights) or a state_dict file."),
     frames: int = typer.Option(48, "--frames", min=1, help="Frames of the synthetic clip."),
-    width: int = typer.Option(640, "--width", min=32),
-    height: int = typer.Option(360, "--height", min=32),
+    width: int = typer.Option(640, "--width", min=32, help="Frame width of the synthetic clip."),
+    height: int = typer.Option(360, "--height", min=32, help="Frame height of the synthetic clip."),
     backends: str = typer.Option("ort,torch", "--backends", help="Comma-separated backends, timed in this order."),
     threads: int = typer.Option(2, "--threads", min=0, help="Intra-op threads, the same for every backend."),
-    provider: str = typer.Option("auto", "--provider"),
+    provider: str = typer.Option("auto", "--provider", help="auto, cpu, cuda or tensorrt (the ort backend's; "
+                                 "torch runs on CUDA for cuda/tensorrt)."),
 ) -> None:
-    """Frames per second of video DeepDream (default settings) on a synthetic clip, each backend in one run.
-
-    Attach to the bench group with ``bench_app.command("dream")(bench_dream)`` (a VisTyper adds the error policy).
-    """
+    """Frames per second of video DeepDream (default settings) on a synthetic clip, backends taking turns frame by
+    frame."""
     from vis.engine._dream import DreamConfig, default_tile
     from vis.engine._dream_bench import bench_dream as run, format_bench
 

@@ -241,3 +241,13 @@ def format_steps(results: Sequence[StepTiming]) -> list[list[str]]:
 
 
 STEP_HEADERS = ["engine", "device", "size", "median ms", "min ms", "vs torch", "update vs ort fp32", "build s"]
+
+CPU_FP16_NOTE = ("note: ort-fp16 on the CPU is not float16 arithmetic. ORT's CPU provider has no float16 Conv, "
+                 "ConvTranspose, Relu, MaxPool, Mul or Sum: it runs them in float32 between inserted casts, so that row "
+                 "times the casts and its update error comes from the few tensors rounded at cast boundaries. float16 is "
+                 "meant for the cuda and tensorrt providers.")
+
+
+def notes(results: Sequence[StepTiming]) -> list[str]:
+    """What a reader of the table must know to read it right (one line per caveat)."""
+    return [CPU_FP16_NOTE] if any(r.engine == "ort-fp16" and r.device == "cpu" for r in results) else []

@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vis.cli import app
-from vis.engine._step_bench import StepBenchError, bench_steps, check_engines, format_steps, parse_sizes, resolve_device
+from vis.engine._step_bench import (CPU_FP16_NOTE, StepBenchError, bench_steps, check_engines, format_steps, notes,
+                                    parse_sizes, resolve_device)
 from vis.errors import UnknownNameError
 
 runner = CliRunner()
@@ -58,3 +59,42 @@ def test_cli_prints_a_table() -> None:
                                  "--engines", "torch,ort", "--device", "cpu", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert "update vs ort fp32" in result.output and np.char.count(result.output, "lenet5") >= 1
+    assert "not float16 arithmetic" not in result.output  # no ort-fp16 row, no note
+
+
+def test_cli_notes_that_cpu_float16_is_not_float16() -> None:
+    result = runner.invoke(app, ["bench", "step", "lenet5", "--objective", "class:3", "--sizes", "28", "--runs", "3",
+                                 "--engines", "ort,ort-fp16", "--device", "cpu", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "ort-fp16" in result.output and "not float16 arithmetic" in result.output
+
+
+def test_cpu_provider_runs_float16_convolutions_in_float32(tmp_path) -> None:
+    """The fact behind CPU_FP16_NOTE: ORT's CPU provider wraps float16 Conv/Relu/MaxPool in casts to float32. If a
+    future ORT computes them in float16, this fails and the note must go."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float16), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 4, 4, 4])], initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "placed.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    placed = onnx.shape_inference.infer_shapes(onnx.load(str(tmp_path / "placed.onnx")))
+    types = {v.name: v.type.tensor_type.elem_type for v in [*placed.graph.value_info, *placed.graph.output]}
+    kinds = {n.op_type: types.get(n.output[0]) for n in placed.graph.node if n.op_type in ("Conv", "Relu", "MaxPool")}
+    assert kinds == {"Conv": TensorProto.FLOAT, "Relu": TensorProto.FLOAT, "MaxPool": TensorProto.FLOAT}
+    assert any(n.op_type == "Cast" for n in placed.graph.node)
+
+
+def test_notes_only_for_cpu_float16() -> None:
+    rows = bench_steps("lenet5", "class:3", [(28, 28)], ["ort", "ort-fp16"], "cpu", runs=3, warmup=1, threads=1)
+    assert notes(rows) == [CPU_FP16_NOTE]
+    assert notes([r for r in rows if r.engine == "ort"]) == []

@@ -22,6 +22,10 @@ MAXPOOL = [
     ((3, 2), (2, 1), (1, 0), 1, False, (1, 2, 9, 8)),
     (3, 2, 0, 2, False, (1, 2, 13, 11)),  # dilation
     (5, 3, 2, 1, True, (1, 2, 16, 17)),
+    (2, 3, 0, 1, False, (1, 2, 11, 10)),  # kernel < stride: a phase no window reaches
+    (1, 2, 0, 1, False, (1, 2, 7, 8)),
+    ((2, 3), (3, 2), (1, 1), 1, True, (1, 2, 10, 11)),
+    ((3, 1), (2, 1), (1, 0), 1, False, (1, 2, 9, 6)),  # stride 1 along one axis only
     # stride 1: the fast variant's index-free separable rule
     (3, 1, 0, 1, False, (1, 3, 7, 9)),
     (2, 1, 0, 1, False, (1, 2, 6, 5)),
