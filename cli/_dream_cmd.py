@@ -202,17 +202,43 @@ def _config(octaves: int, octave_scale: float, iterations: int, step: float, jit
     return DreamConfig(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step, jitter=jitter, tile=tile)
 
 
-def run_demo(out_dir: Path, backend: str, provider: str, threads: int, seed: Optional[int]) -> None:
-    """Dream scikit-learn's sample photo with EfficientNet-Lite0's real weights: an image and a 12-frame zoom."""
+def demo_outputs(output: Optional[Path]) -> tuple[Path, Path, bool]:
+    """The demo's image and zoom-video paths for ``-o``, and whether the user named them.
+
+    A folder (or nothing: ``vis-out/``) gets ``dream-demo.jpg`` and ``dream-zoom-demo.mp4``; an image name gets the
+    image with the video beside it as ``<stem>-zoom.mp4``; a video name gets the video with ``<stem>.jpg`` beside it.
+    """
+    from vis.engine._video import is_image_path, is_video_path
+
+    named = output is not None and not output.is_dir()  # an existing folder stays a folder, whatever its name
+    if named and is_image_path(output):
+        return output, output.with_name(f"{output.stem}-zoom.mp4"), True
+    if named and is_video_path(output):
+        return output.with_suffix(".jpg"), output, True
+    folder = output or DEMO_DIR
+    return folder / "dream-demo.jpg", folder / "dream-zoom-demo.mp4", False
+
+
+def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, seed: Optional[int],
+             overwrite: bool = False) -> None:
+    """Dream scikit-learn's sample photo with EfficientNet-Lite0's real weights: an image and a 12-frame zoom.
+
+    The demo's own file names in a folder are replaced on every run (with a line saying so); file names the user
+    chose are replaced only with ``--overwrite``.
+    """
     import sklearn.datasets
 
     from vis.engine._dream import DreamConfig
+    from vis.engine._images import check_output
 
     t0 = time.perf_counter()
     photo = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
-    image_out, zoom_out = out_dir / "dream-demo.jpg", out_dir / "dream-zoom-demo.mp4"
-    if image_out.exists() or zoom_out.exists():
-        typer.echo(f"overwriting the demo's earlier outputs in {out_dir}/")
+    image_out, zoom_out, named = demo_outputs(output)
+    if named:
+        for path in (image_out, zoom_out):  # both checked before any work
+            check_output(path, overwrite)
+    elif image_out.exists() or zoom_out.exists():
+        typer.echo(f"overwriting the demo's earlier outputs in {image_out.parent}/")
     setup = build_setup("efficientnet_lite0", "imagenet", None, None, backend, provider, threads, None)
     typer.echo(f"demo: {photo.name} dreamed by efficientnet_lite0 (ImageNet weights) at {setup.objective}, {backend} backend")
     run_image(setup, photo, image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True)
@@ -232,7 +258,7 @@ def register(app: VisTyper) -> None:
     @app.command("dream")
     def dream_cmd(
         input: Optional[Path] = typer.Argument(None, help="An image or a video file (or use --webcam N / --demo)."),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension); a folder for --demo."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension). --demo: a folder, or the image's (or video's) name."),
         webcam: Optional[int] = typer.Option(None, "--webcam", help="Dream webcam N in real time (previews without -o)."),
         demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0; needs no download."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
@@ -272,7 +298,7 @@ def register(app: VisTyper) -> None:
 
         t0 = time.perf_counter()
         if demo:
-            run_demo(output or DEMO_DIR, backend, provider, threads, seed)
+            run_demo(output, backend, provider, threads, seed, overwrite)
             return
         if (input is None) == (webcam is None):
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")

@@ -54,6 +54,36 @@ def test_image_to_image_reports_memory(tmp_path, sample_photo) -> None:
     assert again.exit_code == 2 and "--overwrite" in again.output
 
 
+def test_demo_into_a_folder_then_again(tmp_path) -> None:
+    """The README's first command: the bundled photo dreamed with real weights, an image and a 12-frame zoom."""
+    folder = tmp_path / "out"
+    result = invoke("--demo", "-o", folder, "--threads", "2")
+    assert result.exit_code == 0, result.output
+    image = cv2.imread(str(folder / "dream-demo.jpg"))
+    assert image is not None and max(image.shape[:2]) == 400
+    w, h, fps, n = video_info(folder / "dream-zoom-demo.mp4")
+    assert n == 12 and fps == 12.0 and max(w, h) == 320
+    assert "wrote" in result.output and "peak memory" in result.output
+    again = invoke("--demo", "-o", folder, "--threads", "2")  # its own file names: replaced, and it says so
+    assert again.exit_code == 0 and "overwriting the demo's earlier outputs" in again.output
+
+
+def test_demo_into_named_files_keeps_existing_ones(tmp_path) -> None:
+    from vis.cli._dream_cmd import demo_outputs
+
+    assert demo_outputs(tmp_path / "a.png") == (tmp_path / "a.png", tmp_path / "a-zoom.mp4", True)
+    assert demo_outputs(tmp_path / "b.mp4") == (tmp_path / "b.jpg", tmp_path / "b.mp4", True)
+    (tmp_path / "c.png").mkdir()  # an existing folder stays a folder
+    assert demo_outputs(tmp_path / "c.png")[0] == tmp_path / "c.png" / "dream-demo.jpg"
+    (tmp_path / "a-zoom.mp4").write_bytes(b"keep me")
+    refused = invoke("--demo", "-o", tmp_path / "a.png")
+    assert refused.exit_code == 2 and "a-zoom.mp4 exists" in refused.output and "--overwrite" in refused.output
+    assert (tmp_path / "a-zoom.mp4").read_bytes() == b"keep me" and not (tmp_path / "a.png").exists()
+    result = invoke("--demo", "-o", tmp_path / "a.png", "--overwrite", "--threads", "2")
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "a.png")) is not None and video_info(tmp_path / "a-zoom.mp4")[3] == 12
+
+
 def test_default_model_says_which(tmp_path, sample_photo) -> None:
     result = invoke(sample_photo, "-o", tmp_path / "d.jpg", "--max-size", "48", "--octaves", "1", "--iterations", "1",
                     "--backend", "torch", "-q")
