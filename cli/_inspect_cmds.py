@@ -60,7 +60,8 @@ def register(app: VisTyper) -> None:
     @app.command("filters")
     def filters_cmd(
         model: str = typer.Argument(..., help="Model name (see `vis models`)."),
-        layer: str = typer.Option(..., "--layer", "-l", help="A convolution layer (e.g. conv1, conv1_1, stem)."),
+        layer: Optional[str] = typer.Option(None, "--layer", "-l", help="A convolution layer (e.g. conv1, conv1_1, "
+                                            "stem); default: the first, whose filters see RGB."),
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         limit: int = typer.Option(64, "--limit", min=1, help="Show at most this many filters."),
@@ -68,18 +69,20 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """Filter weights of a convolution, each min-max normalised; RGB first-layer filters in colour."""
-        from vis.engine._inspect import filter_weights, layer_info, normalize_filters
+        from vis.engine._inspect import conv_layers, filter_weights, layer_info, normalize_filters
         from vis.engine._plots import plot_filters
         from vis.models import get_model
 
-        layer_info(model, layer)
+        if layer is not None:
+            layer_info(model, layer)  # a bad name fails before the weights load
         _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
+        layer = layer or next(iter(conv_layers(model, net)))
         w = filter_weights(model, net, layer)
         path = plot_filters(normalize_filters(w), output, f"{model} {layer}: {w.shape[0]} filters {w.shape[2]}x{w.shape[3]}"
                             f" over {w.shape[1]} input channel{'s' if w.shape[1] != 1 else ''}", max_filters=limit,
                             overwrite=overwrite)
-        typer.echo(f"wrote {path}")
+        typer.echo(f"wrote {path} ({layer})")
         _save_npy(npy, w, overwrite)
 
     @app.command("features")

@@ -55,6 +55,15 @@ def test_every_command_on_odd_images(image_files, folder, tmp_path_factory) -> N
     assert result.exit_code == 2 and "--overwrite" in result.output
 
 
+@pytest.mark.parametrize(("model", "first", "shape"), [("lenet5", "conv1", (6, 1, 5, 5)),
+                                                       ("googlenet", "conv1", (64, 3, 7, 7)),
+                                                       ("efficientnet_lite0", "stem", (32, 3, 3, 3))])
+def test_filters_default_to_the_first_convolution(tmp_path, model, first, shape) -> None:
+    result = invoke("filters", model, *R, "-o", tmp_path / "f.png", "--npy", tmp_path / "f.npy")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "f.npy").shape == shape and (tmp_path / "f.png").stat().st_size > 1000
+
+
 def test_real_efficientnet_cam_and_saliency(sample_photo, tmp_path) -> None:
     result = invoke("cam", "efficientnet_lite0", sample_photo, "--method", "cam", "-o", tmp_path / "c.png", "--npy", tmp_path / "c.npy")
     assert result.exit_code == 0, result.output
