@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -104,6 +105,21 @@ class VideoSource:
         self.close()
 
 
+@contextmanager
+def _opencv_errors_only() -> Iterator[None]:
+    """OpenCV's own log at error level for the block (its video backends warn on stderr while probing)."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
 class WebcamSource:
     """The newest frame of a webcam: a reader thread keeps only the latest frame and drops the rest.
 
@@ -116,7 +132,8 @@ class WebcamSource:
     def __init__(self, index: int, timeout: float = 5.0):
         self.index = index
         self.raw = False  # as VideoSource.raw
-        self._cap = cv2.VideoCapture(index)
+        with _opencv_errors_only():  # a missing camera is our one-line error, not OpenCV's backend warnings too
+            self._cap = cv2.VideoCapture(index)
         if not self._cap.isOpened():
             self._cap.release()
             raise VideoSourceError(f"no webcam at index {index} (is one connected and free?)")

@@ -146,3 +146,11 @@ def test_webcam_reader_thread_stops_on_close(fake_camera) -> None:
     next(iter(cam))
     cam.close()
     assert not any(t.name == "webcam-0" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_missing_camera_is_one_line_of_ours(capfd) -> None:
+    """OpenCV's backends warn on stderr while probing a camera that is not there; vis says it once, in its words."""
+    with pytest.raises(_video.VideoSourceError, match="no webcam at index 57"):
+        _video.WebcamSource(57)
+    captured = capfd.readouterr()
+    assert "WARN" not in captured.err and "WARN" not in captured.out
