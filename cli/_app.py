@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +61,9 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Look inside convolutional networks and dream in real time."""
+    # OpenCV's FFmpeg prints its own errors ("moov atom not found") beside ours for an unreadable input, which vis
+    # reports itself. Read when the first capture opens; a user's own setting wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def format_table(headers: list[str], rows: list[list[str]]) -> str:

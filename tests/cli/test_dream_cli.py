@@ -84,6 +84,17 @@ def test_demo_into_named_files_keeps_existing_ones(tmp_path) -> None:
     assert cv2.imread(str(tmp_path / "a.png")) is not None and video_info(tmp_path / "a-zoom.mp4")[3] == 12
 
 
+def test_unreadable_input_is_one_line_of_ours(tmp_path) -> None:
+    """FFmpeg inside OpenCV has its own say about a broken file; the user sees vis's line only."""
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    done = subprocess.run([sys.executable, "-m", "vis", "dream", str(bad), "-o", str(tmp_path / "o.mp4")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: not an image or video that can be read: {bad}"]
+
+
 def test_default_model_says_which(tmp_path, sample_photo) -> None:
     result = invoke(sample_photo, "-o", tmp_path / "d.jpg", "--max-size", "48", "--octaves", "1", "--iterations", "1",
                     "--backend", "torch", "-q")
