@@ -182,7 +182,8 @@ class DeviceDreamer:
         """DeepDream a (1, 3, H, W) device image; returns the dreamed image, still on the device.
 
         The result is one of the top octave's ping-pong buffers: the next call overwrites it, so read it (or run
-        graphs on it) before dreaming again, and do not pass it back in as ``base``. Objective values are copied to the host only when ``progress`` asks for them.
+        graphs on it) before dreaming again, and do not pass it back in as ``base``. Objective values are copied to
+        the host only when ``progress`` asks for them.
         """
         h, w = base.shape()[2:]
         if max(h, w) > config.tile:
@@ -249,6 +250,7 @@ class DeviceDreamer:
         rng = rng if rng is not None else np.random.default_rng()
         later = video.later(config)
         blend = self.upload(np.asarray(video.blend, np.float32))
+        uses_flow = video.blend > 0.0 and video.flow != "none"
         prev_host: np.ndarray | None = None
         prev_dream: ort.OrtValue | None = None
         for frame in frames:
@@ -257,7 +259,9 @@ class DeviceDreamer:
             size = fitted_size(frame.shape, max_size)
             small = self._run(f"pre_{layout}", {"frame": self.upload(frame), "size": np.asarray(size, np.int64)})
             # the host's small frame only feeds the optical flow
-            host = fit_max_size(from_bgr(frame) if frame.dtype == np.uint8 else frame, max_size) if video.blend > 0.0 and video.flow != "none" else None
+            host = None
+            if uses_flow:
+                host = fit_max_size(from_bgr(frame) if frame.dtype == np.uint8 else frame, max_size)
             if prev_dream is None or video.blend == 0.0 or tuple(prev_dream.shape()[2:]) != size:
                 start, settings = small, config
             else:

@@ -64,9 +64,9 @@ def available_engines(device: str) -> list[str]:
     """Engines this machine can run on ``device`` (``cpu`` or ``cuda``)."""
     from vis.engine._session import available_providers
 
-    have = available_providers()
     if device == "cpu":
         return ["torch", "ort", "ort-fp16"]
+    have = available_providers()
     engines = []
     import torch
 
@@ -117,12 +117,12 @@ def _ort_stepper(engine: str, device: str, grad_proto, value_range, image: np.nd
     from vis.exporters._gradient import step_graph
 
     proto = step_graph(to_float16(grad_proto) if engine == "ort-fp16" else grad_proto, value_range)
-    provider = "tensorrt" if engine == "tensorrt" else device
-    session = create_session(proto, SessionConfig(provider, threads))
-    ort_device = "cuda" if device == "cuda" else "cpu"
+    config = SessionConfig("tensorrt" if engine == "tensorrt" else device, threads)
+    session = create_session(proto, config)
+    ort_device, device_id = config.device()
     # On CPU an OrtValue made from a numpy array shares its memory: copy, or the steps would overwrite ``image``.
-    buffers = [ort.OrtValue.ortvalue_from_numpy(image.copy(), ort_device, 0),
-               ort.OrtValue.ortvalue_from_shape_and_type(image.shape, np.float32, ort_device, 0)]
+    buffers = [ort.OrtValue.ortvalue_from_numpy(image.copy(), ort_device, device_id),
+               ort.OrtValue.ortvalue_from_shape_and_type(image.shape, np.float32, ort_device, device_id)]
     shift = ort.OrtValue.ortvalue_from_numpy(np.zeros(2, np.int64))
     step = ort.OrtValue.ortvalue_from_numpy(np.asarray(STEP_SIZE, np.float32))
     binding = session.io_binding()

@@ -247,11 +247,11 @@ class _OpenCVWriter:
     """The fallback without PyAV (and for other suffixes): a crash loses the file's index, so it is not kill-safe."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
-        fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
-        self._writer = cv2.VideoWriter(str(path), fourcc, fps, size)
+        avi = path.suffix.lower() == ".avi"
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*("MJPG" if avi else "mp4v")), fps, size)
         if not self._writer.isOpened():
             raise InputFileError(f"cannot open a video writer for {path}")
-        self.codec = "mjpeg" if path.suffix.lower() == ".avi" else "mp4v"
+        self.codec = "mjpeg" if avi else "mp4v"
 
     def write(self, bgr: np.ndarray) -> None:
         self._writer.write(bgr)

@@ -205,7 +205,7 @@ def add_input_gradient(
             convs = [g for g in got if ctx.producers.get(g) in ("Conv", "ConvTranspose")]
             if 1 < len(convs) < len(got):
                 got[:] = [ctx.op("Sum", convs, hint="acc")] + [g for g in got if g not in convs]  # type: ignore[list-item]
-            got[:] = [ctx.op("Sum", got, hint="acc")] if len(got) > 1 else got  # type: ignore[list-item]
+            got[:] = [ctx.op("Sum", got, hint="acc")]  # type: ignore[list-item]
         return got[0]
 
     for node in reversed(active_nodes):
