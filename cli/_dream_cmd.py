@@ -46,7 +46,7 @@ class DreamSetup:
 
 def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
                 backend: str, provider: str, threads: int, guide_size: Optional[int], echo=typer.echo, *,
-                loop: str = "auto", cuda_graph: bool = False) -> DreamSetup:
+                loop: str = "auto", cuda_graph: bool = False, precision: str = "fp32") -> DreamSetup:
     """Model, objective (guided when ``guide`` is given) and backend, as the options ask."""
     from vis.engine import load_image, make_backend
     from vis.exporters import parse_objective
@@ -70,7 +70,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
             raise VisError(f"objective {spec_text} needs a guide image: pass --guide IMAGE")
         guide_feats = compute_guide(net, obj.needs_guide(), load_image(guide), guide_size)
     be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights,
-                      loop=loop, cuda_graph=cuda_graph)
+                      loop=loop, cuda_graph=cuda_graph, precision=precision)
     return DreamSetup(model, weights, obj, be)
 
 
@@ -280,6 +280,8 @@ def register(app: VisTyper) -> None:
         iterations_per_frame: int = typer.Option(v.iterations_per_frame, "--iterations-per-frame", min=0, help="Video: steps per octave after the first frame."),
         octaves_per_frame: int = typer.Option(v.octaves_per_frame, "--octaves-per-frame", min=1, help="Video: octaves after the first frame."),
         flow: str = typer.Option(v.flow, "--flow", help="Optical flow: farneback, dis or none."),
+        flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
+                                      "computed at (0 = the dream's size)."),
         max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after this many frames (0 = all)."),
         preview: bool = typer.Option(False, "--preview", help="Show the result in a window."),
         virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
@@ -290,6 +292,8 @@ def register(app: VisTyper) -> None:
                                  "(device), on the host (host), or device on a GPU provider and host on cpu (auto)."),
         cuda_graph: bool = typer.Option(False, "--cuda-graph", help="Capture the device loop's steps as CUDA graphs "
                                         "(--provider cuda; one graph per octave size)."),
+        precision: str = typer.Option("fp32", "--precision", help="ort backend: fp32, or fp16 (float16 gradient "
+                                      "for the cuda provider; the cpu provider runs it mostly in float32)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
@@ -303,7 +307,7 @@ def register(app: VisTyper) -> None:
         if (input is None) == (webcam is None):
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider))
-        video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow)
+        video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)
         if output is not None and not (is_image_path(output) or is_video_path(output)):
             raise fail(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi) suffix")
@@ -332,7 +336,7 @@ def register(app: VisTyper) -> None:
 
                 Preview().close()  # fail now, not after the model is built
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
-                                cuda_graph=cuda_graph)
+                                cuda_graph=cuda_graph, precision=precision)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
             if kind == "image" and not zoom_frames:
                 written = run_image(setup, input, output, config, max_size, seed, overwrite, quiet)
@@ -374,16 +378,24 @@ def bench_dream(
     threads: int = typer.Option(2, "--threads", min=0, help="Intra-op threads, the same for every backend."),
     provider: str = typer.Option("auto", "--provider", help="auto, cpu, cuda or tensorrt (the ort backend's; "
                                  "torch runs on CUDA for cuda/tensorrt)."),
+    flow: str = typer.Option("farneback", "--flow", help="Optical flow: farneback, dis or none."),
+    flow_size: int = typer.Option(640, "--flow-size", min=0, help="Long side the optical flow is computed at "
+                                  "(0 = the dream's size)."),
+    cuda_graph: bool = typer.Option(False, "--cuda-graph", help="ort backend: capture the device loop's steps as CUDA "
+                                    "graphs (--provider cuda)."),
+    precision: str = typer.Option("fp32", "--precision", help="ort backend: fp32 or fp16 (float16 gradient)."),
 ) -> None:
     """Frames per second of video DeepDream (default settings) on a synthetic clip, backends taking turns frame by
     frame."""
-    from vis.engine._dream import DreamConfig, default_tile
+    from vis.engine._dream import DreamConfig, VideoDreamConfig, default_tile
     from vis.engine._dream_bench import bench_dream as run, format_bench
 
     config = DreamConfig(tile=default_tile(provider))
-    typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}), "
-               f"{threads} threads, provider {provider}")
+    video = VideoDreamConfig(flow=flow, flow_size=flow_size or None)
+    typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}, "
+               f"flow {flow} at {flow_size or 'full'} px), {threads} threads, provider {provider}"
+               + (", CUDA graphs" if cuda_graph else "") + (", ort in fp16" if precision == "fp16" else ""))
     results = run(model=model, weights=weights, frames=frames, size=(width, height),
                   backends=tuple(b.strip() for b in backends.split(",") if b.strip()), threads=threads, provider=provider,
-                  config=config)
+                  config=config, video=video, cuda_graph=cuda_graph, precision=precision)
     typer.echo(format_bench(results))

@@ -242,39 +242,51 @@ class DeviceDreamer:
         """:func:`vis.engine._dream.dream_frames` with the previous dream kept on the device.
 
         Frames are uint8 BGR or float32 RGB (HxWx3); each result has its frame's layout and size. The optical flow
-        is computed on the host from the host's own small copies of the frames (OpenCV, as the host loop does);
-        the warp of the previous dream and the blend run on the device, so only the flow field goes up.
+        is computed on the host from the host's own small copies of the frames (OpenCV, as the host loop does), in a
+        worker thread one frame ahead, so it overlaps the device's steps on the frame before; the warp of the
+        previous dream and the blend run on the device, so only the flow field goes up.
         """
-        from vis.engine._video import from_bgr, optical_flow
+        from vis.engine._read_ahead import read_ahead
 
         rng = rng if rng is not None else np.random.default_rng()
         later = video.later(config)
         blend = self.upload(np.asarray(video.blend, np.float32))
         uses_flow = video.blend > 0.0 and video.flow != "none"
-        prev_host: np.ndarray | None = None
+        prepared = _with_flow(frames, video.flow, max_size, video.flow_size) if uses_flow else ((f, None) for f in frames)
         prev_dream: ort.OrtValue | None = None
-        for frame in frames:
+        for frame, flow in read_ahead(prepared) if uses_flow else prepared:
             frame = frame if frame.dtype == np.uint8 else np.asarray(frame, np.float32)
             layout = _layout(frame)
             size = fitted_size(frame.shape, max_size)
             small = self._run(f"pre_{layout}", {"frame": self.upload(frame), "size": np.asarray(size, np.int64)})
-            # the host's small frame only feeds the optical flow
-            host = None
-            if uses_flow:
-                host = fit_max_size(from_bgr(frame) if frame.dtype == np.uint8 else frame, max_size)
             if prev_dream is None or video.blend == 0.0 or tuple(prev_dream.shape()[2:]) != size:
                 start, settings = small, config
             else:
                 warped = prev_dream
-                if video.flow != "none":
-                    flow = optical_flow(host, prev_host, video.flow)
+                if flow is not None:
                     warped = self._run("warp", {"image": prev_dream, "flow": self.upload(flow)})
                 # the warp and blend read prev_dream before the next dream overwrites its buffer
                 start = self._run("blend", {"warped": warped, "frame": small, "blend": blend})
                 settings = later
             prev_dream = self.dream_on_device(start, settings, rng, progress)
-            prev_host = host
             yield self._run(f"post_{layout}", {"image": prev_dream, "size": np.asarray(frame.shape[:2], np.int64)}).numpy()
+
+
+def _with_flow(frames: Iterable[np.ndarray], method: str, max_size: int | None,
+               flow_size: int | None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Each frame with the optical flow from its dream-size copy to the previous frame's (``None`` for the first
+    frame and after a change of size)."""
+    from vis.engine._video import from_bgr, optical_flow
+
+    previous: np.ndarray | None = None
+    for frame in frames:
+        _layout(frame)  # a malformed frame fails here with vis's message, not inside OpenCV
+        host = fit_max_size(from_bgr(frame) if frame.dtype == np.uint8 else np.asarray(frame, np.float32), max_size)
+        flow = None
+        if previous is not None and previous.shape == host.shape:
+            flow = optical_flow(host, previous, method, flow_size)
+        yield frame, flow
+        previous = host
 
 
 def _layout(frame: np.ndarray) -> str:

@@ -90,14 +90,19 @@ class VideoDreamConfig:
         iterations_per_frame: ascent steps per octave after the first frame (``None``: the dream's own).
         octaves_per_frame: octaves after the first frame (``None``: the dream's own).
         flow: ``"farneback"`` or ``"dis"`` (OpenCV optical flow), or ``"none"`` to assume a static camera.
+        flow_size: the long side at which the flow is computed (larger frames are shrunk for it, the field scaled
+            back up); ``None`` for the full dream size.
     """
 
     blend: float = 0.8
     iterations_per_frame: int | None = 3
     octaves_per_frame: int | None = 1
     flow: str = "farneback"
+    flow_size: int | None = 640
 
     def __post_init__(self) -> None:
+        if self.flow_size is not None and self.flow_size < 16:
+            raise DreamError(f"flow size must be at least 16 pixels, got {self.flow_size}")
         if not 0.0 <= self.blend <= 1.0:
             raise DreamError(f"blend must be in [0, 1], got {self.blend}")
         if self.flow not in ("farneback", "dis", "none"):
@@ -310,7 +315,7 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
         if prev_dream is None or video.blend == 0.0 or prev_dream.shape != small.shape:
             out = dream(backend, small, config, rng=rng, progress=progress)
         else:
-            warped = prev_dream if video.flow == "none" else warp(prev_dream, optical_flow(small, prev_small, video.flow))
+            warped = prev_dream if video.flow == "none" else warp(prev_dream, optical_flow(small, prev_small, video.flow, video.flow_size))
             start = video.blend * warped + (1.0 - video.blend) * small
             out = dream(backend, start, later, rng=rng, progress=progress)
         prev_small, prev_dream = small, out

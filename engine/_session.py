@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Mapping
@@ -25,9 +26,27 @@ class ProviderUnavailableError(VisError):
 
 
 def available_providers() -> list[str]:
-    """vis names of the providers this onnxruntime offers (``cpu``, ``cuda``, ``tensorrt``)."""
+    """vis names of the providers this onnxruntime offers (``cpu``, ``cuda``, ``tensorrt``).
+
+    onnxruntime-gpu lists TensorRT whether or not TensorRT itself is installed; it counts here only when its library
+    loads, so ``--provider tensorrt`` fails up front rather than mid-run.
+    """
     have = set(ort.get_available_providers())
-    return [name for name, full in PROVIDERS.items() if full in have]
+    return [name for name, full in PROVIDERS.items() if full in have and (name != "tensorrt" or tensorrt_loads())]
+
+
+@functools.lru_cache(maxsize=1)
+def tensorrt_loads() -> bool:
+    """Whether TensorRT's runtime library (what ORT's TensorRT provider needs) can be loaded."""
+    import ctypes
+
+    for name in ("libnvinfer.so.10", "libnvinfer.so", "nvinfer_10.dll", "nvinfer.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
 
 
 class CudaGraphError(VisError):
@@ -141,6 +160,13 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
         # arena without it peaks ~40% lower (GoogLeNet to inception4c at 512: 430 -> 270 MiB) at the same speed.
         options.enable_mem_pattern = False
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
+    wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
+    if wanted not in session.get_providers():
+        # ORT logs the failure and quietly runs on the CPU instead: say so rather than dream 50x slower
+        raise ProviderUnavailableError(
+            f"onnxruntime {ort.__version__} could not start the {config.provider} provider (its CUDA, cuDNN or TensorRT "
+            "libraries did not load: install onnxruntime-gpu with the CUDA libraries it was built for, e.g. "
+            "`pip install onnxruntime-gpu[cuda,cudnn]`), or use --provider cpu")
     _CACHE[key] = session
     return session
 

@@ -1,6 +1,7 @@
 """Per-step time of the fused DeepDream step on each engine, the image resident on the device between steps.
 
-Engines: ``torch`` (eager autograd), ``ort`` (the fast float32 step graph), ``ort-fp16`` (the same graph in float16
+Engines: ``torch`` (eager autograd), ``ort`` (the fast float32 step graph), ``ort-graph`` (the same, one fixed
+size, replayed as a CUDA graph), ``ort-fp16`` (the same graph in float16
 with a float32 interface) and ``tensorrt`` (the index-free graph on TensorRT with its fp16 mode). ORT runs go
 through IOBinding with two preallocated image OrtValues used in turn as input and output (ping-pong), so a step
 copies nothing between host and device; torch keeps its tensor on the device the same way. All engines run in
@@ -18,11 +19,11 @@ import numpy as np
 
 from vis.errors import VisError
 
-ENGINES = ("torch", "ort", "ort-fp16", "tensorrt")
+ENGINES = ("torch", "ort", "ort-graph", "ort-fp16", "tensorrt")
 STEP_SIZE = 1.5 / 255.0
 # Gradient-graph variant per engine: float16 uses the index-free one because ORT's CPU provider has no float16
 # ScatterElements(add) (the indexed max-pool backward); TensorRT has no scatter reductions at all.
-_VARIANT = {"ort": "fast", "ort-fp16": "tensorrt_safe", "tensorrt": "tensorrt_safe"}
+_VARIANT = {"ort": "fast", "ort-graph": "fast", "ort-fp16": "tensorrt_safe", "tensorrt": "tensorrt_safe"}
 
 
 class StepBenchError(VisError):
@@ -73,7 +74,7 @@ def available_engines(device: str) -> list[str]:
     if torch.cuda.is_available():
         engines.append("torch")
     if "cuda" in have:
-        engines += ["ort", "ort-fp16"]
+        engines += ["ort", "ort-graph", "ort-fp16"]
     if "tensorrt" in have:
         engines.append("tensorrt")
     return engines
@@ -109,34 +110,50 @@ Stepper = Callable[[], None]
 
 def _ort_stepper(engine: str, device: str, grad_proto, value_range, image: np.ndarray, shifts: list[tuple[int, int]],
                  threads: int) -> tuple[Stepper, Callable[[], np.ndarray]]:
-    """A closure running one ping-pong step per call, and one that fetches the current image."""
+    """A closure running one ping-pong step per call, and one that fetches the current image.
+
+    Each direction of the ping-pong has its own binding, bound once; ``ort-graph`` runs the fixed-size step graph
+    with ORT's CUDA graph capture, one captured graph per direction (the device dream loop's form).
+    """
     import onnxruntime as ort
 
     from vis.engine._session import SessionConfig, create_session
     from vis.exporters import to_float16
     from vis.exporters._gradient import step_graph
 
-    proto = step_graph(to_float16(grad_proto) if engine == "ort-fp16" else grad_proto, value_range)
-    config = SessionConfig("tensorrt" if engine == "tensorrt" else device, threads)
+    captured = engine == "ort-graph"
+    grad = to_float16(grad_proto) if engine == "ort-fp16" else grad_proto
+    proto = step_graph(grad, value_range, size=image.shape[2:] if captured else None)
+    config = SessionConfig("tensorrt" if engine == "tensorrt" else device, threads, cuda_graph=captured)
     session = create_session(proto, config)
     ort_device, device_id = config.device()
     # On CPU an OrtValue made from a numpy array shares its memory: copy, or the steps would overwrite ``image``.
     buffers = [ort.OrtValue.ortvalue_from_numpy(image.copy(), ort_device, device_id),
                ort.OrtValue.ortvalue_from_shape_and_type(image.shape, np.float32, ort_device, device_id)]
-    shift = ort.OrtValue.ortvalue_from_numpy(np.zeros(2, np.int64))
-    step = ort.OrtValue.ortvalue_from_numpy(np.asarray(STEP_SIZE, np.float32))
-    binding = session.io_binding()
-    binding.bind_ortvalue_input("shift", shift)
-    binding.bind_ortvalue_input("step_size", step)
-    binding.bind_output("objective", "cpu")
+    shift = ort.OrtValue.ortvalue_from_numpy(np.zeros(2, np.int64), ort_device, device_id)
+    step = ort.OrtValue.ortvalue_from_numpy(np.asarray(STEP_SIZE, np.float32), ort_device, device_id)
+    value = ort.OrtValue.ortvalue_from_shape_and_type((), np.float32, ort_device, device_id)
+    bindings, options = [], []
+    for k in (0, 1):
+        binding = session.io_binding()
+        binding.bind_ortvalue_input("image", buffers[k])
+        binding.bind_ortvalue_input("shift", shift)
+        binding.bind_ortvalue_input("step_size", step)
+        binding.bind_ortvalue_output("image_out", buffers[1 - k])
+        binding.bind_ortvalue_output("objective", value)
+        bindings.append(binding)
+        run_options = None
+        if captured:
+            run_options = ort.RunOptions()
+            run_options.add_run_config_entry("gpu_graph_id", str(k + 1))
+        options.append(run_options)
     state = {"i": 0}
 
     def run() -> None:
         i = state["i"]
         shift.update_inplace(np.asarray(shifts[i % len(shifts)], np.int64))
-        binding.bind_ortvalue_input("image", buffers[i % 2])
-        binding.bind_ortvalue_output("image_out", buffers[(i + 1) % 2])
-        session.run_with_iobinding(binding)
+        session.run_with_iobinding(bindings[i % 2], options[i % 2])
+        bindings[i % 2].synchronize_outputs()
         state["i"] = i + 1
 
     return run, lambda: buffers[state["i"] % 2].numpy()

@@ -389,12 +389,30 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(to_uint8(image), cv2.COLOR_BGR2GRAY)
 
 
-def optical_flow(current: np.ndarray, previous: np.ndarray, method: str = "farneback") -> np.ndarray:
-    """Dense flow (H, W, 2) from ``current`` to ``previous``: ``current[y, x]`` ~ ``previous[y + fy, x + fx]``."""
+def optical_flow(current: np.ndarray, previous: np.ndarray, method: str = "farneback",
+                 max_side: int | None = None) -> np.ndarray:
+    """Dense flow (H, W, 2) from ``current`` to ``previous``: ``current[y, x]`` ~ ``previous[y + fy, x + fx]``.
+
+    ``max_side`` computes the flow on copies shrunk to at most that long side and scales the field back up: at
+    1280x720 Farneback takes 316 ms on 16 cores, far beyond a real-time frame, while a warp needs no more detail.
+    """
     a, b = _grey(current), _grey(previous)
+    h, w = a.shape
+    scale = 1.0 if not max_side or max(h, w) <= max_side else max_side / max(h, w)
+    if scale < 1.0:
+        small = (max(1, round(w * scale)), max(1, round(h * scale)))
+        a = cv2.resize(a, small, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(b, small, interpolation=cv2.INTER_AREA)
     if method == "dis":
-        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
-    return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
+    else:
+        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    if scale < 1.0:
+        sy, sx = h / flow.shape[0], w / flow.shape[1]
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow[..., 0] *= sx
+        flow[..., 1] *= sy
+    return flow
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

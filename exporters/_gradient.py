@@ -7,6 +7,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from vis.errors import VisError
+from vis.exporters._fold import fold_static_shapes
 from vis.exporters._graph import GraphBuilder, rename_uses
 from vis.exporters._objectives import GUIDE_INPUT, Objective
 from vis.exporters._onnx_export import INPUT_NAME, ExportConfig, check, export_onnx, set_metadata
@@ -102,7 +103,8 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
 
     Args:
         size: ``None`` for any H, W (the roll slices at offsets computed from the shift on the host side of the
-            runtime), or a fixed (H, W): the image's H and W are then declared fixed and the roll is a Gather with
+            runtime), or a fixed (H, W): the graph then takes one image of that size, its shape arithmetic is
+            folded into constants (:func:`vis.exporters._fold.fold_static_shapes`) and the roll is a Gather with
             indices computed on the device from the shift, so no value goes back to the host and nothing in the
             run depends on the shift's value but data. CUDA graph replay needs that form.
     """
@@ -171,6 +173,11 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
     out.name = "image_out"
     out.type.CopyFrom(image_type)
     graph.output.append(helper.make_tensor_value_info(OBJECTIVE, TensorProto.FLOAT, []))
+    if size is not None:
+        # one image of a fixed size: every shape value is a constant, so nothing is left for a GPU provider to run on
+        # the CPU (one such node would stop CUDA graph capture)
+        channels = image_type.tensor_type.shape.dim[1].dim_value
+        proto = fold_static_shapes(proto, {INPUT_NAME: (1, channels, *size)})
     check(proto)
     return proto
 

@@ -25,6 +25,7 @@ from vis.engine._dream import (
     fitted_size,
     octave_sizes,
 )
+from vis.engine._ort_backend import OrtBackend
 from vis.engine._session import CudaGraphError, SessionConfig
 from vis.errors import UnknownNameError, VisError
 from vis.exporters import _frame_graphs as fg
@@ -42,8 +43,11 @@ def net():
 
 @pytest.fixture(scope="module")
 def backend(net):
-    return make_backend("ort", MODEL, net, parse_objective(LAYER, MODEL), provider="cpu", threads=2,
-                        weights="random", loop="device")
+    # ORT's basic optimisations only: at "all" the fixed-size graphs' static shapes let ORT fuse differently, a
+    # float32 rounding difference that ReLU6 mask flips carry through the steps (their folding is exact:
+    # tests/exporters/test_fold.py)
+    return OrtBackend(MODEL, net, parse_objective(LAYER, MODEL), weights="random", loop="device",
+                      session=SessionConfig("cpu", 2, optimization="basic"))
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +104,8 @@ def test_device_loop_equals_host_reference(backend, graphs, photo, fixed_shapes,
 
 def test_one_octave_equals_the_host_loop(net, backend, photo) -> None:
     """Without a pyramid nothing is resized: the device loop is google's loop exactly, shifts included."""
-    host = make_backend("ort", MODEL, net, parse_objective(LAYER, MODEL), provider="cpu", threads=2,
-                        weights="random", loop="host")
+    host = OrtBackend(MODEL, net, parse_objective(LAYER, MODEL), weights="random", loop="host",
+                      session=backend.session_config)
     config = DreamConfig(octaves=1, iterations=3)
     a = dream(host, photo, config, rng=np.random.default_rng(5))
     b = dream(backend, photo, config, rng=np.random.default_rng(5))

@@ -91,8 +91,16 @@ def test_create_session_hands_ort_the_cuda_graph_options(monkeypatch, lenet_grad
 
     monkeypatch.setattr(session_module, "available_providers", lambda: ["cpu", "cuda"])
     calls = []
-    monkeypatch.setattr(session_module.ort, "InferenceSession",
-                        lambda model, options, providers: calls.append(providers) or object())
+
+    class StartedSession:  # a session that started every provider it was given
+        def __init__(self, model, options, providers):
+            calls.append(providers)
+            self.names = [p if isinstance(p, str) else p[0] for p in providers]
+
+        def get_providers(self):
+            return self.names
+
+    monkeypatch.setattr(session_module.ort, "InferenceSession", StartedSession)
     captured = SessionConfig("cuda", 1, cuda_graph=True, device_id=1)
     assert captured.device() == ("cuda", 1) and SessionConfig("cpu").device() == ("cpu", 0)
     clear_session_cache()
@@ -105,3 +113,34 @@ def test_create_session_hands_ort_the_cuda_graph_options(monkeypatch, lenet_grad
         [("CUDAExecutionProvider", {"device_id": "1", "enable_cuda_graph": "1"}), "CPUExecutionProvider"],
         ["CUDAExecutionProvider", "CPUExecutionProvider"],
     ]
+
+
+def test_a_provider_that_fails_to_start_is_an_error_not_a_quiet_cpu_run(monkeypatch) -> None:
+    # Asked for a provider it cannot start (here one this build lacks; on a GPU machine, missing CUDA libraries),
+    # ORT only logs and runs everything on the CPU: vis must say so instead.
+    import vis.engine._session as session_module
+
+    monkeypatch.setattr(session_module, "resolve_providers",
+                        lambda *a, **k: ["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(ProviderUnavailableError, match="could not start the tensorrt provider"):
+        create_session(_identity_graph(), SessionConfig("tensorrt"))
+
+
+def _identity_graph():
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    return helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y]))
+
+
+def test_tensorrt_counts_only_when_its_library_loads(monkeypatch) -> None:
+    # onnxruntime-gpu lists TensorRT even where libnvinfer is missing (seen on an H100 machine)
+    import vis.engine._session as session_module
+
+    listed = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: listed)
+    monkeypatch.setattr(session_module, "tensorrt_loads", lambda: False)
+    assert session_module.available_providers() == ["cpu", "cuda"]
+    monkeypatch.setattr(session_module, "tensorrt_loads", lambda: True)
+    assert session_module.available_providers() == ["cpu", "cuda", "tensorrt"]
