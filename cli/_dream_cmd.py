@@ -46,7 +46,7 @@ class DreamSetup:
 
 def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
                 backend: str, provider: str, threads: int, guide_size: Optional[int], echo=typer.echo, *,
-                loop: str = "auto", cuda_graph: bool = False, precision: str = "fp32") -> DreamSetup:
+                loop: str = "auto", cuda_graph: bool = False) -> DreamSetup:
     """Model, objective (guided when ``guide`` is given) and backend, as the options ask."""
     from vis.engine import load_image, make_backend
     from vis.exporters import parse_objective
@@ -70,7 +70,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
             raise VisError(f"objective {spec_text} needs a guide image: pass --guide IMAGE")
         guide_feats = compute_guide(net, obj.needs_guide(), load_image(guide), guide_size)
     be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights,
-                      loop=loop, cuda_graph=cuda_graph, precision=precision)
+                      loop=loop, cuda_graph=cuda_graph)
     return DreamSetup(model, weights, obj, be)
 
 
@@ -292,8 +292,6 @@ def register(app: VisTyper) -> None:
                                  "(device), on the host (host), or device on a GPU provider and host on cpu (auto)."),
         cuda_graph: bool = typer.Option(False, "--cuda-graph", help="Capture the device loop's steps as CUDA graphs "
                                         "(--provider cuda; one graph per octave size)."),
-        precision: str = typer.Option("fp32", "--precision", help="ort backend: fp32, or fp16 (float16 gradient "
-                                      "for the cuda provider; the cpu provider runs it mostly in float32)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
@@ -336,7 +334,7 @@ def register(app: VisTyper) -> None:
 
                 Preview().close()  # fail now, not after the model is built
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
-                                cuda_graph=cuda_graph, precision=precision)
+                                cuda_graph=cuda_graph)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
             if kind == "image" and not zoom_frames:
                 written = run_image(setup, input, output, config, max_size, seed, overwrite, quiet)
@@ -383,7 +381,6 @@ def bench_dream(
                                   "(0 = the dream's size)."),
     cuda_graph: bool = typer.Option(False, "--cuda-graph", help="ort backend: capture the device loop's steps as CUDA "
                                     "graphs (--provider cuda)."),
-    precision: str = typer.Option("fp32", "--precision", help="ort backend: fp32 or fp16 (float16 gradient)."),
 ) -> None:
     """Frames per second of video DeepDream (default settings) on a synthetic clip, backends taking turns frame by
     frame."""
@@ -394,8 +391,11 @@ def bench_dream(
     video = VideoDreamConfig(flow=flow, flow_size=flow_size or None)
     typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}, "
                f"flow {flow} at {flow_size or 'full'} px), {threads} threads, provider {provider}"
-               + (", CUDA graphs" if cuda_graph else "") + (", ort in fp16" if precision == "fp16" else ""))
+               + (", CUDA graphs" if cuda_graph else ""))
     results = run(model=model, weights=weights, frames=frames, size=(width, height),
                   backends=tuple(b.strip() for b in backends.split(",") if b.strip()), threads=threads, provider=provider,
-                  config=config, video=video, cuda_graph=cuda_graph, precision=precision)
+                  config=config, video=video, cuda_graph=cuda_graph,
+                  # No pause between frames on a GPU: the device loop computes the next flow during a pause, which
+                  # would leave it out of the time (and spinning CPU threads are a CPU provider's matter).
+                  pause_s=0.0 if provider in ("cuda", "tensorrt") else 0.05)
     typer.echo(format_bench(results))

@@ -31,14 +31,14 @@ class Backend(Protocol):
 
 def make_backend(kind: str, model_name: str, model: StagedNet, objective: Objective, *, provider: str = "auto",
                  threads: int = 0, variant: str = "fast", guide: np.ndarray | None = None, weights: str = "",
-                 loop: str = "auto", cuda_graph: bool = False, precision: str = "fp32") -> Backend:
+                 loop: str = "auto", cuda_graph: bool = False) -> Backend:
     """Build the ``ort`` or ``torch`` backend for ``objective`` on ``model``.
 
-    ``loop``, ``cuda_graph`` and ``precision`` are the ORT backend's (see :class:`vis.engine._ort_backend.OrtBackend`);
-    asking the torch backend for a device loop, CUDA graphs or float16 is an error.
+    ``loop`` and ``cuda_graph`` are the ORT backend's (see :class:`vis.engine._ort_backend.OrtBackend`); asking the
+    torch backend for a device loop or CUDA graphs is an error.
     """
-    if kind == "torch" and (loop == "device" or cuda_graph or precision != "fp32"):
-        raise VisError("the device dream loop, CUDA graphs and --precision fp16 are the ort backend's: use --backend ort")
+    if kind == "torch" and (loop == "device" or cuda_graph):
+        raise VisError("the device dream loop and CUDA graphs are the ort backend's: use --backend ort")
     if kind == "torch":
         from vis.engine._torch_backend import TorchBackend
 
@@ -52,7 +52,7 @@ def make_backend(kind: str, model_name: str, model: StagedNet, objective: Object
         from vis.engine._ort_backend import OrtBackend
 
         return OrtBackend(model_name, model, objective, variant=variant, guide=guide, weights=weights, loop=loop,
-                          precision=precision, session=SessionConfig(provider, threads, cuda_graph=cuda_graph))
+                          session=SessionConfig(provider, threads, cuda_graph=cuda_graph))
     raise UnknownNameError("backend", kind, BACKENDS)
 
 

@@ -10,7 +10,6 @@ import onnx
 
 from vis.engine._session import BoundRunner, SessionConfig, create_session
 from vis.errors import UnknownNameError, VisError
-from vis.exporters._fp16 import to_float16
 from vis.exporters._gradient import gradient_graph, model_value_range, step_graph
 from vis.exporters._objectives import GUIDE_INPUT, Objective
 from vis.models import StagedNet
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
     from vis.engine._device_dream import DeviceDreamer
 
 LOOPS = ("auto", "host", "device")
-PRECISIONS = ("fp32", "fp16")
 
 
 class OrtBackend:
@@ -29,31 +27,22 @@ class OrtBackend:
         loop: where the dream loop keeps the image between steps: ``host`` (numpy, one ORT run per step),
             ``device`` (:class:`vis.engine._device_dream.DeviceDreamer`: OrtValues on the session's device for the
             whole frame), or ``auto``: the device loop on cuda/tensorrt, the host loop on cpu.
-        precision: ``fp16`` runs the gradient in float16 behind a float32 interface (:func:`vis.exporters.to_float16`),
-            on the index-free variant: ORT has no float16 scatter-add on the CPU. Meant for the cuda provider; the CPU
-            provider computes most of such a graph in float32 between casts.
     """
 
     name = "ort"
 
     def __init__(self, model_name: str, model: StagedNet, objective: Objective, *, variant: str = "fast",
                  session: SessionConfig = SessionConfig(), guide: np.ndarray | None = None, weights: str = "",
-                 loop: str = "auto", precision: str = "fp32"):
+                 loop: str = "auto"):
         if loop not in LOOPS:
             raise UnknownNameError("dream loop", loop, LOOPS)
-        if precision not in PRECISIONS:
-            raise UnknownNameError("precision", precision, PRECISIONS)
         if session.cuda_graph:
             if loop == "host":
                 raise VisError("CUDA graphs replay the device loop's fixed buffers: use --loop device or auto")
             session.providers()  # CUDA graphs off the cuda provider: fail before the slow graph build
         self.objective = objective
         self.loop = loop
-        if precision == "fp16":
-            variant = "tensorrt_safe"
-        grad = gradient_graph(model_name, model, objective, variant=variant, weights=weights)
-        self.grad_proto: onnx.ModelProto = to_float16(grad) if precision == "fp16" else grad
-        self.precision = precision
+        self.grad_proto: onnx.ModelProto = gradient_graph(model_name, model, objective, variant=variant, weights=weights)
         self.step_proto: onnx.ModelProto | None = None
         self._fixed_step_protos: dict[tuple[int, int], onnx.ModelProto] = {}
         self.value_range = model_value_range(model_name)

@@ -2,54 +2,132 @@
 
 Inputs are cast to float16 on entry and outputs back to float32 on exit, so callers and the fused step's
 normalisation (whose 1e-8 epsilon would underflow in float16) keep float32.
+
+Two parts of a gradient graph do not survive float16 (as seen on an H100): the objective, a mean of squared
+activations whose sums overflow 65504, and the backward pass it starts, whose seed reaches each activation as 1/N of
+the averaged elements (~1e-5 to 1e-7) and underflows. So the objective's nodes (named ``objective/...``) compute in
+float32, and the backward seed is ``seed_scale`` instead of 1, every gradient output being divided by it again after
+its cast back to float32: the same gradient, carried through float16 at a representable size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 from vis.exporters._graph import rename_uses
 
 FP16_MAX = float(np.finfo(np.float16).max)
 # Inputs that ONNX requires to stay float32 whatever the graph's data type (op type -> input indices).
 KEEP_FLOAT32_INPUTS = {"Resize": {1, 2}}
+OBJECTIVE_PREFIX = "objective/"  # node names of the objective's subgraph (vis.exporters._objectives)
+SEED_MARK = "seed"  # the backward seed: a ConstantOfShape whose output name holds this (vis.exporters._autodiff)
+# 2**10: a layer objective's gradient at the activations becomes 2x * 1024 / N, inside float16's normal range for
+# N up to ~10^7 elements, while a class logit's seed of 1024 stays far from its 65504 ceiling.
+SEED_SCALE = 1024.0
 
 
-def to_float16(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``proto`` computing in float16, with the same float32 inputs and outputs."""
+def to_float16(proto: onnx.ModelProto, seed_scale: float = SEED_SCALE) -> onnx.ModelProto:
+    """A copy of ``proto`` computing in float16, with the same float32 inputs and outputs (see the module's notes)."""
     out = onnx.ModelProto.FromString(proto.SerializeToString())
     graph = out.graph
+    float_values = _float_values(proto)
+    island = [n for n in graph.node if n.name.startswith(OBJECTIVE_PREFIX)]
+    in_island = {id(n) for n in island}
+    outside = [n for n in graph.node if id(n) not in in_island]
     keep = {node.input[i] for node in graph.node for i in KEEP_FLOAT32_INPUTS.get(node.op_type, ()) if i < len(node.input)}
+    keep |= _used_only_by(island, outside) & {i.name for i in graph.initializer}  # the objective's own constants
     for i, init in enumerate(graph.initializer):
         if init.data_type == TensorProto.FLOAT and init.name not in keep:
-            half = np.clip(numpy_helper.to_array(init), -FP16_MAX, FP16_MAX).astype(np.float16)
-            graph.initializer[i].CopyFrom(numpy_helper.from_array(half, init.name))
-    for node in graph.node:
+            graph.initializer[i].CopyFrom(numpy_helper.from_array(_half(numpy_helper.to_array(init)), init.name))
+    seeds = 0
+    for node in outside:
         for attr in node.attribute:
             if attr.name == "to" and node.op_type == "Cast" and attr.i == TensorProto.FLOAT:
                 attr.i = TensorProto.FLOAT16
             if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT:
-                half = np.clip(numpy_helper.to_array(attr.t), -FP16_MAX, FP16_MAX).astype(np.float16)
-                attr.t.CopyFrom(numpy_helper.from_array(half, attr.t.name))
+                value = numpy_helper.to_array(attr.t)
+                if node.op_type == "ConstantOfShape" and any(SEED_MARK in o for o in node.output):
+                    value, seeds = value * seed_scale, seeds + 1
+                attr.t.CopyFrom(numpy_helper.from_array(_half(value), attr.t.name))
     initializers = {i.name for i in graph.initializer}
-    entry = []
+    casts: list[onnx.NodeProto] = []
+    # graph inputs: float16 for the graph, the original float32 for the objective
     for value in graph.input:
         if value.name in initializers or value.type.tensor_type.elem_type != TensorProto.FLOAT:
             continue
         half_name = f"{value.name}/fp16"
-        rename_uses(graph.node, value.name, half_name)
-        entry.append(helper.make_node("Cast", [value.name], [half_name], to=TensorProto.FLOAT16, name=f"{half_name}/cast"))
+        rename_uses(outside, value.name, half_name)
+        casts.append(_cast(value.name, half_name, TensorProto.FLOAT16))
+    produced_inside = {o for n in island for o in n.output}
+    graph_inputs = {v.name for v in graph.input}
+    # float16 values the objective reads, cast up; float32 values it hands back, cast down
+    for name in sorted({i for n in island for i in n.input if i} - produced_inside - keep - graph_inputs):
+        if name in float_values:
+            rename_uses(island, name, f"{name}/fp32")
+            casts.append(_cast(name, f"{name}/fp32", TensorProto.FLOAT))
+    for name in sorted(produced_inside & {i for n in outside for i in n.input} & float_values):
+        rename_uses(outside, name, f"{name}/fp16")
+        casts.append(_cast(name, f"{name}/fp16", TensorProto.FLOAT16))
     exit_ = []
     for value in graph.output:
-        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
+        if value.type.tensor_type.elem_type != TensorProto.FLOAT or value.name in produced_inside:
             continue
         half_name = f"{value.name}/fp16"
-        rename_uses(graph.node, value.name, half_name, outputs=True)
-        exit_.append(helper.make_node("Cast", [half_name], [value.name], to=TensorProto.FLOAT, name=f"{value.name}/cast32"))
-    nodes = entry + list(graph.node) + exit_
+        rename_uses(outside, value.name, half_name, outputs=True)
+        if seeds:  # a gradient: back to its true size
+            scaled = f"{value.name}/scaled"
+            exit_.append(_cast(half_name, scaled, TensorProto.FLOAT))
+            inverse = f"{value.name}/inverse_seed_scale"
+            graph.initializer.append(numpy_helper.from_array(np.asarray(1.0 / seed_scale, np.float32), inverse))
+            exit_.append(helper.make_node("Mul", [scaled, inverse], [value.name], name=f"{value.name}/unscale"))
+        else:
+            exit_.append(_cast(half_name, value.name, TensorProto.FLOAT))
+    nodes = _in_order(list(graph.node) + casts, graph) + exit_
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.value_info[:]
     return out
+
+
+def _half(value: np.ndarray) -> np.ndarray:
+    return np.clip(value, -FP16_MAX, FP16_MAX).astype(np.float16)
+
+
+def _cast(source: str, target: str, to: int) -> onnx.NodeProto:
+    return helper.make_node("Cast", [source], [target], to=to, name=f"cast:{target}")  # not under objective/
+
+
+def _float_values(proto: onnx.ModelProto) -> set[str]:
+    """Names of the float32 tensors of the (float32) graph, from ONNX shape inference."""
+    inferred = shape_inference.infer_shapes(proto)
+    graph = inferred.graph
+    names = {v.name for v in [*graph.input, *graph.value_info, *graph.output]
+             if v.type.tensor_type.elem_type == TensorProto.FLOAT}
+    return names | {i.name for i in graph.initializer if i.data_type == TensorProto.FLOAT}
+
+
+def _used_only_by(nodes: Iterable[onnx.NodeProto], others: Iterable[onnx.NodeProto]) -> set[str]:
+    used = {i for n in nodes for i in n.input}
+    return used - {i for n in others for i in n.input}
+
+
+def _in_order(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """Topological order (ONNX requires it): every node after the producers of its inputs."""
+    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(nodes), []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(i in ready for i in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise ValueError(f"the float16 graph has a cycle or an unknown input at {rest[0].name}")
+        pending = rest
+    return ordered
