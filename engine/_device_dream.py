@@ -252,6 +252,10 @@ class DeviceDreamer:
         later = video.later(config)
         blend = self.upload(np.asarray(video.blend, np.float32))
         uses_flow = video.blend > 0.0 and video.flow != "none"
+        # the blend and warp sessions are built now, before the first frame, rather than stalling the second (a GPU
+        # session takes ~0.5 s to create: 15 frames of a real-time video)
+        for kind in (["blend"] if video.blend > 0.0 else []) + (["warp"] if uses_flow else []):
+            self._session(kind)
         prepared = _with_flow(frames, video.flow, max_size, video.flow_size) if uses_flow else ((f, None) for f in frames)
         prev_dream: ort.OrtValue | None = None
         for frame, flow in read_ahead(prepared) if uses_flow else prepared:

@@ -196,8 +196,10 @@ def test_bad_inputs_exit_2_with_one_message(tmp_path, sample_photo, case) -> Non
 def test_sigint_mid_video_leaves_a_playable_file(tmp_path) -> None:
     src = write_video(tmp_path / "long.mp4", 400, size=(64, 48))
     out = tmp_path / "partial.mp4"
+    # A shell's background job ignores SIGINT and a child inherits that: give vis the default, as a terminal would.
     proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *FAST[:-1]],  # progress on
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     buf, deadline = "", time.time() + 120
     while time.time() < deadline:
         ch = proc.stderr.read(1)

@@ -211,6 +211,28 @@ def test_video_frames_equal_a_reference_video_loop(backend, graphs, flow) -> Non
         assert np.array_equal(got[i], want), i
 
 
+def test_video_flow_runs_ahead_in_a_worker_and_sessions_are_ready_before_frame_two(backend, monkeypatch) -> None:
+    import threading
+
+    import vis.engine._video as video_module
+
+    threads = []
+    real = video_module.optical_flow
+
+    def recording_flow(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video_module, "optical_flow", recording_flow)
+    dreamer = DeviceDreamer(backend)
+    video = VideoDreamConfig(blend=0.5, iterations_per_frame=1, octaves_per_frame=1, flow="dis")
+    out = dreamer.dream_frames(moving_frames(3), DreamConfig(octaves=1, iterations=1), video, rng=np.random.default_rng(0))
+    next(out)
+    assert {"blend", "warp"} <= set(dreamer._graphs)  # built with the first frame, not while the second waits
+    assert len(list(out)) == 2
+    assert threads == ["vis-read-ahead"] * 2  # frames 2 and 3, computed beside the dreaming, not in its thread
+
+
 def test_dream_frames_takes_the_device_path_when_asked(backend) -> None:
     frames = [f[..., ::-1].astype(np.float32) / np.float32(255.0) for f in moving_frames(2)]
     video = VideoDreamConfig(blend=0.5, flow="none", iterations_per_frame=1)
