@@ -159,6 +159,10 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
         # The planned memory pattern keeps one block sized for every tensor of the gradient graph alive: on CPU the
         # arena without it peaks ~40% lower (GoogLeNet to inception4c at 512: 430 -> 270 MiB) at the same speed.
         options.enable_mem_pattern = False
+    if providers != [PROVIDERS["cpu"]]:
+        from vis.exporters._rewrite import symmetric_conv_transpose_pads
+
+        proto = symmetric_conv_transpose_pads(proto)  # else those ConvTransposes leave the GPU
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
     wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
     if wanted not in session.get_providers():

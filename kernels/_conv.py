@@ -78,8 +78,8 @@ def _conv(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool
         out_pad = [(h + a + e - ke) % s for h, a, e, ke, s in zip(spatial, pb, pe, k_eff, strides)]  # type: ignore[operator]
         return [ctx.op("ConvTranspose", [g, w], group=group, pads=pads, dilations=dilations, strides=strides,
                        kernel_shape=list(kernel), output_padding=out_pad), None, None]  # type: ignore[list-item]
-    # Dynamic: transposed conv with no end crop is (s - 1 - pe) short at most, else too long: pad, then slice. The
-    # begin crop is the Slice's too: ORT's CUDA provider runs ConvTranspose with symmetric pads only (else the CPU).
-    gx = ctx.op("ConvTranspose", [g, w], group=group, dilations=dilations, strides=strides, kernel_shape=list(kernel))
+    # Dynamic: transposed conv with no end crop is (s - 1 - pe) short at most, else too long: pad, then slice.
+    gx = ctx.op("ConvTranspose", [g, w], group=group, pads=pb + [0] * n, dilations=dilations, strides=strides,
+                kernel_shape=list(kernel))
     pad_end = [max(0, s - 1 - e) for s, e in zip(strides, pe)]
-    return [ctx.fit_spatial(gx, x, 2, pad_end, start=pb), None, None]  # type: ignore[arg-type, list-item]
+    return [ctx.fit_spatial(gx, x, 2, pad_end), None, None]  # type: ignore[arg-type, list-item]

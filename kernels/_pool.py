@@ -57,10 +57,9 @@ def _place(ctx: Emitter, cols: str, x: str, geo: _PoolGeometry, weight: np.ndarr
         ``[N, C, *in]``.
     """
     wname = ctx.const(weight.astype(ctx.np_dtype(x)), "pool_place")
-    # no pads: the Slice crops the begin padding (ORT's CUDA provider has ConvTranspose with symmetric pads only)
     full = ctx.op("ConvTranspose", [cols, wname], strides=geo.strides, dilations=geo.dilations,
-                  kernel_shape=geo.kernel)
-    fitted = ctx.fit_spatial(full, x, 2, geo.place_pad_end(), start=geo.pb)  # type: ignore[arg-type]
+                  kernel_shape=geo.kernel, pads=geo.pb + [0] * geo.n)
+    fitted = ctx.fit_spatial(full, x, 2, geo.place_pad_end())  # type: ignore[arg-type]
     return ctx.reshape_like(fitted, x)
 
 
