@@ -382,8 +382,8 @@ def bench_dream(
     cuda_graph: bool = typer.Option(False, "--cuda-graph", help="ort backend: capture the device loop's steps as CUDA "
                                     "graphs (--provider cuda)."),
 ) -> None:
-    """Frames per second of video DeepDream (default settings) on a synthetic clip, backends taking turns frame by
-    frame."""
+    """Frames per second of video DeepDream (default settings) on a synthetic clip: on a CPU the backends take turns
+    frame by frame, on a GPU each dreams the whole clip in turn."""
     from vis.engine._dream import DreamConfig, VideoDreamConfig, default_tile
     from vis.engine._dream_bench import bench_dream as run, format_bench
 
