@@ -97,7 +97,7 @@ class VideoDreamConfig:
     blend: float = 0.8
     iterations_per_frame: int | None = 3
     octaves_per_frame: int | None = 1
-    flow: str = "farneback"
+    flow: str = "dis"
     flow_size: int | None = 640
 
     def __post_init__(self) -> None:
