@@ -12,6 +12,7 @@ from typing import Any, Optional
 import typer
 
 from vis.cli._app import VisTyper, fail
+from vis.engine._dream import VideoDreamConfig  # its defaults are the video options' defaults
 from vis.errors import VisError
 
 WEIGHTS_HELP = "imagenet (published weights), random (seeded) or a state_dict file. Default: imagenet."
@@ -251,7 +252,7 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
 # ---- the command ------------------------------------------------------------------------------------------------
 
 def register(app: VisTyper) -> None:
-    from vis.engine._dream import GPU_TILE, DreamConfig, VideoDreamConfig, default_tile
+    from vis.engine._dream import GPU_TILE, DreamConfig, default_tile
 
     d, v = DreamConfig(), VideoDreamConfig()
 
@@ -376,15 +377,15 @@ def bench_dream(
     threads: int = typer.Option(2, "--threads", min=0, help="Intra-op threads, the same for every backend."),
     provider: str = typer.Option("auto", "--provider", help="auto, cpu, cuda or tensorrt (the ort backend's; "
                                  "torch runs on CUDA for cuda/tensorrt)."),
-    flow: str = typer.Option("dis", "--flow", help="Optical flow: dis, farneback or none."),
-    flow_size: int = typer.Option(640, "--flow-size", min=0, help="Long side the optical flow is computed at "
+    flow: str = typer.Option(VideoDreamConfig.flow, "--flow", help="Optical flow: dis, farneback or none."),
+    flow_size: int = typer.Option(VideoDreamConfig.flow_size, "--flow-size", min=0, help="Long side the optical flow is computed at "
                                   "(0 = the dream's size)."),
     cuda_graph: bool = typer.Option(False, "--cuda-graph", help="ort backend: capture the device loop's steps as CUDA "
                                     "graphs (--provider cuda)."),
 ) -> None:
     """Frames per second of video DeepDream (default settings) on a synthetic clip: on a CPU the backends take turns
     frame by frame, on a GPU each dreams the whole clip in turn."""
-    from vis.engine._dream import DreamConfig, VideoDreamConfig, default_tile
+    from vis.engine._dream import DreamConfig, default_tile, runs_on_gpu
     from vis.engine._dream_bench import bench_dream as run, format_bench
 
     config = DreamConfig(tile=default_tile(provider))
@@ -397,5 +398,5 @@ def bench_dream(
                   config=config, video=video, cuda_graph=cuda_graph,
                   # No pause between frames on a GPU: the device loop computes the next flow during a pause, which
                   # would leave it out of the time (and spinning CPU threads are a CPU provider's matter).
-                  pause_s=0.0 if provider in ("cuda", "tensorrt") else 0.05)
+                  pause_s=0.0 if runs_on_gpu(provider) else 0.05)
     typer.echo(format_bench(results))

@@ -36,7 +36,7 @@ from vis.engine._dream import (
     fitted_size,
     octave_sizes,
 )
-from vis.engine._session import create_session
+from vis.engine._session import create_session, ping_pong_bindings
 from vis.exporters import _frame_graphs as frame_graphs
 
 if TYPE_CHECKING:
@@ -152,25 +152,12 @@ class DeviceDreamer:
         else:
             session = create_session(self.backend.step_proto_for(None), self._plain_config)
         buffers = (self._alloc((1, 3, h, w), np.float32), self._alloc((1, 3, h, w), np.float32))
-        extras = self._extras()
-        bindings, run_options = [], []
-        for k in (0, 1):
-            binding = session.io_binding()
-            binding.bind_ortvalue_input("image", buffers[k])
-            binding.bind_ortvalue_input("shift", self.shift)
-            binding.bind_ortvalue_input("step_size", self.step_size)
-            for name, value in extras.items():
-                binding.bind_ortvalue_input(name, value)
-            binding.bind_ortvalue_output("image_out", buffers[1 - k])
-            binding.bind_ortvalue_output("objective", self.value)
-            bindings.append(binding)
-            options = None
-            if self.cuda_graph:
-                # one captured graph per direction; 0 is ORT's own default id, so ids start at 1
-                self._graph_ids += 1
-                options = ort.RunOptions()
-                options.add_run_config_entry("gpu_graph_id", str(self._graph_ids))
-            run_options.append(options)
+        graph_ids = None
+        if self.cuda_graph:  # one captured graph per direction, ids unique across octaves
+            graph_ids = (self._graph_ids + 1, self._graph_ids + 2)
+            self._graph_ids += 2
+        inputs = {"shift": self.shift, "step_size": self.step_size, **self._extras()}
+        bindings, run_options = ping_pong_bindings(session, buffers, inputs, self.value, graph_ids)
         octave = _Octave(size, session, buffers, (bindings[0], bindings[1]), (run_options[0], run_options[1]))
         self._octaves[size] = octave
         return octave

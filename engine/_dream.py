@@ -73,12 +73,17 @@ GPU_TILE = 2048
 that fits one tile stays on the device for its whole dream (the device loop does not tile)."""
 
 
-def default_tile(provider: str) -> int:
-    """The tile size for ``provider``: the CPU default, or :data:`GPU_TILE` when the steps run on a GPU."""
+def runs_on_gpu(provider: str) -> bool:
+    """Whether ``provider`` (``auto|cpu|cuda|tensorrt``) puts the steps on a GPU; by name, since the torch backend
+    runs on CUDA for cuda/tensorrt even where onnxruntime has no GPU provider."""
     from vis.engine._session import available_providers
 
-    gpu = provider in ("cuda", "tensorrt") or (provider == "auto" and "cuda" in available_providers())
-    return GPU_TILE if gpu else DreamConfig().tile
+    return provider in ("cuda", "tensorrt") or (provider == "auto" and "cuda" in available_providers())
+
+
+def default_tile(provider: str) -> int:
+    """The tile size for ``provider``: the CPU default, or :data:`GPU_TILE` when the steps run on a GPU."""
+    return GPU_TILE if runs_on_gpu(provider) else DreamConfig().tile
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
         # The planned memory pattern keeps one block sized for every tensor of the gradient graph alive: on CPU the
         # arena without it peaks ~40% lower (GoogLeNet to inception4c at 512: 430 -> 270 MiB) at the same speed.
         options.enable_mem_pattern = False
-    if providers != [PROVIDERS["cpu"]]:
+    else:
         from vis.exporters._rewrite import symmetric_conv_transpose_pads
 
         proto = symmetric_conv_transpose_pads(proto)  # else those ConvTransposes leave the GPU
@@ -177,6 +177,33 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
 
 def clear_session_cache() -> None:
     _CACHE.clear()
+
+
+def ping_pong_bindings(session: ort.InferenceSession, buffers: tuple[ort.OrtValue, ort.OrtValue],
+                       inputs: Mapping[str, ort.OrtValue], objective: ort.OrtValue,
+                       graph_ids: tuple[int, int] | None = None) -> tuple[list, list]:
+    """The two directions of a step session's ping-pong, each bound once: direction k reads ``buffers[k]`` as
+    ``image`` and writes ``buffers[1 - k]`` as ``image_out``; ``inputs`` and the ``objective`` output are the same
+    for both. With ``graph_ids`` each direction gets run options naming its own CUDA graph (ORT's ``gpu_graph_id``;
+    0 is ORT's default id, so callers start at 1).
+
+    Returns the two bindings and their run options (``None`` without CUDA graphs).
+    """
+    bindings, options = [], []
+    for k in (0, 1):
+        binding = session.io_binding()
+        binding.bind_ortvalue_input("image", buffers[k])
+        for name, value in inputs.items():
+            binding.bind_ortvalue_input(name, value)
+        binding.bind_ortvalue_output("image_out", buffers[1 - k])
+        binding.bind_ortvalue_output("objective", objective)
+        bindings.append(binding)
+        run_options = None
+        if graph_ids is not None:
+            run_options = ort.RunOptions()
+            run_options.add_run_config_entry("gpu_graph_id", str(graph_ids[k]))
+        options.append(run_options)
+    return bindings, options
 
 
 class BoundRunner:

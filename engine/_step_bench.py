@@ -117,7 +117,7 @@ def _ort_stepper(engine: str, device: str, grad_proto, value_range, image: np.nd
     """
     import onnxruntime as ort
 
-    from vis.engine._session import SessionConfig, create_session
+    from vis.engine._session import SessionConfig, create_session, ping_pong_bindings
     from vis.exporters import to_float16
     from vis.exporters._gradient import step_graph
 
@@ -133,20 +133,8 @@ def _ort_stepper(engine: str, device: str, grad_proto, value_range, image: np.nd
     shift = ort.OrtValue.ortvalue_from_numpy(np.zeros(2, np.int64), ort_device, device_id)
     step = ort.OrtValue.ortvalue_from_numpy(np.asarray(STEP_SIZE, np.float32), ort_device, device_id)
     value = ort.OrtValue.ortvalue_from_shape_and_type((), np.float32, ort_device, device_id)
-    bindings, options = [], []
-    for k in (0, 1):
-        binding = session.io_binding()
-        binding.bind_ortvalue_input("image", buffers[k])
-        binding.bind_ortvalue_input("shift", shift)
-        binding.bind_ortvalue_input("step_size", step)
-        binding.bind_ortvalue_output("image_out", buffers[1 - k])
-        binding.bind_ortvalue_output("objective", value)
-        bindings.append(binding)
-        run_options = None
-        if captured:
-            run_options = ort.RunOptions()
-            run_options.add_run_config_entry("gpu_graph_id", str(k + 1))
-        options.append(run_options)
+    bindings, options = ping_pong_bindings(session, (buffers[0], buffers[1]), {"shift": shift, "step_size": step},
+                                           value, (1, 2) if captured else None)
     state = {"i": 0}
 
     def run() -> None:

@@ -86,7 +86,7 @@ def to_float16(proto: onnx.ModelProto, seed_scale: float = SEED_SCALE) -> onnx.M
             exit_.append(helper.make_node("Mul", [scaled, inverse], [value.name], name=f"{value.name}/unscale"))
         else:
             exit_.append(_cast(half_name, value.name, TensorProto.FLOAT))
-    nodes = _in_order(list(graph.node) + casts, graph) + exit_
+    nodes = _with_casts(list(graph.node), casts) + exit_
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.value_info[:]
@@ -115,19 +115,18 @@ def _used_only_by(nodes: Iterable[onnx.NodeProto], others: Iterable[onnx.NodePro
     return used - {i for n in others for i in n.input}
 
 
-def _in_order(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    """Topological order (ONNX requires it): every node after the producers of its inputs."""
-    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
-    pending, ordered = list(nodes), []
-    while pending:
-        rest = []
-        for node in pending:
-            if all(i in ready for i in node.input):
-                ordered.append(node)
-                ready.update(node.output)
-            else:
-                rest.append(node)
-        if len(rest) == len(pending):
-            raise ValueError(f"the float16 graph has a cycle or an unknown input at {rest[0].name}")
-        pending = rest
+def _with_casts(nodes: list[onnx.NodeProto], casts: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
+    """``nodes`` (in topological order) with each cast right after the producer of its input, or first when that
+    input is a graph input or an initializer: the order ONNX requires."""
+    produced = {o for n in nodes for o in n.output}
+    first = [c for c in casts if c.input[0] not in produced]
+    after: dict[str, list[onnx.NodeProto]] = {}
+    for cast in casts:
+        if cast.input[0] in produced:
+            after.setdefault(cast.input[0], []).append(cast)
+    ordered = list(first)
+    for node in nodes:
+        ordered.append(node)
+        for name in node.output:
+            ordered.extend(after.get(name, []))
     return ordered

@@ -144,3 +144,27 @@ def test_tensorrt_counts_only_when_its_library_loads(monkeypatch) -> None:
     assert session_module.available_providers() == ["cpu", "cuda"]
     monkeypatch.setattr(session_module, "tensorrt_loads", lambda: True)
     assert session_module.available_providers() == ["cpu", "cuda", "tensorrt"]
+
+
+def test_ping_pong_bindings_alternate_the_two_buffers_and_name_their_graphs() -> None:
+    from onnx import TensorProto, helper
+
+    from vis.engine._session import ping_pong_bindings
+
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [2])
+    s = helper.make_tensor_value_info("step_size", TensorProto.FLOAT, [])
+    y = helper.make_tensor_value_info("image_out", TensorProto.FLOAT, [2])
+    v = helper.make_tensor_value_info("objective", TensorProto.FLOAT, [])
+    graph = helper.make_graph([helper.make_node("Add", ["image", "step_size"], ["image_out"]),
+                               helper.make_node("ReduceSum", ["image_out"], ["objective"], keepdims=0)], "g", [x, s], [y, v])
+    session = create_session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), SessionConfig("cpu"))
+    buffers = (ort.OrtValue.ortvalue_from_numpy(np.zeros(2, np.float32)),
+               ort.OrtValue.ortvalue_from_numpy(np.zeros(2, np.float32)))
+    objective = ort.OrtValue.ortvalue_from_numpy(np.zeros((), np.float32))
+    step = {"step_size": ort.OrtValue.ortvalue_from_numpy(np.asarray(1.0, np.float32))}
+    bindings, options = ping_pong_bindings(session, buffers, step, objective, (3, 4))
+    for k in range(3):  # 0 -> 1 -> 0 -> 1
+        session.run_with_iobinding(bindings[k % 2], options[k % 2])
+    assert buffers[1].numpy().tolist() == [3.0, 3.0] and float(objective.numpy()) == 6.0
+    assert [o.get_run_config_entry("gpu_graph_id") for o in options] == ["3", "4"]
+    assert ping_pong_bindings(session, buffers, step, objective)[1] == [None, None]
