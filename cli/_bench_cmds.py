@@ -53,7 +53,11 @@ def register(app: VisTyper) -> None:
         typer.echo(format_table(["backend", "median ms", "min ms", "peak RSS MiB", "export peak MiB", "setup s"], rows))
         typer.echo("(ORT times and peak: a process that loads only the exported graph file; the export runs before, in its own process)")
         by = {r.backend: r for r in results}
-        typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x")
+        from vis.engine._native import library_path
+
+        kernels = "vis's native CPU kernels" if library_path() else "no native kernels: no C++ compiler, or VIS_NATIVE=0"
+        typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x ({kernels}); "
+                   f"standard ONNX ops only (ort-onnx): {by['torch'].median_ms / by['ort-onnx'].median_ms:.2f}x")
 
 
 @bench_app.command("step")

@@ -65,12 +65,16 @@ def _grad_worker(backend: str, model: str, spec: str, size: tuple[int, int], thr
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    if backend == "ort":
+    if backend in ("ort", "ort-onnx"):
         import onnx
 
         from vis.engine._session import BoundRunner, SessionConfig, create_session
         from vis.models import model_spec
 
+        from vis.engine._native import DISABLE_ENV
+
+        if backend == "ort-onnx":
+            os.environ[DISABLE_ENV] = "0"  # the graph as exported: standard ONNX ops only
         proto = onnx.load(graph_path)
         runner = BoundRunner(create_session(proto, SessionConfig("cpu", threads)))
         del proto
@@ -105,7 +109,7 @@ def _child(ctx, target, args: tuple):
 
 
 def bench_grad(model: str, spec: str, size: tuple[int, int], threads: int = 2, runs: int = 10, warmup: int = 3,
-               weights: str = "random", variant: str = "fast", backends: tuple[str, ...] = ("torch", "ort"),
+               weights: str = "random", variant: str = "fast", backends: tuple[str, ...] = ("torch", "ort", "ort-onnx"),
                pause_s: float = 0.3) -> list[Timing]:
     """Forward + backward to the input, per backend, each in a child process of its own, timed in alternation.
 
@@ -113,14 +117,16 @@ def bench_grad(model: str, spec: str, size: tuple[int, int], threads: int = 2, r
     process loads only that file, as a deployed graph would be run (no torch model in memory). The timing processes
     then take turns, one gradient each, with a short pause between turns so that neither's idle threads still spin
     during the other's run: a slow spell of the machine falls on both backends alike, which keeps the ratio honest
-    on a shared host whose speed drifts by 10-20% over minutes.
+    on a shared host whose speed drifts by 10-20% over minutes. ``ort`` runs the graph as a vis CPU session does
+    (on vis's native kernels where they build), ``ort-onnx`` the same file with standard ONNX ops only.
     """
     import tempfile
 
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="vis-bench-") as tmp:
         graph_path = os.path.join(tmp, "grad.onnx")
-        export = _child(ctx, _export_worker, (model, spec, weights, variant, graph_path)) if "ort" in backends else None
+        export = (_child(ctx, _export_worker, (model, spec, weights, variant, graph_path))
+                  if any(b.startswith("ort") for b in backends) else None)
         workers = {}
         for backend in backends:
             parent, child = ctx.Pipe()
@@ -141,7 +147,7 @@ def bench_grad(model: str, spec: str, size: tuple[int, int], threads: int = 2, r
             peak = conn.recv()
             proc.join()
             timing = Timing(backend, statistics.median(times[backend]), min(times[backend]), runs, peak, setup)
-            if backend == "ort" and export is not None:
+            if backend.startswith("ort") and export is not None:
                 timing = replace(timing, setup_s=setup + export[0], export_peak_rss_mib=export[1])
             results.append(timing)
     return results

@@ -159,6 +159,7 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
         # The planned memory pattern keeps one block sized for every tensor of the gradient graph alive: on CPU the
         # arena without it peaks ~40% lower (GoogLeNet to inception4c at 512: 430 -> 270 MiB) at the same speed.
         options.enable_mem_pattern = False
+        proto = _with_native_kernels(proto, options)
     else:
         from vis.exporters._rewrite import symmetric_conv_transpose_pads
 
@@ -173,6 +174,22 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
             "`pip install onnxruntime-gpu[cuda,cudnn]`), or use --provider cpu")
     _CACHE[key] = session
     return session
+
+
+def _with_native_kernels(proto: onnx.ModelProto, options: ort.SessionOptions) -> onnx.ModelProto:
+    """``proto`` with its recorded backward routes on vis's native CPU kernels, when the library is available."""
+    from vis.engine._native import library_path
+    from vis.exporters._native_routes import apply_native_routes, native_routes
+
+    if not native_routes(proto):
+        return proto
+    library = library_path()
+    if library is None:
+        return proto
+    rewritten, applied = apply_native_routes(proto)
+    if applied:
+        options.register_custom_ops_library(str(library))
+    return rewritten
 
 
 def clear_session_cache() -> None:

@@ -16,6 +16,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from vis.errors import VisError
+from vis.exporters._graph import subgraph_inputs
+from vis.exporters._native_routes import record_native_routes
 from vis.kernels import NON_DIFFERENTIABLE_OPS, VARIANTS, Emitter, get_rule, supported_ops
 from vis.kernels._emitter import FLOAT_TYPES, Dim, attr
 
@@ -51,18 +53,6 @@ def _default_opset(model: onnx.ModelProto) -> int:
         if imp.domain in ("", "ai.onnx"):
             return int(imp.version)
     raise AutodiffError("the model imports no default-domain (ai.onnx) opset")
-
-
-def _subgraph_names(node: onnx.NodeProto) -> set[str]:
-    """Every tensor name a node's subgraph attributes read (outer-scope references included)."""
-    names: set[str] = set()
-    for a in node.attribute:
-        graphs = list(a.graphs) + ([a.g] if a.HasField("g") else [])
-        for g in graphs:
-            for n in g.node:
-                names.update(n.input)
-                names |= _subgraph_names(n)
-    return names
 
 
 def _types(model: onnx.ModelProto) -> dict[str, tuple[int, list[Dim] | None]]:
@@ -165,7 +155,7 @@ def add_input_gradient(
         if any(o in needed for o in node.output):
             kept.append(node)
             needed.update(i for i in node.input if i)
-            needed |= _subgraph_names(node)
+            needed |= subgraph_inputs(node)
     kept.reverse()
 
     types = _types(model)
@@ -280,11 +270,12 @@ def _assemble(
     out.metadata_props.extend(model.metadata_props)
     out.functions.extend(model.functions)
     out.graph.CopyFrom(new_graph)
+    record_native_routes(out, ctx.native_routes)
     return out
 
 
 def _names_in_subgraphs(nodes: Iterable[onnx.NodeProto]) -> set[str]:
     names: set[str] = set()
     for n in nodes:
-        names |= _subgraph_names(n)
+        names |= subgraph_inputs(n)
     return names

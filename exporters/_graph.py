@@ -19,6 +19,17 @@ def rename_uses(nodes: Sequence[onnx.NodeProto], old: str, new: str, outputs: bo
                     names[i] = new
 
 
+def subgraph_inputs(node: onnx.NodeProto) -> set[str]:
+    """Every tensor name a node's subgraph attributes read (outer-scope references included)."""
+    names: set[str] = set()
+    for a in node.attribute:
+        for g in list(a.graphs) + ([a.g] if a.HasField("g") else []):
+            for n in g.node:
+                names.update(n.input)
+                names |= subgraph_inputs(n)
+    return names
+
+
 class GraphBuilder:
     """Collects nodes and constant initializers; every emitted tensor gets a fresh name under ``prefix``."""
 

@@ -38,7 +38,9 @@ def _cast(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool
 def _relu(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     y = node.output[0]
     mask = ctx.op("Greater", [y, ctx.scalar(0.0, y)])
-    return [ctx.op("Mul", [grads[0], _mask_cast(ctx, mask, y)])]  # type: ignore[list-item]
+    dx = ctx.op("Mul", [grads[0], _mask_cast(ctx, mask, y)])
+    ctx.native_route("ReluGrad", [y, grads[0]], dx)  # type: ignore[list-item]
+    return [dx]  # type: ignore[list-item]
 
 
 @register_rule("LeakyRelu")

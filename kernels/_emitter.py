@@ -55,6 +55,8 @@ class Emitter:
         self._const_cache: dict[tuple[Any, ...], str] = {}
         self.producers: dict[str, str] = {}
         """Emitted tensor name -> op type of the node that made it."""
+        self.native_routes: list[dict[str, Any]] = []
+        """Backward results a native CPU kernel can compute in one node (see :meth:`native_route`)."""
 
     # ------------------------------------------------------------------ naming and emission
     def name(self, hint: str) -> str:
@@ -82,6 +84,15 @@ class Emitter:
         self.nodes.append(helper.make_node(op_type, list(inputs), outputs, name=self.name(op_type), **attrs))
         self.producers.update((o, op_type) for o in outputs)
         return outputs[0] if n_out == 1 else outputs
+
+    def native_route(self, op_type: str, inputs: Sequence[str], output: str, **attrs: Any) -> None:
+        """Record that ``output`` (emitted by the current rule) equals ``vis.native::op_type(*inputs, **attrs)``.
+
+        The graph keeps its standard ONNX nodes; a CPU session may swap them for the native kernel
+        (:mod:`vis.exporters._native_routes`). Only float32 fast-variant gradients are recorded.
+        """
+        if self.variant == "fast" and all(self.elem_type(t) == TensorProto.FLOAT for t in (*inputs, output)):
+            self.native_routes.append({"op": op_type, "inputs": list(inputs), "output": output, "attrs": attrs})
 
     def const(self, value: np.ndarray, hint: str = "const") -> str:
         """An initializer holding ``value`` (small constants are shared)."""

@@ -138,22 +138,32 @@ def _maxpool_separable(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: 
 
 
 @register_rule("MaxPool", variants=("fast",))
-def _maxpool_indices(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+def _maxpool_fast(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     if int(attr(node, "storage_order", 0)) != 0:
         raise NotImplementedError("MaxPool storage_order=1")
     geo = _PoolGeometry(node)
     if geo.n == 2 and all(s == 1 for s in geo.strides) and all(d == 1 for d in geo.dilations):
-        return _maxpool_separable(ctx, node, grads, needs)
-    if ctx.opset < 16:  # ScatterElements reduction="add" needs opset 16
-        return _maxpool_dense(ctx, node, grads, needs)
+        dx = _maxpool_separable(ctx, node, grads, needs)[0]
+    elif ctx.opset < 16:  # ScatterElements reduction="add" needs opset 16
+        dx = _maxpool_dense(ctx, node, grads, needs)[0]
+    else:
+        dx = _maxpool_indices(ctx, node, grads[0])
+    if geo.n == 2 and all(d == 1 for d in geo.dilations):
+        ctx.native_route("MaxPoolGrad", [node.input[0], grads[0]], dx, kernel_shape=geo.kernel,  # type: ignore[list-item]
+                         strides=geo.strides, pads=geo.pb + geo.pe)
+    return [dx]
+
+
+def _maxpool_indices(ctx: Emitter, node: onnx.NodeProto, g: str) -> str:
+    """Scatter-add of ``g`` at the forward MaxPool's ``Indices`` (exact for overlapping windows and ceil_mode)."""
     x = node.input[0]
     idx = ctx.forward_output(node, 1, "maxpool_indices")
     flat = ctx.ints([-1])
     zeros = ctx.op("ConstantOfShape", [ctx.op("Reshape", [ctx.op("Size", [x]), flat])],
                    value=onnx.helper.make_tensor("value", ctx.elem_type(x), [1], [0]))
     scattered = ctx.op("ScatterElements", [zeros, ctx.op("Reshape", [idx, flat]),
-                                           ctx.op("Reshape", [grads[0], flat])], axis=0, reduction="add")
-    return [ctx.reshape_like(scattered, x)]  # type: ignore[arg-type, list-item]
+                                           ctx.op("Reshape", [g, flat])], axis=0, reduction="add")
+    return ctx.reshape_like(scattered, x)  # type: ignore[arg-type, return-value]
 
 
 @register_rule("MaxPool", variants=("tensorrt_safe",))
