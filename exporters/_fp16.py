@@ -19,6 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 from vis.exporters._graph import rename_uses
+from vis.exporters._native_routes import record_native_routes
 
 FP16_MAX = float(np.finfo(np.float16).max)
 # Inputs that ONNX requires to stay float32 whatever the graph's data type (op type -> input indices).
@@ -33,6 +34,7 @@ SEED_SCALE = 1024.0
 def to_float16(proto: onnx.ModelProto, seed_scale: float = SEED_SCALE) -> onnx.ModelProto:
     """A copy of ``proto`` computing in float16, with the same float32 inputs and outputs (see the module's notes)."""
     out = onnx.ModelProto.FromString(proto.SerializeToString())
+    record_native_routes(out, [])  # the native kernels are float32 only
     graph = out.graph
     float_values = _float_values(proto)
     island = [n for n in graph.node if n.name.startswith(OBJECTIVE_PREFIX)]

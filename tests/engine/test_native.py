@@ -163,3 +163,9 @@ def test_the_library_is_built_once_per_source_and_cpu(monkeypatch, tmp_path):
         assert _native.library_path() == first and first.stat().st_mtime_ns == mtime  # loaded, not rebuilt
     finally:
         _native._build.cache_clear()
+
+
+def test_float16_graphs_drop_the_routes(googlenet_grad):
+    from vis.exporters._fp16 import to_float16
+
+    assert native_routes(to_float16(googlenet_grad)) == []
