@@ -27,6 +27,12 @@ def register(app: VisTyper) -> None:
         typer.echo(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}")
         typer.echo(f"providers: {', '.join(available_providers())} (onnxruntime: {', '.join(ort.get_available_providers())})")
         typer.echo(f"torch threads: {torch.get_num_threads()}")
+        from vis.engine._native import enabled, library_path
+
+        native = library_path()
+        typer.echo(f"native CPU kernels: {native}" if native else
+                   "native CPU kernels: off (VIS_NATIVE=0)" if not enabled() else
+                   "native CPU kernels: unavailable (no C++ compiler could build them; standard ONNX graphs run)")
 
     @bench_app.command("grad")
     def bench_grad_cmd(

@@ -101,6 +101,13 @@ def test_not_an_onnx_file(tmp_path) -> None:
 def test_info() -> None:
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 0 and "onnxruntime" in result.output and "cpu" in result.output
+    assert "native CPU kernels:" in result.output
+
+
+def test_info_says_when_the_native_kernels_are_off(monkeypatch) -> None:
+    monkeypatch.setenv("VIS_NATIVE", "0")
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == 0 and "native CPU kernels: off (VIS_NATIVE=0)" in result.output
 
 
 @pytest.mark.slow
