@@ -1,6 +1,6 @@
 """vis's native CPU kernels for ONNX Runtime: built from source on first use, cached, optional.
 
-``_native/vis_ops.cc`` holds MaxPoolGrad and ReluGrad as ORT custom ops (see its header comment). The first CPU
+``_native_src/vis_ops.cc`` holds MaxPoolGrad and ReluGrad as ORT custom ops (see its header comment). The first CPU
 session that can use them compiles the file with the system's C++ compiler (about a second) into vis's cache
 directory; later sessions load the cached library. Without a compiler, or with ``VIS_NATIVE=0``, graphs run as
 exported (standard ONNX, ~1.15x slower gradients for GoogLeNet), and nothing else changes.
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("_native") / "vis_ops.cc"
+SOURCE = Path(__file__).with_name("_native_src") / "vis_ops.cc"
 DISABLE_ENV = "VIS_NATIVE"
 
 

@@ -67,6 +67,13 @@ def test_relu_grad_passes_the_gradient_where_the_output_is_positive():
 
 
 @needs_library
+def test_mismatched_inputs_fail_with_the_kernels_message():
+    y, g = np.zeros((1, 2, 3, 4), np.float32), np.zeros((1, 2, 3, 5), np.float32)
+    with pytest.raises(Exception, match="Y and dY must have the same shape"):
+        _session(_one_node("ReluGrad")).run(None, {"a": y, "b": g})
+
+
+@needs_library
 def test_bad_attributes_fail_with_the_kernels_message():
     with pytest.raises(Exception, match="kernel_shape, strides and pads"):
         _session(_one_node("MaxPoolGrad", kernel_shape=[3], strides=[2], pads=[0, 0]))

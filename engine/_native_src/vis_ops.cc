@@ -250,6 +250,19 @@ struct CustomOp {
   void* reserved[7];
 };
 
+// Runs ``body``; any exception becomes a returned status, since nothing may unwind across the C ABI.
+template <typename Body>
+OrtStatus* guarded(Body&& body) {
+  try {
+    body();
+    return nullptr;
+  } catch (const Failure& f) {
+    return to_status(f);
+  } catch (const std::exception& e) {  // e.g. bad_alloc
+    return to_status(Failure{std::string("vis.native: ") + e.what()});
+  }
+}
+
 template <typename Kernel>
 CustomOp make_op() {
   CustomOp op{};
@@ -268,25 +281,11 @@ CustomOp make_op() {
   op.GetVariadicInputHomogeneity = [](const CustomOp*) { return 1; };
   op.GetVariadicOutputMinArity = [](const CustomOp*) { return 1; };
   op.GetVariadicOutputHomogeneity = [](const CustomOp*) { return 1; };
-  op.CreateKernelV2 = [](const CustomOp*, const void*, const OrtKernelInfo* info, void** kernel) -> OrtStatus* {
-    try {
-      *kernel = new Kernel(info);
-      return nullptr;
-    } catch (const Failure& f) {
-      return to_status(f);
-    } catch (const std::exception& e) {  // e.g. bad_alloc: nothing may cross the C ABI
-      return to_status(Failure{std::string("vis.native: ") + e.what()});
-    }
+  op.CreateKernelV2 = [](const CustomOp*, const void*, const OrtKernelInfo* info, void** kernel) {
+    return guarded([&] { *kernel = new Kernel(info); });
   };
-  op.KernelComputeV2 = [](void* kernel, OrtKernelContext* context) -> OrtStatus* {
-    try {
-      static_cast<Kernel*>(kernel)->compute(context);
-      return nullptr;
-    } catch (const Failure& f) {
-      return to_status(f);
-    } catch (const std::exception& e) {  // e.g. bad_alloc: nothing may cross the C ABI
-      return to_status(Failure{std::string("vis.native: ") + e.what()});
-    }
+  op.KernelComputeV2 = [](void* kernel, OrtKernelContext* context) {
+    return guarded([&] { static_cast<Kernel*>(kernel)->compute(context); });
   };
   return op;
 }
