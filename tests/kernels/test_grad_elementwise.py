@@ -123,3 +123,13 @@ def test_expand_where_sum() -> None:
         return torch.where(x > 0, x, e) + x + e
 
     assert check_graph(nodes, (2, 3, 4, 5), "y", ref, initializers=inits) < TOL
+
+
+@pytest.mark.parametrize("variant", ["fast", "tensorrt_safe"])
+def test_relu_mask_is_exact_at_the_edges_of_float32(variant: str) -> None:
+    # Zero and negatives block the gradient; the smallest normal float and large values pass it whole (1e37: y * w in
+    # the test's objective stays finite).
+    tiny = float(np.finfo(np.float32).tiny)
+    x = np.array([[[[0.0, -1.0, tiny, 1e-30, 1.0, 3.5, 1e37, -1e37]]]], dtype=np.float32)
+    nodes = [helper.make_node("Relu", ["image"], ["y"])]
+    assert check_graph(nodes, x.shape, "y", torch.relu, x=x, variant=variant) == 0.0
