@@ -32,7 +32,8 @@ def register(app: VisTyper) -> None:
         native = library_path()
         typer.echo(f"native CPU kernels: {native}" if native else
                    "native CPU kernels: off (VIS_NATIVE=0)" if not enabled() else
-                   "native CPU kernels: unavailable (no C++ compiler could build them; standard ONNX graphs run)")
+                   "native CPU kernels: unavailable (not built: no C++ compiler, or the cache directory is not writable; "
+                   "standard ONNX graphs run)")
 
     @bench_app.command("grad")
     def bench_grad_cmd(

@@ -187,8 +187,12 @@ def _with_native_kernels(proto: onnx.ModelProto, options: ort.SessionOptions) ->
     if library is None:
         return proto
     rewritten, applied = apply_native_routes(proto)
-    if applied:
+    if not applied:
+        return proto
+    try:
         options.register_custom_ops_library(str(library))
+    except Exception:  # a library this onnxruntime cannot load: the standard graph is just slower
+        return proto
     return rewritten
 
 

@@ -158,6 +158,13 @@ def test_no_compiler_means_no_library_and_standard_graphs(googlenet_grad, monkey
         _native._build.cache_clear()
 
 
+def test_a_library_that_does_not_load_leaves_the_standard_graph(googlenet_grad, monkeypatch, tmp_path):
+    junk = tmp_path / "libvis_ops-junk.so"
+    junk.write_bytes(b"not a shared library")
+    monkeypatch.setattr(_native, "library_path", lambda: junk)
+    assert _with_native_kernels(googlenet_grad, ort.SessionOptions()) is googlenet_grad
+
+
 @needs_library
 def test_the_library_is_built_once_per_source_and_cpu(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
