@@ -27,13 +27,9 @@ def register(app: VisTyper) -> None:
         typer.echo(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}")
         typer.echo(f"providers: {', '.join(available_providers())} (onnxruntime: {', '.join(ort.get_available_providers())})")
         typer.echo(f"torch threads: {torch.get_num_threads()}")
-        from vis.engine._native import enabled, library_path
+        from vis.engine._native import describe
 
-        native = library_path()
-        typer.echo(f"native CPU kernels: {native}" if native else
-                   "native CPU kernels: off (VIS_NATIVE=0)" if not enabled() else
-                   "native CPU kernels: unavailable (not built: no C++ compiler, or the cache directory is not writable; "
-                   "standard ONNX graphs run)")
+        typer.echo(f"native CPU kernels: {describe()}")
 
     @bench_app.command("grad")
     def bench_grad_cmd(
@@ -60,11 +56,10 @@ def register(app: VisTyper) -> None:
         typer.echo(format_table(["backend", "median ms", "min ms", "peak RSS MiB", "export peak MiB", "setup s"], rows))
         typer.echo("(ORT times and peak: a process that loads only the exported graph file; the export runs before, in its own process)")
         by = {r.backend: r for r in results}
-        from vis.engine._native import library_path
+        from vis.engine._native import describe
 
-        kernels = "vis's native CPU kernels" if library_path() else "no native kernels: no C++ compiler, or VIS_NATIVE=0"
-        typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x ({kernels}); "
-                   f"standard ONNX ops only (ort-onnx): {by['torch'].median_ms / by['ort-onnx'].median_ms:.2f}x")
+        typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x (native CPU kernels: "
+                   f"{describe()}); standard ONNX ops only (ort-onnx): {by['torch'].median_ms / by['ort-onnx'].median_ms:.2f}x")
 
 
 @bench_app.command("step")

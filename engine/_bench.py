@@ -68,10 +68,9 @@ def _grad_worker(backend: str, model: str, spec: str, size: tuple[int, int], thr
     if backend in ("ort", "ort-onnx"):
         import onnx
 
+        from vis.engine._native import DISABLE_ENV
         from vis.engine._session import BoundRunner, SessionConfig, create_session
         from vis.models import model_spec
-
-        from vis.engine._native import DISABLE_ENV
 
         if backend == "ort-onnx":
             os.environ[DISABLE_ENV] = "0"  # the graph as exported: standard ONNX ops only

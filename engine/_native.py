@@ -3,7 +3,7 @@
 ``_native_src/vis_ops.cc`` holds MaxPoolGrad and ReluGrad as ORT custom ops (see its header comment). The first CPU
 session that can use them compiles the file with the system's C++ compiler (about a second) into vis's cache
 directory; later sessions load the cached library. Without a compiler, or with ``VIS_NATIVE=0``, graphs run as
-exported (standard ONNX, ~1.15x slower gradients for GoogLeNet), and nothing else changes.
+exported (standard ONNX, 1.2-1.45x slower gradients for GoogLeNet), and nothing else changes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ DISABLE_ENV = "VIS_NATIVE"
 def enabled() -> bool:
     """False when the user switched the native kernels off (``VIS_NATIVE=0``)."""
     return os.environ.get(DISABLE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def describe() -> str:
+    """One line on whether CPU sessions use the native kernels, and why not when they do not."""
+    if not enabled():
+        return f"off ({DISABLE_ENV}=0)"
+    library = library_path()
+    if library is None:
+        return "unavailable (not built: no C++ compiler, or the cache directory is not writable; standard ONNX graphs run)"
+    return f"in use ({library})"
 
 
 def cache_dir() -> Path:

@@ -16,7 +16,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from vis.errors import VisError
-from vis.exporters._graph import subgraph_inputs
+from vis.exporters._graph import names_read, needed_nodes
 from vis.exporters._native_routes import record_native_routes
 from vis.kernels import NON_DIFFERENTIABLE_OPS, VARIANTS, Emitter, get_rule, supported_ops
 from vis.kernels._emitter import FLOAT_TYPES, Dim, attr
@@ -148,15 +148,7 @@ def add_input_gradient(
         raise AutodiffError(f"output name {grad_name!r} is already used in the graph")
     taken.add(grad_name)
 
-    # Prune: keep the nodes the objective needs.
-    needed = {objective}
-    kept: list[onnx.NodeProto] = []
-    for node in reversed(nodes):
-        if any(o in needed for o in node.output):
-            kept.append(node)
-            needed.update(i for i in node.input if i)
-            needed |= subgraph_inputs(node)
-    kept.reverse()
+    kept = needed_nodes(nodes, [objective])  # prune what the objective does not need
 
     types = _types(model)
     # Activity: tensors that depend on wrt through differentiable float paths.
@@ -235,7 +227,7 @@ def _assemble(
 ) -> onnx.ModelProto:
     graph = model.graph
     all_nodes = kept + ctx.nodes
-    used = {i for n in all_nodes for i in n.input} | _names_in_subgraphs(all_nodes)
+    used = names_read(all_nodes)
     inputs = {vi.name for vi in graph.input}
     initializers = [t for t in graph.initializer if t.name in used or t.name in inputs]
     present = {o for n in all_nodes for o in n.output} | inputs
@@ -272,10 +264,3 @@ def _assemble(
     out.graph.CopyFrom(new_graph)
     record_native_routes(out, ctx.native_routes)
     return out
-
-
-def _names_in_subgraphs(nodes: Iterable[onnx.NodeProto]) -> set[str]:
-    names: set[str] = set()
-    for n in nodes:
-        names |= subgraph_inputs(n)
-    return names

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import onnx
@@ -28,6 +28,28 @@ def subgraph_inputs(node: onnx.NodeProto) -> set[str]:
                 names.update(n.input)
                 names |= subgraph_inputs(n)
     return names
+
+
+def names_read(nodes: Iterable[onnx.NodeProto]) -> set[str]:
+    """Every tensor name ``nodes`` read, by their own inputs or their subgraphs'."""
+    names: set[str] = set()
+    for node in nodes:
+        names.update(i for i in node.input if i)
+        names |= subgraph_inputs(node)
+    return names
+
+
+def needed_nodes(nodes: Sequence[onnx.NodeProto], outputs: Iterable[str]) -> list[onnx.NodeProto]:
+    """The nodes that ``outputs`` depend on, in their order (names read by subgraphs count as read)."""
+    needed = set(outputs)
+    kept: list[onnx.NodeProto] = []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+            needed |= subgraph_inputs(node)
+    kept.reverse()
+    return kept
 
 
 class GraphBuilder:

@@ -15,7 +15,7 @@ from typing import Any
 import onnx
 from onnx import helper
 
-from vis.exporters._graph import subgraph_inputs
+from vis.exporters._graph import names_read, needed_nodes
 
 NATIVE_ROUTES_KEY = "vis.native_routes"
 NATIVE_DOMAIN = "vis.native"
@@ -60,33 +60,18 @@ def apply_native_routes(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     nodes = [swaps.get(i, n) for i, n in enumerate(out.graph.node)]
-    _replace_nodes(out.graph, _live(nodes, [o.name for o in out.graph.output]))
+    _replace_nodes(out.graph, needed_nodes(nodes, [o.name for o in out.graph.output]))
     if not any(op.domain == NATIVE_DOMAIN for op in out.opset_import):
         out.opset_import.append(helper.make_opsetid(NATIVE_DOMAIN, 1))
     record_native_routes(out, [])
     return out, len(swaps)
 
 
-def _live(nodes: list[onnx.NodeProto], outputs: list[str]) -> list[onnx.NodeProto]:
-    """The nodes the graph outputs need, in order; optional outputs nobody reads are cut (MaxPool's Indices)."""
-    needed = set(outputs)
-    kept: list[onnx.NodeProto] = []
-    for node in reversed(nodes):
-        if not any(o in needed for o in node.output):
-            continue
-        if node.op_type == "MaxPool" and len(node.output) > 1 and node.output[1] not in needed:
-            del node.output[1:]  # the plain MaxPool is ORT's fast one
-        kept.append(node)
-        needed.update(i for i in node.input if i)
-        needed |= subgraph_inputs(node)
-    kept.reverse()
-    return kept
-
-
 def _replace_nodes(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
-    used = {i for n in nodes for i in n.input} | {o.name for o in graph.output}
+    used = names_read(nodes) | {o.name for o in graph.output}
     for n in nodes:
-        used |= subgraph_inputs(n)
+        if n.op_type == "MaxPool" and len(n.output) > 1 and n.output[1] not in used:
+            del n.output[1:]  # Indices nobody reads: the plain MaxPool is ORT's fast one
     del graph.node[:]
     graph.node.extend(nodes)
     initializers = [t for t in graph.initializer if t.name in used]
