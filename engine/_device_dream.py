@@ -32,7 +32,6 @@ from vis.engine._dream import (
     DreamProgress,
     ProgressFn,
     VideoDreamConfig,
-    fit_max_size,
     fitted_size,
     octave_sizes,
 )
@@ -231,7 +230,8 @@ class DeviceDreamer:
         Frames are uint8 BGR or float32 RGB (HxWx3); each result has its frame's layout and size. The optical flow
         is computed on the host from the host's own small copies of the frames (OpenCV, as the host loop does), in a
         worker thread one frame ahead, so it overlaps the device's steps on the frame before; the warp of the
-        previous dream and the blend run on the device, so only the flow field goes up.
+        previous dream (which scales the small field up) and the blend run on the device, so only the small field
+        goes up.
         """
         from vis.engine._read_ahead import read_ahead
 
@@ -265,19 +265,14 @@ class DeviceDreamer:
 
 def _with_flow(frames: Iterable[np.ndarray], method: str, max_size: int | None,
                flow_size: int | None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """Each frame with the optical flow from its dream-size copy to the previous frame's (``None`` for the first
-    frame and after a change of size)."""
-    from vis.engine._video import from_bgr, optical_flow
+    """Each frame with the optical flow from it to the previous frame at dream size, in the pixels of the flow's
+    small copy (``None`` for the first frame and after a change of size)."""
+    from vis.engine._flow import FlowTracker
 
-    previous: np.ndarray | None = None
+    flow_of = FlowTracker(method, flow_size)
     for frame in frames:
         _layout(frame)  # a malformed frame fails here with vis's message, not inside OpenCV
-        host = fit_max_size(from_bgr(frame) if frame.dtype == np.uint8 else np.asarray(frame, np.float32), max_size)
-        flow = None
-        if previous is not None and previous.shape == host.shape:
-            flow = optical_flow(host, previous, method, flow_size)
-        yield frame, flow
-        previous = host
+        yield frame, flow_of(frame, fitted_size(frame.shape, max_size))
 
 
 def _layout(frame: np.ndarray) -> str:

@@ -94,7 +94,7 @@ class VideoDreamConfig:
         blend: weight of the warped previous dream in each frame's start image (0 = every frame from scratch).
         iterations_per_frame: ascent steps per octave after the first frame (``None``: the dream's own).
         octaves_per_frame: octaves after the first frame (``None``: the dream's own).
-        flow: ``"farneback"`` or ``"dis"`` (OpenCV optical flow), or ``"none"`` to assume a static camera.
+        flow: ``"dis"`` or ``"farneback"`` (OpenCV optical flow), or ``"none"`` to assume a static camera.
         flow_size: the long side at which the flow is computed (larger frames are shrunk for it, the field scaled
             back up); ``None`` for the full dream size.
     """
@@ -103,7 +103,7 @@ class VideoDreamConfig:
     iterations_per_frame: int | None = 3
     octaves_per_frame: int | None = 1
     flow: str = "dis"
-    flow_size: int | None = 640
+    flow_size: int | None = 480
 
     def __post_init__(self) -> None:
         if self.flow_size is not None and self.flow_size < 16:
@@ -300,7 +300,7 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
 
     With a device loop (see :func:`dream`) the previous dream stays on the device and is warped and blended there.
     """
-    from vis.engine._video import optical_flow, warp
+    from vis.engine._flow import FlowTracker, warp
 
     rng = rng if rng is not None else np.random.default_rng()
     frames = iter(frames)
@@ -313,15 +313,16 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
         yield from dreamer.dream_frames(frames, config, video, max_size=max_size, rng=rng, progress=progress)
         return
     later = video.later(config)
-    prev_small: np.ndarray | None = None
+    flow_of = FlowTracker(video.flow, video.flow_size) if video.blend > 0.0 and video.flow != "none" else None
     prev_dream: np.ndarray | None = None
     for frame in frames:
         small = fit_max_size(np.asarray(frame, np.float32), max_size)
+        flow = flow_of(frame, small.shape[:2]) if flow_of is not None else None
         if prev_dream is None or video.blend == 0.0 or prev_dream.shape != small.shape:
             out = dream(backend, small, config, rng=rng, progress=progress)
         else:
-            warped = prev_dream if video.flow == "none" else warp(prev_dream, optical_flow(small, prev_small, video.flow, video.flow_size))
+            warped = prev_dream if flow is None else warp(prev_dream, flow)
             start = video.blend * warped + (1.0 - video.blend) * small
             out = dream(backend, start, later, rng=rng, progress=progress)
-        prev_small, prev_dream = small, out
+        prev_dream = out
         yield resize(out, frame.shape[:2])

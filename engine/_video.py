@@ -1,4 +1,4 @@
-"""Video IO: file and webcam sources, a sink that writes frames as they come, audio muxing, optical-flow warps.
+"""Video IO: file and webcam sources, a sink that writes frames as they come, audio muxing, preview windows.
 
 Frames are HxWx3 float32 RGB in [0, 1] on the vis side; OpenCV's BGR uint8 stays inside this module.
 """
@@ -382,48 +382,6 @@ def sniff_kind(path: str | Path) -> str:
         cap.release()
     raise InputFileError(f"not an image or video that can be read: {path}")
 
-
-# ---- optical flow ----------------------------------------------------------------------------------------------
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(to_uint8(image), cv2.COLOR_BGR2GRAY)
-
-
-def optical_flow(current: np.ndarray, previous: np.ndarray, method: str = "farneback",
-                 max_side: int | None = None) -> np.ndarray:
-    """Dense flow (H, W, 2) from ``current`` to ``previous``: ``current[y, x]`` ~ ``previous[y + fy, x + fx]``.
-
-    ``max_side`` computes the flow on copies shrunk to at most that long side and scales the field back up: at
-    1280x720 Farneback takes 316 ms on 16 cores, far beyond a real-time frame, while a warp needs no more detail.
-    """
-    a, b = _grey(current), _grey(previous)
-    h, w = a.shape
-    scale = 1.0 if not max_side or max(h, w) <= max_side else max_side / max(h, w)
-    if scale < 1.0:
-        small = (max(1, round(w * scale)), max(1, round(h * scale)))
-        a = cv2.resize(a, small, interpolation=cv2.INTER_AREA)
-        b = cv2.resize(b, small, interpolation=cv2.INTER_AREA)
-    if method == "dis":
-        flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
-    else:
-        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    if scale < 1.0:
-        sy, sx = h / flow.shape[0], w / flow.shape[1]
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        flow[..., 0] *= sx
-        flow[..., 1] *= sy
-    return flow
-
-
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample ``image`` at each pixel displaced by ``flow`` (from :func:`optical_flow`): moves it onto the current frame."""
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    out = cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return out.reshape(image.shape)
-
-
-# ---- audio -----------------------------------------------------------------------------------------------------
 
 def has_audio(path: str | Path) -> bool | None:
     """Whether ``path`` has an audio stream; ``None`` when no prober (PyAV or ffprobe) is installed."""

@@ -133,30 +133,39 @@ def blend_graph() -> onnx.ModelProto:
 
 
 def warp_graph() -> onnx.ModelProto:
-    """Sample ``image`` (1, 3, h, w) at each pixel moved by ``flow`` (h, w, 2) float32 [dx, dy] pixels -> ``warped``.
+    """Sample ``image`` (1, 3, h, w) at each pixel moved by ``flow`` (h', w', 2) float32 [dx, dy] -> ``warped``.
 
-    The device version of :func:`vis.engine._video.warp` (OpenCV ``remap``, ``INTER_LINEAR``, ``BORDER_REFLECT``):
+    The device version of :func:`vis.engine._flow.warp` (OpenCV ``remap``, ``INTER_LINEAR``, ``BORDER_REFLECT``):
     bilinear ``GridSample`` with ``reflection`` padding and ``align_corners=0`` reflects about the outer pixel edges,
-    as ``BORDER_REFLECT`` does. Positions go through GridSample's normalised [-1, 1] coordinates.
+    as ``BORDER_REFLECT`` does. Positions go through GridSample's normalised [-1, 1] coordinates. A flow smaller than
+    the image is in its own pixels (computed on a small copy of the frame): it is resized to (h, w) as OpenCV's
+    ``INTER_LINEAR`` would and scaled by w / w' and h / h', so only the small field has to go up to the device.
     """
     g = GraphBuilder("warp")
-    shape = g.op("Shape", ["flow"])
-    grid = []
-    # grid channel 0 is x: flow[..., 0] plus the column index (w of flow's shape); channel 1 is y, from the rows
-    for channel, dim, spread in ((0, 1, [0]), (1, 0, [1])):
-        n = g.op("Cast", [g.op("Gather", [shape, g.const(dim)], axis=0)], to=TensorProto.FLOAT)
+    image_hw = g.op("Shape", ["image"], start=2)
+    flow_hw = g.op("Shape", ["flow"], end=2)
+    field = g.op("Unsqueeze", [g.op("Transpose", ["flow"], perm=[2, 0, 1]), g.const([0])])  # (1, 2, h', w')
+    # the sizes of all four axes: with ``axes`` and [h, w] from a Shape, ORT 1.32's shape inference rejects the node
+    sizes = g.op("Concat", [g.const([1, 2]), image_hw], axis=0)
+    field = g.op("Resize", [field, "", "", sizes], mode="linear", coordinate_transformation_mode="half_pixel")
+    image_hw = g.op("Cast", [image_hw], to=TensorProto.FLOAT)
+    flow_hw = g.op("Cast", [flow_hw], to=TensorProto.FLOAT)
+    positions = []
+    # channel 0 is x: its field scaled by w / w', plus the column index (1, w); channel 1 is y, from the rows (h, 1)
+    for channel, dim, spread in ((0, 1, [0, 1, 2]), (1, 0, [0, 1, 3])):
+        n = g.op("Gather", [image_hw, g.const(dim)], axis=0)
+        scale = g.op("Div", [n, g.op("Gather", [flow_hw, g.const(dim)], axis=0)])
         at = g.op("Range", [g.const(np.float32(0.0)), n, g.const(np.float32(1.0))])
-        at = g.op("Unsqueeze", [at, g.const(spread)])  # (1, w) or (h, 1): broadcasts over the other axis
-        f = g.op("Slice", ["flow", g.const([channel]), g.const([channel + 1]), g.const([2])])
-        pos = g.op("Add", [g.op("Squeeze", [f, g.const([2])]), at])
+        at = g.op("Unsqueeze", [at, g.const(spread)])  # (1, 1, 1, w) or (1, 1, h, 1): broadcasts over the other axis
+        f = g.op("Slice", [field, g.const([channel]), g.const([channel + 1]), g.const([1])])
+        pos = g.op("Add", [g.op("Mul", [f, scale]), at])
         # pixel centre p -> normalised (2p + 1) / n - 1, align_corners=0's convention
-        norm = g.op("Sub", [g.op("Div", [g.op("Add", [g.op("Mul", [pos, g.const(np.float32(2.0))]),
-                                                      g.const(np.float32(1.0))]), n]), g.const(np.float32(1.0))])
-        grid.append(g.op("Unsqueeze", [norm, g.const([2])]))
-    grid_nhw2 = g.op("Unsqueeze", [g.op("Concat", grid, axis=2), g.const([0])])
-    g.rename_output(g.op("GridSample", ["image", grid_nhw2], mode="bilinear", padding_mode="reflection",
+        positions.append(g.op("Sub", [g.op("Div", [g.op("Add", [g.op("Mul", [pos, g.const(np.float32(2.0))]),
+                                                                g.const(np.float32(1.0))]), n]), g.const(np.float32(1.0))]))
+    grid = g.op("Transpose", [g.op("Concat", positions, axis=1)], perm=[0, 2, 3, 1])  # (1, h, w, 2)
+    g.rename_output(g.op("GridSample", ["image", grid], mode="bilinear", padding_mode="reflection",
                          align_corners=0), "warped")
-    flow = helper.make_tensor_value_info("flow", TensorProto.FLOAT, ["h", "w", 2])
+    flow = helper.make_tensor_value_info("flow", TensorProto.FLOAT, ["fh", "fw", 2])
     return _model(g, "vis_warp", [_image("image"), flow], [_image("warped")])
 
 

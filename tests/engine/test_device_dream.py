@@ -187,25 +187,27 @@ def moving_frames(n: int, shape=(48, 72)) -> list[np.ndarray]:
     return [np.ascontiguousarray(wide[:, 3 * i: 3 * i + shape[1]]) for i in range(n)]
 
 
-@pytest.mark.parametrize("flow", ["farneback", "none"])
-def test_video_frames_equal_a_reference_video_loop(backend, graphs, flow) -> None:
-    from vis.engine._video import optical_flow
+@pytest.mark.parametrize("flow, flow_size", [("farneback", 640), ("dis", 24), ("none", 640)])
+def test_video_frames_equal_a_reference_video_loop(backend, graphs, flow, flow_size) -> None:
+    from vis.engine._flow import FlowTracker
 
     frames = moving_frames(3)
-    video = VideoDreamConfig(blend=0.7, iterations_per_frame=1, octaves_per_frame=1, flow=flow)
+    # flow_size 24: the field is computed on a copy smaller than the frames and scaled up by the device's warp
+    video = VideoDreamConfig(blend=0.7, iterations_per_frame=1, octaves_per_frame=1, flow=flow, flow_size=flow_size)
     got = list(DeviceDreamer(backend).dream_frames(frames, SMALL, video, rng=np.random.default_rng(6)))
     rng = np.random.default_rng(6)
     later = DreamConfig(octaves=1, iterations=1, min_size=16)
-    prev = prev_rgb = None
+    track = FlowTracker("dis" if flow == "none" else flow, video.flow_size)
+    prev = None
     for i, frame in enumerate(frames):
-        rgb = np.ascontiguousarray(frame[..., ::-1], dtype=np.float32) * np.float32(1.0 / 255.0)
+        moved = track(frame, frame.shape[:2])
         small = call(graphs, "pre_bgr_uint8", frame=frame, size=np.array(frame.shape[:2], np.int64))
         if prev is None:
             start, config = small, SMALL
         else:
-            warped = prev if flow == "none" else call(graphs, "warp", image=prev, flow=optical_flow(rgb, prev_rgb, flow))
+            warped = prev if flow == "none" else call(graphs, "warp", image=prev, flow=moved)
             start, config = call(graphs, "blend", warped=warped, frame=small, blend=np.float32(0.7)), later
-        prev, prev_rgb = reference_dream(backend, graphs, start, config, rng), rgb
+        prev = reference_dream(backend, graphs, start, config, rng)
         want = call(graphs, "post_bgr_uint8", image=prev, size=np.array(frame.shape[:2], np.int64))
         assert got[i].shape == frame.shape and got[i].dtype == np.uint8
         assert np.array_equal(got[i], want), i
@@ -214,16 +216,18 @@ def test_video_frames_equal_a_reference_video_loop(backend, graphs, flow) -> Non
 def test_video_flow_runs_ahead_in_a_worker_and_sessions_are_ready_before_frame_two(backend, monkeypatch) -> None:
     import threading
 
-    import vis.engine._video as video_module
+    from vis.engine._flow import FlowTracker
 
     threads = []
-    real = video_module.optical_flow
+    real = FlowTracker.__call__
 
     def recording_flow(*args, **kwargs):
-        threads.append(threading.current_thread().name)
-        return real(*args, **kwargs)
+        flow = real(*args, **kwargs)
+        if flow is not None:
+            threads.append(threading.current_thread().name)
+        return flow
 
-    monkeypatch.setattr(video_module, "optical_flow", recording_flow)
+    monkeypatch.setattr(FlowTracker, "__call__", recording_flow)
     dreamer = DeviceDreamer(backend)
     video = VideoDreamConfig(blend=0.5, iterations_per_frame=1, octaves_per_frame=1, flow="dis")
     out = dreamer.dream_frames(moving_frames(3), DreamConfig(octaves=1, iterations=1), video, rng=np.random.default_rng(0))

@@ -20,9 +20,7 @@ from vis.engine._video import (
     WebcamSource,
     copy_audio,
     has_audio,
-    optical_flow,
     sniff_kind,
-    warp,
 )
 from vis.errors import InputFileError, OutputExistsError
 from vis.exporters import parse_objective
@@ -202,27 +200,6 @@ def test_sniff_kind(tmp_path, sample_photo) -> None:
     (tmp_path / "x.jpg").write_text("hello")
     with pytest.raises(InputFileError, match="not an image or video"):
         sniff_kind(tmp_path / "x.jpg")
-
-
-def test_flow_warp_moves_previous_onto_current() -> None:
-    prev, cur = scene(shift=0), scene(shift=3)  # content moves 3 px left
-    moved = warp(prev, optical_flow(cur, prev))
-    inner = (slice(8, -8), slice(8, -8))
-    assert np.abs(moved - cur)[inner].mean() < 0.3 * np.abs(prev - cur)[inner].mean()
-
-
-@pytest.mark.parametrize("method", ["farneback", "dis"])
-def test_flow_at_a_smaller_size_is_scaled_back_to_the_frame(method) -> None:
-    prev, cur = scene(shift=0), scene(shift=4)
-    full = optical_flow(cur, prev, method)
-    half = optical_flow(cur, prev, method, max_side=max(cur.shape[:2]) // 2)
-    assert half.shape == full.shape
-    inner = (slice(12, -12), slice(12, -12))
-    # the same motion in frame pixels, not in the small copy's
-    assert np.median(half[inner][..., 0]) == pytest.approx(np.median(full[inner][..., 0]), abs=0.6)
-    moved = warp(prev, half)
-    assert np.abs(moved - cur)[inner].mean() < 0.4 * np.abs(prev - cur)[inner].mean()
-    assert optical_flow(cur, prev, method, max_side=10_000).tolist() == full.tolist()  # no shrinking when it fits
 
 
 def test_temporal_coherence_halves_flicker_on_a_static_scene(tmp_path, backend, sample_photo) -> None:

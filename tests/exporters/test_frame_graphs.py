@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from vis.engine._images import to_uint8
-from vis.engine._video import warp
+from vis.engine._flow import warp
 from vis.errors import VisError
 from vis.exporters import _frame_graphs as fg
 
@@ -162,6 +162,14 @@ def test_warp_equals_opencv_remap_with_reflected_borders(scale) -> None:
     flow = (rng.standard_normal((29, 41, 2)) * scale).astype(np.float32)  # 12 px reaches well past the borders
     got = run(fg.warp_graph(), image=x, flow=flow)
     assert np.abs(hwc(got) - warp(hwc(x), flow)).max() < 1e-5
+
+
+def test_warp_scales_a_small_flow_up_as_opencv_does() -> None:
+    rng = np.random.default_rng(10)
+    x = rng.random((1, 3, 36, 64), dtype=np.float32)
+    flow = (rng.standard_normal((9, 16, 2)) * 2.0).astype(np.float32)  # in the pixels of a 4x smaller copy
+    got = run(fg.warp_graph(), image=x, flow=flow)
+    assert np.abs(hwc(got) - warp(hwc(x), flow)).max() < 1e-4
 
 
 def test_zero_flow_is_identity() -> None:
