@@ -3,11 +3,14 @@
 Inputs are cast to float16 on entry and outputs back to float32 on exit, so callers and the fused step's
 normalisation (whose 1e-8 epsilon would underflow in float16) keep float32.
 
-Two parts of a gradient graph do not survive float16 (as seen on an H100): the objective, a mean of squared
-activations whose sums overflow 65504, and the backward pass it starts, whose seed reaches each activation as 1/N of
-the averaged elements (~1e-5 to 1e-7) and underflows. So the objective's nodes (named ``objective/...``) compute in
-float32, and the backward seed is ``seed_scale`` instead of 1, every gradient output being divided by it again after
-its cast back to float32: the same gradient, carried through float16 at a representable size.
+Three parts of a gradient graph do not survive float16: the objective, a mean of squared activations whose sums
+overflow 65504 (seen on an H100); the start of the backward pass, which divides the seed by the number of averaged
+elements (100352 at GoogLeNet's inception4c for a 224 image: infinite in float16, so every gradient was 0; found
+2026-11-23 by running the float16 graph in true float16 through onnx's reference evaluator); and the seed's share
+of each activation, 1/N (~1e-5 to 1e-7), which underflows. So the objective's nodes (named ``objective/...``) and
+the backward nodes that read only their values, the seed and integer sizes compute in float32 up to where they
+meet a float16 activation, and the backward seed is ``seed_scale`` instead of 1, every gradient output being divided
+by it again after its cast back to float32: the same gradient, carried through float16 at a representable size.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ def to_float16(proto: onnx.ModelProto, seed_scale: float = SEED_SCALE) -> onnx.M
     out = onnx.ModelProto.FromString(proto.SerializeToString())
     record_native_routes(out, [])  # the native kernels are float32 only
     graph = out.graph
-    float_values = _float_values(proto)
-    island = [n for n in graph.node if n.name.startswith(OBJECTIVE_PREFIX)]
+    types = _value_types(proto)
+    float_values = {name for name, t in types.items() if t == TensorProto.FLOAT}
+    island = _float32_island(graph.node, types, {i.name for i in graph.initializer})
     in_island = {id(n) for n in island}
     outside = [n for n in graph.node if id(n) not in in_island]
     keep = {node.input[i] for node in graph.node for i in KEEP_FLOAT32_INPUTS.get(node.op_type, ()) if i < len(node.input)}
@@ -46,15 +50,17 @@ def to_float16(proto: onnx.ModelProto, seed_scale: float = SEED_SCALE) -> onnx.M
         if init.data_type == TensorProto.FLOAT and init.name not in keep:
             graph.initializer[i].CopyFrom(numpy_helper.from_array(_half(numpy_helper.to_array(init)), init.name))
     seeds = 0
+    for node in graph.node:
+        if _is_seed(node):
+            seeds += 1
+            for attr in node.attribute:
+                attr.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attr.t) * np.float32(seed_scale), attr.t.name))
     for node in outside:
         for attr in node.attribute:
             if attr.name == "to" and node.op_type == "Cast" and attr.i == TensorProto.FLOAT:
                 attr.i = TensorProto.FLOAT16
             if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT:
-                value = numpy_helper.to_array(attr.t)
-                if node.op_type == "ConstantOfShape" and any(SEED_MARK in o for o in node.output):
-                    value, seeds = value * seed_scale, seeds + 1
-                attr.t.CopyFrom(numpy_helper.from_array(_half(value), attr.t.name))
+                attr.t.CopyFrom(numpy_helper.from_array(_half(numpy_helper.to_array(attr.t)), attr.t.name))
     initializers = {i.name for i in graph.initializer}
     casts: list[onnx.NodeProto] = []
     # graph inputs: float16 for the graph, the original float32 for the objective
@@ -103,13 +109,34 @@ def _cast(source: str, target: str, to: int) -> onnx.NodeProto:
     return helper.make_node("Cast", [source], [target], to=to, name=f"cast:{target}")  # not under objective/
 
 
-def _float_values(proto: onnx.ModelProto) -> set[str]:
-    """Names of the float32 tensors of the (float32) graph, from ONNX shape inference."""
-    inferred = shape_inference.infer_shapes(proto)
-    graph = inferred.graph
-    names = {v.name for v in [*graph.input, *graph.value_info, *graph.output]
-             if v.type.tensor_type.elem_type == TensorProto.FLOAT}
-    return names | {i.name for i in graph.initializer if i.data_type == TensorProto.FLOAT}
+def _value_types(proto: onnx.ModelProto) -> dict[str, int]:
+    """The element type of every tensor of the (float32) graph that ONNX shape inference can tell."""
+    graph = shape_inference.infer_shapes(proto).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]}
+    return types | {i.name: i.data_type for i in graph.initializer}
+
+
+def _is_seed(node: onnx.NodeProto) -> bool:
+    return node.op_type == "ConstantOfShape" and any(SEED_MARK in o for o in node.output)
+
+
+_INTEGERS = {TensorProto.INT64, TensorProto.INT32}
+
+
+def _float32_island(nodes: Iterable[onnx.NodeProto], types: dict[str, int], constants: set[str]) -> list[onnx.NodeProto]:
+    """The nodes that keep float32: the objective's, the backward seed, casts of integer sizes to float, and every
+    node whose float inputs (constants aside) all come from those: the seed's way down to the objective's inputs,
+    which ends where it meets a float16 activation."""
+    island, produced = [], set()
+    for node in nodes:
+        floats_in = [i for i in node.input if types.get(i) == TensorProto.FLOAT and i not in constants]
+        joins = (node.name.startswith(OBJECTIVE_PREFIX) or _is_seed(node)
+                 or (node.op_type == "Cast" and types.get(node.input[0]) in _INTEGERS)
+                 or (bool(floats_in) and all(i in produced for i in floats_in)))
+        if joins:
+            island.append(node)
+            produced.update(node.output)
+    return island
 
 
 def _used_only_by(nodes: Iterable[onnx.NodeProto], others: Iterable[onnx.NodeProto]) -> set[str]:

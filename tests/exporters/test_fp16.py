@@ -66,3 +66,20 @@ def test_objective_in_float32_and_a_scaled_seed_give_the_same_gradient(name, spe
     cosine = float((g16 * g32).sum() / np.linalg.norm(g16) / np.linalg.norm(g32))
     assert cosine > 0.94, cosine  # measured 0.99 (block10), 0.95 (class logit through the classifier, random weights)
     assert abs(v16 - v32) / abs(v32) < 2e-2
+
+
+def test_true_float16_arithmetic_keeps_the_gradient_of_a_mean_over_more_than_65504_elements() -> None:
+    # ORT's CPU provider runs the float16 graph mostly in float32 (it has no float16 Conv); onnx's reference evaluator
+    # computes in numpy float16, as a GPU would. A mean over 6 x 154 x 154 = 142296 activations: its backward divides
+    # by that count, which is infinite in float16, so before the count stayed float32 every gradient came out 0 (what
+    # the H100 showed at 224 px and up).
+    from onnx.reference import ReferenceEvaluator
+
+    fp32 = gradient_graph("lenet5", get_model("lenet5", weights="random"), parse_objective("conv1", "lenet5"),
+                          variant="tensorrt_safe")
+    x = np.random.default_rng(2).random((1, 1, 160, 160), dtype=np.float32)
+    v32, g32 = ort.InferenceSession(fp32.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+    v16, g16 = ReferenceEvaluator(to_float16(fp32)).run(None, {"image": x})
+    assert np.isfinite(g16).all() and g16.dtype == np.float32
+    assert np.linalg.norm(g16 - g32) / np.linalg.norm(g32) < 1e-2  # measured 9e-4; 1.0 before the fix
+    assert abs(v16 - v32) / abs(v32) < 1e-3
