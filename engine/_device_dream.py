@@ -238,7 +238,7 @@ class DeviceDreamer:
         rng = rng if rng is not None else np.random.default_rng()
         later = video.later(config)
         blend = self.upload(np.asarray(video.blend, np.float32))
-        uses_flow = video.blend > 0.0 and video.flow != "none"
+        uses_flow = video.uses_flow
         # the blend and warp sessions are built now, before the first frame, rather than stalling the second (a GPU
         # session takes ~0.5 s to create: 15 frames of a real-time video)
         for kind in (["blend"] if video.blend > 0.0 else []) + (["warp"] if uses_flow else []):

@@ -110,8 +110,15 @@ class VideoDreamConfig:
             raise DreamError(f"flow size must be at least 16 pixels, got {self.flow_size}")
         if not 0.0 <= self.blend <= 1.0:
             raise DreamError(f"blend must be in [0, 1], got {self.blend}")
-        if self.flow not in ("farneback", "dis", "none"):
+        from vis.engine._flow import FLOW_METHODS
+
+        if self.flow not in (*FLOW_METHODS, "none"):
             raise DreamError(f"flow must be farneback, dis or none, got {self.flow!r}")
+
+    @property
+    def uses_flow(self) -> bool:
+        """Whether frames after the first warp the previous dream by an optical flow."""
+        return self.blend > 0.0 and self.flow != "none"
 
     def later(self, config: DreamConfig) -> DreamConfig:
         """The dream settings of every frame after the first."""
@@ -313,7 +320,7 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
         yield from dreamer.dream_frames(frames, config, video, max_size=max_size, rng=rng, progress=progress)
         return
     later = video.later(config)
-    flow_of = FlowTracker(video.flow, video.flow_size) if video.blend > 0.0 and video.flow != "none" else None
+    flow_of = FlowTracker(video.flow, video.flow_size) if video.uses_flow else None
     prev_dream: np.ndarray | None = None
     for frame in frames:
         small = fit_max_size(np.asarray(frame, np.float32), max_size)

@@ -11,15 +11,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vis.engine._dream import fitted_size
+from vis.engine._images import to_uint8
+
 FLOW_METHODS = ("dis", "farneback")
-
-
-def _fitted(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
-    h, w = size
-    if not max_side or max(h, w) <= max_side:
-        return h, w
-    s = max_side / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def grey(frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -34,9 +29,7 @@ def grey(frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
     h, w = size if size is not None else g.shape
     if (h, w) != g.shape:
         g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)
-    if g.dtype != np.uint8:
-        g = (np.clip(g, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return g
+    return g if g.dtype == np.uint8 else to_uint8(g)
 
 
 def _solver(method: str):
@@ -60,17 +53,6 @@ def scale_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return flow
 
 
-def optical_flow(current: np.ndarray, previous: np.ndarray, method: str = "dis",
-                 max_side: int | None = None) -> np.ndarray:
-    """Dense flow (H, W, 2) from ``current`` to ``previous``: ``current[y, x]`` ~ ``previous[y + fy, x + fx]``.
-
-    ``max_side`` computes the flow on copies shrunk to at most that long side and scales the field back up.
-    """
-    size = current.shape[:2]
-    small = _fitted(size, max_side)
-    return scale_flow(_solver(method)(grey(current, small), grey(previous, small)), size)
-
-
 class FlowTracker:
     """The flow from each frame of a stream to the one before, each frame reduced once to a small grey copy.
 
@@ -88,7 +70,7 @@ class FlowTracker:
         """The flow from ``frame`` seen at ``size`` (h, w) to the previous frame, in the pixels of a copy at most
         ``max_side`` long (pass it to :func:`warp`, which scales it); ``None`` for the first frame and after a change
         of size."""
-        current = grey(frame, _fitted(size, self.max_side))
+        current = grey(frame, fitted_size(size, self.max_side))
         previous, self._previous = self._previous, current
         if previous is None or previous.shape != current.shape:
             return None

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vis.engine._flow import FlowTracker, grey, optical_flow, scale_flow, warp
+from vis.engine._dream import fitted_size
+from vis.engine._flow import FlowTracker, grey, scale_flow, warp
 
 
 def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -27,6 +28,14 @@ def bgr_uint8(rgb: np.ndarray) -> np.ndarray:
 INNER = (slice(12, -12), slice(12, -12))
 
 
+def flow_at_frame_size(current: np.ndarray, previous: np.ndarray, method: str, max_side: int | None = None) -> np.ndarray:
+    """The tracker's field from ``current`` to ``previous``, scaled to the frames' own size."""
+    size = current.shape[:2]
+    track = FlowTracker(method, max_side)
+    track(previous, size)
+    return scale_flow(track(current, size), size)
+
+
 def test_grey_of_a_bgr_frame_equals_grey_of_its_float_rgb() -> None:
     rgb = crop(texture(60, 80), 0, 0, 60, 80)
     frame = bgr_uint8(rgb)
@@ -41,7 +50,7 @@ def test_grey_of_a_bgr_frame_equals_grey_of_its_float_rgb() -> None:
 def test_flow_finds_a_known_shift(method) -> None:
     img = texture(72, 96)
     prev, cur = crop(img, 0, 0, 72, 96), crop(img, 3, 2, 72, 96)  # the content moves 3 px left and 2 up
-    flow = optical_flow(cur, prev, method)  # cur[y, x] = prev[y + 2, x + 3]
+    flow = flow_at_frame_size(cur, prev, method)  # cur[y, x] = prev[y + 2, x + 3]
     assert np.median(flow[INNER][..., 0]) == pytest.approx(3.0, abs=0.3)
     assert np.median(flow[INNER][..., 1]) == pytest.approx(2.0, abs=0.3)
     moved = warp(prev, flow)
@@ -52,13 +61,13 @@ def test_flow_finds_a_known_shift(method) -> None:
 def test_flow_at_a_smaller_size_is_scaled_back_to_the_frame(method) -> None:
     img = texture(72, 96)
     prev, cur = crop(img, 0, 0, 72, 96), crop(img, 4, 0, 72, 96)
-    full = optical_flow(cur, prev, method)
-    half = optical_flow(cur, prev, method, max_side=48)
+    full = flow_at_frame_size(cur, prev, method)
+    half = flow_at_frame_size(cur, prev, method, max_side=48)
     assert half.shape == full.shape
     # the same motion in frame pixels, not in the small copy's
     assert np.median(half[INNER][..., 0]) == pytest.approx(np.median(full[INNER][..., 0]), abs=0.6)
     assert np.abs(warp(prev, half) - cur)[INNER].mean() < 0.4 * np.abs(prev - cur)[INNER].mean()
-    assert optical_flow(cur, prev, method, max_side=10_000).tolist() == full.tolist()  # no shrinking when it fits
+    assert flow_at_frame_size(cur, prev, method, max_side=10_000).tolist() == full.tolist()  # no shrinking when it fits
 
 
 def test_tracker_gives_the_small_field_that_warp_scales() -> None:
@@ -70,8 +79,10 @@ def test_tracker_gives_the_small_field_that_warp_scales() -> None:
     assert small.shape == (45, 80, 2)
     # the content moves 2 px left per frame: 1 px in the half-size copy
     assert np.median(small[6:-6, 6:-6, 0]) == pytest.approx(1.0, abs=0.25)
-    # the same field as optical_flow computes from the two frames, scaled by warp as by scale_flow
-    assert np.abs(scale_flow(small, (90, 160)) - optical_flow(frames[1], frames[0], "dis", 80)).max() < 1e-5
+    # DIS on the two frames' half-size grey copies, scaled by warp as by scale_flow
+    half = fitted_size((90, 160), 80)
+    direct = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(grey(frames[1], half), grey(frames[0], half), None)
+    assert np.abs(small - direct).max() < 1e-5
     prev = frames[0][..., ::-1].astype(np.float32) / 255.0
     assert np.array_equal(warp(prev, small), warp(prev, scale_flow(small, (90, 160))))
     # the tracker keeps the grey copy of the frame before; a copy of another size starts over
