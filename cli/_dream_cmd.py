@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import time
@@ -148,17 +149,17 @@ def run_zoom(setup: DreamSetup, image_path: Path, output: Path, config: Any, fra
     from vis.engine import load_image
     from vis.engine._dream import dream_zoom, fit_max_size
     from vis.engine._video import VideoSink
+    from vis.engine._write_behind import WriteBehind
 
     image = fit_max_size(load_image(image_path), max_size)
     image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]  # video codecs want even sizes
     progress = Progress(frames, enabled=not quiet)
-    with VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite) as sink:
-        try:
-            for out in dream_zoom(setup.backend, image, frames, zoom, config, rng=np.random.default_rng(seed)):
-                sink.write(out)
-                progress.frame()
-        finally:
-            progress.end()
+    with contextlib.ExitStack() as stack:
+        stack.callback(progress.end)  # last: after the writer's final frames
+        sink = stack.enter_context(VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite))
+        writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))  # encodes while we dream
+        for out in dream_zoom(setup.backend, image, frames, zoom, config, rng=np.random.default_rng(seed)):
+            writer.submit(out)
     return sink.frames_written
 
 
@@ -166,13 +167,13 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
               fps_out: Optional[float] = None, quiet: bool = False) -> tuple[int, float]:
     """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps)."""
-    import contextlib
     import itertools
 
     import numpy as np
 
     from vis.engine._dream import dream_frames, fitted_size, uses_device_loop
     from vis.engine._video import Preview, VideoSink, VirtualCamera
+    from vis.engine._write_behind import WriteBehind
 
     # The device loop converts frames on the device: hand them over as decoded (uint8 BGR) and write them back so.
     source.raw = uses_device_loop(setup.backend, fitted_size((source.height, source.width), max_size), config)
@@ -180,20 +181,24 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     progress = Progress(total, enabled=not quiet)
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)
     with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(VideoSink(output, fps_out or source.fps, (source.width, source.height), overwrite)) if output else None
+        stack.callback(progress.end)  # last: after the writer's final frames
+        writer = None
+        if output:
+            sink = stack.enter_context(VideoSink(output, fps_out or source.fps, (source.width, source.height), overwrite))
+            # frames are encoded while the next is dreamed; progress counts frames written, so a killed run's file
+            # holds all that the progress line showed but the last (whose fragment the next frame closes)
+            writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))
         window = stack.enter_context(Preview()) if preview else None
         cam = stack.enter_context(VirtualCamera(source.width, source.height, source.fps)) if virtual_cam else None
-        try:
-            for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed)):
-                if sink is not None:
-                    sink.write(out)
-                if cam is not None:
-                    cam.send(out)
+        for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed)):
+            if writer is not None:
+                writer.submit(out)
+            else:
                 progress.frame()
-                if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
-                    break
-        finally:
-            progress.end()
+            if cam is not None:
+                cam.send(out)
+            if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
+                break
     return progress.done, progress.fps()
 
 

@@ -161,6 +161,32 @@ def test_video_frames_reach_the_loop_as_decoded_only_on_the_device(tmp_path, mon
     assert seen == [np.dtype(dtype)] * 3
 
 
+@pytest.mark.parametrize("fail_after", [None, 5])
+def test_video_holds_every_dreamed_frame_in_order(tmp_path, monkeypatch, fail_after) -> None:
+    """Frames are encoded in a worker while the next is dreamed: all of them land, in order, also when the dream
+    stops with an error part way (the frames before it are kept)."""
+    import vis.engine._dream as host_dream
+    from vis.errors import VisError
+
+    def numbered_frames(backend, frames, *args, **kwargs):
+        for i, frame in enumerate(frames):
+            if i == fail_after:
+                raise VisError("the dream broke")
+            yield np.full(frame.shape, 0.1 * (i % 8) + 0.1, np.float32)  # frame i is grey level i
+
+    monkeypatch.setattr(host_dream, "dream_frames", numbered_frames)
+    src = write_video(tmp_path / "in.mp4", 8, fps=12)
+    out = tmp_path / "out.avi"  # MJPEG: every frame kept, each decodable alone
+    result = invoke(src, "-o", out, "--provider", "cpu", *FAST)
+    assert result.exit_code == (0 if fail_after is None else 2), result.output
+    cap = cv2.VideoCapture(str(out))
+    levels = []
+    while (got := cap.read())[0]:
+        levels.append(round((got[1].mean() / 255 - 0.1) / 0.1))
+    cap.release()
+    assert levels == list(range(fail_after or 8))
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--cuda-graph", "--provider", "cpu"], "CUDA graphs need the cuda execution provider"),
     (["--loop", "gpu"], "unknown dream loop 'gpu'"),
