@@ -155,8 +155,8 @@ def run_zoom(setup: DreamSetup, image_path: Path, output: Path, config: Any, fra
     image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]  # video codecs want even sizes
     progress = Progress(frames, enabled=not quiet)
     with contextlib.ExitStack() as stack:
-        stack.callback(progress.end)  # last: after the writer's final frames
         sink = stack.enter_context(VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite))
+        stack.callback(progress.end)  # after the writer's last frames
         writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))  # encodes while we dream
         for out in dream_zoom(setup.backend, image, frames, zoom, config, rng=np.random.default_rng(seed)):
             writer.submit(out)
@@ -181,10 +181,10 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     progress = Progress(total, enabled=not quiet)
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)
     with contextlib.ExitStack() as stack:
-        stack.callback(progress.end)  # last: after the writer's final frames
+        sink = stack.enter_context(VideoSink(output, fps_out or source.fps, (source.width, source.height), overwrite)) if output else None
+        stack.callback(progress.end)  # after the writer's last frames
         writer = None
-        if output:
-            sink = stack.enter_context(VideoSink(output, fps_out or source.fps, (source.width, source.height), overwrite))
+        if sink is not None:
             # frames are encoded while the next is dreamed; progress counts frames written, so a killed run's file
             # holds all that the progress line showed but the last (whose fragment the next frame closes)
             writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))
