@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -187,12 +187,14 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
         if sink is not None:
             # frames are encoded while the next is dreamed; progress counts frames written, so a killed run's file
             # holds all that the progress line showed but the last (whose fragment the next frame closes)
-            writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))
+            writer = stack.enter_context(WriteBehind(lambda timed: sink.write(*timed), on_written=progress.frame))
         window = stack.enter_context(Preview()) if preview else None
         cam = stack.enter_context(VirtualCamera(source.width, source.height, source.fps)) if virtual_cam else None
+        # a live source's recording is timed by when each dream was made (the camera's fps is not the dream's)
+        clock = seconds_since_first() if source.live else lambda: None
         for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed)):
             if writer is not None:
-                writer.submit(out)
+                writer.submit((out, clock()))
             else:
                 progress.frame()
             if cam is not None:
@@ -200,6 +202,20 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
             if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
                 break
     return progress.done, progress.fps()
+
+
+def seconds_since_first() -> Callable[[], float]:
+    """A clock that reads 0.0 at its first call and the seconds since then after."""
+    start: float | None = None
+
+    def now() -> float:
+        nonlocal start
+        t = time.perf_counter()
+        if start is None:
+            start = t
+        return t - start
+
+    return now
 
 
 def _config(octaves: int, octave_scale: float, iterations: int, step: float, jitter: int, tile: int) -> Any:
@@ -356,7 +372,10 @@ def register(app: VisTyper) -> None:
                 except KeyboardInterrupt:
                     kept = f"; {output} holds the frames done so far" if output else ""
                     raise fail(f"interrupted after {source.frames_read} input frames{kept}", 130) from None
-                if output is not None:
+                if output is not None and source.live:
+                    typer.echo(f"wrote {output} ({done} frames, {source.width}x{source.height}, timed as they were "
+                               f"dreamed: {rate:.2f} fps)")
+                elif output is not None:
                     typer.echo(f"wrote {output} ({done} frames, {source.width}x{source.height} at {source.fps:g} fps, "
                                f"{rate:.2f} fps dreamed)")
                 if source.truncated:

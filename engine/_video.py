@@ -58,6 +58,8 @@ class VideoSource:
         VideoSourceError: missing file, not a video, or no frame at all.
     """
 
+    live = False  # frames come at the file's pace, not the clock's (see WebcamSource)
+
     def __init__(self, path: str | Path):
         self.raw = False  # True: yield frames as decoded (uint8 BGR) for loops that convert on the device
         self.path = Path(path)
@@ -128,6 +130,8 @@ class WebcamSource:
     Raises:
         VideoSourceError: no camera at ``index``, or it delivers no frame.
     """
+
+    live = True  # frames come with the clock: a recording is timed by when each dream was made, not by the camera's fps
 
     def __init__(self, index: int, timeout: float = 5.0):
         self.index = index
@@ -223,12 +227,12 @@ class _PyAVWriter:
             self._container.close()
             raise
         self.codec = codec
-        self._pts = 0
 
-    def write(self, bgr: np.ndarray) -> None:
+    def write(self, bgr: np.ndarray, pts: int) -> None:
+        """``pts`` in frames of the stream's rate; a gap holds the frame before (MP4 keeps the times as they are,
+        the AVI muxer fills the gap with empty chunks that repeat it)."""
         frame = self._av.VideoFrame.from_ndarray(bgr, format="bgr24")
-        frame.pts = self._pts
-        self._pts += 1
+        frame.pts = pts
         self._mux(self._stream.encode(frame))
 
     def _mux(self, packets: list[Any]) -> None:
@@ -252,9 +256,15 @@ class _OpenCVWriter:
         if not self._writer.isOpened():
             raise InputFileError(f"cannot open a video writer for {path}")
         self.codec = "mjpeg" if avi else "mp4v"
+        self._last: np.ndarray | None = None
+        self._pts = -1
 
-    def write(self, bgr: np.ndarray) -> None:
+    def write(self, bgr: np.ndarray, pts: int) -> None:
+        """A constant frame rate only: a gap in ``pts`` is filled by repeating the frame before."""
+        for _ in range(pts - self._pts - 1):
+            self._writer.write(self._last)
         self._writer.write(bgr)
+        self._last, self._pts = bgr, pts
 
     def close(self) -> None:
         self._writer.release()
@@ -286,6 +296,7 @@ class VideoSink:
     Attributes:
         size: (width, height) actually written (even).
         kill_safe: whether the file stays readable if the process dies without :meth:`close`.
+        frames_written: frames written (a frame held over a gap counts once).
         codec: the encoder in use.
 
     Raises:
@@ -320,14 +331,22 @@ class VideoSink:
             raise InputFileError(f"cannot open a video writer for {self.path}: {e}") from e
         self.codec = self._writer.codec
         self.frames_written = 0
+        self._next_pts = 0
         self._closed = False
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one HxWx3 frame: RGB float in [0, 1], or uint8 BGR as OpenCV and the device loop give them."""
+    def write(self, frame: np.ndarray, at: float | None = None) -> None:
+        """Append one HxWx3 frame: RGB float in [0, 1], or uint8 BGR as OpenCV and the device loop give them.
+
+        ``at``: the frame's time in seconds from the video's start, for live sources whose dreams come slower than
+        the camera's rate: the frame before shows until then, so the video plays at the pace it was made. Times are
+        rounded to the sink's frame rate and never go back. Default: one frame after the frame before.
+        """
         img = as_bgr_uint8(frame)
         if (img.shape[1], img.shape[0]) != self._requested:
             img = cv2.resize(img, self._requested, interpolation=cv2.INTER_AREA)
-        self._writer.write(np.ascontiguousarray(img[: self.size[1], : self.size[0]]))
+        pts = self._next_pts if at is None else max(self._next_pts, round(at * self.fps))
+        self._writer.write(np.ascontiguousarray(img[: self.size[1], : self.size[0]]), pts)
+        self._next_pts = pts + 1
         self.frames_written += 1
 
     def close(self) -> None:

@@ -154,6 +154,42 @@ def test_sink_without_pyav_falls_back_to_opencv(tmp_path, monkeypatch) -> None:
     assert count_frames(path) == 3
 
 
+def frame_times(path: Path) -> list[tuple[float, int]]:
+    """(time in seconds, grey level) of every frame OpenCV reads, repeats included."""
+    cap = cv2.VideoCapture(str(path))
+    seen = []
+    while (got := cap.read())[0]:
+        seen.append((round(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000, 3), round(got[1].mean() / 25.5)))
+    cap.release()
+    return seen
+
+
+TIMED = [(0.0, 1), (0.5, 2), (0.52, 3), (2.0, 4), (1.0, 5)]  # (at, grey level / 25.5); 0.52 and 1.0 come too soon
+
+
+@pytest.mark.parametrize("suffix, pyav", [(".mp4", True), (".avi", True), (".avi", False)])
+def test_timed_frames_play_at_the_pace_they_were_made(tmp_path, monkeypatch, suffix, pyav) -> None:
+    """A live recording: each frame shows until the next one's time, at the sink's rate (10 fps here)."""
+    import vis.engine._video as video
+
+    if not pyav:
+        monkeypatch.setattr(video, "_import_av", lambda: None)
+    path = tmp_path / f"timed{suffix}"
+    with VideoSink(path, 10, (64, 48)) as sink:
+        for at, level in TIMED:
+            sink.write(np.full((48, 64, 3), level * 25.5, np.uint8), at=at)
+        assert sink.frames_written == 5
+    # frame times: 0.5 s; 0.52 rounds to 0.5, taken, so one frame later; 2.0 s; 1.0 is past, so one frame later
+    shown = {0.0: 1, 0.5: 2, 0.6: 3, 2.0: 4, 2.1: 5}
+    seen = frame_times(path)
+    if pyav:  # MP4 keeps each frame's time; AVI's gaps are empty chunks, which the reader steps over
+        assert seen == list(shown.items())
+    else:  # OpenCV's writer: a constant frame rate, the gaps filled with the frame before
+        assert [t for t, _ in seen] == pytest.approx([i / 10 for i in range(22)])
+        assert [level for _, level in seen] == [max(v for t, v in shown.items() if t <= i / 10 + 1e-9)
+                                                for i in range(22)]
+
+
 @pytest.mark.parametrize("fps", [0.0, -5.0, float("nan")])
 def test_sink_refuses_a_bad_frame_rate(tmp_path, fps) -> None:
     from vis.errors import VisError

@@ -12,6 +12,7 @@ import threading
 import time
 import types
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -133,6 +134,26 @@ def test_webcam_to_virtual_camera_and_file(live_camera, monkeypatch, tmp_path) -
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
     assert n == 4
+
+
+def test_webcam_recording_plays_at_the_pace_it_was_dreamed(live_camera, monkeypatch, tmp_path) -> None:
+    """The camera runs at 30 fps, the dream at ~4: the file must not play the dreams 7x too fast."""
+    import vis.engine._dream as host_dream
+
+    def slow_dreams(backend, frames, *args, **kwargs):
+        for frame in frames:
+            time.sleep(0.25)
+            yield frame
+
+    monkeypatch.setattr(host_dream, "dream_frames", slow_dreams)
+    out = tmp_path / "cam.mp4"
+    result = CliRunner().invoke(app, ["dream", "--webcam", "0", "-o", str(out), "--max-frames", "4", *FAST])
+    assert result.exit_code == 0, result.output
+    assert "timed as they were dreamed" in result.output
+    with av.open(str(out)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    assert len(times) == 4 and times[0] == 0.0
+    assert all(0.2 <= b - a for a, b in zip(times, times[1:])), times  # not 1/30 s apart
 
 
 def test_virtual_camera_without_pyvirtualcam_is_a_clear_error(live_camera, monkeypatch, tmp_path) -> None:
