@@ -165,7 +165,7 @@ def run_zoom(setup: DreamSetup, image_path: Path, output: Path, config: Any, fra
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
-              fps_out: Optional[float] = None, quiet: bool = False) -> tuple[int, float]:
+              quiet: bool = False) -> tuple[int, float]:
     """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps)."""
     import itertools
 
@@ -181,7 +181,7 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     progress = Progress(total, enabled=not quiet)
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)
     with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(VideoSink(output, fps_out or source.fps, (source.width, source.height), overwrite)) if output else None
+        sink = stack.enter_context(VideoSink(output, source.fps, (source.width, source.height), overwrite)) if output else None
         stack.callback(progress.end)  # after the writer's last frames
         writer = None
         if sink is not None:
