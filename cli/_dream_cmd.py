@@ -273,7 +273,7 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
 # ---- the command ------------------------------------------------------------------------------------------------
 
 def register(app: VisTyper) -> None:
-    from vis.engine._dream import GPU_TILE, DreamConfig, default_tile
+    from vis.engine._dream import GPU_TILE, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, runs_on_gpu
 
     d, v = DreamConfig(), VideoDreamConfig()
 
@@ -293,7 +293,7 @@ def register(app: VisTyper) -> None:
         jitter: int = typer.Option(d.jitter, "--jitter", min=0, help="Random roll per step, pixels."),
         tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
         guide: Optional[Path] = typer.Option(None, "--guide", help="Guide image: dream towards its features (objective guide:LAYER)."),
-        max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help="Dream at most this long side (videos keep their size)."),
+        max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help=f"Dream at most this long side (videos keep their size). Default: full size ({WEBCAM_CPU_MAX_SIZE} for a webcam on the CPU)."),
         seed: int = typer.Option(0, "--seed", help="Random seed of the jitter: the same seed gives the same result."),
         zoom_frames: int = typer.Option(0, "--zoom-frames", min=0, help="Image input: dream, zoom, repeat this many frames into a video."),
         zoom: float = typer.Option(0.05, "--zoom", help="Zoom per frame (0.05 = 5%)."),
@@ -365,6 +365,10 @@ def register(app: VisTyper) -> None:
                 n = run_zoom(setup, input, output, config, zoom_frames, zoom, fps, max_size, seed, overwrite, quiet)
                 typer.echo(f"wrote {output} ({n} frames, zoom {zoom:g} per frame)")
             else:
+                if kind == "webcam" and max_size is None and not runs_on_gpu(provider):
+                    max_size = WEBCAM_CPU_MAX_SIZE
+                    typer.echo(f"webcam on the CPU: dreaming at most {max_size} px a side, for speed (--max-size "
+                               "to change)")
                 done = 0
                 try:
                     done, rate = run_video(setup, source, output, config, video_config, max_size, seed, overwrite,

@@ -156,6 +156,24 @@ def test_webcam_recording_plays_at_the_pace_it_was_dreamed(live_camera, monkeypa
     assert all(0.2 <= b - a for a, b in zip(times, times[1:])), times  # not 1/30 s apart
 
 
+@pytest.mark.parametrize("flags, max_size", [([], 320), (["--max-size", "64"], 64)])
+def test_a_webcam_on_the_cpu_dreams_small_unless_told(live_camera, monkeypatch, tmp_path, flags, max_size) -> None:
+    import vis.engine._dream as host_dream
+
+    asked = []
+
+    def spy(backend, frames, *args, max_size=None, **kwargs):
+        asked.append(max_size)
+        yield from frames
+
+    monkeypatch.setattr(host_dream, "dream_frames", spy)
+    result = CliRunner().invoke(app, ["dream", "--webcam", "0", "-o", str(tmp_path / "cam.mp4"), "--max-frames", "2",
+                                      "--provider", "cpu", *flags, *FAST])
+    assert result.exit_code == 0, result.output
+    assert asked == [max_size]
+    assert ("dreaming at most 320 px" in result.output) == (not flags)
+
+
 def test_virtual_camera_without_pyvirtualcam_is_a_clear_error(live_camera, monkeypatch, tmp_path) -> None:
     monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # import fails
     result = CliRunner().invoke(app, ["dream", "--webcam", "0", "--virtual-cam", *FAST])
