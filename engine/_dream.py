@@ -69,10 +69,12 @@ class DreamConfig:
 
 
 GPU_TILE = 2048
-# --max-size of a webcam dreamed on a CPU unless given: 640x480 at ~9 fps instead of ~2 on 2 cores (BENCHMARKS.md)
-WEBCAM_CPU_MAX_SIZE = 320
 """Default tile on a GPU provider: GoogLeNet's gradient at 2048 px fits in a few GiB of device memory, and a frame
 that fits one tile stays on the device for its whole dream (the device loop does not tile)."""
+
+WEBCAM_CPU_MAX_SIZE = 320
+"""``--max-size`` of a webcam dreamed on a CPU unless given: 640x480 at ~9 fps instead of ~2 on 2 cores
+(BENCHMARKS.md, "Near real time on this CPU")."""
 
 
 def runs_on_gpu(provider: str) -> bool:

@@ -46,8 +46,7 @@ def needed_nodes(nodes: Sequence[onnx.NodeProto], outputs: Iterable[str]) -> lis
     for node in reversed(nodes):
         if any(o in needed for o in node.output):
             kept.append(node)
-            needed.update(i for i in node.input if i)
-            needed |= subgraph_inputs(node)
+            needed |= names_read([node])
     kept.reverse()
     return kept
 
