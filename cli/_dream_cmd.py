@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import resource
 import sys
 import time
@@ -54,7 +55,8 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     from vis.exporters import parse_objective
     from vis.models import get_model, model_spec
 
-    if model is None and weights in (None, "imagenet"):
+    chosen_for_user = model is None and weights in (None, "imagenet")
+    if chosen_for_user:
         model, note = default_model()
         if note:
             echo(note)
@@ -63,14 +65,24 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     spec = model_spec(model)
     spec_text = objective or spec.default_layer
     if guide is not None and not spec_text.startswith("guide:"):
+        if not re.fullmatch(r"[\w.]+", spec_text):
+            raise VisError(f"--guide pulls one whole layer toward the guide image's features: give --objective LAYER "
+                           f"(e.g. {spec.default_layer}), not {spec_text!r}")
         spec_text = f"guide:{spec_text}"
-    net = get_model(model, weights)
-    obj = parse_objective(spec_text, model)
-    guide_feats = None
+    try:
+        obj = parse_objective(spec_text, model)  # before the weights load: a typo fails at once
+    except VisError as e:
+        if chosen_for_user and objective is not None:
+            raise VisError(f"{e} ({model} is the default model here; name another with -m, e.g. -m googlenet "
+                           "-w random for GoogLeNet's layers with random weights)") from None
+        raise
+    guide_image = None
     if obj.needs_guide():
         if guide is None:
             raise VisError(f"objective {spec_text} needs a guide image: pass --guide IMAGE")
-        guide_feats = compute_guide(net, obj.needs_guide(), load_image(guide), guide_size)
+        guide_image = load_image(guide)
+    net = get_model(model, weights)
+    guide_feats = None if guide_image is None else compute_guide(net, obj.needs_guide(), guide_image, guide_size)
     be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights,
                       loop=loop, cuda_graph=cuda_graph)
     return DreamSetup(model, weights, obj, be)
@@ -165,8 +177,9 @@ def run_zoom(setup: DreamSetup, image_path: Path, output: Path, config: Any, fra
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
-              quiet: bool = False) -> tuple[int, float]:
-    """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps)."""
+              quiet: bool = False) -> tuple[int, float, str]:
+    """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps, the
+    written frame size as WxH: odd sides lose a row or column)."""
     import itertools
 
     import numpy as np
@@ -201,7 +214,15 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
                 cam.send(out)
             if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
                 break
-    return progress.done, progress.fps()
+    size = sink.size if sink is not None else (source.width, source.height)
+    return progress.done, progress.fps(), f"{size[0]}x{size[1]}"
+
+
+def _kept(output: Optional[Path]) -> str:
+    """What an interrupted run left behind (a video that got no frame is removed by its sink)."""
+    if output is None:
+        return ""
+    return f"; {output} holds the frames done so far" if output.exists() else "; no frame was finished, nothing written"
 
 
 def seconds_since_first() -> Callable[[], float]:
@@ -237,12 +258,14 @@ def demo_outputs(output: Optional[Path]) -> tuple[Path, Path, bool]:
         return output, output.with_name(f"{output.stem}-zoom.mp4"), True
     if named and is_video_path(output):
         return output.with_suffix(".jpg"), output, True
+    if named and output.suffix:
+        raise VisError(f"--demo -o takes a folder, an image name (.jpg, .png) or a video name (.mp4), not {output}")
     folder = output or DEMO_DIR
     return folder / "dream-demo.jpg", folder / "dream-zoom-demo.mp4", False
 
 
 def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, seed: Optional[int],
-             overwrite: bool = False) -> None:
+             overwrite: bool = False, quiet: bool = False) -> None:
     """Dream scikit-learn's sample photo with EfficientNet-Lite0's real weights: an image and a 12-frame zoom.
 
     The demo's own file names in a folder are replaced on every run (with a line saying so); file names the user
@@ -252,20 +275,23 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
 
     from vis.engine._dream import DreamConfig
     from vis.engine._images import check_output
+    from vis.engine._video import check_video_suffix
 
     t0 = time.perf_counter()
     photo = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
     image_out, zoom_out, named = demo_outputs(output)
     if named:
+        check_video_suffix(zoom_out)
         for path in (image_out, zoom_out):  # both checked before any work
             check_output(path, overwrite)
     elif image_out.exists() or zoom_out.exists():
         typer.echo(f"overwriting the demo's earlier outputs in {image_out.parent}/")
     setup = build_setup("efficientnet_lite0", "imagenet", None, None, backend, provider, threads, None)
     typer.echo(f"demo: {photo.name} dreamed by efficientnet_lite0 (ImageNet weights) at {setup.objective}, {backend} backend")
-    run_image(setup, photo, image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True)
+    run_image(setup, photo, image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True, quiet=quiet)
     typer.echo(f"wrote {image_out}")
-    n = run_zoom(setup, image_out, zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0, 320, seed, overwrite=True)
+    n = run_zoom(setup, image_out, zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0, 320, seed, overwrite=True,
+                 quiet=quiet)
     typer.echo(f"wrote {zoom_out} ({n} frames)")
     typer.echo(f"demo done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")
 
@@ -281,7 +307,7 @@ def register(app: VisTyper) -> None:
     def dream_cmd(
         input: Optional[Path] = typer.Argument(None, help="An image or a video file (or use --webcam N / --demo)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension). --demo: a folder, or the image's (or video's) name."),
-        webcam: Optional[int] = typer.Option(None, "--webcam", help="Dream webcam N in real time (previews without -o)."),
+        webcam: Optional[int] = typer.Option(None, "--webcam", min=0, help="Dream webcam N in real time (previews without -o)."),
         demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0; needs no download."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
         weights: Optional[str] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
@@ -318,11 +344,17 @@ def register(app: VisTyper) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
         """DeepDream an image, a video file or a webcam (octaves, jitter, tiles, zoom, temporally coherent video)."""
-        from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, copy_audio, is_image_path, is_video_path, sniff_kind
+        from vis.engine._video import (VideoSourceError, VideoSource, WebcamSource, check_video_suffix, copy_audio,
+                                       is_image_path, is_video_path, sniff_kind)
 
         t0 = time.perf_counter()
         if demo:
-            run_demo(output, backend, provider, threads, seed, overwrite)
+            ignored = [name for name, value in (("an input", input), ("--webcam", webcam), ("--model", model),
+                       ("--weights", weights), ("--objective", objective), ("--guide", guide)) if value is not None]
+            if ignored:
+                raise fail(f"--demo dreams its own photo with EfficientNet-Lite0 at its default objective; drop "
+                           f"{', '.join(ignored)} (or drop --demo)")
+            run_demo(output, backend, provider, threads, seed, overwrite, quiet)
             return
         if (input is None) == (webcam is None):
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")
@@ -340,6 +372,13 @@ def register(app: VisTyper) -> None:
                 raise fail("--zoom-frames writes a video: use an .mp4 or .avi output")
         elif output is not None and not is_video_path(output):
             raise fail(f"a {kind} input makes a video: use an .mp4 or .avi output, not {output.suffix}")
+        if output is not None and is_video_path(output):
+            check_video_suffix(output)
+        if kind == "video" and output is not None and output.exists() and output.samefile(input):
+            raise fail(f"{output} is the input: a video cannot be dreamed into itself while it is read; choose "
+                       "another -o")
+        if zoom_frames and not 0.0 <= zoom < 1.0:
+            raise fail(f"--zoom must be at least 0 and below 1 (0.05 = 5% per frame), got {zoom:g}")
         if kind == "webcam" and output is None and not virtual_cam:
             preview = True
         if kind == "video" and output is None and not (preview or virtual_cam):
@@ -362,7 +401,10 @@ def register(app: VisTyper) -> None:
                 written = run_image(setup, input, output, config, max_size, seed, overwrite, quiet)
                 typer.echo(f"wrote {written}")
             elif kind == "image":
-                n = run_zoom(setup, input, output, config, zoom_frames, zoom, fps, max_size, seed, overwrite, quiet)
+                try:
+                    n = run_zoom(setup, input, output, config, zoom_frames, zoom, fps, max_size, seed, overwrite, quiet)
+                except KeyboardInterrupt:
+                    raise fail(f"interrupted{_kept(output)}", 130) from None
                 typer.echo(f"wrote {output} ({n} frames, zoom {zoom:g} per frame)")
             else:
                 if kind == "webcam" and max_size is None and not runs_on_gpu(provider):
@@ -371,16 +413,15 @@ def register(app: VisTyper) -> None:
                                "to change)")
                 done = 0
                 try:
-                    done, rate = run_video(setup, source, output, config, video_config, max_size, seed, overwrite,
+                    done, rate, size = run_video(setup, source, output, config, video_config, max_size, seed, overwrite,
                                            preview, virtual_cam, max_frames, quiet=quiet)
                 except KeyboardInterrupt:
-                    kept = f"; {output} holds the frames done so far" if output else ""
-                    raise fail(f"interrupted after {source.frames_read} input frames{kept}", 130) from None
+                    raise fail(f"interrupted after {source.frames_read} input frames{_kept(output)}", 130) from None
                 if output is not None and source.live:
-                    typer.echo(f"wrote {output} ({done} frames, {source.width}x{source.height}, timed as they were "
+                    typer.echo(f"wrote {output} ({done} frames, {size}, timed as they were "
                                f"dreamed: {rate:.2f} fps)")
                 elif output is not None:
-                    typer.echo(f"wrote {output} ({done} frames, {source.width}x{source.height} at {source.fps:g} fps, "
+                    typer.echo(f"wrote {output} ({done} frames, {size} at {source.fps:g} fps, "
                                f"{rate:.2f} fps dreamed)")
                 if source.truncated:
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "

@@ -11,25 +11,38 @@ import typer
 from vis.cli._app import VisTyper
 from vis.cli._model_cmds import WEIGHTS_HELP
 
-OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg)."
+OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg; .png is added to a name without suffix)."
 NPY_HELP = "Also save the raw numbers as a .npy file."
 
 
-def _outputs(output: Path, npy: Optional[Path], overwrite: bool) -> None:
-    """Fail on existing outputs before any slow work."""
+def _outputs(output: Path, npy: Optional[Path], overwrite: bool) -> tuple[Path, Optional[Path]]:
+    """The files that will really be written (a figure without suffix gets .png, numbers get .npy), checked before
+    any slow work."""
     from vis.engine._images import check_output
+    from vis.engine._plots import check_figure_output
 
-    check_output(output, overwrite)
+    output = check_figure_output(output, overwrite)
     if npy is not None:
-        check_output(npy, overwrite)
+        npy = check_output(npy_path(npy), overwrite)
+    return output, npy
+
+
+def npy_path(path: Path) -> Path:
+    """numpy adds .npy to a name without it; name that file in checks and messages."""
+    return path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
 
 
 def _save_npy(npy: Optional[Path], array: np.ndarray, overwrite: bool) -> None:
     if npy is not None:
         from vis.engine._images import check_output
+        from vis.errors import OutputPathError
 
-        np.save(check_output(npy, overwrite), array)
-        typer.echo(f"wrote {npy} {tuple(array.shape)}")
+        path = check_output(npy_path(npy), overwrite)
+        try:
+            np.save(path, array)
+        except OSError as e:
+            raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
+        typer.echo(f"wrote {path} {tuple(array.shape)}")
 
 
 def _folder(images: Path, min_count: int = 1):
@@ -75,7 +88,7 @@ def register(app: VisTyper) -> None:
 
         if layer is not None:
             layer_info(model, layer)  # a bad name fails before the weights load
-        _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         layer = layer or next(iter(conv_layers(model, net)))
         w = filter_weights(model, net, layer)
@@ -105,7 +118,7 @@ def register(app: VisTyper) -> None:
         info = layer_info(model, layer, spatial=True)
         chosen = parse_channels(channels, info.channels)
         pictures = [load_image(p) for p in images]
-        _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         maps = feature_maps(model, net, pictures, layer, chosen)
         shown = [display_image(x) for x in model_batch(model, pictures)]
@@ -137,7 +150,7 @@ def register(app: VisTyper) -> None:
 
         model_spec(model)
         picture = load_image(image)
-        _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         x = model_batch(model, [picture])
         result = Attribution(model, net, _session(provider, threads), weights).saliency(
@@ -176,7 +189,7 @@ def register(app: VisTyper) -> None:
         if layer is not None:
             layer_info(model, layer, spatial=True)
         picture = load_image(image)
-        _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite)
         attr = Attribution(model, get_model(model, weights=weights), _session(provider, threads), weights)
         x = model_batch(model, [picture])
         if method == "cam":
@@ -217,7 +230,7 @@ def register(app: VisTyper) -> None:
             raise VisError(f"channel {channel} is out of range: layer {layer} of {model} has {info.channels} channels "
                            f"(0..{info.channels - 1})")
         found = _folder(images)
-        _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         patches, rf = top_patches(model, net, found.images, layer, channel, k)
         captions = [f"{found.paths[p.index].name[:16]} {p.activation:.3g}" for p in patches]
@@ -245,7 +258,7 @@ def register(app: VisTyper) -> None:
 
         layer_info(model, layer)
         found = _folder(images, min_count=3)
-        _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         points = tsne_embedding(pooled_features(model, net, found.images, layer), perplexity)
         thumbs = [display_image(x) for x in model_batch(model, found.images)]

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import VisTyper
+from vis.cli._app import VisTyper, fail
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
@@ -34,43 +34,46 @@ def register(app: VisTyper) -> None:
         output: Path = typer.Option(..., "--output", "-o", help="Output image (.png, .jpg)."),
         param: str = typer.Option("pixel", "--param", help="pixel (the thesis: grey + noise, upscaling stages) or fft (lucid: FFT + decorrelated colour, transforms, Adam)."),
         scales: Optional[str] = typer.Option(None, "--scales", help=SCALES_HELP),
-        size: Optional[int] = typer.Option(None, "--size", help="Output size (default: the model's input size)."),
-        iterations: Optional[int] = typer.Option(None, "--iterations", help="Steps per scale (default: 16 pixel, 256 fft; per-model defaults)."),
+        size: Optional[int] = typer.Option(None, "--size", min=16, help="Output size (default: the model's input size)."),
+        iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Steps per scale (default: 16 pixel, 256 fft; per-model defaults)."),
         step: Optional[float] = typer.Option(None, "--step", help="Normalised step size (pixel units per mean |g|)."),
         lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate."),
         optimizer: Optional[str] = typer.Option(None, "--optimizer", help="normalized or adam."),
-        l2: Optional[float] = typer.Option(None, "--l2", help="L2 decay toward grey per step."),
-        tv: Optional[float] = typer.Option(None, "--tv", help="Total-variation weight."),
-        blur_every: Optional[int] = typer.Option(None, "--blur-every", help="Blur every N steps (0: never)."),
+        l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step."),
+        tv: Optional[float] = typer.Option(None, "--tv", min=0.0, help="Total-variation weight."),
+        blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never)."),
         seed: int = typer.Option(0, "--seed", help="Same seed, same image."),
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch (the reference)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
-        threads: int = typer.Option(0, "--threads", help="CPU threads (0: the runtime's default)."),
+        threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the runtime's default)."),
         top: int = typer.Option(5, "--top", min=1, help="Class images: how many of the model's own classes to print."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
         """Optimise an image that maximises an objective; class images are classified by the model afterwards."""
         from vis.engine import make_backend, save_image
-        from vis.engine._images import check_output
+        from vis.engine._images import check_image_output
         from vis.engine._maximize import MaximizeConfig, classify, is_class_objective, maximize, parse_scales
         from vis.exporters import parse_objective
         from vis.models import get_model
 
+        if param == "fft" and scales is not None:
+            raise fail("--scales is for --param pixel (upscaling stages); fft optimises at one size: use --size")
         obj = parse_objective(objective, model)
         config = MaximizeConfig.for_model(
             model, obj, size, param=param, scales=parse_scales(scales) if scales is not None else None,
             iterations=iterations, step=step, lr=lr, optimizer=optimizer, l2_decay=l2, tv=tv, blur_every=blur_every,
             seed=seed)
-        check_output(output, overwrite)
+        check_image_output(output, overwrite)
         net = get_model(model, weights=weights)
         engine = make_backend(backend, model, net, obj, provider=provider, threads=threads,
                               weights=weights)
         image = maximize(engine, config, None if quiet else _progress(str(obj)))
         save_image(output, image, overwrite=True)
-        typer.echo(f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {config.param}, scales "
-                   f"{','.join(map(str, config.scales))}, {config.steps} steps per scale, seed {seed}, {backend})")
+        ran = f"scales {','.join(map(str, config.scales))}, {config.steps} steps per scale" if config.param == "pixel" \
+            else f"{config.steps} steps"
+        typer.echo(f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {config.param}, {ran}, seed {seed}, {backend})")
         if is_class_objective(obj):
             typer.echo(f"{model} classifies it as:")
             for i, c, q in classify(model, net, image, top).classes:
@@ -79,36 +82,37 @@ def register(app: VisTyper) -> None:
     @app.command("atlas")
     def atlas_cmd(
         model: str = typer.Argument(..., help="Model name (see `vis models`)."),
-        layer: str = typer.Option(..., "--layer", help="Layer name (see `vis layers MODEL`)."),
-        channels: str = typer.Option("0:16", "--channels", help="Channels: 0:64, 0:64:2 or 3,7,9."),
+        layer: str = typer.Option(..., "--layer", "-l", help="Layer name (see `vis layers MODEL`)."),
+        channels: Optional[str] = typer.Option(None, "--channels", help="Channels: 0:64, 0:64:2 or 3,7,9 "
+                                               "(default: the first 16, or all of a smaller layer)."),
         output: Path = typer.Option(..., "--output", "-o", help="Output grid image (.png, .jpg)."),
         param: str = typer.Option("pixel", "--param", help="pixel or fft."),
         scales: Optional[str] = typer.Option(None, "--scales", help=SCALES_HELP),
-        size: Optional[int] = typer.Option(None, "--size", help="Tile size (default: the model's input size)."),
-        iterations: Optional[int] = typer.Option(None, "--iterations", help="Steps per scale."),
+        size: Optional[int] = typer.Option(None, "--size", min=16, help="Tile size (default: the model's input size)."),
+        iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Steps per scale."),
         batch: int = typer.Option(8, "--batch", min=1, help="Channels optimised per run (one batched graph)."),
         columns: Optional[int] = typer.Option(None, "--columns", min=1, help="Grid columns (default: square)."),
-        blur_every: Optional[int] = typer.Option(None, "--blur-every", help="Blur every N steps (0: never)."),
+        blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never)."),
         seed: int = typer.Option(0, "--seed", help="Same seed, same grid."),
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider."),
-        threads: int = typer.Option(0, "--threads", help="CPU threads (0: the runtime's default)."),
+        threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the runtime's default)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
-        """A labelled grid of channel images of one layer (the thesis's figures 4.3-4.7), batched per run."""
+        """A labelled grid of channel images of one layer, one optimised image per channel, batched per run."""
         from vis.engine import save_image
-        from vis.engine._images import check_output
+        from vis.engine._images import check_image_output
         from vis.engine._maximize import MaximizeConfig, atlas, batch_objective, parse_channels, parse_scales
         from vis.models import get_model
 
         objective = batch_objective(model, layer)
-        units = parse_channels(channels, objective.channels, layer)
+        units = parse_channels(channels or f"0:{min(16, objective.channels)}", objective.channels, layer)
         config = MaximizeConfig.for_model(
             model, objective, size, param=param, scales=parse_scales(scales) if scales is not None else None,
             iterations=iterations, blur_every=blur_every, seed=seed)
-        check_output(output, overwrite)
+        check_image_output(output, overwrite)
         net = get_model(model, weights=weights)
         report = None
         if not quiet:

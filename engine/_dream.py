@@ -62,6 +62,8 @@ class DreamConfig:
     def __post_init__(self) -> None:
         if self.octaves < 1 or self.iterations < 0:
             raise DreamError(f"octaves must be >= 1 and iterations >= 0, got {self.octaves} and {self.iterations}")
+        if not (math.isfinite(self.step) and self.step > 0):
+            raise DreamError(f"step must be a positive number, got {self.step}")
         if self.octave_scale <= 1.0:
             raise DreamError(f"octave scale must be > 1, got {self.octave_scale}")
         if self.tile < 64 or self.jitter < 0:

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vis.errors import InputFileError, OutputExistsError
+from vis.errors import InputFileError, OutputExistsError, OutputPathError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -44,12 +44,42 @@ def load_image(path: str | Path) -> np.ndarray:
 
 
 def check_output(path: str | Path, overwrite: bool) -> Path:
-    """Refuse to overwrite an existing file unless asked; create the output folder."""
+    """Refuse to overwrite an existing file unless asked, and fail now on a path that cannot be written, before any
+    slow work; create the output folder."""
     path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{path} is a folder: name a file to write")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise OutputPathError(f"cannot write {path}: {blocker} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _probe_writable(path)
+    except OSError as e:
+        raise OutputPathError(f"cannot write {path}: {e.strerror or e}") from None
     return path
+
+
+def _probe_writable(path: Path) -> None:
+    """Open the file for writing without changing it (a new one is removed again): permissions, read-only and
+    pseudo file systems all answer here rather than after the work."""
+    if path.exists():
+        with open(path, "ab"):
+            pass
+        return
+    with open(path, "xb"):
+        pass
+    path.unlink()
+
+
+def write_encoded(path: Path, buf: np.ndarray) -> None:
+    """Write an encoded file; an OS failure (disk full, permissions) becomes one clear message."""
+    try:
+        buf.tofile(str(path))
+    except OSError as e:
+        raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -58,13 +88,19 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return img[..., ::-1] if img.ndim == 3 and img.shape[2] == 3 else img
 
 
+def check_image_output(path: str | Path, overwrite: bool) -> Path:
+    """:func:`check_output` for an image file, whose suffix must be one OpenCV writes."""
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise OutputPathError(f"cannot write an image as {path.suffix or 'a file without suffix'}: use .png or .jpg")
+    return check_output(path, overwrite)
+
+
 def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> Path:
     """Write an HxWx3 RGB float image in [0, 1] (or HxW grey); the format follows the suffix."""
-    path = check_output(path, overwrite)
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise InputFileError(f"cannot write an image as {path.suffix or 'a file without suffix'}: use .png or .jpg")
+    path = check_image_output(path, overwrite)
     ok, buf = cv2.imencode(path.suffix.lower(), to_uint8(image))
     if not ok:
         raise InputFileError(f"could not encode {path}")
-    buf.tofile(str(path))
+    write_encoded(path, buf)
     return path

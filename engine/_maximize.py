@@ -111,8 +111,10 @@ class MaximizeConfig:
         check_scales(self.scales, min_size)
         if self.steps < 0 or self.jitter < 0 or self.blur_every < 0:
             raise MaximizeError("iterations, jitter and blur-every must not be negative")
-        if self.step <= 0 or self.lr <= 0:
-            raise MaximizeError(f"step and lr must be positive, got {self.step} and {self.lr}")
+        if not (self.step > 0 and self.lr > 0 and math.isfinite(self.step) and math.isfinite(self.lr)):
+            raise MaximizeError(f"step and lr must be positive numbers, got {self.step} and {self.lr}")
+        if not (self.tv >= 0 and self.l2_decay >= 0):
+            raise MaximizeError(f"tv and l2 must not be negative, got {self.tv} and {self.l2_decay}")
         return self
 
     @classmethod
@@ -388,7 +390,9 @@ def parse_channels(text: str, channels: int, layer: str = "the layer") -> list[i
             out.append(bits[0])  # type: ignore[arg-type]
         elif len(bits) in (2, 3):
             start, stop = bits[0] or 0, channels if bits[1] is None else bits[1]
-            stride = bits[2] if len(bits) == 3 and bits[2] else 1
+            stride = bits[2] if len(bits) == 3 and bits[2] is not None else 1
+            if stride < 1:
+                raise MaximizeError(f"channel range {part!r} needs a step of at least 1")
             if stop > channels:
                 raise MaximizeError(f"channel range {part!r} is out of range: {layer} has {channels} channels (0..{channels - 1})")
             out.extend(range(start, stop, stride))
@@ -399,6 +403,9 @@ def parse_channels(text: str, channels: int, layer: str = "the layer") -> list[i
     bad = [c for c in out if not 0 <= c < channels]
     if bad:
         raise MaximizeError(f"channel {bad[0]} is out of range: {layer} has {channels} channels (0..{channels - 1})")
+    repeated = sorted({c for c in out if out.count(c) > 1})
+    if repeated:
+        raise MaximizeError(f"--channels {text!r} selects channel {repeated[0]} more than once")
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vis.engine._images import check_output
+from vis.errors import OutputPathError
 
 
 def _figure(width: float, height: float):
@@ -24,9 +25,32 @@ def _figure(width: float, height: float):
     return fig
 
 
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
+def figure_path(path: str | Path) -> Path:
+    """The file a figure goes to: a name without suffix gets .png (as matplotlib would add it), a suffix no figure
+    is written as is refused before any work."""
+    path = Path(path)
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise OutputPathError(f"cannot write a figure as {path.suffix}: use {', '.join(FIGURE_SUFFIXES[:-1])} or "
+                              f"{FIGURE_SUFFIXES[-1]}")
+    return path
+
+
+def check_figure_output(path: str | Path, overwrite: bool) -> Path:
+    """:func:`check_output` for the file a figure named ``path`` will really be written to."""
+    return check_output(figure_path(path), overwrite)
+
+
 def _save(fig, path: str | Path, overwrite: bool) -> Path:
-    path = check_output(path, overwrite)
-    fig.savefig(str(path), bbox_inches="tight")
+    path = check_figure_output(path, overwrite)
+    try:
+        fig.savefig(str(path), bbox_inches="tight")
+    except OSError as e:
+        raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
     return path
 
 

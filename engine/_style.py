@@ -16,6 +16,7 @@ Losses, with the thesis's normalisations, for a layer of n_F channels and n_H x 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from vis.engine._torch_device import torch_device
 from vis.errors import VisError
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -104,6 +106,9 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
         raise VisError(f"unknown init {config.init!r}; use one of {', '.join(INITS)}")
     if config.iterations < 1:
         raise VisError(f"iterations must be positive, got {config.iterations}")
+    if not (config.lr > 0 and math.isfinite(config.lr)):
+        raise VisError(f"lr must be a positive number, got {config.lr}")
+    torch_device(config.device)
     if any(s < 16 for s in config.resolved_scales()):
         raise VisError(f"sizes must be at least 16 pixels, got {config.resolved_scales()}")
     if not config.style_layers:
@@ -206,7 +211,7 @@ def style_transfer(
             WeightsUnavailableError when the VGG-19 weights cannot be had.
     """
     check_config(config, len(styles))
-    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch_device(config.device)
     if model is None:
         from vis.models import get_model
 

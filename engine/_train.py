@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from vis.engine._mnist import MnistData, load_mnist
+from vis.engine._torch_device import torch_device
 from vis.errors import OutputExistsError, VisError
 
 MODEL_NAME = "lenet5"
@@ -159,7 +160,7 @@ def train_lenet(
     epochs = config.epochs or (FULL_EPOCHS if len(data.train_labels) > 10_000 else SUBSET_EPOCHS)
     report(TrainProgress("note", message=f"data: {data.source}; {epochs} epochs"))
 
-    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch_device(config.device)
     torch.manual_seed(config.seed)
     model = model_spec(MODEL_NAME).build().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)

@@ -22,9 +22,12 @@ import cv2
 import numpy as np
 
 from vis.engine._images import IMAGE_SUFFIXES, check_output, to_uint8
-from vis.errors import InputFileError, VisError
+from vis.errors import InputFileError, OutputPathError, VisError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
+WRITTEN_VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv")
+"""The containers vis writes and tests; the others read fine but OpenCV's writer fails on them (.webm, .flv) or
+changes the frame rate (.wmv)."""
 
 
 class VideoSourceError(InputFileError):
@@ -301,15 +304,15 @@ class VideoSink:
 
     Raises:
         OutputExistsError: the file exists and ``overwrite`` is false.
-        InputFileError: a suffix that is no video, or a writer that cannot be opened.
+        OutputPathError: a suffix vis writes no video as, or a path that cannot be written.
+        InputFileError: a writer that cannot be opened.
         VisError: ``fps`` not a positive number.
     """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], overwrite: bool = False):
+        check_video_suffix(path)
         self.path = check_output(path, overwrite)
         suffix = self.path.suffix.lower()
-        if suffix not in VIDEO_SUFFIXES:
-            raise InputFileError(f"cannot write a video as {suffix or 'a file without suffix'}: use .mp4 or .avi")
         if not (math.isfinite(fps) and fps > 0):
             raise VisError(f"cannot write {self.path} at {fps} fps: the frame rate must be a positive number")
         self.fps = float(fps)
@@ -350,9 +353,12 @@ class VideoSink:
         self.frames_written += 1
 
     def close(self) -> None:
+        """Finish the file; a file that got no frame is removed (it would not play, and would block a rerun)."""
         if not self._closed:
             self._closed = True
             self._writer.close()
+            if self.frames_written == 0:
+                self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoSink":
         return self
@@ -369,6 +375,18 @@ def _frame_rate(fps: float) -> Fraction:
 
 def is_video_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def check_video_suffix(path: str | Path) -> None:
+    """Refuse an output suffix vis does not write video as.
+
+    Raises:
+        OutputPathError: the suffix is not one of :data:`WRITTEN_VIDEO_SUFFIXES`.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITTEN_VIDEO_SUFFIXES:
+        raise OutputPathError(f"cannot write a video as {suffix or 'a file without suffix'}: use "
+                              f"{', '.join(WRITTEN_VIDEO_SUFFIXES[:-1])} or {WRITTEN_VIDEO_SUFFIXES[-1]}")
 
 
 def is_image_path(path: str | Path) -> bool:
@@ -449,6 +467,7 @@ def copy_audio(source: str | Path, video: str | Path) -> str:
                    "-c", "copy", "-shortest", tmp]
             if subprocess.run(cmd, capture_output=True).returncode:
                 raise RuntimeError("ffmpeg failed")
+        shutil.copymode(video, tmp)  # mkstemp made it private; the output keeps the video's own permissions
         os.replace(tmp, video)
         return f"audio copied from the input ({muxer})"
     except Exception as e:  # noqa: BLE001 - the video itself is fine; report and keep it

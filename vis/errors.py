@@ -47,3 +47,7 @@ class InputFileError(VisError):
 
 class OutputExistsError(VisError):
     """The output file exists and ``overwrite`` was not asked for."""
+
+
+class OutputPathError(VisError):
+    """The output cannot be written there: a folder in its place, a file where a folder must be, no permission."""

@@ -270,3 +270,88 @@ def test_sigkill_mid_video_leaves_the_frames_done(tmp_path) -> None:
     assert done - 1 <= len(shapes) < 400
     assert set(shapes) == {(60, 80, 3)}
     assert fps == pytest.approx(video_info(src)[2], abs=1e-6)
+
+
+def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
+    src = write_video(tmp_path / "clip.mp4", 6)
+    before = src.read_bytes()
+    result = invoke(src, "-o", tmp_path / "." / "clip.mp4", "--overwrite", *FAST)
+    assert result.exit_code == 2 and "is the input" in result.output, result.output
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("case, message", [
+    ("parent_is_file", "is a file, not a folder"),
+    ("output_is_folder", "is a folder"),
+    ("webm", "cannot write a video as .webm"),
+    ("zoom", "--zoom must be at least 0 and below 1"),
+    ("step", "step must be a positive number"),
+    ("guide_channel", "--guide pulls one whole layer"),
+    ("demo_with_input", "drop an input"),
+    ("demo_bad_name", "--demo -o takes a folder"),
+    ("webcam_negative", "--webcam"),
+])
+def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch, case, message) -> None:
+    import vis.models as models
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the settings were checked")
+
+    monkeypatch.setattr(models, "get_model", never)
+    clip = write_video(tmp_path / "clip.mp4", 3)
+    (tmp_path / "folder.png").mkdir()
+    args = {
+        "parent_is_file": [sample_photo, "-o", tmp_path / "clip.mp4" / "o.png"],
+        "output_is_folder": [sample_photo, "-o", tmp_path / "folder.png", "--overwrite"],
+        "webm": [clip, "-o", tmp_path / "o.webm"],
+        "zoom": [sample_photo, "-o", tmp_path / "z.mp4", "--zoom-frames", "3", "--zoom", "-0.5"],
+        "step": [sample_photo, "-o", tmp_path / "o.png", "--step", "nan"],
+        "guide_channel": [sample_photo, "-o", tmp_path / "o.png", "--guide", sample_photo, "--objective", "block10:3"],
+        "webcam_negative": ["--webcam", "-1"],
+    }.get(case, [])
+    demo = {"demo_with_input": ["--demo", clip], "demo_bad_name": ["--demo", "-o", tmp_path / "r.txt", "-q"]}
+    result = invoke(*args, *FAST) if args else invoke(*demo[case])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "folder.png"]  # nothing written
+
+
+def test_an_objective_typo_fails_before_the_weights_load(tmp_path, sample_photo, monkeypatch) -> None:
+    """build_setup parses the objective (and reads a guide image) before get_model: a typo costs no model load."""
+    import vis.models as models
+
+    monkeypatch.setattr(models, "get_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("model loaded")))
+    result = invoke(sample_photo, "-o", tmp_path / "o.png", "--objective", "block99", *FAST)
+    assert result.exit_code == 2 and "unknown layer" in result.output, result.output
+
+
+def test_default_model_names_itself_when_an_objective_does_not_fit(tmp_path, sample_photo, monkeypatch) -> None:
+    import vis.cli._dream_cmd as dream_cmd
+
+    monkeypatch.setattr(dream_cmd, "default_model", lambda: ("efficientnet_lite0", None))
+    result = runner.invoke(app, ["dream", str(sample_photo), "-o", str(tmp_path / "o.png"), "--objective", "inception4c"])
+    assert result.exit_code == 2, result.output
+    assert "efficientnet_lite0 is the default model here" in result.output and "-m googlenet" in result.output
+
+
+def test_odd_video_reports_the_size_written(tmp_path) -> None:
+    src = write_video(tmp_path / "odd.mp4", 3, size=(81, 61))
+    out = tmp_path / "o.mp4"
+    result = invoke(src, "-o", out, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "80x60 at" in result.output and video_info(out)[:2] == (80, 60)
+
+
+def test_interrupt_before_the_first_frame_leaves_no_file(tmp_path, monkeypatch) -> None:
+    import vis.engine._dream as dream_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield  # a generator, like dream_frames
+
+    monkeypatch.setattr(dream_module, "dream_frames", interrupted)
+    src = write_video(tmp_path / "clip.mp4", 4)
+    out = tmp_path / "o.mp4"
+    result = invoke(src, "-o", out, *FAST)
+    assert result.exit_code == 130, result.output
+    assert "nothing written" in result.output and not out.exists()

@@ -104,3 +104,22 @@ def test_empty_folder_as_subprocess(tmp_path) -> None:
                           "-o", str(tmp_path / "t.png"), "--weights", "random"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "0 images (1 other file skipped)" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_outputs_are_named_as_written_and_checked_before_the_work(tmp_path) -> None:
+    """A figure without suffix is a .png and numbers a .npy, in the messages and in the overwrite check."""
+    first = invoke("filters", "lenet5", *R, "-o", tmp_path / "f", "--npy", tmp_path / "raw")
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "f.png").exists() and (tmp_path / "raw.npy").exists()
+    assert f"wrote {tmp_path / 'raw.npy'}" in first.output
+    again = invoke("filters", "lenet5", *R, "-o", tmp_path / "f", "--npy", tmp_path / "other.npy")
+    assert again.exit_code == 2 and "f.png exists" in again.output, again.output
+    numbers_again = invoke("filters", "lenet5", *R, "-o", tmp_path / "g.png", "--npy", tmp_path / "raw")
+    assert numbers_again.exit_code == 2 and "raw.npy exists" in numbers_again.output, numbers_again.output
+
+
+@pytest.mark.parametrize("name, message", [("o.npy", "cannot write a figure as .npy"), ("o.txt", "cannot write a figure as .txt")])
+def test_a_figure_suffix_matplotlib_cannot_write_exits_2(tmp_path, name, message) -> None:
+    result = invoke("filters", "lenet5", *R, "-o", tmp_path / name)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+    assert list(tmp_path.iterdir()) == []

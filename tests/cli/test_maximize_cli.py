@@ -66,6 +66,9 @@ def test_atlas_grid(tmp_path):
     (["atlas", "googlenet", "--layer", "inception9z", "--channels", "0:4"], "unknown layer"),
     (["atlas", "googlenet", "--layer", "inception4a", "--channels", "500:520"], "out of range"),
     (["atlas", "googlenet", "--layer", "inception4a", "--channels", "a-b"], "--channels must look like"),
+    (["atlas", "googlenet", "--layer", "inception4a", "--channels", "1,2,1"], "channel 1 more than once"),
+    (["atlas", "googlenet", "--layer", "inception4a", "--channels", "0:8:0"], "step of at least 1"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--param", "fft", "--scales", "56,112"], "fft optimises at one size"),
 ])
 def test_bad_inputs_exit_2_with_one_message(tmp_path, args, message):
     result = runner.invoke(app, [*args, "-o", str(tmp_path / "o.png"), "--weights", "random", "--iterations", "1", "-q"])
@@ -81,3 +84,24 @@ def test_subprocess_error_exit_code(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["maximize", "lenet5", "--objective", "conv2:1"], ["atlas", "lenet5", "--layer", "conv2"]])
+def test_an_output_no_image_is_written_as_fails_before_the_work(tmp_path, monkeypatch, command):
+    import vis.engine._maximize as maximize_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("optimised before the output was checked")
+
+    monkeypatch.setattr(maximize_module, "maximize", never)
+    monkeypatch.setattr(maximize_module, "atlas", never)
+    result = runner.invoke(app, [*command, "-o", str(tmp_path / "o.txt"), "--weights", "random", "-q"])
+    assert result.exit_code == 2 and "cannot write an image as .txt" in result.output, result.output
+
+
+def test_atlas_default_takes_all_channels_of_a_small_layer(tmp_path):
+    out = tmp_path / "a.png"
+    result = runner.invoke(app, ["atlas", "lenet5", "-l", "tanh1", "-o", str(out), "--weights", "random",
+                                 "--iterations", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "6 channels of tanh1" in result.output and out.exists()

@@ -95,6 +95,13 @@ def test_train_lenet_bad_data(app: VisTyper, mnist_dir: Path, tmp_path: Path) ->
     assert not Path(out).exists()
 
 
+@pytest.mark.parametrize("extra, words", [(["--device", "tpu9"], ["unknown device"]), (["--lr", "0"], ["--lr must be positive"])])
+def test_train_lenet_bad_settings_fail_before_the_data(app: VisTyper, tmp_path: Path, extra, words) -> None:
+    # --data names no folder: had the settings not failed first, the message would be about the data
+    _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "x.pt"), *extra]),
+           *words)
+
+
 def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_path: Path, quick_vgg: None) -> None:
     import cv2
 
@@ -117,6 +124,9 @@ def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_pat
     (["--content-layer", "relu4_3x"], ["unknown layer", "relu4_3"]),
     (["--optimizer", "sgd"], ["optimizer"]),
     (["--weights", "nothing.pt"], ["not found"]),
+    (["--device", "bogus"], ["unknown device 'bogus'"]),
+    (["--device", "cuda:7"] if torch.cuda.is_available() else ["--device", "cuda"], ["--device cuda"]),
+    (["--lr", "0"], ["lr must be a positive number"]),
 ])
 def test_style_bad_options(app: VisTyper, images: dict[str, Path], tmp_path: Path, extra: list[str], words: list[str]) -> None:
     args = ["style", str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.png"), "--size", "32", "-n", "1"]

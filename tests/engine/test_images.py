@@ -1,8 +1,13 @@
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from vis.engine import load_image, save_image
-from vis.errors import InputFileError, OutputExistsError
+from vis.engine._images import check_image_output, check_output
+from vis.errors import InputFileError, OutputExistsError, OutputPathError
 
 
 @pytest.mark.parametrize("kind,shape", [("rgb", (37, 53, 3)), ("grey", (41, 29, 3)), ("rgba", (30, 31, 3)), ("deep", (20, 22, 3))])
@@ -34,3 +39,34 @@ def test_save_roundtrip_and_no_overwrite(tmp_path) -> None:
     with pytest.raises(OutputExistsError, match="--overwrite"):
         save_image(path, image)
     save_image(path, image, overwrite=True)
+
+
+def test_check_output_refuses_paths_that_cannot_be_written_before_any_work(tmp_path) -> None:
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputPathError, match="is a folder"):
+        check_output(tmp_path / "folder.png", overwrite=True)
+    with pytest.raises(OutputPathError, match="file is a file, not a folder"):
+        check_output(tmp_path / "file" / "deeper" / "o.png", overwrite=False)
+    probe = check_output(tmp_path / "new" / "o.png", overwrite=False)
+    assert probe.parent.is_dir() and not probe.exists()  # the probe file is removed again
+    existing = tmp_path / "file"
+    assert check_output(existing, overwrite=True) == existing and existing.read_text() == "x"  # probed, unchanged
+
+
+def test_check_output_refuses_a_folder_it_cannot_write_into(tmp_path) -> None:
+    if sys.platform.startswith("linux"):
+        target = Path("/proc/vis-output-test.png")  # no file can be created in /proc, not even by root
+    elif os.geteuid() != 0:
+        (tmp_path / "locked").mkdir(mode=0o500)
+        target = tmp_path / "locked" / "o.png"
+    else:
+        pytest.skip("root writes anywhere outside Linux's /proc")
+    with pytest.raises(OutputPathError, match="cannot write"):
+        check_output(target, overwrite=False)
+
+
+def test_save_image_refuses_a_suffix_before_writing(tmp_path) -> None:
+    with pytest.raises(OutputPathError, match="cannot write an image as .txt"):
+        check_image_output(tmp_path / "o.txt", overwrite=False)
+    assert list(tmp_path.iterdir()) == []

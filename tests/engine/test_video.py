@@ -22,7 +22,7 @@ from vis.engine._video import (
     has_audio,
     sniff_kind,
 )
-from vis.errors import InputFileError, OutputExistsError
+from vis.errors import InputFileError, OutputExistsError, OutputPathError
 from vis.exporters import parse_objective
 from vis.models import get_model
 
@@ -260,9 +260,10 @@ def test_dreamed_video_keeps_size(tmp_path, backend) -> None:
     assert [o.shape for o in outs] == [f.shape for f in frames]
 
 
-def test_audio_is_copied(tmp_path) -> None:
-    av = pytest.importorskip("av")
-    src = tmp_path / "with_audio.mp4"
+def _write_clip_with_audio(src: Path) -> None:
+    """10 frames of 64x48 at 10 fps with a second of a 440 Hz tone."""
+    import av
+
     with av.open(str(src), "w") as c:
         vs = c.add_stream("mpeg4", rate=10)
         vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
@@ -280,6 +281,12 @@ def test_audio_is_copied(tmp_path) -> None:
         for s in (vs, a):
             for p in s.encode():
                 c.mux(p)
+
+
+def test_audio_is_copied(tmp_path) -> None:
+    pytest.importorskip("av")
+    src = tmp_path / "with_audio.mp4"
+    _write_clip_with_audio(src)
     out = tmp_path / "dreamed.mp4"
     with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
         for f in vin:
@@ -317,3 +324,30 @@ def test_sink_takes_uint8_bgr_frames_as_they_are(tmp_path) -> None:
         frames[kind] = [cap.read()[1] for _ in range(3)]
         cap.release()
     assert all(np.array_equal(a, b) for a, b in zip(frames["float"], frames["uint8"]))
+
+
+def test_a_sink_that_got_no_frame_leaves_no_file(tmp_path) -> None:
+    out = tmp_path / "empty.mp4"
+    with VideoSink(out, 10.0, (32, 32)):
+        pass
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".flv", ".txt", ""])
+def test_a_sink_refuses_suffixes_it_does_not_write(tmp_path, suffix) -> None:
+    with pytest.raises(OutputPathError, match="cannot write a video"):
+        VideoSink(tmp_path / f"o{suffix}", 10.0, (32, 32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_audio_copy_keeps_the_videos_permissions(tmp_path) -> None:
+    pytest.importorskip("av")
+    src = tmp_path / "with_audio.mp4"
+    _write_clip_with_audio(src)
+    out = tmp_path / "dreamed.mp4"
+    with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
+        for f in vin:
+            sink.write(f)
+    out.chmod(0o644)
+    assert "copied" in copy_audio(src, out)
+    assert out.stat().st_mode & 0o777 == 0o644
