@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from typing import Any
 
@@ -31,7 +32,13 @@ def main() -> None:
     except KeyboardInterrupt:  # Ctrl-C while the engine imports: a message, not torch's import traceback
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
+    # `kill`, a service manager or a closing terminal stop vis as Ctrl-C does: files are finished, not cut
+    signal.signal(signal.SIGTERM, _interrupt)
     app()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 __all__ = ["app", "main"]

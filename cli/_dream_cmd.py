@@ -329,7 +329,7 @@ def register(app: VisTyper) -> None:
         octaves_per_frame: int = typer.Option(v.octaves_per_frame, "--octaves-per-frame", min=1, help="Video: octaves after the first frame."),
         flow: str = typer.Option(v.flow, "--flow", help="Optical flow: dis (default, 2-3x faster), farneback or none."),
         flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
-                                      "computed at (0 = the dream's size)."),
+                                      "computed at, at least 16 (0 = the dream's size)."),
         max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after this many frames (0 = all)."),
         preview: bool = typer.Option(False, "--preview", help="Show the result in a window."),
         virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
@@ -348,6 +348,8 @@ def register(app: VisTyper) -> None:
                                        is_image_path, is_video_path, sniff_kind)
 
         t0 = time.perf_counter()
+        from vis.engine._backend import check_backend
+
         if demo:
             ignored = [name for name, value in (("an input", input), ("--webcam", webcam), ("--model", model),
                        ("--weights", weights), ("--objective", objective), ("--guide", guide)) if value is not None]
@@ -358,6 +360,7 @@ def register(app: VisTyper) -> None:
             return
         if (input is None) == (webcam is None):
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")
+        check_backend(backend, provider)
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)
@@ -367,11 +370,14 @@ def register(app: VisTyper) -> None:
             if output is None:
                 raise fail("an image input needs -o OUTPUT (an image, or a video with --zoom-frames N)")
             if is_video_path(output) and not zoom_frames:
-                raise fail(f"{output} is a video: pass --zoom-frames N to zoom into the dream (or write an image)")
+                raise fail(f"{output} is a video: pass --zoom-frames N (N >= 1) to zoom into the dream, or write an "
+                           "image")
             if zoom_frames and not is_video_path(output):
                 raise fail("--zoom-frames writes a video: use an .mp4 or .avi output")
         elif output is not None and not is_video_path(output):
             raise fail(f"a {kind} input makes a video: use an .mp4 or .avi output, not {output.suffix}")
+        elif zoom_frames:
+            raise fail(f"--zoom-frames zooms into a still image; a {kind} input is dreamed frame by frame")
         if output is not None and is_video_path(output):
             check_video_suffix(output)
         if kind == "video" and output is not None and output.exists() and output.samefile(input):

@@ -53,6 +53,7 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """Optimise an image that maximises an objective; class images are classified by the model afterwards."""
         from vis.engine import make_backend, save_image
+        from vis.engine._backend import check_backend
         from vis.engine._images import check_image_output
         from vis.engine._maximize import MaximizeConfig, classify, is_class_objective, maximize, parse_scales
         from vis.exporters import parse_objective
@@ -66,6 +67,7 @@ def register(app: VisTyper) -> None:
             iterations=iterations, step=step, lr=lr, optimizer=optimizer, l2_decay=l2, tv=tv, blur_every=blur_every,
             seed=seed)
         check_image_output(output, overwrite)
+        check_backend(backend, provider)
         net = get_model(model, weights=weights)
         engine = make_backend(backend, model, net, obj, provider=provider, threads=threads,
                               weights=weights)
@@ -103,6 +105,7 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """A labelled grid of channel images of one layer, one optimised image per channel, batched per run."""
         from vis.engine import save_image
+        from vis.engine._backend import check_backend
         from vis.engine._images import check_image_output
         from vis.engine._maximize import MaximizeConfig, atlas, batch_objective, parse_channels, parse_scales
         from vis.models import get_model
@@ -113,6 +116,7 @@ def register(app: VisTyper) -> None:
             model, objective, size, param=param, scales=parse_scales(scales) if scales is not None else None,
             iterations=iterations, blur_every=blur_every, seed=seed)
         check_image_output(output, overwrite)
+        check_backend(backend, provider)
         net = get_model(model, weights=weights)
         report = None
         if not quiet:

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vis.engine._session import SessionConfig
+from vis.engine._session import PROVIDERS, SessionConfig, resolve_provider
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._objectives import Objective
 from vis.models import StagedNet, model_spec
@@ -27,6 +27,24 @@ class Backend(Protocol):
 
     def set_guide(self, guide: np.ndarray) -> None:
         """Guide features (C, K) for a guided objective."""
+
+
+def check_backend(kind: str, provider: str) -> None:
+    """Fail on a backend or provider that cannot run here, before any model loads.
+
+    Raises:
+        UnknownNameError: an unknown backend or provider name.
+        VisError: a provider this machine lacks (ORT's providers, or CUDA for torch).
+    """
+    if kind not in BACKENDS:
+        raise UnknownNameError("backend", kind, BACKENDS)
+    if kind == "ort":
+        resolve_provider(provider)
+    elif provider not in ("auto", *PROVIDERS):
+        raise UnknownNameError("provider", provider, ["auto", *PROVIDERS])
+    elif provider in ("cuda", "tensorrt") and not _torch_cuda():
+        raise VisError(f"--backend torch --provider {provider} runs torch on CUDA, and this torch has no CUDA device; "
+                       "use --provider cpu")
 
 
 def make_backend(kind: str, model_name: str, model: StagedNet, objective: Objective, *, provider: str = "auto",

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from vis._cache import cache_dir as vis_cache_dir
+
 SOURCE = Path(__file__).with_name("_native_src") / "vis_ops.cc"
 DISABLE_ENV = "VIS_NATIVE"
 
@@ -38,8 +40,7 @@ def describe() -> str:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vis" / "native"
+    return vis_cache_dir() / "native"
 
 
 def library_path() -> Path | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from vis._cache import cache_dir
 from vis.errors import UnknownNameError, VisError
 
 PROVIDERS = {
@@ -77,7 +77,7 @@ def provider_list(provider: str, *, cuda_graph: bool = False, device_id: int = 0
         cuda = (PROVIDERS["cuda"], options)
     if provider == "tensorrt":
         trt = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-               "trt_engine_cache_path": trt_cache or os.path.expanduser("~/.cache/vis/trt")}
+               "trt_engine_cache_path": trt_cache or str(cache_dir() / "trt")}
         if device_id:
             trt["device_id"] = str(device_id)
         return [(PROVIDERS["tensorrt"], trt), cuda, PROVIDERS["cpu"]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -10,6 +9,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from vis._cache import cache_dir as vis_cache_dir
 from vis.errors import VisError, WeightsUnavailableError
 
 
@@ -121,4 +121,4 @@ def smooth_noise(n: int, channels: int, size: int, seed: int) -> torch.Tensor:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("VIS_CACHE", Path.home() / ".cache" / "vis"))
+    return vis_cache_dir()

@@ -290,9 +290,16 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("demo_with_input", "drop an input"),
     ("demo_bad_name", "--demo -o takes a folder"),
     ("webcam_negative", "--webcam"),
+    ("zoom_frames_video", "--zoom-frames zooms into a still image"),
+    ("provider", "unknown provider 'foo'"),
+    ("torch_cuda", "--provider"),
 ])
 def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch, case, message) -> None:
     import vis.models as models
+    from vis.engine._backend import _torch_cuda
+
+    if case == "torch_cuda" and _torch_cuda():
+        pytest.skip("this torch has CUDA")
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the settings were checked")
@@ -308,6 +315,9 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "step": [sample_photo, "-o", tmp_path / "o.png", "--step", "nan"],
         "guide_channel": [sample_photo, "-o", tmp_path / "o.png", "--guide", sample_photo, "--objective", "block10:3"],
         "webcam_negative": ["--webcam", "-1"],
+        "zoom_frames_video": [clip, "-o", tmp_path / "z.mp4", "--zoom-frames", "3"],
+        "provider": [sample_photo, "-o", tmp_path / "o.png", "--provider", "foo"],
+        "torch_cuda": [sample_photo, "-o", tmp_path / "o.png", "--backend", "torch", "--provider", "tensorrt"],
     }.get(case, [])
     demo = {"demo_with_input": ["--demo", clip], "demo_bad_name": ["--demo", "-o", tmp_path / "r.txt", "-q"]}
     result = invoke(*args, *FAST) if args else invoke(*demo[case])
@@ -355,3 +365,21 @@ def test_interrupt_before_the_first_frame_leaves_no_file(tmp_path, monkeypatch) 
     result = invoke(src, "-o", out, *FAST)
     assert result.exit_code == 130, result.output
     assert "nothing written" in result.output and not out.exists()
+
+
+def test_sigterm_finishes_the_file_as_ctrl_c_does(tmp_path) -> None:
+    """.mkv is written by OpenCV and is only readable once closed: SIGTERM must close it."""
+    src = write_video(tmp_path / "long.mp4", 400, size=(64, 48))
+    out = tmp_path / "stopped.mkv"
+    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *FAST[:-1]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    buf, deadline = "", time.time() + 120
+    while time.time() < deadline and "frame 4/" not in buf:
+        ch = proc.stderr.read(1)
+        if not ch:
+            break
+        buf += ch
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "holds the frames done" in err, buf + err
+    assert 4 <= video_info(out)[3] < 400

@@ -183,3 +183,20 @@ def test_float16_graphs_drop_the_routes(googlenet_grad):
     from vis.exporters._fp16 import to_float16
 
     assert native_routes(to_float16(googlenet_grad)) == []
+
+
+@pytest.mark.parametrize("env, expected", [({"VIS_CACHE": "{tmp}/mine"}, "{tmp}/mine"),
+                                           ({"XDG_CACHE_HOME": "{tmp}/xdg"}, "{tmp}/xdg/vis")])
+def test_everything_vis_caches_follows_its_cache_folder(monkeypatch, tmp_path, env, expected) -> None:
+    from vis.engine._session import provider_list
+    from vis.models._weights import cache_dir
+
+    monkeypatch.delenv("VIS_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value.format(tmp=tmp_path))
+    base = expected.format(tmp=tmp_path)
+    assert str(cache_dir()) == base
+    assert str(_native.cache_dir()) == f"{base}/native"
+    trt = dict(provider_list("tensorrt")[0][1])
+    assert trt["trt_engine_cache_path"] == f"{base}/trt"
