@@ -52,6 +52,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
                 loop: str = "auto", cuda_graph: bool = False) -> DreamSetup:
     """Model, objective (guided when ``guide`` is given) and backend, as the options ask."""
     from vis.engine import load_image, make_backend
+    from vis.engine._dream import check_dreamable
     from vis.exporters import parse_objective
     from vis.models import get_model, model_spec
 
@@ -63,6 +64,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     model = model or "googlenet"
     weights = weights or "imagenet"
     spec = model_spec(model)
+    check_dreamable(model)
     spec_text = objective or spec.default_layer
     if guide is not None and not spec_text.startswith("guide:"):
         if not re.fullmatch(r"[\w.]+", spec_text):
@@ -460,13 +462,14 @@ def bench_dream(
 ) -> None:
     """Frames per second of video DeepDream (default settings) on a synthetic clip: on a CPU the backends take turns
     frame by frame, on a GPU each dreams the whole clip in turn."""
+    from vis.engine._bench import describe_threads
     from vis.engine._dream import DreamConfig, default_tile, runs_on_gpu
     from vis.engine._dream_bench import bench_dream as run, format_bench
 
     config = DreamConfig(tile=default_tile(provider))
     video = VideoDreamConfig(flow=flow, flow_size=flow_size or None)
     typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}, "
-               f"flow {flow} at {flow_size or 'full'} px), {threads} threads, provider {provider}"
+               f"flow {flow} at {flow_size or 'full'} px), {describe_threads(threads)}, provider {provider}"
                + (", CUDA graphs" if cuda_graph else ""))
     results = run(model=model, weights=weights, frames=frames, size=(width, height),
                   backends=tuple(b.strip() for b in backends.split(",") if b.strip()), threads=threads, provider=provider,

@@ -79,6 +79,21 @@ WEBCAM_CPU_MAX_SIZE = 320
 (BENCHMARKS.md, "Near real time on this CPU")."""
 
 
+def check_dreamable(model_name: str) -> None:
+    """DeepDream works on colour images: refuse a grey model (LeNet-5) before it fails deep in a session.
+
+    Raises:
+        DreamError: the model does not take RGB images.
+    """
+    from vis.models import list_models, model_spec
+
+    pre = model_spec(model_name).preprocessing
+    if pre.channels != 3:
+        colour = [m for m in list_models() if model_spec(m).preprocessing.channels == 3]
+        raise DreamError(f"{model_name} sees grey {pre.crop}x{pre.crop} digits; DeepDream needs a colour model: "
+                         f"{', '.join(colour)}")
+
+
 def runs_on_gpu(provider: str) -> bool:
     """Whether ``provider`` (``auto|cpu|cuda|tensorrt``) puts the steps on a GPU; by name, since the torch backend
     runs on CUDA for cuda/tensorrt even where onnxruntime has no GPU provider."""

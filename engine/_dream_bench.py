@@ -9,6 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from vis.engine._dream import DreamConfig, VideoDreamConfig, dream_frames
+from vis.errors import UnknownNameError, VisError
+
+
+class DreamBenchError(VisError):
+    """A dream benchmark that cannot run as asked."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,12 @@ def bench_dream(model: str = "googlenet", weights: str = "random", frames: int =
     ``cuda_graph`` applies to the ort backend only (torch stays the eager reference).
     """
     from vis.engine._backend import make_backend
+    from vis.engine._dream import check_dreamable
     from vis.exporters import parse_objective
     from vis.models import get_model, model_spec
 
+    check_backends(backends)
+    check_dreamable(model)
     clip = synthetic_clip(frames, size, seed)
     runs = []
     for kind in backends:
@@ -95,13 +103,33 @@ def bench_dream(model: str = "googlenet", weights: str = "random", frames: int =
     return [DreamBenchResult(kind, len(times), sum(times), times[0], build) for kind, _, build, times in runs]
 
 
+def check_backends(backends: Sequence[str]) -> None:
+    """Refuse an empty list, an unknown name or a name given twice before any clip or model is made."""
+    from vis.engine._backend import BACKENDS
+
+    if not backends:
+        raise DreamBenchError(f"no backend to time: give --backends, comma-separated, from {', '.join(BACKENDS)}")
+    for name in backends:
+        if name not in BACKENDS:
+            raise UnknownNameError("backend", name, BACKENDS)
+    twice = [b for i, b in enumerate(backends) if b in backends[:i]]
+    if twice:
+        raise DreamBenchError(f"backend {twice[0]} is given twice")
+
+
+BENCH_HEADERS = ("backend", "frames", "seconds", "fps", "first frame s", "fps after first", "build s", "x ref")
+
+
 def format_bench(results: Sequence[DreamBenchResult]) -> str:
-    """Plain-text table, with each backend's speed relative to the last (torch, by default)."""
+    """Plain-text table, with each backend's speed relative to the last (torch, by default). Two spaces between
+    columns, so that headers of several words stay apart; numbers right-aligned under theirs."""
     ref = results[-1].fps if results else 0.0
-    lines = [f"{'backend':8} {'frames':>6} {'seconds':>8} {'fps':>7} {'first frame s':>13} {'fps after':>9} "
-             f"{'build s':>8} {'x ref':>6}"]
-    for r in results:
-        rel = r.fps / ref if ref else 0.0
-        lines.append(f"{r.backend:8} {r.frames:6d} {r.seconds:8.1f} {r.fps:7.3f} {r.first_s:13.2f} {r.later_fps:9.3f} "
-                     f"{r.build_s:8.1f} {rel:6.2f}")
-    return "\n".join(lines)
+    rows = [[r.backend, f"{r.frames:d}", f"{r.seconds:.1f}", f"{r.fps:.3f}", f"{r.first_s:.2f}", f"{r.later_fps:.3f}",
+             f"{r.build_s:.1f}", f"{r.fps / ref if ref else 0.0:.2f}"] for r in results]
+    widths = [max(len(cell) for cell in column) for column in zip(BENCH_HEADERS, *rows)]
+
+    def line(cells) -> str:
+        first, *numbers = cells
+        return "  ".join([first.ljust(widths[0]), *(c.rjust(w) for c, w in zip(numbers, widths[1:]))])
+
+    return "\n".join(line(cells) for cells in [BENCH_HEADERS, *rows])

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vis.engine._maximize import MaximizeConfig, batch_objective, maximize_batch
+from vis.engine._bench import check_input_sizes
+from vis.engine._maximize import MaximizeConfig, MaximizeError, batch_objective, maximize_batch
+from vis.exporters._objectives import BatchChannelObjective
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,20 @@ def bench_atlas(model_name: str = "googlenet", layer: str = "inception4a", chann
     from vis.engine._backend import make_backend
     from vis.models import get_model
 
-    model = get_model(model_name, weights=weights)
     objective = batch_objective(model_name, layer)
+    check_channels(objective, channels)
+    check_input_sizes(model_name, [layer], [(size, size)])
     config = MaximizeConfig.for_model(model_name, objective, scales=(size,), iterations=iterations)
+    model = get_model(model_name, weights=weights)
     units = list(range(channels))
-    torch.set_num_threads(threads)
+    # The warm-up batch and its channel selection must have as many images as selected channels (the graph's
+    # objective multiplies them), so an atlas smaller than a batch runs as one batch of its own size.
+    batch = min(batch, channels)
+    if threads:  # 0: torch's own default
+        torch.set_num_threads(threads)
 
     ort = make_backend("ort", model_name, model, objective, threads=threads, guide=objective.selection(units[:batch]))
-    ort.gradient(np.full((batch, 3, size, size), 0.5, np.float32))  # builds the session: not timed
+    ort.gradient(_grey(batch, config))  # builds the session: not timed
     start = time.perf_counter()
     for i in range(0, channels, batch):
         chunk = units[i : i + batch]
@@ -57,13 +65,25 @@ def bench_atlas(model_name: str = "googlenet", layer: str = "inception4a", chann
     ort_seconds = time.perf_counter() - start
 
     tch = make_backend("torch", model_name, model, objective, threads=threads, guide=objective.selection(units[:1]))
-    tch.gradient(np.full((1, 3, size, size), 0.5, np.float32))  # warm-up
+    tch.gradient(_grey(1, config))  # warm-up
     start = time.perf_counter()
     for c in units:
         tch.set_guide(objective.selection([c]))
         maximize_batch(tch, config, 1)
     torch_seconds = time.perf_counter() - start
     return AtlasBench(model_name, layer, channels, size, config.steps, batch, threads, ort_seconds, torch_seconds)
+
+
+def check_channels(objective: BatchChannelObjective, channels: int) -> None:
+    """Refuse an atlas of more channels than the layer has (before any model is built)."""
+    if not 1 <= channels <= objective.channels:
+        raise MaximizeError(f"--channels {channels}: {objective.layer} has {objective.channels} channels "
+                            f"(1..{objective.channels})")
+
+
+def _grey(batch: int, config: MaximizeConfig) -> np.ndarray:
+    """A mid-grey input batch at the atlas size, with the model's own number of input channels."""
+    return np.full((batch, config.channels, config.size, config.size), 0.5, np.float32)
 
 
 __all__ = ["AtlasBench", "bench_atlas"]

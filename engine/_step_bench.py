@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vis.errors import VisError
+from vis.engine._bench import BenchError, check_input_sizes
 
 ENGINES = ("torch", "ort", "ort-graph", "ort-fp16", "tensorrt")
 STEP_SIZE = 1.5 / 255.0
@@ -26,7 +26,7 @@ STEP_SIZE = 1.5 / 255.0
 _VARIANT = {"ort": "fast", "ort-graph": "fast", "ort-fp16": "tensorrt_safe", "tensorrt": "tensorrt_safe"}
 
 
-class StepBenchError(VisError):
+class StepBenchError(BenchError):
     """An engine or device that this machine cannot run was asked for."""
 
 
@@ -174,19 +174,12 @@ def bench_steps(model: str, spec: str, sizes: Sequence[tuple[int, int]], engines
 
     from vis.exporters import parse_objective
     from vis.exporters._gradient import gradient_graph, model_value_range
-    from vis.models import get_model, model_spec
+    from vis.models import get_model
 
     if threads:
         torch.set_num_threads(threads)
     objective = parse_objective(spec, model)
-    info = model_spec(model)
-    if not info.dynamic_size(list(objective.layers())):
-        crop = info.preprocessing.crop
-        if any(size != (crop, crop) for size in sizes):
-            raise StepBenchError(f"{spec!r} reaches {model}'s classifier, which takes {crop}x{crop} only: use --sizes {crop}")
-    small = [s for s in sizes if min(s) < info.preprocessing.min_size]
-    if small:
-        raise StepBenchError(f"{model} needs at least {info.preprocessing.min_size} pixels a side; got {small[0][0]}x{small[0][1]}")
+    check_input_sizes(model, objective.layers(), sizes)
     net = get_model(model, weights=weights)
     value_range = model_value_range(model)
     graphs = {}

@@ -152,7 +152,7 @@ def get_model(name: str, weights: str | Path = "imagenet", seed: int = 0) -> Sta
             raise VisError(f"{name} has no published weights ({spec.pretrained.note}); use --weights random or a file")
         apply_state_dict(model, spec.pretrained.load(), f"{name} imagenet weights", spec.drop_keys)
     elif Path(weights).suffix or Path(weights).exists():
-        apply_state_dict(model, read_state_dict(Path(weights)), weights, spec.drop_keys)
+        apply_state_dict(model, read_state_dict(Path(weights), name), weights, spec.drop_keys)
     else:
         raise UnknownNameError("weights", weights, [*WEIGHT_SOURCES, "PATH/TO/FILE.pt"])
     model.eval()

@@ -56,16 +56,27 @@ class WeightsFile:
             ) from e
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A state_dict from a file: a plain one, or a checkpoint holding it under state_dict/model_state_dict/model."""
+def read_state_dict(path: Path, model_name: str | None = None) -> dict[str, torch.Tensor]:
+    """A state_dict from a file: a plain one, or a checkpoint holding it under state_dict/model_state_dict/model.
+
+    Raises:
+        WeightsUnavailableError: a missing file, one torch cannot read, or a vis checkpoint of a model other than
+            ``model_name``.
+    """
     if not path.exists():
         raise WeightsUnavailableError(f"weights file not found: {path}")
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a corrupt or foreign file
-        raise WeightsUnavailableError(f"cannot read weights file {path}: {e}") from e
+    except Exception as e:  # torch raises many types (and terse messages) for a corrupt or foreign file
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        detail = f"{type(e).__name__}: {reason}" if len(reason) > 8 else type(e).__name__
+        raise WeightsUnavailableError(f"{path} is not a PyTorch weights file that torch.load can read "
+                                      f"({detail[:200]})") from e
     # A vis checkpoint (or a common training checkpoint) keeps the state_dict under a key.
     if isinstance(obj, dict):
+        trained = obj.get("model")
+        if isinstance(trained, str) and model_name is not None and trained != model_name:
+            raise WeightsUnavailableError(f"{path} is a vis checkpoint of {trained}, not of {model_name}")
         for key in ("state_dict", "model_state_dict", "model"):
             if isinstance(obj.get(key), dict):
                 return obj[key]
@@ -79,7 +90,29 @@ def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise VisError(f"weights from {source} do not fit {type(model).__name__}: {e}") from e
+        raise VisError(f"weights from {source} do not fit {type(model).__name__}: "
+                       f"{_misfit(model.state_dict(), state)}") from e
+
+
+def _misfit(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
+    """What differs between a model's tensors and a file's, in a line (torch lists every key)."""
+    def some(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+    missing = sorted(set(expected) - set(given))
+    unknown = sorted(set(given) - set(expected))
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of the model's {len(expected)} tensors are not in the file ({some(missing)})")
+    if unknown:
+        parts.append(f"the file has {len(unknown)} tensors the model lacks ({some(unknown)})")
+    if not parts:
+        name = next((k for k in expected if tuple(expected[k].shape) != tuple(getattr(given[k], "shape", ()))), None)
+        if name is None:
+            return "torch refused them"
+        parts.append(f"{name} is {tuple(expected[name].shape)} in the model and "
+                     f"{tuple(getattr(given[name], 'shape', ()))} in the file")
+    return "; ".join(parts)
 
 
 def init_random(model: nn.Module, seed: int, calibration_input: torch.Tensor | None) -> None:

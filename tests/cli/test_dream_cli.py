@@ -293,6 +293,7 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("zoom_frames_video", "--zoom-frames zooms into a still image"),
     ("provider", "unknown provider 'foo'"),
     ("torch_cuda", "--provider"),
+    ("grey_model", "DeepDream needs a colour model"),
 ])
 def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch, case, message) -> None:
     import vis.models as models
@@ -319,8 +320,9 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "provider": [sample_photo, "-o", tmp_path / "o.png", "--provider", "foo"],
         "torch_cuda": [sample_photo, "-o", tmp_path / "o.png", "--backend", "torch", "--provider", "tensorrt"],
     }.get(case, [])
-    demo = {"demo_with_input": ["--demo", clip], "demo_bad_name": ["--demo", "-o", tmp_path / "r.txt", "-q"]}
-    result = invoke(*args, *FAST) if args else invoke(*demo[case])
+    own_options = {"demo_with_input": ["--demo", clip], "demo_bad_name": ["--demo", "-o", tmp_path / "r.txt", "-q"],
+                   "grey_model": [sample_photo, "-o", tmp_path / "o.png", "-m", "lenet5", "-w", "random", "-q"]}
+    result = invoke(*args, *FAST) if args else invoke(*own_options[case])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "folder.png"]  # nothing written

@@ -131,3 +131,25 @@ def test_categories() -> None:
     assert model_spec("googlenet").categories[319] == "dragonfly"
     assert len(model_spec("vgg19").categories) == 1000
     assert model_spec("lenet5").categories == [str(d) for d in range(10)]
+
+
+def test_weights_that_do_not_fit_are_explained_in_a_line(tmp_path) -> None:
+    lenet = get_model("lenet5", "random").state_dict()
+    torch.save(lenet, tmp_path / "lenet.pt")
+    with pytest.raises(VisError, match=r"tensors are not in the file .*; the file has 22 tensors the model lacks") as e:
+        get_model("vgg19", str(tmp_path / "lenet.pt"))
+    assert len(str(e.value)) < 400  # torch's own message lists every key
+    reshaped = dict(lenet, **{"conv1.weight": torch.zeros(3)})
+    torch.save(reshaped, tmp_path / "reshaped.pt")
+    with pytest.raises(VisError, match=r"conv1.weight is \(6, 1, 5, 5\) in the model and \(3,\) in the file"):
+        get_model("lenet5", str(tmp_path / "reshaped.pt"))
+
+
+def test_a_vis_checkpoint_names_its_model_and_a_foreign_file_says_what_it_is(tmp_path) -> None:
+    torch.save({"state_dict": get_model("lenet5", "random").state_dict(), "model": "lenet5"}, tmp_path / "ck.pt")
+    with pytest.raises(WeightsUnavailableError, match="a vis checkpoint of lenet5, not of efficientnet_lite0"):
+        get_model("efficientnet_lite0", str(tmp_path / "ck.pt"))
+    assert get_model("lenet5", str(tmp_path / "ck.pt")) is not None
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
+    with pytest.raises(WeightsUnavailableError, match="is not a PyTorch weights file"):
+        get_model("lenet5", str(tmp_path / "photo.jpg"))
