@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from vis.cli._app import VisTyper
-from vis.engine._style import INITS, OPTIMIZERS, StyleConfig
+from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import VisError
 
 _D = StyleConfig()  # the defaults live in the dataclass only

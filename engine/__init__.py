@@ -1,62 +1,58 @@
-"""Runtime: ORT sessions, the loops (dream, maximize, inspect), the torch backend, image and video IO."""
+"""Runtime: ORT sessions, the loops (dream, maximize, inspect), the torch backend, image and video IO.
 
-from vis.engine._attribution import Attribution, SaliencyConfig
-from vis.engine._backend import BACKENDS, Backend, make_backend
-from vis.engine._device_dream import DeviceDreamer
-from vis.engine._dream import DreamConfig, VideoDreamConfig, dream, dream_frames, dream_zoom
-from vis.engine._images import IMAGE_SUFFIXES, load_image, save_image
-from vis.engine._inspect import feature_maps, filter_weights, scan_images
-from vis.engine._maximize import MaximizeConfig, atlas, maximize, maximize_units
-from vis.engine._predict import Prediction, predict
-from vis.engine._session import (
-    BoundRunner,
-    CudaGraphError,
-    ProviderUnavailableError,
-    SessionConfig,
-    available_providers,
-    create_session,
-    resolve_providers,
-)
-from vis.engine._style import StyleConfig, style_transfer
-from vis.engine._train import TrainConfig, train_lenet
-from vis.engine._video import VideoSink, VideoSource, WebcamSource
+Names are re-exported lazily: importing one submodule (the CLI reads a few defaults at start) does not import
+torch, ORT and OpenCV for all the others."""
 
-__all__ = [
-    "BACKENDS",
-    "Attribution",
-    "Backend",
-    "BoundRunner",
-    "CudaGraphError",
-    "DeviceDreamer",
-    "DreamConfig",
-    "IMAGE_SUFFIXES",
-    "MaximizeConfig",
-    "Prediction",
-    "ProviderUnavailableError",
-    "SaliencyConfig",
-    "SessionConfig",
-    "StyleConfig",
-    "TrainConfig",
-    "VideoDreamConfig",
-    "VideoSink",
-    "VideoSource",
-    "WebcamSource",
-    "atlas",
-    "available_providers",
-    "create_session",
-    "dream",
-    "dream_frames",
-    "dream_zoom",
-    "feature_maps",
-    "filter_weights",
-    "load_image",
-    "make_backend",
-    "maximize",
-    "maximize_units",
-    "predict",
-    "resolve_providers",
-    "save_image",
-    "scan_images",
-    "style_transfer",
-    "train_lenet",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "Attribution": "vis.engine._attribution",
+    "SaliencyConfig": "vis.engine._attribution",
+    "BACKENDS": "vis.engine._backend",
+    "Backend": "vis.engine._backend",
+    "make_backend": "vis.engine._backend",
+    "DeviceDreamer": "vis.engine._device_dream",
+    "DreamConfig": "vis.engine._dream",
+    "VideoDreamConfig": "vis.engine._dream",
+    "dream": "vis.engine._dream",
+    "dream_frames": "vis.engine._dream",
+    "dream_zoom": "vis.engine._dream",
+    "IMAGE_SUFFIXES": "vis.engine._images",
+    "load_image": "vis.engine._images",
+    "save_image": "vis.engine._images",
+    "feature_maps": "vis.engine._inspect",
+    "filter_weights": "vis.engine._inspect",
+    "scan_images": "vis.engine._inspect",
+    "MaximizeConfig": "vis.engine._maximize",
+    "atlas": "vis.engine._maximize",
+    "maximize": "vis.engine._maximize",
+    "maximize_units": "vis.engine._maximize",
+    "Prediction": "vis.engine._predict",
+    "predict": "vis.engine._predict",
+    "BoundRunner": "vis.engine._session",
+    "CudaGraphError": "vis.engine._session",
+    "ProviderUnavailableError": "vis.engine._session",
+    "SessionConfig": "vis.engine._session",
+    "available_providers": "vis.engine._session",
+    "create_session": "vis.engine._session",
+    "resolve_providers": "vis.engine._session",
+    "StyleConfig": "vis.engine._style",
+    "style_transfer": "vis.engine._style",
+    "TrainConfig": "vis.engine._train",
+    "train_lenet": "vis.engine._train",
+    "VideoSink": "vis.engine._video",
+    "VideoSource": "vis.engine._video",
+    "WebcamSource": "vis.engine._video",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vis.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

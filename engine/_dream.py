@@ -17,12 +17,15 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from vis.engine._backend import Backend
 from vis.errors import VisError
+
+if TYPE_CHECKING:  # the CLI reads this module's defaults at start: no torch for that
+    from vis.engine._backend import Backend
 
 STEP_EPS = 1e-8
 

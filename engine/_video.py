@@ -487,10 +487,15 @@ def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
         for a in ain.streams.audio:
             pairs.append((a, out.add_stream_from_template(a)))
         end = float(vs.duration * vs.time_base) if vs.duration else None
+        # AVI has no times before 0: an AAC priming packet (pts < 0) would make FFmpeg shift every stream, the video
+        # by a frame. Other containers keep it (their decoders need it for the first samples).
+        drop_early = out_path.suffix.lower() == ".avi"
         for src, dst in pairs:
             container = vin if src is vs else ain
             for packet in container.demux(src):
                 if packet.dts is None:
+                    continue
+                if drop_early and src is not vs and packet.pts is not None and packet.pts < 0:
                     continue
                 if end is not None and src is not vs and packet.pts is not None and float(packet.pts * src.time_base) > end:
                     break

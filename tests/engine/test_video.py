@@ -276,6 +276,7 @@ def _write_clip_with_audio(src: Path) -> None:
         samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
         frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
         frame.sample_rate = 16000
+        frame.pts = 0  # the encoder's priming samples then start before 0, as in most real files
         for p in a.encode(frame):
             c.mux(p)
         for s in (vs, a):
@@ -351,3 +352,20 @@ def test_audio_copy_keeps_the_videos_permissions(tmp_path) -> None:
     out.chmod(0o644)
     assert "copied" in copy_audio(src, out)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mp4"])
+def test_audio_copy_keeps_every_frame_at_its_time(tmp_path, suffix) -> None:
+    """AAC starts with a priming packet before 0, which AVI cannot hold: it must not push the video by a frame."""
+    av = pytest.importorskip("av")
+    src = tmp_path / "with_audio.mp4"
+    _write_clip_with_audio(src)
+    out = tmp_path / f"dreamed{suffix}"
+    with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
+        for f in vin:
+            sink.write(f)
+    assert "copied" in copy_audio(src, out) and has_audio(out)
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        times = [float(p.pts * stream.time_base) for p in c.demux(stream) if p.pts is not None]
+    assert times == pytest.approx([i / 10 for i in range(10)], abs=1e-3)
