@@ -236,7 +236,8 @@ def register(app: VisTyper) -> None:
         captions = [f"{found.paths[p.index].name[:16]} {p.activation:.3g}" for p in patches]
         path = plot_patches([p.pixels for p in patches], captions, output,
                             f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
-        typer.echo(f"wrote {path} ({len(patches)} patches, receptive field {rf.size}px)")
+        fewer = f": one per image, and the folder has {len(patches)} (-k {k})" if len(patches) < k else ""
+        typer.echo(f"wrote {path} ({len(patches)} patches{fewer}, receptive field {rf.size}px)")
         _save_npy(npy, np.stack([p.pixels for p in patches]), overwrite)
 
     @app.command("embed")

@@ -9,7 +9,7 @@ import typer
 
 from vis.cli._app import VisTyper
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
-from vis.errors import VisError
+from vis.errors import Interrupted, VisError
 
 _D = StyleConfig()  # the defaults live in the dataclass only
 
@@ -63,7 +63,7 @@ def register(app: VisTyper) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
         from vis.cli._train_cmd import progress_bar
         from vis.engine._images import check_image_output, load_image, save_image
-        from vis.engine._style import StyleProgress, check_config, style_transfer
+        from vis.engine._style import StyleInterrupted, StyleProgress, check_config, style_transfer
         from vis.errors import UnknownNameError
         from vis.models import layer_table
 
@@ -93,6 +93,10 @@ def register(app: VisTyper) -> None:
                     tasks[p.scale] = bar.add_task(label, total=p.iterations, content="-", style="-", tv="-")
                 bar.update(tasks[p.scale], completed=p.iteration, content=f"{p.content:.4g}", style=f"{p.style:.4g}", tv=f"{p.tv:.3g}")
 
-            result = style_transfer(content_img, style_imgs, config, progress=on_progress)
+            try:
+                result = style_transfer(content_img, style_imgs, config, progress=on_progress)
+            except StyleInterrupted as stop:  # keep what the minutes so far made
+                path = save_image(output, stop.image, overwrite=overwrite)
+                raise Interrupted(f"interrupted at {stop.where}; wrote the image so far to {path}") from None
         path = save_image(output, result, overwrite=overwrite)
         typer.echo(f"wrote {path} ({result.shape[1]}x{result.shape[0]})")

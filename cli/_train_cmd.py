@@ -71,7 +71,7 @@ def register(app: VisTyper) -> None:
             result = train_lenet(config, on_progress)
         path = result.save(output, overwrite=overwrite)
         typer.echo(
-            f"held-out accuracy {result.accuracy:.4f} (loss {result.loss:.4f}) after {result.epochs} epochs "
+            f"held-out accuracy {result.accuracy:.4f} (loss {result.loss:.4f}) after {result.epochs} epoch{'' if result.epochs == 1 else 's'} "
             f"in {result.seconds:.1f} s on {result.data}"
         )
         typer.echo(f"wrote {path}; use it with --weights {path}")

@@ -223,24 +223,44 @@ def style_transfer(
                                  float(jc.detach()), float(js.detach()), float(jtv.detach())))
             return total
 
-        if config.optimizer == "lbfgs":
-            optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
-                [image], lr=1.0, max_iter=config.iterations, max_eval=config.iterations,
-                tolerance_grad=-1.0, tolerance_change=-1.0, history_size=100,
-            )
-            optimizer.step(closure)
-        else:
-            optimizer = torch.optim.Adam([image], lr=config.lr)
-            for _ in range(config.iterations):
+        try:
+            if config.optimizer == "lbfgs":
+                optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
+                    [image], lr=1.0, max_iter=config.iterations, max_eval=config.iterations,
+                    tolerance_grad=-1.0, tolerance_change=-1.0, history_size=100,
+                )
                 optimizer.step(closure)
-                with torch.no_grad():
-                    image.clamp_(0.0, 1.0)
-        with torch.no_grad():
-            out = image.detach().clamp(0.0, 1.0)[0].permute(1, 2, 0).cpu().numpy()
-        result = np.ascontiguousarray(out, dtype=np.float32)
+            else:
+                optimizer = torch.optim.Adam([image], lr=config.lr)
+                for _ in range(config.iterations):
+                    optimizer.step(closure)
+                    with torch.no_grad():
+                        image.clamp_(0.0, 1.0)
+        except KeyboardInterrupt:
+            where = f"scale {k + 1}/{len(scales)}, iteration {min(count, config.iterations)}/{config.iterations}"
+            raise StyleInterrupted(_finished(_as_image(image), content, config), where) from None
+        result = _as_image(image)
+    return _finished(result, content, config)
 
-    if config.preserve_colors:
-        ycc = rgb_to_ycrcb(resize_long_side(content, scales[-1]))
-        ycc[..., 0] = result.mean(axis=2)
-        result = ycrcb_to_rgb(ycc)
-    return result
+
+class StyleInterrupted(KeyboardInterrupt):
+    """Ctrl-C during style transfer, carrying the image as far as it got (``where``: scale and iteration)."""
+
+    def __init__(self, image: np.ndarray, where: str):
+        super().__init__(where)
+        self.image, self.where = image, where
+
+
+def _as_image(image: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        out = image.detach().clamp(0.0, 1.0)[0].permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _finished(result: np.ndarray, content: np.ndarray, config: StyleConfig) -> np.ndarray:
+    """The optimised image as the user gets it: with the content's colours when they are preserved."""
+    if not config.preserve_colors:
+        return result
+    ycc = rgb_to_ycrcb(resize_long_side(content, max(result.shape[:2])))  # the size that scale was dreamed at
+    ycc[..., 0] = result.mean(axis=2)
+    return ycrcb_to_rgb(ycc)

@@ -158,7 +158,8 @@ def train_lenet(
     for note in notes:
         report(TrainProgress("note", message=note))
     epochs = config.epochs or (FULL_EPOCHS if len(data.train_labels) > 10_000 else SUBSET_EPOCHS)
-    report(TrainProgress("note", message=f"data: {data.source}; {epochs} epochs"))
+    said = f"{epochs} epoch{'' if epochs == 1 else 's'}"
+    report(TrainProgress("note", message=said if notes else f"data: {data.source}; {said}"))  # notes named the data
 
     device = torch_device(config.device)
     torch.manual_seed(config.seed)

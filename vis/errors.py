@@ -51,3 +51,9 @@ class OutputExistsError(VisError):
 
 class OutputPathError(VisError):
     """The output cannot be written there: a folder in its place, a file where a folder must be, no permission."""
+
+
+class Interrupted(VisError):
+    """Ctrl-C, reported with what was kept; exit code 130, as a shell gives a job stopped by SIGINT."""
+
+    exit_code = 130

