@@ -15,7 +15,7 @@ import typer
 
 from vis.cli._app import VisTyper, fail
 from vis.engine._dream import VideoDreamConfig  # its defaults are the video options' defaults
-from vis.errors import VisError
+from vis.errors import UnknownNameError, VisError
 
 WEIGHTS_HELP = "imagenet (published weights), random (seeded) or a state_dict file. Default: imagenet."
 DEMO_DIR = Path("vis-out")
@@ -65,7 +65,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     weights = weights or "imagenet"
     spec = model_spec(model)
     check_dreamable(model)
-    spec_text = objective or spec.default_layer
+    spec_text = spec.default_layer if objective is None else objective  # "" reaches the parser, which refuses it
     if guide is not None and not spec_text.startswith("guide:"):
         if not re.fullmatch(r"[\w.]+", spec_text):
             raise VisError(f"--guide pulls one whole layer toward the guide image's features: give --objective LAYER "
@@ -73,7 +73,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
         spec_text = f"guide:{spec_text}"
     try:
         obj = parse_objective(spec_text, model)  # before the weights load: a typo fails at once
-    except VisError as e:
+    except UnknownNameError as e:  # most likely a layer of the model the user had in mind
         if chosen_for_user and objective is not None:
             raise VisError(f"{e} ({model} is the default model here; name another with -m, e.g. -m googlenet "
                            "-w random for GoogLeNet's layers with random weights)") from None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from vis.engine._images import fitted_size
 from vis.errors import VisError
 
 if TYPE_CHECKING:  # the CLI reads this module's defaults at start: no torch for that
@@ -173,15 +174,6 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     shrink = h * w < image.shape[0] * image.shape[1]
     out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return out.reshape(h, w, -1) if out.ndim == 2 else out
-
-
-def fitted_size(shape: tuple[int, int], max_size: int | None) -> tuple[int, int]:
-    """The (h, w) whose long side is at most ``max_size``, aspect kept (``shape`` itself when ``None`` or small)."""
-    h, w = shape[:2]
-    if not max_size or max(h, w) <= max_size:
-        return h, w
-    s = max_size / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def fit_max_size(image: np.ndarray, max_size: int | None) -> np.ndarray:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vis.engine._dream import fitted_size
-from vis.engine._images import to_uint8
+from vis.engine._images import fitted_size, to_uint8
 
 FLOW_METHODS = ("dis", "farneback")
 

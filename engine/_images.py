@@ -82,6 +82,15 @@ def write_encoded(path: Path, buf: np.ndarray) -> None:
         raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
 
 
+def fitted_size(shape: tuple[int, int], max_size: int | None) -> tuple[int, int]:
+    """The (h, w) whose long side is at most ``max_size``, aspect kept (``shape`` itself when ``None`` or small)."""
+    h, w = shape[:2]
+    if not max_size or max(h, w) <= max_size:
+        return h, w
+    s = max_size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """HxWx3 RGB float [0, 1] (or HxW grey) -> uint8 BGR for OpenCV."""
     img = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

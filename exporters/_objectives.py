@@ -16,12 +16,21 @@ Spec grammar (``parse_objective``): terms joined by ``+``/``-``, each optionally
 - ``tv`` / ``tv:0.1``         -lambda * mean squared difference of neighbouring pixels (total variation)
 - ``guide:inception3b``       guided dreaming (google/deepdream): every position is pulled toward the guide
                               feature with the largest dot product; the guide features are a graph input
+
+A leading ``-`` negates the first term (``-inception4c`` minimises it); otherwise every ``+``/``-`` must join two
+terms, and every ``:`` field must be filled (``tv`` alone takes the default weight, ``tv:`` is an error). A sign
+right after ``:`` or ``,`` and before a digit belongs to that number (``block10:-1`` is channel -1, an error), as
+does one after ``@`` before a position ``y,x`` and one in an exponent (``l2:1e-3``). Channels, classes and
+positions count from 0 and may not be negative. The ``l2``/``tv`` weight lambda must be >= 0: the term
+subtracts the penalty already (``- tv:0.5`` would reward noise). A neuron's position must lie inside the layer's
+map, whose size depends on the input: :func:`check_neuron_positions` checks it once the input sizes are known.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +56,9 @@ class Objective:
     def needs_guide(self) -> str | None:
         """The layer whose guide features this objective takes as a graph input, if any."""
         return None
+
+    def check_map_sizes(self, shapes: Mapping[str, tuple[int, ...]], input_size: tuple[int, int] | None = None) -> None:
+        """Raise :class:`ObjectiveError` if a fixed position lies outside its layer's map in ``shapes`` (C, H, W)."""
 
     def torch_value(self, acts: Mapping[str, torch.Tensor], image: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -87,6 +99,10 @@ class Sum(Objective):
 
     def needs_guide(self) -> str | None:
         return next((o.needs_guide() for _, o in self.parts if o.needs_guide()), None)
+
+    def check_map_sizes(self, shapes, input_size=None):
+        for _, o in self.parts:
+            o.check_map_sizes(shapes, input_size)
 
     def torch_value(self, acts, image, guide=None):
         return sum(w * o.torch_value(acts, image, guide) for w, o in self.parts)
@@ -167,16 +183,23 @@ class NeuronObjective(Objective):
     def layers(self):
         return (self.layer,)
 
-    def _position(self, h: int, w: int) -> tuple[int, int]:
+    def _position(self, h: int, w: int, input_size: tuple[int, int] | None = None) -> tuple[int, int]:
         y = h // 2 if self.y is None else self.y
         x = w // 2 if self.x is None else self.x
         if not (0 <= y < h and 0 <= x < w):
-            raise ObjectiveError(f"neuron position ({y}, {x}) is outside {self.layer}'s {h}x{w} map")
+            at = f" at a {input_size[0]}x{input_size[1]} input" if input_size else ""
+            raise ObjectiveError(f"neuron position ({y}, {x}) of {str(self)!r} is outside {self.layer}'s {h}x{w} "
+                                 f"map{at}: y must be in 0..{h - 1} and x in 0..{w - 1}")
         return y, x
+
+    def check_map_sizes(self, shapes, input_size=None):
+        shape = shapes.get(self.layer, ())
+        if len(shape) == 3 and shape[1] > 0 and shape[2] > 0:  # 0: a symbolic size, unknown until run time
+            self._position(shape[1], shape[2], input_size)
 
     def torch_value(self, acts, image, guide=None):
         a = acts[self.layer]
-        y, x = self._position(a.shape[2], a.shape[3])
+        y, x = self._position(a.shape[2], a.shape[3], tuple(image.shape[2:]) if image is not None else None)
         return a[:, self.channel, y, x].sum()
 
     def emit(self, g, acts, image):
@@ -190,6 +213,8 @@ class NeuronObjective(Objective):
             use_fixed = g.const([self.y is not None, self.x is not None], dtype=np.bool_)
             pos = g.op("Where", [use_fixed, fixed, centre])
         else:
+            # A constant: the map size is symbolic here, and Slice clamps a start past the edge to an empty slice
+            # (value and gradient 0), so callers check positions with check_neuron_positions once the size is known.
             pos = g.const([self.y, self.x])
         starts = g.op("Concat", [g.const([c]), pos], axis=0)
         ends = g.op("Add", [starts, g.const([1, 1, 1])])
@@ -320,34 +345,121 @@ def guide_features(acts: torch.Tensor) -> torch.Tensor:
 ALIASES = {"googlenet": {f"mixed{k}": f"inception{k}" for k in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")}}
 
 _TERM = re.compile(r"^\s*(?:(?P<w>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\*\s*)?(?P<body>[^*]+?)\s*$")
+_INTEGER = re.compile(r"^[-+]?[0-9]+$")
+# A sign that belongs to a number rather than joining terms: right after ':' or ',' with a number after it
+# (block10:-1, tv:-3, @1,-2), after '@' with a position y,x after it (@-1,2; a bare '@' is the centre, so
+# 'a:1@ - b' subtracts b), or in an exponent (1e-3*l2, tv:1e-3) -- but not after a layer name that ends in "e"
+# (inception4e-inception4d).
+_FIELD_SIGN = re.compile(r"[:,]\s*$")
+_NUMBER_AHEAD = re.compile(r"\s*\.?\d")
+_AT_SIGN = re.compile(r"@\s*$")
+_POSITION_AHEAD = re.compile(r"\s*\d+\s*,")
+_EXPONENT_SIGN = re.compile(r"(?:^|[\s+\-:@,])(?:\d+\.?\d*|\.\d+)[eE]$")
+_EMPTY_SPEC = "the objective is empty: give a layer, LAYER:CHANNEL, class:INDEX or a sum such as 'a + 0.5*b'"
+
+
+def _is_number_sign(spec: str, i: int) -> bool:
+    before, after = spec[:i], spec[i + 1 :]
+    if _AT_SIGN.search(before):
+        return bool(_POSITION_AHEAD.match(after))
+    if _FIELD_SIGN.search(before):
+        return bool(_NUMBER_AHEAD.match(after))
+    return bool(_EXPONENT_SIGN.search(before))
+
+
+def _operator_positions(spec: str) -> list[int]:
+    """Where the ``+``/``-`` that join terms are."""
+    return [i for i, ch in enumerate(spec) if ch in "+-" and not _is_number_sign(spec, i)]
 
 
 def _split_terms(spec: str) -> list[tuple[float, str]]:
-    """'a + 0.5*b - c' -> [(1, 'a'), (0.5, 'b'), (-1, 'c')]; a sign inside an exponent does not split."""
+    """'a + 0.5*b - c' -> [(1, 'a'), (0.5, 'b'), (-1, 'c')]; '-a' -> [(-1, 'a')]; a dangling operator is an error."""
+    if not spec.strip():
+        raise ObjectiveError(_EMPTY_SPEC)
+    cuts = _operator_positions(spec)
+    edges = [-1, *cuts, len(spec)]
     parts: list[tuple[float, str]] = []
-    sign, start = 1.0, 0
-    for i, ch in enumerate(spec + "+"):
-        if ch in "+-" and (i == len(spec) or not (i > 0 and spec[i - 1] in "eE" and spec[i - 2 : i - 1].isdigit())):
-            chunk = spec[start:i]
-            if chunk.strip():
-                parts.append((sign, chunk))
-            elif i < len(spec) and i > 0 and spec[:i].strip():
-                raise ObjectiveError(f"empty term before '{ch}' in objective {spec!r}")
-            sign, start = (1.0 if ch == "+" else -1.0), i + 1
-    if not parts:
-        raise ObjectiveError("the objective is empty")
+    for k in range(len(edges) - 1):
+        chunk = spec[edges[k] + 1 : edges[k + 1]]
+        before = spec[edges[k]] if k > 0 else None
+        after = spec[edges[k + 1]] if k < len(cuts) else None
+        if chunk.strip():
+            parts.append((-1.0 if before == "-" else 1.0, chunk))
+        elif before is None and after == "-":
+            continue  # a leading unary minus: the first term is minimised
+        else:
+            raise ObjectiveError(_dangling_operator(spec, before, after))
     return parts
+
+
+def _dangling_operator(spec: str, before: str | None, after: str | None) -> str:
+    """The message for an operator with no term on one side."""
+    if before is None:
+        return f"objective {spec!r} starts with {after!r}: '+' joins two terms, so drop it"
+    if after is None:
+        return f"objective {spec!r} ends with {before!r}: a term must follow it"
+    return f"empty term between {before!r} and {after!r} in objective {spec!r}"
+
+
+def _read_term(chunk: str, spec: str) -> tuple[float, str]:
+    """'0.5*b' -> (0.5, 'b'); 'b' -> (1, 'b')."""
+    text = chunk.strip()
+    match = _TERM.match(chunk)
+    if not match:
+        side = "after" if text.endswith("*") else "before" if text.startswith("*") else None
+        hint = f"nothing {side} '*'" if side else "a term is TERM or NUMBER*TERM"
+        raise ObjectiveError(f"cannot read the term {text!r} of objective {spec!r}: {hint}")
+    weight = float(match.group("w")) if match.group("w") else 1.0
+    if not math.isfinite(weight):
+        raise ObjectiveError(f"the weight of {text!r} in objective {spec!r} is not a finite number")
+    return weight, match.group("body").strip()
+
+
+def _integer(text: str, what: str, term: str) -> int:
+    text = text.strip()
+    if not text:
+        raise ObjectiveError(f"{term!r}: the {what} is missing")
+    if not _INTEGER.match(text):
+        raise ObjectiveError(f"{what} {text!r} in {term!r} is not an integer")
+    return int(text)
+
+
+def _empty_field_hint(head: str) -> str:
+    """What belongs after ``head:``, for the message on an empty field."""
+    if head in ("class", "prob"):
+        return f"give a class index or name, e.g. {head}:319 or {head}:dragonfly"
+    if head in ("l2", "tv"):
+        return f"give a weight, e.g. {head}:0.5, or write {head} alone for the default"
+    if head == "guide":
+        return "give a layer, e.g. guide:inception3b"
+    if head == "neuron":
+        return "give LAYER:CHANNEL, e.g. neuron:inception4a:12"
+    return f"give a channel, e.g. {head}:3, or write {head} alone for the whole layer"
+
+
+def _check_fields(body: str) -> None:
+    """Every ':'-separated field of a term is filled: 'block10:' and ':3' are errors, not 'block10'."""
+    head, *fields = body.split(":")
+    if not head.strip():
+        raise ObjectiveError(f"{body!r} has nothing before ':': give a layer, class, prob, l2, tv, guide or neuron")
+    if any(not f.strip() for f in fields):
+        raise ObjectiveError(f"{body!r} has an empty field after ':': {_empty_field_hint(head)}")
 
 
 @dataclass
 class _Context:
-    """What parsing needs to know of a network: its layer shapes, categories and logits layer."""
+    """What parsing needs to know of a network: its layer shapes, categories and logits layer.
+
+    ``static_maps``: the shapes are the ones the objective will see (an ONNX graph's own), not those of a nominal
+    input size, so neuron positions are checked against them.
+    """
 
     name: str
     table: dict[str, tuple[int, ...]] = field(default_factory=dict)
     categories: list[str] = field(default_factory=list)
     logits: str | None = None
     aliases: dict[str, str] = field(default_factory=dict)
+    static_maps: bool = False
 
     def layer(self, name: str, term: str) -> str:
         name = self.aliases.get(name, name)
@@ -356,42 +468,73 @@ class _Context:
         return name
 
     def channel(self, layer: str, text: str, term: str) -> int:
-        try:
-            c = int(text)
-        except ValueError:
-            raise ObjectiveError(f"channel {text!r} in {term!r} is not an integer") from None
+        c = _integer(text, "channel", term)
         channels = self.table[layer][0] if self.table[layer] else 0
-        if not 0 <= c < channels:
-            raise ObjectiveError(f"channel {c} in {term!r} is out of range: {layer} has {channels} channels (0..{channels - 1})")
+        span = f"{layer} has {channels} channels (0..{channels - 1})"
+        if c < 0:
+            raise ObjectiveError(f"channel {c} in {term!r} must be >= 0: {span}")
+        if c >= channels:
+            raise ObjectiveError(f"channel {c} in {term!r} is out of range: {span}")
         return c
+
+    def class_index(self, text: str, term: str) -> int:
+        index, classes = int(text), self.table[self.logits][0]
+        if index < 0:
+            raise ObjectiveError(f"class {index} in {term!r} must be >= 0: {self.name} has {classes} classes "
+                                 f"(0..{classes - 1})")
+        if index >= classes:
+            raise ObjectiveError(f"class {index} in {term!r} is out of range: {self.name} has {classes} classes")
+        return index
+
+
+def _class_term(head: str, rest: str, body: str, ctx: _Context) -> ClassObjective:
+    if ctx.logits is None:
+        raise ObjectiveError(f"{body!r}: {ctx.name} has no known logits layer; use LAYER:INDEX instead")
+    if _INTEGER.match(rest.strip()):
+        index = ctx.class_index(rest, body)
+    else:
+        name = rest.replace("_", " ")
+        if name not in ctx.categories:
+            raise UnknownNameError(f"class of {ctx.name} (in {body!r})", name, ctx.categories)
+        index = ctx.categories.index(name)
+    return ClassObjective(ctx.logits, index, prob=head == "prob")
+
+
+def _penalty_term(head: str, rest: str, body: str) -> Objective:
+    cls = L2Penalty if head == "l2" else TVPenalty
+    if not rest:
+        return cls()
+    try:
+        weight = float(rest)
+    except ValueError:
+        raise ObjectiveError(f"{body!r}: the weight {rest!r} is not a number") from None
+    if not math.isfinite(weight):
+        raise ObjectiveError(f"{body!r}: the weight {rest!r} is not a finite number")
+    if weight < 0:
+        # The term is -lambda * penalty: a negative lambda would reward noise, which '- tv:0.5' says openly.
+        raise ObjectiveError(f"{body!r}: the {head} weight must be >= 0 ({head}:{-weight:g} already subtracts the "
+                             "penalty)")
+    return cls(weight)
+
+
+def _position(text: str, body: str) -> tuple[int, int]:
+    """'7,7' -> (7, 7); the map's size is checked later, when it is known."""
+    y_text, comma, x_text = text.partition(",")
+    if not (comma and _INTEGER.match(y_text.strip()) and _INTEGER.match(x_text.strip())):
+        raise ObjectiveError(f"{body!r}: the position must be y,x (integers)")
+    y, x = int(y_text), int(x_text)
+    if y < 0 or x < 0:
+        raise ObjectiveError(f"{body!r}: the position ({y}, {x}) must be >= 0 in y and x (0,0 is the top-left unit)")
+    return y, x
 
 
 def _parse_term(body: str, ctx: _Context) -> Objective:
+    _check_fields(body)
     head, _, rest = body.partition(":")
     if head in ("class", "prob"):
-        if not rest:
-            raise ObjectiveError(f"{body!r}: give a class index or name, e.g. {head}:319 or {head}:dragonfly")
-        if ctx.logits is None:
-            raise ObjectiveError(f"{body!r}: {ctx.name} has no known logits layer; use LAYER:INDEX instead")
-        categories = ctx.categories
-        if rest.isdigit():
-            index = int(rest)
-            if index >= ctx.table[ctx.logits][0]:
-                raise ObjectiveError(f"class {index} in {body!r} is out of range: {ctx.name} has {ctx.table[ctx.logits][0]} classes")
-        else:
-            name = rest.replace("_", " ")
-            if name not in categories:
-                raise UnknownNameError(f"class of {ctx.name} (in {body!r})", name, categories)
-            index = categories.index(name)
-        return ClassObjective(ctx.logits, index, prob=head == "prob")
+        return _class_term(head, rest, body, ctx)
     if head in ("l2", "tv"):
-        cls = L2Penalty if head == "l2" else TVPenalty
-        if not rest:
-            return cls()
-        try:
-            return cls(float(rest))
-        except ValueError:
-            raise ObjectiveError(f"{body!r}: the weight {rest!r} is not a number") from None
+        return _penalty_term(head, rest, body)
     if head == "guide":
         return GuideObjective(ctx.layer(rest, body))
     if head == "neuron":
@@ -409,15 +552,17 @@ def _parse_term(body: str, ctx: _Context) -> Objective:
         raise ObjectiveError(f"{body!r}: {layer} has no spatial map; use {layer}:{channel} for a unit")
     if not position:
         return NeuronObjective(layer, channel)
-    try:
-        y, x = (int(v) for v in position.split(","))
-    except ValueError:
-        raise ObjectiveError(f"{body!r}: the position must be y,x (integers)") from None
-    return NeuronObjective(layer, channel, y, x)
+    neuron = NeuronObjective(layer, channel, *_position(position, body))
+    if ctx.static_maps:
+        neuron.check_map_sizes(ctx.table)
+    return neuron
 
 
 def parse_objective(spec: str, model: str) -> Objective:
     """Parse an objective spec for registry model ``model`` (grammar in the module docstring).
+
+    Neuron positions are not checked against map sizes here: those depend on the input size (see
+    :func:`check_neuron_positions`).
 
     Raises:
         ObjectiveError / UnknownNameError: naming the offending term.
@@ -430,21 +575,39 @@ def parse_objective(spec: str, model: str) -> Objective:
 
 def parse_objective_for_graph(spec: str, shapes: dict[str, tuple[int, ...]], name: str = "the ONNX graph",
                               logits: str | None = None) -> Objective:
-    """Parse a spec whose layers are tensor names of an ONNX graph; ``shapes`` maps them to (C, H, W) or (K,)."""
-    return _parse(spec, _Context(name, shapes, [], logits))
+    """Parse a spec whose layers are tensor names of an ONNX graph; ``shapes`` maps them to (C, H, W) or (K,).
+
+    Where a map's H and W are static (not 0), neuron positions are checked against them.
+    """
+    return _parse(spec, _Context(name, shapes, [], logits, static_maps=True))
 
 
 def _parse(spec: str, ctx: _Context) -> Objective:
     terms = []
     for sign, chunk in _split_terms(spec):
-        match = _TERM.match(chunk)
-        if not match or not match.group("body").strip():
-            raise ObjectiveError(f"cannot read the term {chunk.strip()!r} of objective {spec!r}")
-        weight = sign * (float(match.group("w")) if match.group("w") else 1.0)
-        terms.append((weight, _parse_term(match.group("body").strip(), ctx)))
+        weight, body = _read_term(chunk, spec)
+        terms.append((sign * weight, _parse_term(body, ctx)))
     if len(terms) == 1 and terms[0][0] == 1.0:
         return terms[0][1]
     return Sum(terms)
+
+
+def _has_fixed_position(objective: Objective) -> bool:
+    return any(isinstance(o, NeuronObjective) and o.y is not None for _, o in objective.terms())
+
+
+def check_neuron_positions(objective: Objective, model: str, sizes: Iterable[tuple[int, int]]) -> None:
+    """Raise :class:`ObjectiveError` if a neuron position of ``objective`` falls outside its layer's map for an input
+    of any of ``sizes`` (H, W) to registry model ``model``.
+
+    Call it once the sizes the network will see (octaves, tiles, scales) are known and before the run: in the ONNX
+    graph an out-of-range position reads an empty slice, and the objective is silently 0.
+    """
+    if not _has_fixed_position(objective):
+        return  # only fixed positions can miss; skip the shape pass
+    for h, w in dict.fromkeys(sizes):
+        shapes = {row.name: row.shape for row in layer_table(model, (h, w))}
+        objective.check_map_sizes(shapes, (h, w))
 
 
 @dataclass(frozen=True, eq=False)

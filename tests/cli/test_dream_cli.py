@@ -294,6 +294,7 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("provider", "unknown provider 'foo'"),
     ("torch_cuda", "--provider"),
     ("grey_model", "DeepDream needs a colour model"),
+    ("empty_objective", "the objective is empty"),
 ])
 def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch, case, message) -> None:
     import vis.models as models
@@ -318,6 +319,7 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "webcam_negative": ["--webcam", "-1"],
         "zoom_frames_video": [clip, "-o", tmp_path / "z.mp4", "--zoom-frames", "3"],
         "provider": [sample_photo, "-o", tmp_path / "o.png", "--provider", "foo"],
+        "empty_objective": [sample_photo, "-o", tmp_path / "o.png", "--objective", ""],
         "torch_cuda": [sample_photo, "-o", tmp_path / "o.png", "--backend", "torch", "--provider", "tensorrt"],
     }.get(case, [])
     own_options = {"demo_with_input": ["--demo", clip], "demo_bad_name": ["--demo", "-o", tmp_path / "r.txt", "-q"],

@@ -105,3 +105,10 @@ def test_atlas_default_takes_all_channels_of_a_small_layer(tmp_path):
                                  "--iterations", "1", "-q"])
     assert result.exit_code == 0, result.output
     assert "6 channels of tanh1" in result.output and out.exists()
+
+
+def test_a_neuron_outside_the_map_fails_before_the_work(tmp_path):
+    result = runner.invoke(app, ["maximize", "lenet5", "--weights", "random", "--objective", "conv2:1@30,30",
+                                 "-o", str(tmp_path / "o.png"), "-q"])
+    assert result.exit_code == 2 and "outside conv2's" in result.output, result.output
+    assert not (tmp_path / "o.png").exists()
