@@ -20,7 +20,7 @@ def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(width, 2.0), max(height, 2.0)), dpi=100)
+    fig = Figure(figsize=(max(width, 2.0), max(height, 2.0)), dpi=100, layout="constrained")  # titles never overlap
     FigureCanvasAgg(fig)
     return fig
 
