@@ -424,7 +424,8 @@ def register(app: VisTyper) -> None:
                     done, rate, size = run_video(setup, source, output, config, video_config, max_size, seed, overwrite,
                                            preview, virtual_cam, max_frames, quiet=quiet)
                 except KeyboardInterrupt:
-                    raise fail(f"interrupted after {source.frames_read} input frames{_kept(output)}", 130) from None
+                    read = f"{source.frames_read} input frame{'' if source.frames_read == 1 else 's'}"
+                    raise fail(f"interrupted after {read}{_kept(output)}", 130) from None
                 if output is not None and source.live:
                     typer.echo(f"wrote {output} ({done} frames, {size}, timed as they were "
                                f"dreamed: {rate:.2f} fps)")

@@ -64,12 +64,14 @@ def bench_dream(model: str = "googlenet", weights: str = "random", frames: int =
     Timing does not depend on the weights' values, so random GoogLeNet weights stand in for ImageNet's.
     ``cuda_graph`` applies to the ort backend only (torch stays the eager reference).
     """
-    from vis.engine._backend import make_backend
+    from vis.engine._backend import check_backend, make_backend
     from vis.engine._dream import check_dreamable
     from vis.exporters import parse_objective
     from vis.models import get_model, model_spec
 
     check_backends(backends)
+    for kind in backends:  # a provider this machine lacks fails here, not in the middle of the run
+        check_backend(kind, provider)
     check_dreamable(model)
     clip = synthetic_clip(frames, size, seed)
     runs = []

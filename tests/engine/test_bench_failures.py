@@ -167,3 +167,11 @@ def test_bench_dream_refuses_a_grey_model() -> None:
 
     with pytest.raises(DreamError, match="DeepDream needs a colour model"):
         bench_dream(model="lenet5", frames=2, size=(64, 48), backends=("ort",))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this torch has CUDA")
+def test_bench_dream_refuses_a_provider_this_machine_lacks_before_the_run() -> None:
+    from vis.engine._dream_bench import bench_dream
+
+    with pytest.raises(VisError, match="no CUDA device"):
+        bench_dream(model="efficientnet_lite0", frames=2, size=(64, 48), backends=("torch",), provider="cuda")
