@@ -39,7 +39,7 @@ def register(app: VisTyper) -> None:
         threads: int = typer.Option(2, "--threads", min=0,
                                     help="Threads for every backend (0: each library's default)."),
         runs: int = typer.Option(10, "--runs", min=3, help="Timed runs (median reported)."),
-        weights: str = typer.Option("random", "--weights", help="Weights (speed does not depend on them)."),
+        weights: str = typer.Option("random", "--weights", "-w", help="Weights (speed does not depend on them)."),
         tensorrt_safe: bool = typer.Option(False, "--tensorrt-safe", help="Time the index-free gradient variant."),
     ) -> None:
         """Forward+backward to the input: ORT gradient graph against torch autograd."""

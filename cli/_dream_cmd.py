@@ -446,7 +446,7 @@ def register(app: VisTyper) -> None:
 # Attached to the bench group as ``bench_app.command("dream")(bench_dream)`` (a VisTyper adds the error policy).
 def bench_dream(
     model: str = typer.Option("googlenet", "--model", help="Model (timing does not depend on weight values)."),
-    weights: str = typer.Option("random", "--weights", help="random (seeded; speed does not depend on weight values), "
+    weights: str = typer.Option("random", "--weights", "-w", help="random (seeded; speed does not depend on weight values), "
                                 "imagenet (published weights) or a state_dict file."),
     frames: int = typer.Option(48, "--frames", min=1, help="Frames of the synthetic clip."),
     width: int = typer.Option(640, "--width", min=32, help="Frame width of the synthetic clip."),
