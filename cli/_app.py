@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,21 @@ import typer
 
 import vis
 from vis.errors import VisError
+
+
+def progress_line(text: str) -> None:
+    """Show one progress update on stderr: in place on a terminal, a line of its own in a log or a pipe (where
+    carriage returns would run every update into one endless line)."""
+    if sys.stderr.isatty():
+        typer.echo(f"\r{text}   ", err=True, nl=False)  # the spaces cover the end of a longer line before
+    else:
+        typer.echo(text, err=True)
+
+
+def end_progress() -> None:
+    """Close a run of :func:`progress_line` updates (a terminal's line stays, ended)."""
+    if sys.stderr.isatty():
+        typer.echo("", err=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from vis.cli._app import VisTyper, fail
+from vis.cli._app import VisTyper, end_progress, fail, progress_line
 from vis.engine._dream import VideoDreamConfig  # its defaults are the video options' defaults
 from vis.errors import UnknownNameError, VisError
 
@@ -126,16 +126,16 @@ class Progress:
         if self.total and fps > 0:
             left = int((self.total - self.done) / fps)
             eta = f"  ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
-        typer.echo(f"\r{self.label} {self.done}{total}  {fps:.2f} fps{eta}   ", err=True, nl=False)
+        progress_line(f"{self.label} {self.done}{total}  {fps:.2f} fps{eta}")
 
     def step(self, p: Any) -> None:
         if self.enabled:
-            typer.echo(f"\roctave {p.octave + 1}/{p.octaves} ({p.shape[1]}x{p.shape[0]})  step {p.iteration + 1}/"
-                       f"{p.iterations}  objective {p.value:.4g}   ", err=True, nl=False)
+            progress_line(f"octave {p.octave + 1}/{p.octaves} ({p.shape[1]}x{p.shape[0]})  step {p.iteration + 1}/"
+                          f"{p.iterations}  objective {p.value:.4g}")
 
     def end(self) -> None:
         if self.enabled:
-            typer.echo("", err=True)
+            end_progress()
 
 
 # ---- the runs ---------------------------------------------------------------------------------------------------

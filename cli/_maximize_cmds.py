@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import VisTyper, fail
+from vis.cli._app import VisTyper, end_progress, fail, progress_line
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
@@ -17,11 +17,9 @@ def _progress(label: str):
     """A one-line progress report on stderr (the library only calls back)."""
 
     def report(p) -> None:  # noqa: ANN001 - MaximizeProgress
-        end = "\n" if p.stage == p.stages and p.step == p.steps else ""
-        typer.echo(f"\r{label} scale {p.size} ({p.stage}/{p.stages}) step {p.step}/{p.steps} objective {p.value:.4g}   ",
-                   err=True, nl=False)
-        if end:
-            typer.echo("", err=True)
+        progress_line(f"{label} scale {p.size} ({p.stage}/{p.stages}) step {p.step}/{p.steps} objective {p.value:.4g}")
+        if p.stage == p.stages and p.step == p.steps:
+            end_progress()
 
     return report
 

@@ -116,3 +116,16 @@ def test_export_writes_checks_and_refuses_overwrite(tmp_path) -> None:
     result = invoke("export", "googlenet", "-o", str(out), "--weights", "random", "--overwrite", "--opset", "18")
     assert result.exit_code == 0
     assert onnx.load(str(out)).opset_import[0].version == 18
+
+
+@pytest.mark.parametrize("tty, expected", [(True, "\rframe 1   \rframe 2   \n"), (False, "frame 1\nframe 2\n")])
+def test_progress_is_in_place_on_a_terminal_and_lines_in_a_log(monkeypatch, capsys, tty, expected) -> None:
+    import sys
+
+    from vis.cli._app import end_progress, progress_line
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    progress_line("frame 1")
+    progress_line("frame 2")
+    end_progress()
+    assert capsys.readouterr().err == expected
