@@ -241,6 +241,37 @@ def seconds_since_first() -> Callable[[], float]:
     return now
 
 
+def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], zoom_frames: int, zoom: float,
+                     overwrite: bool) -> None:
+    """Fail before any work on an output that does not fit the input (``kind``: image, video or webcam): its kind,
+    suffix, place, the input itself, or the zoom settings."""
+    from vis.engine._images import check_output
+    from vis.engine._video import check_video_suffix, is_image_path, is_video_path
+
+    if output is not None and not (is_image_path(output) or is_video_path(output)):
+        raise VisError(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi) suffix")
+    if kind == "image":
+        if output is None:
+            raise VisError("an image input needs -o OUTPUT (an image, or a video with --zoom-frames N)")
+        if is_video_path(output) and not zoom_frames:
+            raise VisError(f"{output} is a video: pass --zoom-frames N (N >= 1) to zoom into the dream, or write an image")
+        if zoom_frames and not is_video_path(output):
+            raise VisError("--zoom-frames writes a video: use an .mp4 or .avi output")
+    elif output is not None and not is_video_path(output):
+        raise VisError(f"a {kind} input makes a video: use an .mp4 or .avi output, not {output.suffix}")
+    elif zoom_frames:
+        raise VisError(f"--zoom-frames zooms into a still image; a {kind} input is dreamed frame by frame")
+    if zoom_frames and not 0.0 <= zoom < 1.0:
+        raise VisError(f"--zoom must be at least 0 and below 1 (0.05 = 5% per frame), got {zoom:g}")
+    if output is None:
+        return
+    if is_video_path(output):
+        check_video_suffix(output)
+    if kind == "video" and output.exists() and output.samefile(input):
+        raise VisError(f"{output} is the input: a video cannot be dreamed into itself while it is read; choose another -o")
+    check_output(output, overwrite)
+
+
 def _config(octaves: int, octave_scale: float, iterations: int, step: float, jitter: int, tile: int) -> Any:
     from vis.engine._dream import DreamConfig
 
@@ -346,12 +377,10 @@ def register(app: VisTyper) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
         """DeepDream an image, a video file or a webcam (octaves, jitter, tiles, zoom, temporally coherent video)."""
-        from vis.engine._video import (VideoSourceError, VideoSource, WebcamSource, check_video_suffix, copy_audio,
-                                       is_image_path, is_video_path, sniff_kind)
+        from vis.engine._backend import check_backend
+        from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, copy_audio, sniff_kind
 
         t0 = time.perf_counter()
-        from vis.engine._backend import check_backend
-
         if demo:
             ignored = [name for name, value in (("an input", input), ("--webcam", webcam), ("--model", model),
                        ("--weights", weights), ("--objective", objective), ("--guide", guide)) if value is not None]
@@ -366,35 +395,11 @@ def register(app: VisTyper) -> None:
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)
-        if output is not None and not (is_image_path(output) or is_video_path(output)):
-            raise fail(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi) suffix")
-        if kind == "image":
-            if output is None:
-                raise fail("an image input needs -o OUTPUT (an image, or a video with --zoom-frames N)")
-            if is_video_path(output) and not zoom_frames:
-                raise fail(f"{output} is a video: pass --zoom-frames N (N >= 1) to zoom into the dream, or write an "
-                           "image")
-            if zoom_frames and not is_video_path(output):
-                raise fail("--zoom-frames writes a video: use an .mp4 or .avi output")
-        elif output is not None and not is_video_path(output):
-            raise fail(f"a {kind} input makes a video: use an .mp4 or .avi output, not {output.suffix}")
-        elif zoom_frames:
-            raise fail(f"--zoom-frames zooms into a still image; a {kind} input is dreamed frame by frame")
-        if output is not None and is_video_path(output):
-            check_video_suffix(output)
-        if kind == "video" and output is not None and output.exists() and output.samefile(input):
-            raise fail(f"{output} is the input: a video cannot be dreamed into itself while it is read; choose "
-                       "another -o")
-        if zoom_frames and not 0.0 <= zoom < 1.0:
-            raise fail(f"--zoom must be at least 0 and below 1 (0.05 = 5% per frame), got {zoom:g}")
+        check_output_for(kind, input, output, zoom_frames, zoom, overwrite)
         if kind == "webcam" and output is None and not virtual_cam:
             preview = True
         if kind == "video" and output is None and not (preview or virtual_cam):
             raise fail("a video input needs -o OUTPUT.mp4 (or --preview)")
-        if output is not None:
-            from vis.engine._images import check_output
-
-            check_output(output, overwrite)
         # open the source before the (slow) model so bad inputs fail fast
         source = WebcamSource(webcam) if kind == "webcam" else VideoSource(input) if kind == "video" else None
         try:
@@ -421,8 +426,8 @@ def register(app: VisTyper) -> None:
                                "to change)")
                 done = 0
                 try:
-                    done, rate, size = run_video(setup, source, output, config, video_config, max_size, seed, overwrite,
-                                           preview, virtual_cam, max_frames, quiet=quiet)
+                    done, rate, size = run_video(setup, source, output, config, video_config, max_size, seed,
+                                                 overwrite, preview, virtual_cam, max_frames, quiet=quiet)
                 except KeyboardInterrupt:
                     read = f"{source.frames_read} input frame{'' if source.frames_read == 1 else 's'}"
                     raise fail(f"interrupted after {read}{_kept(output)}", 130) from None
