@@ -54,6 +54,18 @@ def _folder(images: Path, min_count: int = 1):
     return found
 
 
+def _check_class_and_provider(model: str, klass: Optional[int], provider: str) -> None:
+    """Fail on a class index the model lacks or a provider this machine lacks, before the model loads."""
+    from vis.engine._session import resolve_provider
+    from vis.errors import VisError
+    from vis.models import model_spec
+
+    classes = len(model_spec(model).categories)
+    if klass is not None and not 0 <= klass < classes:
+        raise VisError(f"class {klass} is out of range: {model} has {classes} classes (0..{classes - 1})")
+    resolve_provider(provider)
+
+
 def _session(provider: str, threads: int):
     from vis.engine._session import SessionConfig
 
@@ -146,9 +158,9 @@ def register(app: VisTyper) -> None:
         from vis.engine._attribution import Attribution, SaliencyConfig
         from vis.engine._inspect import display_image, model_batch
         from vis.engine._plots import plot_saliency
-        from vis.models import get_model, model_spec
+        from vis.models import get_model
 
-        model_spec(model)
+        _check_class_and_provider(model, klass, provider)
         picture = load_image(image)
         output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
@@ -181,9 +193,9 @@ def register(app: VisTyper) -> None:
         from vis.engine._inspect import display_image, layer_info, model_batch
         from vis.engine._plots import plot_cam
         from vis.errors import UnknownNameError, VisError
-        from vis.models import get_model, model_spec
+        from vis.models import get_model
 
-        model_spec(model)
+        _check_class_and_provider(model, klass, provider)
         if method not in ("gradcam", "cam"):
             raise UnknownNameError("CAM method", method, ["gradcam", "cam"])
         if layer is not None:

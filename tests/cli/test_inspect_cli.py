@@ -123,3 +123,16 @@ def test_a_figure_suffix_matplotlib_cannot_write_exits_2(tmp_path, name, message
     result = invoke("filters", "lenet5", *R, "-o", tmp_path / name)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (("saliency", "efficientnet_lite0", "{rgb}", "--class", "1000"), "class 1000 is out of range"),
+    (("cam", "efficientnet_lite0", "{rgb}", "--class", "-1"), "class -1 is out of range"),
+    (("saliency", "efficientnet_lite0", "{rgb}", "--provider", "bogus"), "unknown provider 'bogus'"),
+])
+def test_class_and_provider_fail_before_the_model_loads(args, message, image_files, tmp_path, monkeypatch) -> None:
+    import vis.models as models
+
+    monkeypatch.setattr(models, "get_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("model loaded")))
+    result = invoke(*[a.format(rgb=image_files["rgb"]) for a in args], "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and message in result.output, result.output
