@@ -15,7 +15,7 @@ import typer
 
 from vis.cli._app import VisTyper, end_progress, fail, progress_line
 from vis.engine._dream import VideoDreamConfig  # its defaults are the video options' defaults
-from vis.errors import UnknownNameError, VisError
+from vis.errors import Interrupted, UnknownNameError, VisError
 
 WEIGHTS_HELP = "imagenet (published weights), random (seeded) or a state_dict file. Default: imagenet."
 DEMO_DIR = Path("vis-out")
@@ -417,7 +417,7 @@ def register(app: VisTyper) -> None:
                 try:
                     n = run_zoom(setup, input, output, config, zoom_frames, zoom, fps, max_size, seed, overwrite, quiet)
                 except KeyboardInterrupt:
-                    raise fail(f"interrupted{_kept(output)}", 130) from None
+                    raise Interrupted(f"interrupted{_kept(output)}") from None
                 typer.echo(f"wrote {output} ({n} frames, zoom {zoom:g} per frame)")
             else:
                 if kind == "webcam" and max_size is None and not runs_on_gpu(provider):
@@ -430,7 +430,7 @@ def register(app: VisTyper) -> None:
                                                  overwrite, preview, virtual_cam, max_frames, quiet=quiet)
                 except KeyboardInterrupt:
                     read = f"{source.frames_read} input frame{'' if source.frames_read == 1 else 's'}"
-                    raise fail(f"interrupted after {read}{_kept(output)}", 130) from None
+                    raise Interrupted(f"interrupted after {read}{_kept(output)}") from None
                 if output is not None and source.live:
                     typer.echo(f"wrote {output} ({done} frames, {size}, timed as they were "
                                f"dreamed: {rate:.2f} fps)")

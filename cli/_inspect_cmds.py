@@ -32,17 +32,14 @@ def npy_path(path: Path) -> Path:
     return path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
 
 
-def _save_npy(npy: Optional[Path], array: np.ndarray, overwrite: bool) -> None:
+def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
+    """Write the numbers to ``npy`` as :func:`_outputs` returned it (named and checked already)."""
     if npy is not None:
-        from vis.engine._images import check_output
-        from vis.errors import OutputPathError
+        from vis.engine._images import reporting_write_errors
 
-        path = check_output(npy_path(npy), overwrite)
-        try:
-            np.save(path, array)
-        except OSError as e:
-            raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
-        typer.echo(f"wrote {path} {tuple(array.shape)}")
+        with reporting_write_errors(npy):
+            np.save(npy, array)
+        typer.echo(f"wrote {npy} {tuple(array.shape)}")
 
 
 def _folder(images: Path, min_count: int = 1):
@@ -108,7 +105,7 @@ def register(app: VisTyper) -> None:
                             f" over {w.shape[1]} input channel{'s' if w.shape[1] != 1 else ''}", max_filters=limit,
                             overwrite=overwrite)
         typer.echo(f"wrote {path} ({layer})")
-        _save_npy(npy, w, overwrite)
+        _save_npy(npy, w)
 
     @app.command("features")
     def features_cmd(
@@ -137,7 +134,7 @@ def register(app: VisTyper) -> None:
         path = plot_feature_maps(maps, chosen, shown, [p.name for p in images], output,
                                  f"{model} {layer}: {info.channels} channels, {maps.shape[2]}x{maps.shape[3]}", overwrite=overwrite)
         typer.echo(f"wrote {path}")
-        _save_npy(npy, maps, overwrite)
+        _save_npy(npy, maps)
 
     @app.command("saliency")
     def saliency_cmd(
@@ -171,7 +168,7 @@ def register(app: VisTyper) -> None:
         path = plot_saliency(display_image(x[0]), result.map, output,
                              f"{model} {kind}\n{_title_classes(model, result.logits, result.class_index)}", overwrite=overwrite)
         typer.echo(f"wrote {path} (class {result.class_index})")
-        _save_npy(npy, result.map, overwrite)
+        _save_npy(npy, result.map)
 
     @app.command("cam")
     def cam_cmd(
@@ -216,7 +213,7 @@ def register(app: VisTyper) -> None:
                         f"{model} {name} at {result.layer}\n{_title_classes(model, result.logits, result.class_index)}",
                         overwrite=overwrite)
         typer.echo(f"wrote {path} (class {result.class_index}, layer {result.layer})")
-        _save_npy(npy, result.cam, overwrite)
+        _save_npy(npy, result.cam)
 
     @app.command("patches")
     def patches_cmd(
@@ -250,7 +247,7 @@ def register(app: VisTyper) -> None:
                             f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
         fewer = f": one per image, and the folder has {len(patches)} (-k {k})" if len(patches) < k else ""
         typer.echo(f"wrote {path} ({len(patches)} patches{fewer}, receptive field {rf.size}px)")
-        _save_npy(npy, np.stack([p.pixels for p in patches]), overwrite)
+        _save_npy(npy, np.stack([p.pixels for p in patches]))
 
     @app.command("embed")
     def embed_cmd(
@@ -279,4 +276,4 @@ def register(app: VisTyper) -> None:
         path = plot_embedding(points, thumbs, labels, output, f"{model} {layer}: t-SNE of {len(points)} images",
                               zoom=min(0.3, 48 / thumbs[0].shape[0]), overwrite=overwrite)
         typer.echo(f"wrote {path}")
-        _save_npy(npy, points, overwrite)
+        _save_npy(npy, points)

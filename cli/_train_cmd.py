@@ -47,7 +47,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._images import check_output
         from vis.engine._torch_device import torch_device
         from vis.engine._train import TrainConfig, TrainProgress, train_lenet
-        from vis.models._weights import cache_dir
+        from vis._cache import cache_dir
 
         check_output(output, overwrite)
         torch_device(device)  # a bad --device fails before the data loads

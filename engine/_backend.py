@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vis.engine._session import PROVIDERS, SessionConfig, resolve_provider
+from vis.engine._session import SessionConfig, check_provider_name, resolve_provider
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._objectives import Objective
 from vis.models import StagedNet, model_spec
@@ -40,9 +40,9 @@ def check_backend(kind: str, provider: str) -> None:
         raise UnknownNameError("backend", kind, BACKENDS)
     if kind == "ort":
         resolve_provider(provider)
-    elif provider not in ("auto", *PROVIDERS):
-        raise UnknownNameError("provider", provider, ["auto", *PROVIDERS])
-    elif provider in ("cuda", "tensorrt") and not _torch_cuda():
+        return
+    check_provider_name(provider)
+    if provider in ("cuda", "tensorrt") and not _torch_cuda():
         raise VisError(f"--backend torch --provider {provider} runs torch on CUDA, and this torch has no CUDA device; "
                        "use --provider cpu")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -74,10 +76,11 @@ def _probe_writable(path: Path) -> None:
     path.unlink()
 
 
-def write_encoded(path: Path, buf: np.ndarray) -> None:
-    """Write an encoded file; an OS failure (disk full, permissions) becomes one clear message."""
+@contextmanager
+def reporting_write_errors(path: Path) -> Iterator[None]:
+    """Around a write: an OS failure (disk full, permissions) becomes one clear message, not a traceback."""
     try:
-        buf.tofile(str(path))
+        yield
     except OSError as e:
         raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
 
@@ -111,5 +114,6 @@ def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> 
     ok, buf = cv2.imencode(path.suffix.lower(), to_uint8(image))
     if not ok:
         raise InputFileError(f"could not encode {path}")
-    write_encoded(path, buf)
+    with reporting_write_errors(path):
+        buf.tofile(str(path))
     return path

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vis.engine._images import check_output
+from vis.engine._images import check_output, reporting_write_errors
 from vis.errors import OutputPathError
 
 
@@ -47,10 +47,8 @@ def check_figure_output(path: str | Path, overwrite: bool) -> Path:
 
 def _save(fig, path: str | Path, overwrite: bool) -> Path:
     path = check_figure_output(path, overwrite)
-    try:
+    with reporting_write_errors(path):
         fig.savefig(str(path), bbox_inches="tight")
-    except OSError as e:
-        raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
     return path
 
 

@@ -86,13 +86,18 @@ def provider_list(provider: str, *, cuda_graph: bool = False, device_id: int = 0
     return [PROVIDERS["cpu"]]
 
 
+def check_provider_name(provider: str) -> None:
+    """Raise :class:`UnknownNameError` unless ``provider`` is ``auto`` or one of :data:`PROVIDERS`."""
+    if provider != "auto" and provider not in PROVIDERS:
+        raise UnknownNameError("provider", provider, ["auto", *PROVIDERS])
+
+
 def resolve_provider(provider: str) -> str:
     """``auto|cpu|cuda|tensorrt`` -> the vis name of an available provider; a missing one is an error, not a fallback."""
+    check_provider_name(provider)
     if provider == "auto":
         have = available_providers()
         provider = "cuda" if "cuda" in have else "cpu"
-    if provider not in PROVIDERS:
-        raise UnknownNameError("provider", provider, ["auto", *PROVIDERS])
     if provider not in available_providers():
         raise ProviderUnavailableError(
             f"the {provider} execution provider is not available in this onnxruntime "

@@ -9,7 +9,6 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from vis._cache import cache_dir as vis_cache_dir
 from vis.errors import VisError, WeightsUnavailableError
 
 
@@ -151,7 +150,3 @@ def smooth_noise(n: int, channels: int, size: int, seed: int) -> torch.Tensor:
     fine = torch.rand(n, channels, size, size, generator=gen)
     up = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
     return (0.8 * up + 0.2 * fine).clamp(0, 1)
-
-
-def cache_dir() -> Path:
-    return vis_cache_dir()

@@ -43,28 +43,29 @@ def test_bench_grad_refuses_what_it_cannot_run_before_spawning(args, message) ->
     assert "Traceback" not in out.stderr + out.stdout
 
 
-def test_a_child_that_raises_a_user_error_reports_its_message() -> None:
-    # checked=True skips the parent's checks, so the export child meets the missing file itself.
-    out = _run_python("""
+def _bench_grad_in_a_subprocess(arguments: str) -> subprocess.CompletedProcess:
+    """``bench_grad(lenet5, tanh2, <arguments>, checked=True)`` in a fresh process, printing the BenchError it raises.
+
+    checked=True skips the parent's checks, so the children meet the problem themselves.
+    """
+    return _run_python(f"""
         from vis.engine._bench import BenchError, bench_grad
         try:
-            bench_grad("lenet5", "tanh2", (28, 28), threads=1, runs=3, weights="nosuch.pt", checked=True)
+            bench_grad("lenet5", "tanh2", {arguments}, threads=1, runs=3, checked=True)
         except BenchError as e:
             print("caught:", e)
     """)
+
+
+def test_a_child_that_raises_a_user_error_reports_its_message() -> None:
+    out = _bench_grad_in_a_subprocess('(28, 28), weights="nosuch.pt"')
     assert out.returncode == 0, out.stderr
     assert "caught: weights file not found: nosuch.pt" in out.stdout
     assert "Traceback" not in out.stderr
 
 
 def test_a_child_that_crashes_is_named_with_its_exception() -> None:
-    out = _run_python("""
-        from vis.engine._bench import BenchError, bench_grad
-        try:
-            bench_grad("lenet5", "tanh2", (4, 4), threads=1, runs=3, backends=("torch",), checked=True)
-        except BenchError as e:
-            print("caught:", e)
-    """)
+    out = _bench_grad_in_a_subprocess('(4, 4), backends=("torch",)')
     assert out.returncode == 0, out.stderr
     assert "caught: the torch timing process failed: RuntimeError" in out.stdout
     assert "Traceback" not in out.stderr

@@ -189,7 +189,7 @@ def test_float16_graphs_drop_the_routes(googlenet_grad):
                                            ({"XDG_CACHE_HOME": "{tmp}/xdg"}, "{tmp}/xdg/vis")])
 def test_everything_vis_caches_follows_its_cache_folder(monkeypatch, tmp_path, env, expected) -> None:
     from vis.engine._session import provider_list
-    from vis.models._weights import cache_dir
+    from vis._cache import cache_dir
 
     monkeypatch.delenv("VIS_CACHE", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)

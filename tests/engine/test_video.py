@@ -284,14 +284,19 @@ def _write_clip_with_audio(src: Path) -> None:
                 c.mux(p)
 
 
+def _rewrite(src: Path, out: Path) -> None:
+    """Decode ``src`` and write its frames to ``out`` through a sink, as the dream loop does (without sound)."""
+    with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
+        for f in vin:
+            sink.write(f)
+
+
 def test_audio_is_copied(tmp_path) -> None:
     pytest.importorskip("av")
     src = tmp_path / "with_audio.mp4"
     _write_clip_with_audio(src)
     out = tmp_path / "dreamed.mp4"
-    with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
-        for f in vin:
-            sink.write(f)
+    _rewrite(src, out)
     assert has_audio(src) and not has_audio(out)
     report = copy_audio(src, out)
     assert "copied" in report and has_audio(out)
@@ -346,9 +351,7 @@ def test_audio_copy_keeps_the_videos_permissions(tmp_path) -> None:
     src = tmp_path / "with_audio.mp4"
     _write_clip_with_audio(src)
     out = tmp_path / "dreamed.mp4"
-    with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
-        for f in vin:
-            sink.write(f)
+    _rewrite(src, out)
     out.chmod(0o644)
     assert "copied" in copy_audio(src, out)
     assert out.stat().st_mode & 0o777 == 0o644
@@ -361,9 +364,7 @@ def test_audio_copy_keeps_every_frame_at_its_time(tmp_path, suffix) -> None:
     src = tmp_path / "with_audio.mp4"
     _write_clip_with_audio(src)
     out = tmp_path / f"dreamed{suffix}"
-    with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
-        for f in vin:
-            sink.write(f)
+    _rewrite(src, out)
     assert "copied" in copy_audio(src, out) and has_audio(out)
     with av.open(str(out)) as c:
         stream = c.streams.video[0]
