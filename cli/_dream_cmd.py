@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import typer
 
@@ -49,11 +49,17 @@ class DreamSetup:
 
 def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
                 backend: str, provider: str, threads: int, guide_size: Optional[int], echo=typer.echo, *,
-                loop: str = "auto", cuda_graph: bool = False) -> DreamSetup:
-    """Model, objective (guided when ``guide`` is given) and backend, as the options ask."""
+                loop: str = "auto", cuda_graph: bool = False,
+                input_sizes: Sequence[tuple[int, int]] = ()) -> DreamSetup:
+    """Model, objective (guided when ``guide`` is given) and backend, as the options ask.
+
+    ``input_sizes``: the (h, w) inputs the run will feed the network; a neuron position outside its layer's map at
+    any of them is refused before the weights load (ORT would dream a zero objective there, torch would fail).
+    """
     from vis.engine import load_image, make_backend
     from vis.engine._dream import check_dreamable
     from vis.exporters import parse_objective
+    from vis.exporters._objectives import ObjectiveError, check_neuron_positions
     from vis.models import get_model, model_spec
 
     chosen_for_user = model is None and weights in (None, "imagenet")
@@ -78,6 +84,11 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
             raise VisError(f"{e} ({model} is the default model here; name another with -m, e.g. -m googlenet "
                            "-w random for GoogLeNet's layers with random weights)") from None
         raise
+    try:
+        check_neuron_positions(obj, model, sorted(input_sizes, key=lambda hw: (hw[0] * hw[1], hw)))
+    except ObjectiveError as e:
+        raise ObjectiveError(f"{e} (a dream feeds the network every octave and tile of the image; this is the "
+                             "smallest: pick a position inside its map, or use fewer --octaves or a larger --tile)") from None
     guide_image = None
     if obj.needs_guide():
         if guide is None:
@@ -102,6 +113,26 @@ def compute_guide(net: Any, layer: str, image: Any, max_size: Optional[int]) -> 
     with torch.no_grad():
         (acts,) = net.forward_layers(x, [layer])
     return guide_features(acts).numpy().astype("float32")
+
+
+def even_sized(image: Any) -> Any:
+    """The image less a last odd row or column: video codecs want even sizes."""
+    return image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
+
+
+def network_inputs(kind: str, input: Optional[Path], source: Any, max_size: Optional[int], zoom_frames: int,
+                   config: Any, video: Any) -> list[tuple[int, int]]:
+    """The (h, w) inputs the network will see: every octave (or tile) of the dreamed image, of the first video frame
+    and of the later ones."""
+    from vis.engine import load_image
+    from vis.engine._dream import fitted_size, network_input_sizes
+
+    if kind == "image":
+        shape = fitted_size(load_image(input).shape[:2], max_size)
+        shape = (shape[0] // 2 * 2, shape[1] // 2 * 2) if zoom_frames else shape
+        return network_input_sizes(shape, config)
+    shape = fitted_size((source.height, source.width), max_size)
+    return network_input_sizes(shape, config) + network_input_sizes(shape, video.later(config))
 
 
 class Progress:
@@ -166,7 +197,7 @@ def run_zoom(setup: DreamSetup, image_path: Path, output: Path, config: Any, fra
     from vis.engine._write_behind import WriteBehind
 
     image = fit_max_size(load_image(image_path), max_size)
-    image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]  # video codecs want even sizes
+    image = even_sized(image)
     progress = Progress(frames, enabled=not quiet)
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite))
@@ -272,6 +303,42 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
     check_output(output, overwrite)
 
 
+FRAME_OPTIONS = {"blend": "--blend", "iterations_per_frame": "--iterations-per-frame",
+                 "octaves_per_frame": "--octaves-per-frame", "flow": "--flow", "flow_size": "--flow-size",
+                 "max_frames": "--max-frames", "preview": "--preview", "virtual_cam": "--virtual-cam"}
+ZOOM_OPTIONS = {"zoom": "--zoom", "fps": "--fps"}
+
+
+def given_options(ctx: typer.Context) -> set[str]:
+    """The parameters the user typed (not left at their defaults); by the source's name, which click and typer's own
+    copy of it share."""
+    return {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+
+
+def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int) -> None:
+    """Refuse options that would do nothing for this input (``kind``: image, video or webcam), so that a setting the
+    user typed is never silently ignored."""
+    def named(options: dict[str, str], one: str, many: str) -> str:
+        flags = [flag for name, flag in options.items() if name in given]
+        return f"{', '.join(flags)} {one if len(flags) == 1 else many}" if flags else ""
+
+    frame_only = named(FRAME_OPTIONS, "applies", "apply")
+    if kind == "image" and frame_only:
+        raise VisError(f"{frame_only} to a video or webcam input only; an image is dreamed as a still"
+                       + (" and zoomed" if zoom_frames else ""))
+    zoom_only = named(ZOOM_OPTIONS, "sets", "set")
+    if kind == "image" and not zoom_frames and zoom_only:
+        raise VisError(f"{zoom_only} the zoom video of --zoom-frames N: add --zoom-frames, or drop "
+                       + ("it" if zoom_only.endswith("sets") else "them"))
+    if kind != "image" and named(ZOOM_OPTIONS, "", ""):
+        raise VisError(f"{named(ZOOM_OPTIONS, 'applies', 'apply')} to a zoom video only (an image with --zoom-frames "
+                       "N); " + ("a video keeps its own frame rate" if kind == "video" else
+                                 "a webcam recording is timed as it is dreamed"))
+    if kind != "image" and octaves_per_frame > octaves:
+        raise VisError(f"--octaves-per-frame {octaves_per_frame} is above --octaves {octaves}: frames after the "
+                       "first start from the last dream and need no more octaves than the first")
+
+
 def _config(octaves: int, octave_scale: float, iterations: int, step: float, jitter: int, tile: int) -> Any:
     from vis.engine._dream import DreamConfig
 
@@ -338,6 +405,7 @@ def register(app: VisTyper) -> None:
 
     @app.command("dream")
     def dream_cmd(
+        ctx: typer.Context,
         input: Optional[Path] = typer.Argument(None, help="An image or a video file (or use --webcam N / --demo)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension). --demo: a folder, or the image's (or video's) name."),
         webcam: Optional[int] = typer.Option(None, "--webcam", min=0, help="Dream webcam N in real time (previews without -o)."),
@@ -395,6 +463,7 @@ def register(app: VisTyper) -> None:
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)
+        check_options_apply(kind, zoom_frames, given_options(ctx), octaves, octaves_per_frame)
         check_output_for(kind, input, output, zoom_frames, zoom, overwrite)
         if kind == "webcam" and output is None and not virtual_cam:
             preview = True
@@ -407,8 +476,12 @@ def register(app: VisTyper) -> None:
                 from vis.engine._video import Preview
 
                 Preview().close()  # fail now, not after the model is built
+            webcam_on_cpu = kind == "webcam" and max_size is None and not runs_on_gpu(provider)
+            if webcam_on_cpu:
+                max_size = WEBCAM_CPU_MAX_SIZE
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
-                                cuda_graph=cuda_graph)
+                                cuda_graph=cuda_graph, input_sizes=network_inputs(kind, input, source, max_size,
+                                                                                  zoom_frames, config, video_config))
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
             if kind == "image" and not zoom_frames:
                 written = run_image(setup, input, output, config, max_size, seed, overwrite, quiet)
@@ -420,8 +493,7 @@ def register(app: VisTyper) -> None:
                     raise Interrupted(f"interrupted{_kept(output)}") from None
                 typer.echo(f"wrote {output} ({n} frames, zoom {zoom:g} per frame)")
             else:
-                if kind == "webcam" and max_size is None and not runs_on_gpu(provider):
-                    max_size = WEBCAM_CPU_MAX_SIZE
+                if webcam_on_cpu:
                     typer.echo(f"webcam on the CPU: dreaming at most {max_size} px a side, for speed (--max-size "
                                "to change)")
                 done = 0

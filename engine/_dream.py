@@ -196,6 +196,17 @@ def octave_sizes(shape: tuple[int, int], config: DreamConfig) -> list[tuple[int,
     return sizes
 
 
+def network_input_sizes(shape: tuple[int, int], config: DreamConfig) -> list[tuple[int, int]]:
+    """The (h, w) inputs the network sees when an image of ``shape`` is dreamed: each octave, or its tiles."""
+    sizes = []
+    for h, w in octave_sizes(shape, config):
+        if max(h, w) <= config.tile:
+            sizes.append((h, w))
+        else:
+            sizes += [(y1 - y0, x1 - x0) for y0, y1 in _tiles(h, config.tile) for x0, x1 in _tiles(w, config.tile)]
+    return list(dict.fromkeys(sizes))
+
+
 def _tiles(n: int, tile: int) -> list[tuple[int, int]]:
     """Split ``n`` pixels into nearly equal spans of at most ``tile``."""
     k = math.ceil(n / tile)

@@ -15,6 +15,7 @@ from vis.engine._dream import (
     dream,
     dream_zoom,
     fit_max_size,
+    network_input_sizes,
     octave_sizes,
     zoom_in,
 )
@@ -95,6 +96,30 @@ def test_tiles_split_evenly(n, tile, spans) -> None:
 ])
 def test_octave_sizes(shape, octaves, expected) -> None:
     assert octave_sizes(shape, DreamConfig(octaves=octaves)) == expected
+
+
+class ShapeRecorder:
+    """A backend that records the input shapes the dream feeds it (and changes nothing)."""
+
+    def __init__(self):
+        self.seen: set[tuple[int, int]] = set()
+
+    def step(self, x, jitter, step_size):
+        self.seen.add(x.shape[2:])
+        return x, 0.0
+
+    def gradient(self, x):
+        self.seen.add(x.shape[2:])
+        return 0.0, np.ones_like(x)
+
+
+@pytest.mark.parametrize("shape, tile", [((600, 900), 512), ((300, 200), 512), ((130, 1000), 256)])
+def test_network_input_sizes_are_what_the_dream_feeds(shape, tile) -> None:
+    config = DreamConfig(octaves=4, iterations=2, tile=tile)
+    backend = ShapeRecorder()
+    dream(backend, np.zeros((*shape, 3), np.float32), config, rng=np.random.default_rng(0))
+    predicted = network_input_sizes(shape, config)
+    assert set(predicted) == backend.seen and len(predicted) == len(backend.seen)
 
 
 @pytest.mark.parametrize("kwargs", [{"octaves": 0}, {"octave_scale": 1.0}, {"iterations": -1}, {"tile": 8}])
