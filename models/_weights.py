@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -16,8 +18,9 @@ from vis.errors import VisError, WeightsUnavailableError
 class WeightsFile:
     """A published weight file.
 
-    ``url`` is fetched with ``torch.hub.load_state_dict_from_url`` and its sha256 checked against the prefix in the
-    file name (torchvision's convention); ``local`` returns a path when the file ships in an installed package.
+    ``url`` is downloaded once into torch hub's checkpoint folder and its sha256 checked against the prefix in the
+    file name (torchvision's convention, ``name-<sha256 prefix>.pth``); ``local`` returns a path when the file ships
+    in an installed package.
     """
 
     url: str | None = None
@@ -46,12 +49,23 @@ class WeightsFile:
                 return read_state_dict(Path(path))
         if not self.url:
             raise WeightsUnavailableError("no published weights for this model; use --weights random or a file")
+        path = self.cache_path()
+        if not path.exists():
+            self._download(path)
+        return read_state_dict(path)
+
+    def _download(self, path: Path) -> None:
+        # torch writes to a temporary file beside ``path`` and renames it only once the hash matched
+        print(f"downloading {self.url} to {path} (once)", file=sys.stderr)
+        named_hash = re.search(r"-([0-9a-f]{6,})\.", path.name)
+        hash_prefix = named_hash.group(1) if named_hash else None
         try:
-            return torch.hub.load_state_dict_from_url(self.url, map_location="cpu", check_hash=True, progress=True)
-        except (OSError, RuntimeError) as e:  # URLError is an OSError; hash mismatch is a RuntimeError
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(self.url, str(path), hash_prefix=hash_prefix, progress=sys.stderr.isatty())
+        except (OSError, RuntimeError) as e:  # URLError is an OSError; a hash mismatch is a RuntimeError
             raise WeightsUnavailableError(
                 f"cannot download weights from {self.url} ({e}). Download the file elsewhere and put it at "
-                f"{self.cache_path()}, or use --weights random (or --weights PATH for a state_dict file)."
+                f"{path}, or use --weights random (or --weights PATH for a state_dict file)."
             ) from e
 
 

@@ -96,7 +96,8 @@ def test_offline_weights_exit_2(monkeypatch, tmp_path) -> None:
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # weights cached here are not used
     result = invoke("export", "googlenet", "-o", str(tmp_path / "g.onnx"))
     assert result.exit_code == 2
     assert "googlenet-1378be20.pth" in result.output and "--weights random" in result.output

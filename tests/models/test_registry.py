@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
 
 from vis.errors import UnknownNameError, VisError, WeightsUnavailableError
 from vis.models import get_model, layer_table, list_models, model_spec
+from vis.models._weights import WeightsFile
 
 SMALL = {"lenet5": (28, 28), "vgg19": (64, 80), "googlenet": (64, 80), "efficientnet_lite0": (64, 80)}
 
@@ -108,7 +110,7 @@ def test_offline_imagenet_weights_message(monkeypatch, tmp_path) -> None:
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(WeightsUnavailableError) as info:
         get_model("googlenet", weights="imagenet")
@@ -116,6 +118,38 @@ def test_offline_imagenet_weights_message(monkeypatch, tmp_path) -> None:
     assert "https://download.pytorch.org/models/googlenet-1378be20.pth" in message
     assert str(tmp_path / "checkpoints" / "googlenet-1378be20.pth") in message
     assert "--weights random" in message
+    assert not (tmp_path / "checkpoints" / "googlenet-1378be20.pth").exists()
+
+
+def _published(tmp_path, name_hash: str | None = None) -> tuple[WeightsFile, dict]:
+    """LeNet-5's random weights "published" at a file:// URL named as torchvision names its files."""
+    import hashlib
+
+    state = get_model("lenet5", weights="random").state_dict()
+    source = tmp_path / "source.pth"
+    torch.save(state, source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
+    published = source.rename(tmp_path / f"lenet5-{name_hash or digest}.pth")
+    return WeightsFile(url=published.as_uri()), state
+
+
+def test_published_weights_are_downloaded_once_and_hash_checked(monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    weights, state = _published(tmp_path)
+    loaded = weights.load()
+    assert sorted(loaded) == sorted(state) and all(torch.equal(loaded[k], state[k]) for k in state)
+    assert weights.available_locally() and capsys.readouterr().err.startswith("downloading file://")
+    Path(weights.url.removeprefix("file://")).unlink()  # the cached copy is read from now on
+    assert torch.equal(weights.load()["conv1.weight"], state["conv1.weight"])
+    assert capsys.readouterr().err == ""
+
+
+def test_published_weights_with_a_wrong_hash_are_refused(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    weights, _ = _published(tmp_path, name_hash="0badc0de")
+    with pytest.raises(WeightsUnavailableError, match="cannot download weights"):
+        weights.load()
+    assert not weights.available_locally() and list((tmp_path / "hub" / "checkpoints").iterdir()) == []
 
 
 def test_efficientnet_real_weights_classify_a_photo(sample_photo) -> None:
