@@ -78,6 +78,20 @@ def _title_classes(model: str, logits: np.ndarray, explained: int) -> str:
     return f"class {explained} ({cats[explained]}); top: {top}"
 
 
+def _echo_crop(model: str, pictures: list[np.ndarray], names: list[str]) -> None:
+    """Say which part of each picture the figure shows: the model's evaluation crop (the shorter side resized, the
+    centre cut out), not the whole photo."""
+    from vis.models import model_spec
+    from vis.models._preprocess import crop_in_image
+
+    pre = model_spec(model).preprocessing
+    for picture, name in zip(pictures, names):
+        (h, w), (ch, cw) = picture.shape[:2], crop_in_image(picture.shape[:2], pre)
+        if (ch, cw) != (h, w):
+            typer.echo(f"{name}: the figure shows the centre {cw}x{ch} of its {w}x{h} px, as {model} sees it "
+                       f"(shorter side to {pre.resize}, centre {pre.crop}x{pre.crop})")
+
+
 def register(app: VisTyper) -> None:
     @app.command("filters")
     def filters_cmd(
@@ -134,6 +148,7 @@ def register(app: VisTyper) -> None:
         path = plot_feature_maps(maps, chosen, shown, [p.name for p in images], output,
                                  f"{model} {layer}: {info.channels} channels, {maps.shape[2]}x{maps.shape[3]}", overwrite=overwrite)
         typer.echo(f"wrote {path}")
+        _echo_crop(model, pictures, [p.name for p in images])
         _save_npy(npy, maps)
 
     @app.command("saliency")
@@ -168,6 +183,7 @@ def register(app: VisTyper) -> None:
         path = plot_saliency(display_image(x[0]), result.map, output,
                              f"{model} {kind}\n{_title_classes(model, result.logits, result.class_index)}", overwrite=overwrite)
         typer.echo(f"wrote {path} (class {result.class_index})")
+        _echo_crop(model, [picture], [image.name])
         _save_npy(npy, result.map)
 
     @app.command("cam")
@@ -213,6 +229,7 @@ def register(app: VisTyper) -> None:
                         f"{model} {name} at {result.layer}\n{_title_classes(model, result.logits, result.class_index)}",
                         overwrite=overwrite)
         typer.echo(f"wrote {path} (class {result.class_index}, layer {result.layer})")
+        _echo_crop(model, [picture], [image.name])
         _save_npy(npy, result.cam)
 
     @app.command("patches")

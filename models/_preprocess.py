@@ -44,6 +44,13 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return grey[..., None]
 
 
+def crop_in_image(shape: tuple[int, int], pre: Preprocessing) -> tuple[int, int]:
+    """The (h, w) of the centre region of an image of ``shape`` that :func:`classification_input` keeps."""
+    h, w = shape
+    scale = pre.resize / min(h, w)
+    return min(h, round(pre.crop / scale)), min(w, round(pre.crop / scale))
+
+
 def classification_input(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
     """An HxWx3 RGB float image in [0, 1] -> the 1xCxHxW batch the model's weights were evaluated on."""
     h, w = image.shape[:2]

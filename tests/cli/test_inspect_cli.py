@@ -70,6 +70,7 @@ def test_real_efficientnet_cam_and_saliency(sample_photo, tmp_path) -> None:
     assert np.load(tmp_path / "c.npy").shape == (7, 7)
     result = invoke("saliency", "efficientnet_lite0", sample_photo, "--class", "698", "-o", tmp_path / "s.png")
     assert result.exit_code == 0 and "class 698" in result.output
+    assert "the figure shows the centre 374x374 of its 640x427 px" in result.output
 
 
 @pytest.mark.parametrize("args,expected", [
