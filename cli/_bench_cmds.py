@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vis.cli._app import VisTyper, format_table
+from vis.engine._dream import VideoDreamConfig  # its defaults are the options' defaults
 
 bench_app = VisTyper(help="Benchmarks: ORT against torch, measured side by side in one run.", no_args_is_help=True)
 
@@ -93,9 +94,44 @@ def bench_step_cmd(
         typer.echo(line)
 
 
-def _register_loop_benches() -> None:
-    from vis.cli._dream_cmd import bench_dream
+def bench_dream(
+    model: str = typer.Option("googlenet", "--model", help="Model (timing does not depend on weight values)."),
+    weights: str = typer.Option("random", "--weights", "-w", help="random (seeded; speed does not depend on weight values), "
+                                "imagenet (published weights) or a state_dict file."),
+    frames: int = typer.Option(48, "--frames", min=1, help="Frames of the synthetic clip."),
+    width: int = typer.Option(640, "--width", min=32, help="Frame width of the synthetic clip."),
+    height: int = typer.Option(360, "--height", min=32, help="Frame height of the synthetic clip."),
+    backends: str = typer.Option("ort,torch", "--backends", help="Comma-separated backends, timed in this order."),
+    threads: int = typer.Option(2, "--threads", min=0, help="Intra-op threads, the same for every backend."),
+    provider: str = typer.Option("auto", "--provider", help="auto, cpu, cuda or tensorrt (the ort backend's; "
+                                 "torch runs on CUDA for cuda/tensorrt)."),
+    flow: str = typer.Option(VideoDreamConfig.flow, "--flow", help="Optical flow: dis, farneback or none."),
+    flow_size: int = typer.Option(VideoDreamConfig.flow_size, "--flow-size", min=0, help="Long side the optical flow is computed at "
+                                  "(0 = the dream's size)."),
+    cuda_graph: bool = typer.Option(False, "--cuda-graph", help="ort backend: capture the device loop's steps as CUDA "
+                                    "graphs (--provider cuda)."),
+) -> None:
+    """Frames per second of video DeepDream (default settings) on a synthetic clip: on a CPU the backends take turns
+    frame by frame, on a GPU each dreams the whole clip in turn."""
+    from vis.engine._bench import describe_threads
+    from vis.engine._dream import DreamConfig, default_tile, runs_on_gpu
+    from vis.engine._dream_bench import bench_dream as run, format_bench
 
+    config = DreamConfig(tile=default_tile(provider))
+    video = VideoDreamConfig(flow=flow, flow_size=flow_size or None)
+    typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}, "
+               f"flow {flow} at {flow_size or 'full'} px), {describe_threads(threads)}, provider {provider}"
+               + (", CUDA graphs" if cuda_graph else ""))
+    results = run(model=model, weights=weights, frames=frames, size=(width, height),
+                  backends=tuple(b.strip() for b in backends.split(",") if b.strip()), threads=threads, provider=provider,
+                  config=config, video=video, cuda_graph=cuda_graph,
+                  # No pause between frames on a GPU: the device loop computes the next flow during a pause, which
+                  # would leave it out of the time (and spinning CPU threads are a CPU provider's matter).
+                  pause_s=0.0 if runs_on_gpu(provider) else 0.05)
+    typer.echo(format_bench(results))
+
+
+def _register_loop_benches() -> None:
     bench_app.command("dream")(bench_dream)
 
     @bench_app.command("atlas")

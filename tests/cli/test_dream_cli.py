@@ -69,7 +69,7 @@ def test_demo_into_a_folder_then_again(tmp_path) -> None:
 
 
 def test_demo_into_named_files_keeps_existing_ones(tmp_path) -> None:
-    from vis.cli._dream_cmd import demo_outputs
+    from vis.cli._dream_demo import demo_outputs
 
     assert demo_outputs(tmp_path / "a.png") == (tmp_path / "a.png", tmp_path / "a-zoom.mp4", True)
     assert demo_outputs(tmp_path / "b.mp4") == (tmp_path / "b.jpg", tmp_path / "b.mp4", True)
@@ -352,9 +352,9 @@ def test_an_objective_typo_fails_before_the_weights_load(tmp_path, sample_photo,
 
 
 def test_default_model_names_itself_when_an_objective_does_not_fit(tmp_path, sample_photo, monkeypatch) -> None:
-    import vis.cli._dream_cmd as dream_cmd
+    import vis.cli._dream_setup as dream_setup
 
-    monkeypatch.setattr(dream_cmd, "default_model", lambda: ("efficientnet_lite0", None))
+    monkeypatch.setattr(dream_setup, "default_model", lambda: ("efficientnet_lite0", None))
     result = runner.invoke(app, ["dream", str(sample_photo), "-o", str(tmp_path / "o.png"), "--objective", "inception4c"])
     assert result.exit_code == 2, result.output
     assert "efficientnet_lite0 is the default model here" in result.output and "-m googlenet" in result.output

@@ -154,7 +154,7 @@ def test_dream_zoom_yields_frames(backend, photo) -> None:
 
 
 def _guided(net, photo, kind):
-    from vis.cli._dream_cmd import compute_guide
+    from vis.cli._dream_setup import compute_guide
 
     obj = parse_objective("guide:block10", MODEL)
     guide = compute_guide(net, "block10", photo[::-1].copy(), 64)

@@ -1,0 +1,94 @@
+"""`vis dream`'s checks before any work: the output against the input, options that would do nothing, and the
+sizes the network will see (for neuron positions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from vis.errors import VisError
+
+
+def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], zoom_frames: int, zoom: float,
+                     overwrite: bool) -> None:
+    """Fail before any work on an output that does not fit the input (``kind``: image, video or webcam): its kind,
+    suffix, place, the input itself, or the zoom settings."""
+    from vis.engine._images import check_output
+    from vis.engine._video import check_video_suffix, is_image_path, is_video_path
+
+    if output is not None and not (is_image_path(output) or is_video_path(output)):
+        raise VisError(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi) suffix")
+    if kind == "image":
+        if output is None:
+            raise VisError("an image input needs -o OUTPUT (an image, or a video with --zoom-frames N)")
+        if is_video_path(output) and not zoom_frames:
+            raise VisError(f"{output} is a video: pass --zoom-frames N (N >= 1) to zoom into the dream, or write an image")
+        if zoom_frames and not is_video_path(output):
+            raise VisError("--zoom-frames writes a video: use an .mp4 or .avi output")
+    elif output is not None and not is_video_path(output):
+        raise VisError(f"a {kind} input makes a video: use an .mp4 or .avi output, not {output.suffix}")
+    elif zoom_frames:
+        raise VisError(f"--zoom-frames zooms into a still image; a {kind} input is dreamed frame by frame")
+    if zoom_frames and not 0.0 <= zoom < 1.0:
+        raise VisError(f"--zoom must be at least 0 and below 1 (0.05 = 5% per frame), got {zoom:g}")
+    if output is None:
+        return
+    if is_video_path(output):
+        check_video_suffix(output)
+    if kind == "video" and output.exists() and output.samefile(input):
+        raise VisError(f"{output} is the input: a video cannot be dreamed into itself while it is read; choose another -o")
+    check_output(output, overwrite)
+
+
+FRAME_OPTIONS = {"blend": "--blend", "iterations_per_frame": "--iterations-per-frame",
+                 "octaves_per_frame": "--octaves-per-frame", "flow": "--flow", "flow_size": "--flow-size",
+                 "max_frames": "--max-frames", "preview": "--preview", "virtual_cam": "--virtual-cam"}
+ZOOM_OPTIONS = {"zoom": "--zoom", "fps": "--fps"}
+
+
+def given_options(ctx: typer.Context) -> set[str]:
+    """The parameters the user typed (not left at their defaults); by the source's name, which click and typer's own
+    copy of it share."""
+    return {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+
+
+def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int) -> None:
+    """Refuse options that would do nothing for this input (``kind``: image, video or webcam), so that a setting the
+    user typed is never silently ignored."""
+    def named(options: dict[str, str], one: str, many: str) -> str:
+        flags = [flag for name, flag in options.items() if name in given]
+        return f"{', '.join(flags)} {one if len(flags) == 1 else many}" if flags else ""
+
+    frame_only = named(FRAME_OPTIONS, "applies", "apply")
+    if kind == "image" and frame_only:
+        raise VisError(f"{frame_only} to a video or webcam input only; an image is dreamed as a still"
+                       + (" and zoomed" if zoom_frames else ""))
+    zoom_only = named(ZOOM_OPTIONS, "sets", "set")
+    if kind == "image" and not zoom_frames and zoom_only:
+        raise VisError(f"{zoom_only} the zoom video of --zoom-frames N: add --zoom-frames, or drop "
+                       + ("it" if zoom_only.endswith("sets") else "them"))
+    if kind != "image" and named(ZOOM_OPTIONS, "", ""):
+        raise VisError(f"{named(ZOOM_OPTIONS, 'applies', 'apply')} to a zoom video only (an image with --zoom-frames "
+                       "N); " + ("a video keeps its own frame rate" if kind == "video" else
+                                 "a webcam recording is timed as it is dreamed"))
+    if kind != "image" and octaves_per_frame > octaves:
+        raise VisError(f"--octaves-per-frame {octaves_per_frame} is above --octaves {octaves}: frames after the "
+                       "first start from the last dream and need no more octaves than the first")
+
+
+
+def network_inputs(kind: str, input: Optional[Path], source: Any, max_size: Optional[int], zoom_frames: int,
+                   config: Any, video: Any) -> list[tuple[int, int]]:
+    """The (h, w) inputs the network will see: every octave (or tile) of the dreamed image, of the first video frame
+    and of the later ones."""
+    from vis.engine import load_image
+    from vis.engine._dream import fitted_size, network_input_sizes
+
+    if kind == "image":
+        shape = fitted_size(load_image(input).shape[:2], max_size)
+        shape = (shape[0] // 2 * 2, shape[1] // 2 * 2) if zoom_frames else shape
+        return network_input_sizes(shape, config)
+    shape = fitted_size((source.height, source.width), max_size)
+    return network_input_sizes(shape, config) + network_input_sizes(shape, video.later(config))

@@ -1,0 +1,160 @@
+"""`vis dream`'s runs: an image, a zoom video, a video file or a webcam, with a progress line; what a run reports."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from vis.cli._app import end_progress, progress_line
+from vis.cli._dream_setup import DreamSetup
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+
+def even_sized(image: Any) -> Any:
+    """The image less a last odd row or column: video codecs want even sizes."""
+    return image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
+
+
+class Progress:
+    """One-line progress on stderr: frames, fps, ETA (or octave/iteration for a still image)."""
+
+    def __init__(self, total: int = 0, label: str = "frame", enabled: bool = True):
+        self.total, self.label, self.enabled = total, label, enabled
+        self.start = time.perf_counter()
+        self.done = 0
+
+    def fps(self) -> float:
+        elapsed = time.perf_counter() - self.start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def frame(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        fps = self.fps()
+        total = f"/{self.total}" if self.total else ""
+        eta = ""
+        if self.total and fps > 0:
+            left = int((self.total - self.done) / fps)
+            eta = f"  ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
+        progress_line(f"{self.label} {self.done}{total}  {fps:.2f} fps{eta}")
+
+    def step(self, p: Any) -> None:
+        if self.enabled:
+            progress_line(f"octave {p.octave + 1}/{p.octaves} ({p.shape[1]}x{p.shape[0]})  step {p.iteration + 1}/"
+                          f"{p.iterations}  objective {p.value:.4g}")
+
+    def end(self) -> None:
+        if self.enabled:
+            end_progress()
+
+
+def run_image(setup: DreamSetup, image_path: Path, output: Path, config: Any, max_size: Optional[int], seed: Optional[int],
+              overwrite: bool, quiet: bool = False) -> Path:
+    import numpy as np
+
+    from vis.engine import load_image, save_image
+    from vis.engine._dream import dream, fit_max_size
+    from vis.engine._images import check_output
+
+    check_output(output, overwrite)
+    image = fit_max_size(load_image(image_path), max_size)
+    progress = Progress(enabled=not quiet)
+    out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step)
+    progress.end()
+    return save_image(output, out, overwrite=True)
+
+
+def run_zoom(setup: DreamSetup, image_path: Path, output: Path, config: Any, frames: int, zoom: float, fps: float,
+             max_size: Optional[int], seed: Optional[int], overwrite: bool, quiet: bool = False) -> int:
+    import numpy as np
+
+    from vis.engine import load_image
+    from vis.engine._dream import dream_zoom, fit_max_size
+    from vis.engine._video import VideoSink
+    from vis.engine._write_behind import WriteBehind
+
+    image = fit_max_size(load_image(image_path), max_size)
+    image = even_sized(image)
+    progress = Progress(frames, enabled=not quiet)
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite))
+        stack.callback(progress.end)  # after the writer's last frames
+        writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))  # encodes while we dream
+        for out in dream_zoom(setup.backend, image, frames, zoom, config, rng=np.random.default_rng(seed)):
+            writer.submit(out)
+    return sink.frames_written
+
+
+def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
+              seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
+              quiet: bool = False) -> tuple[int, float, str]:
+    """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps, the
+    written frame size as WxH: odd sides lose a row or column)."""
+    import itertools
+
+    import numpy as np
+
+    from vis.engine._dream import dream_frames, fitted_size, uses_device_loop
+    from vis.engine._video import Preview, VideoSink, VirtualCamera
+    from vis.engine._write_behind import WriteBehind
+
+    # The device loop converts frames on the device: hand them over as decoded (uint8 BGR) and write them back so.
+    source.raw = uses_device_loop(setup.backend, fitted_size((source.height, source.width), max_size), config)
+    total = min(source.frame_count or max_frames, max_frames) if max_frames else source.frame_count
+    progress = Progress(total, enabled=not quiet)
+    frames = itertools.islice(source, max_frames) if max_frames else iter(source)
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(VideoSink(output, source.fps, (source.width, source.height), overwrite)) if output else None
+        stack.callback(progress.end)  # after the writer's last frames
+        writer = None
+        if sink is not None:
+            # frames are encoded while the next is dreamed; progress counts frames written, so a killed run's file
+            # holds all that the progress line showed but the last (whose fragment the next frame closes)
+            writer = stack.enter_context(WriteBehind(lambda timed: sink.write(*timed), on_written=progress.frame))
+        window = stack.enter_context(Preview()) if preview else None
+        cam = stack.enter_context(VirtualCamera(source.width, source.height, source.fps)) if virtual_cam else None
+        # a live source's recording is timed by when each dream was made (the camera's fps is not the dream's)
+        clock = seconds_since_first() if source.live else lambda: None
+        for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed)):
+            if writer is not None:
+                writer.submit((out, clock()))
+            else:
+                progress.frame()
+            if cam is not None:
+                cam.send(out)
+            if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
+                break
+    size = sink.size if sink is not None else (source.width, source.height)
+    return progress.done, progress.fps(), f"{size[0]}x{size[1]}"
+
+
+def kept_note(output: Optional[Path]) -> str:
+    """What an interrupted run left behind (a video that got no frame is removed by its sink)."""
+    if output is None:
+        return ""
+    return f"; {output} holds the frames done so far" if output.exists() else "; no frame was finished, nothing written"
+
+
+def seconds_since_first() -> Callable[[], float]:
+    """A clock that reads 0.0 at its first call and the seconds since then after."""
+    start: float | None = None
+
+    def now() -> float:
+        nonlocal start
+        t = time.perf_counter()
+        if start is None:
+            start = t
+        return t - start
+
+    return now

@@ -1,0 +1,100 @@
+"""`vis dream`'s model, objective and backend, built as the options ask (the objective checked before the weights
+load)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import typer
+
+from vis.errors import UnknownNameError, VisError
+
+
+def default_model() -> tuple[str, str | None]:
+    """GoogLeNet when its ImageNet weights are here, otherwise EfficientNet-Lite0 (real weights ship offline)."""
+    from vis.models import model_spec
+
+    if model_spec("googlenet").pretrained.available_locally():
+        return "googlenet", None
+    return "efficientnet_lite0", ("GoogLeNet's ImageNet weights are not here; dreaming with EfficientNet-Lite0 "
+                                  "(real ImageNet weights). Pick another with --model/--weights.")
+
+
+
+@dataclass
+class DreamSetup:
+    model_name: str
+    weights: str
+    objective: Any
+    backend: Any
+
+
+def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
+                backend: str, provider: str, threads: int, guide_size: Optional[int], echo=typer.echo, *,
+                loop: str = "auto", cuda_graph: bool = False,
+                input_sizes: Sequence[tuple[int, int]] = ()) -> DreamSetup:
+    """Model, objective (guided when ``guide`` is given) and backend, as the options ask.
+
+    ``input_sizes``: the (h, w) inputs the run will feed the network; a neuron position outside its layer's map at
+    any of them is refused before the weights load (ORT would dream a zero objective there, torch would fail).
+    """
+    from vis.engine import load_image, make_backend
+    from vis.engine._dream import check_dreamable
+    from vis.exporters import parse_objective
+    from vis.exporters._objectives import ObjectiveError, check_neuron_positions
+    from vis.models import get_model, model_spec
+
+    chosen_for_user = model is None and weights in (None, "imagenet")
+    if chosen_for_user:
+        model, note = default_model()
+        if note:
+            echo(note)
+    model = model or "googlenet"
+    weights = weights or "imagenet"
+    spec = model_spec(model)
+    check_dreamable(model)
+    spec_text = spec.default_layer if objective is None else objective  # "" reaches the parser, which refuses it
+    if guide is not None and not spec_text.startswith("guide:"):
+        if not re.fullmatch(r"[\w.]+", spec_text):
+            raise VisError(f"--guide pulls one whole layer toward the guide image's features: give --objective LAYER "
+                           f"(e.g. {spec.default_layer}), not {spec_text!r}")
+        spec_text = f"guide:{spec_text}"
+    try:
+        obj = parse_objective(spec_text, model)  # before the weights load: a typo fails at once
+    except UnknownNameError as e:  # most likely a layer of the model the user had in mind
+        if chosen_for_user and objective is not None:
+            raise VisError(f"{e} ({model} is the default model here; name another with -m, e.g. -m googlenet "
+                           "-w random for GoogLeNet's layers with random weights)") from None
+        raise
+    try:
+        check_neuron_positions(obj, model, sorted(input_sizes, key=lambda hw: (hw[0] * hw[1], hw)))
+    except ObjectiveError as e:
+        raise ObjectiveError(f"{e} (a dream feeds the network every octave and tile of the image; this is the "
+                             "smallest: pick a position inside its map, or use fewer --octaves or a larger --tile)") from None
+    guide_image = None
+    if obj.needs_guide():
+        if guide is None:
+            raise VisError(f"objective {spec_text} needs a guide image: pass --guide IMAGE")
+        guide_image = load_image(guide)
+    net = get_model(model, weights)
+    guide_feats = None if guide_image is None else compute_guide(net, obj.needs_guide(), guide_image, guide_size)
+    be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights,
+                      loop=loop, cuda_graph=cuda_graph)
+    return DreamSetup(model, weights, obj, be)
+
+
+def compute_guide(net: Any, layer: str, image: Any, max_size: Optional[int]) -> Any:
+    """Guide features (C, H*W) of ``image`` at ``layer`` (torch forward)."""
+    import torch
+
+    from vis.engine._dream import fit_max_size
+    from vis.exporters import guide_features
+
+    image = fit_max_size(image, max_size or 224)
+    x = torch.from_numpy(image.transpose(2, 0, 1)[None].copy())
+    with torch.no_grad():
+        (acts,) = net.forward_layers(x, [layer])
+    return guide_features(acts).numpy().astype("float32")
