@@ -74,7 +74,8 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """DeepDream an image, a video file or a webcam (octaves, jitter, tiles, zoom, temporally coherent video)."""
         from vis.engine._backend import check_backend
-        from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, copy_audio, sniff_kind
+        from vis.engine._audio import copy_audio
+        from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, sniff_kind
 
         t0 = time.perf_counter()
         if demo:
@@ -101,7 +102,7 @@ def register(app: VisTyper) -> None:
         source = WebcamSource(webcam) if kind == "webcam" else VideoSource(input) if kind == "video" else None
         try:
             if preview:
-                from vis.engine._video import Preview
+                from vis.engine._display import Preview
 
                 Preview().close()  # fail now, not after the model is built
             webcam_on_cpu = kind == "webcam" and max_size is None and not runs_on_gpu(provider)

@@ -106,7 +106,8 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     import numpy as np
 
     from vis.engine._dream import dream_frames, fitted_size, uses_device_loop
-    from vis.engine._video import Preview, VideoSink, VirtualCamera
+    from vis.engine._display import Preview, VirtualCamera
+    from vis.engine._video import VideoSink
     from vis.engine._write_behind import WriteBehind
 
     # The device loop converts frames on the device: hand them over as decoded (uint8 BGR) and write them back so.

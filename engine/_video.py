@@ -1,15 +1,11 @@
-"""Video IO: file and webcam sources, a sink that writes frames as they come, audio muxing, preview windows.
+"""Video IO: file and webcam sources, a sink that writes frames as they come, what kind a path is.
 
-Frames are HxWx3 float32 RGB in [0, 1] on the vis side; OpenCV's BGR uint8 stays inside this module.
+Frames are HxWx3 float32 RGB in [0, 1] on the vis side; OpenCV's BGR uint8 stays inside the video modules (this one and the display's).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vis.engine._audio import import_av
 from vis.engine._images import IMAGE_SUFFIXES, check_output, to_uint8
 from vis.errors import InputFileError, OutputPathError, VisError
 
@@ -33,9 +30,6 @@ changes the frame rate (.wmv)."""
 class VideoSourceError(InputFileError):
     """A video file or webcam that cannot be opened or read."""
 
-
-class NoDisplayError(VisError):
-    """A preview window was asked for where none can be opened."""
 
 
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
@@ -273,13 +267,6 @@ class _OpenCVWriter:
         self._writer.release()
 
 
-def _import_av() -> Any:
-    try:
-        import av
-    except ImportError:
-        return None
-    return av
-
 
 class VideoSink:
     """Writes frames to a video file as they come; closed on exit, even on error.
@@ -320,7 +307,7 @@ class VideoSink:
         self.size = (self._requested[0] // 2 * 2, self._requested[1] // 2 * 2)
         if min(self.size) < 2:
             raise InputFileError(f"cannot write {self.path}: frames of {self._requested[0]}x{self._requested[1]} are too small")
-        av = _import_av() if suffix in _PYAV_FORMATS else None
+        av = import_av() if suffix in _PYAV_FORMATS else None
         self.kill_safe = av is not None
         try:
             if av is not None:
@@ -418,147 +405,3 @@ def sniff_kind(path: str | Path) -> str:
     finally:
         cap.release()
     raise InputFileError(f"not an image or video that can be read: {path}")
-
-
-def has_audio(path: str | Path) -> bool | None:
-    """Whether ``path`` has an audio stream; ``None`` when no prober (PyAV or ffprobe) is installed."""
-    av = _import_av()
-    if av is None:
-        probe = shutil.which("ffprobe")
-        if not probe:
-            return None
-        out = subprocess.run([probe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=index",
-                              "-of", "csv=p=0", str(path)], capture_output=True, text=True)
-        return bool(out.stdout.strip())
-    try:
-        with av.open(str(path)) as c:
-            return bool(c.streams.audio)
-    except av.error.FFmpegError:
-        return False
-
-
-def muxer_name() -> str | None:
-    """``"pyav"`` or ``"ffmpeg"`` when one is there, else ``None``."""
-    if _import_av() is not None:
-        return "pyav"
-    return "ffmpeg" if shutil.which("ffmpeg") else None
-
-
-def copy_audio(source: str | Path, video: str | Path) -> str:
-    """Copy the audio stream(s) of ``source`` into ``video`` (streams copied, not re-encoded) in place.
-
-    Returns:
-        A one-line report: what was done, or why not (no audio, no muxer, codec not fit for the container).
-    """
-    source, video = Path(source), Path(video)
-    audio = has_audio(source)
-    muxer = muxer_name()
-    if muxer is None:
-        return "audio not copied: install PyAV (pip install av) or ffmpeg to keep the input's sound"
-    if not audio:
-        return "input has no audio"
-    fd, tmp = tempfile.mkstemp(suffix=video.suffix, dir=video.parent)
-    os.close(fd)
-    try:
-        if muxer == "pyav":
-            _mux_pyav(source, video, Path(tmp))
-        else:
-            cmd = ["ffmpeg", "-y", "-v", "error", "-i", str(video), "-i", str(source), "-map", "0:v:0", "-map", "1:a",
-                   "-c", "copy", "-shortest", tmp]
-            if subprocess.run(cmd, capture_output=True).returncode:
-                raise RuntimeError("ffmpeg failed")
-        shutil.copymode(video, tmp)  # mkstemp made it private; the output keeps the video's own permissions
-        os.replace(tmp, video)
-        return f"audio copied from the input ({muxer})"
-    except Exception as e:  # noqa: BLE001 - the video itself is fine; report and keep it
-        return f"audio not copied ({type(e).__name__}: {e}); the video has no sound"
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
-    import av
-
-    with av.open(str(video)) as vin, av.open(str(source)) as ain, av.open(str(out_path), "w") as out:
-        vs = vin.streams.video[0]
-        ov = out.add_stream_from_template(vs)
-        pairs = [(vs, ov)]
-        for a in ain.streams.audio:
-            pairs.append((a, out.add_stream_from_template(a)))
-        end = float(vs.duration * vs.time_base) if vs.duration else None
-        # AVI has no times before 0: an AAC priming packet (pts < 0) would make FFmpeg shift every stream, the video
-        # by a frame. Other containers keep it (their decoders need it for the first samples).
-        drop_early = out_path.suffix.lower() == ".avi"
-        for src, dst in pairs:
-            container = vin if src is vs else ain
-            for packet in container.demux(src):
-                if packet.dts is None:
-                    continue
-                if drop_early and src is not vs and packet.pts is not None and packet.pts < 0:
-                    continue
-                if end is not None and src is not vs and packet.pts is not None and float(packet.pts * src.time_base) > end:
-                    break
-                packet.stream = dst
-                out.mux(packet)
-
-
-# ---- preview ---------------------------------------------------------------------------------------------------
-
-class Preview:
-    """An OpenCV window; refuses clearly where OpenCV has no GUI or there is no display."""
-
-    def __init__(self, title: str = "vis dream"):
-        if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            raise NoDisplayError("--preview needs a display (no DISPLAY set); write to a file with -o instead")
-        try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-        except cv2.error as e:
-            raise NoDisplayError("--preview needs OpenCV with GUI support (opencv-python, not -headless); "
-                                 "write to a file with -o instead") from e
-        self.title = title
-
-    def show(self, frame: np.ndarray, text: str = "") -> bool:
-        """Show a frame (float RGB or uint8 BGR); returns False when the user closed the window or pressed q/Esc."""
-        img = as_bgr_uint8(frame).copy()
-        if text:
-            cv2.putText(img, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-        cv2.imshow(self.title, img)
-        key = cv2.waitKey(1) & 0xFF
-        return key not in (ord("q"), 27)
-
-    def close(self) -> None:
-        cv2.destroyWindow(self.title)
-
-    def __enter__(self) -> "Preview":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class VirtualCamera:
-    """Sends frames to a virtual camera through pyvirtualcam (optional dependency)."""
-
-    def __init__(self, width: int, height: int, fps: float):
-        try:
-            import pyvirtualcam
-        except ImportError as e:
-            raise VisError("--virtual-cam needs pyvirtualcam (pip install pyvirtualcam) and a virtual camera "
-                           "driver (v4l2loopback on Linux, OBS elsewhere)") from e
-        try:
-            self._cam = pyvirtualcam.Camera(width=width, height=height, fps=fps)
-        except Exception as e:  # noqa: BLE001 - pyvirtualcam raises RuntimeError and others when no device exists
-            raise VisError(f"cannot open a virtual camera: {e}") from e
-
-    def send(self, frame: np.ndarray) -> None:
-        self._cam.send(np.ascontiguousarray(as_bgr_uint8(frame)[..., ::-1]))  # pyvirtualcam takes RGB
-
-    def close(self) -> None:
-        self._cam.close()
-
-    def __enter__(self) -> "VirtualCamera":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -13,13 +13,12 @@ import pytest
 
 from vis.engine import make_backend
 from vis.engine._dream import DreamConfig, VideoDreamConfig, dream_frames, resize
+from vis.engine._audio import copy_audio, has_audio
 from vis.engine._video import (
     VideoSink,
     VideoSource,
     VideoSourceError,
     WebcamSource,
-    copy_audio,
-    has_audio,
     sniff_kind,
 )
 from vis.errors import InputFileError, OutputExistsError, OutputPathError
@@ -145,7 +144,7 @@ def test_sink_keeps_the_exact_frame_rate(tmp_path, fps) -> None:
 def test_sink_without_pyav_falls_back_to_opencv(tmp_path, monkeypatch) -> None:
     import vis.engine._video as video
 
-    monkeypatch.setattr(video, "_import_av", lambda: None)
+    monkeypatch.setattr(video, "import_av", lambda: None)
     path = tmp_path / "cv.mp4"
     with VideoSink(path, 10, (96, 72)) as sink:
         assert not sink.kill_safe and sink.codec == "mp4v"
@@ -173,7 +172,7 @@ def test_timed_frames_play_at_the_pace_they_were_made(tmp_path, monkeypatch, suf
     import vis.engine._video as video
 
     if not pyav:
-        monkeypatch.setattr(video, "_import_av", lambda: None)
+        monkeypatch.setattr(video, "import_av", lambda: None)
     path = tmp_path / f"timed{suffix}"
     with VideoSink(path, 10, (64, 48)) as sink:
         for at, level in TIMED:
@@ -304,9 +303,9 @@ def test_audio_is_copied(tmp_path) -> None:
 
 
 def test_no_muxer_says_so(tmp_path, monkeypatch) -> None:
-    import vis.engine._video as video
+    import vis.engine._audio as audio
 
-    monkeypatch.setattr(video, "muxer_name", lambda: None)
+    monkeypatch.setattr(audio, "muxer_name", lambda: None)
     assert "not copied" in copy_audio(tmp_path / "a.mp4", tmp_path / "b.mp4")
 
 

@@ -1,0 +1,74 @@
+"""Where a dream is shown live: an OpenCV preview window or a virtual camera (pyvirtualcam)."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from vis.engine._video import as_bgr_uint8
+from vis.errors import VisError
+
+
+class NoDisplayError(VisError):
+    """A preview window was asked for where none can be opened."""
+
+
+class Preview:
+    """An OpenCV window; refuses clearly where OpenCV has no GUI or there is no display."""
+
+    def __init__(self, title: str = "vis dream"):
+        if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise NoDisplayError("--preview needs a display (no DISPLAY set); write to a file with -o instead")
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error as e:
+            raise NoDisplayError("--preview needs OpenCV with GUI support (opencv-python, not -headless); "
+                                 "write to a file with -o instead") from e
+        self.title = title
+
+    def show(self, frame: np.ndarray, text: str = "") -> bool:
+        """Show a frame (float RGB or uint8 BGR); returns False when the user closed the window or pressed q/Esc."""
+        img = as_bgr_uint8(frame).copy()
+        if text:
+            cv2.putText(img, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.imshow(self.title, img)
+        key = cv2.waitKey(1) & 0xFF
+        return key not in (ord("q"), 27)
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.title)
+
+    def __enter__(self) -> "Preview":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VirtualCamera:
+    """Sends frames to a virtual camera through pyvirtualcam (optional dependency)."""
+
+    def __init__(self, width: int, height: int, fps: float):
+        try:
+            import pyvirtualcam
+        except ImportError as e:
+            raise VisError("--virtual-cam needs pyvirtualcam (pip install pyvirtualcam) and a virtual camera "
+                           "driver (v4l2loopback on Linux, OBS elsewhere)") from e
+        try:
+            self._cam = pyvirtualcam.Camera(width=width, height=height, fps=fps)
+        except Exception as e:  # noqa: BLE001 - pyvirtualcam raises RuntimeError and others when no device exists
+            raise VisError(f"cannot open a virtual camera: {e}") from e
+
+    def send(self, frame: np.ndarray) -> None:
+        self._cam.send(np.ascontiguousarray(as_bgr_uint8(frame)[..., ::-1]))  # pyvirtualcam takes RGB
+
+    def close(self) -> None:
+        self._cam.close()
+
+    def __enter__(self) -> "VirtualCamera":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
