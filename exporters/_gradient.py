@@ -33,7 +33,7 @@ def attach_objective(proto: onnx.ModelProto, objective: Objective, shapes: dict[
 
     Forward work the objective does not need is left in place here and pruned by the autodiff.
     """
-    g = GraphBuilder("objective")
+    g = GraphBuilder.joining(proto, "objective")
     value = objective.emit(g, {n: n for n in objective.layers()}, INPUT_NAME)
     g.rename_output(value, OBJECTIVE)
     graph = proto.graph
@@ -113,7 +113,7 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
     graph = proto.graph
     rolled = "step/rolled_image"
     rename_uses(graph.node, INPUT_NAME, rolled)  # the gradient graph now reads the rolled image
-    g = GraphBuilder("step")
+    g = GraphBuilder.joining(proto, "step")
     pre: list[onnx.NodeProto] = []
 
     def roll(x: str, sign: int) -> str:

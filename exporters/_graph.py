@@ -52,10 +52,15 @@ def needed_nodes(nodes: Sequence[onnx.NodeProto], outputs: Iterable[str]) -> lis
 
 
 class GraphBuilder:
-    """Collects nodes and constant initializers; every emitted tensor gets a fresh name under ``prefix``."""
+    """Collects nodes and constant initializers; every emitted tensor gets a fresh name under ``prefix``.
 
-    def __init__(self, prefix: str = "vis"):
+    ``opset``: the default-domain opset of the graph the nodes join; a Reduce* op given ``axes=`` gets them in the form
+    that opset wants (an input from opset 18, and from 13 for ReduceSum; an attribute before).
+    """
+
+    def __init__(self, prefix: str = "vis", opset: int = 17):
         self.prefix = prefix
+        self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._count = 0
@@ -71,9 +76,18 @@ class GraphBuilder:
         return name
 
     def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, outputs: int = 1, **attrs: object) -> str | list[str]:
+        axes_as_input = self.opset >= 18 or (op_type == "ReduceSum" and self.opset >= 13)
+        if op_type.startswith("Reduce") and "axes" in attrs and axes_as_input:
+            inputs = [*inputs, self.const(list(attrs.pop("axes")), "axes")]
         names = [self.fresh(hint or op_type.lower()) for _ in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, name=names[0] + "_node", **attrs))
         return names[0] if outputs == 1 else names
+
+    @classmethod
+    def joining(cls, proto: onnx.ModelProto, prefix: str) -> "GraphBuilder":
+        """A builder for nodes that join ``proto``'s graph (its default-domain opset)."""
+        opset = next((int(i.version) for i in proto.opset_import if i.domain in ("", "ai.onnx")), 17)
+        return cls(prefix, opset)
 
     def rename_output(self, tensor: str, new_name: str) -> str:
         """Make the node producing ``tensor`` write ``new_name`` instead (for named graph outputs)."""

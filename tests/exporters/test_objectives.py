@@ -145,3 +145,25 @@ def test_guide_gradient_matches_finite_differences() -> None:
     for kind in ("ort", "torch"):
         _, grad = make_backend(kind, "efficientnet_lite0", model, objective, guide=guide.numpy()).gradient(x)
         assert float((grad * direction).sum()) == pytest.approx(numeric, rel=0.05), kind
+
+
+@pytest.mark.parametrize("opset", [13, 18, 21])
+@pytest.mark.parametrize("name,spec,size", [("lenet5", "fc4:3 + tanh1:2@4,5 + tanh2", (28, 28)),
+                                            ("efficientnet_lite0", "block10:3 + head", (64, 80))])
+def test_gradient_graph_at_every_opset_matches_torch(name, spec, size, opset) -> None:
+    """From opset 18 a Reduce*'s axes are an input, not an attribute: the graph must load and be right at each."""
+    from vis.exporters import gradient_graph
+
+    model = get_model(name, weights="random")
+    objective = parse_objective(spec, name)
+    proto = gradient_graph(name, model, objective, opset=opset)
+    assert proto.opset_import[0].version == opset
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((1, model.input_mean.shape[1], *size), dtype=np.float32)
+    value, grad = session.run(None, {"image": x})
+    t = torch.from_numpy(x).requires_grad_(True)
+    layers = list(objective.layers())
+    want = objective.torch_value(dict(zip(layers, model.forward_layers(t, layers))), t)
+    want.backward()
+    assert np.isclose(value, float(want), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-3, atol=1e-3 * np.abs(t.grad.numpy()).max())
