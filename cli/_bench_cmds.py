@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from vis.cli._app import VisTyper, format_table
+from vis.errors import VisError
 from vis.engine._dream import VideoDreamConfig  # its defaults are the options' defaults
 
 bench_app = VisTyper(help="Benchmarks: ORT against torch, measured side by side in one run.", no_args_is_help=True)
@@ -85,6 +88,9 @@ def bench_step_cmd(
     parse_objective(spec, model)
     dev = resolve_device(device)
     chosen = check_engines([e.strip() for e in engines.split(",") if e.strip()], dev) if engines else available_engines(dev)
+    if not chosen:
+        raise VisError(f"no engine can run on {dev} here (is onnxruntime-gpu or a CUDA build of torch installed? "
+                       "`vis info` lists the providers)")
     size_list = parse_sizes(sizes)
     typer.echo(f"{model} {spec}; {machine_summary(threads)}")
     results = bench_steps(model, spec, size_list, chosen, dev, runs=runs, threads=threads,
@@ -137,7 +143,8 @@ def _register_loop_benches() -> None:
     @bench_app.command("atlas")
     def bench_atlas_cmd(
         model: str = typer.Argument("googlenet", help="Model name."),
-        layer: str = typer.Option("inception4a", "--layer", help="Layer whose channels are drawn."),
+        layer: Optional[str] = typer.Option(None, "--layer", help="Layer whose channels are drawn (default: "
+                                            "inception4a for googlenet, else the model's dream layer)."),
         channels: int = typer.Option(64, "--channels", min=1, help="How many channels (0..N-1)."),
         size: int = typer.Option(128, "--size", min=1, help="Image side (at least the model's smallest input)."),
         iterations: int = typer.Option(8, "--iterations", min=1, help="Ascent steps per channel."),
@@ -148,7 +155,9 @@ def _register_loop_benches() -> None:
         """Layer atlas: batched ORT runs against torch eager one channel at a time."""
         from vis.engine._bench import format_seconds, machine_summary
         from vis.engine._maximize_bench import bench_atlas
+        from vis.models import model_spec
 
+        layer = layer or ("inception4a" if model == "googlenet" else model_spec(model).default_layer)
         typer.echo(f"{model} {layer}, {channels} channels at {size}x{size}, {iterations} steps; {machine_summary(threads)}")
         r = bench_atlas(model, layer, channels, size, iterations, batch, threads)
         typer.echo(f"ORT (batch {r.batch}): {format_seconds(r.ort_seconds)}   torch (one channel per run): "

@@ -61,6 +61,9 @@ def register(app: VisTyper) -> None:
         if param == "fft" and scales is not None:
             raise fail("--scales is for --param pixel (upscaling stages); fft optimises at one size: use --size")
         obj = parse_objective(objective, model)
+        if obj.needs_guide():
+            raise fail(f"{objective}: a guide objective pulls an image toward a guide image's features, and "
+                       "vis maximize has none; use vis dream IMAGE --guide GUIDE")
         config = MaximizeConfig.for_model(
             model, obj, size, param=param, scales=parse_scales(scales) if scales is not None else None,
             iterations=iterations, step=step, lr=lr, optimizer=optimizer, l2_decay=l2, tv=tv, blur_every=blur_every,

@@ -55,6 +55,8 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
             raise StepBenchError(f"bad size {part!r}: use N or HxW, comma separated (e.g. 224,512,720x1280)") from None
         if h < 1 or w < 1:
             raise StepBenchError(f"size {part!r} is empty")
+        if (h, w) in sizes:
+            raise StepBenchError(f"size {part!r} is given twice: each size is timed once, its engines side by side")
         sizes.append((h, w))
     if not sizes:
         raise StepBenchError("no sizes given")

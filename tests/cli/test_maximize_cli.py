@@ -112,3 +112,10 @@ def test_a_neuron_outside_the_map_fails_before_the_work(tmp_path):
                                  "-o", str(tmp_path / "o.png"), "-q"])
     assert result.exit_code == 2 and "outside conv2's" in result.output, result.output
     assert not (tmp_path / "o.png").exists()
+
+
+def test_maximize_refuses_a_guide_objective_and_points_to_dream(tmp_path) -> None:
+    result = runner.invoke(app, ["maximize", "lenet5", "-w", "random", "--objective", "guide:tanh2",
+                                 "-o", str(tmp_path / "g.png")])
+    assert result.exit_code == 2 and "vis dream IMAGE --guide GUIDE" in result.output, result.output
+    assert not (tmp_path / "g.png").exists()

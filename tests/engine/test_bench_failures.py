@@ -176,3 +176,19 @@ def test_bench_dream_refuses_a_provider_this_machine_lacks_before_the_run() -> N
 
     with pytest.raises(VisError, match="no CUDA device"):
         bench_dream(model="efficientnet_lite0", frames=2, size=(64, 48), backends=("torch",), provider="cuda")
+
+
+def test_bench_step_refuses_a_size_given_twice_and_a_device_without_engines(monkeypatch) -> None:
+    import vis.engine._step_bench as step_bench
+
+    result = runner.invoke(app, ["bench", "step", "lenet5", "--sizes", "28,32,28"])
+    assert result.exit_code == 2 and "size '28' is given twice" in result.output, result.output
+    monkeypatch.setattr(step_bench, "available_engines", lambda device: [])
+    result = runner.invoke(app, ["bench", "step", "lenet5", "--sizes", "28", "--device", "cpu"])
+    assert result.exit_code == 2 and "no engine can run on cpu here" in result.output, result.output
+
+
+def test_bench_atlas_defaults_to_the_models_own_layer() -> None:
+    result = runner.invoke(app, ["bench", "atlas", "lenet5", "--channels", "2", "--size", "28", "--iterations", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("lenet5 tanh2, 2 channels") and "speed-up" in result.output
