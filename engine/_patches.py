@@ -76,11 +76,17 @@ def receptive_field(model_name: str, model: StagedNet, layer: str, samples: int 
         if len(boxes) < 2:
             continue
         (top, left, bottom, right), (top2, _, bottom2, _) = boxes
-        centre, centre2 = (top + bottom) / 2 - 0.5, (top2 + bottom2) / 2 - 0.5
-        stride = max(1, round(centre2 - centre)) if h > 1 else size
-        result = ReceptiveField(max(bottom - top, right - left), stride, centre - cy * stride)
-        if top > 0 and left > 0 and bottom < size and right < size:
+        extent = max(bottom - top, right - left)
+        if all(b[0] > 0 and b[1] > 0 and b[2] < size and b[3] < size for b in boxes):
+            # both fields whole: their centres' distance is the stride, the first one's place gives the offset
+            centre, centre2 = (top + bottom) / 2 - 0.5, (top2 + bottom2) / 2 - 0.5
+            stride = max(1, round(centre2 - centre)) if h > 1 else size
+            result = ReceptiveField(extent, stride, centre - cy * stride)
             break
+        # a field cut by the border has a shifted centre: until one fits, take the stride from the map's size (a
+        # padded net's map is the input over its stride) and the field centred on its unit
+        stride = max(1, round(size / h))
+        result = ReceptiveField(extent, stride, (stride - 1) / 2)
     if result is None:
         raise VisError(f"could not measure the receptive field of {layer}: its gradient is zero everywhere")
     _RF_CACHE[key] = result

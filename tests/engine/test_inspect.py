@@ -290,6 +290,20 @@ def test_receptive_fields(name, layer, size, stride) -> None:
     assert (rf.size, rf.stride) == (size, stride)
 
 
+@pytest.mark.parametrize("name,layer", [("efficientnet_lite0", "block8"), ("efficientnet_lite0", "head"),
+                                        ("googlenet", "inception4c")])
+def test_deep_receptive_fields_have_the_maps_stride(name, layer) -> None:
+    """Deep fields are cut by the border at the crop size: the stride is still the input over the map (16, 32), not
+    the distance of a whole field's centre from a cut one's (14 for inception4c, 27 for head before)."""
+    from vis.models import layer_table
+
+    rf = receptive_field(name, get_model(name, weights="random"), layer)
+    side = {r.name: r.shape for r in layer_table(name)}[layer][1]
+    assert rf.stride == 224 // side
+    if name == "googlenet":  # its 171 px field fits whole at 448 px: size and offset measured, not assumed
+        assert (rf.size, rf.offset) == (171, 14.0)
+
+
 def test_patches_rank_and_crop(tmp_path) -> None:
     net = get_model("lenet5", weights="random")
     rng = np.random.default_rng(3)
