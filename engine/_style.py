@@ -106,6 +106,18 @@ def _luminance(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
     return np.repeat(y.clip(0.0, 1.0)[..., None], 3, axis=2)
 
 
+def _features(model: torch.nn.Module, image: np.ndarray, layers: list[str], what: str, device: torch.device) -> list[torch.Tensor]:
+    """The model's ``layers`` for ``image``; an image too small for them is a :class:`VisError` naming its size."""
+    try:
+        return model.forward_layers(_to_tensor(image, device), layers)
+    except RuntimeError as e:
+        if "too small" not in str(e):
+            raise
+        h, w = image.shape[:2]
+        raise VisError(f"{what} at {w}x{h} px is too small for {', '.join(layers)} (the pooling leaves no pixel): "
+                       "use a larger --size (or --scales, --style-scale) or shallower layers") from None
+
+
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix divided by positions: (1, C, H, W) -> (C, C) = A^T A / (H W)."""
     _, c, h, w = features.shape
@@ -188,10 +200,15 @@ def style_transfer(
         else:
             content_net = content_s
         with torch.no_grad():
-            content_target = model.forward_layers(_to_tensor(content_net, device), [config.content_layer])[0]
+            # the image being painted has the content's size and passes every layer: check them all on it
+            content_target = _features(model, content_net, layers, "the content", device)[0]
             grams = [torch.zeros(1, device=device)] * n_layers  # broadcasts to C x C on the first add
             for weight, style in zip(blend, styles_s):
-                feats = model.forward_layers(_to_tensor(style, device), list(config.style_layers))
+                feats = _features(model, style, list(config.style_layers), "a style image", device)
+                for name, f in zip(config.style_layers, feats):
+                    if f.dim() != 4:
+                        raise VisError(f"style layer {name} has no spatial maps (its output is {tuple(f.shape[1:])}); "
+                                       "a Gram matrix needs a convolution layer, e.g. conv4_1")
                 grams = [g + float(weight) * gram(f) for g, f in zip(grams, feats)]
 
         if k == 0:

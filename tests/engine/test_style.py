@@ -138,6 +138,9 @@ def test_preserve_colors_keeps_content_chroma(vgg: torch.nn.Module) -> None:
     (dict(style_layers=()), 1, "style layer"),
     (dict(style_scale=0.0), 1, "style scale"),
     (dict(), 0, "style image"),
+    (dict(size=16), 1, "the content at 16x12 px is too small for relu4_2, relu1_1"),
+    (dict(size=32, content_layer="fc8"), 1, "the content at 32x24 px is too small for fc8"),
+    (dict(size=64, style_layers=("relu1_1", "fc7")), 1, "style layer fc7 has no spatial maps"),
 ])
 def test_bad_settings(vgg: torch.nn.Module, options: dict, n_styles: int, message: str) -> None:
     with pytest.raises(VisError, match=message):
