@@ -8,6 +8,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from vis.kernels._emitter import reduce_axes_are_an_input
+
 
 def rename_uses(nodes: Sequence[onnx.NodeProto], old: str, new: str, outputs: bool = False) -> None:
     """Make ``nodes`` read (and, with ``outputs``, also write) tensor ``new`` wherever they named ``old``."""
@@ -55,7 +57,7 @@ class GraphBuilder:
     """Collects nodes and constant initializers; every emitted tensor gets a fresh name under ``prefix``.
 
     ``opset``: the default-domain opset of the graph the nodes join; a Reduce* op given ``axes=`` gets them in the form
-    that opset wants (an input from opset 18, and from 13 for ReduceSum; an attribute before).
+    that opset wants (:func:`vis.kernels._emitter.reduce_axes_are_an_input`).
     """
 
     def __init__(self, prefix: str = "vis", opset: int = 17):
@@ -76,8 +78,7 @@ class GraphBuilder:
         return name
 
     def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, outputs: int = 1, **attrs: object) -> str | list[str]:
-        axes_as_input = self.opset >= 18 or (op_type == "ReduceSum" and self.opset >= 13)
-        if op_type.startswith("Reduce") and "axes" in attrs and axes_as_input:
+        if op_type.startswith("Reduce") and "axes" in attrs and reduce_axes_are_an_input(op_type, self.opset):
             inputs = [*inputs, self.const(list(attrs.pop("axes")), "axes")]
         names = [self.fresh(hint or op_type.lower()) for _ in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, name=names[0] + "_node", **attrs))

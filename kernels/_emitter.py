@@ -23,6 +23,12 @@ FLOAT_TYPES = frozenset(
 )
 
 
+def reduce_axes_are_an_input(op_type: str, opset: int) -> bool:
+    """Whether a Reduce* op at ``opset`` takes its axes as an input (ReduceSum from opset 13, the others from 18)
+    rather than as an attribute."""
+    return opset >= (13 if op_type == "ReduceSum" else 18)
+
+
 class Emitter:
     """Collects the backward nodes and initializers and answers questions about forward tensors.
 
@@ -166,8 +172,8 @@ class Emitter:
         return self.op("ConstantOfShape", [self.shape(tensor)], hint="zeros", value=value)  # type: ignore[return-value]
 
     def reduce(self, op_type: str, x: str, axes: Sequence[int] | str | None, keepdims: int = 1) -> str:
-        """A Reduce* node with ``axes`` in the form the opset wants (input from 13 for ReduceSum, 18 others)."""
-        axes_as_input = self.opset >= 18 or op_type == "ReduceSum"
+        """A Reduce* node with ``axes`` in the form the opset wants (see :func:`reduce_axes_are_an_input`)."""
+        axes_as_input = reduce_axes_are_an_input(op_type, self.opset)
         if axes is None:
             return self.op(op_type, [x], keepdims=keepdims)  # type: ignore[return-value]
         if axes_as_input:

@@ -6,18 +6,14 @@ from collections.abc import Sequence
 
 import onnx
 
-from vis.kernels._emitter import Emitter, attr, optional_input
+from vis.kernels._emitter import Emitter, attr, optional_input, reduce_axes_are_an_input
 from vis.kernels._registry import register_rule
 
 Grads = Sequence["str | None"]
 
-_AXES_AS_INPUT_SINCE = {"ReduceSum": 13}
-
-
 def _axes(ctx: Emitter, node: onnx.NodeProto) -> list[int] | None:
     """The reduced axes (None: all axes), from the attribute or the constant second input."""
-    since = _AXES_AS_INPUT_SINCE.get(node.op_type, 18)
-    if ctx.opset >= since:
+    if reduce_axes_are_an_input(node.op_type, ctx.opset):
         name = optional_input(node, 1)
         if not name:
             if int(attr(node, "noop_with_empty_axes", 0)):
