@@ -57,20 +57,20 @@ def given_options(ctx: typer.Context) -> set[str]:
 def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int) -> None:
     """Refuse options that would do nothing for this input (``kind``: image, video or webcam), so that a setting the
     user typed is never silently ignored."""
-    def named(options: dict[str, str], one: str, many: str) -> str:
-        flags = [flag for name, flag in options.items() if name in given]
-        return f"{', '.join(flags)} {one if len(flags) == 1 else many}" if flags else ""
+    frame_flags = [flag for name, flag in FRAME_OPTIONS.items() if name in given]
+    zoom_flags = [flag for name, flag in ZOOM_OPTIONS.items() if name in given]
 
-    frame_only = named(FRAME_OPTIONS, "applies", "apply")
-    if kind == "image" and frame_only:
-        raise VisError(f"{frame_only} to a video or webcam input only; an image is dreamed as a still"
-                       + (" and zoomed" if zoom_frames else ""))
-    zoom_only = named(ZOOM_OPTIONS, "sets", "set")
-    if kind == "image" and not zoom_frames and zoom_only:
-        raise VisError(f"{zoom_only} the zoom video of --zoom-frames N: add --zoom-frames, or drop "
-                       + ("it" if zoom_only.endswith("sets") else "them"))
-    if kind != "image" and named(ZOOM_OPTIONS, "", ""):
-        raise VisError(f"{named(ZOOM_OPTIONS, 'applies', 'apply')} to a zoom video only (an image with --zoom-frames "
+    def listed(flags: list[str], one: str, many: str) -> str:
+        return f"{', '.join(flags)} {one if len(flags) == 1 else many}"
+
+    if kind == "image" and frame_flags:
+        raise VisError(f"{listed(frame_flags, 'applies', 'apply')} to a video or webcam input only; an image is dreamed "
+                       "as a still" + (" and zoomed" if zoom_frames else ""))
+    if kind == "image" and not zoom_frames and zoom_flags:
+        raise VisError(f"{listed(zoom_flags, 'sets', 'set')} the zoom video of --zoom-frames N: add --zoom-frames, or "
+                       "drop " + ("it" if len(zoom_flags) == 1 else "them"))
+    if kind != "image" and zoom_flags:
+        raise VisError(f"{listed(zoom_flags, 'applies', 'apply')} to a zoom video only (an image with --zoom-frames "
                        "N); " + ("a video keeps its own frame rate" if kind == "video" else
                                  "a webcam recording is timed as it is dreamed"))
     if kind != "image" and octaves_per_frame > octaves:
@@ -78,17 +78,14 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
                        "first start from the last dream and need no more octaves than the first")
 
 
+def network_inputs(kind: str, input_shape: tuple[int, int], max_size: Optional[int], zoom_frames: int, config: Any,
+                   video: Any) -> list[tuple[int, int]]:
+    """The (h, w) inputs the network will see for an input of ``input_shape``: every octave (or tile) of the dreamed
+    image (cropped to even sides for a zoom video), of the first video frame and of the later ones."""
+    from vis.engine._dream import network_input_sizes
+    from vis.engine._images import even_size, fitted_size
 
-def network_inputs(kind: str, input: Optional[Path], source: Any, max_size: Optional[int], zoom_frames: int,
-                   config: Any, video: Any) -> list[tuple[int, int]]:
-    """The (h, w) inputs the network will see: every octave (or tile) of the dreamed image, of the first video frame
-    and of the later ones."""
-    from vis.engine import load_image
-    from vis.engine._dream import fitted_size, network_input_sizes
-
+    shape = fitted_size(input_shape, max_size)
     if kind == "image":
-        shape = fitted_size(load_image(input).shape[:2], max_size)
-        shape = (shape[0] // 2 * 2, shape[1] // 2 * 2) if zoom_frames else shape
-        return network_input_sizes(shape, config)
-    shape = fitted_size((source.height, source.width), max_size)
+        return network_input_sizes(even_size(shape) if zoom_frames else shape, config)
     return network_input_sizes(shape, config) + network_input_sizes(shape, video.later(config))

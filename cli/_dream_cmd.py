@@ -73,8 +73,9 @@ def register(app: VisTyper) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
         """DeepDream an image, a video file or a webcam (octaves, jitter, tiles, zoom, temporally coherent video)."""
-        from vis.engine._backend import check_backend
+        from vis.engine import load_image
         from vis.engine._audio import copy_audio
+        from vis.engine._backend import check_backend
         from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, sniff_kind
 
         t0 = time.perf_counter()
@@ -108,16 +109,18 @@ def register(app: VisTyper) -> None:
             webcam_on_cpu = kind == "webcam" and max_size is None and not runs_on_gpu(provider)
             if webcam_on_cpu:
                 max_size = WEBCAM_CPU_MAX_SIZE
+            picture = load_image(input) if kind == "image" else None  # read once: for its size and the dream
+            input_shape = picture.shape[:2] if picture is not None else (source.height, source.width)
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
-                                cuda_graph=cuda_graph, input_sizes=network_inputs(kind, input, source, max_size,
+                                cuda_graph=cuda_graph, input_sizes=network_inputs(kind, input_shape, max_size,
                                                                                   zoom_frames, config, video_config))
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
             if kind == "image" and not zoom_frames:
-                written = run_image(setup, input, output, config, max_size, seed, overwrite, quiet)
+                written = run_image(setup, picture, output, config, max_size, seed, overwrite, quiet)
                 typer.echo(f"wrote {written}")
             elif kind == "image":
                 try:
-                    n = run_zoom(setup, input, output, config, zoom_frames, zoom, fps, max_size, seed, overwrite, quiet)
+                    n = run_zoom(setup, picture, output, config, zoom_frames, zoom, fps, max_size, seed, overwrite, quiet)
                 except KeyboardInterrupt:
                     raise Interrupted(f"interrupted{kept_note(output)}") from None
                 typer.echo(f"wrote {output} ({n} frames, zoom {zoom:g} per frame)")

@@ -44,6 +44,7 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
     """
     import sklearn.datasets
 
+    from vis.engine import load_image
     from vis.engine._dream import DreamConfig
     from vis.engine._images import check_output
     from vis.engine._video import check_video_suffix
@@ -59,9 +60,9 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
         typer.echo(f"overwriting the demo's earlier outputs in {image_out.parent}/")
     setup = build_setup("efficientnet_lite0", "imagenet", None, None, backend, provider, threads, None)
     typer.echo(f"demo: {photo.name} dreamed by efficientnet_lite0 (ImageNet weights) at {setup.objective}, {backend} backend")
-    run_image(setup, photo, image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True, quiet=quiet)
+    run_image(setup, load_image(photo), image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True, quiet=quiet)
     typer.echo(f"wrote {image_out}")
-    n = run_zoom(setup, image_out, zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0, 320, seed, overwrite=True,
+    n = run_zoom(setup, load_image(image_out), zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0, 320, seed, overwrite=True,
                  quiet=quiet)
     typer.echo(f"wrote {zoom_out} ({n} frames)")
     typer.echo(f"demo done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")

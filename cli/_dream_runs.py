@@ -19,10 +19,12 @@ def peak_memory_mib() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
-
 def even_sized(image: Any) -> Any:
     """The image less a last odd row or column: video codecs want even sizes."""
-    return image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
+    from vis.engine._images import even_size
+
+    h, w = even_size(image.shape[:2])
+    return image[:h, :w]
 
 
 class Progress:
@@ -59,33 +61,33 @@ class Progress:
             end_progress()
 
 
-def run_image(setup: DreamSetup, image_path: Path, output: Path, config: Any, max_size: Optional[int], seed: Optional[int],
+def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size: Optional[int], seed: Optional[int],
               overwrite: bool, quiet: bool = False) -> Path:
+    """Dream ``image`` (HxWx3 float RGB, as loaded) into the image file ``output``."""
     import numpy as np
 
-    from vis.engine import load_image, save_image
+    from vis.engine import save_image
     from vis.engine._dream import dream, fit_max_size
     from vis.engine._images import check_output
 
     check_output(output, overwrite)
-    image = fit_max_size(load_image(image_path), max_size)
+    image = fit_max_size(image, max_size)
     progress = Progress(enabled=not quiet)
     out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step)
     progress.end()
     return save_image(output, out, overwrite=True)
 
 
-def run_zoom(setup: DreamSetup, image_path: Path, output: Path, config: Any, frames: int, zoom: float, fps: float,
+def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: int, zoom: float, fps: float,
              max_size: Optional[int], seed: Optional[int], overwrite: bool, quiet: bool = False) -> int:
+    """Zoom into ``image`` (HxWx3 float RGB, as loaded), dreaming every frame, into the video ``output``."""
     import numpy as np
 
-    from vis.engine import load_image
     from vis.engine._dream import dream_zoom, fit_max_size
     from vis.engine._video import VideoSink
     from vis.engine._write_behind import WriteBehind
 
-    image = fit_max_size(load_image(image_path), max_size)
-    image = even_sized(image)
+    image = even_sized(fit_max_size(image, max_size))
     progress = Progress(frames, enabled=not quiet)
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite))

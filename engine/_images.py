@@ -85,6 +85,11 @@ def reporting_write_errors(path: Path) -> Iterator[None]:
         raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
 
 
+def even_size(size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` less an odd last row or column (either order of sides): video codecs want even sizes."""
+    return size[0] // 2 * 2, size[1] // 2 * 2
+
+
 def fitted_size(shape: tuple[int, int], max_size: int | None) -> tuple[int, int]:
     """The (h, w) whose long side is at most ``max_size``, aspect kept (``shape`` itself when ``None`` or small)."""
     h, w = shape[:2]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from vis.engine._audio import import_av
-from vis.engine._images import IMAGE_SUFFIXES, check_output, to_uint8
+from vis.engine._images import IMAGE_SUFFIXES, check_output, even_size, to_uint8
 from vis.errors import InputFileError, OutputPathError, VisError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -304,7 +304,7 @@ class VideoSink:
             raise VisError(f"cannot write {self.path} at {fps} fps: the frame rate must be a positive number")
         self.fps = float(fps)
         self._requested = (int(size[0]), int(size[1]))
-        self.size = (self._requested[0] // 2 * 2, self._requested[1] // 2 * 2)
+        self.size = even_size(self._requested)
         if min(self.size) < 2:
             raise InputFileError(f"cannot write {self.path}: frames of {self._requested[0]}x{self._requested[1]} are too small")
         av = import_av() if suffix in _PYAV_FORMATS else None
