@@ -17,7 +17,7 @@ graphs (default) or the torch reference alike. Nothing is printed: progress goes
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 
 import cv2
@@ -156,7 +156,24 @@ class MaximizeConfig:
                 raise MaximizeError(f"{model_name} needs images of at least {pre.min_size}x{pre.min_size}, got --size {final}")
             values["scales"] = ladder(final, pre.min_size)
         values.update(given)
-        return cls(**values).validate(pre.min_size)  # type: ignore[arg-type]
+        return cls(**values).validate(pre.min_size).refuse_unused(given)  # type: ignore[arg-type]
+
+    def refuse_unused(self, given: Mapping[str, object]) -> "MaximizeConfig":
+        """Raise :class:`MaximizeError` for a setting in ``given`` that this recipe would ignore (a step size for
+        Adam, a learning rate for normalised steps, a blur or normalised steps under ``fft``); return ``self``."""
+        if self.param == "fft" and self.method != "adam":
+            raise MaximizeError("--param fft is optimised by Adam (its step size is --lr); --optimizer normalized is "
+                                "for --param pixel")
+        if self.param == "fft" and given.get("blur_every"):
+            raise MaximizeError("--blur-every blurs --param pixel images; fft's spectrum is smooth by construction "
+                                "and its transforms take that role")
+        if "step" in given and self.method == "adam":
+            raise MaximizeError(f"--step sizes normalised steps; {'--param fft' if self.param == 'fft' else '--optimizer adam'} "
+                                "uses Adam, whose step size is --lr")
+        if "lr" in given and self.method != "adam":
+            raise MaximizeError("--lr is Adam's learning rate; normalised steps (--param pixel's default) are sized by "
+                                "--step, or add --optimizer adam")
+        return self
 
 
 # Per-model defaults that give clean images (merged over the class defaults by MaximizeConfig.for_model).

@@ -69,6 +69,9 @@ def test_atlas_grid(tmp_path):
     (["atlas", "googlenet", "--layer", "inception4a", "--channels", "1,2,1"], "channel 1 more than once"),
     (["atlas", "googlenet", "--layer", "inception4a", "--channels", "0:8:0"], "step of at least 1"),
     (["maximize", "googlenet", "--objective", "inception4a:1", "--param", "fft", "--scales", "56,112"], "fft optimises at one size"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--param", "fft", "--step", "0.1"], "whose step size is --lr"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--lr", "0.1"], "--lr is Adam's learning rate"),
+    (["atlas", "googlenet", "--layer", "inception4a", "--param", "fft", "--blur-every", "2"], "--blur-every blurs"),
 ])
 def test_bad_inputs_exit_2_with_one_message(tmp_path, args, message):
     result = runner.invoke(app, [*args, "-o", str(tmp_path / "o.png"), "--weights", "random", "--iterations", "1", "-q"])

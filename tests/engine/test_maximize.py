@@ -79,6 +79,28 @@ def test_bad_configs(model, spec, size, overrides):
         MaximizeConfig.for_model(model, parse_objective(spec, model), size, **overrides)
 
 
+@pytest.mark.parametrize("overrides, words", [
+    ({"param": "fft", "step": 0.1}, "--step sizes normalised steps; --param fft uses Adam"),
+    ({"optimizer": "adam", "step": 0.1}, "--optimizer adam uses Adam"),
+    ({"lr": 0.1}, "--lr is Adam's learning rate"),
+    ({"optimizer": "normalized", "lr": 0.1}, "--lr is Adam's learning rate"),
+    ({"param": "fft", "blur_every": 2}, "--blur-every blurs --param pixel images"),
+    ({"param": "fft", "optimizer": "normalized"}, "--param fft is optimised by Adam"),
+])
+def test_settings_the_recipe_would_ignore_are_refused(overrides, words):
+    with pytest.raises(MaximizeError, match=words.replace("(", r"\(")):
+        MaximizeConfig.for_model("googlenet", **overrides)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"param": "fft", "lr": 0.1}, {"param": "fft", "blur_every": 0}, {"optimizer": "adam", "lr": 0.1},
+    {"step": 0.1, "blur_every": 2}, {"param": "fft", "optimizer": "adam"},
+])
+def test_settings_the_recipe_uses_are_taken(overrides):
+    config = MaximizeConfig.for_model("googlenet", **overrides)
+    assert all(getattr(config, k) == v for k, v in overrides.items())
+
+
 def test_unknown_param_and_optimizer():
     with pytest.raises(UnknownNameError):
         MaximizeConfig.for_model("googlenet", param="gan")
