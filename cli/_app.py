@@ -82,6 +82,12 @@ def _root(
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
+def given_options(ctx: typer.Context) -> set[str]:
+    """The parameters the user typed (not left at their defaults); by the source's name, which click and typer's own
+    copy of it share."""
+    return {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+
+
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
     """Left-aligned plain-text table."""
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]

@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-import typer
-
 from vis.errors import VisError
 
 
@@ -46,12 +44,6 @@ FRAME_OPTIONS = {"blend": "--blend", "iterations_per_frame": "--iterations-per-f
                  "octaves_per_frame": "--octaves-per-frame", "flow": "--flow", "flow_size": "--flow-size",
                  "max_frames": "--max-frames", "preview": "--preview", "virtual_cam": "--virtual-cam"}
 ZOOM_OPTIONS = {"zoom": "--zoom", "fps": "--fps"}
-
-
-def given_options(ctx: typer.Context) -> set[str]:
-    """The parameters the user typed (not left at their defaults); by the source's name, which click and typer's own
-    copy of it share."""
-    return {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
 
 
 def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int) -> None:

@@ -8,8 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import VisTyper, fail
-from vis.cli._dream_checks import check_options_apply, check_output_for, given_options, network_inputs
+from vis.cli._app import VisTyper, fail, given_options
+from vis.cli._dream_checks import check_options_apply, check_output_for, network_inputs
 from vis.cli._dream_demo import run_demo
 from vis.cli._dream_runs import kept_note, peak_memory_mib, run_image, run_video, run_zoom
 from vis.cli._dream_setup import build_setup

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import VisTyper
+from vis.cli._app import VisTyper, given_options
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.errors import VisError
 
@@ -19,6 +19,7 @@ def split_names(text: Optional[str]) -> tuple[str, ...]:
 def register(app: VisTyper) -> None:
     @app.command("export")
     def export_cmd(
+        ctx: typer.Context,
         model: Optional[str] = typer.Argument(None, help="Model name (see `vis models`); omit with --onnx."),
         output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
@@ -48,6 +49,9 @@ def register(app: VisTyper) -> None:
             raise VisError("--layers and --objective do not go together: a gradient graph outputs objective and grad")
         if onnx_file is not None and not objective:
             raise VisError("--onnx needs --objective: vis differentiates a user's graph, it does not re-export it")
+        ignored = [flag for name, flag in (("weights", "-w/--weights"), ("opset", "--opset")) if name in given_options(ctx)]
+        if onnx_file is not None and ignored:
+            raise VisError(f"{' and '.join(ignored)} cannot apply to --onnx: the file's own weights and opset are used")
         variant = "tensorrt_safe" if tensorrt_safe else "fast"
         if objective:
             proto = _gradient_export(model, onnx_file, objective, weights, variant, step, opset, output, overwrite)

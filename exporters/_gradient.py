@@ -71,6 +71,11 @@ def prepare_user_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
     if not inputs:
         raise VisError("the ONNX graph has no input to differentiate with respect to")
     old = inputs[0].name
+    elem_type = inputs[0].type.tensor_type.elem_type
+    if elem_type != onnx.TensorProto.FLOAT:
+        kind = onnx.TensorProto.DataType.Name(elem_type).lower() if elem_type else "not a tensor"
+        raise VisError(f"the graph's input {old!r} is {kind}: vis differentiates with respect to a float32 image "
+                       "input; export the model with the float image as its input (before any Cast)")
     if old != INPUT_NAME:
         inputs[0].name = INPUT_NAME
         rename_uses(graph.node, old, INPUT_NAME)

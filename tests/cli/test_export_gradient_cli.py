@@ -93,6 +93,51 @@ def test_bad_export_arguments(args, message, tmp_path) -> None:
     assert message in result.output
 
 
+def _user_graph(path, input_type, shape, nodes, initializers) -> None:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, "user", [helper.make_tensor_value_info("x", input_type, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_user_graph_with_a_flat_input(tmp_path) -> None:
+    """A 2-D (batch, features) input is differentiated too: the gradient of one output unit is a row of W."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
+    _user_graph(tmp_path / "mlp.onnx", TensorProto.FLOAT, [1, 10], [helper.make_node("MatMul", ["x", "W"], ["y"])],
+                [numpy_helper.from_array(w, "W")])
+    out = tmp_path / "g.onnx"
+    result = runner.invoke(app, ["export", "--onnx", str(tmp_path / "mlp.onnx"), "--objective", "y:2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(1).standard_normal((1, 10)).astype(np.float32)
+    value, grad = ort.InferenceSession(str(out)).run(None, {"image": x})
+    assert np.isclose(value, (x @ w)[0, 2], rtol=1e-5) and np.allclose(grad[0], w[:, 2], rtol=1e-5)
+
+
+def test_user_graph_with_an_integer_input_is_refused_by_its_type(tmp_path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    kernel = numpy_helper.from_array(np.ones((2, 3, 3, 3), np.float32), "K")
+    _user_graph(tmp_path / "u8.onnx", TensorProto.UINT8, [1, 3, 8, 8],
+                [helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT), helper.make_node("Conv", ["f", "K"], ["y"])],
+                [kernel])
+    result = runner.invoke(app, ["export", "--onnx", str(tmp_path / "u8.onnx"), "--objective", "y", "-o", str(tmp_path / "g.onnx")])
+    assert result.exit_code == 2 and "input 'x' is uint8" in result.output and "float32 image" in result.output, result.output
+    assert not (tmp_path / "g.onnx").exists()
+
+
+@pytest.mark.parametrize("extra, flags", [(["-w", "random"], "-w/--weights"), (["--opset", "18"], "--opset"),
+                                          (["--weights", "imagenet", "--opset", "17"], "-w/--weights and --opset")])
+def test_user_graph_refuses_settings_it_keeps_its_own_of(tmp_path, extra, flags) -> None:
+    """Even a value equal to the default is refused when typed: the user meant it to matter."""
+    inference = tmp_path / "l.onnx"
+    assert runner.invoke(app, ["export", "lenet5", "--weights", "random", "-o", str(inference)]).exit_code == 0
+    result = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "logits:1", *extra, "-o", str(tmp_path / "g.onnx")])
+    assert result.exit_code == 2 and f"{flags} cannot apply to --onnx" in result.output, result.output
+
+
 def test_not_an_onnx_file(tmp_path) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01 not protobuf")
