@@ -49,6 +49,8 @@ def register(app: VisTyper) -> None:
         from vis.engine._train import TrainConfig, TrainProgress, train_lenet
         from vis._cache import cache_dir
 
+        if output.suffix.lower() not in (".pt", ".pth"):
+            raise fail(f"vis train writes a PyTorch checkpoint: name it .pt or .pth, not {output.name}")
         check_output(output, overwrite)
         torch_device(device)  # a bad --device fails before the data loads
         if not lr > 0:

@@ -102,6 +102,13 @@ def test_train_lenet_bad_settings_fail_before_the_data(app: VisTyper, tmp_path: 
            *words)
 
 
+@pytest.mark.parametrize("name", ["lenet.png", "lenet.onnx", "lenet"])
+def test_train_lenet_writes_only_checkpoint_files(app: VisTyper, tmp_path: Path, name: str) -> None:
+    _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / name)]),
+           "name it .pt or .pth", name)
+    assert not (tmp_path / name).exists()
+
+
 def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_path: Path, quick_vgg: None) -> None:
     import cv2
 
