@@ -127,19 +127,20 @@ def register(app: VisTyper) -> None:
         images: list[Path] = typer.Argument(..., help="Image files (any size; grey and RGBA are converted)."),
         layer: str = typer.Option(..., "--layer", "-l", help="Layer whose activation maps to show."),
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
-        channels: Optional[str] = typer.Option(None, "--channels", "-c", help="Channels: 0:16 (default), 5 or 1,3,7."),
+        channels: Optional[str] = typer.Option(None, "--channels", "-c", help="Channels: 0:16 (default), 0:64:4, 5 or 1,3,7."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " Activations (N, K, h, w)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """Activation maps of a layer: a row per image, a column per channel."""
         from vis.engine import load_image
-        from vis.engine._inspect import display_image, feature_maps, layer_info, model_batch, parse_channels
+        from vis.engine._channels import parse_channels
+        from vis.engine._inspect import display_image, feature_maps, layer_info, model_batch
         from vis.engine._plots import plot_feature_maps
         from vis.models import get_model
 
         info = layer_info(model, layer, spatial=True)
-        chosen = parse_channels(channels, info.channels)
+        chosen = parse_channels(channels, info.channels, layer)
         pictures = [load_image(p) for p in images]
         output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)

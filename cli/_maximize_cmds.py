@@ -89,7 +89,7 @@ def register(app: VisTyper) -> None:
     def atlas_cmd(
         model: str = typer.Argument(..., help="Model name (see `vis models`)."),
         layer: str = typer.Option(..., "--layer", "-l", help="Layer name (see `vis layers MODEL`)."),
-        channels: Optional[str] = typer.Option(None, "--channels", help="Channels: 0:64, 0:64:2 or 3,7,9 "
+        channels: Optional[str] = typer.Option(None, "--channels", "-c", help="Channels: 0:64, 0:64:2 or 3,7,9 "
                                                "(default: the first 16, or all of a smaller layer)."),
         output: Path = typer.Option(..., "--output", "-o", help="Output grid image (.png, .jpg)."),
         param: str = typer.Option("pixel", "--param", help="pixel or fft."),
@@ -111,11 +111,12 @@ def register(app: VisTyper) -> None:
         from vis.engine import save_image
         from vis.engine._backend import check_backend
         from vis.engine._images import check_image_output
-        from vis.engine._maximize import MaximizeConfig, atlas, batch_objective, parse_channels, parse_scales
+        from vis.engine._channels import parse_channels
+        from vis.engine._maximize import MaximizeConfig, atlas, batch_objective, parse_scales
         from vis.models import get_model
 
         objective = batch_objective(model, layer)
-        units = parse_channels(channels or f"0:{min(16, objective.channels)}", objective.channels, layer)
+        units = parse_channels(channels, objective.channels, layer)
         config = MaximizeConfig.for_model(
             model, objective, size, param=param, scales=parse_scales(scales) if scales is not None else None,
             iterations=iterations, blur_every=blur_every, seed=seed)

@@ -116,34 +116,6 @@ def layer_info(model_name: str, layer: str, spatial: bool = False) -> LayerInfo:
     return row
 
 
-def parse_channels(text: str | None, count: int, default: int = 16) -> list[int]:
-    """Channel selection ``"0:16"``, ``"5"``, ``"1,3,7"`` or ``None`` (the first ``default``) for ``count`` channels.
-
-    Raises:
-        VisError: malformed text or a channel out of range.
-    """
-    if text is None or not text.strip():
-        return list(range(min(default, count)))
-    chosen: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if ":" in part:
-                a, b = part.split(":", 1)
-                start, stop = int(a) if a.strip() else 0, int(b) if b.strip() else count
-                if start >= stop:
-                    raise VisError(f"channel range {part!r} is empty")
-                chosen += list(range(start, stop))
-            else:
-                chosen.append(int(part))
-    except ValueError as e:
-        raise VisError(f"bad channel selection {text!r}: use e.g. 0:16, 5 or 1,3,7") from e
-    bad = [c for c in chosen if not 0 <= c < count]
-    if bad:
-        raise VisError(f"channel {bad[0]} is out of range: the layer has {count} channels (0..{count - 1})")
-    return chosen
-
-
 # -------------------------------------------------------------------------------------------------------- filters
 
 

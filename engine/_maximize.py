@@ -389,43 +389,6 @@ def batch_objective(model_name: str, layer: str) -> BatchChannelObjective:
     return BatchChannelObjective(layer, shape[0], rank=len(shape) + 1)
 
 
-def parse_channels(text: str, channels: int, layer: str = "the layer") -> list[int]:
-    """``"0:64"``, ``"0:64:2"``, ``"3,7,9"`` or a mix (``"0:4,10"``) -> channel indices, each checked.
-
-    Raises:
-        MaximizeError: malformed text, an empty selection or a channel outside 0..channels-1.
-    """
-    out: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            bits = [int(b) if b else None for b in part.split(":")]
-        except ValueError:
-            raise MaximizeError(f"--channels must look like 0:64, 0:64:2 or 3,7,9; got {text!r}") from None
-        if len(bits) == 1:
-            out.append(bits[0])  # type: ignore[arg-type]
-        elif len(bits) in (2, 3):
-            start, stop = bits[0] or 0, channels if bits[1] is None else bits[1]
-            stride = bits[2] if len(bits) == 3 and bits[2] is not None else 1
-            if stride < 1:
-                raise MaximizeError(f"channel range {part!r} needs a step of at least 1")
-            if stop > channels:
-                raise MaximizeError(f"channel range {part!r} is out of range: {layer} has {channels} channels (0..{channels - 1})")
-            out.extend(range(start, stop, stride))
-        else:
-            raise MaximizeError(f"--channels must look like 0:64, 0:64:2 or 3,7,9; got {text!r}")
-    if not out:
-        raise MaximizeError(f"--channels {text!r} selects no channel")
-    bad = [c for c in out if not 0 <= c < channels]
-    if bad:
-        raise MaximizeError(f"channel {bad[0]} is out of range: {layer} has {channels} channels (0..{channels - 1})")
-    repeated = sorted({c for c in out if out.count(c) > 1})
-    if repeated:
-        raise MaximizeError(f"--channels {text!r} selects channel {repeated[0]} more than once")
-    return out
-
-
 def maximize_units(model_name: str, model: StagedNet, layer: str, units: Sequence[int],
                    config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8,
                    provider: str = "auto", threads: int = 0, weights: str = "",

@@ -35,7 +35,7 @@ def test_every_command_on_odd_images(image_files, folder, tmp_path_factory) -> N
     out = tmp_path_factory.mktemp("out")  # not inside the scanned folder
     cases = [
         ("filters", "lenet5", "--layer", "conv2", *R),
-        ("features", "lenet5", image_files["grey"], image_files["rgba"], image_files["deep"], "--layer", "tanh1", "--channels", "0:4", *R),
+        ("features", "lenet5", image_files["grey"], image_files["rgba"], image_files["deep"], "--layer", "tanh1", "-c", "0:6:2,5", *R),
         ("saliency", "lenet5", image_files["rgba"], "--samples", "3", *R),
         ("cam", "lenet5", image_files["grey"], "--layer", "tanh2", *R),
         ("patches", "lenet5", "--layer", "tanh2", "--channel", "3", "--images", folder, "-k", "4", *R),

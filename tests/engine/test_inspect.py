@@ -17,7 +17,7 @@ from torch.overrides import TorchFunctionMode
 from vis.engine import load_image
 from vis.engine._attribution import ACTIVATION, CLASS_WEIGHTS, Attribution
 from vis.engine._inspect import (
-    feature_maps, filter_weights, model_batch, normalize_filters, parse_channels, scan_images,
+    feature_maps, filter_weights, model_batch, normalize_filters, scan_images,
 )
 from vis.engine._patches import pooled_features, receptive_field, top_patches, tsne_embedding
 from vis.engine._session import SessionConfig, create_session
@@ -268,17 +268,6 @@ def test_feature_maps_any_images(image_files) -> None:
         feature_maps("lenet5", net, images, "tanh2", [16])
     with pytest.raises(VisError, match="no spatial maps"):
         feature_maps("lenet5", net, images, "fc1")
-
-
-@pytest.mark.parametrize("text,expected", [(None, list(range(6))), ("0:3", [0, 1, 2]), ("5", [5]), ("1,3", [1, 3]), (":2", [0, 1])])
-def test_parse_channels(text, expected) -> None:
-    assert parse_channels(text, 6) == expected
-
-
-@pytest.mark.parametrize("text", ["6", "a", "3:1", "0:9"])
-def test_parse_channels_errors(text) -> None:
-    with pytest.raises(VisError):
-        parse_channels(text, 6)
 
 
 @pytest.mark.parametrize("name,layer,size,stride", [

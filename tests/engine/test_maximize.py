@@ -18,7 +18,6 @@ from vis.engine._maximize import (
     ladder,
     maximize,
     maximize_units,
-    parse_channels,
     parse_scales,
 )
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
@@ -119,19 +118,6 @@ def test_parse_scales(text, expected):
 def test_parse_scales_bad(text):
     with pytest.raises(MaximizeError):
         parse_scales(text)
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("0:4", [0, 1, 2, 3]), ("0:8:3", [0, 3, 6]), ("3,7,9", [3, 7, 9]), ("0:2,10", [0, 1, 10]), ("14:", [14, 15]),
-])
-def test_parse_channels(text, expected):
-    assert parse_channels(text, 16) == expected
-
-
-@pytest.mark.parametrize("text", ["0:17", "16", "-1", "a:b", "4:4", "1:2:3:4"])
-def test_parse_channels_bad(text):
-    with pytest.raises(MaximizeError):
-        parse_channels(text, 16)
 
 
 def test_batch_objective_unknown_layer():
