@@ -51,6 +51,11 @@ def _folder(images: Path, min_count: int = 1):
     return found
 
 
+def _short(name: str, width: int = 22) -> str:
+    """A caption-sized name: its end (the file name, and the folder just above it) when it is too long."""
+    return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
 def _check_class_and_provider(model: str, klass: Optional[int], provider: str) -> None:
     """Fail on a class index the model lacks or a provider this machine lacks, before the model loads."""
     from vis.engine._session import resolve_provider
@@ -256,11 +261,11 @@ def register(app: VisTyper) -> None:
         if not 0 <= channel < info.channels:
             raise VisError(f"channel {channel} is out of range: layer {layer} of {model} has {info.channels} channels "
                            f"(0..{info.channels - 1})")
-        found = _folder(images)
         output, npy = _outputs(output, npy, overwrite)
+        found = _folder(images)
         net = get_model(model, weights=weights)
         patches, rf = top_patches(model, net, found.images, layer, channel, k)
-        captions = [f"{found.paths[p.index].name[:16]} {p.activation:.3g}" for p in patches]
+        captions = [f"{_short(found.paths[p.index].relative_to(images).as_posix())} {p.activation:.3g}" for p in patches]
         path = plot_patches([p.pixels for p in patches], captions, output,
                             f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
         fewer = f": one per image, and the folder has {len(patches)} (-k {k})" if len(patches) < k else ""
@@ -285,8 +290,8 @@ def register(app: VisTyper) -> None:
         from vis.models import get_model
 
         layer_info(model, layer)
-        found = _folder(images, min_count=3)
         output, npy = _outputs(output, npy, overwrite)
+        found = _folder(images, min_count=3)
         net = get_model(model, weights=weights)
         points = tsne_embedding(pooled_features(model, net, found.images, layer), perplexity)
         thumbs = [display_image(x) for x in model_batch(model, found.images)]

@@ -57,38 +57,97 @@ def _off(ax) -> None:
     ax.set_yticks([])
 
 
+# Grids of many small images are drawn as one picture in one axes: a subplot per tile took minutes for a few
+# hundred tiles (each axes is laid out and rendered on its own), one mosaic takes a second.
+FILTER_CELL = 48  # px per filter (nearest: a 3x3 kernel shows as 3x3 blocks)
+RGB_FILTER_CELL = 64
+MAP_CELL = 96  # px per activation map and input thumbnail
+GAP = 6
+
+
+def mosaic(cells: Sequence[np.ndarray], cols: int, gap: int = GAP, gap_y: int | None = None) -> np.ndarray:
+    """Equal-sized HxWx3 cells laid out row by row, ``cols`` per row, on white with ``gap`` px between them
+    (``gap_y`` between rows, default ``gap``)."""
+    gap_y = gap if gap_y is None else gap_y
+    h, w = cells[0].shape[:2]
+    rows = math.ceil(len(cells) / cols)
+    out = np.ones((rows * h + (rows - 1) * gap_y, cols * w + (cols - 1) * gap, 3), np.float32)
+    for n, cell in enumerate(cells):
+        r, c = divmod(n, cols)
+        out[r * (h + gap_y):r * (h + gap_y) + h, c * (w + gap):c * (w + gap) + w] = cell
+    return out
+
+
+def blocks(values: np.ndarray, size: int, cmap: str | None = None) -> np.ndarray:
+    """A small 2-D array (in [0, 1], or any range with ``cmap``, scaled to its own min..max) or HxWx3 image as a
+    size x size RGB cell of nearest-neighbour blocks."""
+    import cv2
+
+    if values.ndim == 2 and cmap is not None:
+        from matplotlib import colormaps
+
+        lo, span = float(values.min()), float(np.ptp(values))
+        values = colormaps[cmap]((values - lo) / span if span > 0 else np.zeros_like(values))[..., :3]
+    elif values.ndim == 2:
+        values = np.repeat(values[..., None], 3, axis=2)
+    return cv2.resize(np.clip(values, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def thumbnail(image: np.ndarray, size: int) -> np.ndarray:
+    """An HxWx3 image scaled to a size x size cell (area averaging: a photo, not blocks)."""
+    import cv2
+
+    return cv2.resize(np.clip(image, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _mosaic_figure(picture: np.ndarray, title: str, col_labels: Sequence[str] = (), row_labels: Sequence[str] = (),
+                   cell: int = 0, gap: int = GAP, fontsize: int = 7):
+    """A figure showing ``picture`` at about one image pixel per screen pixel, labels centred over its columns
+    and beside its rows of ``cell``-px tiles."""
+    h, w = picture.shape[:2]
+    fig = _figure(w / 100 + 0.8, h / 100 + 0.8)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(picture, interpolation="nearest")
+    centres = lambda count: [i * (cell + gap) + (cell - 1) / 2 for i in range(count)]  # noqa: E731
+    ax.set_xticks(centres(len(col_labels)), list(col_labels), fontsize=fontsize)
+    ax.set_yticks(centres(len(row_labels)), list(row_labels), fontsize=fontsize)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0, pad=2)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.suptitle(title)
+    return fig, ax
+
+
 def plot_filters(weights: np.ndarray, path: str | Path, title: str, max_filters: int = 64, max_inputs: int = 8,
                  overwrite: bool = False) -> Path:
     """Filters (O, I, kh, kw), already normalised to [0, 1] per filter.
 
-    RGB filters (I = 3) are drawn in colour in a square grid; others as a grid of filters (rows) by input
-    channels (columns).
+    RGB filters (I = 3) are drawn in colour (grey ones for I = 1) in a square grid, numbered; others as a grid of
+    filters (rows) by input channels (columns).
     """
     o, i = weights.shape[:2]
     o = min(o, max_filters)
+    cut = [f"the first {o} filters"] if o < weights.shape[0] else []
+    cut += [f"the first {max_inputs} inputs"] if i not in (1, 3) and i > max_inputs else []
+    title += f"\n(showing {' and '.join(cut)})" if cut else ""
     if i == 3 or i == 1:
         cols = math.ceil(math.sqrt(o))
-        rows = math.ceil(o / cols)
-        fig = _figure(cols * 1.0, rows * 1.0 + 0.5)
+        label_gap = 14  # room for each filter's number above it
+        cells = [blocks(weights[n].transpose(1, 2, 0) if i == 3 else weights[n, 0], RGB_FILTER_CELL) for n in range(o)]
+        fig, ax = _mosaic_figure(np.pad(mosaic(cells, cols, gap_y=label_gap), ((label_gap, 0), (0, 0), (0, 0)),
+                                        constant_values=1.0), title)
+        ax.set_xticks([])
+        ax.set_yticks([])
         for n in range(o):
-            ax = fig.add_subplot(rows, cols, n + 1)
-            w = weights[n].transpose(1, 2, 0)
-            ax.imshow(w if i == 3 else w[..., 0], cmap=None if i == 3 else "gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title(str(n), fontsize=7)
-            _off(ax)
+            r, c = divmod(n, cols)
+            ax.text(c * (RGB_FILTER_CELL + GAP) + RGB_FILTER_CELL / 2, r * (RGB_FILTER_CELL + label_gap) + label_gap - 3,
+                    str(n), ha="center", va="bottom", fontsize=7)
     else:
         shown = min(i, max_inputs)
-        fig = _figure(shown * 0.9 + 0.6, o * 0.9 + 0.5)
-        for n in range(o):
-            for c in range(shown):
-                ax = fig.add_subplot(o, shown, n * shown + c + 1)
-                ax.imshow(weights[n, c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-                _off(ax)
-                if n == 0:
-                    ax.set_title(f"in {c}", fontsize=7)
-                if c == 0:
-                    ax.set_ylabel(f"filter {n}", fontsize=7)
-    fig.suptitle(title)
+        cells = [blocks(weights[n, c], FILTER_CELL) for n in range(o) for c in range(shown)]
+        fig, _ = _mosaic_figure(mosaic(cells, shown), title, [f"in {c}" for c in range(shown)],
+                                [f"filter {n}" for n in range(o)], FILTER_CELL)
     return _save(fig, path, overwrite)
 
 
@@ -97,21 +156,12 @@ def plot_feature_maps(maps: np.ndarray, channels: Sequence[int], inputs: Sequenc
     """Activation maps (N, K, h, w): a row per image (its input first), a column per channel, each map scaled to
     its own range (viridis)."""
     n, k = maps.shape[:2]
-    fig = _figure((k + 1) * 1.2, n * 1.3 + 0.6)
+    cells = []
     for r in range(n):
-        ax = fig.add_subplot(n, k + 1, r * (k + 1) + 1)
-        ax.imshow(np.clip(inputs[r], 0, 1))
-        ax.set_ylabel(labels[r][:18], fontsize=7)
-        _off(ax)
-        if r == 0:
-            ax.set_title("input", fontsize=8)
-        for c in range(k):
-            ax = fig.add_subplot(n, k + 1, r * (k + 1) + c + 2)
-            ax.imshow(maps[r, c], cmap="viridis", interpolation="nearest")
-            _off(ax)
-            if r == 0:
-                ax.set_title(f"ch {channels[c]}", fontsize=8)
-    fig.suptitle(title)
+        cells.append(thumbnail(inputs[r], MAP_CELL))
+        cells.extend(blocks(maps[r, c], MAP_CELL, "viridis") for c in range(k))
+    fig, _ = _mosaic_figure(mosaic(cells, k + 1), title, ["input", *(f"ch {c}" for c in channels)],
+                            [label[:18] for label in labels], MAP_CELL, fontsize=8)
     return _save(fig, path, overwrite)
 
 

@@ -137,3 +137,28 @@ def test_class_and_provider_fail_before_the_model_loads(args, message, image_fil
     monkeypatch.setattr(models, "get_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("model loaded")))
     result = invoke(*[a.format(rgb=image_files["rgb"]) for a in args], "-o", tmp_path / "o.png")
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+@pytest.mark.parametrize("command", ["patches", "embed"])
+def test_a_taken_output_fails_before_the_folder_is_read(tmp_path, monkeypatch, command) -> None:
+    import vis.engine._inspect as inspect
+
+    (tmp_path / "o.png").write_bytes(b"keep")
+    monkeypatch.setattr(inspect, "scan_images", lambda *a, **k: pytest.fail("the folder was read"))
+    extra = ("--channel", "1") if command == "patches" else ()
+    result = invoke(command, "lenet5", "--layer", "tanh2", *extra, "--images", tmp_path, *R, "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and "--overwrite" in result.output, result.output
+    assert (tmp_path / "o.png").read_bytes() == b"keep"
+
+
+def test_patch_captions_name_the_subfolder(folder, tmp_path_factory, monkeypatch) -> None:
+    """Two folders may hold a 0.jpg: the caption says which one (the path under --images)."""
+    import vis.engine._plots as plots
+
+    shown = {}
+    monkeypatch.setattr(plots, "plot_patches", lambda patches, captions, path, *a, **k: shown.setdefault("c", captions) and path)
+    out = tmp_path_factory.mktemp("out") / "p.png"
+    result = invoke("patches", "lenet5", "--layer", "tanh2", "--channel", "3", "--images", folder, "-k", "6", *R, "-o", out)
+    assert result.exit_code == 0, result.output
+    names = [c.rsplit(" ", 1)[0] for c in shown["c"]]
+    assert sorted(n for n in names if n.startswith("cls/")) == ["cls/0.jpg", "cls/1.jpg"], names

@@ -1,0 +1,59 @@
+"""The mosaic the tile figures (filters, feature maps) are drawn from: where each cell lands and what it holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vis.engine._plots import blocks, mosaic, plot_feature_maps, plot_filters, thumbnail
+
+
+def test_mosaic_places_cells_row_by_row_with_white_gaps():
+    cells = [np.full((4, 5, 3), v, np.float32) for v in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    out = mosaic(cells, cols=2, gap=3, gap_y=2)
+    assert out.shape == (3 * 4 + 2 * 2, 2 * 5 + 3, 3)
+    for n, value in enumerate((0.1, 0.2, 0.3, 0.4, 0.5)):
+        r, c = divmod(n, 2)
+        assert np.all(out[r * 6:r * 6 + 4, c * 8:c * 8 + 5] == value)
+    assert np.all(out[4:6] == 1.0) and np.all(out[:, 5:8] == 1.0)  # the gaps
+    assert np.all(out[12:, 8:] == 1.0)  # the missing sixth cell
+
+
+def test_blocks_keep_each_weight_as_a_block():
+    kernel = np.array([[0.0, 1.0], [0.25, 0.5]], np.float32)
+    cell = blocks(kernel, 8)
+    assert cell.shape == (8, 8, 3)
+    np.testing.assert_array_equal(cell[:4, :4], 0.0)
+    np.testing.assert_array_equal(cell[:4, 4:], 1.0)
+    np.testing.assert_array_equal(cell[4:, :4], 0.25)
+    np.testing.assert_array_equal(cell[4:, 4:], 0.5)
+
+
+def test_blocks_with_a_colour_map_scale_each_map_to_its_own_range():
+    from matplotlib import colormaps
+
+    viridis = colormaps["viridis"]
+    cell = blocks(np.array([[-3.0, 7.0]], np.float32), 4, "viridis")
+    np.testing.assert_allclose(cell[0, 0], viridis(0.0)[:3], atol=1e-6)
+    np.testing.assert_allclose(cell[0, 3], viridis(1.0)[:3], atol=1e-6)
+    flat = blocks(np.full((3, 3), 5.0, np.float32), 6, "viridis")  # a constant map: its lowest colour, no NaN
+    np.testing.assert_allclose(flat, np.broadcast_to(viridis(0.0)[:3], flat.shape), atol=1e-6)
+
+
+def test_thumbnail_averages():
+    image = np.zeros((4, 4, 3), np.float32)
+    image[:, :2] = 1.0
+    np.testing.assert_allclose(thumbnail(image, 2)[:, :, 0], [[1.0, 0.0], [1.0, 0.0]])
+
+
+@pytest.mark.parametrize("shape", [(10, 3, 5, 5), (10, 1, 3, 3), (10, 12, 3, 3)])
+def test_filter_figures_are_written(tmp_path, shape):
+    path = plot_filters(np.random.default_rng(0).random(shape).astype(np.float32), tmp_path / "f.png", "t", max_filters=6)
+    assert path.stat().st_size > 1000
+
+
+def test_feature_map_figure_is_written(tmp_path):
+    rng = np.random.default_rng(0)
+    path = plot_feature_maps(rng.standard_normal((2, 3, 7, 7)).astype(np.float32), [0, 4, 9],
+                             [rng.random((20, 20, 3)).astype(np.float32)] * 2, ["a.jpg", "b.jpg"], tmp_path / "m.png", "t")
+    assert path.stat().st_size > 1000
