@@ -428,7 +428,7 @@ def atlas_grid(tiles: np.ndarray, labels: Sequence[str], columns: int | None = N
     n, h, w, _ = tiles.shape
     columns = columns or max(1, math.ceil(math.sqrt(n)))
     rows = math.ceil(n / columns)
-    font_scale = max(0.3, min(0.6, w / 200))
+    labels, font_scale = _fitted_labels([str(label) for label in labels], w)
     label_h = int(22 * font_scale / 0.5)
     cell_h, cell_w = h + label_h + gap, w + gap
     grid = np.full((rows * cell_h + gap, columns * cell_w + gap, 3), 255, np.uint8)
@@ -436,9 +436,24 @@ def atlas_grid(tiles: np.ndarray, labels: Sequence[str], columns: int | None = N
         r, c = divmod(i, columns)
         top, left = gap + r * cell_h, gap + c * cell_w
         grid[top : top + h, left : left + w] = np.clip(tiles[i] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        cv2.putText(grid, str(labels[i]), (left, top + h + label_h - 6), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(grid, labels[i], (left, top + h + label_h - 6), LABEL_FONT, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
     return grid.astype(np.float32) / 255.0
+
+
+LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
+SMALLEST_LABEL = 0.3  # font scale; below it Hershey text is unreadable
+
+
+def _fitted_labels(labels: list[str], width: int) -> tuple[list[str], float]:
+    """Labels that fit under ``width``-px tiles without running into the next one, and their font scale: scaled
+    with the tile, smaller if needed, and at the smallest scale ``layer:12`` becomes ``12`` (one layer per grid)."""
+    widest = lambda texts, scale: max(cv2.getTextSize(t, LABEL_FONT, scale, 1)[0][0] for t in texts)  # noqa: E731
+    scale = max(SMALLEST_LABEL, min(0.6, width / 200))
+    while scale > SMALLEST_LABEL and widest(labels, scale) > width:
+        scale = max(SMALLEST_LABEL, scale - 0.05)
+    if widest(labels, scale) > width:
+        labels = [label.rsplit(":", 1)[-1] for label in labels]
+    return labels, scale
 
 
 def atlas(model_name: str, model: StagedNet, layer: str, channels: Sequence[int],

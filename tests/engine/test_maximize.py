@@ -12,6 +12,7 @@ from vis.engine import make_backend
 from vis.engine._maximize import (
     MaximizeConfig,
     MaximizeError,
+    _fitted_labels,
     atlas_grid,
     batch_objective,
     classify,
@@ -173,6 +174,21 @@ def test_atlas_grid_layout():
     grid = atlas_grid(tiles, [f"c{i}" for i in range(5)], columns=3)
     assert grid.dtype == np.float32 and grid.shape[1] == 3 * 34 + 4
     assert grid.min() == 0.0 and grid.max() == 1.0
+
+
+@pytest.mark.parametrize("width, shortened", [(28, True), (224, False)])
+def test_atlas_labels_stay_under_their_tile(width, shortened):
+    """LeNet-5's 28 px tiles are narrower than 'tanh2:12' at the smallest font: the label becomes the channel."""
+    tiles = np.zeros((6, 28, width, 3), np.float32)
+    labels = [f"tanh2:{c}" for c in (0, 5, 9, 12, 13, 15)]
+    grid = (atlas_grid(tiles, labels, columns=3, gap=4) * 255).astype(np.uint8)
+    band = grid[4 + 28:4 + 28 + 13]  # the first row's labels
+    for c in range(3):
+        gap_columns = band[:, 4 + c * (width + 4) + width:4 + (c + 1) * (width + 4)]
+        assert gap_columns.min() == 255, f"label {c} runs into the gap"
+        assert band[:, 4 + c * (width + 4):4 + c * (width + 4) + width].min() < 128, f"label {c} is missing"
+    fitted, _ = _fitted_labels(labels, width)
+    assert fitted == ([label.split(":")[1] for label in labels] if shortened else labels)
 
 
 # --- the loops ---------------------------------------------------------------------------------------------------
