@@ -88,7 +88,9 @@ def export_onnx(model_name: str, model: StagedNet, config: ExportConfig = Export
     dynamic_axes = {INPUT_NAME: axes}
     for name in layers:
         rank = len(layer_table(model_name)[[r.name for r in layer_table(model_name)].index(name)].shape) + 1
-        dynamic_axes[name] = {i: a for i, a in axes.items() if i < rank}
+        # a layer's maps are smaller than the image: their own names, or readers would take them for the input's
+        own = {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} if dynamic else axes
+        dynamic_axes[name] = {i: a for i, a in own.items() if i < rank}
     buf = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():

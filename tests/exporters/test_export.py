@@ -49,6 +49,8 @@ def test_dynamic_axes_and_pruning() -> None:
     proto = export_onnx("vgg19", get_model("vgg19", weights="random"), ExportConfig(layers=("conv4_1",)))
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 3, "height", "width"]
+    out_dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    assert out_dims == ["batch", 512, "conv4_1_height", "conv4_1_width"]  # an eighth of the image's, not its own
     ops = {n.op_type for n in proto.graph.node}
     assert "Gemm" not in ops and "MatMul" not in ops
     # conv4_1 is the 9th convolution (2 + 2 + 4 + 1): nothing deeper is in the file
