@@ -88,6 +88,13 @@ def given_options(ctx: typer.Context) -> set[str]:
     return {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
 
 
+def option_flag(ctx: typer.Context, name: str) -> str:
+    """How the user spells parameter ``name``: its long flag (``--max-size``), or "an input" for an argument."""
+    param = next(p for p in ctx.command.params if p.name == name)
+    flags = [o for o in param.opts if o.startswith("-")]
+    return max(flags, key=len) if flags else f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
     """Left-aligned plain-text table."""
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]

@@ -3,6 +3,7 @@ sizes the network will see (for neuron positions)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,7 +11,7 @@ from vis.errors import VisError
 
 
 def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], zoom_frames: int, zoom: float,
-                     overwrite: bool) -> None:
+                     fps: float, overwrite: bool) -> None:
     """Fail before any work on an output that does not fit the input (``kind``: image, video or webcam): its kind,
     suffix, place, the input itself, or the zoom settings."""
     from vis.engine._images import check_output
@@ -31,6 +32,8 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
         raise VisError(f"--zoom-frames zooms into a still image; a {kind} input is dreamed frame by frame")
     if zoom_frames and not 0.0 <= zoom < 1.0:
         raise VisError(f"--zoom must be at least 0 and below 1 (0.05 = 5% per frame), got {zoom:g}")
+    if zoom_frames and not (0.0 < fps < math.inf):
+        raise VisError(f"--fps must be a positive number of frames per second, got {fps:g}")
     if output is None:
         return
     if is_video_path(output):

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import VisTyper, fail, given_options
+from vis.cli._app import VisTyper, fail, given_options, option_flag
 from vis.cli._dream_checks import check_options_apply, check_output_for, network_inputs
 from vis.cli._dream_demo import run_demo
 from vis.cli._dream_runs import kept_note, peak_memory_mib, run_image, run_video, run_zoom
@@ -30,6 +30,8 @@ def register(app: VisTyper) -> None:
     from vis.engine._dream import GPU_TILE, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, runs_on_gpu
 
     d, v = DreamConfig(), VideoDreamConfig()
+    # what --demo takes from the command line; anything else typed beside it would be ignored, so it is refused
+    DEMO_OPTIONS = {"demo", "output", "backend", "provider", "threads", "seed", "overwrite", "quiet"}
 
     @app.command("dream")
     def dream_cmd(
@@ -37,7 +39,7 @@ def register(app: VisTyper) -> None:
         input: Optional[Path] = typer.Argument(None, help="An image or a video file (or use --webcam N / --demo)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension). --demo: a folder, or the image's (or video's) name."),
         webcam: Optional[int] = typer.Option(None, "--webcam", min=0, help="Dream webcam N in real time (previews without -o)."),
-        demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0; needs no download."),
+        demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0 at the demo's own settings (takes only -o, --backend, --provider, --threads, --seed, --overwrite, -q); needs no download."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
         weights: Optional[str] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
         objective: Optional[str] = typer.Option(None, "--objective", help="Objective, e.g. inception4c, inception4c:97, a+0.5*b (default: the model's dream layer)."),
@@ -80,11 +82,10 @@ def register(app: VisTyper) -> None:
 
         t0 = time.perf_counter()
         if demo:
-            ignored = [name for name, value in (("an input", input), ("--webcam", webcam), ("--model", model),
-                       ("--weights", weights), ("--objective", objective), ("--guide", guide)) if value is not None]
+            ignored = sorted(given_options(ctx) - DEMO_OPTIONS, key=[p.name for p in ctx.command.params].index)
             if ignored:
-                raise fail(f"--demo dreams its own photo with EfficientNet-Lite0 at its default objective; drop "
-                           f"{', '.join(ignored)} (or drop --demo)")
+                raise fail(f"--demo dreams its own photo with EfficientNet-Lite0 at its own settings; drop "
+                           f"{', '.join(option_flag(ctx, name) for name in ignored)} (or drop --demo)")
             run_demo(output, backend, provider, threads, seed, overwrite, quiet)
             return
         if (input is None) == (webcam is None):
@@ -94,7 +95,7 @@ def register(app: VisTyper) -> None:
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)
         check_options_apply(kind, zoom_frames, given_options(ctx), octaves, octaves_per_frame)
-        check_output_for(kind, input, output, zoom_frames, zoom, overwrite)
+        check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite)
         if kind == "webcam" and output is None and not virtual_cam:
             preview = True
         if kind == "video" and output is None and not (preview or virtual_cam):

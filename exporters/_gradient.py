@@ -158,16 +158,19 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
     mean_abs = g.op("ReduceMean", [g.op("Abs", [grad])], keepdims=0)
     scale = g.op("Div", ["step_size", g.op("Add", [mean_abs, g.const(np.float32(STEP_EPS))])])
     moved = g.op("Add", [INPUT_NAME, g.op("Mul", [grad, scale])])
-    lo, hi = value_range
-    g.op("Clip", [moved, g.const(np.float32(lo)), g.const(np.float32(hi))])
+    g.op("Clip", [moved, g.const(np.float32(value_range[0])), g.const(np.float32(value_range[1]))])
     g.nodes[-1].output[0] = "image_out"
     del rolled_out
     nodes = pre + list(graph.node) + g.nodes
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.extend(g.initializers)
-    graph.input.append(helper.make_tensor_value_info("shift", TensorProto.INT64, [2]))
-    graph.input.append(helper.make_tensor_value_info("step_size", TensorProto.FLOAT, []))
+    lo, hi = value_range
+    graph.input.append(helper.make_tensor_value_info("shift", TensorProto.INT64, [2], doc_string=(
+        "the jitter: [dy, dx] pixels the image is rolled by before the gradient (and the gradient back after)")))
+    graph.input.append(helper.make_tensor_value_info("step_size", TensorProto.FLOAT, [], doc_string=(
+        f"mean pixel change per step in the image's own units ({lo:g}..{hi:g}): vis dream's --step is in 8-bit units, "
+        f"so its default 1.5 is {1.5 * (hi - lo) / 255:.4g} here")))
     image_type = graph.input[0].type
     if size is not None:
         dims = image_type.tensor_type.shape.dim

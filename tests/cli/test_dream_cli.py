@@ -289,6 +289,8 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("guide_channel", "--guide pulls one whole layer"),
     ("demo_with_input", "drop an input"),
     ("demo_bad_name", "--demo -o takes a folder"),
+    ("demo_with_settings", "drop --octaves, --iterations, --zoom-frames (or drop --demo)"),
+    ("fps_zero", "--fps must be a positive number"),
     ("webcam_negative", "--webcam"),
     ("zoom_frames_video", "--zoom-frames zooms into a still image"),
     ("provider", "unknown provider 'foo'"),
@@ -333,8 +335,11 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "frame_option_with_image": [sample_photo, "-o", tmp_path / "o.png", "--blend", "0.3", "--flow", "none"],
         "zoom_without_frames": [sample_photo, "-o", tmp_path / "o.png", "--zoom", "0.1"],
         "octaves_per_frame": [clip, "-o", tmp_path / "o.mp4", "--octaves-per-frame", "2"],
+        "fps_zero": [sample_photo, "-o", tmp_path / "z.mp4", "--zoom-frames", "2", "--fps", "0"],
     }.get(case, [])
     own_options = {"demo_with_input": ["--demo", clip], "demo_bad_name": ["--demo", "-o", tmp_path / "r.txt", "-q"],
+                   "demo_with_settings": ["--demo", "--zoom-frames", "3", "--iterations", "2", "--octaves", "2", "-o",
+                                          tmp_path / "d", "--threads", "1"],
                    "grey_model": [sample_photo, "-o", tmp_path / "o.png", "-m", "lenet5", "-w", "random", "-q"]}
     result = invoke(*args, *FAST) if args else invoke(*own_options[case])
     assert result.exit_code == 2, result.output

@@ -54,6 +54,8 @@ def test_step_export_inputs(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     proto = onnx.load(str(out))
     assert [i.name for i in proto.graph.input] == ["image", "shift", "step_size"]
+    step_doc = proto.graph.input[2].doc_string  # a reader of the file learns the unit from the file
+    assert "image's own units (0..1)" in step_doc and "default 1.5 is 0.005882 here" in step_doc, step_doc
     session = ort.InferenceSession(str(out))
     x = np.random.default_rng(1).random((1, 3, 45, 61), dtype=np.float32)
     new, value = session.run(None, {"image": x, "shift": np.array([3, -4], np.int64), "step_size": np.array(0.01, np.float32)})
