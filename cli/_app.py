@@ -14,6 +14,11 @@ import vis
 from vis.errors import VisError
 
 
+# --threads above this is a typo or a mistake (100000 threads took 16 GiB before the first step); a few per core
+# still leaves room to oversubscribe on purpose
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+
+
 def progress_line(text: str) -> None:
     """Show one progress update on stderr: in place on a terminal, a line of its own in a log or a pipe (where
     carriage returns would run every update into one endless line)."""

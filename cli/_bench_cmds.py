@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import VisTyper, format_table
+from vis.cli._app import MAX_THREADS, VisTyper, format_table
 from vis.errors import VisError
 from vis.engine._dream import VideoDreamConfig  # its defaults are the options' defaults
 
@@ -40,7 +40,7 @@ def register(app: VisTyper) -> None:
         model: str = typer.Argument("googlenet", help="Model name."),
         objective: str = typer.Option(None, "--objective", help="Objective (default: the model's dream layer)."),
         size: tuple[int, int] = typer.Option((512, 512), "--size", help="Input height and width."),
-        threads: int = typer.Option(2, "--threads", min=0,
+        threads: int = typer.Option(2, "--threads", min=0, max=MAX_THREADS,
                                     help="Threads for every backend (0: each library's default)."),
         runs: int = typer.Option(10, "--runs", min=3, help="Timed runs (median reported)."),
         weights: str = typer.Option("random", "--weights", "-w", help="Weights (speed does not depend on them)."),
@@ -76,7 +76,7 @@ def bench_step_cmd(
                                 "tensorrt (default: all this device has)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     runs: int = typer.Option(10, "--runs", min=3, help="Timed steps per engine and size (median reported)."),
-    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: each library's default, all cores)."),
+    threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="CPU threads (0: each library's default, all cores)."),
 ) -> None:
     """Fused DeepDream step per engine, image resident on the device (ping-pong OrtValues; torch tensors)."""
     from vis.engine._bench import machine_summary
@@ -109,7 +109,7 @@ def bench_dream(
     width: int = typer.Option(640, "--width", min=32, help="Frame width of the synthetic clip."),
     height: int = typer.Option(360, "--height", min=32, help="Frame height of the synthetic clip."),
     backends: str = typer.Option("ort,torch", "--backends", help="Comma-separated backends, timed in this order."),
-    threads: int = typer.Option(2, "--threads", min=0, help="Intra-op threads, the same for every backend."),
+    threads: int = typer.Option(2, "--threads", min=0, max=MAX_THREADS, help="Intra-op threads, the same for every backend."),
     provider: str = typer.Option("auto", "--provider", help="auto, cpu, cuda or tensorrt (the ort backend's; "
                                  "torch runs on CUDA for cuda/tensorrt)."),
     flow: str = typer.Option(VideoDreamConfig.flow, "--flow", help="Optical flow: dis, farneback or none."),
@@ -150,7 +150,7 @@ def _register_loop_benches() -> None:
         size: int = typer.Option(128, "--size", min=1, help="Image side (at least the model's smallest input)."),
         iterations: int = typer.Option(8, "--iterations", min=1, help="Ascent steps per channel."),
         batch: int = typer.Option(16, "--batch", min=1, help="Channels per ORT run."),
-        threads: int = typer.Option(2, "--threads", min=0,
+        threads: int = typer.Option(2, "--threads", min=0, max=MAX_THREADS,
                                     help="Threads for both backends (0: each library's default)."),
     ) -> None:
         """Layer atlas: batched ORT runs against torch eager one channel at a time."""

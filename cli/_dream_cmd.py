@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import VisTyper, fail, given_options, option_flag
+from vis.cli._app import MAX_THREADS, VisTyper, fail, given_options, option_flag
 from vis.cli._dream_checks import check_options_apply, check_output_for, network_inputs
 from vis.cli._dream_demo import run_demo
 from vis.cli._dream_runs import kept_note, peak_memory_mib, run_image, run_video, run_zoom
@@ -66,7 +66,7 @@ def register(app: VisTyper) -> None:
         virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
         backend: str = typer.Option("ort", "--backend", help="ort (ONNX Runtime gradient graphs) or torch (autograd)."),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
-        threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0 = all cores)."),
+        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="Intra-op threads (0 = all cores)."),
         loop: str = typer.Option("auto", "--loop", help="ort backend: keep the image on the device between steps "
                                  "(device), on the host (host), or device on a GPU provider and host on cpu (auto)."),
         cuda_graph: bool = typer.Option(False, "--cuda-graph", help="Capture the device loop's steps as CUDA graphs "

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from vis.cli._app import VisTyper
+from vis.cli._app import MAX_THREADS, VisTyper
 from vis.cli._model_cmds import WEIGHTS_HELP
 
 OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg; .png is added to a name without suffix)."
@@ -167,7 +167,7 @@ def register(app: VisTyper) -> None:
         noise: float = typer.Option(0.15, "--noise", min=0.0, help="SmoothGrad noise std as a fraction of the pixel spread."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt."),
-        threads: int = typer.Option(0, "--threads", min=0, help="ORT threads (0: all cores)."),
+        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="ORT threads (0: all cores)."),
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The map (H, W)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
@@ -202,7 +202,7 @@ def register(app: VisTyper) -> None:
         method: str = typer.Option("gradcam", "--method", help="gradcam, or cam (global-average-pooled nets only)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt."),
-        threads: int = typer.Option(0, "--threads", min=0, help="ORT threads (0: all cores)."),
+        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="ORT threads (0: all cores)."),
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The raw map at layer resolution (h, w)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import VisTyper, end_progress, fail, progress_line
+from vis.cli._app import MAX_THREADS, VisTyper, end_progress, fail, progress_line
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
@@ -44,7 +44,7 @@ def register(app: VisTyper) -> None:
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch (the reference)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
-        threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the runtime's default)."),
+        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="CPU threads (0: the runtime's default)."),
         top: int = typer.Option(5, "--top", min=1, help="Class images: how many of the model's own classes to print."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
@@ -103,7 +103,7 @@ def register(app: VisTyper) -> None:
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider."),
-        threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: the runtime's default)."),
+        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="CPU threads (0: the runtime's default)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:

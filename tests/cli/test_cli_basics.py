@@ -130,3 +130,15 @@ def test_progress_is_in_place_on_a_terminal_and_lines_in_a_log(monkeypatch, caps
     progress_line("frame 2")
     end_progress()
     assert capsys.readouterr().err == expected
+
+
+@pytest.mark.parametrize("command", [["dream", "x.png", "-o", "y.png"], ["maximize", "lenet5", "--objective", "conv2:1", "-o", "y.png"],
+                                     ["saliency", "lenet5", "x.png", "-o", "y.png"], ["bench", "grad", "lenet5"]])
+def test_a_thread_count_far_above_the_cores_is_refused(command, tmp_path, monkeypatch) -> None:
+    """--threads 100000 made ORT start 100000 threads (16 GiB) before the first step; it is a usage error now."""
+    from vis.cli._app import MAX_THREADS
+
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*command, "--threads", str(MAX_THREADS + 1))
+    assert result.exit_code == 2 and "--threads" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []
