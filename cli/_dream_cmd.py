@@ -51,7 +51,7 @@ def register(app: VisTyper) -> None:
         tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
         guide: Optional[Path] = typer.Option(None, "--guide", help="Guide image: dream towards its features (objective guide:LAYER)."),
         max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help=f"Dream at most this long side (videos keep their size). Default: full size ({WEBCAM_CPU_MAX_SIZE} for a webcam on the CPU)."),
-        seed: int = typer.Option(0, "--seed", help="Random seed of the jitter: the same seed gives the same result."),
+        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Random seed of the jitter: the same seed gives the same result."),
         zoom_frames: int = typer.Option(0, "--zoom-frames", min=0, help="Image input: dream, zoom, repeat this many frames into a video."),
         zoom: float = typer.Option(0.05, "--zoom", help="Zoom per frame (0.05 = 5%)."),
         fps: float = typer.Option(25.0, "--fps", help="Frame rate of a zoom video."),
@@ -61,7 +61,7 @@ def register(app: VisTyper) -> None:
         flow: str = typer.Option(v.flow, "--flow", help="Optical flow: dis (default, 2-3x faster), farneback or none."),
         flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
                                       "computed at, at least 16 (0 = the dream's size)."),
-        max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after this many frames (0 = all)."),
+        max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all)."),
         preview: bool = typer.Option(False, "--preview", help="Show the result in a window."),
         virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
         backend: str = typer.Option("ort", "--backend", help="ort (ONNX Runtime gradient graphs) or torch (autograd)."),

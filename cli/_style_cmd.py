@@ -56,7 +56,7 @@ def register(app: VisTyper) -> None:
         style_scale: float = typer.Option(_D.style_scale, "--style-scale", min=0.01, help="Style image size relative to the output."),
         preserve_colors: bool = typer.Option(False, "--preserve-colors", help="Transfer luminance only; keep the content's colours."),
         weights: str = typer.Option(_D.weights, "--weights", "-w", help="VGG-19 weights: imagenet, random or a file."),
-        seed: int = typer.Option(_D.seed, "--seed", help="Seed of the noise start."),
+        seed: int = typer.Option(_D.seed, "--seed", min=0, max=2**63 - 1, help="Seed of the noise start."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:

@@ -68,11 +68,13 @@ class DreamConfig:
             raise DreamError(f"octaves must be >= 1 and iterations >= 0, got {self.octaves} and {self.iterations}")
         if not (math.isfinite(self.step) and self.step > 0):
             raise DreamError(f"step must be a positive number, got {self.step}")
-        if self.octave_scale <= 1.0:
-            raise DreamError(f"octave scale must be > 1, got {self.octave_scale}")
-        if self.tile < 64 or self.jitter < 0:
-            raise DreamError(f"tile must be >= 64 and jitter >= 0, got {self.tile} and {self.jitter}")
+        if not 1.0 < self.octave_scale < math.inf:
+            raise DreamError(f"octave scale must be a number above 1, got {self.octave_scale}")
+        if self.tile < 64 or not 0 <= self.jitter <= MAX_JITTER:
+            raise DreamError(f"tile must be >= 64 and jitter 0..{MAX_JITTER}, got {self.tile} and {self.jitter}")
 
+
+MAX_JITTER = 4096  # a roll is taken modulo the image's size: more than a tile's width adds nothing
 
 GPU_TILE = 2048
 """Default tile on a GPU provider: GoogLeNet's gradient at 2048 px fits in a few GiB of device memory, and a frame

@@ -536,7 +536,11 @@ def _parse_term(body: str, ctx: _Context) -> Objective:
     if head in ("l2", "tv"):
         return _penalty_term(head, rest, body)
     if head == "guide":
-        return GuideObjective(ctx.layer(rest, body))
+        layer = ctx.layer(rest, body)
+        if len(ctx.table[layer]) != 3:  # the guide matches features position by position
+            raise ObjectiveError(f"{body!r}: {layer} has no spatial map to match the guide's features in; guide a "
+                                 "convolutional layer")
+        return GuideObjective(layer)
     if head == "neuron":
         layer_part, _, rest = rest.partition(":")
         head, rest = layer_part, rest + ("" if "@" in rest else "@")

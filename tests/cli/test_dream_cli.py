@@ -125,6 +125,16 @@ def test_guided_torch(tmp_path, sample_photo) -> None:
     assert "guide:block10" in result.output
 
 
+def test_a_guide_term_in_a_mixture_takes_the_guide_image(tmp_path, sample_photo) -> None:
+    """Without --guide the message asks for one; with it, the mixture runs (it was refused as 'not a layer')."""
+    mixture = ["--objective", "block10 + 0.5*guide:block9", "--max-size", "48"]
+    asked = invoke(sample_photo, "-o", tmp_path / "g.png", *mixture, *FAST)
+    assert asked.exit_code == 2 and "needs a guide image: pass --guide IMAGE" in asked.output, asked.output
+    result = invoke(sample_photo, "-o", tmp_path / "g.png", "--guide", sample_photo, *mixture, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "guide:block9" in result.output and (tmp_path / "g.png").exists()
+
+
 def test_device_loop_on_cpu_matches_the_host_loop(tmp_path, sample_photo) -> None:
     outs = {}
     for loop in ("host", "device"):
@@ -291,6 +301,9 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("demo_bad_name", "--demo -o takes a folder"),
     ("demo_with_settings", "drop --octaves, --iterations, --zoom-frames (or drop --demo)"),
     ("fps_zero", "--fps must be a positive number"),
+    ("octave_scale_nan", "octave scale must be a number above 1, got nan"),
+    ("jitter_huge", "jitter 0..4096"),
+    ("guide_dense", "'guide:avgpool': avgpool has no spatial map"),
     ("webcam_negative", "--webcam"),
     ("zoom_frames_video", "--zoom-frames zooms into a still image"),
     ("provider", "unknown provider 'foo'"),
@@ -336,6 +349,9 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "zoom_without_frames": [sample_photo, "-o", tmp_path / "o.png", "--zoom", "0.1"],
         "octaves_per_frame": [clip, "-o", tmp_path / "o.mp4", "--octaves-per-frame", "2"],
         "fps_zero": [sample_photo, "-o", tmp_path / "z.mp4", "--zoom-frames", "2", "--fps", "0"],
+        "octave_scale_nan": [sample_photo, "-o", tmp_path / "o.png", "--octave-scale", "nan"],
+        "jitter_huge": [sample_photo, "-o", tmp_path / "o.png", "--jitter", "99999999999999999999999"],
+        "guide_dense": [sample_photo, "-o", tmp_path / "o.png", "--guide", sample_photo, "--objective", "guide:avgpool"],
     }.get(case, [])
     own_options = {"demo_with_input": ["--demo", clip], "demo_bad_name": ["--demo", "-o", tmp_path / "r.txt", "-q"],
                    "demo_with_settings": ["--demo", "--zoom-frames", "3", "--iterations", "2", "--octaves", "2", "-o",
