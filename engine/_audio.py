@@ -86,7 +86,10 @@ def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
         pairs = [(vs, ov)]
         for a in ain.streams.audio:
             pairs.append((a, out.add_stream_from_template(a)))
+        # the sound stops where the (possibly shorter: --max-frames) video does; Matroska stores no stream
+        # duration, so it is also read off the video's last packet
         end = float(vs.duration * vs.time_base) if vs.duration else None
+        video_end = 0.0
         # AVI has no times before 0: an AAC priming packet (pts < 0) would make FFmpeg shift every stream, the video
         # by a frame. Other containers keep it (their decoders need it for the first samples).
         drop_early = out_path.suffix.lower() == ".avi"
@@ -97,7 +100,9 @@ def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
                     continue
                 if drop_early and src is not vs and packet.pts is not None and packet.pts < 0:
                     continue
-                if end is not None and src is not vs and packet.pts is not None and float(packet.pts * src.time_base) > end:
+                if src is vs and packet.pts is not None:
+                    video_end = max(video_end, float((packet.pts + (packet.duration or 0)) * src.time_base))
+                if src is not vs and packet.pts is not None and float(packet.pts * src.time_base) > (end or video_end):
                     break
                 packet.stream = dst
                 out.mux(packet)

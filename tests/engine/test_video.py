@@ -283,10 +283,13 @@ def _write_clip_with_audio(src: Path) -> None:
                 c.mux(p)
 
 
-def _rewrite(src: Path, out: Path) -> None:
-    """Decode ``src`` and write its frames to ``out`` through a sink, as the dream loop does (without sound)."""
+def _rewrite(src: Path, out: Path, frames: int | None = None) -> None:
+    """Decode ``src`` and write its frames (the first ``frames``) to ``out`` through a sink, as the dream loop does
+    (without sound)."""
     with VideoSource(src) as vin, VideoSink(out, vin.fps, (vin.width, vin.height)) as sink:
-        for f in vin:
+        for n, f in enumerate(vin):
+            if n == frames:
+                break
             sink.write(f)
 
 
@@ -369,3 +372,19 @@ def test_audio_copy_keeps_every_frame_at_its_time(tmp_path, suffix) -> None:
         stream = c.streams.video[0]
         times = [float(p.pts * stream.time_base) for p in c.demux(stream) if p.pts is not None]
     assert times == pytest.approx([i / 10 for i in range(10)], abs=1e-3)
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".avi"])
+def test_the_sound_of_a_shortened_video_ends_with_it(tmp_path, suffix) -> None:
+    """--max-frames 3 of a 1 s clip: 0.3 s of sound, not the whole second (Matroska keeps no stream duration, so the
+    end is read off the video's last packet)."""
+    av = pytest.importorskip("av")
+    src = tmp_path / "with_audio.mp4"
+    _write_clip_with_audio(src)
+    out = tmp_path / f"short{suffix}"
+    _rewrite(src, out, frames=3)
+    assert "copied" in copy_audio(src, out)
+    with av.open(str(out)) as c:
+        audio = c.streams.audio[0]
+        ends = [float((p.pts + (p.duration or 0)) * audio.time_base) for p in c.demux(audio) if p.pts is not None]
+    assert 0.25 < max(ends) < 0.3 + 0.13  # at most two 64 ms AAC packets past the last frame
