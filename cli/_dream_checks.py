@@ -3,11 +3,13 @@ sizes the network will see (for neuron positions)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Optional
 
 from vis.errors import VisError
+
+
+MAX_FPS = 1000  # players and containers give up long before; 1e9 wrote a 1/1e9 time base
 
 
 def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], zoom_frames: int, zoom: float,
@@ -15,7 +17,7 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
     """Fail before any work on an output that does not fit the input (``kind``: image, video or webcam): its kind,
     suffix, place, the input itself, or the zoom settings."""
     from vis.engine._images import check_output
-    from vis.engine._video import check_video_suffix, is_image_path, is_video_path
+    from vis.engine._video import WRITTEN_VIDEO_SUFFIXES, check_video_suffix, is_image_path, is_video_path
 
     if output is not None and not (is_image_path(output) or is_video_path(output)):
         raise VisError(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi) suffix")
@@ -27,13 +29,14 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
         if zoom_frames and not is_video_path(output):
             raise VisError("--zoom-frames writes a video: use an .mp4 or .avi output")
     elif output is not None and not is_video_path(output):
-        raise VisError(f"a {kind} input makes a video: use an .mp4 or .avi output, not {output.suffix}")
+        raise VisError(f"a {kind} input makes a video: use a video output ({', '.join(WRITTEN_VIDEO_SUFFIXES)}), not "
+                       f"{output.suffix or output.name}")
     elif zoom_frames:
         raise VisError(f"--zoom-frames zooms into a still image; a {kind} input is dreamed frame by frame")
     if zoom_frames and not 0.0 <= zoom < 1.0:
         raise VisError(f"--zoom must be at least 0 and below 1 (0.05 = 5% per frame), got {zoom:g}")
-    if zoom_frames and not (0.0 < fps < math.inf):
-        raise VisError(f"--fps must be a positive number of frames per second, got {fps:g}")
+    if zoom_frames and not (0.0 < fps <= MAX_FPS):
+        raise VisError(f"--fps must be a positive number of frames per second up to {MAX_FPS}, got {fps:g}")
     if output is None:
         return
     if is_video_path(output):
@@ -81,6 +84,27 @@ def network_inputs(kind: str, input_shape: tuple[int, int], max_size: Optional[i
     from vis.engine._images import even_size, fitted_size
 
     shape = fitted_size(input_shape, max_size)
+    if min(shape) < config.min_size:
+        (h, w), (fh, fw) = input_shape, shape
+        shrunk = f", and --max-size {max_size} makes it {fw}x{fh}" if shape != tuple(input_shape) else ""
+        raise VisError(f"the {kind} is {w}x{h} px{shrunk}: a dream needs at least {config.min_size} px a side"
+                       + (" (raise --max-size)" if shrunk and min(input_shape) >= config.min_size else ""))
     if kind == "image":
         return network_input_sizes(even_size(shape) if zoom_frames else shape, config)
     return network_input_sizes(shape, config) + network_input_sizes(shape, video.later(config))
+
+
+def octaves_note(input_shape: tuple[int, int], max_size: Optional[int], config: Any) -> Optional[str]:
+    """A note when the image has room for fewer octaves than ``config`` asks (each must keep ``min_size`` px a
+    side), else ``None``."""
+    from vis.engine._dream import octave_sizes
+    from vis.engine._images import fitted_size
+
+    shape = fitted_size(input_shape, max_size)
+    if min(shape) < config.min_size:
+        return None  # too small for even one: network_inputs says so
+    fits = len(octave_sizes(shape, config))
+    if fits >= config.octaves:
+        return None
+    return (f"{shape[1]}x{shape[0]} px has room for {fits} of the {config.octaves} --octaves (at --octave-scale "
+            f"{config.octave_scale:g} the next would be under {config.min_size} px a side); dreaming {fits}")

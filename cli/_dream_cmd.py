@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from vis.cli._app import MAX_THREADS, VisTyper, fail, given_options, option_flag
-from vis.cli._dream_checks import check_options_apply, check_output_for, network_inputs
+from vis.cli._dream_checks import check_options_apply, check_output_for, network_inputs, octaves_note
 from vis.cli._dream_demo import run_demo
 from vis.cli._dream_runs import kept_note, peak_memory_mib, run_image, run_video, run_zoom
 from vis.cli._dream_setup import build_setup
@@ -112,6 +112,8 @@ def register(app: VisTyper) -> None:
                 max_size = WEBCAM_CPU_MAX_SIZE
             picture = load_image(input) if kind == "image" else None  # read once: for its size and the dream
             input_shape = picture.shape[:2] if picture is not None else (source.height, source.width)
+            if "octaves" in given_options(ctx) and (note := octaves_note(input_shape, max_size, config)):
+                typer.echo(note)
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
                                 cuda_graph=cuda_graph, input_sizes=network_inputs(kind, input_shape, max_size,
                                                                                   zoom_frames, config, video_config))

@@ -10,7 +10,7 @@ from typing import Any, Optional, Sequence
 
 import typer
 
-from vis.errors import UnknownNameError, VisError
+from vis.errors import InputFileError, UnknownNameError, VisError
 
 
 def default_model() -> tuple[str, str | None]:
@@ -78,7 +78,10 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     if obj.needs_guide():
         if guide is None:
             raise VisError(f"objective {spec_text} needs a guide image: pass --guide IMAGE")
-        guide_image = load_image(guide)
+        try:
+            guide_image = load_image(guide)
+        except InputFileError as e:
+            raise InputFileError(f"--guide: {e}") from None
     net = get_model(model, weights)
     guide_feats = None if guide_image is None else compute_guide(net, obj.needs_guide(), guide_image, guide_size)
     be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights,

@@ -464,7 +464,8 @@ class _Context:
     def layer(self, name: str, term: str) -> str:
         name = self.aliases.get(name, name)
         if name not in self.table:
-            raise UnknownNameError(f"layer of {self.name} (in objective term {term!r})", name, self.table)
+            where = f" (in objective term {term!r})" if term.strip() != name else ""  # not the name twice
+            raise UnknownNameError(f"layer of {self.name}{where}", name, self.table)
         return name
 
     def channel(self, layer: str, text: str, term: str) -> int:

@@ -125,6 +125,12 @@ def test_guided_torch(tmp_path, sample_photo) -> None:
     assert "guide:block10" in result.output
 
 
+def test_octaves_the_image_has_no_room_for_are_named(tmp_path, sample_photo) -> None:
+    result = invoke(sample_photo, "-o", tmp_path / "o.png", "--max-size", "96", *FAST, "--octaves", "50")
+    assert result.exit_code == 0, result.output
+    assert "96x64 px has room for 3 of the 50 --octaves" in result.output and "dreaming 3" in result.output
+
+
 def test_a_guide_term_in_a_mixture_takes_the_guide_image(tmp_path, sample_photo) -> None:
     """Without --guide the message asks for one; with it, the mixture runs (it was refused as 'not a layer')."""
     mixture = ["--objective", "block10 + 0.5*guide:block9", "--max-size", "48"]
@@ -304,6 +310,10 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("octave_scale_nan", "octave scale must be a number above 1, got nan"),
     ("jitter_huge", "jitter 0..4096"),
     ("guide_dense", "'guide:avgpool': avgpool has no spatial map"),
+    ("fps_huge", "--fps must be a positive number of frames per second up to 1000, got 1e+09"),
+    ("video_to_image", "use a video output (.mp4, .mov, .m4v, .avi, .mkv), not .png"),
+    ("guide_missing", "--guide: image not found"),
+    ("shrunk_below_minimum", "is 2000x50 px, and --max-size 160 makes it 160x4: a dream needs at least 32 px a side (raise --max-size)"),
     ("webcam_negative", "--webcam"),
     ("zoom_frames_video", "--zoom-frames zooms into a still image"),
     ("provider", "unknown provider 'foo'"),
@@ -330,6 +340,8 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
     monkeypatch.setattr(models, "get_model", never)
     clip = write_video(tmp_path / "clip.mp4", 3)
     (tmp_path / "folder.png").mkdir()
+    wide = tmp_path / "folder.png" / "wide.png"  # inside the folder: the listing below stays as it is
+    cv2.imwrite(str(wide), np.zeros((50, 2000, 3), np.uint8))
     args = {
         "parent_is_file": [sample_photo, "-o", tmp_path / "clip.mp4" / "o.png"],
         "output_is_folder": [sample_photo, "-o", tmp_path / "folder.png", "--overwrite"],
@@ -352,6 +364,10 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "octave_scale_nan": [sample_photo, "-o", tmp_path / "o.png", "--octave-scale", "nan"],
         "jitter_huge": [sample_photo, "-o", tmp_path / "o.png", "--jitter", "99999999999999999999999"],
         "guide_dense": [sample_photo, "-o", tmp_path / "o.png", "--guide", sample_photo, "--objective", "guide:avgpool"],
+        "fps_huge": [sample_photo, "-o", tmp_path / "z.mp4", "--zoom-frames", "2", "--fps", "1e9"],
+        "video_to_image": [clip, "-o", tmp_path / "o.png"],
+        "guide_missing": [sample_photo, "-o", tmp_path / "o.png", "--guide", tmp_path / "nope.jpg"],
+        "shrunk_below_minimum": [wide, "-o", tmp_path / "o.png", "--max-size", "160"],
     }.get(case, [])
     own_options = {"demo_with_input": ["--demo", clip], "demo_bad_name": ["--demo", "-o", tmp_path / "r.txt", "-q"],
                    "demo_with_settings": ["--demo", "--zoom-frames", "3", "--iterations", "2", "--octaves", "2", "-o",
