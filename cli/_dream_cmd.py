@@ -27,7 +27,7 @@ def _config(octaves: int, octave_scale: float, iterations: int, step: float, jit
 # ---- the command ------------------------------------------------------------------------------------------------
 
 def register(app: VisTyper) -> None:
-    from vis.engine._dream import GPU_TILE, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, runs_on_gpu
+    from vis.engine._dream import GPU_TILE, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, fitted_size, runs_on_gpu
 
     d, v = DreamConfig(), VideoDreamConfig()
     # what --demo takes from the command line; anything else typed beside it would be ignored, so it is refused
@@ -142,8 +142,10 @@ def register(app: VisTyper) -> None:
                     typer.echo(f"wrote {output} ({done} frames, {size}, timed as they were "
                                f"dreamed: {rate:.2f} fps)")
                 elif output is not None:
+                    fh, fw = fitted_size((source.height, source.width), max_size)
+                    cropped = f"; cropped from {fw}x{fh}: video encoders need even sides" if size != f"{fw}x{fh}" else ""
                     typer.echo(f"wrote {output} ({done} frames, {size} at {source.fps:g} fps, "
-                               f"{rate:.2f} fps dreamed)")
+                               f"{rate:.2f} fps dreamed{cropped})")
                 if source.truncated:
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
                                            f"(truncated or corrupt); {output} holds the {done} frames done")
