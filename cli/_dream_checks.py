@@ -50,6 +50,8 @@ FRAME_OPTIONS = {"blend": "--blend", "iterations_per_frame": "--iterations-per-f
                  "octaves_per_frame": "--octaves-per-frame", "flow": "--flow", "flow_size": "--flow-size",
                  "max_frames": "--max-frames", "preview": "--preview", "virtual_cam": "--virtual-cam"}
 ZOOM_OPTIONS = {"zoom": "--zoom", "fps": "--fps"}
+# what --demo takes from the command line; anything else typed beside it would be ignored, so it is refused
+DEMO_OPTIONS = {"demo", "output", "backend", "provider", "threads", "seed", "overwrite", "quiet"}
 
 
 def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int) -> None:

@@ -9,7 +9,9 @@ from typing import Any, Optional
 import typer
 
 from vis.cli._app import MAX_THREADS, VisTyper, fail, given_options, option_flag
-from vis.cli._dream_checks import check_options_apply, check_output_for, network_inputs, octaves_note
+from vis.cli._dream_checks import (
+    DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
+)
 from vis.cli._dream_demo import run_demo
 from vis.cli._dream_runs import kept_note, peak_memory_mib, run_image, run_video, run_zoom
 from vis.cli._dream_setup import build_setup
@@ -30,8 +32,6 @@ def register(app: VisTyper) -> None:
     from vis.engine._dream import GPU_TILE, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, fitted_size, runs_on_gpu
 
     d, v = DreamConfig(), VideoDreamConfig()
-    # what --demo takes from the command line; anything else typed beside it would be ignored, so it is refused
-    DEMO_OPTIONS = {"demo", "output", "backend", "provider", "threads", "seed", "overwrite", "quiet"}
 
     @app.command("dream")
     def dream_cmd(
