@@ -3,6 +3,7 @@ download."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -11,7 +12,7 @@ import typer
 
 from vis.cli._dream_runs import peak_memory_mib, run_image, run_zoom
 from vis.cli._dream_setup import build_setup
-from vis.errors import VisError
+from vis.errors import OutputExistsError, VisError
 
 DEMO_DIR = Path("vis-out")
 
@@ -35,12 +36,35 @@ def demo_outputs(output: Optional[Path]) -> tuple[Path, Path, bool]:
     return folder / "dream-demo.jpg", folder / "dream-zoom-demo.mp4", False
 
 
+RECORD = ".vis-demo.json"
+
+
+def _stamp(path: Path) -> list[int]:
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns]
+
+
+def _record_written(*paths: Path) -> None:
+    """Note the size and time of the files the demo wrote into its folder, so that a later demo replaces them (and
+    only them) without asking."""
+    (paths[0].parent / RECORD).write_text(json.dumps({p.name: _stamp(p) for p in paths}))
+
+
+def _written_by_demo(path: Path) -> bool:
+    """``path`` is a file an earlier demo wrote and nobody has changed since."""
+    try:
+        return json.loads((path.parent / RECORD).read_text()).get(path.name) == _stamp(path)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, seed: Optional[int],
              overwrite: bool = False, quiet: bool = False) -> None:
     """Dream scikit-learn's sample photo with EfficientNet-Lite0's real weights: an image and a 12-frame zoom.
 
-    The demo's own file names in a folder are replaced on every run (with a line saying so); file names the user
-    chose are replaced only with ``--overwrite``.
+    The demo's own files in a folder are replaced on every run (with a line saying so), as long as they are the
+    ones an earlier demo wrote (recorded in the folder's ``.vis-demo.json``); anything else, and file names the user
+    chose, are replaced only with ``--overwrite``.
     """
     import sklearn.datasets
 
@@ -56,8 +80,13 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
         check_video_suffix(zoom_out)
         for path in (image_out, zoom_out):  # both checked before any work
             check_output(path, overwrite)
-    elif image_out.exists() or zoom_out.exists():
-        typer.echo(f"overwriting the demo's earlier outputs in {image_out.parent}/")
+    else:
+        theirs = [path for path in (image_out, zoom_out) if path.exists() and not _written_by_demo(path)]
+        if theirs and not overwrite:
+            raise OutputExistsError(f"{theirs[0]} exists and is not an output of an earlier demo (or was changed "
+                                    "since); pass --overwrite to replace it, or choose another -o")
+        if image_out.exists() or zoom_out.exists():
+            typer.echo(f"overwriting the demo's earlier outputs in {image_out.parent}/")
     setup = build_setup("efficientnet_lite0", "imagenet", None, None, backend, provider, threads, None)
     typer.echo(f"demo: {photo.name} dreamed by efficientnet_lite0 (ImageNet weights) at {setup.objective}, {backend} backend")
     run_image(setup, load_image(photo), image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True, quiet=quiet)
@@ -65,4 +94,6 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
     n = run_zoom(setup, load_image(image_out), zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0, 320, seed, overwrite=True,
                  quiet=quiet)
     typer.echo(f"wrote {zoom_out} ({n} frames)")
+    if not named:
+        _record_written(image_out, zoom_out)
     typer.echo(f"demo done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")

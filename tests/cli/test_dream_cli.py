@@ -64,8 +64,23 @@ def test_demo_into_a_folder_then_again(tmp_path) -> None:
     w, h, fps, n = video_info(folder / "dream-zoom-demo.mp4")
     assert n == 12 and fps == 12.0 and max(w, h) == 320
     assert "wrote" in result.output and "peak memory" in result.output
-    again = invoke("--demo", "-o", folder, "--threads", "2")  # its own file names: replaced, and it says so
+    again = invoke("--demo", "-o", folder, "--threads", "2")  # its own files: replaced, and it says so
     assert again.exit_code == 0 and "overwriting the demo's earlier outputs" in again.output
+
+
+def test_demo_keeps_a_users_file_that_has_a_demo_name(tmp_path) -> None:
+    """Only files an earlier demo wrote (and nobody changed since) are replaced without --overwrite."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "dream-demo.jpg").write_bytes(b"my own photo")
+    refused = invoke("--demo", "-o", folder, "--threads", "2")
+    assert refused.exit_code == 2 and "is not an output of an earlier demo" in refused.output, refused.output
+    assert (folder / "dream-demo.jpg").read_bytes() == b"my own photo"
+    assert invoke("--demo", "-o", folder, "--threads", "2", "--overwrite").exit_code == 0
+    (folder / "dream-zoom-demo.mp4").write_bytes(b"edited since")  # a demo's file, changed by the user
+    refused = invoke("--demo", "-o", folder, "--threads", "2")
+    assert refused.exit_code == 2 and "dream-zoom-demo.mp4 exists" in refused.output
+    assert (folder / "dream-zoom-demo.mp4").read_bytes() == b"edited since"
 
 
 def test_demo_into_named_files_keeps_existing_ones(tmp_path) -> None:
