@@ -102,9 +102,7 @@ def octaves_note(input_shape: tuple[int, int], max_size: Optional[int], config: 
     from vis.engine._dream import octave_sizes
     from vis.engine._images import fitted_size
 
-    shape = fitted_size(input_shape, max_size)
-    if min(shape) < config.min_size:
-        return None  # too small for even one: network_inputs says so
+    shape = fitted_size(input_shape, max_size)  # network_inputs has refused a shape too small for one octave
     fits = len(octave_sizes(shape, config))
     if fits >= config.octaves:
         return None

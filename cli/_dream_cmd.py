@@ -81,8 +81,9 @@ def register(app: VisTyper) -> None:
         from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, sniff_kind
 
         t0 = time.perf_counter()
+        given = given_options(ctx)
         if demo:
-            ignored = sorted(given_options(ctx) - DEMO_OPTIONS, key=[p.name for p in ctx.command.params].index)
+            ignored = sorted(given - DEMO_OPTIONS, key=[p.name for p in ctx.command.params].index)
             if ignored:
                 raise fail(f"--demo dreams its own photo with EfficientNet-Lite0 at its own settings; drop "
                            f"{', '.join(option_flag(ctx, name) for name in ignored)} (or drop --demo)")
@@ -94,7 +95,7 @@ def register(app: VisTyper) -> None:
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)
-        check_options_apply(kind, zoom_frames, given_options(ctx), octaves, octaves_per_frame)
+        check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame)
         check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite)
         if kind == "webcam" and output is None and not virtual_cam:
             preview = True
@@ -112,11 +113,11 @@ def register(app: VisTyper) -> None:
                 max_size = WEBCAM_CPU_MAX_SIZE
             picture = load_image(input) if kind == "image" else None  # read once: for its size and the dream
             input_shape = picture.shape[:2] if picture is not None else (source.height, source.width)
-            if "octaves" in given_options(ctx) and (note := octaves_note(input_shape, max_size, config)):
+            input_sizes = network_inputs(kind, input_shape, max_size, zoom_frames, config, video_config)
+            if "octaves" in given and (note := octaves_note(input_shape, max_size, config)):
                 typer.echo(note)
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
-                                cuda_graph=cuda_graph, input_sizes=network_inputs(kind, input_shape, max_size,
-                                                                                  zoom_frames, config, video_config))
+                                cuda_graph=cuda_graph, input_sizes=input_sizes)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
             if kind == "image" and not zoom_frames:
                 written = run_image(setup, picture, output, config, max_size, seed, overwrite, quiet)

@@ -136,9 +136,7 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str, max_filters:
         label_gap = 14  # room for each filter's number above it
         cells = [blocks(weights[n].transpose(1, 2, 0) if i == 3 else weights[n, 0], RGB_FILTER_CELL) for n in range(o)]
         fig, ax = _mosaic_figure(np.pad(mosaic(cells, cols, gap_y=label_gap), ((label_gap, 0), (0, 0), (0, 0)),
-                                        constant_values=1.0), title)
-        ax.set_xticks([])
-        ax.set_yticks([])
+                                        constant_values=1.0), title)  # no tick labels: a number over each
         for n in range(o):
             r, c = divmod(n, cols)
             ax.text(c * (RGB_FILTER_CELL + GAP) + RGB_FILTER_CELL / 2, r * (RGB_FILTER_CELL + label_gap) + label_gap - 3,
