@@ -27,7 +27,8 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
         if is_video_path(output) and not zoom_frames:
             raise VisError(f"{output} is a video: pass --zoom-frames N (N >= 1) to zoom into the dream, or write an image")
         if zoom_frames and not is_video_path(output):
-            raise VisError("--zoom-frames writes a video: use an .mp4 or .avi output")
+            raise VisError(f"--zoom-frames writes a video: use a video output ({', '.join(WRITTEN_VIDEO_SUFFIXES)}), not "
+                           f"{output.suffix or output.name}")
     elif output is not None and not is_video_path(output):
         raise VisError(f"a {kind} input makes a video: use a video output ({', '.join(WRITTEN_VIDEO_SUFFIXES)}), not "
                        f"{output.suffix or output.name}")

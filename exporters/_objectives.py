@@ -494,11 +494,23 @@ def _class_term(head: str, rest: str, body: str, ctx: _Context) -> ClassObjectiv
     if _INTEGER.match(rest.strip()):
         index = ctx.class_index(rest, body)
     else:
-        name = rest.replace("_", " ")
-        if name not in ctx.categories:
-            raise UnknownNameError(f"class of {ctx.name} (in {body!r})", name, ctx.categories)
-        index = ctx.categories.index(name)
+        index = _class_by_name(rest.replace("_", " "), body, ctx)
     return ClassObjective(ctx.logits, index, prob=head == "prob")
+
+
+def _class_by_name(name: str, body: str, ctx: _Context) -> int:
+    """The exact name first, else the one name that matches ignoring case ('Dragonfly'); ImageNet has both
+    'Cardigan' (the corgi) and 'cardigan' (the sweater), so a case-only match of two is an error, not a guess."""
+    if name in ctx.categories:
+        return ctx.categories.index(name)
+    folded = [i for i, c in enumerate(ctx.categories) if c.casefold() == name.casefold()]
+    if len(folded) > 1:
+        choices = ", ".join(f"{ctx.categories[i]!r} ({i})" for i in folded)
+        raise ObjectiveError(f"class {name!r} in {body!r} matches {choices} except for case: spell it exactly, "
+                             f"or give the number")
+    if not folded:
+        raise UnknownNameError(f"class of {ctx.name} (in {body!r})", name, ctx.categories)
+    return folded[0]
 
 
 def _penalty_term(head: str, rest: str, body: str) -> Objective:

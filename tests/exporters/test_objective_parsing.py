@@ -211,3 +211,18 @@ def test_check_neuron_positions_skips_objectives_without_a_fixed_position() -> N
     """No fixed position, nothing to miss: not even a size the model could not take is looked at."""
     objective = parse_objective("block10:3@ + head:1", MODEL)
     check_neuron_positions(objective, MODEL, [(8, 8)])
+
+
+@pytest.mark.parametrize("spec,index", [
+    ("class:Dragonfly", 319),          # a case-only difference, one match
+    ("class:GREAT_WHITE_SHARK", 2),
+    ("class:Cardigan", 264),           # exact names win: ImageNet has both 'Cardigan' (the corgi) and 'cardigan'
+    ("class:cardigan", 474),
+])
+def test_class_names_match_ignoring_case_when_one_class_does(spec, index) -> None:
+    assert structure(parse_objective(spec, "googlenet")) == structure(ClassObjective("fc", index))
+
+
+def test_a_class_name_matching_two_classes_but_for_case_is_refused() -> None:
+    message = refused("class:CARDIGAN", "googlenet")
+    assert "matches 'Cardigan' (264), 'cardigan' (474) except for case" in message
