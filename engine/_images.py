@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,8 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".
 def load_image(path: str | Path) -> np.ndarray:
     """Read any image OpenCV can decode as HxWx3 float32 RGB in [0, 1].
 
-    Grayscale is replicated to three channels, alpha is composited over white, 16-bit images keep their range.
+    Grayscale is replicated to three channels, alpha is composited over white, 16-bit images keep their range, and
+    an EXIF orientation (a phone photo stored sideways) is applied, so the image is the one a photo viewer shows.
 
     Raises:
         InputFileError: the file is missing or is not a decodable image.
@@ -31,6 +33,7 @@ def load_image(path: str | Path) -> np.ndarray:
     raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if raw is None:
         raise InputFileError(f"not a readable image: {path}")
+    raw = _upright(raw, _exif_orientation(data))
     scale = 65535.0 if raw.dtype == np.uint16 else 255.0 if raw.dtype == np.uint8 else 1.0
     img = raw.astype(np.float32) / scale
     if img.ndim == 2:
@@ -43,6 +46,32 @@ def load_image(path: str | Path) -> np.ndarray:
     else:
         img = img[..., :3]
     return np.ascontiguousarray(img[..., ::-1]).clip(0.0, 1.0)
+
+
+def _exif_orientation(data: np.ndarray) -> int:
+    """The EXIF orientation tag (1..8; 1 when absent). OpenCV applies it only to colour-converted reads, and vis
+    reads unchanged to keep alpha and 16 bits; Pillow reads just the header here."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as picture:
+            orientation = picture.getexif().get(_ORIENTATION_TAG, 1)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # formats Pillow cannot read, broken EXIF
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+_ORIENTATION_TAG = 0x0112
+
+
+def _upright(raw: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored pixels turned as EXIF ``orientation`` says (2: mirrored, 3: upside down, 6: turned 90 degrees
+    counter-clockwise on disk, ...)."""
+    if orientation in (5, 6, 7, 8):
+        raw = np.swapaxes(raw, 0, 1)  # a transpose, then the flips that make it 5..8
+    flip_rows, flip_cols = {2: (False, True), 3: (True, True), 4: (True, False), 5: (False, False),
+                            6: (False, True), 7: (True, True), 8: (True, False)}.get(orientation, (False, False))
+    return raw[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
 
 
 def check_output(path: str | Path, overwrite: bool) -> Path:

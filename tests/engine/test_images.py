@@ -26,6 +26,52 @@ def test_load_flips_bgr_to_rgb(tmp_path) -> None:
     assert np.allclose(load_image(tmp_path / "red.png")[0, 0], [1, 0, 0])
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_exif_orientation_turns_the_image_upright_as_pillow_does(tmp_path, orientation, suffix) -> None:
+    """A phone photo is stored sideways with an EXIF tag saying how to turn it: vis reads it the way Pillow's
+    exif_transpose shows it (the reference), for all eight orientations, PNG (exact) and JPEG."""
+    from PIL import Image, ImageOps
+
+    stored = (np.random.default_rng(orientation).random((6, 10, 3)) * 255).astype(np.uint8)
+    stored[:3, :5] = 0  # a dark corner: a JPEG's blur keeps it findable
+    path = tmp_path / f"o{orientation}{suffix}"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(path, exif=exif, quality=100)
+    with Image.open(path) as picture:
+        want = np.asarray(ImageOps.exif_transpose(picture).convert("RGB"), np.float32) / 255
+    got = load_image(path)
+    assert got.shape == want.shape == ((6, 10, 3) if orientation < 5 else (10, 6, 3))
+    assert np.abs(got - want).max() <= (0.5 / 255 if suffix == ".png" else 0.02)
+
+
+def test_exif_orientation_keeps_alpha_and_16_bits(tmp_path) -> None:
+    import struct
+    import zlib
+
+    import cv2
+    from PIL import Image
+
+    rgba = np.zeros((4, 6, 4), np.uint16)
+    rgba[..., 3] = 65535
+    rgba[0, 5, 2] = 65535  # red (BGRA order) in the top right corner as stored
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), rgba)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned 90 degrees counter-clockwise: shown turned back clockwise
+    # Pillow cannot write 16-bit RGBA PNGs: the tag goes in as an eXIf chunk after IHDR, the pixels untouched.
+    data = path.read_bytes()
+    payload = exif.tobytes()
+    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + payload) & 0xFFFFFFFF)
+    ihdr_end = 8 + 8 + 13 + 4
+    path.write_bytes(data[:ihdr_end] + chunk + data[ihdr_end:])
+    got = load_image(path)
+    assert got.shape == (6, 4, 3)
+    assert np.allclose(got[5, 3], [1, 0, 0]) and np.isclose(got.sum(), 1.0)  # the corner went to the bottom right
+
+
 @pytest.mark.parametrize("kind,match", [("missing", "not found"), ("text", "not a readable image")])
 def test_bad_images(image_files, kind, match) -> None:
     with pytest.raises(InputFileError, match=match):
