@@ -43,14 +43,32 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from vis.engine._images import created_folders, remove_empty_created_folders
+
+        created_folders.clear()
         try:
-            return fn(*args, **kwargs)
-        except VisError as e:
-            raise fail(str(e), e.exit_code) from e
-        except KeyboardInterrupt as e:
-            raise fail("interrupted", 130) from e
+            return _reported(fn, *args, **kwargs)
+        except BaseException as e:
+            if not (isinstance(e, typer.Exit) and e.exit_code == 0):
+                remove_empty_created_folders()  # a failed command leaves no new empty output folder
+            raise
 
     return wrapper
+
+
+def _reported(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a command; a user's error, Ctrl-C, or an OS error on a path (a name too long, a permission) becomes one
+    line and an exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except VisError as e:
+        raise fail(str(e), e.exit_code) from e
+    except KeyboardInterrupt as e:
+        raise fail("interrupted", 130) from e
+    except OSError as e:
+        if e.filename is None:  # not about a path the user gave: a real fault, keep its traceback
+            raise
+        raise fail(f"{e.filename}: {e.strerror or e}") from e
 
 
 class VisTyper(typer.Typer):

@@ -28,8 +28,13 @@ def _outputs(output: Path, npy: Optional[Path], overwrite: bool) -> tuple[Path, 
 
 
 def npy_path(path: Path) -> Path:
-    """numpy adds .npy to a name without it; name that file in checks and messages."""
-    return path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
+    """numpy's own rule, .npy added to a name without it, named here for checks and messages; a folder is refused
+    before the suffix is added, as for figures."""
+    from vis.errors import OutputPathError
+
+    if path.is_dir():
+        raise OutputPathError(f"{path} is a folder: name a file to write")
+    return path if path.suffix.lower() == ".npy" else path.with_name(path.name.rstrip(".") + ".npy")
 
 
 def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
@@ -37,8 +42,8 @@ def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
     if npy is not None:
         from vis.engine._images import reporting_write_errors
 
-        with reporting_write_errors(npy):
-            np.save(npy, array)
+        with reporting_write_errors(npy), open(npy, "wb") as file:  # a file object: numpy adds no second .npy to .NPY
+            np.save(file, array)
         typer.echo(f"wrote {npy} {tuple(array.shape)}")
 
 

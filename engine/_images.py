@@ -76,7 +76,7 @@ def _upright(raw: np.ndarray, orientation: int) -> np.ndarray:
 
 def check_output(path: str | Path, overwrite: bool) -> Path:
     """Refuse to overwrite an existing file unless asked, and fail now on a path that cannot be written, before any
-    slow work; create the output folder."""
+    slow work; create the output folder (noted in :data:`created_folders`)."""
     path = Path(path)
     if path.is_dir():
         raise OutputPathError(f"{path} is a folder: name a file to write")
@@ -86,11 +86,28 @@ def check_output(path: str | Path, overwrite: bool) -> Path:
     if blocker is not None:
         raise OutputPathError(f"cannot write {path}: {blocker} is a file, not a folder")
     try:
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
         path.parent.mkdir(parents=True, exist_ok=True)
+        created_folders.extend(reversed(missing))
         _probe_writable(path)
     except OSError as e:
         raise OutputPathError(f"cannot write {path}: {e.strerror or e}") from None
     return path
+
+
+# Folders check_output made for outputs, outermost first: a command that then fails removes the ones still empty
+# (remove_empty_created_folders), so a typo'd input does not leave a new empty folder behind.
+created_folders: list[Path] = []
+
+
+def remove_empty_created_folders() -> None:
+    """Remove, innermost first, the folders :func:`check_output` created that are still empty; forget them all."""
+    for folder in reversed(created_folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something was written), or gone: keep it
+            pass
+    created_folders.clear()
 
 
 def _probe_writable(path: Path) -> None:

@@ -32,8 +32,10 @@ def figure_path(path: str | Path) -> Path:
     """The file a figure goes to: a name without suffix gets .png (as matplotlib would add it), a suffix no figure
     is written as is refused before any work."""
     path = Path(path)
+    if path.is_dir():  # before a suffix is added: -o out (a folder) is not a request for out.png beside it
+        raise OutputPathError(f"{path} is a folder: name a file to write")
     if not path.suffix:
-        return path.with_name(path.name + ".png")
+        return path.with_name(path.name.rstrip(".") + ".png")
     if path.suffix.lower() not in FIGURE_SUFFIXES:
         raise OutputPathError(f"cannot write a figure as {path.suffix}: use {', '.join(FIGURE_SUFFIXES[:-1])} or "
                               f"{FIGURE_SUFFIXES[-1]}")

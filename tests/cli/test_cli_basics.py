@@ -142,3 +142,23 @@ def test_a_thread_count_far_above_the_cores_is_refused(command, tmp_path, monkey
     result = invoke(*command, "--threads", str(MAX_THREADS + 1))
     assert result.exit_code == 2 and "--threads" in result.output, result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_name_too_long_is_one_line_exit_2(tmp_path) -> None:
+    long = "a" * 300
+    for args in (["predict", "lenet5", "-w", "random", str(tmp_path / f"{long}.png")],
+                 ["filters", "lenet5", "-w", "random", "-o", str(tmp_path / f"{long}.png")]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "File name too long" in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_failed_command_removes_the_output_folders_it_created(tmp_path) -> None:
+    """check_output makes the output's folders before the work; a run that then fails takes back the empty ones."""
+    (tmp_path / "kept").mkdir()
+    result = invoke("patches", "lenet5", "-w", "random", "--layer", "conv1", "--channel", "0", "--images",
+                    tmp_path / "nope", "-o", tmp_path / "kept" / "new" / "deeper" / "p.png")
+    assert result.exit_code == 2 and "folder not found" in result.output, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"] and not any((tmp_path / "kept").iterdir())
+    made = invoke("filters", "lenet5", "-w", "random", "-o", tmp_path / "new" / "f.png")
+    assert made.exit_code == 0 and (tmp_path / "new" / "f.png").exists(), made.output

@@ -119,6 +119,23 @@ def test_outputs_are_named_as_written_and_checked_before_the_work(tmp_path) -> N
     assert numbers_again.exit_code == 2 and "raw.npy exists" in numbers_again.output, numbers_again.output
 
 
+@pytest.mark.parametrize("flag", ["-o", "--npy"])
+def test_a_folder_named_as_output_is_refused_not_written_beside(tmp_path, flag) -> None:
+    """-o out with a folder out/ used to write out.png next to it."""
+    (tmp_path / "out").mkdir()
+    args = ["-o", tmp_path / "f.png", "--npy", tmp_path / "out"] if flag == "--npy" else ["-o", tmp_path / "out"]
+    result = invoke("filters", "lenet5", *R, *args)
+    assert result.exit_code == 2 and f"{tmp_path / 'out'} is a folder: name a file to write" in result.output, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and not any((tmp_path / "out").iterdir())
+
+
+def test_output_names_with_a_trailing_dot_or_an_upper_case_npy(tmp_path) -> None:
+    result = invoke("filters", "lenet5", *R, "-o", tmp_path / "f.", "--npy", tmp_path / "w.NPY")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "w.NPY"]
+    assert np.load(tmp_path / "w.NPY").ndim == 4
+
+
 @pytest.mark.parametrize("name, message", [("o.npy", "cannot write a figure as .npy"), ("o.txt", "cannot write a figure as .txt")])
 def test_a_figure_suffix_matplotlib_cannot_write_exits_2(tmp_path, name, message) -> None:
     result = invoke("filters", "lenet5", *R, "-o", tmp_path / name)
