@@ -290,7 +290,7 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """t-SNE map of a folder's images by their pooled features, with thumbnails, coloured by label."""
         from vis.engine._inspect import display_image, layer_info, model_batch
-        from vis.engine._patches import pooled_features, tsne_embedding
+        from vis.engine._patches import pooled_features, tsne_embedding, tsne_perplexity
         from vis.engine._plots import plot_embedding
         from vis.models import get_model
 
@@ -298,6 +298,10 @@ def register(app: VisTyper) -> None:
         output, npy = _outputs(output, npy, overwrite)
         found = _folder(images, min_count=3)
         net = get_model(model, weights=weights)
+        used = tsne_perplexity(perplexity, len(found.images))
+        if used != perplexity:
+            typer.echo(f"perplexity {used:g} ({len(found.images)} images allow at most a third of them as neighbours, "
+                       f"not {perplexity:g})")
         points = tsne_embedding(pooled_features(model, net, found.images, layer), perplexity)
         thumbs = [display_image(x) for x in model_batch(model, found.images)]
         labels = found.labels if found.has_labels else None

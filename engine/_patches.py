@@ -167,9 +167,20 @@ def tsne_embedding(features: np.ndarray, perplexity: float = 30.0, seed: int = 0
     n = len(features)
     if n < 3:
         raise VisError(f"t-SNE needs at least 3 images, got {n}")
+    if not np.isfinite(features).all():
+        raise VisError("the features are not all finite numbers (the weights overflow): t-SNE cannot place them")
+    spread = np.ptp(features, axis=0).max()
+    if spread <= 1e-6 * max(float(np.abs(features).max()), 1e-30):
+        # scikit-learn's PCA start divides by the zero spread and its Barnes-Hut tree then crashes the process
+        raise VisError(f"all {n} images have the same features at this layer (copies of one image?): t-SNE has "
+                       f"nothing to lay out")
     from sklearn.manifold import TSNE
 
-    perplexity = float(min(perplexity, (n - 1) / 3))
-    tsne = TSNE(n_components=2, perplexity=max(perplexity, 1.0), init="pca" if n > 4 else "random",
+    tsne = TSNE(n_components=2, perplexity=tsne_perplexity(perplexity, n), init="pca" if n > 4 else "random",
                 random_state=seed, learning_rate="auto")
     return tsne.fit_transform(features.astype(np.float64)).astype(np.float32)
+
+
+def tsne_perplexity(asked: float, n: int) -> float:
+    """The perplexity t-SNE can use on ``n`` points: at most a third of the neighbours, at least 1."""
+    return max(1.0, float(min(asked, (n - 1) / 3)))

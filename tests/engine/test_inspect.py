@@ -337,3 +337,16 @@ def test_pooled_features_and_tsne() -> None:
     assert points.shape == (6, 2) and np.isfinite(points).all()
     with pytest.raises(VisError, match="at least 3"):
         tsne_embedding(feats[:2])
+
+
+def test_tsne_refuses_features_that_are_all_the_same_instead_of_crashing() -> None:
+    """Five copies of one image crashed the process in scikit-learn's Barnes-Hut tree (a segfault, exit 139)."""
+    same = np.tile(np.random.default_rng(0).random((1, 16), dtype=np.float32), (5, 1))
+    with pytest.raises(VisError, match="all 5 images have the same features"):
+        tsne_embedding(same)
+    with pytest.raises(VisError, match="not all finite"):
+        tsne_embedding(np.where(np.eye(5, 16) > 0, np.inf, same))
+    copies = np.concatenate([same, same + np.eye(5, 16, dtype=np.float32)])  # copies among different ones: fine
+    points = tsne_embedding(copies)
+    assert np.isfinite(points).all()
+    assert np.linalg.norm(points[0] - points[1]) < np.linalg.norm(points[0] - points[5])  # copies lie together
