@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from vis.cli._app import MAX_THREADS, VisTyper
+from vis.cli._app import MAX_THREADS, VisTyper, given_options, limit_torch_threads, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 
 OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg; .png is added to a name without suffix)."
@@ -140,6 +140,7 @@ def register(app: VisTyper) -> None:
         channels: Optional[str] = typer.Option(None, "--channels", "-c", help="Channels: 0:16 (default), 0:64:4, 5 or 1,3,7."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " Activations (N, K, h, w)."),
+        threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """Activation maps of a layer: a row per image, a column per channel."""
@@ -149,6 +150,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._plots import plot_feature_maps
         from vis.models import get_model
 
+        limit_torch_threads(threads)
         info = layer_info(model, layer, spatial=True)
         chosen = parse_channels(channels, info.channels, layer)
         pictures = [load_image(p) for p in images]
@@ -164,6 +166,7 @@ def register(app: VisTyper) -> None:
 
     @app.command("saliency")
     def saliency_cmd(
+        ctx: typer.Context,
         model: str = typer.Argument(..., help="Model name."),
         image: Path = typer.Argument(..., help="Image file (any size; grey and RGBA are converted)."),
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
@@ -181,9 +184,13 @@ def register(app: VisTyper) -> None:
         from vis.engine._attribution import Attribution, SaliencyConfig
         from vis.engine._inspect import display_image, model_batch
         from vis.engine._plots import plot_saliency
+        from vis.errors import VisError
         from vis.models import get_model
 
         _check_class_and_provider(model, klass, provider)
+        if "noise" in given_options(ctx) and not samples:
+            raise VisError("--noise is SmoothGrad's: it needs --samples N (N >= 1 noisy copies); a plain saliency map "
+                           "adds no noise")
         picture = load_image(image)
         output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
@@ -253,6 +260,7 @@ def register(app: VisTyper) -> None:
         k: int = typer.Option(9, "-k", min=1, help="How many patches."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The patches (k, P, P, 3)."),
+        threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """The image patches of a folder that activate one unit most, cropped to its receptive field."""
@@ -262,6 +270,7 @@ def register(app: VisTyper) -> None:
         from vis.errors import VisError
         from vis.models import get_model
 
+        limit_torch_threads(threads)
         info = layer_info(model, layer, spatial=True)
         if not 0 <= channel < info.channels:
             raise VisError(f"channel {channel} is out of range: layer {layer} of {model} has {info.channels} channels "
@@ -286,6 +295,7 @@ def register(app: VisTyper) -> None:
         perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for small sets)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The 2-D coordinates (N, 2)."),
+        threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """t-SNE map of a folder's images by their pooled features, with thumbnails, coloured by label."""
@@ -294,6 +304,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._plots import plot_embedding
         from vis.models import get_model
 
+        limit_torch_threads(threads)
         layer_info(model, layer)
         output, npy = _outputs(output, npy, overwrite)
         found = _folder(images, min_count=3)

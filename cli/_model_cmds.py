@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import VisTyper, format_table
+from vis.cli._app import VisTyper, format_table, limit_torch_threads, torch_threads_option
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 
@@ -58,11 +58,13 @@ def register(app: VisTyper) -> None:
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         top: int = typer.Option(5, "--top", min=1, help="How many classes to show."),
         as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+        threads: int = torch_threads_option(),
     ) -> None:
         """Classify images: top classes with probabilities."""
         from vis.engine import load_image, predict
         from vis.models import get_model, model_spec
 
+        limit_torch_threads(threads)
         model_spec(model)
         pictures = [load_image(p) for p in images]  # fail on a bad file before loading weights
         net = get_model(model, weights=weights)

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import VisTyper
+from vis.cli._app import VisTyper, limit_torch_threads, torch_threads_option
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import Interrupted, VisError
 
@@ -58,6 +58,7 @@ def register(app: VisTyper) -> None:
         weights: str = typer.Option(_D.weights, "--weights", "-w", help="VGG-19 weights: imagenet, random or a file."),
         seed: int = typer.Option(_D.seed, "--seed", min=0, max=2**63 - 1, help="Seed of the noise start."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
+        threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
@@ -67,6 +68,7 @@ def register(app: VisTyper) -> None:
         from vis.errors import UnknownNameError
         from vis.models import layer_table
 
+        limit_torch_threads(threads)
         config = StyleConfig(
             size=size, scales=_ints(scales, "--scales"), iterations=iterations, optimizer=optimizer, lr=lr, init=init,
             content_layer=content_layer, style_layers=_names(style_layers),

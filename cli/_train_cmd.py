@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import VisTyper, fail
+from vis.cli._app import VisTyper, fail, limit_torch_threads, torch_threads_option
 
 
 @contextmanager
@@ -41,6 +41,7 @@ def register(app: VisTyper) -> None:
         seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed of initialisation, shuffling and the subset split."),
         download: bool = typer.Option(True, "--download/--no-download", help="Try the MNIST mirrors when no files are here."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
+        threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
         """Train the registry's LeNet-5 on MNIST with Adam and cross-entropy; evaluate on held-out digits."""
@@ -49,6 +50,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._train import TrainConfig, TrainProgress, train_lenet
         from vis._cache import cache_dir
 
+        limit_torch_threads(threads)
         if output.suffix.lower() not in (".pt", ".pth"):
             raise fail(f"vis train writes a PyTorch checkpoint: name it .pt or .pth, not {output.name}")
         check_output(output, overwrite)

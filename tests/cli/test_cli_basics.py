@@ -133,7 +133,9 @@ def test_progress_is_in_place_on_a_terminal_and_lines_in_a_log(monkeypatch, caps
 
 
 @pytest.mark.parametrize("command", [["dream", "x.png", "-o", "y.png"], ["maximize", "lenet5", "--objective", "conv2:1", "-o", "y.png"],
-                                     ["saliency", "lenet5", "x.png", "-o", "y.png"], ["bench", "grad", "lenet5"]])
+                                     ["saliency", "lenet5", "x.png", "-o", "y.png"], ["bench", "grad", "lenet5"],
+                                     ["predict", "lenet5", "x.png"], ["train", "lenet", "-o", "l.pt"],
+                                     ["embed", "lenet5", "--images", ".", "--layer", "tanh2", "-o", "e.png"]])
 def test_a_thread_count_far_above_the_cores_is_refused(command, tmp_path, monkeypatch) -> None:
     """--threads 100000 made ORT start 100000 threads (16 GiB) before the first step; it is a usage error now."""
     from vis.cli._app import MAX_THREADS
@@ -162,3 +164,15 @@ def test_a_failed_command_removes_the_output_folders_it_created(tmp_path) -> Non
     assert [p.name for p in tmp_path.iterdir()] == ["kept"] and not any((tmp_path / "kept").iterdir())
     made = invoke("filters", "lenet5", "-w", "random", "-o", tmp_path / "new" / "f.png")
     assert made.exit_code == 0 and (tmp_path / "new" / "f.png").exists(), made.output
+
+
+def test_torch_commands_take_threads(image_files, monkeypatch) -> None:
+    """predict, features, patches, embed, train and style compute with torch: --threads limits them too."""
+    import torch
+
+    asked = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    result = invoke("predict", "lenet5", "-w", "random", str(image_files["grey"]), "--threads", "1")
+    assert result.exit_code == 0 and asked == [1], result.output
+    result = invoke("predict", "lenet5", "-w", "random", str(image_files["grey"]))
+    assert result.exit_code == 0 and asked == [1], result.output  # 0, the default, leaves torch's own setting

@@ -83,6 +83,7 @@ def test_real_efficientnet_cam_and_saliency(sample_photo, tmp_path) -> None:
     (("features", "lenet5", "{text}", "--layer", "tanh1", *R), "not a readable image"),
     (("saliency", "lenet5", "{missing}", *R), "not found"),
     (("saliency", "lenet5", "{rgb}", "--class", "12", *R), "out of range"),
+    (("saliency", "lenet5", "{rgb}", "--noise", "0.9", *R), "--noise is SmoothGrad's: it needs --samples N"),
     (("cam", "lenet5", "{rgb}", "--layer", "fc1", *R), "no spatial maps"),
     (("cam", "vgg19", "{rgb}", "--method", "cam", *R), "Grad-CAM"),
     (("cam", "lenet5", "{rgb}", "--method", "gradcm", *R), "gradcam"),
