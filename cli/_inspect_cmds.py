@@ -47,10 +47,10 @@ def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
         typer.echo(f"wrote {npy} {tuple(array.shape)}")
 
 
-def _folder(images: Path, min_count: int = 1):
+def _folder(images: Path, model: str, min_count: int = 1):
     from vis.engine._inspect import scan_images
 
-    found = scan_images(images, min_count=min_count)
+    found = scan_images(images, min_count=min_count, model_name=model)
     note = f", skipped {len(found.skipped)} non-image or unreadable file{'s' if len(found.skipped) != 1 else ''}" if found.skipped else ""
     typer.echo(f"{images}: {len(found.paths)} image{'s' if len(found.paths) != 1 else ''}{note}")
     return found
@@ -276,7 +276,7 @@ def register(app: VisTyper) -> None:
             raise VisError(f"channel {channel} is out of range: layer {layer} of {model} has {info.channels} channels "
                            f"(0..{info.channels - 1})")
         output, npy = _outputs(output, npy, overwrite)
-        found = _folder(images)
+        found = _folder(images, model)
         net = get_model(model, weights=weights)
         patches, rf = top_patches(model, net, found.images, layer, channel, k)
         captions = [f"{_short(found.paths[p.index].relative_to(images).as_posix())} {p.activation:.3g}" for p in patches]
@@ -307,7 +307,7 @@ def register(app: VisTyper) -> None:
         limit_torch_threads(threads)
         layer_info(model, layer)
         output, npy = _outputs(output, npy, overwrite)
-        found = _folder(images, min_count=3)
+        found = _folder(images, model, min_count=3)
         net = get_model(model, weights=weights)
         used = tsne_perplexity(perplexity, len(found.images))
         if used != perplexity:

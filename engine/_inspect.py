@@ -18,7 +18,7 @@ from torch import nn
 
 from vis.engine._images import IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
-from vis.models import LayerInfo, StagedNet, classification_input, layer_table, model_spec
+from vis.models import LayerInfo, StagedNet, classification_input, evaluation_resize, layer_table, model_spec
 
 # Stages whose computation is a plain function rather than a module: the module holding their convolution.
 # Stages that are modules (nn.Conv2d, GoogLeNet's BasicConv2d, ...) are inspected instead.
@@ -51,8 +51,10 @@ class ImageSet:
         return len(set(self.labels)) > 1 or any(self.labels)
 
 
-def scan_images(folder: str | Path, min_count: int = 1) -> ImageSet:
-    """Every decodable image under ``folder`` (recursively); other files are skipped and counted.
+def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None = None) -> ImageSet:
+    """Every decodable image under ``folder`` (recursively); other files are skipped and counted. With
+    ``model_name`` each image is kept resized as that model's evaluation transform resizes it (the same batch from
+    :func:`model_batch`, a fraction of the memory for photos).
 
     Raises:
         InputFileError: ``folder`` is missing or not a folder, or holds fewer than ``min_count`` images.
@@ -72,6 +74,8 @@ def scan_images(folder: str | Path, min_count: int = 1) -> ImageSet:
         except InputFileError:
             skipped.append(path)
             continue
+        if model_name is not None:
+            image = evaluation_resize(image, model_spec(model_name).preprocessing)
         rel = path.relative_to(folder)
         paths.append(path)
         images.append(image)

@@ -1,7 +1,7 @@
 """Model registry, architectures, weight sources, layer tables and preprocessing."""
 
 from vis.models._base import Stage, StagedNet
-from vis.models._preprocess import Preprocessing, classification_input, to_channels
+from vis.models._preprocess import Preprocessing, classification_input, evaluation_resize, to_channels
 from vis.models._registry import LayerInfo, ModelSpec, get_model, layer_table, list_models, model_spec
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Stage",
     "StagedNet",
     "classification_input",
+    "evaluation_resize",
     "get_model",
     "layer_table",
     "list_models",

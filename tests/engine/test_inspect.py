@@ -326,6 +326,18 @@ def test_scan_images_skips_and_counts(image_files, tmp_path) -> None:
         scan_images(tmp_path / "nope")
 
 
+def test_a_scan_for_a_model_keeps_images_at_its_evaluation_size(tmp_path) -> None:
+    """A folder of photos is held resized as the model will see it: a fraction of the memory, the same batch."""
+    import cv2
+
+    photo = (np.random.default_rng(2).random((600, 900, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "p.png"), photo)
+    kept = scan_images(tmp_path, model_name="efficientnet_lite0").images[0]
+    full = scan_images(tmp_path).images[0]
+    assert kept.shape == (256, 384, 3) and full.shape == (600, 900, 3)
+    assert np.array_equal(model_batch("efficientnet_lite0", [kept]), model_batch("efficientnet_lite0", [full]))
+
+
 def test_pooled_features_and_tsne() -> None:
     net = get_model("lenet5", weights="random")
     rng = np.random.default_rng(4)
