@@ -268,7 +268,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._patches import top_patches
         from vis.engine._plots import plot_patches
         from vis.errors import VisError
-        from vis.models import get_model
+        from vis.models import get_model, model_spec
 
         limit_torch_threads(threads)
         info = layer_info(model, layer, spatial=True)
@@ -284,6 +284,12 @@ def register(app: VisTyper) -> None:
                             f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
         fewer = f": one per image, and the folder has {len(patches)} (-k {k})" if len(patches) < k else ""
         typer.echo(f"wrote {path} ({len(patches)} patches{fewer}, receptive field {rf.size}px)")
+        crop = model_spec(model).preprocessing.crop
+        if rf.size > crop:
+            typer.echo(f"note: {layer}'s receptive field ({rf.size}px) is larger than the {crop}px input: each patch "
+                       f"is the whole image, grey where the field lies outside it; an earlier layer gives parts")
+        elif any(min(p.box[2] - p.box[0], p.box[3] - p.box[1]) < rf.size for p in patches):
+            typer.echo("grey in a patch is where its unit's field reaches past the image's border")
         _save_npy(npy, np.stack([p.pixels for p in patches]))
 
     @app.command("embed")

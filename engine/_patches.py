@@ -30,12 +30,25 @@ class ReceptiveField:
     stride: int
     offset: float
 
-    def box(self, y: int, x: int, height: int, width: int) -> tuple[int, int, int, int]:
-        """(top, left, bottom, right) of unit (y, x)'s field, clipped to a height x width input."""
+    def corner(self, y: int, x: int) -> tuple[int, int]:
+        """(top, left) of unit (y, x)'s whole field; negative where it starts outside the input."""
         half = self.size / 2
         cy, cx = self.offset + y * self.stride, self.offset + x * self.stride
-        top, left = int(round(cy - half + 0.5)), int(round(cx - half + 0.5))
+        return int(round(cy - half + 0.5)), int(round(cx - half + 0.5))
+
+    def box(self, y: int, x: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) of unit (y, x)'s field, clipped to a height x width input."""
+        top, left = self.corner(y, x)
         return max(top, 0), max(left, 0), min(top + self.size, height), min(left + self.size, width)
+
+    def patch(self, image: np.ndarray, y: int, x: int, outside: float = 0.5) -> np.ndarray:
+        """Unit (y, x)'s whole field of an HxWxC image, ``outside`` (grey) where it lies past the border: a square
+        that keeps the field's proportions, not a clipped box stretched to one."""
+        top, left = self.corner(y, x)
+        t, l, b, r = self.box(y, x, *image.shape[:2])
+        field = np.full((self.size, self.size, image.shape[2]), outside, np.float32)
+        field[t - top:b - top, l - left:r - left] = image[t:b, l:r]
+        return field
 
 
 _RF_CACHE: dict[tuple[str, str], ReceptiveField] = {}
@@ -110,7 +123,8 @@ def top_patches(model_name: str, model: StagedNet, images: Sequence[np.ndarray],
     """The ``k`` images whose strongest unit of ``channel`` at ``layer`` is largest, cropped to that unit's field.
 
     Each image (through the model's evaluation transform) contributes its best position; patches are sorted by
-    activation, largest first.
+    activation, largest first. A field reaching past the image's border is padded grey (:meth:`ReceptiveField.patch`),
+    so every patch shows the field at one scale.
 
     Raises:
         UnknownNameError / VisError: unknown or non-spatial layer, channel out of range.
@@ -138,11 +152,11 @@ def top_patches(model_name: str, model: StagedNet, images: Sequence[np.ndarray],
     patches = []
     for value, i, y, x in best[:k]:
         img = inputs[i].transpose(1, 2, 0)
-        top, left, bottom, right = rf.box(y, x, *img.shape[:2])
-        crop = img[top:bottom, left:right]
-        crop = np.repeat(crop, 3, axis=2) if crop.shape[2] == 1 else crop
-        pixels = cv2.resize(np.ascontiguousarray(crop), (side, side), interpolation=cv2.INTER_LINEAR)
-        patches.append(Patch(i, value, (y, x), (top, left, bottom, right), pixels.astype(np.float32)))
+        field = rf.patch(img, y, x)
+        field = np.repeat(field, 3, axis=2) if field.shape[2] == 1 else field
+        shrink = side < rf.size
+        pixels = cv2.resize(field, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        patches.append(Patch(i, value, (y, x), rf.box(y, x, *img.shape[:2]), pixels.astype(np.float32)))
     return patches, rf
 
 

@@ -309,6 +309,24 @@ def test_patches_rank_and_crop(tmp_path) -> None:
         top_patches("lenet5", net, images, "tanh2", 16)
 
 
+def test_a_field_past_the_border_is_padded_grey_not_stretched() -> None:
+    """A corner unit's field sticks out of the image: the patch is the whole field square, the image where it is
+    and grey outside, so a clipped box is no longer stretched into a square."""
+    from vis.engine._patches import ReceptiveField
+
+    rf = ReceptiveField(size=10, stride=4, offset=1.5)
+    image = np.arange(20 * 24 * 3, dtype=np.float32).reshape(20, 24, 3) / (20 * 24 * 3)
+    top, left = rf.corner(0, 0)
+    assert (top, left) == (-3, -3) and rf.box(0, 0, 20, 24) == (0, 0, 7, 7)
+    patch = rf.patch(image, 0, 0)
+    assert patch.shape == (10, 10, 3)
+    assert np.all(patch[:3] == 0.5) and np.all(patch[:, :3] == 0.5)
+    assert np.array_equal(patch[3:, 3:], image[:7, :7])
+    inside = rf.patch(image, 2, 3)  # wholly inside: the image's own pixels
+    t, l = rf.corner(2, 3)
+    assert np.array_equal(inside, image[t:t + 10, l:l + 10])
+
+
 def test_scan_images_skips_and_counts(image_files, tmp_path) -> None:
     (tmp_path / "sub").mkdir()
     cv2.imwrite(str(tmp_path / "sub" / "a.png"), np.zeros((9, 9, 3), np.uint8))
