@@ -317,8 +317,8 @@ def register(app: VisTyper) -> None:
         net = get_model(model, weights=weights)
         used = tsne_perplexity(perplexity, len(found.images))
         if used != perplexity:
-            typer.echo(f"perplexity {used:g} ({len(found.images)} images allow at most a third of them as neighbours, "
-                       f"not {perplexity:g})")
+            typer.echo(f"perplexity {used:g}, not {perplexity:g}: {len(found.images)} images allow no more (about a "
+                       f"third of them as neighbours)")
         points = tsne_embedding(pooled_features(model, net, found.images, layer), perplexity)
         thumbs = [display_image(x) for x in model_batch(model, found.images)]
         labels = found.labels if found.has_labels else None

@@ -13,6 +13,8 @@ import numpy as np
 from vis.errors import InputFileError, OutputExistsError, OutputPathError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+# read, not written: a folder scan takes what a single image argument takes (OpenCV decodes them all)
+READ_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".pbm", ".pnm", ".jp2", ".avif"}
 
 
 def load_image(path: str | Path) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vis.engine._images import IMAGE_SUFFIXES, load_image
+from vis.engine._images import READ_IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
 from vis.models import LayerInfo, StagedNet, classification_input, evaluation_resize, layer_table, model_spec
 
@@ -66,7 +66,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
         raise InputFileError(f"expected a folder of images, got a file: {folder}")
     paths, images, labels, skipped = [], [], [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
+        if path.suffix.lower() not in READ_IMAGE_SUFFIXES:
             skipped.append(path)
             continue
         try:
@@ -84,7 +84,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
         found = f"{len(paths)} image{'s' if len(paths) != 1 else ''}"
         raise InputFileError(
             f"{folder} holds {found} ({len(skipped)} other file{'s' if len(skipped) != 1 else ''} skipped); "
-            f"need at least {min_count} ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            f"need at least {min_count} ({', '.join(sorted(READ_IMAGE_SUFFIXES))})"
         )
     return ImageSet(paths, images, labels, skipped)
 

@@ -344,6 +344,14 @@ def test_scan_images_skips_and_counts(image_files, tmp_path) -> None:
         scan_images(tmp_path / "nope")
 
 
+def test_a_folder_scan_takes_a_gif_as_a_single_image_argument_does(tmp_path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.full((9, 12, 3), 200, np.uint8)).save(tmp_path / "a.gif")
+    found = scan_images(tmp_path)
+    assert [p.name for p in found.paths] == ["a.gif"] and found.images[0].shape == (9, 12, 3)
+
+
 def test_a_scan_for_a_model_keeps_images_at_its_evaluation_size(tmp_path) -> None:
     """A folder of photos is held resized as the model will see it: a fraction of the memory, the same batch."""
     import cv2
