@@ -137,7 +137,7 @@ def register(app: VisTyper) -> None:
         images: list[Path] = typer.Argument(..., help="Image files (any size; grey and RGBA are converted)."),
         layer: str = typer.Option(..., "--layer", "-l", help="Layer whose activation maps to show."),
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
-        channels: Optional[str] = typer.Option(None, "--channels", "-c", help="Channels: 0:16 (default), 0:64:4, 5 or 1,3,7."),
+        channels: Optional[str] = typer.Option(None, "--channels", "-c", help="Channels: 0:64:4, 5 or 1,3,7 (default: the first 16, or all of a smaller layer)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " Activations (N, K, h, w)."),
         threads: int = torch_threads_option(),

@@ -37,7 +37,7 @@ def parse_channels(text: str | None, count: int, layer: str = "the layer", defau
         if stop > count:
             raise VisError(f"channel range {part!r} is out of range: {layer} has {count} channels (0..{count - 1})")
         if start >= stop:
-            raise VisError(f"channel range {part!r} is empty: the end is left out, so it must be above the start")
+            raise VisError(f"channel range {part!r} is empty: the end is excluded, so it must be above the start")
         chosen.extend(range(start, stop, step))
     if not chosen:
         raise VisError(f"--channels {text!r} select no channel")

@@ -24,7 +24,7 @@ class Stage:
         name: the layer's name, e.g. ``conv4_1`` or ``inception4c``.
         kind: what it is: ``conv``, ``relu``, ``pool``, ``bn``, ``tanh``, ``inception``, ``block``, ``fc``, ...
         fn: the computation of this stage.
-        tags: extra facts, e.g. ``pre_relu`` (a conv output before its ReLU), ``logits``.
+        tags: extra facts, e.g. ``pre_relu`` (a conv output before its ReLU; ``pre_tanh`` in LeNet-5), ``logits``.
     """
 
     name: str

@@ -78,6 +78,8 @@ def read_state_dict(path: Path, model_name: str | None = None) -> dict[str, torc
     """
     if not path.exists():
         raise WeightsUnavailableError(f"weights file not found: {path}")
+    if path.is_dir():
+        raise WeightsUnavailableError(f"expected a weights file, got a folder: {path}")
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types (and terse messages) for a corrupt or foreign file

@@ -32,11 +32,11 @@ class LeNet5(StagedNet):
         return [
             Stage("pad", "pad", lambda x: F.pad(x, (2, 2, 2, 2))),
             Stage("conv1", "conv", self.conv1),
-            Stage("bn1", "bn", self.bn1, ("pre_relu",)),
+            Stage("bn1", "bn", self.bn1, ("pre_tanh",)),
             Stage("tanh1", "tanh", torch.tanh),
             Stage("pool1", "pool", lambda x: F.max_pool2d(x, 2)),
             Stage("conv2", "conv", self.conv2),
-            Stage("bn2", "bn", self.bn2, ("pre_relu",)),
+            Stage("bn2", "bn", self.bn2, ("pre_tanh",)),
             Stage("tanh2", "tanh", torch.tanh),
             Stage("pool2", "pool", lambda x: F.max_pool2d(x, 2)),
             Stage("dropout", "dropout", lambda x: self.dropout(torch.flatten(x, 1))),

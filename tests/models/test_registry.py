@@ -187,3 +187,10 @@ def test_a_vis_checkpoint_names_its_model_and_a_foreign_file_says_what_it_is(tmp
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
     with pytest.raises(WeightsUnavailableError, match="is not a PyTorch weights file"):
         get_model("lenet5", str(tmp_path / "photo.jpg"))
+
+
+def test_a_folder_given_as_weights_is_named_as_one(tmp_path) -> None:
+    from vis.errors import WeightsUnavailableError
+
+    with pytest.raises(WeightsUnavailableError, match="expected a weights file, got a folder"):
+        get_model("lenet5", weights=str(tmp_path))
