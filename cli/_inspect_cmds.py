@@ -220,7 +220,7 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """Grad-CAM (Selvaraju et al.) or CAM (Zhou et al.) heatmap over the image, predicted classes in the title."""
         from vis.engine import load_image
-        from vis.engine._attribution import Attribution
+        from vis.engine._attribution import Attribution, plain_cam_layer
         from vis.engine._inspect import display_image, layer_info, model_batch
         from vis.engine._plots import plot_cam
         from vis.errors import UnknownNameError, VisError
@@ -231,14 +231,16 @@ def register(app: VisTyper) -> None:
             raise UnknownNameError("CAM method", method, ["gradcam", "cam"])
         if layer is not None:
             layer_info(model, layer, spatial=True)
+        if method == "cam":  # checked before the weights load (a download, for VGG-19)
+            cam_layer = plain_cam_layer(model)
+            if layer is not None and layer != cam_layer:
+                raise VisError(f"plain CAM reads {cam_layer} of {model} (the maps before the pooling); "
+                               f"drop --layer or use --method gradcam")
         picture = load_image(image)
         output, npy = _outputs(output, npy, overwrite)
         attr = Attribution(model, get_model(model, weights=weights), _session(provider, threads), weights)
         x = model_batch(model, [picture])
         if method == "cam":
-            if layer is not None and layer != attr.cam_layer():
-                raise VisError(f"plain CAM reads {attr.cam_layer()} of {model} (the maps before the pooling); "
-                               f"drop --layer or use --method gradcam")
             result = attr.cam(x, klass)[0]
         else:
             result = attr.grad_cam(x, layer or attr.default_cam_layer(), klass)[0]

@@ -296,10 +296,7 @@ class Attribution:
 
     def cam_layer(self) -> str:
         """The layer plain CAM reads (the one before the global average pooling)."""
-        if self.model_name not in GAP_HEADS:
-            raise VisError(f"plain CAM needs a global-average-pooled net ({', '.join(GAP_HEADS)}); {self.model_name} "
-                           f"has a different classifier: use Grad-CAM (--method gradcam)")
-        return GAP_HEADS[self.model_name][0]
+        return plain_cam_layer(self.model_name)
 
     def cam(self, images: np.ndarray, class_index: int | None = None) -> list[CamMap]:
         """Zhou et al.'s CAM: sum_k w_ck A_k with w the classifier's weights and A the last conv maps."""
@@ -333,6 +330,18 @@ class Attribution:
         from vis.models import layer_table
 
         return [r.name for r in layer_table(self.model_name) if len(r.shape) == 3][-1]
+
+
+def plain_cam_layer(model_name: str) -> str:
+    """The layer plain CAM reads of ``model_name`` (known without its weights).
+
+    Raises:
+        VisError: the model's classifier is not global average pooling and one linear layer.
+    """
+    if model_name not in GAP_HEADS:
+        raise VisError(f"plain CAM needs a global-average-pooled net ({', '.join(GAP_HEADS)}); {model_name} "
+                       f"has a different classifier: use Grad-CAM (--method gradcam)")
+    return GAP_HEADS[model_name][0]
 
 
 def top_classes(logits: np.ndarray, categories: list[str], k: int = 3) -> list[tuple[int, str, float]]:

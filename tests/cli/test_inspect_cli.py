@@ -150,6 +150,8 @@ def test_a_figure_suffix_matplotlib_cannot_write_exits_2(tmp_path, name, message
     (("saliency", "efficientnet_lite0", "{rgb}", "--class", "1000"), "class 1000 is out of range"),
     (("cam", "efficientnet_lite0", "{rgb}", "--class", "-1"), "class -1 is out of range"),
     (("saliency", "efficientnet_lite0", "{rgb}", "--provider", "bogus"), "unknown provider 'bogus'"),
+    (("cam", "vgg19", "{rgb}", "--method", "cam"), "plain CAM needs a global-average-pooled net"),
+    (("cam", "efficientnet_lite0", "{rgb}", "--method", "cam", "--layer", "block10"), "plain CAM reads head"),
 ])
 def test_class_and_provider_fail_before_the_model_loads(args, message, image_files, tmp_path, monkeypatch) -> None:
     import vis.models as models
