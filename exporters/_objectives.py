@@ -22,7 +22,8 @@ terms, and every ``:`` field must be filled (``tv`` alone takes the default weig
 right after ``:`` or ``,`` and before a digit belongs to that number (``block10:-1`` is channel -1, an error), as
 does one after ``@`` before a position ``y,x`` and one in an exponent (``l2:1e-3``). Channels, classes and
 positions count from 0 and may not be negative. The ``l2``/``tv`` weight lambda must be >= 0: the term
-subtracts the penalty already (``- tv:0.5`` would reward noise). A neuron's position must lie inside the layer's
+subtracts the penalty already, so ``- tv:0.5`` (which would reward noise) is refused, as are terms weighted 0 and
+terms that cancel (``block10 - block10``). A neuron's position must lie inside the layer's
 map, whose size depends on the input: :func:`check_neuron_positions` checks it once the input sizes are known.
 """
 
@@ -524,7 +525,7 @@ def _penalty_term(head: str, rest: str, body: str) -> Objective:
     if not math.isfinite(weight):
         raise ObjectiveError(f"{body!r}: the weight {rest!r} is not a finite number")
     if weight < 0:
-        # The term is -lambda * penalty: a negative lambda would reward noise, which '- tv:0.5' says openly.
+        # The term is -lambda * penalty: a negative lambda would reward noise.
         raise ObjectiveError(f"{body!r}: the {head} weight must be >= 0 ({head}:{-weight:g} already subtracts the "
                              "penalty)")
     return cls(weight)
@@ -603,10 +604,29 @@ def _parse(spec: str, ctx: _Context) -> Objective:
     terms = []
     for sign, chunk in _split_terms(spec):
         weight, body = _read_term(chunk, spec)
-        terms.append((sign * weight, _parse_term(body, ctx)))
+        term = _parse_term(body, ctx)
+        if weight == 0:
+            raise ObjectiveError(f"the term {chunk.strip()!r} of objective {spec!r} is weighted 0: it does nothing; "
+                                 f"drop it")
+        if sign * weight < 0 and isinstance(term, (L2Penalty, TVPenalty)):
+            flipped = f"+ {chunk.strip()}" if len(terms) else chunk.strip()
+            raise ObjectiveError(f"{sign * weight:g} x {body!r} in objective {spec!r} would reward noise: "
+                                 f"{body.partition(':')[0]} already subtracts its penalty, so write '{flipped}'")
+        terms.append((sign * weight, term))
+    _refuse_cancelling_terms(terms, spec)
     if len(terms) == 1 and terms[0][0] == 1.0:
         return terms[0][1]
     return Sum(terms)
+
+
+def _refuse_cancelling_terms(terms: list[tuple[float, Objective]], spec: str) -> None:
+    """'block10 - block10' sums to a constant 0: the run would just return its starting image."""
+    totals: dict[tuple, float] = {}
+    for weight, term in terms:
+        key = (type(term).__name__, tuple(sorted((k, repr(v)) for k, v in vars(term).items())))
+        totals[key] = totals.get(key, 0.0) + weight
+    if all(abs(total) < 1e-12 for total in totals.values()):
+        raise ObjectiveError(f"the terms of objective {spec!r} cancel out: it is 0 for every image")
 
 
 def _has_fixed_position(objective: Objective) -> bool:

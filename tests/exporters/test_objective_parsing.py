@@ -58,8 +58,8 @@ def refused(spec: str, model: str = MODEL) -> str:
     ("-0.5*block10 + tv", MODEL, Sum([(-0.5, LayerObjective("block10")), (1.0, TVPenalty())])),
     ("block10 + 0.5*head - block3", MODEL,
      Sum([(1.0, LayerObjective("block10")), (0.5, LayerObjective("head")), (-1.0, LayerObjective("block3"))])),
-    ("block10:3+head-tv:0.5", MODEL,
-     Sum([(1.0, ChannelObjective("block10", 3)), (1.0, LayerObjective("head")), (-1.0, TVPenalty(0.5))])),
+    ("block10:3+head+tv:0.5", MODEL,
+     Sum([(1.0, ChannelObjective("block10", 3)), (1.0, LayerObjective("head")), (1.0, TVPenalty(0.5))])),
     ("1e-3*l2 + block10", MODEL, Sum([(1e-3, L2Penalty()), (1.0, LayerObjective("block10"))])),
     ("2.5e-1*block10", MODEL, Sum([(0.25, LayerObjective("block10"))])),
     ("1e+2*block10", MODEL, Sum([(100.0, LayerObjective("block10"))])),
@@ -75,10 +75,10 @@ def refused(spec: str, model: str = MODEL) -> str:
      Sum([(1.0, NeuronObjective("inception4a", 12)), (1.0, NeuronObjective("inception4a", 3, 1, 2))])),
     ("class:dragonfly", "googlenet", ClassObjective("fc", 319)),
     ("inception4a:12@7,7", "googlenet", NeuronObjective("inception4a", 12, 7, 7)),
-    ("inception3a:1 + 0.5*inception4d - 1e-3*l2:2", "googlenet",
-     Sum([(1.0, ChannelObjective("inception3a", 1)), (0.5, LayerObjective("inception4d")), (-1e-3, L2Penalty(2.0))])),
-    ("class:319 + 0.1*prob:dragonfly - l2:0.001", "googlenet",
-     Sum([(1.0, ClassObjective("fc", 319)), (0.1, ClassObjective("fc", 319, prob=True)), (-1.0, L2Penalty(0.001))])),
+    ("inception3a:1 + 0.5*inception4d + 1e-3*l2:2", "googlenet",
+     Sum([(1.0, ChannelObjective("inception3a", 1)), (0.5, LayerObjective("inception4d")), (1e-3, L2Penalty(2.0))])),
+    ("class:319 + 0.1*prob:dragonfly + l2:0.001", "googlenet",
+     Sum([(1.0, ClassObjective("fc", 319)), (0.1, ClassObjective("fc", 319, prob=True)), (1.0, L2Penalty(0.001))])),
 ])
 def test_legitimate_specs_parse_as_before(spec, model, expected) -> None:
     assert structure(parse_objective(spec, model)) == structure(expected)
@@ -100,6 +100,13 @@ def test_minus_after_a_layer_ending_in_e_is_an_operator() -> None:
     ("tv:-3", "'tv:-3': the tv weight must be >= 0 (tv:3 already subtracts the penalty)"),
     ("l2:-1e-3", "'l2:-1e-3': the l2 weight must be >= 0 (l2:0.001 already subtracts the penalty)"),
     ("head + tv:-3", "'tv:-3': the tv weight must be >= 0"),
+    ("head - tv:0.5", "-1 x 'tv:0.5' in objective 'head - tv:0.5' would reward noise: tv already subtracts its "
+                      "penalty, so write '+ tv:0.5'"),
+    ("head - 1e-3*l2", "would reward noise: l2 already subtracts its penalty, so write '+ 1e-3*l2'"),
+    ("-tv", "would reward noise: tv already subtracts its penalty, so write 'tv'"),
+    ("head + 0*block10", "the term '0*block10' of objective 'head + 0*block10' is weighted 0: it does nothing"),
+    ("block10 - block10", "the terms of objective 'block10 - block10' cancel out: it is 0 for every image"),
+    ("0.5*block10:3 + head - head - 0.5*block10:3", "cancel out"),
 ])
 def test_negative_numbers_are_refused_as_numbers(spec, message) -> None:
     """A minus right after ':', '@' or ',' is the number's sign, not a subtraction of a layer named '1'."""

