@@ -179,7 +179,8 @@ class MaximizeConfig:
 # Per-model defaults that give clean images (merged over the class defaults by MaximizeConfig.for_model).
 MODEL_DEFAULTS: dict[str, dict[str, object]] = {
     # 28x28 digits through a fixed-size classifier: one scale, no jitter (the net has no translation slack).
-    # The ImageNet models use the class defaults (measured: EfficientNet-Lite0 class images at >= 0.97).
+    # The ImageNet models use the class defaults (measured: EfficientNet-Lite0 class images, 5 classes x seeds 0-3,
+    # median probability 0.97, 18 of 20 top 1).
     "lenet5": {"scales": (28,), "jitter": 0, "iterations": 200, "step": 0.01, "blur_every": 0, "l2_decay": 0.0},
 }
 
@@ -241,18 +242,27 @@ def maximize(backend: Backend | Callable[[], Backend], config: MaximizeConfig = 
 
 
 def maximize_batch(backend: Backend | Callable[[], Backend], config: MaximizeConfig, batch: int,
-                   progress: ProgressFn | None = None) -> np.ndarray:
+                   progress: ProgressFn | None = None, starts: Sequence[int] | None = None) -> np.ndarray:
     """Optimise ``batch`` images at once (the backend's objective sums over the batch; each image ascends its own
-    gradient). Returns (N, H, W, 3) float32 in [0, 1]."""
+    gradient). Returns (N, H, W, 3) float32 in [0, 1].
+
+    Randomness comes in two streams of ``config.seed``: each image's start, from its entry of ``starts`` (by
+    default 0..batch-1; an atlas passes the unit numbers), and the jitter or transforms shared by the batch. So an
+    image is the same whichever batch it is optimised in.
+    """
     if not hasattr(backend, "gradient"):
         backend = backend()  # type: ignore[operator]
     config.validate()
-    rng = np.random.default_rng(config.seed)
+    starts = range(batch) if starts is None else starts
+    if len(starts) != batch:
+        raise ValueError(f"{len(starts)} starts for a batch of {batch}")
+    init = [np.random.default_rng([config.seed, 1, int(s)]) for s in starts]
+    rng = np.random.default_rng([config.seed, 0])
     report = progress or (lambda _p: None)
     if config.param == "fft":
-        x = _run_fft(backend, config, batch, rng, report)  # type: ignore[arg-type]
+        x = _run_fft(backend, config, batch, init, rng, report)  # type: ignore[arg-type]
     else:
-        x = _run_pixel(backend, config, batch, rng, report)  # type: ignore[arg-type]
+        x = _run_pixel(backend, config, batch, init, rng, report)  # type: ignore[arg-type]
     out = x.transpose(0, 2, 3, 1)
     if out.shape[3] == 1:
         out = np.repeat(out, 3, axis=3)
@@ -297,10 +307,10 @@ class _Adam:
         return (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(np.float32)
 
 
-def _run_pixel(backend: Backend, config: MaximizeConfig, batch: int, rng: np.random.Generator,
-               report: ProgressFn) -> np.ndarray:
+def _run_pixel(backend: Backend, config: MaximizeConfig, batch: int, init: Sequence[np.random.Generator],
+               rng: np.random.Generator, report: ProgressFn) -> np.ndarray:
     scales = config.scales
-    x = grey_noise_image(batch, config.channels, scales[0], scales[0], config.noise, rng)
+    x = grey_noise_image(batch, config.channels, scales[0], scales[0], config.noise, init)
     adam = _Adam(config.lr) if config.method == "adam" else None
     for stage, size in enumerate(scales):
         x = np.clip(_resize(x, size), 0.0, 1.0)
@@ -325,10 +335,10 @@ def _run_pixel(backend: Backend, config: MaximizeConfig, batch: int, rng: np.ran
     return x
 
 
-def _run_fft(backend: Backend, config: MaximizeConfig, batch: int, rng: np.random.Generator,
-             report: ProgressFn) -> np.ndarray:
+def _run_fft(backend: Backend, config: MaximizeConfig, batch: int, init: Sequence[np.random.Generator],
+             rng: np.random.Generator, report: ProgressFn) -> np.ndarray:
     size = config.size
-    param = FFTImage(batch, config.channels, size, size, rng)
+    param = FFTImage(batch, config.channels, size, size, init)
     optimizer = torch.optim.Adam(param.parameters(), lr=config.lr)
     out_size = (size, size) if config.fixed_size else None
     for it in range(config.steps):
@@ -419,7 +429,7 @@ def maximize_units(model_name: str, model: StagedNet, layer: str, units: Sequenc
         chunk = units[start : start + batch]
         engine.set_guide(objective.selection(chunk))
         hook = (lambda p, s=start: progress(s, len(units), p)) if progress else None
-        images.append(maximize_batch(engine, config, len(chunk), hook))
+        images.append(maximize_batch(engine, config, len(chunk), hook, starts=chunk))  # a unit's image: any --batch
     return np.concatenate(images, axis=0)
 
 

@@ -14,6 +14,8 @@ this small graph (the network itself is never run in torch here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import math
 from dataclasses import dataclass
 
@@ -42,19 +44,24 @@ class FFTImage:
 
     Args:
         batch, channels, height, width: shape of the image produced, NCHW.
-        rng: seeds the initial spectrum (normal, standard deviation ``sd``).
+        rng: seeds the initial spectrum (normal, standard deviation ``sd``); one generator per image makes each
+            image's start independent of the others in the batch.
         sd: standard deviation of the initial spectrum.
         decay_power: the spectrum is scaled by ``1 / f ** decay_power`` (1: natural-image statistics).
         decorrelate: mix colours with :data:`COLOR_CORRELATION` (3-channel images only).
     """
 
-    def __init__(self, batch: int, channels: int, height: int, width: int, rng: np.random.Generator,
+    def __init__(self, batch: int, channels: int, height: int, width: int,
+                 rng: np.random.Generator | Sequence[np.random.Generator],
                  sd: float = 0.01, decay_power: float = 1.0, decorrelate: bool = True):
         self.shape = (batch, channels, height, width)
         freqs = rfft2d_freqs(height, width)
         scale = 1.0 / np.maximum(freqs, 1.0 / max(height, width)) ** decay_power * np.sqrt(height * width)
         self.scale = torch.from_numpy(scale.astype(np.float32))
-        init = rng.normal(size=(2, batch, channels, *freqs.shape)) * sd
+        if isinstance(rng, np.random.Generator):
+            init = rng.normal(size=(2, batch, channels, *freqs.shape)) * sd
+        else:
+            init = np.stack([r.normal(size=(2, channels, *freqs.shape)) for r in rng], axis=1) * sd
         self.spectrum = torch.tensor(init, dtype=torch.float32, requires_grad=True)
         self.color = torch.from_numpy(COLOR_CORRELATION) if decorrelate and channels == 3 else None
 
@@ -114,9 +121,14 @@ def _random_crop(x: torch.Tensor, d: int, rng: np.random.Generator) -> torch.Ten
 
 
 def grey_noise_image(batch: int, channels: int, height: int, width: int, noise: float,
-                     rng: np.random.Generator) -> np.ndarray:
-    """The thesis's start (figure 4.2): grey, 0.5, perturbed by uniform colour noise of total width ``noise``."""
-    return (0.5 + (rng.random((batch, channels, height, width)) - 0.5) * noise).astype(np.float32)
+                     rng: np.random.Generator | Sequence[np.random.Generator]) -> np.ndarray:
+    """The thesis's start (figure 4.2): grey, 0.5, perturbed by uniform colour noise of total width ``noise``
+    (one generator per image: each image's noise independent of the batch)."""
+    if isinstance(rng, np.random.Generator):
+        draws = rng.random((batch, channels, height, width))
+    else:
+        draws = np.stack([r.random((channels, height, width)) for r in rng])
+    return (0.5 + (draws - 0.5) * noise).astype(np.float32)
 
 
 def total_variation_grad(x: np.ndarray) -> np.ndarray:
