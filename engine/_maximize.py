@@ -113,8 +113,11 @@ class MaximizeConfig:
             raise MaximizeError("iterations, jitter and blur-every must not be negative")
         if not (self.step > 0 and self.lr > 0 and math.isfinite(self.step) and math.isfinite(self.lr)):
             raise MaximizeError(f"step and lr must be positive numbers, got {self.step} and {self.lr}")
-        if not (self.tv >= 0 and self.l2_decay >= 0):
-            raise MaximizeError(f"tv and l2 must not be negative, got {self.tv} and {self.l2_decay}")
+        if not (self.tv >= 0 and self.l2_decay >= 0 and math.isfinite(self.tv) and math.isfinite(self.l2_decay)):
+            raise MaximizeError(f"tv and l2 must be finite numbers >= 0, got {self.tv} and {self.l2_decay}")
+        if self.param == "pixel" and self.l2_decay > 1:
+            raise MaximizeError(f"l2 is the fraction of the way to grey each step for --param pixel (0..1), got "
+                                f"{self.l2_decay:g}")
         return self
 
     @classmethod
@@ -198,15 +201,21 @@ def check_scales(scales: Sequence[int], min_size: int = 1) -> tuple[int, ...]:
         raise MaximizeError("--scales is empty: give sizes like 56,80,112,160,224")
     if any(not isinstance(s, (int, np.integer)) or s < min_size for s in scales):
         raise MaximizeError(f"--scales must be integers of at least {min_size}, got {','.join(map(str, scales))}")
-    if any(b < a for a, b in zip(scales, scales[1:])):
+    if max(scales) > MAX_SCALE:
+        raise MaximizeError(f"sizes above {MAX_SCALE} px are refused (got {max(scales)}): the gradient of a larger image "
+                            f"needs more memory than most machines have")
+    if any(b <= a for a, b in zip(scales, scales[1:])):
         raise MaximizeError(f"--scales must ascend (optimise small, then upscale), got {','.join(map(str, scales))}")
     return scales
+
+
+MAX_SCALE = 4096  # far past any of the models' training sizes; the gradient's memory grows with the area
 
 
 def parse_scales(text: str) -> tuple[int, ...]:
     """``"56,80,112"`` -> (56, 80, 112). Raises :class:`MaximizeError` on anything else."""
     try:
-        return tuple(int(v) for v in text.replace(" ", "").split(",") if v != "")
+        return tuple(int(v) for v in text.replace(" ", "").split(","))  # an empty field (',48', '48,') is an error
     except ValueError:
         raise MaximizeError(f"--scales must be comma-separated integers like 56,80,112,160,224, got {text!r}") from None
 

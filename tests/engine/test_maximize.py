@@ -79,6 +79,22 @@ def test_bad_configs(model, spec, size, overrides):
         MaximizeConfig.for_model(model, parse_objective(spec, model), size, **overrides)
 
 
+@pytest.mark.parametrize("size, overrides, words", [
+    (100000, {}, "sizes above 4096 px are refused (got 100000)"),  # it was killed for memory, silently
+    (None, {"scales": (56, 5000)}, "sizes above 4096 px"),
+    (None, {"scales": (56, 56)}, "--scales must ascend"),
+    (None, {"tv": float("inf")}, "tv and l2 must be finite numbers >= 0"),  # it wrote a black image
+    (None, {"l2_decay": float("nan")}, "tv and l2 must be finite numbers >= 0"),
+    (None, {"l2_decay": 5.0}, "l2 is the fraction of the way to grey each step for --param pixel (0..1), got 5"),
+])
+def test_sizes_and_weights_no_run_survives_are_refused(size, overrides, words):
+    with pytest.raises(MaximizeError) as info:
+        MaximizeConfig.for_model("googlenet", parse_objective("inception4a:1", "googlenet"), size, **overrides)
+    assert words in str(info.value)
+    fft = MaximizeConfig.for_model("googlenet", parse_objective("inception4a:1", "googlenet"), param="fft", l2_decay=5.0)
+    assert fft.l2_decay == 5.0  # fft's l2 is a penalty weight, not a fraction
+
+
 @pytest.mark.parametrize("overrides, words", [
     ({"param": "fft", "step": 0.1}, "--step sizes normalised steps; --param fft uses Adam"),
     ({"optimizer": "adam", "step": 0.1}, "--optimizer adam uses Adam"),
@@ -115,7 +131,7 @@ def test_parse_scales(text, expected):
     assert parse_scales(text) == expected
 
 
-@pytest.mark.parametrize("text", ["8a", "56;80", "1.5"])
+@pytest.mark.parametrize("text", ["8a", "56;80", "1.5", ",48", "48,", "56,,80"])
 def test_parse_scales_bad(text):
     with pytest.raises(MaximizeError):
         parse_scales(text)
