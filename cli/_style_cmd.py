@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import VisTyper, limit_torch_threads, torch_threads_option
+from vis.cli._app import VisTyper, given_options, limit_torch_threads, torch_threads_option
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import Interrupted, VisError
 
@@ -37,6 +37,7 @@ def _names(text: str) -> tuple[str, ...]:
 def register(app: VisTyper) -> None:
     @app.command("style")
     def style_cmd(
+        ctx: typer.Context,
         content: Path = typer.Argument(..., help="The content image."),
         styles: list[Path] = typer.Argument(..., help="One or more style images."),
         output: Path = typer.Option(..., "--output", "-o", help="The image to write (.png, .jpg)."),
@@ -65,7 +66,7 @@ def register(app: VisTyper) -> None:
         from vis.cli._train_cmd import progress_bar
         from vis.engine._images import check_image_output, load_image, save_image
         from vis.engine._style import StyleInterrupted, StyleProgress, check_config, style_transfer
-        from vis.errors import UnknownNameError
+        from vis.errors import UnknownNameError, VisError
         from vis.models import layer_table
 
         limit_torch_threads(threads)
@@ -78,6 +79,8 @@ def register(app: VisTyper) -> None:
         )
         # Fail on settings, names and files before the slow parts.
         check_config(config, len(styles))
+        if "lr" in given_options(ctx) and config.optimizer != "adam":
+            raise VisError(f"--lr is Adam's learning rate; {config.optimizer} sets its own steps (add --optimizer adam)")
         valid = [row.name for row in layer_table("vgg19")]
         for name in (config.content_layer, *config.style_layers):
             if name not in valid:

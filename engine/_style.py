@@ -46,6 +46,10 @@ class StyleProgress:
         return self.content + self.style + self.tv
 
 
+MAX_SIDE = 4096  # the largest output or style image side: VGG-19's activations grow with the area
+MAX_WEIGHT = 1e12  # loss weights: 1e40 overflowed the float32 loss into inf and wrote a black image
+
+
 def check_config(config: StyleConfig, n_styles: int) -> None:
     """Raise :class:`VisError` for settings that cannot run (before any slow work)."""
     if config.optimizer not in OPTIMIZERS:
@@ -57,8 +61,22 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
     if not (config.lr > 0 and math.isfinite(config.lr)):
         raise VisError(f"lr must be a positive number, got {config.lr}")
     torch_device(config.device)
-    if any(s < 16 for s in config.resolved_scales()):
-        raise VisError(f"sizes must be at least 16 pixels, got {config.resolved_scales()}")
+    scales = config.resolved_scales()
+    if any(s < 16 for s in scales):
+        raise VisError(f"sizes must be at least 16 pixels, got {scales}")
+    if any(b <= a for a, b in zip(scales, scales[1:])):
+        raise VisError(f"--scales go from coarse to fine: each larger than the one before, got {scales}")
+    if not (math.isfinite(config.style_scale) and config.style_scale > 0):
+        raise VisError(f"style scale must be a positive number, got {config.style_scale}")
+    largest = max(max(scales), round(max(scales) * config.style_scale))
+    if largest > MAX_SIDE:
+        raise VisError(f"a side of {largest} px (output or style image at --style-scale) is above {MAX_SIDE}: VGG-19's "
+                       f"activations there need more memory than most machines have")
+    weights = [("--content-weight", config.content_weight), ("--style-weight", config.style_weight),
+               ("--tv-weight", config.tv_weight), *(("--layer-weights", w) for w in config.layer_weights or ())]
+    for flag, value in weights:
+        if not (math.isfinite(value) and 0 <= value <= MAX_WEIGHT):
+            raise VisError(f"{flag} must be a number from 0 to {MAX_WEIGHT:g}, got {value:g}")
     if not config.style_layers:
         raise VisError("at least one style layer is needed")
     if config.layer_weights is not None and len(config.layer_weights) != len(config.style_layers):
@@ -73,8 +91,6 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
             raise VisError(f"{len(config.style_blend)} style weights for {n_styles} style images")
         if any(w < 0 for w in config.style_blend) or sum(config.style_blend) <= 0:
             raise VisError(f"style weights must be non-negative with a positive sum, got {config.style_blend}")
-    if config.style_scale <= 0:
-        raise VisError(f"style scale must be positive, got {config.style_scale}")
 
 
 def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:

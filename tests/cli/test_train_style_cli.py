@@ -134,6 +134,8 @@ def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_pat
     (["--device", "bogus"], ["unknown device 'bogus'"]),
     (["--device", "cuda:7"] if torch.cuda.is_available() else ["--device", "cuda"], ["--device cuda"]),
     (["--lr", "0"], ["lr must be a positive number"]),
+    (["--lr", "5"], ["--lr is Adam's learning rate; lbfgs sets its own steps"]),  # it was ignored
+    (["--style-scale", "inf"], ["style scale must be a positive number, got inf"]),
 ])
 def test_style_bad_options(app: VisTyper, images: dict[str, Path], tmp_path: Path, extra: list[str], words: list[str]) -> None:
     args = ["style", str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.png"), "--size", "32", "-n", "1"]

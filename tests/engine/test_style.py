@@ -137,6 +137,14 @@ def test_preserve_colors_keeps_content_chroma(vgg: torch.nn.Module) -> None:
     (dict(style_blend=(1.0, -1.0)), 2, "non-negative"),
     (dict(style_layers=()), 1, "style layer"),
     (dict(style_scale=0.0), 1, "style scale"),
+    (dict(style_scale=float("inf")), 1, "style scale must be a positive number, got inf"),  # was an OverflowError
+    (dict(size=64, style_scale=100.0), 1, "a side of 6400 px .output or style image at --style-scale. is above 4096"),
+    (dict(size=20000), 1, "a side of 20000 px"),  # was torch's allocator failing with a traceback
+    (dict(scales=(64, 32)), 1, "--scales go from coarse to fine"),
+    (dict(tv_weight=float("inf")), 1, "--tv-weight must be a number from 0 to 1e.12, got inf"),
+    (dict(content_weight=1e40), 1, "--content-weight must be a number from 0"),
+    (dict(style_weight=float("nan")), 1, "--style-weight"),
+    (dict(layer_weights=(-1.0, 1.0, 1.0, 1.0, 1.0)), 1, "--layer-weights must be a number from 0 to 1e.12, got -1"),
     (dict(), 0, "style image"),
     (dict(size=16), 1, "the content at 16x12 px is too small for relu4_2, relu1_1"),
     (dict(size=32, content_layer="fc8"), 1, "the content at 32x24 px is too small for fc8"),
