@@ -45,6 +45,9 @@ def register(app: VisTyper) -> None:
             raise VisError("--layers is empty: name layers (see `vis layers MODEL`), or leave it out for the logits")
         if step and not objective:
             raise VisError("--step needs --objective (what the step ascends)")
+        if tensorrt_safe and not objective:
+            raise VisError("--tensorrt-safe picks a gradient graph variant: it needs --objective (a plain export has "
+                           "no gradient)")
         if layers and objective:
             raise VisError("--layers and --objective do not go together: a gradient graph outputs objective and grad")
         if onnx_file is not None and not objective:

@@ -45,7 +45,7 @@ def register(app: VisTyper) -> None:
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
         threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="CPU threads (0: the runtime's default)."),
-        top: int = typer.Option(5, "--top", min=1, help="Class images: how many of the model's own classes to print."),
+        top: Optional[int] = typer.Option(None, "--top", min=1, help="Class images: how many of the model's own classes to print (default 5)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
@@ -61,6 +61,9 @@ def register(app: VisTyper) -> None:
         if param == "fft" and scales is not None:
             raise fail("--scales is for --param pixel (upscaling stages); fft optimises at one size: use --size")
         obj = parse_objective(objective, model)
+        if top is not None and not is_class_objective(obj):
+            raise fail("--top sets how many classes are printed for a class image (class:N or prob:N); "
+                       f"{objective} is not one")
         if obj.needs_guide():
             raise fail(f"{objective}: a guide objective pulls an image toward a guide image's features, and "
                        "vis maximize has none; use vis dream IMAGE --guide GUIDE")
@@ -82,7 +85,7 @@ def register(app: VisTyper) -> None:
         typer.echo(f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {config.param}, {ran}, seed {seed}, {backend})")
         if is_class_objective(obj):
             typer.echo(f"{model} classifies it as:")
-            for i, c, q in classify(model, net, image, top).classes:
+            for i, c, q in classify(model, net, image, top or 5).classes:
                 typer.echo(f"  {q:7.2%}  {c} ({i})")
 
     @app.command("atlas")
@@ -115,8 +118,12 @@ def register(app: VisTyper) -> None:
         from vis.engine._maximize import MaximizeConfig, atlas, batch_objective, parse_scales
         from vis.models import get_model
 
+        if param == "fft" and scales is not None:
+            raise fail("--scales is for --param pixel (upscaling stages); fft optimises at one size: use --size")
         objective = batch_objective(model, layer)
         units = parse_channels(channels, objective.channels, layer)
+        if columns is not None and columns > len(units):
+            raise fail(f"--columns {columns} is more than the {len(units)} channels drawn")
         config = MaximizeConfig.for_model(
             model, objective, size, param=param, scales=parse_scales(scales) if scales is not None else None,
             iterations=iterations, blur_every=blur_every, seed=seed)

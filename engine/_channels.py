@@ -9,18 +9,20 @@ FORMS = "0:16, 0:64:2, 5 or 1,3,7"
 
 def parse_channels(text: str | None, count: int, layer: str = "the layer", default: int = 16) -> list[int]:
     """``"0:16"``, ``"0:64:2"``, ``"5"``, ``"1,3,7"`` or a mix (``"0:4,10"``) -> channel indices of a layer with
-    ``count`` channels; ``None`` or blank: the first ``default``. A range leaves out its end, as Python's does, and an
+    ``count`` channels; ``None``: the first ``default`` (blank text and empty entries are errors). A range leaves out its end, as Python's does, and an
     open end runs to the last channel.
 
     Raises:
         VisError: malformed text, an empty range, a channel outside 0..count-1 or one chosen twice.
     """
-    if text is None or not text.strip():
+    if text is None:
         return list(range(min(default, count)))
+    if not text.strip():
+        raise VisError(f"--channels is empty: give channels like {FORMS}, or leave it out for the first {default}")
     chosen: list[int] = []
     for part in text.replace(" ", "").split(","):
         if not part:
-            continue
+            raise VisError(f"--channels {text!r} has an empty entry between commas: give channels like {FORMS}")
         try:
             bits = [int(b) if b else None for b in part.split(":")]
         except ValueError:

@@ -83,6 +83,7 @@ def test_user_onnx_file(tmp_path) -> None:
     (["export", "googlenet", "--objective", "inception4c:999"], "out of range"),
     (["export", "googlenet", "--objective", "incepton4c"], "inception4c"),
     (["export", "googlenet", "--step"], "--step needs --objective"),
+    (["export", "googlenet", "--tensorrt-safe"], "--tensorrt-safe picks a gradient graph variant: it needs --objective"),
     (["export", "--objective", "x"], "either a MODEL"),
     (["export", "--onnx", "missing.onnx", "--objective", "x"], "not found"),
     (["export", "googlenet", "--layers", "conv1", "--objective", "conv1"], "do not go together"),

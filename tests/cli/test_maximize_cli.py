@@ -72,6 +72,13 @@ def test_atlas_grid(tmp_path):
     (["maximize", "googlenet", "--objective", "inception4a:1", "--param", "fft", "--step", "0.1"], "whose step size is --lr"),
     (["maximize", "googlenet", "--objective", "inception4a:1", "--lr", "0.1"], "--lr is Adam's learning rate"),
     (["atlas", "googlenet", "--layer", "inception4a", "--param", "fft", "--blur-every", "2"], "--blur-every blurs"),
+    (["atlas", "googlenet", "--layer", "inception4a", "--param", "fft", "--scales", "32,48"], "fft optimises at one size"),
+    (["atlas", "googlenet", "--layer", "inception4a", "-c", "0:3", "--columns", "100"], "--columns 100 is more than the 3"),
+    (["atlas", "googlenet", "--layer", "inception4a", "-c", ""], "--channels is empty"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--top", "3"], "--top sets how many classes are printed"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--size", "100000"], "sizes above 4096 px are refused"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--tv", "inf"], "tv and l2 must be finite"),
+    (["maximize", "googlenet", "--objective", "inception4a:1 - inception4a:1"], "cancel out"),
 ])
 def test_bad_inputs_exit_2_with_one_message(tmp_path, args, message):
     result = runner.invoke(app, [*args, "-o", str(tmp_path / "o.png"), "--weights", "random", "--iterations", "1", "-q"])

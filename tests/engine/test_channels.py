@@ -9,7 +9,7 @@ from vis.errors import VisError
 
 
 @pytest.mark.parametrize("text, expected", [
-    (None, list(range(16))), (" ", list(range(16))), ("0:4", [0, 1, 2, 3]), ("0:8:3", [0, 3, 6]), ("3,7,9", [3, 7, 9]),
+    (None, list(range(16))), ("0:4", [0, 1, 2, 3]), ("0:8:3", [0, 3, 6]), ("3,7,9", [3, 7, 9]),
     ("0:2,10", [0, 1, 10]), ("14:", [14, 15]), (":2", [0, 1]), ("5", [5]), ("1, 3", [1, 3]), ("::5", [0, 5, 10, 15]),
 ])
 def test_selections(text, expected):
@@ -32,7 +32,9 @@ def test_the_default_is_the_first_sixteen_or_all_of_a_smaller_layer():
     ("0:8:0", "a step of at least 1"),
     ("1,2,1", "channel 1 more than once"),
     ("0:4,2", "channel 2 more than once"),
-    (",", "select no channel"),
+    (",", "has an empty entry between commas"),
+    ("0:4,", "has an empty entry between commas"),  # accepted before
+    (" ", "--channels is empty"),  # quietly meant the default before
 ])
 def test_bad_selections_name_what_is_wrong(text, words):
     with pytest.raises(VisError, match=words.replace("(", r"\(").replace(")", r"\)")):
