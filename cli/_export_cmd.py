@@ -69,7 +69,9 @@ def register(app: VisTyper) -> None:
             outputs = ", ".join(names)
         path = save_onnx(proto, output, overwrite=overwrite)
         inputs = ", ".join(i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer})
-        typer.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {inputs} -> {outputs}")
+        size = path.stat().st_size
+        shown = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"  # a LeNet file read 0.0 MiB
+        typer.echo(f"wrote {path} ({shown}): {inputs} -> {outputs}")
 
 
 def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, output, overwrite):

@@ -37,7 +37,7 @@ def register(app: VisTyper) -> None:
         ),
         epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (default: 5; 20 on the 5k subset)."),
         batch: int = typer.Option(256, "--batch", min=1, help="Batch size."),
-        lr: float = typer.Option(2e-3, "--lr", min=0.0, help="Adam learning rate."),
+        lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate (above 0)."),
         seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed of initialisation, shuffling and the subset split."),
         download: bool = typer.Option(True, "--download/--no-download", help="Try the MNIST mirrors when no files are here."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),

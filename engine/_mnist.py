@@ -130,6 +130,8 @@ def load_mnist_dir(folder: str | Path) -> MnistData:
         InputFileError: the folder or a file is missing, a file is corrupt, or images and labels disagree.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise InputFileError(f"--data takes the folder that holds the four MNIST IDX files, not a file: {folder}")
     if not folder.is_dir():
         raise InputFileError(f"MNIST data folder not found: {folder}")
     paths = {key: _find(folder, stem) for key, stem in MNIST_FILES.items()}

@@ -84,6 +84,9 @@ def test_train_lenet_from_idx_folder(app: VisTyper, mnist_dir: Path, tmp_path: P
 def test_train_lenet_bad_data(app: VisTyper, mnist_dir: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "x.pt")
     _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "nope"), "-o", out]), "not found")
+    (tmp_path / "digits.csv").write_text("0,1")
+    _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "digits.csv"), "-o", out]),
+           "--data takes the folder that holds the four MNIST IDX files, not a file")
     _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path), "-o", out]), "missing", "train-images-idx3-ubyte")
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -95,7 +98,8 @@ def test_train_lenet_bad_data(app: VisTyper, mnist_dir: Path, tmp_path: Path) ->
     assert not Path(out).exists()
 
 
-@pytest.mark.parametrize("extra, words", [(["--device", "tpu9"], ["unknown device"]), (["--lr", "0"], ["--lr must be positive"])])
+@pytest.mark.parametrize("extra, words", [(["--device", "tpu9"], ["unknown device"]), (["--lr", "0"], ["--lr must be positive"]),
+                                         (["--lr", "-1"], ["--lr must be positive"])])
 def test_train_lenet_bad_settings_fail_before_the_data(app: VisTyper, tmp_path: Path, extra, words) -> None:
     # --data names no folder: had the settings not failed first, the message would be about the data
     _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "x.pt"), *extra]),
