@@ -88,6 +88,9 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
     if onnx_file is not None:
         if not onnx_file.exists():
             raise VisError(f"ONNX file not found: {onnx_file}")
+        if output.exists() and output.samefile(onnx_file):
+            raise VisError(f"{output} is the --onnx input: write the gradient graph to another file, so the model "
+                           f"is kept")
         try:
             user = prepare_user_graph(onnx.load(str(onnx_file)))
         except Exception as e:  # protobuf raises DecodeError and others for a foreign file

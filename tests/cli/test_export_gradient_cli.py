@@ -77,6 +77,11 @@ def test_user_onnx_file(tmp_path) -> None:
     acts[:, 3].mean().backward()
     assert np.isclose(value, acts[:, 3].mean().item(), rtol=1e-4)
     assert np.linalg.norm(grad - t.grad.numpy()) / np.linalg.norm(t.grad.numpy()) < 1e-4
+    before = inference.read_bytes()
+    same = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3", "-o", str(inference),
+                               "--overwrite"])
+    assert same.exit_code == 2 and "is the --onnx input" in same.output, same.output
+    assert inference.read_bytes() == before
 
 
 @pytest.mark.parametrize("args,message", [
