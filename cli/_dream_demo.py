@@ -47,7 +47,8 @@ def _stamp(path: Path) -> list[int]:
 def _record_written(*paths: Path) -> None:
     """Note the size and time of the files the demo wrote into its folder, so that a later demo replaces them (and
     only them) without asking."""
-    (paths[0].parent / RECORD).write_text(json.dumps({p.name: _stamp(p) for p in paths}))
+    if paths:
+        (paths[0].parent / RECORD).write_text(json.dumps({p.name: _stamp(p) for p in paths}))
 
 
 def _written_by_demo(path: Path) -> bool:
@@ -89,11 +90,14 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
             typer.echo(f"overwriting the demo's earlier outputs in {image_out.parent}/")
     setup = build_setup("efficientnet_lite0", "imagenet", None, None, backend, provider, threads, None)
     typer.echo(f"demo: {photo.name} dreamed by efficientnet_lite0 (ImageNet weights) at {setup.objective}, {backend} backend")
-    run_image(setup, load_image(photo), image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True, quiet=quiet)
-    typer.echo(f"wrote {image_out}")
-    n = run_zoom(setup, load_image(image_out), zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0, 320, seed, overwrite=True,
-                 quiet=quiet)
-    typer.echo(f"wrote {zoom_out} ({n} frames)")
-    if not named:
-        _record_written(image_out, zoom_out)
+    try:
+        run_image(setup, load_image(photo), image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True,
+                  quiet=quiet)
+        typer.echo(f"wrote {image_out}")
+        n = run_zoom(setup, load_image(image_out), zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0, 320,
+                     seed, overwrite=True, quiet=quiet)
+        typer.echo(f"wrote {zoom_out} ({n} frames)")
+    finally:  # a demo stopped half way (Ctrl-C) records what it wrote, so the next demo may replace it
+        if not named:
+            _record_written(*(path for path in (image_out, zoom_out) if path.exists()))
     typer.echo(f"demo done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")

@@ -83,6 +83,23 @@ def test_demo_keeps_a_users_file_that_has_a_demo_name(tmp_path) -> None:
     assert (folder / "dream-zoom-demo.mp4").read_bytes() == b"edited since"
 
 
+def test_a_demo_stopped_half_way_does_not_block_the_next(tmp_path, monkeypatch) -> None:
+    """Ctrl-C during the zoom left a dreamed image that no record named, and the next demo refused to replace it."""
+    import vis.cli._dream_demo as demo
+
+    def stopped(setup, image, path, *args, **kwargs):
+        path.write_bytes(b"a few frames")
+        raise KeyboardInterrupt
+
+    folder = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(demo, "run_zoom", stopped)
+        first = invoke("--demo", "-o", folder, "--threads", "2")
+    assert first.exit_code == 130 and (folder / "dream-demo.jpg").exists(), first.output
+    again = invoke("--demo", "-o", folder, "--threads", "2")
+    assert again.exit_code == 0 and "overwriting the demo's earlier outputs" in again.output, again.output
+
+
 def test_demo_into_named_files_keeps_existing_ones(tmp_path) -> None:
     from vis.cli._dream_demo import demo_outputs
 
