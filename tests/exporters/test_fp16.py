@@ -43,7 +43,7 @@ def test_fp16_inside_the_fused_step() -> None:
 
 
 @pytest.mark.parametrize("name,spec,size", [("efficientnet_lite0", "block10", (96, 112)),
-                                            ("efficientnet_lite0", "class:3 - 0.05*l2", (224, 224))])
+                                            ("efficientnet_lite0", "class:3 + 0.05*l2", (224, 224))])
 def test_objective_in_float32_and_a_scaled_seed_give_the_same_gradient(name, spec, size) -> None:
     # float16 overflows a mean of squares and underflows the seed's 1/N on a GPU: the objective's nodes stay
     # float32 (the l2 term reads the float32 image itself), the seed is SEED_SCALE and each gradient is divided back
