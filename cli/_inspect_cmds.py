@@ -30,10 +30,9 @@ def _outputs(output: Path, npy: Optional[Path], overwrite: bool) -> tuple[Path, 
 def npy_path(path: Path) -> Path:
     """numpy's own rule, .npy added to a name without it, named here for checks and messages; a folder is refused
     before the suffix is added, as for figures."""
-    from vis.errors import OutputPathError
+    from vis.engine._images import refuse_folder
 
-    if path.is_dir():
-        raise OutputPathError(f"{path} is a folder: name a file to write")
+    refuse_folder(path)
     return path if path.suffix.lower() == ".npy" else path.with_name(path.name.rstrip(".") + ".npy")
 
 

@@ -58,8 +58,6 @@ def register(app: VisTyper) -> None:
         from vis.exporters._objectives import check_neuron_positions
         from vis.models import get_model
 
-        if param == "fft" and scales is not None:
-            raise fail("--scales is for --param pixel (upscaling stages); fft optimises at one size: use --size")
         obj = parse_objective(objective, model)
         if top is not None and not is_class_objective(obj):
             raise fail("--top sets how many classes are printed for a class image (class:N or prob:N); "
@@ -118,8 +116,6 @@ def register(app: VisTyper) -> None:
         from vis.engine._maximize import MaximizeConfig, atlas, batch_objective, parse_scales
         from vis.models import get_model
 
-        if param == "fft" and scales is not None:
-            raise fail("--scales is for --param pixel (upscaling stages); fft optimises at one size: use --size")
         objective = batch_objective(model, layer)
         units = parse_channels(channels, objective.channels, layer)
         if columns is not None and columns > len(units):

@@ -76,12 +76,18 @@ def _upright(raw: np.ndarray, orientation: int) -> np.ndarray:
     return raw[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
 
 
+def refuse_folder(path: Path) -> None:
+    """An output named by an existing folder is an error; callers that add a suffix ask before they add it, or
+    ``-o out`` would write ``out.png`` beside the folder."""
+    if path.is_dir():
+        raise OutputPathError(f"{path} is a folder: name a file to write")
+
+
 def check_output(path: str | Path, overwrite: bool) -> Path:
     """Refuse to overwrite an existing file unless asked, and fail now on a path that cannot be written, before any
     slow work; create the output folder (noted in :data:`created_folders`)."""
     path = Path(path)
-    if path.is_dir():
-        raise OutputPathError(f"{path} is a folder: name a file to write")
+    refuse_folder(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
     blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)

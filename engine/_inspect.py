@@ -64,6 +64,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
         raise InputFileError(f"folder not found: {folder}")
     if not folder.is_dir():
         raise InputFileError(f"expected a folder of images, got a file: {folder}")
+    pre = model_spec(model_name).preprocessing if model_name is not None else None
     paths, images, labels, skipped = [], [], [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.suffix.lower() not in READ_IMAGE_SUFFIXES:
@@ -74,8 +75,8 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
         except InputFileError:
             skipped.append(path)
             continue
-        if model_name is not None:
-            image = evaluation_resize(image, model_spec(model_name).preprocessing)
+        if pre is not None:
+            image = evaluation_resize(image, pre)
         rel = path.relative_to(folder)
         paths.append(path)
         images.append(image)

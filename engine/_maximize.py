@@ -163,10 +163,14 @@ class MaximizeConfig:
 
     def refuse_unused(self, given: Mapping[str, object]) -> "MaximizeConfig":
         """Raise :class:`MaximizeError` for a setting in ``given`` that this recipe would ignore (a step size for
-        Adam, a learning rate for normalised steps, a blur or normalised steps under ``fft``); return ``self``."""
+        Adam, a learning rate for normalised steps, upscaling stages, a blur or normalised steps under ``fft``);
+        return ``self``."""
         if self.param == "fft" and self.method != "adam":
             raise MaximizeError("--param fft is optimised by Adam (its step size is --lr); --optimizer normalized is "
                                 "for --param pixel")
+        if self.param == "fft" and "scales" in given:
+            raise MaximizeError("--scales is for --param pixel (upscaling stages); fft optimises at one size: use "
+                                "--size")
         if self.param == "fft" and given.get("blur_every"):
             raise MaximizeError("--blur-every blurs --param pixel images; fft's spectrum is smooth by construction "
                                 "and its transforms take that role")

@@ -14,9 +14,8 @@ this small graph (the network itself is never run in torch here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vis.engine._images import check_output, reporting_write_errors
+from vis.engine._images import check_output, refuse_folder, reporting_write_errors
 from vis.errors import OutputPathError
 
 
@@ -32,8 +32,7 @@ def figure_path(path: str | Path) -> Path:
     """The file a figure goes to: a name without suffix gets .png (as matplotlib would add it), a suffix no figure
     is written as is refused before any work."""
     path = Path(path)
-    if path.is_dir():  # before a suffix is added: -o out (a folder) is not a request for out.png beside it
-        raise OutputPathError(f"{path} is a folder: name a file to write")
+    refuse_folder(path)
     if not path.suffix:
         return path.with_name(path.name.rstrip(".") + ".png")
     if path.suffix.lower() not in FIGURE_SUFFIXES:

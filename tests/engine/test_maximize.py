@@ -101,6 +101,7 @@ def test_sizes_and_weights_no_run_survives_are_refused(size, overrides, words):
     ({"lr": 0.1}, "--lr is Adam's learning rate"),
     ({"optimizer": "normalized", "lr": 0.1}, "--lr is Adam's learning rate"),
     ({"param": "fft", "blur_every": 2}, "--blur-every blurs --param pixel images"),
+    ({"param": "fft", "scales": (32, 48)}, "fft optimises at one size: use --size"),
     ({"param": "fft", "optimizer": "normalized"}, "--param fft is optimised by Adam"),
 ])
 def test_settings_the_recipe_would_ignore_are_refused(overrides, words):
