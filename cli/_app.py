@@ -17,6 +17,7 @@ from vis.errors import VisError
 # --threads above this is a typo or a mistake (100000 threads took 16 GiB before the first step); a few per core
 # still leaves room to oversubscribe on purpose
 MAX_THREADS = 4 * (os.cpu_count() or 1)
+MAX_SEED = 2**63 - 1  # the largest int64: a larger --seed is refused at the command line rather than passed on
 
 
 def torch_threads_option() -> Any:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import MAX_THREADS, VisTyper, fail, given_options, option_flag
+from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag
 from vis.cli._dream_checks import (
     DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
 )
@@ -51,7 +51,7 @@ def register(app: VisTyper) -> None:
         tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
         guide: Optional[Path] = typer.Option(None, "--guide", help="Guide image: dream towards its features (objective guide:LAYER)."),
         max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help=f"Dream at most this long side (videos keep their size). Default: full size ({WEBCAM_CPU_MAX_SIZE} for a webcam on the CPU)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Random seed of the jitter: the same seed gives the same result."),
+        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed of the jitter: the same seed gives the same result."),
         zoom_frames: int = typer.Option(0, "--zoom-frames", min=0, help="Image input: dream, zoom, repeat this many frames into a video."),
         zoom: float = typer.Option(0.05, "--zoom", help="Zoom per frame (0.05 = 5%)."),
         fps: float = typer.Option(25.0, "--fps", help="Frame rate of a zoom video."),

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import MAX_THREADS, VisTyper, end_progress, fail, progress_line
+from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, progress_line
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
@@ -40,7 +40,7 @@ def register(app: VisTyper) -> None:
         l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step."),
         tv: Optional[float] = typer.Option(None, "--tv", min=0.0, help="Total-variation weight."),
         blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Same seed, same image."),
+        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Same seed, same image."),
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch (the reference)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
@@ -100,7 +100,7 @@ def register(app: VisTyper) -> None:
         batch: int = typer.Option(8, "--batch", min=1, help="Channels optimised per run (one batched graph)."),
         columns: Optional[int] = typer.Option(None, "--columns", min=1, help="Grid columns (default: square)."),
         blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Same seed, same grid."),
+        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Same seed, same grid."),
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider."),

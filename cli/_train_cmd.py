@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import VisTyper, fail, limit_torch_threads, torch_threads_option
+from vis.cli._app import MAX_SEED, VisTyper, fail, limit_torch_threads, torch_threads_option
 
 
 @contextmanager
@@ -38,7 +38,7 @@ def register(app: VisTyper) -> None:
         epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (default: 5; 20 on the 5k subset)."),
         batch: int = typer.Option(256, "--batch", min=1, help="Batch size."),
         lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate (above 0)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed of initialisation, shuffling and the subset split."),
+        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of initialisation, shuffling and the subset split."),
         download: bool = typer.Option(True, "--download/--no-download", help="Try the MNIST mirrors when no files are here."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
         threads: int = torch_threads_option(),
