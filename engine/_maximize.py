@@ -273,9 +273,9 @@ def maximize_batch(backend: Backend | Callable[[], Backend], config: MaximizeCon
     rng = np.random.default_rng([config.seed, 0])
     report = progress or (lambda _p: None)
     if config.param == "fft":
-        x = _run_fft(backend, config, batch, init, rng, report)  # type: ignore[arg-type]
+        x = _run_fft(backend, config, init, rng, report)  # type: ignore[arg-type]
     else:
-        x = _run_pixel(backend, config, batch, init, rng, report)  # type: ignore[arg-type]
+        x = _run_pixel(backend, config, init, rng, report)  # type: ignore[arg-type]
     out = x.transpose(0, 2, 3, 1)
     if out.shape[3] == 1:
         out = np.repeat(out, 3, axis=3)
@@ -320,10 +320,10 @@ class _Adam:
         return (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(np.float32)
 
 
-def _run_pixel(backend: Backend, config: MaximizeConfig, batch: int, init: Sequence[np.random.Generator],
+def _run_pixel(backend: Backend, config: MaximizeConfig, init: Sequence[np.random.Generator],
                rng: np.random.Generator, report: ProgressFn) -> np.ndarray:
     scales = config.scales
-    x = grey_noise_image(batch, config.channels, scales[0], scales[0], config.noise, init)
+    x = grey_noise_image(init, config.channels, scales[0], scales[0], config.noise)
     adam = _Adam(config.lr) if config.method == "adam" else None
     for stage, size in enumerate(scales):
         x = np.clip(_resize(x, size), 0.0, 1.0)
@@ -348,10 +348,10 @@ def _run_pixel(backend: Backend, config: MaximizeConfig, batch: int, init: Seque
     return x
 
 
-def _run_fft(backend: Backend, config: MaximizeConfig, batch: int, init: Sequence[np.random.Generator],
+def _run_fft(backend: Backend, config: MaximizeConfig, init: Sequence[np.random.Generator],
              rng: np.random.Generator, report: ProgressFn) -> np.ndarray:
     size = config.size
-    param = FFTImage(batch, config.channels, size, size, init)
+    param = FFTImage(init, config.channels, size, size)
     optimizer = torch.optim.Adam(param.parameters(), lr=config.lr)
     out_size = (size, size) if config.fixed_size else None
     for it in range(config.steps):

@@ -42,25 +42,21 @@ class FFTImage:
     """lucid's FFT parameterisation with decorrelated colour: ``sigmoid(M · irfft2(spectrum / f) / 4)``.
 
     Args:
-        batch, channels, height, width: shape of the image produced, NCHW.
-        rng: seeds the initial spectrum (normal, standard deviation ``sd``); one generator per image makes each
-            image's start independent of the others in the batch.
+        rngs: one generator per image of the batch, seeding its initial spectrum (normal, standard deviation
+            ``sd``): each image's start is independent of the others in the batch.
+        channels, height, width: shape of each image produced (the batch is NCHW).
         sd: standard deviation of the initial spectrum.
         decay_power: the spectrum is scaled by ``1 / f ** decay_power`` (1: natural-image statistics).
         decorrelate: mix colours with :data:`COLOR_CORRELATION` (3-channel images only).
     """
 
-    def __init__(self, batch: int, channels: int, height: int, width: int,
-                 rng: np.random.Generator | Sequence[np.random.Generator],
+    def __init__(self, rngs: Sequence[np.random.Generator], channels: int, height: int, width: int,
                  sd: float = 0.01, decay_power: float = 1.0, decorrelate: bool = True):
-        self.shape = (batch, channels, height, width)
+        self.shape = (len(rngs), channels, height, width)
         freqs = rfft2d_freqs(height, width)
         scale = 1.0 / np.maximum(freqs, 1.0 / max(height, width)) ** decay_power * np.sqrt(height * width)
         self.scale = torch.from_numpy(scale.astype(np.float32))
-        if isinstance(rng, np.random.Generator):
-            init = rng.normal(size=(2, batch, channels, *freqs.shape)) * sd
-        else:
-            init = np.stack([r.normal(size=(2, channels, *freqs.shape)) for r in rng], axis=1) * sd
+        init = np.stack([r.normal(size=(2, channels, *freqs.shape)) for r in rngs], axis=1) * sd
         self.spectrum = torch.tensor(init, dtype=torch.float32, requires_grad=True)
         self.color = torch.from_numpy(COLOR_CORRELATION) if decorrelate and channels == 3 else None
 
@@ -119,14 +115,11 @@ def _random_crop(x: torch.Tensor, d: int, rng: np.random.Generator) -> torch.Ten
     return x[:, :, dy : dy + h, dx : dx + w]
 
 
-def grey_noise_image(batch: int, channels: int, height: int, width: int, noise: float,
-                     rng: np.random.Generator | Sequence[np.random.Generator]) -> np.ndarray:
-    """The thesis's start (figure 4.2): grey, 0.5, perturbed by uniform colour noise of total width ``noise``
-    (one generator per image: each image's noise independent of the batch)."""
-    if isinstance(rng, np.random.Generator):
-        draws = rng.random((batch, channels, height, width))
-    else:
-        draws = np.stack([r.random((channels, height, width)) for r in rng])
+def grey_noise_image(rngs: Sequence[np.random.Generator], channels: int, height: int, width: int,
+                     noise: float) -> np.ndarray:
+    """The thesis's start (figure 4.2): grey, 0.5, perturbed by uniform colour noise of total width ``noise``; a
+    batch of one image per generator (each image's noise independent of the batch)."""
+    draws = np.stack([r.random((channels, height, width)) for r in rngs])
     return (0.5 + (draws - 0.5) * noise).astype(np.float32)
 
 

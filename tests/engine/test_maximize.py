@@ -152,8 +152,8 @@ def test_ladder():
 
 
 def test_fft_image_starts_near_grey_and_is_seeded():
-    a = FFTImage(2, 3, 33, 40, np.random.default_rng(1)).image().detach().numpy()
-    b = FFTImage(2, 3, 33, 40, np.random.default_rng(1)).image().detach().numpy()
+    a = FFTImage([np.random.default_rng([1, i]) for i in range(2)], 3, 33, 40).image().detach().numpy()
+    b = FFTImage([np.random.default_rng([1, i]) for i in range(2)], 3, 33, 40).image().detach().numpy()
     assert a.shape == (2, 3, 33, 40) and np.array_equal(a, b)
     assert abs(a.mean() - 0.5) < 0.05 and 0 < a.min() and a.max() < 1
 
@@ -161,7 +161,7 @@ def test_fft_image_starts_near_grey_and_is_seeded():
 def test_gradient_is_carried_through_param_and_transforms_exactly():
     """Backend image-gradient pushed back through transforms + FFT param == torch autograd end to end."""
     weight = torch.randn(1, 3, 44, 44, generator=torch.Generator().manual_seed(0))
-    param = FFTImage(1, 3, 32, 32, np.random.default_rng(0))
+    param = FFTImage([np.random.default_rng(0)], 3, 32, 32)
     seen = Transforms().apply(param.image(), np.random.default_rng(5))
     g = weight.numpy()  # d(sum(w * x)) / dx, as a backend would return it
     (-(seen * torch.from_numpy(g)).sum()).backward()
@@ -214,7 +214,7 @@ def test_atlas_labels_stay_under_their_tile(width, shortened):
 def test_batched_objective_ort_matches_torch(googlenet_random):
     objective = batch_objective("googlenet", "inception3a")
     guide = objective.selection([5, 0, 200])
-    x = grey_noise_image(3, 3, 40, 40, 0.5, np.random.default_rng(0))
+    x = grey_noise_image([np.random.default_rng([0, i]) for i in range(3)], 3, 40, 40, 0.5)
     ort = make_backend("ort", "googlenet", googlenet_random, objective, threads=2, guide=guide)
     ref = make_backend("torch", "googlenet", googlenet_random, objective, guide=guide)
     (v1, g1), (v2, g2) = ort.gradient(x), ref.gradient(x)
@@ -256,7 +256,7 @@ def test_channel_objective_grows_tenfold(effnet):
     backend = make_backend("ort", "efficientnet_lite0", effnet, objective, threads=2)
     config = MaximizeConfig.for_model("efficientnet_lite0", objective, scales=(64,), iterations=24,
                                       blur_every=0)  # a 1-pixel blur is coarse at 64x64
-    start = grey_noise_image(1, 3, 64, 64, config.noise, np.random.default_rng(config.seed))
+    start = grey_noise_image([np.random.default_rng(config.seed)], 3, 64, 64, config.noise)
     before, _ = backend.gradient(start)
     image = maximize(backend, config)
     after, _ = backend.gradient(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
