@@ -122,15 +122,17 @@ def bench_dream(
     frame by frame, on a GPU each dreams the whole clip in turn."""
     from vis.engine._bench import describe_threads
     from vis.engine._dream import DreamConfig, default_tile, runs_on_gpu
-    from vis.engine._dream_bench import bench_dream as run, format_bench
+    from vis.engine._dream_bench import bench_dream as run, check_dream_bench, format_bench
 
+    chosen = tuple(b.strip() for b in backends.split(",") if b.strip())
+    check_dream_bench(model, chosen, provider, cuda_graph, weights)  # before the header, so a bad name is all that is printed
     config = DreamConfig(tile=default_tile(provider))
     video = VideoDreamConfig(flow=flow, flow_size=flow_size or None)
     typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}, "
                f"flow {flow} at {flow_size or 'full'} px), {describe_threads(threads)}, provider {provider}"
                + (", CUDA graphs" if cuda_graph else ""))
     results = run(model=model, weights=weights, frames=frames, size=(width, height),
-                  backends=tuple(b.strip() for b in backends.split(",") if b.strip()), threads=threads, provider=provider,
+                  backends=chosen, threads=threads, provider=provider,
                   config=config, video=video, cuda_graph=cuda_graph,
                   # No pause between frames on a GPU: the device loop computes the next flow during a pause, which
                   # would leave it out of the time (and spinning CPU threads are a CPU provider's matter).
@@ -155,10 +157,11 @@ def _register_loop_benches() -> None:
     ) -> None:
         """Layer atlas: batched ORT runs against torch eager one channel at a time."""
         from vis.engine._bench import format_seconds, machine_summary
-        from vis.engine._maximize_bench import bench_atlas
+        from vis.engine._maximize_bench import bench_atlas, check_atlas_bench
         from vis.models import model_spec
 
         layer = layer or ("inception4a" if model == "googlenet" else model_spec(model).default_layer)
+        check_atlas_bench(model, layer, channels, size)  # before the header, so a bad name is all that is printed
         typer.echo(f"{model} {layer}, {channels} channels at {size}x{size}, {iterations} steps; {machine_summary(threads)}")
         r = bench_atlas(model, layer, channels, size, iterations, batch, threads)
         typer.echo(f"ORT (batch {r.batch}): {format_seconds(r.ort_seconds)}   torch (one channel per run): "

@@ -64,15 +64,11 @@ def bench_dream(model: str = "googlenet", weights: str = "random", frames: int =
     Timing does not depend on the weights' values, so random GoogLeNet weights stand in for ImageNet's.
     ``cuda_graph`` applies to the ort backend only (torch stays the eager reference).
     """
-    from vis.engine._backend import check_backend, make_backend
-    from vis.engine._dream import check_dreamable
+    from vis.engine._backend import make_backend
     from vis.exporters import parse_objective
     from vis.models import get_model, model_spec
 
-    check_backends(backends)
-    for kind in backends:  # a provider this machine lacks fails here, not in the middle of the run
-        check_backend(kind, provider)
-    check_dreamable(model)
+    check_dream_bench(model, backends, provider, cuda_graph, weights)
     clip = synthetic_clip(frames, size, seed)
     runs = []
     for kind in backends:
@@ -103,6 +99,26 @@ def bench_dream(model: str = "googlenet", weights: str = "random", frames: int =
             for _ in clip:
                 timed(frames_out, times)
     return [DreamBenchResult(kind, len(times), sum(times), times[0], build) for kind, _, build, times in runs]
+
+
+def check_dream_bench(model: str, backends: Sequence[str], provider: str, cuda_graph: bool,
+                      weights: str = "random") -> None:
+    """Refuse what :func:`bench_dream` cannot run (an unknown or grey model, weights that do not load, a backend or
+    provider this machine lacks, CUDA graphs without the ort backend on the cuda provider) before any clip is made."""
+    from vis.engine._backend import check_backend
+    from vis.engine._bench import check_weights
+    from vis.engine._dream import check_dreamable
+    from vis.engine._session import provider_list, resolve_provider
+
+    check_backends(backends)
+    for kind in backends:  # a provider this machine lacks fails here, not in the middle of the run
+        check_backend(kind, provider)
+    check_dreamable(model)
+    if cuda_graph:
+        if "ort" not in backends:
+            raise DreamBenchError("--cuda-graph is the ort backend's (torch stays eager): add ort to --backends")
+        provider_list(resolve_provider(provider), cuda_graph=True)  # CUDA graphs exist on the cuda provider only
+    check_weights(model, weights)
 
 
 def check_backends(backends: Sequence[str]) -> None:

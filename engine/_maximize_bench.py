@@ -43,9 +43,7 @@ def bench_atlas(model_name: str = "googlenet", layer: str = "inception4a", chann
     from vis.engine._backend import make_backend
     from vis.models import get_model
 
-    objective = batch_objective(model_name, layer)
-    check_channels(objective, channels)
-    check_input_sizes(model_name, [layer], [(size, size)])
+    objective = check_atlas_bench(model_name, layer, channels, size)
     config = MaximizeConfig.for_model(model_name, objective, scales=(size,), iterations=iterations)
     model = get_model(model_name, weights=weights)
     units = list(range(channels))
@@ -74,6 +72,15 @@ def bench_atlas(model_name: str = "googlenet", layer: str = "inception4a", chann
     return AtlasBench(model_name, layer, channels, size, config.steps, batch, threads, ort_seconds, torch_seconds)
 
 
+def check_atlas_bench(model_name: str, layer: str, channels: int, size: int) -> BatchChannelObjective:
+    """Refuse an unknown model or layer, too many channels or a size the layer cannot see, before any model is built;
+    returns the layer's batch objective."""
+    objective = batch_objective(model_name, layer)
+    check_channels(objective, channels)
+    check_input_sizes(model_name, [layer], [(size, size)])
+    return objective
+
+
 def check_channels(objective: BatchChannelObjective, channels: int) -> None:
     """Refuse an atlas of more channels than the layer has (before any model is built)."""
     if not 1 <= channels <= objective.channels:
@@ -86,4 +93,4 @@ def _grey(batch: int, config: MaximizeConfig) -> np.ndarray:
     return np.full((batch, config.channels, config.size, config.size), 0.5, np.float32)
 
 
-__all__ = ["AtlasBench", "bench_atlas"]
+__all__ = ["AtlasBench", "bench_atlas", "check_atlas_bench"]

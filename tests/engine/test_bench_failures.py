@@ -192,3 +192,21 @@ def test_bench_atlas_defaults_to_the_models_own_layer() -> None:
     result = runner.invoke(app, ["bench", "atlas", "lenet5", "--channels", "2", "--size", "28", "--iterations", "1"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("lenet5 tanh2, 2 channels") and "speed-up" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dream", "--model", "nomodel"], "unknown model 'nomodel'"),
+    (["dream", "--model", "lenet5"], "DeepDream needs a colour model"),
+    (["dream", "--weights", "nosuch"], "unknown weights 'nosuch'"),
+    (["dream", "--backends", "torch", "--cuda-graph"], "--cuda-graph is the ort backend's"),
+    (["dream", "--backends", "ort", "--cuda-graph", "--provider", "cpu"], "CUDA graphs need the cuda execution provider"),
+    (["atlas", "lenet5", "--layer", "nosuch"], "unknown layer of lenet5 'nosuch'"),
+    (["atlas", "lenet5", "--layer", "conv1", "--channels", "99"], "conv1 has 6 channels"),
+])
+def test_bench_loops_refuse_bad_input_before_their_header(args, message) -> None:
+    # The header line names the run; printed before the refusal it read as if the benchmark had started.
+    result = runner.invoke(app, ["bench", *args, "--threads", "1"] if args[0] == "atlas" else
+                           ["bench", *args, "--frames", "1", "--width", "64", "--height", "48", "--threads", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error:") and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
