@@ -34,7 +34,34 @@ def main() -> None:
         raise SystemExit(130) from None
     # `kill`, a service manager or a closing terminal stop vis as Ctrl-C does: files are finished, not cut
     signal.signal(signal.SIGTERM, _interrupt)
-    app()
+    try:
+        code = app(standalone_mode=False)  # usage errors come back to us, to print as one line like any other error
+    except Exception as e:
+        if not _is_usage_error(e):
+            raise
+        raise SystemExit(_report_usage_error(e)) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(e: Exception) -> bool:
+    # click's exceptions (typer vendors its own copy of click since 0.2x), told apart by what they offer
+    return hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)
+
+
+def _report_usage_error(e: Any) -> int:
+    """A bad option or argument: the command's usage, where to find help, and ``error: ...`` (not a boxed panel)."""
+    import typer
+
+    if type(e).__name__ == "NoArgsIsHelpError":  # `vis` or `vis bench` alone: the help is the message
+        if e.format_message():  # empty where rich has printed the help already
+            typer.echo(e.format_message(), err=True)
+        return e.exit_code
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None:
+        typer.echo(ctx.get_usage(), err=True)
+        typer.echo(f"Try '{ctx.command_path} -h' for help.", err=True)
+    typer.secho(f"error: {e.format_message()}", err=True, fg=typer.colors.RED)
+    return e.exit_code
 
 
 def _interrupt(signum: int, frame: Any) -> None:

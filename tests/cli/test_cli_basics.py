@@ -33,6 +33,28 @@ def test_version_as_subprocess() -> None:
     assert out.stdout.startswith("vis ")
 
 
+@pytest.mark.parametrize("args, message", [
+    (["bench", "dream", "--frames", "0"], "error: Invalid value for '--frames'"),
+    (["dream", "--iterations", "x"], "error: Invalid value for '--iterations'"),
+    (["nosuch"], "error: No such command 'nosuch'"),
+    (["maximize"], "error: Missing argument 'model'"),
+])
+def test_usage_errors_are_one_error_line_as_subprocess(args, message) -> None:
+    # The console script reports typer's usage errors as it reports its own: usage, where help is, one `error:` line
+    out = subprocess.run([sys.executable, "-m", "vis", *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith(message), out.stderr
+    assert "Usage: " in out.stderr and "╭" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_no_command_prints_help_and_no_error_as_subprocess() -> None:
+    out = subprocess.run([sys.executable, "-m", "vis"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "Usage: " in out.stdout + out.stderr and "dream" in out.stdout + out.stderr
+    assert "error:" not in out.stdout + out.stderr
+
+
 def test_models_table() -> None:
     result = invoke("models")
     assert result.exit_code == 0
