@@ -157,7 +157,7 @@ class MaximizeConfig:
             final = size or pre.crop
             if final < pre.min_size:
                 raise MaximizeError(f"{model_name} needs images of at least {pre.min_size}x{pre.min_size}, got --size {final}")
-            values["scales"] = ladder(final, pre.min_size)
+            values["scales"] = ladder(final, max(pre.min_size, LADDER_FLOOR.get(model_name, 0)))
         values.update(given)
         return cls(**values).validate(pre.min_size).refuse_unused(given)  # type: ignore[arg-type]
 
@@ -190,6 +190,13 @@ MODEL_DEFAULTS: dict[str, dict[str, object]] = {
     # median probability 0.97, 18 of 20 top 1).
     "lenet5": {"scales": (28,), "jitter": 0, "iterations": 200, "step": 0.01, "blur_every": 0, "l2_decay": 0.0},
 }
+
+
+# Smallest first stage of a model's scale ladder, where it is above the smallest input the model accepts. At 32 px
+# EfficientNet-Lite0's last maps are 1x1 and every unit of its ImageNet head is negative there, so ReLU6 gives 0:
+# head and class objectives have a zero gradient and the stage would leave the noise as it was (measured: 33 px and
+# up are non-zero). 40 is the next multiple of 8, as the ladder rounds.
+LADDER_FLOOR: dict[str, int] = {"efficientnet_lite0": 40}
 
 
 def ladder(final: int, min_size: int = 1) -> tuple[int, ...]:

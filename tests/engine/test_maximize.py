@@ -148,6 +148,19 @@ def test_ladder():
     assert ladder(40, 32) == (32, 40)
 
 
+def test_efficientnet_ladder_starts_where_its_head_has_a_gradient(effnet):
+    # The fact behind the floor: at 32 px the ImageNet head is all zeros, so a class has no gradient; at 40 it has
+    def class_gradient(size: int) -> float:
+        x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).mul(2).sub(1).requires_grad_(True)
+        effnet(x)[0, 319].backward()
+        return float(x.grad.abs().max())
+
+    assert class_gradient(32) == 0.0 and class_gradient(40) > 0.0
+    assert MaximizeConfig.for_model("efficientnet_lite0", size=128).scales == (40, 48, 64, 88, 128)
+    assert MaximizeConfig.for_model("efficientnet_lite0", size=36).scales == (36,)
+    assert MaximizeConfig.for_model("googlenet", size=128).scales[0] == 32  # the others keep their own minimum
+
+
 # --- parameterisation --------------------------------------------------------------------------------------------
 
 
