@@ -83,7 +83,7 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         GRAD, OBJECTIVE, attach_objective, gradient_graph, onnx_tensor_shapes, prepare_user_graph, step_graph,
     )
     from vis.exporters._objectives import parse_objective, parse_objective_for_graph
-    from vis.exporters._onnx_export import check
+    from vis.exporters._onnx_export import check, exported_model
 
     if onnx_file is not None:
         if not onnx_file.exists():
@@ -98,7 +98,7 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
                 raise
             raise VisError(f"not a readable ONNX file: {onnx_file} ({e})") from e
         shapes = onnx_tensor_shapes(user)
-        objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name)
+        objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name, model=exported_model(user))
         check_output(output, overwrite)
         proto = add_input_gradient(attach_objective(user, objective, shapes), objective=OBJECTIVE, grad_name=GRAD, variant=variant)
         check(proto)

@@ -461,6 +461,7 @@ class _Context:
     logits: str | None = None
     aliases: dict[str, str] = field(default_factory=dict)
     static_maps: bool = False
+    no_logits_hint: str = "use LAYER:INDEX instead"
 
     def layer(self, name: str, term: str) -> str:
         name = self.aliases.get(name, name)
@@ -491,7 +492,7 @@ class _Context:
 
 def _class_term(head: str, rest: str, body: str, ctx: _Context) -> ClassObjective:
     if ctx.logits is None:
-        raise ObjectiveError(f"{body!r}: {ctx.name} has no known logits layer; use LAYER:INDEX instead")
+        raise ObjectiveError(f"{body!r}: {ctx.name} has no known logits layer; {ctx.no_logits_hint}")
     if _INTEGER.match(rest.strip()):
         index = ctx.class_index(rest, body)
     else:
@@ -592,12 +593,23 @@ def parse_objective(spec: str, model: str) -> Objective:
 
 
 def parse_objective_for_graph(spec: str, shapes: dict[str, tuple[int, ...]], name: str = "the ONNX graph",
-                              logits: str | None = None) -> Objective:
+                              model: str | None = None) -> Objective:
     """Parse a spec whose layers are tensor names of an ONNX graph; ``shapes`` maps them to (C, H, W) or (K,).
 
-    Where a map's H and W are static (not 0), neuron positions are checked against them.
+    Where a map's H and W are static (not 0), neuron positions are checked against them. ``model``: the registry
+    model the graph was exported from (a vis export records it), whose class names, logits layer (where the graph
+    outputs it) and layer aliases then apply, so ``class:dragonfly`` works on the file as on the model.
     """
-    return _parse(spec, _Context(name, shapes, [], logits, static_maps=True))
+    ctx = _Context(name, shapes, static_maps=True)
+    if model is not None:
+        info = model_spec(model)
+        logits = info.logits_layer()
+        ctx.categories = info.categories
+        ctx.logits = logits if logits in shapes else None
+        ctx.no_logits_hint = (f"it does not output {model}'s logits layer {logits} (export with --layers ...,{logits}), "
+                              "or use LAYER:INDEX")
+        ctx.aliases = {alias: layer for alias, layer in ALIASES.get(model, {}).items() if layer in shapes}
+    return _parse(spec, ctx)
 
 
 def _parse(spec: str, ctx: _Context) -> Objective:

@@ -114,6 +114,14 @@ def export_onnx(model_name: str, model: StagedNet, config: ExportConfig = Export
     return proto
 
 
+def exported_model(proto: onnx.ModelProto) -> str | None:
+    """The registry model a vis export was made from (its ``vis.model`` metadata), or None for any other graph."""
+    from vis.models import list_models
+
+    name = next((p.value for p in proto.metadata_props if p.key == "vis.model"), None)
+    return name if name in list_models() else None
+
+
 def set_metadata(proto: onnx.ModelProto, entries: dict[str, str]) -> None:
     """Set (add or replace) ``metadata_props`` entries."""
     existing = {p.key: p for p in proto.metadata_props}

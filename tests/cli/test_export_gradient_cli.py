@@ -84,6 +84,25 @@ def test_user_onnx_file(tmp_path) -> None:
     assert inference.read_bytes() == before
 
 
+def test_a_vis_export_keeps_its_models_class_names(tmp_path) -> None:
+    # The file's vis.model metadata lends it the model's classes and logits layer: class:NAME works as on the model
+    inference, headless = tmp_path / "e.onnx", tmp_path / "b5.onnx"
+    for path, layers in ((inference, "block5,fc"), (headless, "block5")):
+        exported = runner.invoke(app, ["export", "efficientnet_lite0", "--layers", layers, "-o", str(path), "-w", "random"])
+        assert exported.exit_code == 0, exported.output
+    out = tmp_path / "g.onnx"
+    result = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "class:Dragonfly", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(3).random((1, 3, 64, 64), dtype=np.float32)
+    value, _ = ort.InferenceSession(str(out)).run(None, {"image": x})
+    with torch.no_grad():
+        logits = get_model("efficientnet_lite0", weights="random")(torch.from_numpy(x))
+    assert np.isclose(value, logits[0, 319].item(), rtol=1e-4)  # 319: dragonfly
+    refused = runner.invoke(app, ["export", "--onnx", str(headless), "--objective", "class:3", "-o", str(out), "--overwrite"])
+    assert refused.exit_code == 2, refused.output
+    assert "does not output efficientnet_lite0's logits layer fc" in refused.output
+
+
 @pytest.mark.parametrize("args,message", [
     (["export", "googlenet", "--objective", "inception4c:999"], "out of range"),
     (["export", "googlenet", "--objective", "incepton4c"], "inception4c"),
