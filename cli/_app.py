@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -74,6 +75,7 @@ def _reported(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a command; a user's error, Ctrl-C, or an OS error on a path (a name too long, a permission) becomes one
     line and an exit code."""
     try:
+        _refuse_non_finite(kwargs)
         return fn(*args, **kwargs)
     except VisError as e:
         raise fail(str(e), e.exit_code) from e
@@ -83,6 +85,14 @@ def _reported(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if e.filename is None:  # not about a path the user gave: a real fault, keep its traceback
             raise
         raise fail(f"{e.filename}: {e.strerror or e}") from e
+
+
+def _refuse_non_finite(options: dict[str, Any]) -> None:
+    """``nan`` and ``inf`` parse as floats and slip past typer's ``min``/``max`` (every comparison with nan is False);
+    no vis option means either."""
+    for name, value in options.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise VisError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
 
 
 class VisTyper(typer.Typer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,9 +19,12 @@ def _floats(text: Optional[str], what: str) -> tuple[float, ...] | None:
     if not text:
         return None
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError as e:
         raise VisError(f"{what} must be comma-separated numbers, got {text!r}") from e
+    if not all(math.isfinite(v) for v in values):  # nan and inf parse as floats
+        raise VisError(f"{what} must be finite numbers, got {text!r}")
+    return values
 
 
 def _ints(text: Optional[str], what: str) -> tuple[int, ...]:

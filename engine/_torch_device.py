@@ -27,6 +27,10 @@ def torch_device(name: str | None) -> torch.device:
         if device.index is not None and device.index >= count:
             raise VisError(f"--device {name}: there {'is' if count == 1 else 'are'} only {count} CUDA "
                            f"device{'s' if count != 1 else ''}")
-    elif device.type != "cpu" and device.type not in ("mps", "xpu"):
+    elif device.type in ("mps", "xpu"):  # Apple's and Intel's GPUs: torch knows the names on every build
+        backend = torch.backends.mps if device.type == "mps" else getattr(torch, "xpu", None)
+        if backend is None or not backend.is_available():
+            raise VisError(f"--device {name}: this machine (or torch build) has no {device.type} device; use --device cpu")
+    elif device.type != "cpu":
         raise VisError(f"--device {name}: vis runs on cpu or cuda")
     return device

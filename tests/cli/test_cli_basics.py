@@ -48,6 +48,15 @@ def test_usage_errors_are_one_error_line_as_subprocess(args, message) -> None:
     assert "Usage: " in out.stderr and "╭" not in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("args, flag", [(["maximize", "googlenet", "--objective", "inception4c", "--step", "nan"], "--step"),
+                                        (["dream", "--demo", "--blend", "inf"], "--blend")])
+def test_non_finite_numbers_are_refused(args, flag, tmp_path) -> None:
+    # nan slips past typer's min/max (every comparison with it is False); vis refuses it for every float option
+    result = invoke(*args, "-o", str(tmp_path / "x.png"))
+    assert result.exit_code == 2 and f"{flag} must be a finite number" in result.output, result.output
+    assert not any(tmp_path.iterdir())
+
+
 def test_no_command_prints_help_and_no_error_as_subprocess() -> None:
     out = subprocess.run([sys.executable, "-m", "vis"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2

@@ -99,6 +99,8 @@ def test_train_lenet_bad_data(app: VisTyper, mnist_dir: Path, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("extra, words", [(["--device", "tpu9"], ["unknown device"]), (["--lr", "0"], ["--lr must be positive"]),
+                                         *([(["--device", "xpu"], ["has no xpu device"])]  # torch raised in training
+                                           if not torch.xpu.is_available() else []),
                                          (["--lr", "-1"], ["--lr must be positive"])])
 def test_train_lenet_bad_settings_fail_before_the_data(app: VisTyper, tmp_path: Path, extra, words) -> None:
     # --data names no folder: had the settings not failed first, the message would be about the data
@@ -139,7 +141,10 @@ def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_pat
     (["--device", "cuda:7"] if torch.cuda.is_available() else ["--device", "cuda"], ["--device cuda"]),
     (["--lr", "0"], ["lr must be a positive number"]),
     (["--lr", "5"], ["--lr is Adam's learning rate; lbfgs sets its own steps"]),  # it was ignored
-    (["--style-scale", "inf"], ["style scale must be a positive number, got inf"]),
+    (["--style-scale", "inf"], ["--style-scale must be a finite number, got inf"]),
+    (["--style-weights", "nan"], ["--style-weights must be finite numbers"]),  # a NaN blend painted garbage
+    (["--scales", "32,inf"], ["--scales must be finite numbers"]),  # int(inf) raised a traceback
+    *([(["--device", "mps"], ["has no mps device"])] if not torch.backends.mps.is_available() else []),
 ])
 def test_style_bad_options(app: VisTyper, images: dict[str, Path], tmp_path: Path, extra: list[str], words: list[str]) -> None:
     args = ["style", str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.png"), "--size", "32", "-n", "1"]
