@@ -121,12 +121,13 @@ def bench_dream(
     """Frames per second of video DeepDream (default settings) on a synthetic clip: on a CPU the backends take turns
     frame by frame, on a GPU each dreams the whole clip in turn."""
     from vis.engine._bench import describe_threads
-    from vis.engine._dream import DreamConfig, default_tile, runs_on_gpu
+    from vis.engine._dream import GPU_TILE, DreamConfig, runs_on_gpu
     from vis.engine._dream_bench import bench_dream as run, check_dream_bench, format_bench
 
     chosen = tuple(b.strip() for b in backends.split(",") if b.strip())
     check_dream_bench(model, chosen, provider, cuda_graph, weights)  # before the header, so a bad name is all that is printed
-    config = DreamConfig(tile=default_tile(provider))
+    on_gpu = any(runs_on_gpu(provider, kind) for kind in chosen)
+    config = DreamConfig(tile=GPU_TILE if on_gpu else DreamConfig().tile)  # one tile for all: the same work each
     video = VideoDreamConfig(flow=flow, flow_size=flow_size or None)
     typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}, "
                f"flow {flow} at {flow_size or 'full'} px), {describe_threads(threads)}, provider {provider}"
@@ -136,7 +137,7 @@ def bench_dream(
                   config=config, video=video, cuda_graph=cuda_graph,
                   # No pause between frames on a GPU: the device loop computes the next flow during a pause, which
                   # would leave it out of the time (and spinning CPU threads are a CPU provider's matter).
-                  pause_s=0.0 if runs_on_gpu(provider) else 0.05)
+                  pause_s=0.0 if on_gpu else 0.05)
     typer.echo(format_bench(results))
 
 

@@ -82,17 +82,18 @@ def register(app: VisTyper) -> None:
 
         t0 = time.perf_counter()
         given = given_options(ctx)
-        if demo:
+        if demo:  # the demo's own settings: say which typed options it would ignore, before anything else
             ignored = sorted(given - DEMO_OPTIONS, key=[p.name for p in ctx.command.params].index)
             if ignored:
                 raise fail(f"--demo dreams its own photo with EfficientNet-Lite0 at its own settings; drop "
                            f"{', '.join(option_flag(ctx, name) for name in ignored)} (or drop --demo)")
+        check_backend(backend, provider)  # before the demo too: a misspelt provider fails before any model loads
+        if demo:
             run_demo(output, backend, provider, threads, seed, overwrite, quiet)
             return
         if (input is None) == (webcam is None):
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")
-        check_backend(backend, provider)
-        config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider))
+        config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider, backend))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)
         check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame)
@@ -108,7 +109,7 @@ def register(app: VisTyper) -> None:
                 from vis.engine._display import Preview
 
                 Preview().close()  # fail now, not after the model is built
-            webcam_on_cpu = kind == "webcam" and max_size is None and not runs_on_gpu(provider)
+            webcam_on_cpu = kind == "webcam" and max_size is None and not runs_on_gpu(provider, backend)
             if webcam_on_cpu:
                 max_size = WEBCAM_CPU_MAX_SIZE
             picture = load_image(input) if kind == "image" else None  # read once: for its size and the dream

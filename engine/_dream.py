@@ -100,17 +100,26 @@ def check_dreamable(model_name: str) -> None:
                          f"{', '.join(colour)}")
 
 
-def runs_on_gpu(provider: str) -> bool:
-    """Whether ``provider`` (``auto|cpu|cuda|tensorrt``) puts the steps on a GPU; by name, since the torch backend
-    runs on CUDA for cuda/tensorrt even where onnxruntime has no GPU provider."""
+def runs_on_gpu(provider: str, backend: str = "ort") -> bool:
+    """Whether ``backend`` on ``provider`` (``auto|cpu|cuda|tensorrt``) puts the steps on a GPU. cuda and tensorrt
+    do on either backend (torch runs on CUDA for them); ``auto`` does where the backend's own library has a GPU:
+    onnxruntime's CUDA provider for ort, a CUDA device for torch (the two need not agree on one machine)."""
+    if provider in ("cuda", "tensorrt"):
+        return True
+    if provider != "auto":
+        return False
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
     from vis.engine._session import available_providers
 
-    return provider in ("cuda", "tensorrt") or (provider == "auto" and "cuda" in available_providers())
+    return "cuda" in available_providers()
 
 
-def default_tile(provider: str) -> int:
-    """The tile size for ``provider``: the CPU default, or :data:`GPU_TILE` when the steps run on a GPU."""
-    return GPU_TILE if runs_on_gpu(provider) else DreamConfig().tile
+def default_tile(provider: str, backend: str = "ort") -> int:
+    """The tile size for ``backend`` on ``provider``: the CPU default, or :data:`GPU_TILE` on a GPU."""
+    return GPU_TILE if runs_on_gpu(provider, backend) else DreamConfig().tile
 
 
 @dataclass(frozen=True)

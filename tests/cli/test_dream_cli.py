@@ -68,6 +68,15 @@ def test_demo_into_a_folder_then_again(tmp_path) -> None:
     assert again.exit_code == 0 and "overwriting the demo's earlier outputs" in again.output
 
 
+@pytest.mark.parametrize("extra, message", [(["--provider", "cudaa"], "unknown provider 'cudaa'"),
+                                            (["--backend", "banana"], "unknown backend 'banana'")])
+def test_demo_refuses_a_bad_backend_or_provider_before_it_loads(tmp_path, extra, message) -> None:
+    folder = tmp_path / "out"
+    result = invoke("--demo", "-o", folder, *extra)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "wrote" not in result.output and not folder.exists()
+
+
 def test_demo_keeps_a_users_file_that_has_a_demo_name(tmp_path) -> None:
     """Only files an earlier demo wrote (and nobody changed since) are replaced without --overwrite."""
     folder = tmp_path / "out"

@@ -178,3 +178,20 @@ def test_guide_gradient_ort_matches_torch(net, photo) -> None:
 def test_same_seed_same_dream(backend, photo) -> None:
     runs = [dream(backend, photo, DreamConfig(octaves=2, iterations=2), rng=np.random.default_rng(7)) for _ in range(2)]
     assert np.array_equal(runs[0], runs[1])
+
+
+def test_gpu_is_judged_by_the_backends_own_library(monkeypatch) -> None:
+    # CPU-only onnxruntime beside a CUDA build of torch: --backend torch runs on the GPU and gets the GPU tile
+    import torch
+
+    import vis.engine._session as session
+    from vis.engine._dream import GPU_TILE, DreamConfig, default_tile, runs_on_gpu
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(session, "available_providers", lambda: ["cpu"])
+    assert runs_on_gpu("auto", "torch") and not runs_on_gpu("auto", "ort")
+    assert default_tile("auto", "torch") == GPU_TILE and default_tile("auto", "ort") == DreamConfig().tile
+    assert runs_on_gpu("cuda", "ort") and not runs_on_gpu("cpu", "torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(session, "available_providers", lambda: ["cuda", "cpu"])
+    assert runs_on_gpu("auto", "ort") and not runs_on_gpu("auto", "torch")
