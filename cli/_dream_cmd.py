@@ -87,7 +87,7 @@ def register(app: VisTyper) -> None:
             if ignored:
                 raise fail(f"--demo dreams its own photo with EfficientNet-Lite0 at its own settings; drop "
                            f"{', '.join(option_flag(ctx, name) for name in ignored)} (or drop --demo)")
-        check_backend(backend, provider)  # before the demo too: a misspelt provider fails before any model loads
+        check_backend(backend, provider, loop, cuda_graph)  # before the demo too: a misspelt provider fails before any model loads
         if demo:
             run_demo(output, backend, provider, threads, seed, overwrite, quiet)
             return
@@ -149,8 +149,9 @@ def register(app: VisTyper) -> None:
                     typer.echo(f"wrote {output} ({done} frames, {size} at {source.fps:g} fps, "
                                f"{rate:.2f} fps dreamed{cropped})")
                 if source.truncated:
+                    kept = f"{output} holds the {done} frames done" if output is not None else f"{done} frames dreamed"
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
-                                           f"(truncated or corrupt); {output} holds the {done} frames done")
+                                           f"(truncated or corrupt); {kept}")
                 if kind == "video" and output is not None:
                     typer.echo(copy_audio(input, output))
         finally:

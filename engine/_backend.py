@@ -12,6 +12,7 @@ from vis.exporters._objectives import Objective
 from vis.models import StagedNet, model_spec
 
 BACKENDS = ("ort", "torch")
+LOOPS = ("auto", "host", "device")  # the ort backend's dream loops (see OrtBackend)
 
 
 class Backend(Protocol):
@@ -29,15 +30,21 @@ class Backend(Protocol):
         """Guide features (C, K) for a guided objective."""
 
 
-def check_backend(kind: str, provider: str) -> None:
-    """Fail on a backend or provider that cannot run here, before any model loads.
+def check_backend(kind: str, provider: str, loop: str = "auto", cuda_graph: bool = False) -> None:
+    """Fail on a backend, provider or ORT loop option that cannot run here, before any model loads.
 
     Raises:
-        UnknownNameError: an unknown backend or provider name.
-        VisError: a provider this machine lacks (ORT's providers, or CUDA for torch).
+        UnknownNameError: an unknown backend, provider or loop name.
+        VisError: a provider this machine lacks (ORT's providers, or CUDA for torch); a loop or CUDA graphs asked of
+            the torch backend, which has neither.
     """
     if kind not in BACKENDS:
         raise UnknownNameError("backend", kind, BACKENDS)
+    if loop not in LOOPS:
+        raise UnknownNameError("dream loop", loop, LOOPS)
+    if kind == "torch" and (loop != "auto" or cuda_graph):
+        raise VisError("--loop and --cuda-graph are the ort backend's (torch keeps its tensors on its device): "
+                       "use --backend ort, or leave them out")
     if kind == "ort":
         resolve_provider(provider)
         return
@@ -55,8 +62,8 @@ def make_backend(kind: str, model_name: str, model: StagedNet, objective: Object
     ``loop`` and ``cuda_graph`` are the ORT backend's (see :class:`vis.engine._ort_backend.OrtBackend`); asking the
     torch backend for a device loop or CUDA graphs is an error.
     """
-    if kind == "torch" and (loop == "device" or cuda_graph):
-        raise VisError("the device dream loop and CUDA graphs are the ort backend's: use --backend ort")
+    if kind in BACKENDS:  # an unknown kind is named below
+        check_backend(kind, provider, loop, cuda_graph)
     if kind == "torch":
         from vis.engine._torch_backend import TorchBackend
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
+from vis.engine._backend import LOOPS
 from vis.engine._session import BoundRunner, SessionConfig, create_session
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._gradient import gradient_graph, model_value_range, step_graph
@@ -16,8 +17,6 @@ from vis.models import StagedNet
 
 if TYPE_CHECKING:
     from vis.engine._device_dream import DeviceDreamer
-
-LOOPS = ("auto", "host", "device")
 
 
 class OrtBackend:

@@ -248,6 +248,8 @@ def test_video_holds_every_dreamed_frame_in_order(tmp_path, monkeypatch, fail_af
     (["--cuda-graph", "--provider", "cpu"], "CUDA graphs need the cuda execution provider"),
     (["--loop", "gpu"], "unknown dream loop 'gpu'"),
     (["--loop", "device", "--backend", "torch"], "use --backend ort"),
+    (["--loop", "host", "--backend", "torch"], "use --backend ort"),
+    (["--loop", "banana", "--backend", "torch"], "unknown dream loop 'banana'"),
 ])
 def test_bad_loop_flags_exit_2(tmp_path, sample_photo, flags, message) -> None:
     result = invoke(sample_photo, "-o", tmp_path / "o.png", "--max-size", "48", *flags, *FAST)
@@ -492,3 +494,19 @@ def test_sigterm_finishes_the_file_as_ctrl_c_does(tmp_path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "holds the frames done" in err, buf + err
     assert 4 <= video_info(out)[3] < 400
+
+
+def test_a_truncated_video_keeps_the_frames_done_and_says_so(tmp_path) -> None:
+    source = tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 12, (80, 60))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        writer.write(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    writer.release()
+    source.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    out = tmp_path / "out.mp4"
+    result = invoke(source, "-o", out, *FAST)
+    assert result.exit_code == 2, result.output
+    assert "ended after" in result.output and "(truncated or corrupt)" in result.output
+    done = int(result.output.split("holds the ")[1].split()[0])
+    assert 0 < done < 20 and video_info(out)[3] == done

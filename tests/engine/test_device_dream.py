@@ -279,6 +279,8 @@ def test_cuda_graphs_on_cpu_are_a_clear_error(net) -> None:
 @pytest.mark.parametrize("kwargs, error", [
     ({"kind": "ort", "loop": "gpu"}, UnknownNameError),
     ({"kind": "torch", "loop": "device"}, VisError),
+    ({"kind": "torch", "loop": "host"}, VisError),  # was silently ignored: torch has no ORT loop to choose
+    ({"kind": "torch", "loop": "gpu"}, UnknownNameError),
     ({"kind": "torch", "cuda_graph": True}, VisError),
     ({"kind": "ort", "loop": "host", "cuda_graph": True}, VisError),
 ])
