@@ -47,7 +47,7 @@ def register(app: VisTyper) -> None:
         octave_scale: float = typer.Option(d.octave_scale, "--octave-scale", help="Size ratio between octaves."),
         iterations: int = typer.Option(d.iterations, "--iterations", min=0, help="Steps per octave."),
         step: float = typer.Option(d.step, "--step", help="Step size (8-bit pixel units, gradient / mean|g|)."),
-        jitter: int = typer.Option(d.jitter, "--jitter", min=0, help="Random roll per step, pixels."),
+        jitter: int = typer.Option(d.jitter, "--jitter", min=0, help="Random roll per step, pixels (an image larger than --tile rolls by up to a tile instead, so seams move)."),
         tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
         guide: Optional[Path] = typer.Option(None, "--guide", help="Guide image: dream towards its features (objective guide:LAYER)."),
         max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help=f"Dream at most this long side (videos keep their size). Default: full size ({WEBCAM_CPU_MAX_SIZE} for a webcam on the CPU)."),

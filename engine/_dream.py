@@ -45,7 +45,8 @@ class DreamConfig:
         iterations: ascent steps per octave.
         step: step size in 8-bit pixel units (google's 1.5 on a 0-255 scale), applied to the gradient normalised by
             its mean absolute value; divided by 255 for vis' [0, 1] images.
-        jitter: maximal random roll in pixels per step (both axes).
+        jitter: maximal random roll in pixels per step (both axes) of an image that fits one tile. A larger image
+            is rolled by up to a whole tile every step instead, so the tile seams move; that roll is its jitter.
         tile: images whose side exceeds this are processed in tiles of at most this many pixels.
         min_size: smallest side an octave may have (octaves below it are dropped).
     """

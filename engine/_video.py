@@ -251,7 +251,8 @@ class _OpenCVWriter:
         avi = path.suffix.lower() == ".avi"
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*("MJPG" if avi else "mp4v")), fps, size)
         if not self._writer.isOpened():
-            raise InputFileError(f"cannot open a video writer for {path}")
+            self._writer.release()
+            raise OutputPathError(f"cannot open a video writer for {path}")
         self.codec = "mjpeg" if avi else "mp4v"
         self._last: np.ndarray | None = None
         self._pts = -1
@@ -291,8 +292,8 @@ class VideoSink:
 
     Raises:
         OutputExistsError: the file exists and ``overwrite`` is false.
-        OutputPathError: a suffix vis writes no video as, or a path that cannot be written.
-        InputFileError: a writer that cannot be opened.
+        OutputPathError: a suffix vis writes no video as, a path that cannot be written, a writer that cannot be
+            opened (a file it left behind is removed), or frames too small to encode.
         VisError: ``fps`` not a positive number.
     """
 
@@ -306,19 +307,22 @@ class VideoSink:
         self._requested = (int(size[0]), int(size[1]))
         self.size = even_size(self._requested)
         if min(self.size) < 2:
-            raise InputFileError(f"cannot write {self.path}: frames of {self._requested[0]}x{self._requested[1]} are too small")
+            raise OutputPathError(f"cannot write {self.path}: frames of {self._requested[0]}x{self._requested[1]} are too small")
         av = import_av() if suffix in _PYAV_FORMATS else None
         self.kill_safe = av is not None
+        existed = self.path.exists()
         try:
             if av is not None:
                 # 29.97 arrives as the float 29.97002997...: back to 30000/1001 so timestamps do not drift
                 self._writer: _PyAVWriter | _OpenCVWriter = _PyAVWriter(av, self.path, _frame_rate(self.fps), self.size)
             else:
                 self._writer = _OpenCVWriter(self.path, self.fps, self.size)
-        except InputFileError:
-            raise
         except Exception as e:  # noqa: BLE001 - PyAV raises its own FFmpegError family and ValueError
-            raise InputFileError(f"cannot open a video writer for {self.path}: {e}") from e
+            if not existed:  # the failed open may have left an empty file, which the next run would call existing
+                self.path.unlink(missing_ok=True)
+            if isinstance(e, VisError):
+                raise
+            raise OutputPathError(f"cannot open a video writer for {self.path}: {e}") from e
         self.codec = self._writer.codec
         self.frames_written = 0
         self._next_pts = 0

@@ -388,3 +388,29 @@ def test_the_sound_of_a_shortened_video_ends_with_it(tmp_path, suffix) -> None:
         audio = c.streams.audio[0]
         ends = [float((p.pts + (p.duration or 0)) * audio.time_base) for p in c.demux(audio) if p.pts is not None]
     assert 0.25 < max(ends) < 0.3 + 0.13  # at most two 64 ms AAC packets past the last frame
+
+
+def test_a_writer_that_fails_to_open_leaves_no_file(tmp_path, monkeypatch) -> None:
+    # PyAV creates the file before the encoder opens; a left-over empty file would make the next run say "exists"
+    import vis.engine._video as video
+
+    class Container:
+        def __init__(self, path: str):
+            Path(path).write_bytes(b"")
+
+        def add_stream(self, *args, **kwargs):
+            raise ValueError("no such encoder")
+
+        def close(self) -> None:
+            pass
+
+    fake_av = type("av", (), {"codecs_available": {"libx264"}, "open": staticmethod(lambda p, *a, **k: Container(p))})
+    monkeypatch.setattr(video, "import_av", lambda: fake_av)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(OutputPathError, match="no such encoder"):
+        VideoSink(out, 12.0, (64, 48))
+    assert not out.exists()
+    out.write_bytes(b"the user's own")
+    with pytest.raises(OutputPathError):
+        VideoSink(out, 12.0, (64, 48), overwrite=True)
+    assert out.exists()  # a file that was there before is not removed by a failed open
