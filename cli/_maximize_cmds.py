@@ -17,11 +17,28 @@ def _progress(label: str):
     """A one-line progress report on stderr (the library only calls back)."""
 
     def report(p) -> None:  # noqa: ANN001 - MaximizeProgress
-        progress_line(f"{label} scale {p.size} ({p.stage}/{p.stages}) step {p.step}/{p.steps} objective {p.value:.4g}")
+        progress_line(_step_text(label, p))
         if p.stage == p.stages and p.step == p.steps:
             end_progress()
 
     return report
+
+
+def _atlas_progress(layer: str, batch: int):
+    """The atlas's progress line: which channels the current batch holds, and its step; ended after the last batch."""
+
+    def report(first: int, total: int, p) -> None:  # noqa: ANN001 - MaximizeProgress
+        last = min(first + batch, total)
+        if p.step == p.steps or p.step % 4 == 0:
+            progress_line(_step_text(f"{layer} channels {first + 1}-{last} of {total}:", p))
+        if last == total and p.stage == p.stages and p.step == p.steps:
+            end_progress()
+
+    return report
+
+
+def _step_text(label: str, p) -> str:  # noqa: ANN001 - MaximizeProgress
+    return f"{label} scale {p.size} ({p.stage}/{p.stages}) step {p.step}/{p.steps} objective {p.value:.4g}"
 
 
 def register(app: VisTyper) -> None:
@@ -126,12 +143,8 @@ def register(app: VisTyper) -> None:
         check_image_output(output, overwrite)
         check_backend(backend, provider)
         net = get_model(model, weights=weights)
-        report = None
-        if not quiet:
-            line = _progress(layer)
-            report = lambda first, total, p: line(p) if p.step == p.steps or p.step % 4 == 0 else None  # noqa: E731
         grid, _ = atlas(model, net, layer, units, config, backend=backend, batch=batch, columns=columns,
                         provider=provider, threads=threads, weights=weights,
-                        progress=report)
+                        progress=None if quiet else _atlas_progress(layer, batch))
         save_image(output, grid, overwrite=True)
         typer.echo(f"wrote {output}: {len(units)} channels of {layer} ({grid.shape[1]}x{grid.shape[0]})")
