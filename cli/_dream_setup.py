@@ -33,7 +33,7 @@ class DreamSetup:
 
 
 def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
-                backend: str, provider: str, threads: int, guide_size: Optional[int], echo=typer.echo, *,
+                backend: str, provider: str, threads: int, guide_size: Optional[int], *,
                 loop: str = "auto", cuda_graph: bool = False,
                 input_sizes: Sequence[tuple[int, int]] = ()) -> DreamSetup:
     """Model, objective (guided when ``guide`` is given) and backend, as the options ask.
@@ -51,7 +51,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     if chosen_for_user:
         model, note = default_model()
         if note:
-            echo(note)
+            typer.echo(note)
     model = model or "googlenet"
     weights = weights or "imagenet"
     spec = model_spec(model)

@@ -12,7 +12,7 @@ import signal
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import NoReturn
 
@@ -327,7 +327,3 @@ def bench_grad(model: str, spec: str, size: tuple[int, int], threads: int = 2, r
         finally:  # before the graph file goes; after a failure the other children still wait for a message
             for child in children:
                 child.end()
-
-
-def as_dict(t: Timing) -> dict[str, object]:
-    return asdict(t)

@@ -209,19 +209,6 @@ class DeviceDreamer:
         out = self.dream_on_device(x, config, rng, progress).numpy()
         return np.ascontiguousarray(out[0].transpose(1, 2, 0))
 
-    def dream_frame(self, frame: np.ndarray, config: DreamConfig = DreamConfig(), *, max_size: int | None = None,
-                    rng: np.random.Generator | None = None, progress: ProgressFn | None = None) -> np.ndarray:
-        """Dream one frame: uint8 BGR (as OpenCV reads it) or float32 RGB in, the same layout and size out.
-
-        The frame is shrunk to ``max_size`` on the device, dreamed and grown back; only the result comes back.
-        """
-        layout = _layout(frame)
-        rng = rng if rng is not None else np.random.default_rng()
-        small = self._run(f"pre_{layout}", {"frame": self.upload(frame),
-                                            "size": np.asarray(fitted_size(frame.shape, max_size), np.int64)})
-        out = self.dream_on_device(small, config, rng, progress)
-        return self._run(f"post_{layout}", {"image": out, "size": np.asarray(frame.shape[:2], np.int64)}).numpy()
-
     def dream_frames(self, frames: Iterable[np.ndarray], config: DreamConfig = DreamConfig(),
                      video: VideoDreamConfig = VideoDreamConfig(), *, max_size: int | None = None,
                      rng: np.random.Generator | None = None, progress: ProgressFn | None = None) -> Iterator[np.ndarray]:

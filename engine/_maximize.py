@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -498,8 +498,3 @@ def atlas(model_name: str, model: StagedNet, layer: str, channels: Sequence[int]
     tiles = maximize_units(model_name, model, layer, channels, config, backend=backend, batch=batch,
                            provider=provider, threads=threads, weights=weights, progress=progress)
     return atlas_grid(tiles, [f"{layer}:{c}" for c in channels], columns), tiles
-
-
-def with_overrides(config: MaximizeConfig, **changes: object) -> MaximizeConfig:
-    """``config`` with the ``changes`` whose value is not ``None``."""
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})

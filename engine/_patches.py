@@ -108,8 +108,8 @@ def receptive_field(model_name: str, model: StagedNet, layer: str, samples: int 
 
 @dataclass(frozen=True)
 class Patch:
-    """One maximally activating patch: which image, its activation, the box (top, left, bottom, right) in the
-    model input, and the pixels (HxWx3 RGB) resized to a common size."""
+    """One maximally activating patch: which image, its activation, where in the layer's map (y, x) it peaks, the
+    box (top, left, bottom, right) in the model input, and the pixels (HxWx3 RGB) resized to a common size."""
 
     index: int
     activation: float

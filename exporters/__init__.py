@@ -58,6 +58,7 @@ __all__ = [
     "gradient_graph",
     "guide_features",
     "objective_graph",
+    "step_graph",
     "parse_objective",
     "resolve_layers",
     "save_onnx",

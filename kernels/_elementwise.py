@@ -165,9 +165,9 @@ def _mul(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]
 
 @register_rule("Div")
 def _div(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
-    g, (a, b), y = grads[0], node.input, node.output[0]
+    g, b, y = grads[0], node.input[1], node.output[0]
     ga = ctx.op("Div", [g, b]) if needs[0] else None
-    gb = ctx.op("Neg", [ctx.op("Div", [ctx.op("Mul", [g, y]), b])]) if needs[1] else None
+    gb = ctx.op("Neg", [ctx.op("Div", [ctx.op("Mul", [g, y]), b])]) if needs[1] else None  # d(a/b)/db = -y/b
     return _binary_out(ctx, node, needs, [ga, gb])  # type: ignore[list-item]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -49,7 +49,6 @@ class ModelSpec:
     default_layer: str
     drop_keys: tuple[str, ...] = ()  # state_dict prefixes of optional parts (aux heads) the file may hold
     fixed_size_from: str | None = None  # first layer whose output needs the canonical input size (a classifier)
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def categories(self) -> list[str]:

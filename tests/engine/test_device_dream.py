@@ -169,7 +169,7 @@ def test_dream_frame_keeps_layout_and_size(backend, graphs, layout, shape, max_s
     frame = rng.integers(0, 256, shape, dtype=np.uint8)
     if layout == "rgb_float":
         frame = np.ascontiguousarray(frame[..., ::-1], dtype=np.float32) / np.float32(255.0)
-    got = DeviceDreamer(backend).dream_frame(frame, SMALL, max_size=max_size, rng=np.random.default_rng(2))
+    got = next(DeviceDreamer(backend).dream_frames([frame], SMALL, max_size=max_size, rng=np.random.default_rng(2)))
     assert got.shape == frame.shape and got.dtype == frame.dtype
     small = call(graphs, f"pre_{layout}", frame=frame, size=np.array(fitted_size(shape, max_size), np.int64))
     dreamed = reference_dream(backend, graphs, small, SMALL, np.random.default_rng(2))
@@ -263,7 +263,7 @@ def test_forced_device_loop_refuses_images_larger_than_a_tile(backend) -> None:
                                    np.zeros((20, 30, 3), np.int16)])
 def test_bad_frames_are_typed_errors(backend, frame) -> None:
     with pytest.raises(DreamError, match="HxWx3"):
-        DeviceDreamer(backend).dream_frame(frame)
+        next(DeviceDreamer(backend).dream_frames([frame]))
 
 
 def test_cuda_graphs_on_cpu_are_a_clear_error(net) -> None:
