@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from vis._step import STEP_EPS
 from vis.engine._images import fitted_size
 from vis.errors import VisError
 
 if TYPE_CHECKING:  # the CLI reads this module's defaults at start: no torch for that
     from vis.engine._backend import Backend
-
-STEP_EPS = 1e-8
 
 
 class DreamError(VisError):

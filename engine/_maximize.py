@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from vis._step import STEP_EPS
 from vis.engine._backend import Backend, make_backend
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
 from vis.engine._predict import Prediction
@@ -33,7 +34,6 @@ from vis.models import StagedNet, layer_table, model_spec, to_channels
 
 PARAMS = ("pixel", "fft")
 OPTIMIZERS = ("normalized", "adam")
-STEP_EPS = 1e-8
 # The upscaling ladder, as fractions of the final size (56, 80, 112, 160, 224 for 224).
 SCALE_LADDER = (0.25, 0.36, 0.5, 0.71, 1.0)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vis._step import STEP_EPS
 from vis.exporters._objectives import Objective
 from vis.models import StagedNet
-
-STEP_EPS = 1e-8
 
 
 class TorchBackend:

@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from vis._step import STEP_EPS
 from vis.errors import VisError
 from vis.exporters._fold import fold_static_shapes
 from vis.exporters._graph import GraphBuilder, rename_uses
@@ -15,7 +16,6 @@ from vis.models import StagedNet, layer_table, model_spec
 
 OBJECTIVE = "objective"
 GRAD = "grad"
-STEP_EPS = 1e-8
 
 
 def objective_graph(model_name: str, model: StagedNet, objective: Objective, opset: int = 17, weights: str = "") -> onnx.ModelProto:
