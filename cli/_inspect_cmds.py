@@ -79,7 +79,7 @@ def _session(provider: str, threads: int):
 
 
 def _title_classes(model: str, logits: np.ndarray, explained: int) -> str:
-    from vis.engine._attribution import top_classes
+    from vis.engine._predict import top_classes
     from vis.models import model_spec
 
     cats = model_spec(model).categories

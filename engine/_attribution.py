@@ -342,11 +342,3 @@ def plain_cam_layer(model_name: str) -> str:
         raise VisError(f"plain CAM needs a global-average-pooled net ({', '.join(GAP_HEADS)}); {model_name} "
                        f"has a different classifier: use Grad-CAM (--method gradcam)")
     return GAP_HEADS[model_name][0]
-
-
-def top_classes(logits: np.ndarray, categories: list[str], k: int = 3) -> list[tuple[int, str, float]]:
-    """(index, name, probability) of the ``k`` most probable classes."""
-    z = logits.astype(np.float64) - logits.max()
-    p = np.exp(z) / np.exp(z).sum()
-    order = np.argsort(-p)[:k]
-    return [(int(i), categories[int(i)], float(p[i])) for i in order]

@@ -27,7 +27,7 @@ import torch
 from vis._step import STEP_EPS
 from vis.engine._backend import Backend, make_backend
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
-from vis.engine._predict import Prediction
+from vis.engine._predict import Prediction, top_classes
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._objectives import BatchChannelObjective, ClassObjective, Objective
 from vis.models import StagedNet, layer_table, model_spec, to_channels
@@ -393,11 +393,9 @@ def classify(model_name: str, model: StagedNet, image: np.ndarray, top: int = 5)
     interp = cv2.INTER_AREA if min(h, w) > pre.crop else cv2.INTER_LINEAR
     resized = image if (h, w) == (pre.crop, pre.crop) else cv2.resize(image, (pre.crop, pre.crop), interpolation=interp)
     x = to_channels(np.asarray(resized, np.float32), pre.channels).transpose(2, 0, 1)[None]
-    categories = spec.categories
     with torch.no_grad():
-        probs = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32))).softmax(1)[0]
-    values, indices = probs.topk(max(1, min(top, len(categories))))
-    return Prediction([(int(i), categories[int(i)], float(v)) for v, i in zip(values, indices)])
+        logits = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32)))[0].numpy()
+    return Prediction(top_classes(logits, spec.categories, top))
 
 
 def is_class_objective(objective: Objective) -> bool:

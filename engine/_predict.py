@@ -21,12 +21,19 @@ def predict(model_name: str, model: StagedNet, images: list[np.ndarray], top: in
     """Top ``top`` classes for each HxWx3 RGB image in [0, 1], any size."""
     spec = model_spec(model_name)
     categories = spec.categories
-    top = max(1, min(top, len(categories)))
     out = []
     with torch.no_grad():
         for image in images:
             batch = torch.from_numpy(classification_input(image, spec.preprocessing))
-            probs = model(batch).softmax(1)[0]
-            values, indices = probs.topk(top)
-            out.append(Prediction([(int(i), categories[int(i)], float(v)) for v, i in zip(values, indices)]))
+            out.append(Prediction(top_classes(model(batch)[0].numpy(), categories, top)))
     return out
+
+
+def top_classes(logits: np.ndarray, categories: list[str], k: int) -> list[tuple[int, str, float]]:
+    """(index, name, probability) of the ``k`` most probable classes of one image's ``logits`` (softmax in float64,
+    so that the probabilities of a confident net do not round to exactly 1 and 0)."""
+    z = np.asarray(logits, np.float64).ravel()
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")[: max(1, min(k, len(categories)))]
+    return [(int(i), categories[int(i)], float(p[i])) for i in order]
