@@ -75,34 +75,23 @@ def register(app: VisTyper) -> None:
 
 
 def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, output, overwrite):
-    import onnx
-
     from vis.engine._images import check_output
-    from vis.exporters._autodiff import add_input_gradient
     from vis.exporters._gradient import (
-        GRAD, OBJECTIVE, attach_objective, gradient_graph, onnx_tensor_shapes, prepare_user_graph, step_graph,
+        gradient_graph, onnx_tensor_shapes, read_user_graph, step_graph, user_gradient_graph,
     )
     from vis.exporters._objectives import parse_objective, parse_objective_for_graph
-    from vis.exporters._onnx_export import check, exported_model
+    from vis.exporters._onnx_export import exported_model
 
     if onnx_file is not None:
-        if not onnx_file.exists():
-            raise VisError(f"ONNX file not found: {onnx_file}")
-        if output.exists() and output.samefile(onnx_file):
+        if output.exists() and onnx_file.exists() and output.samefile(onnx_file):
             raise VisError(f"{output} is the --onnx input: write the gradient graph to another file, so the model "
                            f"is kept")
-        try:
-            user = prepare_user_graph(onnx.load(str(onnx_file)))
-        except Exception as e:  # protobuf raises DecodeError and others for a foreign file
-            if isinstance(e, VisError):
-                raise
-            raise VisError(f"not a readable ONNX file: {onnx_file} ({e})") from e
+        user = read_user_graph(onnx_file)
         shapes = onnx_tensor_shapes(user)
         objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name, model=exported_model(user))
-        check_output(output, overwrite)
-        proto = add_input_gradient(attach_objective(user, objective, shapes), objective=OBJECTIVE, grad_name=GRAD, variant=variant)
-        check(proto)
-        value_range = (0.0, 1.0)
+        check_output(output, overwrite)  # after the objective: a bad name is reported before an existing file
+        proto = user_gradient_graph(user, objective, shapes, variant)
+        value_range = (0.0, 1.0)  # assumed, as vis's own graphs take: the step clips to it
     else:
         from vis.models import get_model, model_spec
 

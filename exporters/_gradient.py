@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -60,6 +62,34 @@ def onnx_tensor_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
         if t.elem_type == TensorProto.FLOAT and t.HasField("shape") and len(t.shape.dim) >= 2:
             shapes[info.name] = tuple(d.dim_value for d in t.shape.dim[1:])
     return shapes
+
+
+def read_user_graph(path: Path) -> onnx.ModelProto:
+    """A user's ONNX file, read and prepared (:func:`prepare_user_graph`).
+
+    Raises:
+        VisError: a missing file, one that is not ONNX, or a graph without a float image input.
+    """
+    if not path.exists():
+        raise VisError(f"ONNX file not found: {path}")
+    try:
+        return prepare_user_graph(onnx.load(str(path)))
+    except VisError:
+        raise
+    except Exception as e:  # protobuf raises DecodeError and others for a foreign file
+        raise VisError(f"not a readable ONNX file: {path} ({e})") from e
+
+
+def user_gradient_graph(user: onnx.ModelProto, objective: Objective, shapes: dict[str, tuple[int, ...]],
+                        variant: str = "fast") -> onnx.ModelProto:
+    """``image -> objective, grad`` for a prepared user graph, ``objective`` parsed on its ``shapes``
+    (:func:`vis.exporters._objectives.parse_objective_for_graph`)."""
+    from vis.exporters._autodiff import add_input_gradient
+
+    proto = add_input_gradient(attach_objective(user, objective, shapes), objective=OBJECTIVE, grad_name=GRAD,
+                               variant=variant)
+    check(proto)
+    return proto
 
 
 def prepare_user_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
