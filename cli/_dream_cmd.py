@@ -62,7 +62,7 @@ def register(app: VisTyper) -> None:
         flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
                                       "computed at, at least 16 (0 = the dream's size)."),
         max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all)."),
-        preview: bool = typer.Option(False, "--preview", help="Show the result in a window."),
+        preview: bool = typer.Option(False, "--preview", help="Show the result in a window (q, Esc or closing it stops)."),
         virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
         backend: str = typer.Option("ort", "--backend", help="ort (ONNX Runtime gradient graphs) or torch (autograd)."),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),

@@ -35,7 +35,15 @@ class Preview:
             cv2.putText(img, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
         cv2.imshow(self.title, img)
         key = cv2.waitKey(1) & 0xFF
-        return key not in (ord("q"), 27)
+        return key not in (ord("q"), 27) and self._open()
+
+    def _open(self) -> bool:
+        """Whether the window is still there: a window closed with the mouse would otherwise reopen at the next
+        frame. Backends that cannot tell count as open."""
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        except cv2.error:
+            return True
 
     def close(self) -> None:
         cv2.destroyWindow(self.title)

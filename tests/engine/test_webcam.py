@@ -87,10 +87,12 @@ def test_a_fast_consumer_waits_for_new_frames(fake_camera) -> None:
 
 
 class FakeGui:
-    """Records what a preview window shows; reports the 'q' key after ``quit_after`` frames."""
+    """Records what a preview window shows; reports the 'q' key after ``quit_after`` frames, or the window closed
+    (with the mouse) after ``close_after``."""
 
-    def __init__(self, quit_after: int):
-        self.quit_after, self.shown, self.windows, self.destroyed = quit_after, [], [], []
+    def __init__(self, quit_after: int, close_after: int = 10**9):
+        self.quit_after, self.close_after = quit_after, close_after
+        self.shown, self.windows, self.destroyed = [], [], []
 
     def install(self, monkeypatch) -> None:
         monkeypatch.setenv("DISPLAY", ":0")
@@ -98,6 +100,8 @@ class FakeGui:
         monkeypatch.setattr(cv2, "imshow", lambda title, img: self.shown.append(img.copy()))
         monkeypatch.setattr(cv2, "waitKey", lambda delay=0: ord("q") if len(self.shown) >= self.quit_after else -1)
         monkeypatch.setattr(cv2, "destroyWindow", lambda title: self.destroyed.append(title))
+        monkeypatch.setattr(cv2, "getWindowProperty",
+                            lambda title, prop: 0.0 if len(self.shown) >= self.close_after else 1.0)
 
 
 def test_webcam_preview_shows_dreams_with_fps_and_stops_on_q(live_camera, monkeypatch) -> None:
@@ -109,6 +113,14 @@ def test_webcam_preview_shows_dreams_with_fps_and_stops_on_q(live_camera, monkey
     assert all(img.shape == FRAME_SHAPE and img.dtype == np.uint8 for img in gui.shown)
     # the window shows the dream (not the camera's flat grey) with the fps written on it
     assert all(img.std() > 1.0 for img in gui.shown)
+
+
+def test_webcam_preview_stops_when_its_window_is_closed(live_camera, monkeypatch) -> None:
+    gui = FakeGui(quit_after=10**9, close_after=2)  # imshow would reopen a closed window and dream on unseen
+    gui.install(monkeypatch)
+    result = CliRunner().invoke(app, ["dream", "--webcam", "0", *FAST])
+    assert result.exit_code == 0, result.output
+    assert len(gui.shown) == 2
 
 
 def test_webcam_to_virtual_camera_and_file(live_camera, monkeypatch, tmp_path) -> None:
