@@ -13,7 +13,7 @@ from vis.cli._dream_checks import (
     DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
 )
 from vis.cli._dream_demo import run_demo
-from vis.cli._dream_runs import kept_note, peak_memory_mib, run_image, run_video, run_zoom
+from vis.cli._dream_runs import kept_note, run_image, run_video, run_zoom
 from vis.cli._dream_setup import build_setup
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.engine._dream import VideoDreamConfig  # its defaults are the video options' defaults
@@ -78,6 +78,7 @@ def register(app: VisTyper) -> None:
         from vis.engine import load_image
         from vis.engine._audio import copy_audio
         from vis.engine._backend import check_backend
+        from vis.engine._bench import peak_memory_mib
         from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, sniff_kind
 
         t0 = time.perf_counter()

@@ -10,8 +10,9 @@ from typing import Optional
 
 import typer
 
-from vis.cli._dream_runs import peak_memory_mib, run_image, run_zoom
+from vis.cli._dream_runs import run_image, run_zoom
 from vis.cli._dream_setup import build_setup
+from vis.engine._bench import peak_memory_mib
 from vis.errors import OutputExistsError, VisError
 
 DEMO_DIR = Path("vis-out")

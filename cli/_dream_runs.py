@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from vis.cli._app import end_progress, progress_line
 from vis.cli._dream_setup import DreamSetup
-
-
-def peak_memory_mib() -> float:
-    """Peak resident memory of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
 def even_sized(image: Any) -> Any:

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, progress_line
+from vis.cli._model_cmds import WEIGHTS_HELP
 
-WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
 
 

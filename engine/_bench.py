@@ -10,6 +10,7 @@ import platform
 import resource
 import signal
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -89,8 +90,10 @@ def check_weights(model: str, weights: str) -> None:
     get_model(model, weights=weights)
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
 GRAD_BACKENDS = ("torch", "ort", "ort-onnx")
@@ -183,7 +186,7 @@ def _export_worker(model: str, spec: str, weights: str, variant: str, path: str,
     proto = gradient_graph(model, get_model(model, weights=weights), parse_objective(spec, model), variant=variant,
                            weights=weights)
     onnx.save(proto, path)
-    conn.send((time.perf_counter() - t0, _peak_rss_mib()))
+    conn.send((time.perf_counter() - t0, peak_memory_mib()))
 
 
 def _grad_worker(backend: str, model: str, spec: str, size: tuple[int, int], threads: int, weights: str,
@@ -228,7 +231,7 @@ def _grad_worker(backend: str, model: str, spec: str, size: tuple[int, int], thr
         for _ in range(repeat):
             step()
         conn.send((time.perf_counter() - t) * 1000 / repeat)
-    conn.send(_peak_rss_mib())
+    conn.send(peak_memory_mib())
 
 
 def check_grad_bench(model: str, spec: str, size: tuple[int, int], weights: str, backends: Sequence[str]) -> None:
