@@ -194,3 +194,12 @@ def test_a_folder_given_as_weights_is_named_as_one(tmp_path) -> None:
 
     with pytest.raises(WeightsUnavailableError, match="expected a weights file, got a folder"):
         get_model("lenet5", weights=str(tmp_path))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_the_registry_states_the_normalisation_each_net_applies(name) -> None:
+    # The registry's numbers go into exported graphs' metadata; the net's own buffers are what runs: they must agree
+    spec = model_spec(name)
+    net = spec.build()
+    assert torch.allclose(net.input_mean.flatten(), torch.tensor(spec.preprocessing.mean, dtype=torch.float32))
+    assert torch.allclose(net.input_std.flatten(), torch.tensor(spec.preprocessing.std, dtype=torch.float32))
