@@ -6,7 +6,8 @@ import functools
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -47,6 +48,19 @@ def end_progress() -> None:
     """Close a run of :func:`progress_line` updates (a terminal's line stays, ended)."""
     if sys.stderr.isatty():
         typer.echo("", err=True)
+
+
+@contextmanager
+def progress_bar(*fields: str) -> Iterator[Any]:
+    """A rich progress bar on stderr with extra text fields (e.g. loss, accuracy) shown after the bar."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns += [TextColumn(f"{name} {{task.fields[{name}]}}") for name in fields]
+    columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        yield bar
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import MAX_SEED, VisTyper, given_options, limit_torch_threads, torch_threads_option
+from vis.cli._app import MAX_SEED, VisTyper, given_options, limit_torch_threads, progress_bar, torch_threads_option
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import Interrupted, VisError
 
@@ -67,7 +67,6 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
-        from vis.cli._train_cmd import progress_bar
         from vis.engine._images import check_image_output, load_image, save_image
         from vis.engine._style import StyleInterrupted, StyleProgress, check_config, style_transfer
         from vis.errors import UnknownNameError, VisError

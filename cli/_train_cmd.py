@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import MAX_SEED, VisTyper, fail, limit_torch_threads, torch_threads_option
-
-
-@contextmanager
-def progress_bar(*fields: str) -> Iterator[Any]:
-    """A rich progress bar on stderr with extra text fields (e.g. loss, accuracy) shown after the bar."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
-    columns += [TextColumn(f"{name} {{task.fields[{name}]}}") for name in fields]
-    columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        yield bar
+from vis.cli._app import MAX_SEED, VisTyper, fail, limit_torch_threads, progress_bar, torch_threads_option
 
 
 def register(app: VisTyper) -> None:
