@@ -12,7 +12,8 @@ from typing import Any
 
 
 def import_av() -> Any:
-    """PyAV when it is installed (an optional dependency), else ``None``."""
+    """PyAV, or ``None`` where it cannot be imported. vis depends on it; the ffmpeg/ffprobe fallbacks serve an
+    environment whose PyAV is missing or broken (a wheel that does not load on an unusual platform)."""
     try:
         import av
     except ImportError:
