@@ -103,7 +103,7 @@ def _reported(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def _refuse_non_finite(options: dict[str, Any]) -> None:
     """``nan`` and ``inf`` parse as floats, and an option without typer bounds takes them as they are (a nan
-    --step made every pixel nan); no vis option means either."""
+    --step would make every pixel nan); no vis option means either."""
     for name, value in options.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise VisError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
