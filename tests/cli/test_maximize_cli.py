@@ -87,7 +87,7 @@ def test_atlas_progress_names_each_batchs_channels(tmp_path):
     (["atlas", "googlenet", "--layer", "inception4a", "-c", ""], "--channels is empty"),
     (["maximize", "googlenet", "--objective", "inception4a:1", "--top", "3"], "--top sets how many classes are printed"),
     (["maximize", "googlenet", "--objective", "inception4a:1", "--size", "100000"], "sizes above 4096 px are refused"),
-    (["maximize", "googlenet", "--objective", "inception4a:1", "--tv", "inf"], "tv and l2 must be finite"),
+    (["maximize", "googlenet", "--objective", "inception4a:1", "--tv", "inf"], "--tv must be a finite number, got inf"),
     (["maximize", "googlenet", "--objective", "inception4a:1 - inception4a:1"], "cancel out"),
 ])
 def test_bad_inputs_exit_2_with_one_message(tmp_path, args, message):
