@@ -265,7 +265,7 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """The image patches of a folder that activate one unit most, cropped to its receptive field."""
-        from vis.engine._inspect import layer_info
+        from vis.engine._inspect import check_image_folder, layer_info
         from vis.engine._patches import top_patches
         from vis.engine._plots import plot_patches
         from vis.errors import VisError
@@ -276,6 +276,7 @@ def register(app: VisTyper) -> None:
         if not 0 <= channel < info.channels:
             raise VisError(f"channel {channel} is out of range: layer {layer} of {model} has {info.channels} channels "
                            f"(0..{info.channels - 1})")
+        check_image_folder(images)  # a missing folder is reported before an existing output
         output, npy = _outputs(output, npy, overwrite)
         found = _folder(images, model)
         net = get_model(model, weights=weights)
@@ -306,13 +307,14 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """t-SNE map of a folder's images by their pooled features, with thumbnails, coloured by label."""
-        from vis.engine._inspect import display_image, layer_info, model_batch
+        from vis.engine._inspect import check_image_folder, display_image, layer_info, model_batch
         from vis.engine._patches import pooled_features, tsne_embedding, tsne_perplexity
         from vis.engine._plots import plot_embedding
         from vis.models import get_model
 
         limit_torch_threads(threads)
         layer_info(model, layer)
+        check_image_folder(images)  # a missing folder is reported before an existing output
         output, npy = _outputs(output, npy, overwrite)
         found = _folder(images, model, min_count=3)
         net = get_model(model, weights=weights)

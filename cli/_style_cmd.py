@@ -88,9 +88,9 @@ def register(app: VisTyper) -> None:
         for name in (config.content_layer, *config.style_layers):
             if name not in valid:
                 raise UnknownNameError("layer of vgg19", name, valid)
-        check_image_output(output, overwrite)
         content_img = load_image(content)
         style_imgs = [load_image(p) for p in styles]
+        check_image_output(output, overwrite)  # after the inputs: a missing image is reported before an existing file
 
         with progress_bar("content", "style", "tv") as bar:
             tasks: dict[int, Any] = {}

@@ -38,10 +38,10 @@ def register(app: VisTyper) -> None:
         limit_torch_threads(threads)
         if output.suffix.lower() not in (".pt", ".pth"):
             raise fail(f"vis train writes a PyTorch checkpoint: name it .pt or .pth, not {output.name}")
-        check_output(output, overwrite)
         torch_device(device)  # a bad --device fails before the data loads
         if not lr > 0:
             raise fail(f"--lr must be positive, got {lr}")
+        check_output(output, overwrite)  # after the settings: a typo is reported before an existing file
         config = TrainConfig(
             data_dir=data, download_dir=cache_dir() / "mnist", download=download, epochs=epochs,
             batch_size=batch, lr=lr, seed=seed, device=device,

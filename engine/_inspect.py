@@ -51,6 +51,20 @@ class ImageSet:
         return len(set(self.labels)) > 1 or any(self.labels)
 
 
+def check_image_folder(folder: str | Path) -> Path:
+    """``folder`` as a Path, if it is a folder (the quick part of :func:`scan_images`, for checking before outputs).
+
+    Raises:
+        InputFileError: missing, or a file.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputFileError(f"folder not found: {folder}")
+    if not folder.is_dir():
+        raise InputFileError(f"expected a folder of images, got a file: {folder}")
+    return folder
+
+
 def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None = None) -> ImageSet:
     """Every decodable image under ``folder`` (recursively); other files are skipped and counted. With
     ``model_name`` each image is kept resized as that model's evaluation transform resizes it (the same batch from
@@ -59,11 +73,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     Raises:
         InputFileError: ``folder`` is missing or not a folder, or holds fewer than ``min_count`` images.
     """
-    folder = Path(folder)
-    if not folder.exists():
-        raise InputFileError(f"folder not found: {folder}")
-    if not folder.is_dir():
-        raise InputFileError(f"expected a folder of images, got a file: {folder}")
+    folder = check_image_folder(folder)
     pre = model_spec(model_name).preprocessing if model_name is not None else None
     paths, images, labels, skipped = [], [], [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):

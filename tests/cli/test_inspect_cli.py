@@ -102,6 +102,15 @@ def test_bad_inputs_exit_2(args, expected, image_files, tmp_path) -> None:
     assert expected in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", [("patches", "--channel", "1"), ("embed",)])
+def test_a_missing_folder_is_reported_before_an_existing_output(command, tmp_path) -> None:
+    out = tmp_path / "o.png"
+    out.write_bytes(b"kept")
+    result = invoke(command[0], "lenet5", "--layer", "tanh2", *command[1:], "--images", tmp_path / "no", "-o", out, *R)
+    assert result.exit_code == 2 and "folder not found" in result.output, result.output
+    assert out.read_bytes() == b"kept"
+
+
 def test_empty_folder_as_subprocess(tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     out = subprocess.run([sys.executable, "-m", "vis", "embed", "lenet5", "--images", str(tmp_path), "--layer", "tanh2",

@@ -168,3 +168,14 @@ def test_style_ctrl_c_writes_the_image_so_far(app: VisTyper, images: dict[str, P
     assert result.exit_code == 130, result.output
     assert "interrupted at scale 1/1, iteration 7/1000; wrote the image so far" in result.output
     assert load_image(out).shape == (12, 16, 3)
+
+
+def test_a_mistake_is_reported_before_an_existing_output(app: VisTyper, images: dict[str, Path], tmp_path: Path) -> None:
+    # "exists; pass --overwrite" first would send the user to fix the wrong thing, then fail again
+    checkpoint, painting = tmp_path / "old.pt", tmp_path / "old.png"
+    checkpoint.write_bytes(b"kept")
+    painting.write_bytes(b"kept")
+    _fails(runner.invoke(app, ["train", "lenet", "-o", str(checkpoint), "--lr", "0"]), "--lr must be positive")
+    _fails(runner.invoke(app, ["style", str(images["content"]), str(tmp_path / "none.jpg"), "-o", str(painting)]),
+           "image not found")
+    assert checkpoint.read_bytes() == b"kept" and painting.read_bytes() == b"kept"
