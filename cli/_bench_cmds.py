@@ -134,7 +134,7 @@ def bench_dream(
                + (", CUDA graphs" if cuda_graph else ""))
     results = run(model=model, weights=weights, frames=frames, size=(width, height),
                   backends=chosen, threads=threads, provider=provider,
-                  config=config, video=video, cuda_graph=cuda_graph,
+                  config=config, video=video, cuda_graph=cuda_graph, checked=True,
                   # No pause between frames on a GPU: the device loop computes the next flow during a pause, which
                   # would leave it out of the time (and spinning CPU threads are a CPU provider's matter).
                   pause_s=0.0 if on_gpu else 0.05)

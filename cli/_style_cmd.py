@@ -69,7 +69,7 @@ def register(app: VisTyper) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
         from vis.engine._images import check_image_output, load_image, save_image
         from vis.engine._style import StyleInterrupted, StyleProgress, check_config, style_transfer
-        from vis.errors import UnknownNameError, VisError
+        from vis.errors import UnknownNameError
         from vis.models import layer_table
 
         limit_torch_threads(threads)

@@ -58,17 +58,19 @@ def bench_dream(model: str = "googlenet", weights: str = "random", frames: int =
                 size: tuple[int, int] = (640, 360), backends: Sequence[str] = ("ort", "torch"), threads: int = 2,
                 provider: str = "auto", config: DreamConfig = DreamConfig(),
                 video: VideoDreamConfig = VideoDreamConfig(), seed: int = 0, pause_s: float = 0.05,
-                cuda_graph: bool = False) -> list[DreamBenchResult]:
+                cuda_graph: bool = False, checked: bool = False) -> list[DreamBenchResult]:
     """Dream the same synthetic clip on each backend (default settings) and time it.
 
     Timing does not depend on the weights' values, so random GoogLeNet weights stand in for ImageNet's.
-    ``cuda_graph`` applies to the ort backend only (torch stays the eager reference).
+    ``cuda_graph`` applies to the ort backend only (torch stays the eager reference). ``checked``: the caller has
+    run :func:`check_dream_bench` (which loads named weights once to check them), so it is not run again.
     """
     from vis.engine._backend import make_backend
     from vis.exporters import parse_objective
     from vis.models import get_model, model_spec
 
-    check_dream_bench(model, backends, provider, cuda_graph, weights)
+    if not checked:
+        check_dream_bench(model, backends, provider, cuda_graph, weights)
     clip = synthetic_clip(frames, size, seed)
     runs = []
     for kind in backends:

@@ -89,7 +89,7 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
     if config.style_blend is not None:
         if len(config.style_blend) != n_styles:
             raise VisError(f"{len(config.style_blend)} style weights for {n_styles} style images")
-        if any(not w >= 0 or w == math.inf for w in config.style_blend) or sum(config.style_blend) <= 0:
+        if not all(math.isfinite(w) and w >= 0 for w in config.style_blend) or sum(config.style_blend) <= 0:
             raise VisError(f"style weights must be finite, non-negative and with a positive sum, got "
                            f"{config.style_blend}")
 
