@@ -27,14 +27,6 @@ def torch_threads_option() -> Any:
     return typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="torch's CPU threads (0: its default, all cores).")
 
 
-def limit_torch_threads(threads: int) -> None:
-    """Apply ``--threads`` (0 leaves torch's default): a shared machine keeps its other cores."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 def progress_line(text: str) -> None:
     """Show one progress update on stderr: in place on a terminal, a line of its own in a log or a pipe (where
     carriage returns would run every update into one endless line)."""

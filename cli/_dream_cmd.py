@@ -16,7 +16,7 @@ from vis.cli._dream_demo import run_demo
 from vis.cli._dream_runs import kept_note, run_image, run_video, run_zoom
 from vis.cli._dream_setup import build_setup
 from vis.cli._model_cmds import WEIGHTS_HELP
-from vis.engine._dream import VideoDreamConfig  # its defaults are the video options' defaults
+from vis.engine._dream import GUIDE_SIDE, VideoDreamConfig  # their defaults are the options' defaults
 from vis.errors import Interrupted
 
 
@@ -49,7 +49,7 @@ def register(app: VisTyper) -> None:
         step: float = typer.Option(d.step, "--step", help="Step size (8-bit pixel units, gradient / mean|g|)."),
         jitter: int = typer.Option(d.jitter, "--jitter", min=0, help="Random roll per step, pixels (an image larger than --tile rolls by up to a tile instead, so seams move)."),
         tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
-        guide: Optional[Path] = typer.Option(None, "--guide", help="Guide image: dream towards its features (objective guide:LAYER)."),
+        guide: Optional[Path] = typer.Option(None, "--guide", help=f"Guide image: dream towards its features (objective guide:LAYER), taken with the long side at --max-size ({GUIDE_SIDE} when unset)."),
         max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help=f"Dream at most this long side (videos keep their size). Default: full size ({WEBCAM_CPU_MAX_SIZE} for a webcam on the CPU)."),
         seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed of the jitter: the same seed gives the same result."),
         zoom_frames: int = typer.Option(0, "--zoom-frames", min=0, help="Image input: dream, zoom, repeat this many frames into a video."),

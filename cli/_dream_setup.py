@@ -42,7 +42,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     any of them is refused before the weights load (ORT would dream a zero objective there, torch would fail).
     """
     from vis.engine import load_image, make_backend
-    from vis.engine._dream import check_dreamable
+    from vis.engine._dream import check_dreamable, guide_features_of
     from vis.exporters import parse_objective
     from vis.exporters._objectives import ObjectiveError, check_neuron_positions
     from vis.models import get_model, model_spec
@@ -83,21 +83,8 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
         except InputFileError as e:
             raise InputFileError(f"--guide: {e}") from None
     net = get_model(model, weights)
-    guide_feats = None if guide_image is None else compute_guide(net, obj.needs_guide(), guide_image, guide_size)
+    guide_feats = None if guide_image is None else guide_features_of(net, obj.needs_guide(), guide_image, guide_size)
     be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights,
                       loop=loop, cuda_graph=cuda_graph)
     return DreamSetup(model, weights, obj, be)
 
-
-def compute_guide(net: Any, layer: str, image: Any, max_size: Optional[int]) -> Any:
-    """Guide features (C, H*W) of ``image`` at ``layer`` (torch forward)."""
-    import torch
-
-    from vis.engine._dream import fit_max_size
-    from vis.exporters import guide_features
-
-    image = fit_max_size(image, max_size or 224)
-    x = torch.from_numpy(image.transpose(2, 0, 1)[None].copy())
-    with torch.no_grad():
-        (acts,) = net.forward_layers(x, [layer])
-    return guide_features(acts).numpy().astype("float32")

@@ -91,6 +91,7 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name, model=exported_model(user))
         check_output(output, overwrite)  # after the objective: a bad name is reported before an existing file
         proto = user_gradient_graph(user, objective, shapes, variant)
+        _note_unchecked_positions(objective, shapes, exported_model(user))
         value_range = (0.0, 1.0)  # assumed, as vis's own graphs take: the step clips to it
     else:
         from vis.models import get_model, model_spec
@@ -101,3 +102,26 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         proto = gradient_graph(model, net, objective, variant=variant, opset=opset, weights=weights)
         value_range = model_spec(model).preprocessing.value_range
     return step_graph(proto, value_range) if step else proto
+
+
+def _note_unchecked_positions(objective, shapes, model):
+    """A neuron at a fixed position in a map whose size the input sets reads nothing where the map is smaller: the
+    file's objective and gradient are then 0. Say so, unless the file names a vis model and the position lies inside
+    the map at that model's usual input size."""
+    from vis.exporters._objectives import unchecked_neurons
+
+    for neuron in unchecked_neurons(objective, shapes):
+        size = ""
+        if model is not None:
+            from vis.models import layer_table, model_spec
+
+            crop = model_spec(model).preprocessing.crop
+            found = [row.shape for row in layer_table(model, (crop, crop)) if row.name == neuron.layer]
+            if found and len(found[0]) == 3:
+                _, h, w = found[0]
+                if neuron.y < h and neuron.x < w:
+                    continue
+                size = f" (it is {h}x{w} at a {crop}x{crop} input)"
+        typer.echo(f"note: {neuron.layer}'s map size is set by the input{size}, so the position ({neuron.y}, "
+                   f"{neuron.x}) of {neuron} is not checked here: where the map is smaller, the objective and "
+                   f"gradient are 0")

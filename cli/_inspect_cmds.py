@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from vis.cli._app import MAX_THREADS, VisTyper, given_options, limit_torch_threads, torch_threads_option
+from vis.cli._app import MAX_THREADS, VisTyper, given_options, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 
 OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg; .png is added to a name without suffix)."
@@ -147,6 +147,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._channels import parse_channels
         from vis.engine._inspect import display_image, feature_maps, layer_info, model_batch
         from vis.engine._plots import plot_feature_maps
+        from vis.engine._torch_device import limit_torch_threads
         from vis.models import get_model
 
         limit_torch_threads(threads)
@@ -268,6 +269,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._inspect import check_image_folder, layer_info
         from vis.engine._patches import top_patches
         from vis.engine._plots import plot_patches
+        from vis.engine._torch_device import limit_torch_threads
         from vis.errors import VisError
         from vis.models import get_model, model_spec
 
@@ -310,6 +312,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._inspect import check_image_folder, display_image, layer_info, model_batch
         from vis.engine._patches import pooled_features, tsne_embedding, tsne_perplexity
         from vis.engine._plots import plot_embedding
+        from vis.engine._torch_device import limit_torch_threads
         from vis.models import get_model
 
         limit_torch_threads(threads)

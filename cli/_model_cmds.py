@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import VisTyper, format_table, limit_torch_threads, torch_threads_option
+from vis.cli._app import VisTyper, format_table, torch_threads_option
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 
@@ -62,6 +62,7 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """Classify images: top classes with probabilities."""
         from vis.engine import load_image, predict
+        from vis.engine._torch_device import limit_torch_threads
         from vis.models import get_model, model_spec
 
         limit_torch_threads(threads)

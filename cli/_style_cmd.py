@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import MAX_SEED, VisTyper, given_options, limit_torch_threads, progress_bar, torch_threads_option
+from vis.cli._app import MAX_SEED, VisTyper, given_options, progress_bar, torch_threads_option
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import Interrupted, VisError
 
@@ -69,6 +69,7 @@ def register(app: VisTyper) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
         from vis.engine._images import check_image_output, load_image, save_image
         from vis.engine._style import StyleInterrupted, StyleProgress, check_config, style_transfer
+        from vis.engine._torch_device import limit_torch_threads
         from vis.errors import UnknownNameError
         from vis.models import layer_table
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import MAX_SEED, VisTyper, fail, limit_torch_threads, progress_bar, torch_threads_option
+from vis.cli._app import MAX_SEED, VisTyper, fail, progress_bar, torch_threads_option
 
 
 def register(app: VisTyper) -> None:
@@ -31,7 +31,7 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """Train the registry's LeNet-5 on MNIST with Adam and cross-entropy; evaluate on held-out digits."""
         from vis.engine._images import check_output
-        from vis.engine._torch_device import torch_device
+        from vis.engine._torch_device import limit_torch_threads, torch_device
         from vis.engine._train import TrainConfig, TrainProgress, train_lenet
         from vis._cache import cache_dir
 

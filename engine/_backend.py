@@ -66,11 +66,9 @@ def make_backend(kind: str, model_name: str, model: StagedNet, objective: Object
         check_backend(kind, provider, loop, cuda_graph)
     if kind == "torch":
         from vis.engine._torch_backend import TorchBackend
+        from vis.engine._torch_device import limit_torch_threads
 
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
+        limit_torch_threads(threads)
         device = "cuda" if provider in ("cuda", "tensorrt") or (provider == "auto" and _torch_cuda()) else "cpu"
         return TorchBackend(model, objective, model_spec(model_name).preprocessing.value_range, guide, device=device)
     if kind == "ort":

@@ -194,10 +194,10 @@ def _grad_worker(backend: str, model: str, spec: str, size: tuple[int, int], thr
     """Set up one backend, then per message ``n`` run one gradient untimed and answer the mean milliseconds of the
     ``n`` after it; ``"stop"`` returns the peak RSS."""
     import numpy as np
-    import torch
 
-    if threads:  # 0: torch's own default
-        torch.set_num_threads(threads)
+    from vis.engine._torch_device import limit_torch_threads
+
+    limit_torch_threads(threads)
     t0 = time.perf_counter()
     if backend in ("ort", "ort-onnx"):
         import onnx

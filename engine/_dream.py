@@ -192,6 +192,25 @@ def fit_max_size(image: np.ndarray, max_size: int | None) -> np.ndarray:
     return resize(image, fitted_size(image.shape[:2], max_size))
 
 
+# The guide image's long side when --max-size is not given: every position of the dream is matched against every
+# position of the guide's map, so a full-size guide photo would cost more than the dream it steers.
+GUIDE_SIDE = 224
+
+
+def guide_features_of(net, layer: str, image: np.ndarray, max_size: int | None = None) -> np.ndarray:
+    """The (C, H*W) features at ``layer`` of a guide ``image`` (HxWx3 float RGB), shrunk to a long side of
+    ``max_size`` (``GUIDE_SIDE`` when ``None``): the guide input of a ``guide:LAYER`` objective (torch forward)."""
+    import torch
+
+    from vis.exporters import guide_features
+
+    image = fit_max_size(image, max_size or GUIDE_SIDE)
+    x = torch.from_numpy(image.transpose(2, 0, 1)[None].copy())
+    with torch.no_grad():
+        (acts,) = net.forward_layers(x, [layer])
+    return guide_features(acts).numpy().astype(np.float32)
+
+
 def octave_sizes(shape: tuple[int, int], config: DreamConfig) -> list[tuple[int, int]]:
     """Sizes (h, w) of the pyramid from the full image down; levels smaller than ``min_size`` are dropped."""
     h, w = shape

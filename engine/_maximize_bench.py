@@ -38,9 +38,8 @@ def bench_atlas(model_name: str = "googlenet", layer: str = "inception4a", chann
     ORT: one gradient graph, ``batch`` channels per run (graph building excluded, one warm-up run). Torch: the
     reference backend, one channel per run, the way a torch-eager script does it. Same config, same threads.
     """
-    import torch
-
     from vis.engine._backend import make_backend
+    from vis.engine._torch_device import limit_torch_threads
     from vis.models import get_model
 
     objective = check_atlas_bench(model_name, layer, channels, size)
@@ -50,8 +49,7 @@ def bench_atlas(model_name: str = "googlenet", layer: str = "inception4a", chann
     # The warm-up batch and its channel selection must have as many images as selected channels (the graph's
     # objective multiplies them), so an atlas smaller than a batch runs as one batch of its own size.
     batch = min(batch, channels)
-    if threads:  # 0: torch's own default
-        torch.set_num_threads(threads)
+    limit_torch_threads(threads)
 
     ort = make_backend("ort", model_name, model, objective, threads=threads, guide=objective.selection(units[:batch]))
     ort.gradient(_grey(batch, config))  # builds the session: not timed

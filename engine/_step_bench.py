@@ -172,14 +172,12 @@ def bench_steps(model: str, spec: str, sizes: Sequence[tuple[int, int]], engines
                 runs: int = 10, warmup: int = 3, threads: int = 0, weights: str = "random",
                 progress: Callable[[str], None] | None = None, pause_s: float = 0.2) -> list[StepTiming]:
     """Median step time per engine and size (warm-up runs first; TensorRT builds its engine in the warm-up)."""
-    import torch
-
+    from vis.engine._torch_device import limit_torch_threads
     from vis.exporters import parse_objective
     from vis.exporters._gradient import gradient_graph, model_value_range
     from vis.models import get_model
 
-    if threads:
-        torch.set_num_threads(threads)
+    limit_torch_threads(threads)
     objective = parse_objective(spec, model)
     check_input_sizes(model, objective.layers(), sizes)
     net = get_model(model, weights=weights)

@@ -1,4 +1,5 @@
-"""The torch device a PyTorch-side job (training, style transfer) runs on, checked before any work."""
+"""Where torch computes: the device a PyTorch-side job (training, style transfer) runs on, checked before any work,
+and how many CPU threads it may take."""
 
 from __future__ import annotations
 
@@ -34,3 +35,9 @@ def torch_device(name: str | None) -> torch.device:
     elif device.type != "cpu":
         raise VisError(f"--device {name}: vis runs on cpu or cuda")
     return device
+
+
+def limit_torch_threads(threads: int) -> None:
+    """Apply a ``--threads`` value (0 leaves torch's default, all cores): a shared machine keeps its other cores."""
+    if threads:
+        torch.set_num_threads(threads)

@@ -645,6 +645,13 @@ def _has_fixed_position(objective: Objective) -> bool:
     return any(isinstance(o, NeuronObjective) and o.y is not None for _, o in objective.terms())
 
 
+def unchecked_neurons(objective: Objective, shapes: dict[str, tuple[int, ...]]) -> list[NeuronObjective]:
+    """The fixed-position neurons of ``objective`` whose layer map has a symbolic size in ``shapes`` (a graph with
+    dynamic H and W): their positions can only be checked once an input size is known."""
+    return [o for _, o in objective.terms() if isinstance(o, NeuronObjective) and o.y is not None
+            and 0 in shapes.get(o.layer, (0, 0, 0))[1:]]
+
+
 def check_neuron_positions(objective: Objective, model: str, sizes: Iterable[tuple[int, int]]) -> None:
     """Raise :class:`ObjectiveError` if a neuron position of ``objective`` falls outside its layer's map for an input
     of any of ``sizes`` (H, W) to registry model ``model``.

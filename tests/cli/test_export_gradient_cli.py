@@ -103,6 +103,26 @@ def test_a_vis_export_keeps_its_models_class_names(tmp_path) -> None:
     assert "does not output efficientnet_lite0's logits layer fc" in refused.output
 
 
+def test_a_neuron_position_a_dynamic_map_may_not_hold_is_noted(tmp_path) -> None:
+    # The file's H and W are dynamic, so (20, 20) cannot be refused at export; at 224 px block5's map is 14x14 and the
+    # neuron reads nothing there: a note says so. Inside that map no note; a file without vis metadata always notes.
+    inference = tmp_path / "b5.onnx"
+    assert runner.invoke(app, ["export", "efficientnet_lite0", "--layers", "block5", "-o", str(inference), "-w", "random"]).exit_code == 0
+    out = tmp_path / "g.onnx"
+    far = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3@20,20", "-o", str(out)])
+    assert far.exit_code == 0, far.output
+    assert "note: block5's map size is set by the input (it is 14x14 at a 224x224 input)" in far.output
+    value, grad = ort.InferenceSession(str(out)).run(None, {"image": np.full((1, 3, 224, 224), 0.5, np.float32)})
+    assert value == 0 and not grad.any()  # what the note warns of
+    near = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3@2,2", "-o", str(out), "--overwrite"])
+    assert near.exit_code == 0 and "note:" not in near.output, near.output
+    plain = onnx.load(str(inference))
+    del plain.metadata_props[:]
+    onnx.save(plain, str(inference))
+    unknown = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3@2,2", "-o", str(out), "--overwrite"])
+    assert unknown.exit_code == 0 and "note: block5's map size is set by the input, so the position (2, 2)" in unknown.output
+
+
 @pytest.mark.parametrize("args,message", [
     (["export", "googlenet", "--objective", "inception4c:999"], "out of range"),
     (["export", "googlenet", "--objective", "incepton4c"], "inception4c"),

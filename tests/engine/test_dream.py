@@ -7,6 +7,7 @@ import pytest
 
 from vis.engine import make_backend
 from vis.engine._dream import (
+    GUIDE_SIDE,
     DreamConfig,
     DreamError,
     VideoDreamConfig,
@@ -15,6 +16,7 @@ from vis.engine._dream import (
     dream,
     dream_zoom,
     fit_max_size,
+    guide_features_of,
     network_input_sizes,
     octave_sizes,
     zoom_in,
@@ -154,11 +156,20 @@ def test_dream_zoom_yields_frames(backend, photo) -> None:
 
 
 def _guided(net, photo, kind):
-    from vis.cli._dream_setup import compute_guide
-
     obj = parse_objective("guide:block10", MODEL)
-    guide = compute_guide(net, "block10", photo[::-1].copy(), 64)
+    guide = guide_features_of(net, "block10", photo[::-1].copy(), 64)
     return make_backend(kind, MODEL, net, obj, threads=2, guide=guide)
+
+
+def test_guide_features_are_taken_at_the_guide_side(net) -> None:
+    from vis.models import layer_table
+
+    big = np.random.default_rng(0).random((300, 448, 3), dtype=np.float32)
+    shapes = {row.name: row.shape for row in layer_table(MODEL, (150, GUIDE_SIDE))}  # 448x300 shrunk to 224 wide
+    c, h, w = shapes["block10"]
+    assert guide_features_of(net, "block10", big).shape == (c, h * w)
+    c, h, w = {row.name: row.shape for row in layer_table(MODEL, (64, 96))}["block10"]
+    assert guide_features_of(net, "block10", big, max_size=96).shape == (c, h * w)
 
 
 def test_guided_dream_changes_the_image(net, photo) -> None:
