@@ -71,8 +71,9 @@ def register(app: VisTyper) -> None:
         net = get_model(model, weights=weights)
         results = predict(model, net, pictures, top=top)
         if as_json:
+            # probabilities unrounded: a program reads them (and all 1000 sum to 1)
             payload = [
-                {"image": str(p), "top": [{"index": i, "class": c, "probability": round(q, 6)} for i, c, q in r.classes]}
+                {"image": str(p), "top": [{"index": i, "class": c, "probability": float(q)} for i, c, q in r.classes]}
                 for p, r in zip(images, results)
             ]
             typer.echo(json.dumps({"model": model, "weights": weights, "results": payload}, indent=2))

@@ -112,6 +112,8 @@ def test_predict_json_real_weights(sample_photo) -> None:
     top = payload["results"][0]["top"]
     assert len(top) == 3 and top[0]["class"] in {"palace", "bell cote", "pagoda", "church"}
     assert top[0]["probability"] >= top[1]["probability"]
+    every = json.loads(invoke("predict", "efficientnet_lite0", str(sample_photo), "--top", "1000", "--json").output)
+    assert abs(sum(c["probability"] for c in every["results"][0]["top"]) - 1) < 1e-5  # unrounded: they sum to 1
 
 
 def test_predict_grey_rgba_and_bad_files(image_files) -> None:
