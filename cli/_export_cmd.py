@@ -79,7 +79,7 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
     from vis.exporters._gradient import (
         gradient_graph, onnx_tensor_shapes, read_user_graph, step_graph, user_gradient_graph,
     )
-    from vis.exporters._objectives import parse_objective, parse_objective_for_graph
+    from vis.exporters._objectives import parse_objective, parse_objective_for_graph, unchecked_neurons
     from vis.exporters._onnx_export import exported_model
 
     if onnx_file is not None:
@@ -91,7 +91,7 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name, model=exported_model(user))
         check_output(output, overwrite)  # after the objective: a bad name is reported before an existing file
         proto = user_gradient_graph(user, objective, shapes, variant)
-        _note_unchecked_positions(objective, shapes, exported_model(user))
+        _note_unchecked_positions(unchecked_neurons(objective, shapes), exported_model(user))
         value_range = (0.0, 1.0)  # assumed, as vis's own graphs take: the step clips to it
     else:
         from vis.models import get_model, model_spec
@@ -100,17 +100,16 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         check_output(output, overwrite)
         net = get_model(model, weights=weights)
         proto = gradient_graph(model, net, objective, variant=variant, opset=opset, weights=weights)
+        _note_unchecked_positions(unchecked_neurons(objective), model)
         value_range = model_spec(model).preprocessing.value_range
     return step_graph(proto, value_range) if step else proto
 
 
-def _note_unchecked_positions(objective, shapes, model):
+def _note_unchecked_positions(neurons, model):
     """A neuron at a fixed position in a map whose size the input sets reads nothing where the map is smaller: the
-    file's objective and gradient are then 0. Say so, unless the file names a vis model and the position lies inside
-    the map at that model's usual input size."""
-    from vis.exporters._objectives import unchecked_neurons
-
-    for neuron in unchecked_neurons(objective, shapes):
+    graph's objective and gradient are then 0. Say so, unless the graph is a vis model's (``model``) and the position
+    lies inside the map at that model's usual input size."""
+    for neuron in neurons:
         size = ""
         if model is not None:
             from vis.models import layer_table, model_spec

@@ -39,9 +39,9 @@ def npy_path(path: Path) -> Path:
 def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
     """Write the numbers to ``npy`` as :func:`_outputs` returned it (named and checked already)."""
     if npy is not None:
-        from vis.engine._images import reporting_write_errors
+        from vis.engine._images import atomic_write
 
-        with reporting_write_errors(npy), open(npy, "wb") as file:  # a file object: numpy adds no second .npy to .NPY
+        with atomic_write(npy) as temp, open(temp, "wb") as file:  # a file object: numpy adds no second .npy to .NPY
             np.save(file, array)
         typer.echo(f"wrote {npy} {tuple(array.shape)}")
 

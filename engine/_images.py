@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,12 +132,20 @@ def _probe_writable(path: Path) -> None:
 
 
 @contextmanager
-def reporting_write_errors(path: Path) -> Iterator[None]:
-    """Around a write: an OS failure (disk full, permissions) becomes one clear message, not a traceback."""
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Around a write: yields a temporary name beside ``path`` (same suffix, so writers pick the same format) that
+    replaces ``path`` only once written whole. A full disk or a Ctrl-C leaves neither a truncated file nor a damaged
+    older one; an OS failure becomes one clear message, not a traceback."""
+    temp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
-        yield
+        yield temp
+        os.replace(temp, path)
     except OSError as e:
+        temp.unlink(missing_ok=True)
         raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def even_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -173,6 +182,6 @@ def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> 
     ok, buf = cv2.imencode(path.suffix.lower(), to_uint8(image))
     if not ok:
         raise InputFileError(f"could not encode {path}")
-    with reporting_write_errors(path):
-        buf.tofile(str(path))
+    with atomic_write(path) as temp:
+        buf.tofile(str(temp))
     return path

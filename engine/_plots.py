@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vis.engine._images import check_output, refuse_folder, reporting_write_errors
+from vis.engine._images import check_output, refuse_folder, atomic_write
 from vis.errors import OutputPathError
 
 
@@ -48,8 +48,8 @@ def check_figure_output(path: str | Path, overwrite: bool) -> Path:
 
 def _save(fig, path: str | Path, overwrite: bool) -> Path:
     path = check_figure_output(path, overwrite)
-    with reporting_write_errors(path):
-        fig.savefig(str(path), bbox_inches="tight")
+    with atomic_write(path) as temp:
+        fig.savefig(str(temp), bbox_inches="tight")
     return path
 
 

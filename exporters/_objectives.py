@@ -345,6 +345,10 @@ def guide_features(acts: torch.Tensor) -> torch.Tensor:
 # lucid's names for GoogLeNet's layers
 ALIASES = {"googlenet": {f"mixed{k}": f"inception{k}" for k in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")}}
 
+# A term's weight beyond this (or below its inverse) overflows float32 in the graph or drowns the other terms below
+# float32's seven digits; the ascent normalises the gradient, so only the ratios between terms matter anyway.
+MAX_WEIGHT = 1e6  # the messages say 1e6 and 1e-6
+WEIGHT_RANGE_WHY = "float32 holds about 7 digits, and only the ratio between terms matters"
 _TERM = re.compile(r"^\s*(?:(?P<w>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\*\s*)?(?P<body>[^*]+?)\s*$")
 _INTEGER = re.compile(r"^[-+]?[0-9]+$")
 # A sign that belongs to a number rather than joining terms: right after ':' or ',' with a number after it
@@ -413,6 +417,9 @@ def _read_term(chunk: str, spec: str) -> tuple[float, str]:
     weight = float(match.group("w")) if match.group("w") else 1.0
     if not math.isfinite(weight):
         raise ObjectiveError(f"the weight of {text!r} in objective {spec!r} is not a finite number")
+    if weight != 0 and not 1 / MAX_WEIGHT <= abs(weight) <= MAX_WEIGHT:
+        raise ObjectiveError(f"the weight {weight:g} of {text!r} in objective {spec!r} is out of range: a weight's size "
+                             f"must lie between 1e-6 and 1e6 ({WEIGHT_RANGE_WHY})")
     return weight, match.group("body").strip()
 
 
@@ -529,6 +536,8 @@ def _penalty_term(head: str, rest: str, body: str) -> Objective:
         # The term is -lambda * penalty: a negative lambda would reward noise.
         raise ObjectiveError(f"{body!r}: the {head} weight must be >= 0 ({head}:{-weight:g} already subtracts the "
                              "penalty)")
+    if weight > MAX_WEIGHT:
+        raise ObjectiveError(f"{body!r}: the {head} weight is above 1e6 ({WEIGHT_RANGE_WHY})")
     return cls(weight)
 
 
@@ -645,11 +654,12 @@ def _has_fixed_position(objective: Objective) -> bool:
     return any(isinstance(o, NeuronObjective) and o.y is not None for _, o in objective.terms())
 
 
-def unchecked_neurons(objective: Objective, shapes: dict[str, tuple[int, ...]]) -> list[NeuronObjective]:
+def unchecked_neurons(objective: Objective, shapes: dict[str, tuple[int, ...]] | None = None) -> list[NeuronObjective]:
     """The fixed-position neurons of ``objective`` whose layer map has a symbolic size in ``shapes`` (a graph with
-    dynamic H and W): their positions can only be checked once an input size is known."""
+    dynamic H and W; ``None``: a registry model's graph, dynamic throughout): their positions can only be checked
+    once an input size is known."""
     return [o for _, o in objective.terms() if isinstance(o, NeuronObjective) and o.y is not None
-            and 0 in shapes.get(o.layer, (0, 0, 0))[1:]]
+            and (shapes is None or 0 in shapes.get(o.layer, (0, 0, 0))[1:])]
 
 
 def check_neuron_positions(objective: Objective, model: str, sizes: Iterable[tuple[int, int]]) -> None:

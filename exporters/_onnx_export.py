@@ -142,8 +142,9 @@ def check(proto: onnx.ModelProto) -> None:
 
 def save_onnx(proto: onnx.ModelProto, path: str | Path, overwrite: bool = False) -> Path:
     """Write ``proto`` to ``path`` (creating folders; refusing to overwrite unless asked)."""
-    from vis.engine._images import check_output
+    from vis.engine._images import atomic_write, check_output
 
     path = check_output(path, overwrite)
-    onnx.save(proto, str(path))
+    with atomic_write(path) as temp:
+        onnx.save(proto, str(temp))
     return path

@@ -116,6 +116,9 @@ def test_a_neuron_position_a_dynamic_map_may_not_hold_is_noted(tmp_path) -> None
     assert value == 0 and not grad.any()  # what the note warns of
     near = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3@2,2", "-o", str(out), "--overwrite"])
     assert near.exit_code == 0 and "note:" not in near.output, near.output
+    registry = runner.invoke(app, ["export", "efficientnet_lite0", "--objective", "block5:3@20,20", "-o", str(out),
+                                   "-w", "random", "--overwrite"])
+    assert registry.exit_code == 0 and "(it is 14x14 at a 224x224 input)" in registry.output, registry.output
     plain = onnx.load(str(inference))
     del plain.metadata_props[:]
     onnx.save(plain, str(inference))

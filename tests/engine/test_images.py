@@ -87,6 +87,28 @@ def test_save_roundtrip_and_no_overwrite(tmp_path) -> None:
     save_image(path, image, overwrite=True)
 
 
+def test_a_failed_write_keeps_the_older_file_and_leaves_no_partial_one(tmp_path, monkeypatch) -> None:
+    import errno
+
+    import cv2
+
+    old = np.zeros((9, 11, 3), np.float32)
+    path = save_image(tmp_path / "out.png", old)
+    before = path.read_bytes()
+
+    class FillsTheDisk:
+        def tofile(self, name):
+            Path(name).write_bytes(b"\x89PNG half")  # some bytes land before the disk fills
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cv2, "imencode", lambda suffix, image: (True, FillsTheDisk()))
+    with pytest.raises(OutputPathError, match="could not write .*out.png: No space left on device"):
+        save_image(path, np.ones((9, 11, 3), np.float32), overwrite=True)
+    with pytest.raises(OutputPathError):
+        save_image(tmp_path / "new.png", old)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
 def test_check_output_refuses_paths_that_cannot_be_written_before_any_work(tmp_path) -> None:
     (tmp_path / "folder.png").mkdir()
     (tmp_path / "file").write_text("x")

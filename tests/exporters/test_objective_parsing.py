@@ -118,6 +118,12 @@ def test_negative_numbers_are_refused_as_numbers(spec, message) -> None:
     ("l2:inf", "'l2:inf': the weight 'inf' is not a finite number"),
     ("1e999*block10", "the weight of '1e999*block10' in objective '1e999*block10' is not a finite number"),
     ("block10:1_0", "channel '1_0' in 'block10:1_0' is not an integer"),
+    # finite in float64 but beyond float32 in the graph (1e40 made a black image), or drowned below its 7 digits
+    ("1e40*block10:1", "the weight 1e+40 of '1e40*block10:1' in objective '1e40*block10:1' is out of range: a weight's "
+                       "size must lie between 1e-6 and 1e6"),
+    ("head - 2e6*block10", "the weight 2e+06 of '2e6*block10'"),
+    ("head + 1e-9*block10", "the weight 1e-09 of '1e-9*block10'"),
+    ("head + tv:1e9", "'tv:1e9': the tv weight is above 1e6"),
 ])
 def test_numbers_must_be_plain_and_finite(spec, message) -> None:
     assert message in refused(spec)
