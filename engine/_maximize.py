@@ -384,15 +384,17 @@ def _run_fft(backend: Backend, config: MaximizeConfig, init: Sequence[np.random.
 def classify(model_name: str, model: StagedNet, image: np.ndarray, top: int = 5) -> Prediction:
     """How the model itself classifies an optimised image (the thesis's check of its dragonfly).
 
-    The image (HxWx3 in [0, 1]) is resized to the model's input size (no crop: the whole optimised image is the
-    picture) and converted to the model's channels; the model normalises it itself.
+    The image (HxWx3 in [0, 1]) is classified as it was optimised: at its own size, whole (no photo resize or crop,
+    which would blow a small image up and cut its border), converted to the model's channels; the model normalises
+    it itself. Only a model whose classifier takes one size (LeNet-5, VGG-19) gets it resized to that size.
     """
     spec = model_spec(model_name)
     pre = spec.preprocessing
     h, w = image.shape[:2]
-    interp = cv2.INTER_AREA if min(h, w) > pre.crop else cv2.INTER_LINEAR
-    resized = image if (h, w) == (pre.crop, pre.crop) else cv2.resize(image, (pre.crop, pre.crop), interpolation=interp)
-    x = to_channels(np.asarray(resized, np.float32), pre.channels).transpose(2, 0, 1)[None]
+    if pre.fixed_size and (h, w) != (pre.crop, pre.crop):
+        interp = cv2.INTER_AREA if min(h, w) > pre.crop else cv2.INTER_LINEAR
+        image = cv2.resize(image, (pre.crop, pre.crop), interpolation=interp)
+    x = to_channels(np.asarray(image, np.float32), pre.channels).transpose(2, 0, 1)[None]
     with torch.no_grad():
         logits = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32)))[0].numpy()
     return Prediction(top_classes(logits, spec.categories, top))

@@ -298,6 +298,17 @@ def test_lenet_class_images_are_believed():
         assert top[0] == digit and top[2] >= 0.99, (digit, top)
 
 
+def test_a_class_image_is_classified_as_it_was_optimised(effnet) -> None:
+    # at its own size and whole: blowing a 96 px image up to 224 px turned a 94% daisy into "strawberry"
+    image = np.random.default_rng(0).random((72, 96, 3), dtype=np.float32)
+    with torch.no_grad():
+        logits = effnet.eval()(torch.from_numpy(image.transpose(2, 0, 1)[None].copy()))[0].numpy()
+    top = classify("efficientnet_lite0", effnet, image, top=3).classes
+    assert [i for i, _, _ in top] == list(np.argsort(-logits)[:3])
+    lenet = get_model("lenet5", weights="random")  # one input size: a larger image is resized to it
+    assert len(classify("lenet5", lenet, np.random.default_rng(1).random((56, 56, 3), dtype=np.float32)).classes) == 5
+
+
 DRAGONFLY_AND_FRIENDS = [319, 1, 130, 417, 948]  # dragonfly, goldfish, flamingo, balloon, Granny Smith
 
 
