@@ -109,14 +109,18 @@ class MaximizeConfig:
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise UnknownNameError("optimizer", self.optimizer, OPTIMIZERS)
         check_scales(self.scales, min_size)
-        if self.steps < 0 or self.jitter < 0 or self.blur_every < 0:
-            raise MaximizeError("iterations, jitter and blur-every must not be negative")
-        if not (self.step > 0 and self.lr > 0 and math.isfinite(self.step) and math.isfinite(self.lr)):
-            raise MaximizeError(f"step and lr must be positive numbers, got {self.step} and {self.lr}")
-        if not (self.tv >= 0 and self.l2_decay >= 0 and math.isfinite(self.tv) and math.isfinite(self.l2_decay)):
-            raise MaximizeError(f"tv and l2 must be finite numbers >= 0, got {self.tv} and {self.l2_decay}")
+        # each setting is named as its option is, so a message names only what the user got wrong
+        for name, value in (("--iterations", self.steps), ("--jitter", self.jitter), ("--blur-every", self.blur_every)):
+            if value < 0:
+                raise MaximizeError(f"{name} must not be negative, got {value}")
+        for name, value in (("--step", self.step), ("--lr", self.lr)):
+            if not (value > 0 and math.isfinite(value)):
+                raise MaximizeError(f"{name} must be a positive number, got {value:g}")
+        for name, value in (("--tv", self.tv), ("--l2", self.l2_decay)):
+            if not (value >= 0 and math.isfinite(value)):
+                raise MaximizeError(f"{name} must be a finite number >= 0, got {value:g}")
         if self.param == "pixel" and self.l2_decay > 1:
-            raise MaximizeError(f"l2 is the fraction of the way to grey each step for --param pixel (0..1), got "
+            raise MaximizeError(f"--l2 is the fraction of the way to grey each step for --param pixel (0..1), got "
                                 f"{self.l2_decay:g}")
         return self
 

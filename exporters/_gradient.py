@@ -73,11 +73,20 @@ def read_user_graph(path: Path) -> onnx.ModelProto:
     if not path.exists():
         raise VisError(f"ONNX file not found: {path}")
     try:
-        return prepare_user_graph(onnx.load(str(path)))
+        proto = prepare_user_graph(onnx.load(str(path)))
     except VisError:
         raise
     except Exception as e:  # protobuf raises DecodeError and others for a foreign file
         raise VisError(f"not a readable ONNX file: {path} ({e})") from e
+    outputs = {o.name for o in proto.graph.output}
+    if {OBJECTIVE, GRAD} <= outputs:
+        raise VisError(f"{path} is already a gradient graph (it outputs {OBJECTIVE} and {GRAD}): give the model file "
+                       "it came from (vis export MODEL --layers ... writes one)")
+    taken = sorted({OBJECTIVE, GRAD} & ({t for n in proto.graph.node for t in n.output} | outputs))
+    if taken:
+        raise VisError(f"{path} has a tensor named {taken[0]!r}, a name the gradient graph gives its own output: "
+                       "rename it in the file")
+    return proto
 
 
 def user_gradient_graph(user: onnx.ModelProto, objective: Objective, shapes: dict[str, tuple[int, ...]],

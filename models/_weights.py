@@ -83,10 +83,8 @@ def read_state_dict(path: Path, model_name: str | None = None) -> dict[str, torc
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types (and terse messages) for a corrupt or foreign file
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        detail = f"{type(e).__name__}: {reason}" if len(reason) > 8 else type(e).__name__
         raise WeightsUnavailableError(f"{path} is not a PyTorch weights file that torch.load can read "
-                                      f"({detail[:200]})") from e
+                                      f"({_load_failure(path, e)})") from e
     # A vis checkpoint (or a common training checkpoint) keeps the state_dict under a key.
     if isinstance(obj, dict):
         trained = obj.get("model")
@@ -120,7 +118,8 @@ def _misfit(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -
     if missing:
         parts.append(f"{len(missing)} of the model's {len(expected)} tensors are not in the file ({some(missing)})")
     if unknown:
-        parts.append(f"the file has {len(unknown)} tensors the model lacks ({some(unknown)})")
+        parts.append(f"the file has {len(unknown)} tensor{'s' if len(unknown) != 1 else ''} the model lacks "
+                     f"({some(unknown)})")
     if not parts:
         name = next((k for k in expected if tuple(expected[k].shape) != tuple(getattr(given[k], "shape", ()))), None)
         if name is None:
@@ -166,3 +165,19 @@ def smooth_noise(n: int, channels: int, size: int, seed: int) -> torch.Tensor:
     fine = torch.rand(n, channels, size, size, generator=gen)
     up = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
     return (0.8 * up + 0.2 * fine).clamp(0, 1)
+
+
+def _load_failure(path: Path, error: Exception) -> str:
+    """Why torch.load failed, in a few words: its own messages run to paragraphs of advice on ``weights_only``
+    that fit a pickle with foreign objects, not a photo given by mistake."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):  # torch's zip archive, a bare pickle
+        return "it is neither a zip archive nor a pickle"
+    if magic.startswith(b"PK") and "zip archive" in str(error):
+        return "its zip archive is damaged or cut short"
+    if "weights_only" in str(error):
+        return "it holds Python objects other than tensors, which vis does not unpickle, for safety"
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    detail = f"{type(error).__name__}: {reason}" if len(reason) > 8 else type(error).__name__
+    return detail if len(detail) <= 200 else detail[:200].rsplit(" ", 1)[0] + " ..."

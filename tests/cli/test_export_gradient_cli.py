@@ -77,6 +77,8 @@ def test_user_onnx_file(tmp_path) -> None:
     acts[:, 3].mean().backward()
     assert np.isclose(value, acts[:, 3].mean().item(), rtol=1e-4)
     assert np.linalg.norm(grad - t.grad.numpy()) / np.linalg.norm(t.grad.numpy()) < 1e-4
+    again = runner.invoke(app, ["export", "--onnx", str(out), "--objective", "grad", "-o", str(tmp_path / "g2.onnx")])
+    assert again.exit_code == 2 and "user_grad.onnx is already a gradient graph (it outputs objective and grad)" in again.output
     before = inference.read_bytes()
     same = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3", "-o", str(inference),
                                "--overwrite"])

@@ -83,9 +83,11 @@ def test_bad_configs(model, spec, size, overrides):
     (100000, {}, "sizes above 4096 px are refused (got 100000)"),  # it was killed for memory, silently
     (None, {"scales": (56, 5000)}, "sizes above 4096 px"),
     (None, {"scales": (56, 56)}, "--scales must ascend"),
-    (None, {"tv": float("inf")}, "tv and l2 must be finite numbers >= 0"),  # it wrote a black image
-    (None, {"l2_decay": float("nan")}, "tv and l2 must be finite numbers >= 0"),
-    (None, {"l2_decay": 5.0}, "l2 is the fraction of the way to grey each step for --param pixel (0..1), got 5"),
+    (None, {"tv": float("inf")}, "--tv must be a finite number >= 0, got inf"),  # it wrote a black image
+    (None, {"l2_decay": float("nan")}, "--l2 must be a finite number >= 0, got nan"),
+    (None, {"step": -1.0}, "--step must be a positive number, got -1"),  # it named --lr too, which was not given
+    (None, {"lr": 0.0}, "--lr must be a positive number, got 0"),
+    (None, {"l2_decay": 5.0}, "--l2 is the fraction of the way to grey each step for --param pixel (0..1), got 5"),
 ])
 def test_sizes_and_weights_no_run_survives_are_refused(size, overrides, words):
     with pytest.raises(MaximizeError) as info:

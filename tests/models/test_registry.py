@@ -185,8 +185,15 @@ def test_a_vis_checkpoint_names_its_model_and_a_foreign_file_says_what_it_is(tmp
         get_model("efficientnet_lite0", str(tmp_path / "ck.pt"))
     assert get_model("lenet5", str(tmp_path / "ck.pt")) is not None
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
-    with pytest.raises(WeightsUnavailableError, match="is not a PyTorch weights file"):
-        get_model("lenet5", str(tmp_path / "photo.jpg"))
+    with pytest.raises(WeightsUnavailableError, match=r"is not a PyTorch weights file .*\(it is neither a zip "
+                                                        r"archive nor a pickle\)$"):
+        get_model("lenet5", str(tmp_path / "photo.jpg"))  # torch's paragraph on weights_only was cut mid-word
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "ck.pt").read_bytes()[:100])
+    with pytest.raises(WeightsUnavailableError, match=r"\(its zip archive is damaged or cut short\)$"):
+        get_model("lenet5", str(tmp_path / "cut.pt"))
+    torch.save({"state_dict": {"w": ZeroDivisionError()}}, tmp_path / "objects.pt")
+    with pytest.raises(WeightsUnavailableError, match="it holds Python objects other than tensors"):
+        get_model("lenet5", str(tmp_path / "objects.pt"))
 
 
 def test_a_folder_given_as_weights_is_named_as_one(tmp_path) -> None:
