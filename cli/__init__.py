@@ -49,7 +49,8 @@ def _is_usage_error(e: Exception) -> bool:
 
 
 def _report_usage_error(e: Any) -> int:
-    """A bad option or argument: the command's usage, where to find help, and ``error: ...`` (not a boxed panel)."""
+    """A bad option or argument: one ``error: ...`` line that says where help is, as vis's own errors read (not
+    click's usage block, nor a boxed panel)."""
     import typer
 
     if type(e).__name__ == "NoArgsIsHelpError":  # `vis` or `vis bench` alone: the help is the message
@@ -57,11 +58,32 @@ def _report_usage_error(e: Any) -> int:
             typer.echo(e.format_message(), err=True)
         return e.exit_code
     ctx = getattr(e, "ctx", None)
-    if ctx is not None:
-        typer.echo(ctx.get_usage(), err=True)
-        typer.echo(f"Try '{ctx.command_path} -h' for help.", err=True)
-    typer.secho(f"error: {e.format_message()}", err=True, fg=typer.colors.RED)
+    where = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
+    message = (_non_finite_message(e) or e.format_message()).rstrip(".")
+    typer.secho(f"error: {message}{where}", err=True, fg=typer.colors.RED)
     return e.exit_code
+
+
+def _non_finite_message(e: Any) -> str | None:
+    """nan or inf given to an option with bounds: click says the bound is not met, which misleads; vis's own
+    wording for every other float option is used instead."""
+    opts = getattr(getattr(e, "param", None), "opts", None) or []
+    words = sys.argv[1:]
+    for i, word in enumerate(words):
+        for opt in opts:
+            if opt.startswith("--") and word.startswith(opt + "="):
+                value = word[len(opt) + 1 :]
+            elif word == opt and i + 1 < len(words):
+                value = words[i + 1]
+            else:
+                continue
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            if number != number or number in (float("inf"), float("-inf")):
+                return f"{opt} must be a finite number, got {value}"
+    return None
 
 
 def _interrupt(signum: int, frame: Any) -> None:
