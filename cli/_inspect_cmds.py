@@ -191,6 +191,9 @@ def register(app: VisTyper) -> None:
         if "noise" in given_options(ctx) and not samples:
             raise VisError("--noise is SmoothGrad's: it needs --samples N (N >= 1 noisy copies); a plain saliency map "
                            "adds no noise")
+        if samples and noise == 0:
+            raise VisError("--noise 0 makes every SmoothGrad copy the image itself: give --noise above 0, or drop "
+                           "--samples for a plain saliency map")
         picture = load_image(image)
         output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
@@ -287,7 +290,10 @@ def register(app: VisTyper) -> None:
         path = plot_patches([p.pixels for p in patches], captions, output,
                             f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
         fewer = f": one per image, and the folder has {len(patches)} (-k {k})" if len(patches) < k else ""
-        typer.echo(f"wrote {path} ({len(patches)} patches{fewer}, receptive field {rf.size}px)")
+        shown = patches[0].pixels.shape[0] if patches else rf.size
+        scaled = f", each shown at {shown}px" if shown != rf.size else ""  # a tiny field is enlarged to be seen
+        count = f"{len(patches)} patch{'es' if len(patches) != 1 else ''}"
+        typer.echo(f"wrote {path} ({count}{fewer}, receptive field {rf.size}px{scaled})")
         crop = model_spec(model).preprocessing.crop
         if rf.size > crop:
             typer.echo(f"note: {layer}'s receptive field ({rf.size}px) is larger than the {crop}px input: each patch "

@@ -127,7 +127,7 @@ def layer_info(model_name: str, layer: str, spatial: bool = False) -> LayerInfo:
     if spatial and len(row.shape) != 3:
         maps = [r.name for r in table if len(r.shape) == 3]
         raise VisError(f"layer {layer} of {model_name} has no spatial maps (output shape {row.shape}); "
-                       f"spatial layers: {', '.join(maps[-8:])} ...")
+                       f"spatial layers: {', '.join(maps)}")
     return row
 
 

@@ -27,8 +27,11 @@ class UnknownNameError(VisError, KeyError):
 
     def __init__(self, what: str, name: str, valid: Iterable[str]):
         valid = list(valid)
-        near = closest(name, valid)
+        same_but_case = [v for v in valid if isinstance(name, str) and v.lower() == name.lower()]
+        near = same_but_case or closest(name, valid)
         hint = f" Did you mean: {', '.join(near)}?" if near else ""
+        if same_but_case:
+            hint += " (names are case-sensitive)"
         shown = ", ".join(valid[:40]) + (" ..." if len(valid) > 40 else "")
         super().__init__(f"unknown {what} {name!r}.{hint} Valid: {shown}")
         self.what, self.name, self.valid = what, name, valid

@@ -84,6 +84,7 @@ def test_real_efficientnet_cam_and_saliency(sample_photo, tmp_path) -> None:
     (("saliency", "lenet5", "{missing}", *R), "not found"),
     (("saliency", "lenet5", "{rgb}", "--class", "12", *R), "out of range"),
     (("saliency", "lenet5", "{rgb}", "--noise", "0.9", *R), "--noise is SmoothGrad's: it needs --samples N"),
+    (("saliency", "lenet5", "{rgb}", "--samples", "2", "--noise", "0", *R), "--noise 0 makes every SmoothGrad copy"),
     (("cam", "lenet5", "{rgb}", "--layer", "fc1", *R), "no spatial maps"),
     (("cam", "vgg19", "{rgb}", "--method", "cam", *R), "Grad-CAM"),
     (("cam", "lenet5", "{rgb}", "--method", "gradcm", *R), "gradcam"),

@@ -22,6 +22,13 @@ def test_unknown_model_names_closest() -> None:
         model_spec("googlenett")
 
 
+def test_a_name_wrong_only_in_case_is_named_first() -> None:
+    with pytest.raises(UnknownNameError, match=r"'Googlenet'. Did you mean: googlenet\? \(names are case-sensitive\)"):
+        model_spec("Googlenet")
+    # by letters alone 'gradcam' was nearer to 'CAM' than 'cam'
+    assert "Did you mean: cam? (names are case-sensitive)" in str(UnknownNameError("CAM method", "CAM", ["gradcam", "cam"]))
+
+
 def test_googlenet_inception4c_shape() -> None:
     row = {r.name: r for r in layer_table("googlenet", (224, 224))}["inception4c"]
     assert row.shape == (512, 14, 14) and row.kind == "inception"
