@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Optional
 
@@ -68,10 +69,10 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
         from vis.engine._images import check_image_output, load_image, save_image
-        from vis.engine._style import StyleInterrupted, StyleProgress, check_config, style_transfer
+        from vis.engine._style import (
+            StyleInterrupted, StyleProgress, check_config, check_layers, check_weights, style_transfer,
+        )
         from vis.engine._torch_device import limit_torch_threads
-        from vis.errors import UnknownNameError
-        from vis.models import layer_table
 
         limit_torch_threads(threads)
         config = StyleConfig(
@@ -81,22 +82,25 @@ def register(app: VisTyper) -> None:
             style_weight=style_weight, tv_weight=tv_weight, style_blend=_floats(style_weights, "--style-weights"),
             style_scale=style_scale, preserve_colors=preserve_colors, weights=weights, seed=seed, device=device,
         )
-        # Fail on settings, names and files before the slow parts.
+        # Fail on settings, names and files before the slow parts, and before "OUTPUT exists".
         check_config(config, len(styles))
-        if "lr" in given_options(ctx) and config.optimizer != "adam":
-            raise VisError(f"--lr is Adam's learning rate; {config.optimizer} sets its own steps (add --optimizer adam)")
-        valid = [row.name for row in layer_table("vgg19")]
-        for name in (config.content_layer, *config.style_layers):
-            if name not in valid:
-                raise UnknownNameError("layer of vgg19", name, valid)
+        _refuse_idle_options(given_options(ctx), config, len(styles))
+        check_layers(config)
+        check_weights(config.weights)
         content_img = load_image(content)
         style_imgs = [load_image(p) for p in styles]
         check_image_output(output, overwrite)  # after the inputs: a missing image is reported before an existing file
 
-        with progress_bar("content", "style", "tv") as bar:
+        # The bar opens at the first step: an error before it (weights, sizes) stays one line, not a blank one and
+        # the error; one after it leaves the bar's line ended.
+        with ExitStack() as stack:
+            bar: Any = None
             tasks: dict[int, Any] = {}
 
             def on_progress(p: StyleProgress) -> None:
+                nonlocal bar
+                if bar is None:
+                    bar = stack.enter_context(progress_bar("content", "style", "tv"))
                 if p.scale not in tasks:
                     label = f"{p.size[1]}x{p.size[0]}" + (f" ({p.scale}/{p.scales})" if p.scales > 1 else "")
                     tasks[p.scale] = bar.add_task(label, total=p.iterations, content="-", style="-", tv="-")
@@ -109,3 +113,22 @@ def register(app: VisTyper) -> None:
                 raise Interrupted(f"interrupted at {stop.where}; wrote the image so far to {path}") from None
         path = save_image(output, result, overwrite=overwrite)
         typer.echo(f"wrote {path} ({result.shape[1]}x{result.shape[0]})")
+
+
+def _refuse_idle_options(given: set[str], config: StyleConfig, n_styles: int) -> None:
+    """Refuse options the user typed that the other settings make do nothing (they would be silently ignored)."""
+    if "lr" in given and config.optimizer != "adam":
+        raise VisError(f"--lr is Adam's learning rate; {config.optimizer} sets its own steps (add --optimizer adam)")
+    if "size" in given and config.scales:
+        raise VisError("--size does nothing with --scales: the last scale is the output's long side")
+    if "seed" in given and config.init != "noise":
+        raise VisError("--seed seeds the noise start and does nothing with --init content (add --init noise)")
+    if "content_layer" in given and config.content_weight == 0:
+        raise VisError("--content-layer does nothing with --content-weight 0")
+    if config.style_weight == 0:
+        for name, flag in (("style_layers", "--style-layers"), ("layer_weights", "--layer-weights"),
+                           ("style_weights", "--style-weights"), ("style_scale", "--style-scale")):
+            if name in given:
+                raise VisError(f"{flag} does nothing with --style-weight 0")
+    if "style_weights" in given and n_styles == 1:
+        raise VisError("--style-weights blends several style images and does nothing with one")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,13 +47,22 @@ def register(app: VisTyper) -> None:
             data_dir=data, download_dir=cache_dir() / "mnist", download=download, epochs=epochs,
             batch_size=batch, lr=lr, seed=seed, device=device,
         )
-        with progress_bar("loss", "acc") as bar:
+        # The bar opens at the first step: a data error before it stays one line, not a blank one and the error;
+        # one after it leaves the bar's line ended.
+        with ExitStack() as stack:
+            bar: Any = None
             tasks: dict[int, Any] = {}
 
             def on_progress(p: TrainProgress) -> None:
+                nonlocal bar
                 if p.kind == "note":
-                    bar.console.print(p.message)
+                    if bar is None:
+                        typer.echo(p.message, err=True)
+                    else:
+                        bar.console.print(p.message)
                 elif p.kind == "batch":
+                    if bar is None:
+                        bar = stack.enter_context(progress_bar("loss", "acc"))
                     if p.epoch not in tasks:
                         tasks[p.epoch] = bar.add_task(f"epoch {p.epoch}/{p.epochs}", total=p.steps, loss="-", acc="-")
                     bar.update(tasks[p.epoch], completed=p.step, loss=f"{p.loss:.4f}", acc=f"{p.accuracy:.4f}")

@@ -81,17 +81,99 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
         raise VisError("at least one style layer is needed")
     if config.layer_weights is not None and len(config.layer_weights) != len(config.style_layers):
         raise VisError(
-            f"{len(config.layer_weights)} layer weights for {len(config.style_layers)} style layers "
+            f"{_count(len(config.layer_weights), 'layer weight')} for {_count(len(config.style_layers), 'style layer')} "
             f"({', '.join(config.style_layers)})"
         )
     if n_styles < 1:
         raise VisError("at least one style image is needed")
     if config.style_blend is not None:
         if len(config.style_blend) != n_styles:
-            raise VisError(f"{len(config.style_blend)} style weights for {n_styles} style images")
+            raise VisError(f"{_count(len(config.style_blend), 'style weight')} for {_count(n_styles, 'style image')}")
         if not all(math.isfinite(w) and w >= 0 for w in config.style_blend) or sum(config.style_blend) <= 0:
             raise VisError(f"style weights must be finite, non-negative and with a positive sum, got "
                            f"{config.style_blend}")
+    # Settings under which the optimiser has nothing to do (they ran and wrote the start image back).
+    if config.content_weight == 0 and config.style_weight == 0:
+        raise VisError("--content-weight and --style-weight are both 0: there is nothing to optimise "
+                       "(give one of them a positive weight)")
+    if config.layer_weights is not None and config.style_weight > 0 and not any(config.layer_weights):
+        raise VisError("--layer-weights are all 0, which turns the style loss off: give a layer a positive weight "
+                       "(or use --style-weight 0 for no style)")
+    if config.style_weight == 0 and config.tv_weight == 0 and config.init == "content":
+        raise VisError("with --style-weight 0 and --tv-weight 0, --init content starts at the optimum and writes the "
+                       "content back: give a --style-weight, or reconstruct the content with --init noise")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 style image``, ``2 style images``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def check_layers(config: StyleConfig, model_name: str = "vgg19") -> None:
+    """Raise for layers that ``model_name`` lacks, and for style layers without spatial maps (a Gram matrix needs
+    positions); from the layer table, without building the model."""
+    from vis.errors import UnknownNameError
+    from vis.models import layer_table
+
+    table = {row.name: row for row in layer_table(model_name)}
+    for name in (config.content_layer, *config.style_layers):
+        if name not in table:
+            raise UnknownNameError(f"layer of {model_name}", name, table)
+    for name in config.style_layers:
+        if len(table[name].shape) != 3:
+            raise VisError(f"style layer {name} has no spatial maps (its output is {table[name].shape}); a Gram "
+                           "matrix needs a convolution layer, e.g. relu4_1")
+
+
+# How torch's legacy (non-zip) files begin: the pickled magic number 0x1950a86a20f9469cfc6c.
+_LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def check_weights(weights: str, model_name: str = "vgg19") -> None:
+    """Raise for ``--weights`` that cannot give ``model_name`` weights, as far as that shows without loading them:
+    an unknown name, a missing file or folder, an unreadable file, another model's checkpoint, or tensors that do
+    not fit (read memory-mapped, checked against the model built on the meta device)."""
+    import warnings
+    import zipfile
+    from pathlib import Path
+
+    from vis.errors import UnknownNameError, WeightsUnavailableError
+    from vis.models import model_spec
+    from vis.models._registry import WEIGHT_SOURCES
+    from vis.models._weights import apply_state_dict, read_state_dict
+
+    if weights in WEIGHT_SOURCES:
+        return  # imagenet's download can only be tried
+    path = Path(weights)
+    if not (path.suffix or path.exists()):  # get_model's rule for a path
+        raise UnknownNameError("weights", weights, [*WEIGHT_SOURCES, "PATH/TO/FILE.pt"])
+    if not path.exists():
+        raise WeightsUnavailableError(f"weights file not found: {path}")
+    if path.is_dir():
+        raise WeightsUnavailableError(f"expected a weights file, got a folder: {path}")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            if _LEGACY_TORCH_MAGIC in f.read(32):
+                return  # torch's pre-1.6 format cannot be memory-mapped: the full load checks it
+        read_state_dict(path, model_name)  # not a torch file: raises its one-line reason
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # maps the tensors, reads none
+    except Exception:  # noqa: BLE001 - torch raises many types for a file it cannot read
+        obj = read_state_dict(path, model_name)  # raises its one-line reason
+    state = obj
+    if isinstance(obj, dict):
+        trained = obj.get("model")
+        if isinstance(trained, str) and trained != model_name:
+            raise WeightsUnavailableError(f"{path} is a vis checkpoint of {trained}, not of {model_name}")
+        state = next((obj[k] for k in ("state_dict", "model_state_dict", "model") if isinstance(obj.get(k), dict)), obj)
+    if not isinstance(state, dict):
+        raise WeightsUnavailableError(f"{path} holds a {type(state).__name__}, not a state_dict")
+    spec = model_spec(model_name)
+    with torch.device("meta"):
+        net = spec.build()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "copying into a meta parameter is a no-op": only the fit is wanted
+        apply_state_dict(net, state, weights, spec.drop_keys)
 
 
 def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
@@ -124,15 +206,35 @@ def _luminance(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
 
 
 def _features(model: torch.nn.Module, image: np.ndarray, layers: list[str], what: str, device: torch.device) -> list[torch.Tensor]:
-    """The model's ``layers`` for ``image``; an image too small for them is a :class:`VisError` naming its size."""
+    """The model's ``layers`` for ``image``; an image too small for them is a :class:`VisError` naming its size and
+    the layers that get no pixel."""
+    x = _to_tensor(image, device)
     try:
-        return model.forward_layers(_to_tensor(image, device), layers)
+        return model.forward_layers(x, layers)
     except RuntimeError as e:
         if "too small" not in str(e):
             raise
+        alive = _layers_with_pixels(model, x)
+        empty = [n for n in dict.fromkeys(layers) if n not in alive] or layers
         h, w = image.shape[:2]
-        raise VisError(f"{what} at {w}x{h} px is too small for {', '.join(layers)} (the pooling leaves no pixel): "
+        raise VisError(f"{what} at {w}x{h} px is too small for {', '.join(empty)} (the pooling leaves no pixel): "
                        "use a larger --size (or --scales, --style-scale) or shallower layers") from None
+
+
+def _layers_with_pixels(model: torch.nn.Module, x: torch.Tensor) -> set[str]:
+    """The stages whose output for ``x`` is not empty: the walk stops at the pooling that leaves no pixel (torch
+    raises there), so only the layers at and past it are blamed."""
+    alive: set[str] = set()
+    h = model.normalize(x)
+    try:
+        for stage in model.stages():
+            h = stage.fn(h)
+            if h.numel() == 0:
+                break
+            alive.add(stage.name)
+    except RuntimeError:
+        pass
+    return alive
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

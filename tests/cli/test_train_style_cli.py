@@ -126,12 +126,14 @@ def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_pat
     assert result.exit_code == 0, result.output
     assert cv2.imread(str(out)).shape == (27, 32, 3)
     _fails(runner.invoke(app, args), "exists")
-    result = runner.invoke(app, [*args, "--overwrite", "--optimizer", "adam", "--size", "32"])
+    result = runner.invoke(app, [*args, "--overwrite", "--optimizer", "adam", "--lr", "0.05"])
     assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("extra, words", [
-    (["--style-weights", "1,2,3"], ["3 style weights for 1 style images"]),
+    (["--style-weights", "1,2,3"], ["3 style weights for 1 style image\n"]),  # was "1 style images"
+    (["--layer-weights", "1"], ["1 layer weight for 5 style layers"]),
+    (["--style-layers", "relu1_1,fc6"], ["style layer fc6 has no spatial maps"]),
     (["--style-weights", "a,b"], ["comma-separated"]),
     (["--scales", "64,0"], ["positive whole"]),
     (["--content-layer", "relu4_3x"], ["unknown layer", "relu4_3"]),
@@ -179,3 +181,103 @@ def test_a_mistake_is_reported_before_an_existing_output(app: VisTyper, images: 
     _fails(runner.invoke(app, ["style", str(images["content"]), str(tmp_path / "none.jpg"), "-o", str(painting)]),
            "image not found")
     assert checkpoint.read_bytes() == b"kept" and painting.read_bytes() == b"kept"
+
+
+def _one_error_line(result, *words: str) -> None:
+    """Exactly ``error: ...`` on one line: no blank line of an unused progress bar before it."""
+    _fails(result, *words)
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1, repr(result.output)
+
+
+def _lenet_checkpoint(path: Path) -> Path:
+    torch.save({"model": "lenet5", "state_dict": get_model("lenet5", weights="random").state_dict()}, path)
+    return path
+
+
+def test_style_errors_are_one_line(app: VisTyper, images: dict[str, Path], tmp_path: Path, quick_vgg: None) -> None:
+    args = ["style", str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.png"), "-n", "1"]
+    _one_error_line(runner.invoke(app, [*args, "-w", "random", "--style-layers", "relu1_1,fc6"]), "fc6")
+    _one_error_line(runner.invoke(app, [*args, "-w", str(_lenet_checkpoint(tmp_path / "lenet.pt"))]), "lenet5")
+    # raised by the run itself, where the bar used to be open already: the content is 16x13, relu5_1 alone empty
+    result = runner.invoke(app, [*args, "-w", "random", "--size", "16"])
+    _one_error_line(result, "the content at 16x13 px is too small for relu5_1 (the pooling leaves no pixel)")
+    assert "relu4" not in result.output and "relu1_1" not in result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_style_failing_mid_run_ends_the_bar_line(app: VisTyper, images: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    import vis.engine._style as style_module
+    from vis.errors import VisError
+
+    def fails_after_a_step(content, styles, config, progress=None):
+        progress(style_module.StyleProgress(1, 1, (12, 16), 1, 5, 1.0, 2.0, 0.5))
+        raise VisError("went wrong at step 2")
+
+    monkeypatch.setattr(style_module, "style_transfer", fails_after_a_step)
+    result = runner.invoke(app, ["style", str(images["content"]), str(images["style"]), "-o", str(tmp_path / "o.png"), "-w", "random"])
+    assert result.exit_code == 2, result.output
+    *bar, last = result.output.splitlines()
+    assert last == "error: went wrong at step 2" and any("16x12" in line and "1/5" in line for line in bar), result.output
+
+
+def test_train_errors_are_one_line(app: VisTyper, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    _one_error_line(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "empty"), "-o", str(tmp_path / "x.pt")]),
+                    "MNIST files missing")
+
+
+def test_train_shows_its_bar_and_notes(app: VisTyper, mnist_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "lenet", "--data", str(mnist_dir), "--epochs", "1", "-o", str(tmp_path / "x.pt")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "" not in lines and any("epoch 1/1" in line and "2/2" in line for line in lines), result.output
+    assert any("400 train / 100 test" in line for line in lines)
+
+
+def test_style_mistakes_come_before_an_existing_output(app: VisTyper, images: dict[str, Path], tmp_path: Path) -> None:
+    painting = tmp_path / "st3.png"
+    painting.write_bytes(b"kept")
+    args = ["style", str(images["content"]), str(images["style"]), "-o", str(painting), "-n", "1"]
+    for extra, words in [
+        (["-w", "random", "--style-layers", "relu1_1,fc6"], ["style layer fc6 has no spatial maps"]),
+        (["-w", "random", "--style-layers", "relu1_1,relu9_1"], ["unknown layer of vgg19 'relu9_1'"]),
+        (["-w", str(_lenet_checkpoint(tmp_path / "lenet.pt"))], ["is a vis checkpoint of lenet5, not of vgg19"]),
+        (["-w", str(tmp_path / "none.pt")], ["weights file not found"]),
+        (["-w", "imagenett"], ["unknown weights 'imagenett'"]),
+        (["-w", "random", "--content-weight", "0", "--style-weight", "0"], ["both 0"]),
+    ]:
+        result = runner.invoke(app, [*args, *extra])
+        _one_error_line(result, *words)
+        assert "exists" not in result.output
+    assert painting.read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--content-weight", "0", "--style-weight", "0", "--tv-weight", "0"],
+     "--content-weight and --style-weight are both 0: there is nothing to optimise"),
+    (["--content-weight", "0", "--style-weight", "0"], "--content-weight and --style-weight are both 0"),
+    (["--style-weight", "0", "--tv-weight", "0"], "with --style-weight 0 and --tv-weight 0, --init content starts at the optimum"),
+    (["--layer-weights", "0,0,0,0,0"], "--layer-weights are all 0"),
+    (["--scales", "24,32", "--size", "32"], "--size does nothing with --scales"),
+    (["--seed", "3"], "--seed seeds the noise start and does nothing with --init content"),
+    (["--content-weight", "0", "--content-layer", "relu3_1"], "--content-layer does nothing with --content-weight 0"),
+    (["--style-weight", "0", "--init", "noise", "--style-layers", "relu1_1"], "--style-layers does nothing with --style-weight 0"),
+    (["--style-weight", "0", "--init", "noise", "--style-scale", "0.5"], "--style-scale does nothing with --style-weight 0"),
+    (["--style-weight", "0", "--init", "noise", "--layer-weights", "1,1,1,1,1"], "--layer-weights does nothing with --style-weight 0"),
+    (["--style-weights", "2"], "--style-weights blends several style images and does nothing with one"),
+])
+def test_style_refuses_settings_that_do_nothing(app: VisTyper, images: dict[str, Path], tmp_path: Path, extra, message) -> None:
+    out = tmp_path / "o.png"
+    _one_error_line(runner.invoke(app, ["style", str(images["content"]), str(images["style"]), "-o", str(out), "-n", "1",
+                                        "-w", "random", *extra]), message)
+    assert not out.exists()
+
+
+def test_style_settings_that_still_work(app: VisTyper, images: dict[str, Path], tmp_path: Path, quick_vgg: None) -> None:
+    # the content alone from noise (Gatys et al.'s reconstructions), the style alone, a seeded noise start
+    base = ["style", str(images["content"]), str(images["style"]), "--size", "24", "-n", "1", "-w", "random"]
+    for i, extra in enumerate([["--style-weight", "0", "--init", "noise", "--seed", "2"],
+                               ["--content-weight", "0", "--tv-weight", "0"],
+                               ["--style-weight", "0", "--tv-weight", "1"]]):
+        result = runner.invoke(app, [*base, "-o", str(tmp_path / f"{i}.png"), *extra])
+        assert result.exit_code == 0, (extra, result.output)

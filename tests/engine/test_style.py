@@ -133,7 +133,9 @@ def test_preserve_colors_keeps_content_chroma(vgg: torch.nn.Module) -> None:
     (dict(iterations=0), 1, "iterations"),
     (dict(size=8), 1, "at least 16"),
     (dict(layer_weights=(1.0, 2.0)), 1, "2 layer weights for 5 style layers"),
-    (dict(style_blend=(1.0,)), 2, "1 style weights for 2 style images"),
+    (dict(layer_weights=(1.0,)), 1, "1 layer weight for 5 style layers"),  # was "1 layer weights"
+    (dict(style_blend=(1.0,)), 2, "1 style weight for 2 style images"),
+    (dict(style_blend=(1.0, 1.0)), 1, "2 style weights for 1 style image$"),  # was "1 style images"
     (dict(style_blend=(1.0, -1.0)), 2, "non-negative"),
     (dict(style_layers=()), 1, "style layer"),
     (dict(style_scale=0.0), 1, "style scale"),
@@ -146,13 +148,56 @@ def test_preserve_colors_keeps_content_chroma(vgg: torch.nn.Module) -> None:
     (dict(style_weight=float("nan")), 1, "--style-weight"),
     (dict(layer_weights=(-1.0, 1.0, 1.0, 1.0, 1.0)), 1, "--layer-weights must be a number from 0 to 1e.12, got -1"),
     (dict(), 0, "style image"),
-    (dict(size=16), 1, "the content at 16x12 px is too small for relu4_2, relu1_1"),
+    # 16x12 pools to 2x1 at relu4_*: only relu5_1, past the fourth pooling, is empty (all six were named)
+    (dict(size=16), 1, r"the content at 16x12 px is too small for relu5_1 \(the pooling"),
+    (dict(size=16, style_scale=0.5), 1, r"the content at 16x12 px is too small for relu5_1 \("),
+    (dict(size=64, style_scale=0.25, style_layers=("relu1_1", "relu5_1", "pool5")), 1,
+     r"a style image at 16x16 px is too small for pool5 \("),  # the content (64x48) passes; relu5_1 is 1x1
+    # nothing to optimise: the run wrote its start image back
+    (dict(content_weight=0.0, style_weight=0.0), 1, "--content-weight and --style-weight are both 0: there is nothing to optimise"),
+    (dict(content_weight=0.0, style_weight=0.0, tv_weight=0.0), 1, "both 0"),
+    (dict(style_weight=0.0, tv_weight=0.0), 1, "with --style-weight 0 and --tv-weight 0, --init content starts at the optimum"),
+    (dict(layer_weights=(0.0,) * 5), 1, "--layer-weights are all 0"),
     (dict(size=32, content_layer="fc8"), 1, "the content at 32x24 px is too small for fc8"),
     (dict(size=64, style_layers=("relu1_1", "fc7")), 1, "style layer fc7 has no spatial maps"),
 ])
 def test_bad_settings(vgg: torch.nn.Module, options: dict, n_styles: int, message: str) -> None:
     with pytest.raises(VisError, match=message):
         style_transfer(_content(), [_style()] * n_styles, StyleConfig(**options), vgg)
+
+
+def test_layers_and_weights_are_checked_without_the_model(tmp_path) -> None:
+    from vis.engine._style import check_layers, check_weights
+
+    check_layers(StyleConfig())
+    with pytest.raises(UnknownNameError, match="relu4_2"):
+        check_layers(StyleConfig(content_layer="relu4_22"))
+    with pytest.raises(VisError, match=r"style layer fc6 has no spatial maps \(its output is \(4096,\)\)"):
+        check_layers(StyleConfig(style_layers=("relu1_1", "fc6")))
+    check_weights("random")
+    check_weights("imagenet")
+    lenet = get_model("lenet5", weights="random").state_dict()
+    torch.save({"model": "lenet5", "state_dict": lenet}, tmp_path / "ckpt.pt")
+    torch.save(lenet, tmp_path / "plain.pt")
+    (tmp_path / "notes.pt").write_text("not torch")
+    for weights, message in [("imagenett", "unknown weights 'imagenett'"), (str(tmp_path / "none.pt"), "not found"),
+                             (str(tmp_path), "got a folder"), (str(tmp_path / "ckpt.pt"), "checkpoint of lenet5, not of vgg19"),
+                             (str(tmp_path / "plain.pt"), "do not fit VGG"), (str(tmp_path / "notes.pt"), "not a PyTorch weights file")]:
+        with pytest.raises(VisError, match=message):
+            check_weights(weights)
+
+
+def test_weights_file_of_vgg19_passes_the_check(tmp_path) -> None:
+    from vis.engine._style import check_weights
+    from vis.models import model_spec
+
+    with torch.device("meta"):  # the shapes of VGG-19 without its 550 MB: the file is written with empty storage
+        shapes = {k: v.shape for k, v in model_spec("vgg19").build().state_dict().items()}
+    torch.save({k: torch.zeros(()).expand(s) for k, s in shapes.items()},
+               tmp_path / "vgg.pt")
+    check_weights(str(tmp_path / "vgg.pt"))
+    torch.save({"x": torch.zeros(3)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    check_weights(str(tmp_path / "legacy.pt"))  # torch's old format cannot be mapped: left to the full load
 
 
 def test_unknown_layer(vgg: torch.nn.Module) -> None:
