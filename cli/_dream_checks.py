@@ -55,9 +55,35 @@ ZOOM_OPTIONS = {"zoom": "--zoom", "fps": "--fps"}
 DEMO_OPTIONS = {"demo", "output", "backend", "provider", "threads", "seed", "overwrite", "quiet"}
 
 
-def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int) -> None:
-    """Refuse options that would do nothing for this input (``kind``: image, video or webcam), so that a setting the
-    user typed is never silently ignored."""
+def check_settings(octave_scale: float, step: float, jitter: int, blend: float, flow: str, flow_size: int) -> None:
+    """The dream settings' values, refused in the options' own words (the engine's configs name their fields)."""
+    from vis.engine._dream import MAX_JITTER
+    from vis.engine._flow import FLOW_METHODS
+
+    if not octave_scale > 1.0:
+        raise VisError(f"--octave-scale must be a number above 1 (the size ratio between octaves), got "
+                       f"{octave_scale:g}")
+    if not step > 0.0:
+        raise VisError(f"--step must be a positive number, got {step:g}")
+    if jitter > MAX_JITTER:
+        raise VisError(f"--jitter must be at most {MAX_JITTER} (a roll is taken modulo the image), got {jitter}")
+    if not 0.0 <= blend <= 1.0:
+        raise VisError(f"--blend must be in [0, 1], got {blend:g}")
+    if flow not in (*FLOW_METHODS, "none"):
+        raise VisError(f"--flow must be {', '.join(FLOW_METHODS)} or none, got {flow!r}")
+    if 0 < flow_size < 16:
+        raise VisError(f"--flow-size must be 0 (the dream's size) or at least 16 pixels, got {flow_size}")
+
+
+# what only a frame after the first uses: the flow that warps the last dream onto it, and its own dream settings
+LATER_FRAME_OPTIONS = {"flow": "--flow", "flow_size": "--flow-size", "iterations_per_frame": "--iterations-per-frame",
+                       "octaves_per_frame": "--octaves-per-frame"}
+
+
+def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int,
+                        blend: float = 0.8, flow: str = "dis") -> None:
+    """Refuse options that would do nothing for this input (``kind``: image, video or webcam) or beside the other
+    options, so that a setting the user typed is never silently ignored."""
     frame_flags = [flag for name, flag in FRAME_OPTIONS.items() if name in given]
     zoom_flags = [flag for name, flag in ZOOM_OPTIONS.items() if name in given]
 
@@ -74,6 +100,12 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
         raise VisError(f"{listed(zoom_flags, 'applies', 'apply')} to a zoom video only (an image with --zoom-frames "
                        "N); " + ("a video keeps its own frame rate" if kind == "video" else
                                  "a webcam recording is timed as it is dreamed"))
+    later_flags = [flag for name, flag in LATER_FRAME_OPTIONS.items() if name in given]
+    if kind != "image" and blend == 0.0 and later_flags:  # blend 0: every frame is dreamed as the first one
+        raise VisError(f"--blend 0 dreams every frame afresh at --octaves and --iterations, without the last dream: "
+                       f"drop {', '.join(later_flags)} (or raise --blend)")
+    if kind != "image" and flow == "none" and "flow_size" in given:
+        raise VisError("--flow-size sets the size of the optical flow, which --flow none turns off: drop --flow-size")
     if kind != "image" and octaves_per_frame > octaves:
         raise VisError(f"--octaves-per-frame {octaves_per_frame} is above --octaves {octaves}: frames after the "
                        "first start from the last dream and need no more octaves than the first")

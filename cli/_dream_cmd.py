@@ -10,14 +10,13 @@ import typer
 
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag
 from vis.cli._dream_checks import (
-    DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
+    DEMO_OPTIONS, check_options_apply, check_output_for, check_settings, network_inputs, octaves_note,
 )
 from vis.cli._dream_demo import run_demo
-from vis.cli._dream_runs import kept_note, run_image, run_video, run_zoom
+from vis.cli._dream_runs import crop_note, frames_text, run_image, run_video, run_zoom
 from vis.cli._dream_setup import build_setup
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.engine._dream import GUIDE_SIDE, VideoDreamConfig  # their defaults are the options' defaults
-from vis.errors import Interrupted
 
 
 def _config(octaves: int, octave_scale: float, iterations: int, step: float, jitter: int, tile: int) -> Any:
@@ -29,7 +28,7 @@ def _config(octaves: int, octave_scale: float, iterations: int, step: float, jit
 # ---- the command ------------------------------------------------------------------------------------------------
 
 def register(app: VisTyper) -> None:
-    from vis.engine._dream import GPU_TILE, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, fitted_size, runs_on_gpu
+    from vis.engine._dream import GPU_TILE, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, runs_on_gpu
 
     d, v = DreamConfig(), VideoDreamConfig()
 
@@ -94,11 +93,16 @@ def register(app: VisTyper) -> None:
             return
         if (input is None) == (webcam is None):
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")
+        check_settings(octave_scale, step, jitter, blend, flow, flow_size)
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider, backend))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)
-        check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame)
+        check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame, blend, flow)
         check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite)
+        if virtual_cam:
+            from vis.engine._display import check_virtual_cam
+
+            check_virtual_cam()  # a missing pyvirtualcam fails now, not after the model is built
         if kind == "webcam" and output is None and not virtual_cam:
             preview = True
         if kind == "video" and output is None and not (preview or virtual_cam):
@@ -119,38 +123,34 @@ def register(app: VisTyper) -> None:
             if "octaves" in given and (note := octaves_note(input_shape, max_size, config)):
                 typer.echo(note)
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
-                                cuda_graph=cuda_graph, input_sizes=input_sizes)
+                                cuda_graph=cuda_graph, input_sizes=input_sizes, min_size=config.min_size)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
             if kind == "image" and not zoom_frames:
                 written = run_image(setup, picture, output, config, max_size, seed, overwrite, quiet)
                 typer.echo(f"wrote {written}")
-            elif kind == "image":
-                try:
-                    n = run_zoom(setup, picture, output, config, zoom_frames, zoom, fps, max_size, seed, overwrite, quiet)
-                except KeyboardInterrupt:
-                    raise Interrupted(f"interrupted{kept_note(output)}") from None
-                typer.echo(f"wrote {output} ({n} frames, zoom {zoom:g} per frame)")
+            elif kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
+                n, (w, h), dreamed = run_zoom(setup, picture, output, config, zoom_frames, zoom, fps, max_size, seed,
+                                              overwrite, quiet)
+                typer.echo(f"wrote {output} ({frames_text(n)}, {w}x{h}, zoom {zoom:g} per frame"
+                           f"{crop_note((w, h), dreamed)})")
             else:
                 if webcam_on_cpu:
                     typer.echo(f"webcam on the CPU: dreaming at most {max_size} px a side, for speed (--max-size "
                                "to change)")
-                done = 0
-                try:
-                    done, rate, size = run_video(setup, source, output, config, video_config, max_size, seed,
-                                                 overwrite, preview, virtual_cam, max_frames, quiet=quiet)
-                except KeyboardInterrupt:
-                    read = f"{source.frames_read} input frame{'' if source.frames_read == 1 else 's'}"
-                    raise Interrupted(f"interrupted after {read}{kept_note(output)}") from None
+                # Ctrl-C and a failed write are reported by run_video, with what the file holds
+                done, rate, (w, h) = run_video(setup, source, output, config, video_config, max_size, seed,
+                                               overwrite, preview, virtual_cam, max_frames, quiet=quiet)
                 if output is not None and source.live:
-                    typer.echo(f"wrote {output} ({done} frames, {size}, timed as they were "
+                    typer.echo(f"wrote {output} ({frames_text(done)}, {w}x{h}, timed as they were "
                                f"dreamed: {rate:.2f} fps)")
                 elif output is not None:
-                    fh, fw = fitted_size((source.height, source.width), max_size)
-                    cropped = f"; cropped from {fw}x{fh}: video encoders need even sides" if size != f"{fw}x{fh}" else ""
-                    typer.echo(f"wrote {output} ({done} frames, {size} at {source.fps:g} fps, "
+                    # the output keeps the input's size (the dream is scaled back up), less odd rows and columns
+                    cropped = crop_note((w, h), (source.width, source.height))
+                    typer.echo(f"wrote {output} ({frames_text(done)}, {w}x{h} at {source.fps:g} fps, "
                                f"{rate:.2f} fps dreamed{cropped})")
                 if source.truncated:
-                    kept = f"{output} holds the {done} frames done" if output is not None else f"{done} frames dreamed"
+                    kept = (f"{output} holds the {frames_text(done)} done" if output is not None
+                            else f"{frames_text(done)} dreamed")
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
                                            f"(truncated or corrupt); {kept}")
                 if kind == "video" and output is not None:

@@ -9,6 +9,19 @@ from typing import Any, Callable, Optional
 
 from vis.cli._app import end_progress, progress_line
 from vis.cli._dream_setup import DreamSetup
+from vis.errors import Interrupted, OutputPathError
+
+
+def frames_text(n: int) -> str:
+    """``1 frame``, ``2 frames``."""
+    return f"{n} frame{'' if n == 1 else 's'}"
+
+
+def crop_note(written: tuple[int, int], frame: tuple[int, int]) -> str:
+    """What the summary says when the video's (width, height) ``written`` is smaller than the frames it was given."""
+    if tuple(written) == tuple(frame):
+        return ""
+    return f"; cropped from {frame[0]}x{frame[1]}: video encoders need even sides"
 
 
 def even_sized(image: Any) -> Any:
@@ -71,30 +84,46 @@ def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size
 
 
 def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: int, zoom: float, fps: float,
-             max_size: Optional[int], seed: Optional[int], overwrite: bool, quiet: bool = False) -> int:
-    """Zoom into ``image`` (HxWx3 float RGB, as loaded), dreaming every frame, into the video ``output``."""
+             max_size: Optional[int], seed: Optional[int], overwrite: bool,
+             quiet: bool = False) -> tuple[int, tuple[int, int], tuple[int, int]]:
+    """Zoom into ``image`` (HxWx3 float RGB, as loaded), dreaming every frame, into the video ``output``; returns
+    (frames written, their (width, height), the dream's (width, height): odd sides lose a row or column).
+
+    Raises:
+        Interrupted: Ctrl-C, saying what ``output`` holds.
+        OutputPathError: a write failed (a full disk), saying what ``output`` holds.
+    """
     import numpy as np
 
     from vis.engine._dream import dream_zoom, fit_max_size
     from vis.engine._video import VideoSink
     from vis.engine._write_behind import WriteBehind
 
-    image = even_sized(fit_max_size(image, max_size))
+    image = fit_max_size(image, max_size)
+    frame = (image.shape[1], image.shape[0])
+    image = even_sized(image)
     progress = Progress(frames, enabled=not quiet)
-    with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite))
-        stack.callback(progress.end)  # after the writer's last frames
-        writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))  # encodes while we dream
-        for out in dream_zoom(setup.backend, image, frames, zoom, config, rng=np.random.default_rng(seed)):
-            writer.submit(out)
-    return sink.frames_written
+    sink = None
+    with stopped_runs(output, lambda: sink):
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(VideoSink(output, fps, (image.shape[1], image.shape[0]), overwrite))
+            stack.callback(progress.end)  # after the writer's last frames
+            writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))  # encodes while we dream
+            for out in dream_zoom(setup.backend, image, frames, zoom, config, rng=np.random.default_rng(seed)):
+                writer.submit(out)
+    return sink.frames_written, sink.size, frame
 
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
-              quiet: bool = False) -> tuple[int, float, str]:
+              quiet: bool = False) -> tuple[int, float, tuple[int, int]]:
     """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps, the
-    written frame size as WxH: odd sides lose a row or column)."""
+    written frame size (width, height): odd sides lose a row or column).
+
+    Raises:
+        Interrupted: Ctrl-C, saying what ``output`` holds.
+        OutputPathError: a write failed (a full disk), saying what ``output`` holds.
+    """
     import itertools
 
     import numpy as np
@@ -109,7 +138,8 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     total = min(source.frame_count or max_frames, max_frames) if max_frames else source.frame_count
     progress = Progress(total, enabled=not quiet)
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)
-    with contextlib.ExitStack() as stack:
+    sink = None
+    with stopped_runs(output, lambda: sink, shown=lambda: progress.done), contextlib.ExitStack() as stack:
         sink = stack.enter_context(VideoSink(output, source.fps, (source.width, source.height), overwrite)) if output else None
         stack.callback(progress.end)  # after the writer's last frames
         writer = None
@@ -130,15 +160,37 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
                 cam.send(out)
             if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
                 break
-    size = sink.size if sink is not None else (source.width, source.height)
-    return progress.done, progress.fps(), f"{size[0]}x{size[1]}"
+    return progress.done, progress.fps(), sink.size if sink is not None else (source.width, source.height)
 
 
-def kept_note(output: Optional[Path]) -> str:
-    """What an interrupted run left behind (a video that got no frame is removed by its sink)."""
-    if output is None:
+def kept_note(output: Optional[Path], sink: Any, counted: bool = True) -> str:
+    """What a stopped run left behind in ``output``, its ``sink`` closed (one that got no frame removed the file);
+    nothing when the sink never opened (a file there is not this run's). ``counted``: the sink's count is what the
+    file holds (not after a failed write, which may have cut the frames before it short)."""
+    if output is None or sink is None:
         return ""
-    return f"; {output} holds the frames done so far" if output.exists() else "; no frame was finished, nothing written"
+    if not sink.frames_written or not output.exists():
+        return "; no frame was finished, nothing written"
+    done = f"the {frames_text(sink.frames_written)}" if counted else "the frames"
+    return f"; {output} holds {done} done so far"
+
+
+@contextlib.contextmanager
+def stopped_runs(output: Optional[Path], sink: Callable[[], Any], shown: Optional[Callable[[], int]] = None):
+    """Ctrl-C, or a write that failed (a full disk), inside a video run: one message that says what the output holds.
+
+    Enter it outside the sink's ``with``, so that the file is finished and ``sink().frames_written`` counts its
+    frames by the time the message is made. ``shown``: frames dreamed, for a run without ``output``.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        done = f" after {frames_text(shown())} dreamed" if output is None and shown is not None else ""
+        raise Interrupted(f"interrupted{done}{kept_note(output, sink())}") from None
+    except OSError as e:
+        if e.filename is None or output is None:  # not about a path the user gave: a real fault, keep its traceback
+            raise
+        raise OutputPathError(f"{e.filename}: {e.strerror or e}{kept_note(output, sink(), counted=False)}") from e
 
 
 def seconds_since_first() -> Callable[[], float]:

@@ -35,14 +35,16 @@ class DreamSetup:
 def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
                 backend: str, provider: str, threads: int, guide_size: Optional[int], *,
                 loop: str = "auto", cuda_graph: bool = False,
-                input_sizes: Sequence[tuple[int, int]] = ()) -> DreamSetup:
+                input_sizes: Sequence[tuple[int, int]] = (), min_size: int = 32) -> DreamSetup:
     """Model, objective (guided when ``guide`` is given) and backend, as the options ask.
 
     ``input_sizes``: the (h, w) inputs the run will feed the network; a neuron position outside its layer's map at
     any of them is refused before the weights load (ORT would dream a zero objective there, torch would fail).
+    ``min_size``: the smallest side the network may see; a guide seen smaller is refused, as a dreamed image is.
     """
     from vis.engine import load_image, make_backend
-    from vis.engine._dream import check_dreamable, guide_features_of
+    from vis.engine._dream import GUIDE_SIDE, check_dreamable, guide_features_of
+    from vis.engine._images import fitted_size
     from vis.exporters import parse_objective
     from vis.exporters._objectives import ObjectiveError, check_neuron_positions
     from vis.models import get_model, model_spec
@@ -82,6 +84,13 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
             guide_image = load_image(guide)
         except InputFileError as e:
             raise InputFileError(f"--guide: {e}") from None
+        # the guide is seen at most guide_size (GUIDE_SIDE) long: that size must feed the network too
+        (h, w), (sh, sw) = guide_image.shape[:2], fitted_size(guide_image.shape[:2], guide_size or GUIDE_SIDE)
+        if min(sh, sw) < min_size:
+            side = f"--max-size {guide_size}" if guide_size else f"{GUIDE_SIDE} px long"
+            seen = f", seen at {sw}x{sh} ({side})" if (sh, sw) != (h, w) else ""
+            raise InputFileError(f"--guide {guide} is {w}x{h} px{seen}: a guide needs at least {min_size} px a side, "
+                                 "as a dreamed image does")
     net = get_model(model, weights)
     guide_feats = None if guide_image is None else guide_features_of(net, obj.needs_guide(), guide_image, guide_size)
     be = make_backend(backend, model, net, obj, provider=provider, threads=threads, guide=guide_feats, weights=weights,

@@ -55,15 +55,22 @@ class Preview:
         self.close()
 
 
+def check_virtual_cam():
+    """pyvirtualcam (an optional dependency), or a :class:`VisError` that says how to get it; cheap, so a command can
+    ask before it builds its model."""
+    try:
+        import pyvirtualcam
+    except ImportError as e:
+        raise VisError("--virtual-cam needs pyvirtualcam (pip install pyvirtualcam) and a virtual camera "
+                       "driver (v4l2loopback on Linux, OBS elsewhere)") from e
+    return pyvirtualcam
+
+
 class VirtualCamera:
     """Sends frames to a virtual camera through pyvirtualcam (optional dependency)."""
 
     def __init__(self, width: int, height: int, fps: float):
-        try:
-            import pyvirtualcam
-        except ImportError as e:
-            raise VisError("--virtual-cam needs pyvirtualcam (pip install pyvirtualcam) and a virtual camera "
-                           "driver (v4l2loopback on Linux, OBS elsewhere)") from e
+        pyvirtualcam = check_virtual_cam()
         try:
             self._cam = pyvirtualcam.Camera(width=width, height=height, fps=fps)
         except Exception as e:  # noqa: BLE001 - pyvirtualcam raises RuntimeError and others when no device exists

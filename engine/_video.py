@@ -189,15 +189,18 @@ class WebcamSource:
         self.close()
 
 
-# suffix -> (codec, pixel format, muxer options) of the PyAV writer. Both kinds of file can be read up to the last
+# suffix -> (codec, pixel format, muxer options) of the PyAV writer. Every kind of file can be read up to the last
 # frame written even after SIGKILL: MP4/MOV as fragmented MP4 (an empty moov up front, then one moof+mdat fragment
-# per frame), AVI because its demuxer needs no trailing index. flush_packets pushes each write to the OS at once.
+# per frame), AVI and Matroska because their demuxers need no trailing index (Matroska holds a cluster in memory
+# until it ends: a 1-byte size limit ends one per frame, when the next frame comes). flush_packets pushes each write
+# to the OS at once, so a failed write (a full disk) raises at that frame; OpenCV's writer would drop it silently.
 _FRAGMENTED_MP4 = {"movflags": "frag_every_frame+empty_moov+default_base_moof", "flush_packets": "1"}
 _PYAV_FORMATS: dict[str, tuple[str, str, dict[str, str]]] = {
     ".mp4": ("libx264", "yuv420p", _FRAGMENTED_MP4),
     ".m4v": ("libx264", "yuv420p", _FRAGMENTED_MP4),
     ".mov": ("libx264", "yuv420p", _FRAGMENTED_MP4),
     ".avi": ("mjpeg", "yuvj420p", {"flush_packets": "1"}),
+    ".mkv": ("libx264", "yuv420p", {"flush_packets": "1", "cluster_size_limit": "1"}),
 }
 # zerolatency: no lookahead, no B-frames, so every frame leaves the encoder as it goes in
 _X264 = {"preset": "veryfast", "tune": "zerolatency", "crf": "20"}
@@ -245,7 +248,8 @@ class _PyAVWriter:
 
 
 class _OpenCVWriter:
-    """The fallback without PyAV (and for other suffixes): a crash loses the file's index, so it is not kill-safe."""
+    """The fallback without PyAV: a crash loses the file's index, so it is not kill-safe, and OpenCV reports no
+    failed write."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         avi = path.suffix.lower() == ".avi"
@@ -272,10 +276,11 @@ class _OpenCVWriter:
 class VideoSink:
     """Writes frames to a video file as they come; closed on exit, even on error.
 
-    With PyAV (a core dependency) .mp4/.m4v/.mov are H.264 in fragmented MP4 and .avi is MJPEG, written so that a
-    run killed outright (SIGKILL, the OOM killer) leaves a playable file: all frames but at most the last
-    one written (the MP4 muxer closes a frame's fragment when the next frame arrives; AVI keeps all). Without PyAV,
-    and for other suffixes, OpenCV writes mp4v (MJPG for .avi); such a file needs :meth:`close` to be readable.
+    With PyAV (a core dependency) .mp4/.m4v/.mov are H.264 in fragmented MP4, .mkv H.264 in Matroska and .avi
+    MJPEG, written so that a run killed outright (SIGKILL, the OOM killer) leaves a playable file: all frames but at
+    most the last one written (the MP4 and Matroska muxers finish a frame when the next one arrives; AVI keeps all),
+    and a write that fails (a full disk) raises its OSError. Without PyAV, OpenCV writes mp4v (MJPG for .avi); such
+    a file needs :meth:`close` to be readable.
 
     Args:
         path: output file; the container follows the suffix.
@@ -347,9 +352,11 @@ class VideoSink:
         """Finish the file; a file that got no frame is removed (it would not play, and would block a rerun)."""
         if not self._closed:
             self._closed = True
-            self._writer.close()
-            if self.frames_written == 0:
-                self.path.unlink(missing_ok=True)
+            try:
+                self._writer.close()  # may fail too (a full disk has no room for the trailer)
+            finally:
+                if self.frames_written == 0:
+                    self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoSink":
         return self
@@ -397,7 +404,9 @@ def sniff_kind(path: str | Path) -> str:
         raise InputFileError(f"expected an image or video file, got a folder: {path}")
     if path.stat().st_size == 0:
         raise InputFileError(f"input is empty (0 bytes): {path}")
-    if not is_video_path(path):
+    # by content: an image named .mp4 is an image. haveImageReader reads only the file's signature, so a large
+    # video is not read whole for the test.
+    if not is_video_path(path) or _has_image_signature(path):
         data = np.fromfile(str(path), dtype=np.uint8)
         if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None:
             return "image"
@@ -409,3 +418,11 @@ def sniff_kind(path: str | Path) -> str:
     finally:
         cap.release()
     raise InputFileError(f"not an image or video that can be read: {path}")
+
+
+def _has_image_signature(path: Path) -> bool:
+    """Whether the file starts like an image OpenCV decodes (its header only is read)."""
+    try:
+        return bool(cv2.haveImageReader(str(path)))
+    except cv2.error:
+        return False

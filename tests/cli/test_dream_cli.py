@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import importlib.util
 import os
 import signal
 import subprocess
@@ -296,9 +298,9 @@ def test_sigint_mid_video_leaves_a_playable_file(tmp_path) -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, buf + err
-    assert "holds the frames done" in err
     frames = video_info(out)[3]
     assert 4 <= frames < 400
+    assert f"{out} holds the {frames} frames done so far" in err, err  # the frames in the file, not those read
 
 
 def test_sigkill_mid_video_leaves_the_frames_done(tmp_path) -> None:
@@ -345,14 +347,24 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("webm", "cannot write a video as .webm"),
     ("zoom", "--zoom must be at least 0 and below 1"),
     ("step", "--step must be a finite number, got nan"),
-    ("step_negative", "step must be a positive number, got -1.0"),
+    ("step_negative", "--step must be a positive number, got -1"),
+    ("octave_scale_one", "--octave-scale must be a number above 1"),
+    ("blend_above_one", "--blend must be in [0, 1], got 1.5"),
+    ("flow_unknown", "--flow must be dis, farneback or none, got 'lk'"),
+    ("flow_size_small", "--flow-size must be 0 (the dream's size) or at least 16 pixels, got 8"),
+    ("blend_0_with_flow", "--blend 0 dreams every frame afresh"),
+    ("blend_0_with_flow_size", "drop --flow-size, --iterations-per-frame (or raise --blend)"),
+    ("flow_none_with_flow_size", "which --flow none turns off: drop --flow-size"),
+    ("guide_tiny", "is 1x1 px: a guide needs at least 32 px a side"),
+    ("guide_shrunk_tiny", "is 2000x50 px, seen at 224x6 (224 px long): a guide needs at least 32 px a side"),
+    ("virtual_cam_missing", "--virtual-cam needs pyvirtualcam"),
     ("guide_channel", "--guide pulls one whole layer"),
     ("demo_with_input", "drop an input"),
     ("demo_bad_name", "--demo -o takes a folder"),
     ("demo_with_settings", "drop --octaves, --iterations, --zoom-frames (or drop --demo)"),
     ("fps_zero", "--fps must be a positive number"),
     ("octave_scale_nan", "--octave-scale must be a finite number, got nan"),
-    ("jitter_huge", "jitter 0..4096"),
+    ("jitter_huge", "--jitter must be at most 4096"),
     ("guide_dense", "'guide:avgpool': avgpool has no spatial map"),
     ("fps_huge", "--fps must be a positive number of frames per second up to 1000, got 1e+09"),
     ("video_to_image", "use a video output (.mp4, .mov, .m4v, .avi, .mkv), not .png"),
@@ -378,6 +390,8 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
 
     if case == "torch_cuda" and _torch_cuda():
         pytest.skip("this torch has CUDA")
+    if case == "virtual_cam_missing" and importlib.util.find_spec("pyvirtualcam") is not None:
+        pytest.skip("pyvirtualcam is installed here")
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the settings were checked")
@@ -387,6 +401,8 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
     (tmp_path / "folder.png").mkdir()
     wide = tmp_path / "folder.png" / "wide.png"  # inside the folder: the listing below stays as it is
     cv2.imwrite(str(wide), np.zeros((50, 2000, 3), np.uint8))
+    dot = tmp_path / "folder.png" / "dot.png"
+    cv2.imwrite(str(dot), np.zeros((1, 1, 3), np.uint8))
     args = {
         "parent_is_file": [sample_photo, "-o", tmp_path / "clip.mp4" / "o.png"],
         "output_is_folder": [sample_photo, "-o", tmp_path / "folder.png", "--overwrite"],
@@ -394,6 +410,17 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "zoom": [sample_photo, "-o", tmp_path / "z.mp4", "--zoom-frames", "3", "--zoom", "-0.5"],
         "step": [sample_photo, "-o", tmp_path / "o.png", "--step", "nan"],
         "step_negative": [sample_photo, "-o", tmp_path / "o.png", "--step", "-1"],
+        "octave_scale_one": [sample_photo, "-o", tmp_path / "o.png", "--octave-scale", "1"],
+        "blend_above_one": [clip, "-o", tmp_path / "o.mp4", "--blend", "1.5"],
+        "flow_unknown": [clip, "-o", tmp_path / "o.mp4", "--flow", "lk"],
+        "flow_size_small": [clip, "-o", tmp_path / "o.mp4", "--flow-size", "8"],
+        "blend_0_with_flow": [clip, "-o", tmp_path / "o.mp4", "--blend", "0", "--flow", "dis"],
+        "blend_0_with_flow_size": [clip, "-o", tmp_path / "o.mp4", "--blend", "0", "--flow-size", "100",
+                                   "--iterations-per-frame", "2"],
+        "flow_none_with_flow_size": [clip, "-o", tmp_path / "o.mp4", "--flow", "none", "--flow-size", "100"],
+        "guide_tiny": [sample_photo, "-o", tmp_path / "o.png", "--guide", dot],
+        "guide_shrunk_tiny": [sample_photo, "-o", tmp_path / "o.png", "--guide", wide],
+        "virtual_cam_missing": [clip, "-o", tmp_path / "o.mp4", "--virtual-cam"],
         "guide_channel": [sample_photo, "-o", tmp_path / "o.png", "--guide", sample_photo, "--objective", "block10:3"],
         "webcam_negative": ["--webcam", "-1"],
         "zoom_frames_video": [clip, "-o", tmp_path / "z.mp4", "--zoom-frames", "3"],
@@ -481,7 +508,7 @@ def test_interrupt_before_the_first_frame_leaves_no_file(tmp_path, monkeypatch) 
 
 
 def test_sigterm_finishes_the_file_as_ctrl_c_does(tmp_path) -> None:
-    """.mkv is written by OpenCV and is only readable once closed: SIGTERM must close it."""
+    """SIGTERM finishes the file (a Matroska file's index is written on close) and says what it holds, as Ctrl-C does."""
     src = write_video(tmp_path / "long.mp4", 400, size=(64, 48))
     out = tmp_path / "stopped.mkv"
     proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *FAST[:-1]],
@@ -494,8 +521,9 @@ def test_sigterm_finishes_the_file_as_ctrl_c_does(tmp_path) -> None:
         buf += ch
     proc.terminate()
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "holds the frames done" in err, buf + err
-    assert 4 <= video_info(out)[3] < 400
+    assert proc.returncode == 130, buf + err
+    frames = video_info(out)[3]
+    assert 4 <= frames < 400 and f"holds the {frames} frames done so far" in err, err
 
 
 def test_a_truncated_video_keeps_the_frames_done_and_says_so(tmp_path) -> None:
@@ -512,3 +540,129 @@ def test_a_truncated_video_keeps_the_frames_done_and_says_so(tmp_path) -> None:
     assert "ended after" in result.output and "(truncated or corrupt)" in result.output
     done = int(result.output.split("holds the ")[1].split()[0])
     assert 0 < done < 20 and video_info(out)[3] == done
+
+
+TINY = ["--model", "efficientnet_lite0", "--octaves", "2", "--iterations", "1", "--threads", "1", "-q"]
+
+
+def full_disk_after(monkeypatch, packets: int) -> None:
+    """PyAV's muxer fails as on a full disk once ``packets`` packets (one a frame) are in the file."""
+    import vis.engine._video as video
+
+    real = video.import_av()
+
+    class Container:
+        def __init__(self, inner, path: str):
+            self._inner, self._path, self._muxed = inner, path, 0
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def mux(self, packet) -> None:
+            if self._muxed >= packets:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self._path)
+            self._muxed += 1
+            self._inner.mux(packet)
+
+    class FullDiskAv:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def open(path, *args, **kwargs):
+            return Container(real.open(path, *args, **kwargs), path)
+
+    monkeypatch.setattr(video, "import_av", lambda: FullDiskAv())
+
+
+@pytest.mark.parametrize("suffix, zoom", [(".mkv", False), (".mp4", False), (".avi", False), (".mkv", True)])
+def test_a_full_disk_fails_and_keeps_the_frames_done(tmp_path, sample_photo, monkeypatch, suffix, zoom) -> None:
+    """Every written kind reports a failed write (.mkv wrote through OpenCV, which dropped it and said "wrote")."""
+    full_disk_after(monkeypatch, 3)
+    out = tmp_path / f"out{suffix}"
+    if zoom:
+        result = invoke(sample_photo, "-o", out, "--max-size", "64", "--zoom-frames", "6", *TINY)
+    else:
+        result = invoke(write_video(tmp_path / "in.mp4", 6, size=(64, 48)), "-o", out, *TINY)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {out}: No space left on device; {out} holds the frames done so far"], result.output
+    assert "wrote" not in result.output and "Traceback" not in result.output
+    assert video_info(out)[3] == 3
+
+
+def test_a_full_disk_before_the_first_frame_leaves_no_file(tmp_path, monkeypatch) -> None:
+    full_disk_after(monkeypatch, 0)
+    out = tmp_path / "out.mkv"
+    result = invoke(write_video(tmp_path / "in.mp4", 4, size=(64, 48)), "-o", out, *TINY)
+    assert result.exit_code == 2 and "No space left on device; no frame was finished, nothing written" in result.output
+    assert not out.exists()
+
+
+def test_ctrl_c_reports_the_frames_in_the_file(tmp_path, monkeypatch) -> None:
+    """Ctrl-C while the 6th frame is dreamed: 6 frames were read, the file holds 5, and the message says 5."""
+    import vis.engine._dream as dream_module
+
+    def stopped_at_six(backend, frames, *args, **kwargs):
+        for i, frame in enumerate(frames):
+            if i == 5:
+                raise KeyboardInterrupt
+            yield frame
+
+    monkeypatch.setattr(dream_module, "dream_frames", stopped_at_six)
+    out = tmp_path / "int.mp4"
+    result = invoke(write_video(tmp_path / "in.mp4", 10, size=(64, 48)), "-o", out, *TINY)
+    assert result.exit_code == 130, result.output
+    assert f"interrupted; {out} holds the 5 frames done so far" in result.output
+    assert video_info(out)[3] == 5
+
+
+def test_ctrl_c_in_a_zoom_reports_the_frames_in_the_file(tmp_path, sample_photo, monkeypatch) -> None:
+    import vis.engine._dream as dream_module
+
+    def stopped_after_one(backend, image, *args, **kwargs):
+        yield image
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dream_module, "dream_zoom", stopped_after_one)
+    out = tmp_path / "z.mp4"
+    result = invoke(sample_photo, "-o", out, "--max-size", "64", "--zoom-frames", "4", *TINY)
+    assert result.exit_code == 130, result.output
+    assert f"interrupted; {out} holds the 1 frame done so far" in result.output  # one frame: no plural
+    assert video_info(out)[3] == 1
+
+
+def test_crop_notes_compare_with_the_input_size(tmp_path) -> None:
+    """A 96x64 clip dreamed at --max-size 64 (64x43) is written 96x64: nothing was cropped. A 121x91 image zoomed
+    is written 120x90: that is said, as for a video."""
+    clip = write_video(tmp_path / "v6.mp4", 2, size=(96, 64))
+    result = invoke(clip, "-o", tmp_path / "ms.mp4", "--max-size", "64", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "(2 frames, 96x64 at 12 fps" in result.output and "cropped" not in result.output
+    assert video_info(tmp_path / "ms.mp4")[:2] == (96, 64)
+    odd = tmp_path / "odd.png"
+    noise = np.random.default_rng(0).integers(0, 255, (91, 121, 3), np.uint8)
+    cv2.imwrite(str(odd), cv2.GaussianBlur(noise, (0, 0), 2))
+    zoomed = invoke(odd, "-o", tmp_path / "z.mp4", "--zoom-frames", "1", *TINY)
+    assert zoomed.exit_code == 0, zoomed.output
+    assert "(1 frame, 120x90, zoom 0.05 per frame; cropped from 121x91: video encoders need even sides)" in \
+        zoomed.output
+    assert video_info(tmp_path / "z.mp4")[:2] == (120, 90)
+
+
+def test_a_one_frame_video_is_one_frame(tmp_path) -> None:
+    result = invoke(write_video(tmp_path / "v1.mp4", 1, size=(64, 48)), "-o", tmp_path / "o.mp4", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "(1 frame, 64x48 at 12 fps" in result.output
+
+
+def test_an_image_with_a_video_suffix_is_an_image(tmp_path, sample_photo) -> None:
+    """Content decides the kind both ways: a PNG named .mp4 dreams into an image (an MP4 named .jpg is a video)."""
+    disguised = tmp_path / "photo.mp4"
+    cv2.imwrite(str(tmp_path / "p.png"), cv2.resize(cv2.imread(str(sample_photo)), (96, 64)))
+    disguised.write_bytes((tmp_path / "p.png").read_bytes())
+    result = invoke(disguised, "-o", tmp_path / "o.png", *TINY)
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "o.png")).shape == (64, 96, 3)
+    as_video = invoke(disguised, "-o", tmp_path / "o.mp4", *TINY)
+    assert as_video.exit_code == 2 and "is a video: pass --zoom-frames N" in as_video.output

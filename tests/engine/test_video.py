@@ -107,7 +107,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-@pytest.mark.parametrize(("suffix", "slack"), [(".mp4", 1), (".mov", 1), (".avi", 0)])
+@pytest.mark.parametrize(("suffix", "slack"), [(".mp4", 1), (".mov", 1), (".avi", 0), (".mkv", 1)])
 def test_sink_killed_mid_video_leaves_the_frames_written(tmp_path, suffix, slack) -> None:
     path, n = tmp_path / f"killed{suffix}", 9
     proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path), str(n)], capture_output=True, text=True,
@@ -235,6 +235,10 @@ def test_sniff_kind(tmp_path, sample_photo) -> None:
     (tmp_path / "x.jpg").write_text("hello")
     with pytest.raises(InputFileError, match="not an image or video"):
         sniff_kind(tmp_path / "x.jpg")
+    # content, not the suffix, decides: an image named .mp4 and a video named .jpg
+    (tmp_path / "image.mp4").write_bytes(Path(sample_photo).read_bytes())
+    (tmp_path / "video.jpg").write_bytes(video.read_bytes())
+    assert sniff_kind(tmp_path / "image.mp4") == "image" and sniff_kind(tmp_path / "video.jpg") == "video"
 
 
 def test_temporal_coherence_halves_flicker_on_a_static_scene(tmp_path, backend, sample_photo) -> None:
@@ -338,6 +342,47 @@ def test_a_sink_that_got_no_frame_leaves_no_file(tmp_path) -> None:
     out = tmp_path / "empty.mp4"
     with VideoSink(out, 10.0, (32, 32)):
         pass
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".avi"])
+def test_a_failed_write_raises_and_a_failed_close_still_removes_an_empty_file(tmp_path, monkeypatch, suffix) -> None:
+    """A full disk: the write raises its OSError (OpenCV's writer, which .mkv used, dropped it without a word), and
+    a close that fails too (no room for the trailer) still removes a file that got no frame."""
+    import errno
+
+    import vis.engine._video as video
+
+    real = video.import_av()
+
+    class FullContainer:
+        def __init__(self, inner, path):
+            self._inner, self._path = inner, path
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+        def mux(self, packet):
+            raise OSError(errno.ENOSPC, "No space left on device", self._path)
+
+        def close(self):
+            self._inner.close()
+            raise OSError(errno.ENOSPC, "No space left on device", self._path)
+
+    class FullAv:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def open(path, *args, **kwargs):
+            return FullContainer(real.open(path, *args, **kwargs), path)
+
+    monkeypatch.setattr(video, "import_av", lambda: FullAv())
+    out = tmp_path / f"full{suffix}"
+    with pytest.raises(OSError) as raised:
+        with VideoSink(out, 10.0, (32, 32)) as sink:
+            sink.write(np.zeros((32, 32, 3), np.float32))
+    assert raised.value.errno == errno.ENOSPC and sink.frames_written == 0
     assert not out.exists()
 
 
