@@ -33,7 +33,9 @@ def main() -> None:
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
     # `kill`, a service manager or a closing terminal stop vis as Ctrl-C does: files are finished, not cut
-    signal.signal(signal.SIGTERM, _interrupt)
+    from vis.cli._app import stop_on_signal
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
     try:
         code = app(standalone_mode=False)  # usage errors come back to us, to print as one line like any other error
     except Exception as e:
@@ -84,10 +86,6 @@ def _non_finite_message(e: Any) -> str | None:
             if number != number or number in (float("inf"), float("-inf")):
                 return f"{opt} must be a finite number, got {value}"
     return None
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 __all__ = ["app", "main"]

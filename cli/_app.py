@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import Any
 import typer
 
 import vis
-from vis.errors import VisError
+from vis.errors import Interrupted, VisError
 
 
 # --threads above this is a typo or a mistake (100000 threads took 16 GiB before the first step); a few per core
@@ -77,16 +78,30 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# The exit code of a run that was stopped: 128 + the signal's number, as a shell reports it (130 for Ctrl-C's SIGINT,
+# 143 for the SIGTERM of `kill` or a service manager)
+_stopped_code = 128 + signal.SIGINT
+
+
+def stop_on_signal(signum: int, frame: Any) -> None:
+    """A signal handler that stops vis as Ctrl-C does (files are finished, not cut), exiting with the signal's code."""
+    global _stopped_code
+    _stopped_code = 128 + signum
+    raise KeyboardInterrupt
+
+
 def _reported(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a command; a user's error, Ctrl-C, or an OS error on a path (a name too long, a permission) becomes one
     line and an exit code."""
     try:
         _refuse_non_finite(kwargs)
         return fn(*args, **kwargs)
+    except Interrupted as e:
+        raise fail(str(e), _stopped_code) from e
     except VisError as e:
         raise fail(str(e), e.exit_code) from e
     except KeyboardInterrupt as e:
-        raise fail("interrupted", 130) from e
+        raise fail("interrupted", _stopped_code) from e
     except OSError as e:
         if e.filename is None:  # not about a path the user gave: a real fault, keep its traceback
             raise
