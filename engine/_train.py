@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vis.engine._images import atomic_write
 from vis.engine._mnist import MnistData, load_mnist
 from vis.engine._torch_device import torch_device
 from vis.errors import OutputExistsError, VisError
@@ -104,7 +105,8 @@ class TrainResult:
         if path.exists() and not overwrite:
             raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.checkpoint(), path)
+        with atomic_write(path) as temp:  # a full disk keeps an older checkpoint whole
+            torch.save(self.checkpoint(), temp)
         return path
 
 

@@ -44,7 +44,8 @@ def test_train_progress(trained: tuple[TrainResult, list[TrainProgress]]) -> Non
     assert kinds.count("epoch") == 3
 
 
-def test_checkpoint_loads_as_weights(trained: tuple[TrainResult, list[TrainProgress]], small_data: MnistData, tmp_path: Path) -> None:
+def test_checkpoint_loads_as_weights(trained: tuple[TrainResult, list[TrainProgress]], small_data: MnistData, tmp_path: Path,
+                                    monkeypatch) -> None:
     result, _ = trained
     path = result.save(tmp_path / "lenet.pt")
     ckpt = torch.load(path, weights_only=True)
@@ -58,6 +59,16 @@ def test_checkpoint_loads_as_weights(trained: tuple[TrainResult, list[TrainProgr
     with pytest.raises(OutputExistsError, match="--overwrite"):
         result.save(path)
     result.save(path, overwrite=True)
+    before = path.read_bytes()
+
+    def disk_full(obj, name):
+        Path(name).write_bytes(b"PK half")  # some bytes land before the disk fills
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(VisError, match="could not write .*lenet.pt: No space left on device"):
+        result.save(path, overwrite=True)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lenet.pt"]
 
 
 def test_train_is_seeded(small_data: MnistData) -> None:
