@@ -55,26 +55,6 @@ ZOOM_OPTIONS = {"zoom": "--zoom", "fps": "--fps"}
 DEMO_OPTIONS = {"demo", "output", "backend", "provider", "threads", "seed", "overwrite", "quiet"}
 
 
-def check_settings(octave_scale: float, step: float, jitter: int, blend: float, flow: str, flow_size: int) -> None:
-    """The dream settings' values, refused in the options' own words (the engine's configs name their fields)."""
-    from vis.engine._dream import MAX_JITTER
-    from vis.engine._flow import FLOW_METHODS
-
-    if not octave_scale > 1.0:
-        raise VisError(f"--octave-scale must be a number above 1 (the size ratio between octaves), got "
-                       f"{octave_scale:g}")
-    if not step > 0.0:
-        raise VisError(f"--step must be a positive number, got {step:g}")
-    if jitter > MAX_JITTER:
-        raise VisError(f"--jitter must be at most {MAX_JITTER} (a roll is taken modulo the image), got {jitter}")
-    if not 0.0 <= blend <= 1.0:
-        raise VisError(f"--blend must be in [0, 1], got {blend:g}")
-    if flow not in (*FLOW_METHODS, "none"):
-        raise VisError(f"--flow must be {', '.join(FLOW_METHODS)} or none, got {flow!r}")
-    if 0 < flow_size < 16:
-        raise VisError(f"--flow-size must be 0 (the dream's size) or at least 16 pixels, got {flow_size}")
-
-
 # what only a frame after the first uses: the flow that warps the last dream onto it, and its own dream settings
 LATER_FRAME_OPTIONS = {"flow": "--flow", "flow_size": "--flow-size", "iterations_per_frame": "--iterations-per-frame",
                        "octaves_per_frame": "--octaves-per-frame"}

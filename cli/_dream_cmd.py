@@ -10,7 +10,7 @@ import typer
 
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag
 from vis.cli._dream_checks import (
-    DEMO_OPTIONS, check_options_apply, check_output_for, check_settings, network_inputs, octaves_note,
+    DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
 )
 from vis.cli._dream_demo import run_demo
 from vis.cli._dream_runs import crop_note, frames_text, run_image, run_video, run_zoom
@@ -93,7 +93,6 @@ def register(app: VisTyper) -> None:
             return
         if (input is None) == (webcam is None):
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")
-        check_settings(octave_scale, step, jitter, blend, flow, flow_size)
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider, backend))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else sniff_kind(input)

@@ -64,14 +64,20 @@ class DreamConfig:
         return self.step / 255.0
 
     def __post_init__(self) -> None:
+        # each setting is named as its `vis dream` option is, so the CLI passes these messages on as they are
         if self.octaves < 1 or self.iterations < 0:
-            raise DreamError(f"octaves must be >= 1 and iterations >= 0, got {self.octaves} and {self.iterations}")
+            raise DreamError(f"--octaves must be >= 1 and --iterations >= 0, got {self.octaves} and {self.iterations}")
         if not (math.isfinite(self.step) and self.step > 0):
-            raise DreamError(f"step must be a positive number, got {self.step}")
+            raise DreamError(f"--step must be a positive number, got {self.step:g}")
         if not 1.0 < self.octave_scale < math.inf:
-            raise DreamError(f"octave scale must be a number above 1, got {self.octave_scale}")
-        if self.tile < 64 or not 0 <= self.jitter <= MAX_JITTER:
-            raise DreamError(f"tile must be >= 64 and jitter 0..{MAX_JITTER}, got {self.tile} and {self.jitter}")
+            raise DreamError(f"--octave-scale must be a number above 1 (the size ratio between octaves), got "
+                             f"{self.octave_scale:g}")
+        if self.tile < 64:
+            raise DreamError(f"--tile must be at least 64, got {self.tile}")
+        if self.jitter < 0:
+            raise DreamError(f"--jitter must not be negative, got {self.jitter}")
+        if self.jitter > MAX_JITTER:
+            raise DreamError(f"--jitter must be at most {MAX_JITTER} (a roll is taken modulo the image), got {self.jitter}")
 
 
 MAX_JITTER = 4096  # a roll is taken modulo the image's size: more than a tile's width adds nothing
@@ -142,14 +148,14 @@ class VideoDreamConfig:
     flow_size: int | None = 480
 
     def __post_init__(self) -> None:
-        if self.flow_size is not None and self.flow_size < 16:
-            raise DreamError(f"flow size must be at least 16 pixels, got {self.flow_size}")
+        if self.flow_size is not None and self.flow_size < 16:  # the CLI's --flow-size 0 arrives as None
+            raise DreamError(f"--flow-size must be 0 (the dream's size) or at least 16 pixels, got {self.flow_size}")
         if not 0.0 <= self.blend <= 1.0:
-            raise DreamError(f"blend must be in [0, 1], got {self.blend}")
+            raise DreamError(f"--blend must be in [0, 1], got {self.blend:g}")
         from vis.engine._flow import FLOW_METHODS
 
         if self.flow not in (*FLOW_METHODS, "none"):
-            raise DreamError(f"flow must be farneback, dis or none, got {self.flow!r}")
+            raise DreamError(f"--flow must be {', '.join(FLOW_METHODS)} or none, got {self.flow!r}")
 
     @property
     def uses_flow(self) -> bool:

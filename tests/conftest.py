@@ -38,3 +38,45 @@ def image_files(tmp_path: Path) -> dict[str, Path]:
     files["text"].write_text("not an image")
     files["missing"] = tmp_path / "missing.png"
     return files
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """``full_disk(packets, close_fails=False)``: PyAV's muxer fails as on a full disk once ``packets`` packets (one
+    a frame) are in the file, and with ``close_fails`` closing the file fails too (no room for its trailer)."""
+    import errno
+
+    import vis.engine._video as video
+
+    real = video.import_av()
+
+    def fill_after(packets: int, close_fails: bool = False) -> None:
+        class Container:
+            def __init__(self, inner, path: str):
+                self._inner, self._path, self._muxed = inner, path, 0
+
+            def __getattr__(self, name):
+                return getattr(self._inner, name)
+
+            def mux(self, packet) -> None:
+                if self._muxed >= packets:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self._path)
+                self._muxed += 1
+                self._inner.mux(packet)
+
+            def close(self) -> None:
+                self._inner.close()
+                if close_fails:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self._path)
+
+        class FullDiskAv:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            @staticmethod
+            def open(path, *args, **kwargs):
+                return Container(real.open(path, *args, **kwargs), path)
+
+        monkeypatch.setattr(video, "import_av", lambda: FullDiskAv())
+
+    return fill_after

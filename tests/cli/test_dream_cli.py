@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import importlib.util
 import os
 import signal
@@ -545,40 +544,10 @@ def test_a_truncated_video_keeps_the_frames_done_and_says_so(tmp_path) -> None:
 TINY = ["--model", "efficientnet_lite0", "--octaves", "2", "--iterations", "1", "--threads", "1", "-q"]
 
 
-def full_disk_after(monkeypatch, packets: int) -> None:
-    """PyAV's muxer fails as on a full disk once ``packets`` packets (one a frame) are in the file."""
-    import vis.engine._video as video
-
-    real = video.import_av()
-
-    class Container:
-        def __init__(self, inner, path: str):
-            self._inner, self._path, self._muxed = inner, path, 0
-
-        def __getattr__(self, name):
-            return getattr(self._inner, name)
-
-        def mux(self, packet) -> None:
-            if self._muxed >= packets:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self._path)
-            self._muxed += 1
-            self._inner.mux(packet)
-
-    class FullDiskAv:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        @staticmethod
-        def open(path, *args, **kwargs):
-            return Container(real.open(path, *args, **kwargs), path)
-
-    monkeypatch.setattr(video, "import_av", lambda: FullDiskAv())
-
-
 @pytest.mark.parametrize("suffix, zoom", [(".mkv", False), (".mp4", False), (".avi", False), (".mkv", True)])
-def test_a_full_disk_fails_and_keeps_the_frames_done(tmp_path, sample_photo, monkeypatch, suffix, zoom) -> None:
+def test_a_full_disk_fails_and_keeps_the_frames_done(tmp_path, sample_photo, full_disk, suffix, zoom) -> None:
     """Every written kind reports a failed write (.mkv wrote through OpenCV, which dropped it and said "wrote")."""
-    full_disk_after(monkeypatch, 3)
+    full_disk(3)
     out = tmp_path / f"out{suffix}"
     if zoom:
         result = invoke(sample_photo, "-o", out, "--max-size", "64", "--zoom-frames", "6", *TINY)
@@ -591,8 +560,8 @@ def test_a_full_disk_fails_and_keeps_the_frames_done(tmp_path, sample_photo, mon
     assert video_info(out)[3] == 3
 
 
-def test_a_full_disk_before_the_first_frame_leaves_no_file(tmp_path, monkeypatch) -> None:
-    full_disk_after(monkeypatch, 0)
+def test_a_full_disk_before_the_first_frame_leaves_no_file(tmp_path, full_disk) -> None:
+    full_disk(0)
     out = tmp_path / "out.mkv"
     result = invoke(write_video(tmp_path / "in.mp4", 4, size=(64, 48)), "-o", out, *TINY)
     assert result.exit_code == 2 and "No space left on device; no frame was finished, nothing written" in result.output

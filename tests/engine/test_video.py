@@ -346,38 +346,12 @@ def test_a_sink_that_got_no_frame_leaves_no_file(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".avi"])
-def test_a_failed_write_raises_and_a_failed_close_still_removes_an_empty_file(tmp_path, monkeypatch, suffix) -> None:
+def test_a_failed_write_raises_and_a_failed_close_still_removes_an_empty_file(tmp_path, full_disk, suffix) -> None:
     """A full disk: the write raises its OSError (OpenCV's writer, which .mkv used, dropped it without a word), and
     a close that fails too (no room for the trailer) still removes a file that got no frame."""
     import errno
 
-    import vis.engine._video as video
-
-    real = video.import_av()
-
-    class FullContainer:
-        def __init__(self, inner, path):
-            self._inner, self._path = inner, path
-
-        def __getattr__(self, name):
-            return getattr(self._inner, name)
-
-        def mux(self, packet):
-            raise OSError(errno.ENOSPC, "No space left on device", self._path)
-
-        def close(self):
-            self._inner.close()
-            raise OSError(errno.ENOSPC, "No space left on device", self._path)
-
-    class FullAv:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        @staticmethod
-        def open(path, *args, **kwargs):
-            return FullContainer(real.open(path, *args, **kwargs), path)
-
-    monkeypatch.setattr(video, "import_av", lambda: FullAv())
+    full_disk(0, close_fails=True)
     out = tmp_path / f"full{suffix}"
     with pytest.raises(OSError) as raised:
         with VideoSink(out, 10.0, (32, 32)) as sink:
