@@ -63,9 +63,15 @@ def test_step_export_inputs(tmp_path) -> None:
     assert np.abs(new - x).mean() == pytest.approx(0.01, rel=0.05)  # step/mean|g| * g moves by step on average
 
 
+def export_layers(path, layers: str) -> None:
+    """An inference file of EfficientNet-Lite0's ``layers`` (random weights), as a user's own --onnx input."""
+    exported = runner.invoke(app, ["export", "efficientnet_lite0", "--layers", layers, "-o", str(path), "-w", "random"])
+    assert exported.exit_code == 0, exported.output
+
+
 def test_user_onnx_file(tmp_path) -> None:
     inference = tmp_path / "b5.onnx"
-    assert runner.invoke(app, ["export", "efficientnet_lite0", "--layers", "block5", "-o", str(inference), "--weights", "random"]).exit_code == 0
+    export_layers(inference, "block5")
     out = tmp_path / "user_grad.onnx"
     result = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -90,8 +96,7 @@ def test_a_vis_export_keeps_its_models_class_names(tmp_path) -> None:
     # The file's vis.model metadata lends it the model's classes and logits layer: class:NAME works as on the model
     inference, headless = tmp_path / "e.onnx", tmp_path / "b5.onnx"
     for path, layers in ((inference, "block5,fc"), (headless, "block5")):
-        exported = runner.invoke(app, ["export", "efficientnet_lite0", "--layers", layers, "-o", str(path), "-w", "random"])
-        assert exported.exit_code == 0, exported.output
+        export_layers(path, layers)
     out = tmp_path / "g.onnx"
     result = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "class:Dragonfly", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -109,7 +114,7 @@ def test_a_neuron_position_a_dynamic_map_may_not_hold_is_noted(tmp_path) -> None
     # The file's H and W are dynamic, so (20, 20) cannot be refused at export; at 224 px block5's map is 14x14 and the
     # neuron reads nothing there: a note says so. Inside that map no note; a file without vis metadata always notes.
     inference = tmp_path / "b5.onnx"
-    assert runner.invoke(app, ["export", "efficientnet_lite0", "--layers", "block5", "-o", str(inference), "-w", "random"]).exit_code == 0
+    export_layers(inference, "block5")
     out = tmp_path / "g.onnx"
     far = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "block5:3@20,20", "-o", str(out)])
     assert far.exit_code == 0, far.output
