@@ -70,9 +70,10 @@ def register(app: VisTyper) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
         from vis.engine._images import check_image_output, load_image, save_image
         from vis.engine._style import (
-            StyleInterrupted, StyleProgress, check_config, check_layers, check_weights, style_transfer,
+            StyleInterrupted, StyleProgress, check_config, check_layers, style_transfer,
         )
         from vis.engine._torch_device import limit_torch_threads
+        from vis.models._registry import check_weights_fit
 
         limit_torch_threads(threads)
         config = StyleConfig(
@@ -86,7 +87,7 @@ def register(app: VisTyper) -> None:
         check_config(config, len(styles))
         _refuse_idle_options(given_options(ctx), config, len(styles))
         check_layers(config)
-        check_weights(config.weights)
+        check_weights_fit("vgg19", config.weights)
         content_img = load_image(content)
         style_imgs = [load_image(p) for p in styles]
         check_image_output(output, overwrite)  # after the inputs: a missing image is reported before an existing file

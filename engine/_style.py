@@ -125,57 +125,6 @@ def check_layers(config: StyleConfig, model_name: str = "vgg19") -> None:
                            "matrix needs a convolution layer, e.g. relu4_1")
 
 
-# How torch's legacy (non-zip) files begin: the pickled magic number 0x1950a86a20f9469cfc6c.
-_LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
-
-
-def check_weights(weights: str, model_name: str = "vgg19") -> None:
-    """Raise for ``--weights`` that cannot give ``model_name`` weights, as far as that shows without loading them:
-    an unknown name, a missing file or folder, an unreadable file, another model's checkpoint, or tensors that do
-    not fit (read memory-mapped, checked against the model built on the meta device)."""
-    import warnings
-    import zipfile
-    from pathlib import Path
-
-    from vis.errors import UnknownNameError, WeightsUnavailableError
-    from vis.models import model_spec
-    from vis.models._registry import WEIGHT_SOURCES
-    from vis.models._weights import apply_state_dict, read_state_dict
-
-    if weights in WEIGHT_SOURCES:
-        return  # imagenet's download can only be tried
-    path = Path(weights)
-    if not (path.suffix or path.exists()):  # get_model's rule for a path
-        raise UnknownNameError("weights", weights, [*WEIGHT_SOURCES, "PATH/TO/FILE.pt"])
-    if not path.exists():
-        raise WeightsUnavailableError(f"weights file not found: {path}")
-    if path.is_dir():
-        raise WeightsUnavailableError(f"expected a weights file, got a folder: {path}")
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as f:
-            if _LEGACY_TORCH_MAGIC in f.read(32):
-                return  # torch's pre-1.6 format cannot be memory-mapped: the full load checks it
-        read_state_dict(path, model_name)  # not a torch file: raises its one-line reason
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # maps the tensors, reads none
-    except Exception:  # noqa: BLE001 - torch raises many types for a file it cannot read
-        obj = read_state_dict(path, model_name)  # raises its one-line reason
-    state = obj
-    if isinstance(obj, dict):
-        trained = obj.get("model")
-        if isinstance(trained, str) and trained != model_name:
-            raise WeightsUnavailableError(f"{path} is a vis checkpoint of {trained}, not of {model_name}")
-        state = next((obj[k] for k in ("state_dict", "model_state_dict", "model") if isinstance(obj.get(k), dict)), obj)
-    if not isinstance(state, dict):
-        raise WeightsUnavailableError(f"{path} holds a {type(state).__name__}, not a state_dict")
-    spec = model_spec(model_name)
-    with torch.device("meta"):
-        net = spec.build()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "copying into a meta parameter is a no-op": only the fit is wanted
-        apply_state_dict(net, state, weights, spec.drop_keys)
-
-
 def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
     """Resize HxWxC so that max(H, W) == ``long_side``, keeping the aspect ratio (area filter when shrinking)."""
     h, w = image.shape[:2]

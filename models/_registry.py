@@ -150,12 +150,42 @@ def get_model(name: str, weights: str | Path = "imagenet", seed: int = 0) -> Sta
         if spec.pretrained.url is None and spec.pretrained.local is None:
             raise VisError(f"{name} has no published weights ({spec.pretrained.note}); use --weights random or a file")
         apply_state_dict(model, spec.pretrained.load(), f"{name} imagenet weights", spec.drop_keys)
-    elif Path(weights).suffix or Path(weights).exists():
-        apply_state_dict(model, read_state_dict(Path(weights), name), weights, spec.drop_keys)
     else:
-        raise UnknownNameError("weights", weights, [*WEIGHT_SOURCES, "PATH/TO/FILE.pt"])
+        apply_state_dict(model, read_state_dict(_weights_path(weights), name), weights, spec.drop_keys)
     model.eval()
     return model
+
+
+def _weights_path(weights: str) -> Path:
+    """A ``--weights`` value that is neither random nor imagenet: a path, if it has a suffix or exists."""
+    path = Path(weights)
+    if not (path.suffix or path.exists()):
+        raise UnknownNameError("weights", weights, [*WEIGHT_SOURCES, "PATH/TO/FILE.pt"])
+    return path
+
+
+def check_weights_fit(name: str, weights: str) -> None:
+    """Raise what :func:`get_model` would for ``weights`` of model ``name``, as far as that shows without reading
+    the tensors: an unknown name, a missing file or folder, an unreadable file, another model's checkpoint, or
+    tensors that do not fit (mapped, not read, and put into the model built on the meta device). The imagenet
+    download, and torch's legacy format (which cannot be mapped), are left to the load."""
+    import warnings
+
+    from vis.models._weights import mappable
+
+    if weights in WEIGHT_SOURCES:
+        return
+    path = _weights_path(weights)
+    mode = mappable(path)
+    if mode is None:
+        return
+    state = read_state_dict(path, name, mmap=mode)  # not mappable: read whole, or refused in a line
+    spec = model_spec(name)
+    with torch.device("meta"):
+        net = spec.build()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "copying into a meta parameter is a no-op": only the fit is wanted
+        apply_state_dict(net, state, weights, spec.drop_keys)
 
 
 @lru_cache(maxsize=64)

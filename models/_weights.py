@@ -69,8 +69,9 @@ class WeightsFile:
             ) from e
 
 
-def read_state_dict(path: Path, model_name: str | None = None) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path, model_name: str | None = None, mmap: bool = False) -> dict[str, torch.Tensor]:
     """A state_dict from a file: a plain one, or a checkpoint holding it under state_dict/model_state_dict/model.
+    ``mmap``: map the tensors rather than read them (torch's zip format only), for a check of names and shapes.
 
     Raises:
         WeightsUnavailableError: a missing file, one torch cannot read, or a vis checkpoint of a model other than
@@ -81,7 +82,7 @@ def read_state_dict(path: Path, model_name: str | None = None) -> dict[str, torc
     if path.is_dir():
         raise WeightsUnavailableError(f"expected a weights file, got a folder: {path}")
     try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+        obj: Any = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:  # torch raises many types (and terse messages) for a corrupt or foreign file
         raise WeightsUnavailableError(f"{path} is not a PyTorch weights file that torch.load can read "
                                       f"({_load_failure(path, e)})") from e
@@ -95,6 +96,23 @@ def read_state_dict(path: Path, model_name: str | None = None) -> dict[str, torc
                 return obj[key]
         return obj
     raise WeightsUnavailableError(f"{path} holds a {type(obj).__name__}, not a state_dict")
+
+
+# How torch's legacy (pre-1.6, not zip) files begin: the pickled magic number 0x1950a86a20f9469cfc6c.
+_LEGACY_TORCH_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def mappable(path: Path) -> bool | None:
+    """Whether :func:`read_state_dict` can map ``path``'s tensors (torch's zip format); ``None`` for torch's legacy
+    format, which can only be read whole; ``False`` for anything else (a missing file, a folder, a foreign file)."""
+    import zipfile
+
+    if not path.is_file():
+        return False
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as f:
+        return None if _LEGACY_TORCH_MAGIC in f.read(32) else False
 
 
 def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str, drop_prefixes: tuple[str, ...] = ()) -> None:

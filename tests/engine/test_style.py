@@ -167,15 +167,16 @@ def test_bad_settings(vgg: torch.nn.Module, options: dict, n_styles: int, messag
 
 
 def test_layers_and_weights_are_checked_without_the_model(tmp_path) -> None:
-    from vis.engine._style import check_layers, check_weights
+    from vis.engine._style import check_layers
+    from vis.models._registry import check_weights_fit
 
     check_layers(StyleConfig())
     with pytest.raises(UnknownNameError, match="relu4_2"):
         check_layers(StyleConfig(content_layer="relu4_22"))
     with pytest.raises(VisError, match=r"style layer fc6 has no spatial maps \(its output is \(4096,\)\)"):
         check_layers(StyleConfig(style_layers=("relu1_1", "fc6")))
-    check_weights("random")
-    check_weights("imagenet")
+    check_weights_fit("vgg19", "random")
+    check_weights_fit("vgg19", "imagenet")
     lenet = get_model("lenet5", weights="random").state_dict()
     torch.save({"model": "lenet5", "state_dict": lenet}, tmp_path / "ckpt.pt")
     torch.save(lenet, tmp_path / "plain.pt")
@@ -184,20 +185,20 @@ def test_layers_and_weights_are_checked_without_the_model(tmp_path) -> None:
                              (str(tmp_path), "got a folder"), (str(tmp_path / "ckpt.pt"), "checkpoint of lenet5, not of vgg19"),
                              (str(tmp_path / "plain.pt"), "do not fit VGG"), (str(tmp_path / "notes.pt"), "not a PyTorch weights file")]:
         with pytest.raises(VisError, match=message):
-            check_weights(weights)
+            check_weights_fit("vgg19", weights)
 
 
 def test_weights_file_of_vgg19_passes_the_check(tmp_path) -> None:
-    from vis.engine._style import check_weights
     from vis.models import model_spec
+    from vis.models._registry import check_weights_fit
 
     with torch.device("meta"):  # the shapes of VGG-19 without its 550 MB: the file is written with empty storage
         shapes = {k: v.shape for k, v in model_spec("vgg19").build().state_dict().items()}
     torch.save({k: torch.zeros(()).expand(s) for k, s in shapes.items()},
                tmp_path / "vgg.pt")
-    check_weights(str(tmp_path / "vgg.pt"))
+    check_weights_fit("vgg19", str(tmp_path / "vgg.pt"))
     torch.save({"x": torch.zeros(3)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
-    check_weights(str(tmp_path / "legacy.pt"))  # torch's old format cannot be mapped: left to the full load
+    check_weights_fit("vgg19", str(tmp_path / "legacy.pt"))  # torch's old format cannot be mapped: left to the full load
 
 
 def test_unknown_layer(vgg: torch.nn.Module) -> None:
