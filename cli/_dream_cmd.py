@@ -8,12 +8,13 @@ from typing import Any, Optional
 
 import typer
 
+from vis._text import counted
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag
 from vis.cli._dream_checks import (
     DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
 )
 from vis.cli._dream_demo import run_demo
-from vis.cli._dream_runs import crop_note, frames_text, run_image, run_video, run_zoom
+from vis.cli._dream_runs import crop_note, run_image, run_video, run_zoom
 from vis.cli._dream_setup import build_setup
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.engine._dream import GUIDE_SIDE, VideoDreamConfig  # their defaults are the options' defaults
@@ -130,7 +131,7 @@ def register(app: VisTyper) -> None:
             elif kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
                 n, (w, h), dreamed = run_zoom(setup, picture, output, config, zoom_frames, zoom, fps, max_size, seed,
                                               overwrite, quiet)
-                typer.echo(f"wrote {output} ({frames_text(n)}, {w}x{h}, zoom {zoom:g} per frame"
+                typer.echo(f"wrote {output} ({counted(n, 'frame')}, {w}x{h}, zoom {zoom:g} per frame"
                            f"{crop_note((w, h), dreamed)})")
             else:
                 if webcam_on_cpu:
@@ -140,16 +141,16 @@ def register(app: VisTyper) -> None:
                 done, rate, (w, h) = run_video(setup, source, output, config, video_config, max_size, seed,
                                                overwrite, preview, virtual_cam, max_frames, quiet=quiet)
                 if output is not None and source.live:
-                    typer.echo(f"wrote {output} ({frames_text(done)}, {w}x{h}, timed as they were "
+                    typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h}, timed as they were "
                                f"dreamed: {rate:.2f} fps)")
                 elif output is not None:
                     # the output keeps the input's size (the dream is scaled back up), less odd rows and columns
                     cropped = crop_note((w, h), (source.width, source.height))
-                    typer.echo(f"wrote {output} ({frames_text(done)}, {w}x{h} at {source.fps:g} fps, "
+                    typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h} at {source.fps:g} fps, "
                                f"{rate:.2f} fps dreamed{cropped})")
                 if source.truncated:
-                    kept = (f"{output} holds the {frames_text(done)} done" if output is not None
-                            else f"{frames_text(done)} dreamed")
+                    kept = (f"{output} holds the {counted(done, 'frame')} done" if output is not None
+                            else f"{counted(done, 'frame')} dreamed")
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
                                            f"(truncated or corrupt); {kept}")
                 if kind == "video" and output is not None:

@@ -10,7 +10,8 @@ from typing import Optional
 
 import typer
 
-from vis.cli._dream_runs import frames_text, run_image, run_zoom
+from vis._text import counted
+from vis.cli._dream_runs import run_image, run_zoom
 from vis.cli._dream_setup import build_setup
 from vis.engine._bench import peak_memory_mib
 from vis.errors import OutputExistsError, VisError
@@ -97,7 +98,7 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
         typer.echo(f"wrote {image_out}")
         n, _, _ = run_zoom(setup, load_image(image_out), zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0,
                            320, seed, overwrite=True, quiet=quiet)
-        typer.echo(f"wrote {zoom_out} ({frames_text(n)})")
+        typer.echo(f"wrote {zoom_out} ({counted(n, 'frame')})")
     finally:  # a demo stopped half way (Ctrl-C) records what it wrote, so the next demo may replace it
         if not named:
             _record_written(*(path for path in (image_out, zoom_out) if path.exists()))

@@ -7,14 +7,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from vis._text import counted
 from vis.cli._app import end_progress, progress_line
 from vis.cli._dream_setup import DreamSetup
 from vis.errors import Interrupted, OutputPathError
-
-
-def frames_text(n: int) -> str:
-    """``1 frame``, ``2 frames``."""
-    return f"{n} frame{'' if n == 1 else 's'}"
 
 
 def crop_note(written: tuple[int, int], frame: tuple[int, int]) -> str:
@@ -163,15 +159,15 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     return progress.done, progress.fps(), sink.size if sink is not None else (source.width, source.height)
 
 
-def kept_note(output: Optional[Path], sink: Any, counted: bool = True) -> str:
+def kept_note(output: Optional[Path], sink: Any, exact: bool = True) -> str:
     """What a stopped run left behind in ``output``, its ``sink`` closed (one that got no frame removed the file);
-    nothing when the sink never opened (a file there is not this run's). ``counted``: the sink's count is what the
+    nothing when the sink never opened (a file there is not this run's). ``exact``: the sink's count is what the
     file holds (not after a failed write, which may have cut the frames before it short)."""
     if output is None or sink is None:
         return ""
     if not sink.frames_written or not output.exists():
         return "; no frame was finished, nothing written"
-    done = f"the {frames_text(sink.frames_written)}" if counted else "the frames"
+    done = f"the {counted(sink.frames_written, 'frame')}" if exact else "the frames"
     return f"; {output} holds {done} done so far"
 
 
@@ -185,12 +181,12 @@ def stopped_runs(output: Optional[Path], sink: Callable[[], Any], shown: Optiona
     try:
         yield
     except KeyboardInterrupt:
-        done = f" after {frames_text(shown())} dreamed" if output is None and shown is not None else ""
+        done = f" after {counted(shown(), 'frame')} dreamed" if output is None and shown is not None else ""
         raise Interrupted(f"interrupted{done}{kept_note(output, sink())}") from None
     except OSError as e:
         if e.filename is None or output is None:  # not about a path the user gave: a real fault, keep its traceback
             raise
-        raise OutputPathError(f"{e.filename}: {e.strerror or e}{kept_note(output, sink(), counted=False)}") from e
+        raise OutputPathError(f"{e.filename}: {e.strerror or e}{kept_note(output, sink(), exact=False)}") from e
 
 
 def seconds_since_first() -> Callable[[], float]:

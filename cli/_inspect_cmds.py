@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
+from vis._text import counted
 from vis.cli._app import MAX_THREADS, VisTyper, given_options, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 
@@ -50,8 +51,8 @@ def _folder(images: Path, model: str, min_count: int = 1):
     from vis.engine._inspect import scan_images
 
     found = scan_images(images, min_count=min_count, model_name=model)
-    note = f", skipped {len(found.skipped)} non-image or unreadable file{'s' if len(found.skipped) != 1 else ''}" if found.skipped else ""
-    typer.echo(f"{images}: {len(found.paths)} image{'s' if len(found.paths) != 1 else ''}{note}")
+    note = f", skipped {counted(len(found.skipped), 'non-image or unreadable file')}" if found.skipped else ""
+    typer.echo(f"{images}: {counted(len(found.paths), 'image')}{note}")
     return found
 
 
@@ -125,7 +126,7 @@ def register(app: VisTyper) -> None:
         layer = layer or next(iter(conv_layers(model, net)))
         w = filter_weights(model, net, layer)
         path = plot_filters(normalize_filters(w), output, f"{model} {layer}: {w.shape[0]} filters {w.shape[2]}x{w.shape[3]}"
-                            f" over {w.shape[1]} input channel{'s' if w.shape[1] != 1 else ''}", max_filters=limit,
+                            f" over {counted(w.shape[1], 'input channel')}", max_filters=limit,
                             overwrite=overwrite)
         typer.echo(f"wrote {path} ({layer})")
         _save_npy(npy, w)
@@ -292,7 +293,7 @@ def register(app: VisTyper) -> None:
         fewer = f": one per image, and the folder has {len(patches)} (-k {k})" if len(patches) < k else ""
         shown = patches[0].pixels.shape[0] if patches else rf.size
         scaled = f", each shown at {shown}px" if shown != rf.size else ""  # a tiny field is enlarged to be seen
-        count = f"{len(patches)} patch{'es' if len(patches) != 1 else ''}"
+        count = counted(len(patches), "patch", "patches")
         typer.echo(f"wrote {path} ({count}{fewer}, receptive field {rf.size}px{scaled})")
         crop = model_spec(model).preprocessing.crop
         if rf.size > crop:

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from vis._text import counted
 from vis.cli._app import MAX_SEED, VisTyper, fail, progress_bar, torch_threads_option
 
 
@@ -70,7 +71,7 @@ def register(app: VisTyper) -> None:
             result = train_lenet(config, on_progress)
         path = result.save(output, overwrite=overwrite)
         typer.echo(
-            f"held-out accuracy {result.accuracy:.4f} (loss {result.loss:.4f}) after {result.epochs} epoch{'' if result.epochs == 1 else 's'} "
+            f"held-out accuracy {result.accuracy:.4f} (loss {result.loss:.4f}) after {counted(result.epochs, 'epoch')} "
             f"in {result.seconds:.1f} s on {result.data}"
         )
         typer.echo(f"wrote {path}; use it with --weights {path}")

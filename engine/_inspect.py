@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vis._text import counted
 from vis.engine._images import READ_IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
 from vis.models import LayerInfo, StagedNet, classification_input, evaluation_resize, layer_table, model_spec
@@ -92,9 +93,9 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
         images.append(image)
         labels.append(rel.parts[0] if len(rel.parts) > 1 else "")
     if len(paths) < min_count:
-        found = f"{len(paths)} image{'s' if len(paths) != 1 else ''}"
+        found = counted(len(paths), "image")
         raise InputFileError(
-            f"{folder} holds {found} ({len(skipped)} other file{'s' if len(skipped) != 1 else ''} skipped); "
+            f"{folder} holds {found} ({counted(len(skipped), 'other file')} skipped); "
             f"need at least {min_count} ({', '.join(sorted(READ_IMAGE_SUFFIXES))})"
         )
     return ImageSet(paths, images, labels, skipped)

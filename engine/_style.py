@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from vis._text import counted
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.engine._torch_device import torch_device
 from vis.errors import VisError
@@ -81,14 +82,14 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
         raise VisError("at least one style layer is needed")
     if config.layer_weights is not None and len(config.layer_weights) != len(config.style_layers):
         raise VisError(
-            f"{_count(len(config.layer_weights), 'layer weight')} for {_count(len(config.style_layers), 'style layer')} "
+            f"{counted(len(config.layer_weights), 'layer weight')} for {counted(len(config.style_layers), 'style layer')} "
             f"({', '.join(config.style_layers)})"
         )
     if n_styles < 1:
         raise VisError("at least one style image is needed")
     if config.style_blend is not None:
         if len(config.style_blend) != n_styles:
-            raise VisError(f"{_count(len(config.style_blend), 'style weight')} for {_count(n_styles, 'style image')}")
+            raise VisError(f"{counted(len(config.style_blend), 'style weight')} for {counted(n_styles, 'style image')}")
         if not all(math.isfinite(w) and w >= 0 for w in config.style_blend) or sum(config.style_blend) <= 0:
             raise VisError(f"style weights must be finite, non-negative and with a positive sum, got "
                            f"{config.style_blend}")
@@ -102,11 +103,6 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
     if config.style_weight == 0 and config.tv_weight == 0 and config.init == "content":
         raise VisError("with --style-weight 0 and --tv-weight 0, --init content starts at the optimum and writes the "
                        "content back: give a --style-weight, or reconstruct the content with --init noise")
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 style image``, ``2 style images``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def check_layers(config: StyleConfig, model_name: str = "vgg19") -> None:

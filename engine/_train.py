@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vis._text import counted
 from vis.engine._images import atomic_write
 from vis.engine._mnist import MnistData, load_mnist
 from vis.engine._torch_device import torch_device
@@ -160,7 +161,7 @@ def train_lenet(
     for note in notes:
         report(TrainProgress("note", message=note))
     epochs = config.epochs or (FULL_EPOCHS if len(data.train_labels) > 10_000 else SUBSET_EPOCHS)
-    said = f"{epochs} epoch{'' if epochs == 1 else 's'}"
+    said = counted(epochs, "epoch")
     report(TrainProgress("note", message=said if notes else f"data: {data.source}; {said}"))  # notes named the data
 
     device = torch_device(config.device)

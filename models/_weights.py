@@ -11,6 +11,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from vis._text import counted
 from vis.errors import VisError, WeightsUnavailableError
 
 
@@ -136,8 +137,7 @@ def _misfit(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -
     if missing:
         parts.append(f"{len(missing)} of the model's {len(expected)} tensors are not in the file ({some(missing)})")
     if unknown:
-        parts.append(f"the file has {len(unknown)} tensor{'s' if len(unknown) != 1 else ''} the model lacks "
-                     f"({some(unknown)})")
+        parts.append(f"the file has {counted(len(unknown), 'tensor')} the model lacks ({some(unknown)})")
     if not parts:
         name = next((k for k in expected if tuple(expected[k].shape) != tuple(getattr(given[k], "shape", ()))), None)
         if name is None:
