@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from vis.engine._animated import GIF_MAX_FPS
 from vis.errors import VisError
 
 
@@ -20,12 +21,15 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
     from vis.engine._video import WRITTEN_VIDEO_SUFFIXES, check_video_suffix, is_image_path, is_video_path
 
     if output is not None and not (is_image_path(output) or is_video_path(output)):
-        raise VisError(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi) suffix")
+        raise VisError(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi, .gif) "
+                       "suffix")
     if kind == "image":
         if output is None:
             raise VisError("an image input needs -o OUTPUT (an image, or a video with --zoom-frames N)")
         if is_video_path(output) and not zoom_frames:
-            raise VisError(f"{output} is a video: pass --zoom-frames N (N >= 1) to zoom into the dream, or write an image")
+            kind_of = "an animated GIF" if output.suffix.lower() == ".gif" else "a video"
+            raise VisError(f"{output} is written as {kind_of}: pass --zoom-frames N (N >= 1) to zoom into the dream, "
+                           "or write an image (.png, .jpg)")
         if zoom_frames and not is_video_path(output):
             raise VisError(f"--zoom-frames writes a video: use a video output ({', '.join(WRITTEN_VIDEO_SUFFIXES)}), not "
                            f"{output.suffix or output.name}")
@@ -38,6 +42,9 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
         raise VisError(f"--zoom must be at least 0 and below 1 (0.05 = 5% per frame), got {zoom:g}")
     if zoom_frames and not (0.0 < fps <= MAX_FPS):
         raise VisError(f"--fps must be a positive number of frames per second up to {MAX_FPS}, got {fps:g}")
+    if zoom_frames and output is not None and output.suffix.lower() == ".gif" and fps > GIF_MAX_FPS:
+        raise VisError(f"a GIF plays at most {GIF_MAX_FPS} frames a second (its delays are in hundredths, and "
+                       f"browsers slow shorter ones down): use --fps {GIF_MAX_FPS} or less, or a video output")
     if output is None:
         return
     if is_video_path(output):

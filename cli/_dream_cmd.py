@@ -17,6 +17,7 @@ from vis.cli._dream_demo import run_demo
 from vis.cli._dream_runs import crop_note, run_image, run_video, run_zoom
 from vis.cli._dream_setup import build_setup
 from vis.cli._model_cmds import WEIGHTS_HELP
+from vis.engine._animated import GIF_MAX_FPS
 from vis.engine._dream import GUIDE_SIDE, VideoDreamConfig  # their defaults are the options' defaults
 
 
@@ -79,7 +80,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._audio import copy_audio
         from vis.engine._backend import check_backend
         from vis.engine._bench import peak_memory_mib
-        from vis.engine._video import VideoSourceError, VideoSource, WebcamSource, sniff_kind
+        from vis.engine._video import VideoSourceError, WebcamSource, open_video, sniff_kind
 
         t0 = time.perf_counter()
         given = given_options(ctx)
@@ -108,7 +109,7 @@ def register(app: VisTyper) -> None:
         if kind == "video" and output is None and not (preview or virtual_cam):
             raise fail("a video input needs -o OUTPUT.mp4 (or --preview)")
         # open the source before the (slow) model so bad inputs fail fast
-        source = WebcamSource(webcam) if kind == "webcam" else VideoSource(input) if kind == "video" else None
+        source = WebcamSource(webcam) if kind == "webcam" else open_video(input) if kind == "video" else None
         try:
             if preview:
                 from vis.engine._display import Preview
@@ -138,15 +139,18 @@ def register(app: VisTyper) -> None:
                     typer.echo(f"webcam on the CPU: dreaming at most {max_size} px a side, for speed (--max-size "
                                "to change)")
                 # Ctrl-C and a failed write are reported by run_video, with what the file holds
-                done, rate, (w, h) = run_video(setup, source, output, config, video_config, max_size, seed,
-                                               overwrite, preview, virtual_cam, max_frames, quiet=quiet)
+                done, rate, (w, h), dropped = run_video(setup, source, output, config, video_config, max_size, seed,
+                                                        overwrite, preview, virtual_cam, max_frames, quiet=quiet)
                 if output is not None and source.live:
                     typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h}, timed as they were "
                                f"dreamed: {rate:.2f} fps)")
                 elif output is not None:
                     # the output keeps the input's size (the dream is scaled back up), less odd rows and columns
                     cropped = crop_note((w, h), (source.width, source.height))
-                    typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h} at {source.fps:g} fps, "
+                    # a GIF leaves out frames that come sooner than it can show them (a 60 fps input)
+                    timing = (f"; {dropped} of the {source.fps:g} fps input's frames left out, as a GIF plays at "
+                              f"most {GIF_MAX_FPS} a second;" if dropped else f" at {source.fps:g} fps,")
+                    typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h}{timing} "
                                f"{rate:.2f} fps dreamed{cropped})")
                 if source.truncated:
                     kept = (f"{output} holds the {counted(done, 'frame')} done" if output is not None

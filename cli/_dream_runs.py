@@ -97,7 +97,8 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
 
     image = fit_max_size(image, max_size)
     frame = (image.shape[1], image.shape[0])
-    image = even_sized(image)
+    if output.suffix.lower() != ".gif":  # a GIF takes any size
+        image = even_sized(image)
     progress = Progress(frames, enabled=not quiet)
     sink = None
     with stopped_runs(output, lambda: sink):
@@ -112,9 +113,9 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
-              quiet: bool = False) -> tuple[int, float, tuple[int, int]]:
+              quiet: bool = False) -> tuple[int, float, tuple[int, int], int]:
     """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps, the
-    written frame size (width, height): odd sides lose a row or column).
+    written frame size (width, height): odd sides lose a row or column, frames a GIF left out).
 
     Raises:
         Interrupted: Ctrl-C, saying what ``output`` holds.
@@ -145,8 +146,10 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
             writer = stack.enter_context(WriteBehind(lambda timed: sink.write(*timed), on_written=progress.frame))
         window = stack.enter_context(Preview()) if preview else None
         cam = stack.enter_context(VirtualCamera(source.width, source.height, source.fps)) if virtual_cam else None
-        # a live source's recording is timed by when each dream was made (the camera's fps is not the dream's)
-        clock = seconds_since_first() if source.live else lambda: None
+        # a live source's recording is timed by when each dream was made (the camera's fps is not the dream's); an
+        # animation's frames may each have their own delay
+        numbering = itertools.count()
+        clock = seconds_since_first() if source.live else lambda: source.frame_time(next(numbering))
         for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed)):
             if writer is not None:
                 writer.submit((out, clock()))
@@ -156,7 +159,9 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
                 cam.send(out)
             if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
                 break
-    return progress.done, progress.fps(), sink.size if sink is not None else (source.width, source.height)
+    if sink is None:
+        return progress.done, progress.fps(), (source.width, source.height), 0
+    return sink.frames_written, progress.fps(), sink.size, sink.frames_dropped
 
 
 def kept_note(output: Optional[Path], sink: Any, exact: bool = True) -> str:

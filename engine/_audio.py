@@ -58,6 +58,8 @@ def copy_audio(source: str | Path, video: str | Path) -> str:
         return "audio not copied: install PyAV (pip install av) or ffmpeg to keep the input's sound"
     if not audio:
         return "input has no audio"
+    if video.suffix.lower() == ".gif":
+        return "audio not copied: a GIF has no sound"
     fd, tmp = tempfile.mkstemp(suffix=video.suffix, dir=video.parent)
     os.close(fd)
     try:

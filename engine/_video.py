@@ -21,10 +21,11 @@ from vis.engine._audio import import_av
 from vis.engine._images import IMAGE_SUFFIXES, check_output, even_size, to_uint8
 from vis.errors import InputFileError, OutputPathError, VisError
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
-WRITTEN_VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv")
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
+WRITTEN_VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".gif")
 """The containers vis writes and tests; the others read fine but OpenCV's writer fails on them (.webm, .flv) or
-changes the frame rate (.wmv)."""
+changes the frame rate (.wmv). A .gif is written as an animated GIF; read, one is a video only when it has more than
+one frame (see :func:`sniff_kind`)."""
 
 
 class VideoSourceError(InputFileError):
@@ -79,6 +80,10 @@ class VideoSource:
         self.frames_read = 0
         self.truncated = False
 
+    def frame_time(self, index: int) -> float | None:
+        """None: frames come at the constant ``fps`` (an animated image's source gives variable delays here)."""
+        return None
+
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
             if self._first is not None:
@@ -105,14 +110,15 @@ class VideoSource:
 
 
 @contextmanager
-def _opencv_errors_only() -> Iterator[None]:
-    """OpenCV's own log at error level for the block (its video backends warn on stderr while probing)."""
+def _opencv_errors_only(silent: bool = False) -> Iterator[None]:
+    """OpenCV's own log at error level for the block (its video backends warn on stderr while probing), or none
+    with ``silent`` (a decoder's error about a cut file that vis reports in its own words)."""
     logging = getattr(getattr(cv2, "utils", None), "logging", None)
     if logging is None:
         yield
         return
     previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT if silent else logging.LOG_LEVEL_ERROR)
     try:
         yield
     finally:
@@ -210,6 +216,8 @@ _QSCALE = {"flags": "+qscale", "global_quality": str(3 * 118)}  # fixed quantise
 class _PyAVWriter:
     """BGR uint8 frames -> PyAV encoder -> muxer; every frame is on disk (and readable) once the next one is written."""
 
+    frames_dropped = 0  # every frame is written (the GIF writer may leave some out)
+
     def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int]):
         codec, pix_fmt, muxer_options = _PYAV_FORMATS[path.suffix.lower()]
         if codec == "libx264" and codec not in av.codecs_available:
@@ -251,6 +259,8 @@ class _OpenCVWriter:
     """The fallback without PyAV: a crash loses the file's index, so it is not kill-safe, and OpenCV reports no
     failed write."""
 
+    frames_dropped = 0
+
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         avi = path.suffix.lower() == ".avi"
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*("MJPG" if avi else "mp4v")), fps, size)
@@ -276,23 +286,24 @@ class _OpenCVWriter:
 class VideoSink:
     """Writes frames to a video file as they come; closed on exit, even on error.
 
-    With PyAV (a core dependency) .mp4/.m4v/.mov are H.264 in fragmented MP4, .mkv H.264 in Matroska and .avi
-    MJPEG, written so that a run killed outright (SIGKILL, the OOM killer) leaves a playable file: all frames but at
-    most the last one written (the MP4 and Matroska muxers finish a frame when the next one arrives; AVI keeps all),
-    and a write that fails (a full disk) raises its OSError. Without PyAV, OpenCV writes mp4v (MJPG for .avi); such
-    a file needs :meth:`close` to be readable.
+    With PyAV (a core dependency) .mp4/.m4v/.mov are H.264 in fragmented MP4, .mkv H.264 in Matroska, .avi MJPEG and
+    .gif an animated GIF, written so that a run killed outright (SIGKILL, the OOM killer) leaves a playable file: all
+    frames but at most the last one written (the MP4, Matroska and GIF muxers finish a frame when the next one
+    arrives; AVI keeps all), and a write that fails (a full disk) raises its OSError. Without PyAV, OpenCV writes mp4v
+    (MJPG for .avi) and no GIF; such a file needs :meth:`close` to be readable.
 
     Args:
         path: output file; the container follows the suffix.
         fps: frames per second (kept exactly for rates like 30000/1001).
         size: (width, height) of the frames; other sizes are resized to it. Odd sides lose their last row or column
-            (4:2:0 video needs even sizes; OpenCV's writer crops them the same way).
+            (4:2:0 video needs even sizes; OpenCV's writer crops them the same way), except in a GIF.
         overwrite: replace an existing file.
 
     Attributes:
-        size: (width, height) actually written (even).
+        size: (width, height) actually written (even, but for a GIF).
         kill_safe: whether the file stays readable if the process dies without :meth:`close`.
         frames_written: frames written (a frame held over a gap counts once).
+        frames_dropped: frames left out: in a GIF, those less than 20 ms after the one before (see ``GIF_MAX_FPS``).
         codec: the encoder in use.
 
     Raises:
@@ -310,16 +321,22 @@ class VideoSink:
             raise VisError(f"cannot write {self.path} at {fps} fps: the frame rate must be a positive number")
         self.fps = float(fps)
         self._requested = (int(size[0]), int(size[1]))
-        self.size = even_size(self._requested)
+        self.size = self._requested if suffix == ".gif" else even_size(self._requested)
         if min(self.size) < 2:
             raise OutputPathError(f"cannot write {self.path}: frames of {self._requested[0]}x{self._requested[1]} are too small")
-        av = import_av() if suffix in _PYAV_FORMATS else None
+        av = import_av() if suffix in _PYAV_FORMATS or suffix == ".gif" else None
+        if suffix == ".gif" and av is None:
+            raise OutputPathError(f"cannot write {self.path}: an animated GIF is written by PyAV (pip install av)")
         self.kill_safe = av is not None
         existed = self.path.exists()
         try:
-            if av is not None:
+            if suffix == ".gif":
+                from vis.engine._animated import GifWriter
+
+                self._writer: _PyAVWriter | _OpenCVWriter | GifWriter = GifWriter(av, self.path, _frame_rate(self.fps), self.size)
+            elif av is not None:
                 # 29.97 arrives as the float 29.97002997...: back to 30000/1001 so timestamps do not drift
-                self._writer: _PyAVWriter | _OpenCVWriter = _PyAVWriter(av, self.path, _frame_rate(self.fps), self.size)
+                self._writer = _PyAVWriter(av, self.path, _frame_rate(self.fps), self.size)
             else:
                 self._writer = _OpenCVWriter(self.path, self.fps, self.size)
         except Exception as e:  # noqa: BLE001 - PyAV raises its own FFmpegError family and ValueError
@@ -344,9 +361,14 @@ class VideoSink:
         if (img.shape[1], img.shape[0]) != self._requested:
             img = cv2.resize(img, self._requested, interpolation=cv2.INTER_AREA)
         pts = self._next_pts if at is None else max(self._next_pts, round(at * self.fps))
+        dropped = self._writer.frames_dropped
         self._writer.write(np.ascontiguousarray(img[: self.size[1], : self.size[0]]), pts)
         self._next_pts = pts + 1
-        self.frames_written += 1
+        self.frames_written += self._writer.frames_dropped == dropped
+
+    @property
+    def frames_dropped(self) -> int:
+        return self._writer.frames_dropped
 
     def close(self) -> None:
         """Finish the file; a file that got no frame is removed (it would not play, and would block a rerun)."""
@@ -392,7 +414,8 @@ def is_image_path(path: str | Path) -> bool:
 
 
 def sniff_kind(path: str | Path) -> str:
-    """``"image"`` or ``"video"`` by trying to decode the file (the suffix only breaks ties).
+    """``"image"`` or ``"video"`` by trying to decode the file (the suffix only breaks ties). An animated image (GIF,
+    APNG, WebP with more than one frame) is a video; open it with :func:`open_video`.
 
     Raises:
         InputFileError: missing file, a folder, or neither an image nor a video.
@@ -408,8 +431,12 @@ def sniff_kind(path: str | Path) -> str:
     # video is not read whole for the test.
     if not is_video_path(path) or _has_image_signature(path):
         data = np.fromfile(str(path), dtype=np.uint8)
-        if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None:
-            return "image"
+        with _opencv_errors_only(silent=True):  # a cut GIF or WebP: vis says so itself
+            decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        if decoded is not None:
+            from vis.engine._animated import is_animated
+
+            return "video" if is_animated(path) else "image"
     cap = cv2.VideoCapture(str(path))
     try:
         # a video suffix that opens is a video (VideoSource reports one without frames); other names must decode
@@ -418,6 +445,14 @@ def sniff_kind(path: str | Path) -> str:
     finally:
         cap.release()
     raise InputFileError(f"not an image or video that can be read: {path}")
+
+
+def open_video(path: str | Path) -> Any:
+    """The frame source for a file :func:`sniff_kind` calls a video: an animated image's (through Pillow, which
+    reads animated WebP and each frame's delay), else a :class:`VideoSource`."""
+    from vis.engine._animated import AnimatedImageSource, is_animated
+
+    return AnimatedImageSource(path) if is_animated(path) else VideoSource(path)
 
 
 def _has_image_signature(path: Path) -> bool:

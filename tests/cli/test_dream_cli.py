@@ -366,12 +366,12 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("jitter_huge", "--jitter must be at most 4096"),
     ("guide_dense", "'guide:avgpool': avgpool has no spatial map"),
     ("fps_huge", "--fps must be a positive number of frames per second up to 1000, got 1e+09"),
-    ("video_to_image", "use a video output (.mp4, .mov, .m4v, .avi, .mkv), not .png"),
+    ("video_to_image", "use a video output (.mp4, .mov, .m4v, .avi, .mkv, .gif), not .png"),
     ("guide_missing", "--guide: image not found"),
     ("shrunk_below_minimum", "is 2000x50 px, and --max-size 160 makes it 160x4: a dream needs at least 32 px a side (raise --max-size)"),
     ("webcam_negative", "--webcam"),
     ("zoom_frames_video", "--zoom-frames zooms into a still image"),
-    ("zoom_frames_image_output", "--zoom-frames writes a video: use a video output (.mp4, .mov, .m4v, .avi, .mkv), not .png"),
+    ("zoom_frames_image_output", "--zoom-frames writes a video: use a video output (.mp4, .mov, .m4v, .avi, .mkv, .gif), not .png"),
     ("provider", "unknown provider 'foo'"),
     ("torch_cuda", "--provider"),
     ("grey_model", "DeepDream needs a colour model"),
@@ -634,4 +634,48 @@ def test_an_image_with_a_video_suffix_is_an_image(tmp_path, sample_photo) -> Non
     assert result.exit_code == 0, result.output
     assert cv2.imread(str(tmp_path / "o.png")).shape == (64, 96, 3)
     as_video = invoke(disguised, "-o", tmp_path / "o.mp4", *TINY)
-    assert as_video.exit_code == 2 and "is a video: pass --zoom-frames N" in as_video.output
+    assert as_video.exit_code == 2 and "is written as a video: pass --zoom-frames N" in as_video.output
+
+
+def gif_of(path: Path, frames: list[np.ndarray], delays: list[int]) -> Path:
+    from PIL import Image
+
+    pictures = [Image.fromarray(np.ascontiguousarray(f[..., ::-1])) for f in frames]
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=delays, loop=0)
+    return path
+
+
+def gif_delays(path: Path) -> list[int]:
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        return [(picture.seek(i), picture.info["duration"])[1] for i in range(picture.n_frames)]
+
+
+def test_an_animated_gif_dreams_into_an_animated_gif(tmp_path, sample_photo) -> None:
+    """Every frame dreamed with the video loop, each keeping its own delay (a frame held half a second stays held)."""
+    photo = cv2.resize(cv2.imread(str(sample_photo)), (72, 48))
+    frames = [np.roll(photo, 3 * i, axis=1) for i in range(5)]
+    src = gif_of(tmp_path / "in.gif", frames, [100, 500, 100, 100, 100])
+    out = tmp_path / "out.gif"
+    result = invoke(src, "-o", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert "(5 frames, 72x48 at 10 fps" in result.output
+    assert gif_delays(out) == [100, 500, 100, 100, 100]
+    dreamed = cv2.VideoCapture(str(out)).read()[1]
+    assert dreamed.shape == (48, 72, 3) and np.abs(dreamed.astype(float) - frames[0]).mean() > 3  # changed
+
+
+def test_a_gif_output_from_an_image_or_a_fast_video(tmp_path, sample_photo) -> None:
+    out = tmp_path / "z.gif"
+    needs_zoom = invoke(sample_photo, "-o", out, *TINY)
+    assert needs_zoom.exit_code == 2 and "written as an animated GIF: pass --zoom-frames N" in needs_zoom.output
+    too_fast = invoke(sample_photo, "-o", out, "--zoom-frames", "3", "--fps", "60", *TINY)
+    assert too_fast.exit_code == 2 and "a GIF plays at most 50 frames a second" in too_fast.output
+    zoom = invoke(sample_photo, "-o", out, "--zoom-frames", "3", "--fps", "25", "--max-size", "64", *TINY)
+    assert zoom.exit_code == 0, zoom.output
+    assert gif_delays(out) == [40, 40, 40]  # 64x43: no even crop in a GIF
+    assert cv2.VideoCapture(str(out)).read()[1].shape == (43, 64, 3)
+    fast = invoke(write_video(tmp_path / "v60.mp4", 6, size=(48, 32), fps=60), "-o", tmp_path / "v.gif", *TINY)
+    assert fast.exit_code == 0, fast.output
+    assert "(4 frames, 48x32; 2 of the 60 fps input's frames left out, as a GIF plays at most 50 a second;" in fast.output
