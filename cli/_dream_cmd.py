@@ -150,6 +150,8 @@ def register(app: VisTyper) -> None:
                     # a GIF leaves out frames that come sooner than it can show them (a 60 fps input)
                     timing = (f"; {dropped} of the {source.fps:g} fps input's frames left out, as a GIF plays at "
                               f"most {GIF_MAX_FPS} a second;" if dropped else f" at {source.fps:g} fps,")
+                    if source.variable_rate:
+                        timing += " variable rate kept,"
                     typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h}{timing} "
                                f"{rate:.2f} fps dreamed{cropped})")
                 if source.truncated:

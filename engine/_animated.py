@@ -60,7 +60,7 @@ class AnimatedImageSource:
     transparency composited over white, as :func:`vis.engine.load_image` does for stills.
 
     Attributes:
-        fps, width, height, frame_count, frames_read, truncated, raw: as VideoSource's.
+        fps, width, height, variable_rate, frame_count, frames_read, truncated, raw: as VideoSource's.
 
     Raises:
         InputFileError: the file cannot be opened as an animated image.
@@ -85,6 +85,7 @@ class AnimatedImageSource:
         # a frame whose header was found but could not be read counts as announced, so the end reads as truncated
         self.frame_count = len(delays) + self._scan_failed
         self.fps, self._starts = frame_rate_of(delays)
+        self.variable_rate = self._starts is not None
         self.frames_read = 0
         self.truncated = False
 

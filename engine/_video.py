@@ -47,7 +47,9 @@ class VideoSource:
     """Frames of a video file, as a context manager and an iterator.
 
     Attributes:
-        fps, width, height: the stream's.
+        fps, width, height: the stream's; for a variable frame rate (a screen recording, a phone in low light) the
+            nominal rate, each frame keeping its own time (see :meth:`frame_time`).
+        variable_rate: the frames come at their own times, not every 1/fps s.
         frame_count: frames the container announces (0 when unknown).
         frames_read: frames delivered so far.
         truncated: the stream ended before ``frame_count`` (a corrupt or cut file).
@@ -79,10 +81,20 @@ class VideoSource:
         self.height, self.width = first.shape[:2]
         self.frames_read = 0
         self.truncated = False
+        nominal = _variable_rate(self.path)
+        self.variable_rate = nominal is not None
+        # each frame's time as decoded, for a variable rate (the first frame's is 0)
+        self._times: list[float] | None = [self._position()] if nominal is not None else None
+        if nominal is not None:
+            self.fps = nominal
+
+    def _position(self) -> float:
+        return float(self._cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
 
     def frame_time(self, index: int) -> float | None:
-        """None: frames come at the constant ``fps`` (an animated image's source gives variable delays here)."""
-        return None
+        """When frame ``index`` (already read) starts, in seconds from the first, for a variable frame rate; None
+        when the frames come every 1/``fps`` s."""
+        return None if self._times is None else self._times[index] - self._times[0]
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
@@ -96,6 +108,8 @@ class VideoSource:
                 if not ok or frame is None:
                     self.truncated = 0 < self.frame_count and self.frames_read < self.frame_count - 1
                     return
+                if self._times is not None:
+                    self._times.append(self._position())
             self.frames_read += 1
             yield frame if self.raw else from_bgr(frame)
 
@@ -107,6 +121,24 @@ class VideoSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _variable_rate(path: Path) -> float | None:
+    """The nominal frame rate of a video whose frames come at their own times (its average rate differs from it by
+    more than 0.5%: a screen recording that pauses, a phone that slows down in low light); None for a constant rate,
+    or when PyAV cannot tell (OpenCV reports only the average, which would squeeze a paused clip's frames together)."""
+    av = import_av()
+    if av is None:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            nominal, average = stream.guessed_rate, stream.average_rate
+    except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: OpenCV's reading stands
+        return None
+    if not nominal or not average or abs(float(average) / float(nominal) - 1.0) <= 0.005:
+        return None
+    return float(nominal)
 
 
 @contextmanager

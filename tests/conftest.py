@@ -80,3 +80,28 @@ def full_disk(monkeypatch):
         monkeypatch.setattr(video, "import_av", lambda: FullDiskAv())
 
     return fill_after
+
+
+@pytest.fixture
+def variable_rate_clip():
+    """``variable_rate_clip(path, ticks, rate=30)``: a 64x48 H.264 clip whose frames start at ``ticks`` / ``rate``
+    seconds (a screen recording that pauses), grey level 30 a frame; returns ``path``."""
+    from fractions import Fraction
+
+    import av
+
+    def write(path: Path, ticks: list[int], rate: int = 30) -> Path:
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            stream.codec_context.time_base = Fraction(1, rate)
+            for i, tick in enumerate(ticks):
+                frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 30, np.uint8), format="rgb24")
+                frame.pts, frame.time_base = tick, Fraction(1, rate)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return path
+
+    return write

@@ -679,3 +679,17 @@ def test_a_gif_output_from_an_image_or_a_fast_video(tmp_path, sample_photo) -> N
     fast = invoke(write_video(tmp_path / "v60.mp4", 6, size=(48, 32), fps=60), "-o", tmp_path / "v.gif", *TINY)
     assert fast.exit_code == 0, fast.output
     assert "(4 frames, 48x32; 2 of the 60 fps input's frames left out, as a GIF plays at most 50 a second;" in fast.output
+
+
+
+def test_a_variable_frame_rate_video_keeps_its_pauses(tmp_path, variable_rate_clip) -> None:
+    """A clip that pauses (frames at 0, 1, 2, 10, 11, 30 thirtieths): the output keeps each frame's time."""
+    import av
+
+    ticks = [0, 1, 2, 10, 11, 30]
+    out = tmp_path / "out.mp4"
+    result = invoke(variable_rate_clip(tmp_path / "vfr.mp4", ticks), "-o", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert "(6 frames, 64x48 at 30 fps, variable rate kept," in result.output
+    with av.open(str(out)) as container:
+        assert [float(f.time) for f in container.decode(video=0)] == pytest.approx([t / 30 for t in ticks], abs=1e-3)

@@ -433,3 +433,25 @@ def test_a_writer_that_fails_to_open_leaves_no_file(tmp_path, monkeypatch) -> No
     with pytest.raises(OutputPathError):
         VideoSink(out, 12.0, (64, 48), overwrite=True)
     assert out.exists()  # a file that was there before is not removed by a failed open
+
+
+def test_a_variable_frame_rate_keeps_each_frames_time(tmp_path, variable_rate_clip) -> None:
+    """OpenCV reports the average rate only (16 fps here), which would squeeze the pauses out: the frames keep their
+    own times on the nominal rate's grid instead."""
+    ticks = [0, 1, 2, 10, 11, 12, 30, 31]
+    src = variable_rate_clip(tmp_path / "vfr.mp4", ticks)
+    out = tmp_path / "out.mp4"
+    with VideoSource(src) as source, VideoSink(out, source.fps, (source.width, source.height)) as sink:
+        assert source.variable_rate and source.fps == 30.0
+        for i, frame in enumerate(source):
+            sink.write(frame, at=source.frame_time(i))
+    assert [t for t, _ in frame_times(out)] == pytest.approx([t / 30 for t in ticks], abs=1e-3)
+    levels = [level for _, level in frame_times(out)]  # the frames in order, none repeated
+    assert levels == sorted(levels) and len(set(levels)) == 8
+
+
+def test_a_constant_frame_rate_is_not_variable(tmp_path) -> None:
+    src = write_video(tmp_path / "cfr.mp4", [scene(shift=i) for i in range(4)])
+    with VideoSource(src) as source:
+        assert not source.variable_rate and source.fps == 12.0
+        assert len(list(source)) == 4 and source.frame_time(2) is None
