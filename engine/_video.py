@@ -138,7 +138,11 @@ def _variable_rate(path: Path) -> float | None:
         return None
     if not nominal or not average or abs(float(average) / float(nominal) - 1.0) <= 0.005:
         return None
-    return float(nominal)
+    # a container that counts in milliseconds may call its rate 1000: the frames' times need no finer grid than this
+    return min(float(nominal), _FINEST_VARIABLE_RATE)
+
+
+_FINEST_VARIABLE_RATE = 120.0
 
 
 @contextmanager

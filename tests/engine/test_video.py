@@ -455,3 +455,29 @@ def test_a_constant_frame_rate_is_not_variable(tmp_path) -> None:
     with VideoSource(src) as source:
         assert not source.variable_rate and source.fps == 12.0
         assert len(list(source)) == 4 and source.frame_time(2) is None
+
+
+@pytest.mark.parametrize("guessed, average, expected", [
+    (Fraction(30), Fraction(30), None),  # constant
+    (Fraction(30000, 1001), Fraction(2997, 100), None),  # within 0.5%: constant
+    (Fraction(30), Fraction(16), 30.0),  # pauses: the nominal rate
+    (Fraction(1000), Fraction(2997, 100), 120.0),  # a millisecond clock: a grid of 1/120 s is fine enough
+])
+def test_which_rates_count_as_variable(tmp_path, monkeypatch, guessed, average, expected) -> None:
+    import types
+
+    import vis.engine._video as video
+
+    stream = types.SimpleNamespace(guessed_rate=guessed, average_rate=average)
+
+    class Container:
+        streams = types.SimpleNamespace(video=[stream])
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(video, "import_av", lambda: types.SimpleNamespace(open=lambda path: Container()))
+    assert video._variable_rate(tmp_path / "any.mp4") == expected
