@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from vis.engine._animated import GIF_MAX_FPS
+from vis.engine._animated import GIF_MAX_FPS, GIF_MIN_FPS
 from vis.errors import VisError
 
 
@@ -45,6 +45,8 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
     if zoom_frames and output is not None and output.suffix.lower() == ".gif" and fps > GIF_MAX_FPS:
         raise VisError(f"a GIF plays at most {GIF_MAX_FPS} frames a second (its delays are in hundredths, and "
                        f"browsers slow shorter ones down): use --fps {GIF_MAX_FPS} or less, or a video output")
+    if zoom_frames and output is not None and output.suffix.lower() == ".gif" and fps < GIF_MIN_FPS:
+        raise VisError(f"a GIF frame shows at most {1 / GIF_MIN_FPS:g} s here: use --fps {GIF_MIN_FPS} or more")
     if output is None:
         return
     if is_video_path(output):

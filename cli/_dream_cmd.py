@@ -148,10 +148,9 @@ def register(app: VisTyper) -> None:
                     # the output keeps the input's size (the dream is scaled back up), less odd rows and columns
                     cropped = crop_note((w, h), (source.width, source.height))
                     # a GIF leaves out frames that come sooner than it can show them (a 60 fps input)
+                    rate_kept = ", variable frame rate kept," if source.variable_rate else f" at {source.fps:g} fps,"
                     timing = (f"; {dropped} of the {source.fps:g} fps input's frames left out, as a GIF plays at "
-                              f"most {GIF_MAX_FPS} a second;" if dropped else f" at {source.fps:g} fps,")
-                    if source.variable_rate:
-                        timing += " variable rate kept,"
+                              f"most {GIF_MAX_FPS} a second;" if dropped else rate_kept)
                     typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h}{timing} "
                                f"{rate:.2f} fps dreamed{cropped})")
                 if source.truncated:
@@ -159,7 +158,7 @@ def register(app: VisTyper) -> None:
                             else f"{counted(done, 'frame')} dreamed")
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
                                            f"(truncated or corrupt); {kept}")
-                if kind == "video" and output is not None:
+                if kind == "video" and output is not None and not source.animated:  # an image format has no sound
                     typer.echo(copy_audio(input, output))
         finally:
             if source is not None:

@@ -146,13 +146,19 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
             writer = stack.enter_context(WriteBehind(lambda timed: sink.write(*timed), on_written=progress.frame))
         window = stack.enter_context(Preview()) if preview else None
         cam = stack.enter_context(VirtualCamera(source.width, source.height, source.fps)) if virtual_cam else None
-        # a live source's recording is timed by when each dream was made (the camera's fps is not the dream's); an
-        # animation's frames may each have their own delay
-        numbering = itertools.count()
-        clock = seconds_since_first() if source.live else lambda: source.frame_time(next(numbering))
+        # a live source's recording is timed by when each dream was made (the camera's fps is not the dream's); a
+        # file's frames keep their own times (a variable rate) and an animation's its delays (a pause at the end)
+        clock, numbering = seconds_since_first(), itertools.count()
+
+        def timing() -> tuple[Optional[float], Optional[float]]:
+            """(start, duration) in seconds of the next frame written."""
+            if source.live:
+                return clock(), None
+            index = next(numbering)
+            return source.frame_time(index), source.frame_duration(index)
         for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed)):
             if writer is not None:
-                writer.submit((out, clock()))
+                writer.submit((out, *timing()))
             else:
                 progress.frame()
             if cam is not None:

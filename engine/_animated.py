@@ -6,6 +6,7 @@ every frame with the video loop, keeps each frame's own delay and writes an anim
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from fractions import Fraction
@@ -15,16 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from vis.errors import InputFileError
+from vis.errors import InputFileError, VisError
 
 GIF_MAX_FPS = 50
 """A GIF stores delays in hundredths of a second, and browsers play delays below 2 of them at 10: a GIF written at a
 higher rate leaves out the frames that would come sooner than 20 ms after the one before."""
+GIF_MIN_FPS = 0.01
+"""A GIF's delay field holds at most 655.35 s; vis writes at most 100 s a frame."""
 
 _SHORTEST_DELAY_MS = 10  # a delay of at most this plays as 100 ms in browsers (GIF animators write 0 meaning "fast")
 _DEFAULT_DELAY_MS = 100
 _CENTISECOND = Fraction(1, 100)
-_FINEST_STEP_MS = 10  # the frame rate of a variable-delay animation: the delays' common step, at most 100 fps
+_LONGEST_DELAY_CS = 65535  # a GIF's delay field: 16 bits of hundredths
+_FINEST_STEP_MS = 10  # the grid of a variable-delay animation: at most 100 fps
 
 
 def is_animated(path: str | Path) -> bool:
@@ -39,17 +43,27 @@ def is_animated(path: str | Path) -> bool:
         return False
 
 
-def frame_rate_of(delays_ms: list[int]) -> tuple[float, list[float] | None]:
+def shown_delays(delays_ms: list[float]) -> list[float]:
+    """The delays as browsers play them: one of at most 10 ms (0 often means "as fast as you can") is 100 ms."""
+    return [d if d > _SHORTEST_DELAY_MS else _DEFAULT_DELAY_MS for d in delays_ms]
+
+
+def frame_rate_of(delays_ms: list[float]) -> tuple[float, list[float] | None]:
     """(frames per second, each frame's start in seconds or None when the delays are all alike) of an animation.
 
-    Delays a browser would play as 100 ms are taken as 100 ms. Delays within 10 ms of each other give their mean
-    rate; others (a frame held longer) give the rate of their common step, so each frame can start at its own time.
+    Delays within 10 ms of each other give their mean rate (30 fps as a GIF is 30, 30, 40 ms). Others (a frame held
+    longer) give a grid each frame can start on at its own time: the delays' common step where they have one of at
+    least 10 ms (100, 100, 500 ms: 10 fps), else the shortest delay (17, 17, 500 ms: 58.8 fps), so that no two
+    frames fall on one place of it.
     """
-    delays = [d if d > _SHORTEST_DELAY_MS else _DEFAULT_DELAY_MS for d in delays_ms]
-    if max(delays) - min(delays) <= _FINEST_STEP_MS:  # 30 fps as a GIF is 30, 30, 40 ms: one rate, their mean
+    delays = shown_delays(delays_ms)
+    if max(delays) - min(delays) <= _FINEST_STEP_MS:
         return 1000.0 * len(delays) / sum(delays), None
-    step = max(_FINEST_STEP_MS, reduce(math.gcd, (round(d / _FINEST_STEP_MS) * _FINEST_STEP_MS for d in delays)))
-    starts = np.concatenate([[0], np.cumsum(delays[:-1])]) / 1000.0
+    whole = all(float(d).is_integer() for d in delays)  # APNG's delays are fractions (1/60 s)
+    step = reduce(math.gcd, (int(d) for d in delays)) if whole else 0
+    if step < _FINEST_STEP_MS:
+        step = max(_FINEST_STEP_MS, min(delays))
+    starts = np.concatenate([[0.0], np.cumsum(delays[:-1])]) / 1000.0
     return 1000.0 / step, [float(t) for t in starts]
 
 
@@ -67,6 +81,7 @@ class AnimatedImageSource:
     """
 
     live = False
+    animated = True  # an image format: no sound to copy
 
     def __init__(self, path: str | Path):
         from PIL import Image, UnidentifiedImageError
@@ -85,11 +100,12 @@ class AnimatedImageSource:
         # a frame whose header was found but could not be read counts as announced, so the end reads as truncated
         self.frame_count = len(delays) + self._scan_failed
         self.fps, self._starts = frame_rate_of(delays)
+        self._durations = [d / 1000.0 for d in shown_delays(delays)]
         self.variable_rate = self._starts is not None
         self.frames_read = 0
         self.truncated = False
 
-    def _delays(self) -> tuple[list[int], bool]:
+    def _delays(self) -> tuple[list[float], bool]:
         """Each frame's delay in ms, and whether a frame after them failed to load (a cut or corrupt file)."""
         delays = []
         try:
@@ -97,7 +113,7 @@ class AnimatedImageSource:
                 self._picture.seek(index)
                 if "duration" not in self._picture.info:
                     self._picture.load()  # WebP gives a frame's delay once it is decoded; GIF and APNG on seeking
-                delays.append(round(self._picture.info.get("duration") or 0))
+                delays.append(float(self._picture.info.get("duration") or 0))
         except (OSError, EOFError, ValueError, SyntaxError):
             return delays, True
         return delays, False
@@ -105,6 +121,10 @@ class AnimatedImageSource:
     def frame_time(self, index: int) -> float | None:
         """When frame ``index`` starts, in seconds, for a variable-delay animation; None when the rate is constant."""
         return self._starts[index] if self._starts is not None else None
+
+    def frame_duration(self, index: int) -> float | None:
+        """How long frame ``index`` shows, in seconds (the last frame's pause at the end of a loop included)."""
+        return self._durations[index]
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for index in range(self.frame_count):
@@ -140,6 +160,8 @@ class GifWriter:
     codec = "gif"
 
     def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int]):
+        if fps < GIF_MIN_FPS:
+            raise VisError(f"cannot write {path} at {float(fps):g} fps: a GIF frame shows at most {1 / GIF_MIN_FPS:g} s")
         self._av, self._fps = av, fps
         self._container = av.open(str(path), "w", format="gif", options={"flush_packets": "1"})
         try:
@@ -155,9 +177,9 @@ class GifWriter:
         self._last_cs: int | None = None
         self.frames_dropped = 0
 
-    def write(self, bgr: np.ndarray, pts: int) -> None:
-        """Write the frame at ``pts`` (in frames of the rate), or count it in ``frames_dropped`` when it comes less
-        than 20 ms after the frame before (see :data:`GIF_MAX_FPS`)."""
+    def write(self, bgr: np.ndarray, pts: int, length: int = 1) -> None:
+        """Write the frame at ``pts``, shown ``length`` frames of the rate if it is the last, or count it in
+        ``frames_dropped`` when it comes less than 20 ms after the frame before (see :data:`GIF_MAX_FPS`)."""
         from PIL import Image
 
         at_cs = round(pts * 100 / self._fps)
@@ -171,16 +193,20 @@ class GifWriter:
         palette[: len(rgb), 1:] = rgb
         frame = self._av.VideoFrame.from_ndarray((np.asarray(picture, np.uint8), palette), format="pal8")
         frame.pts, frame.time_base = at_cs, _CENTISECOND
-        self._mux(self._stream.encode(frame))
+        # the muxer takes each frame's delay from the next frame's time, the last one's from its packet
+        self._mux(self._stream.encode(frame), max(1, min(_LONGEST_DELAY_CS, round(length * 100 / self._fps))))
         self._last_cs = at_cs
 
-    def _mux(self, packets: list[Any]) -> None:
+    def _mux(self, packets: list[Any], delay_cs: int = 1) -> None:
         for packet in packets:
-            # the last frame's delay: one frame at the rate (hundredths, as the others)
-            packet.duration = packet.duration or max(1, round(100 / self._fps))
+            packet.duration = delay_cs
             self._container.mux(packet)
 
     def close(self) -> None:
+        if self._last_cs is None:  # no frame: FFmpeg cannot finish a GIF without one, and the sink removes the file
+            with contextlib.suppress(Exception):
+                self._container.close()
+            return
         try:
             self._mux(self._stream.encode())
         finally:

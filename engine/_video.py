@@ -49,7 +49,6 @@ class VideoSource:
     Attributes:
         fps, width, height: the stream's; for a variable frame rate (a screen recording, a phone in low light) the
             nominal rate, each frame keeping its own time (see :meth:`frame_time`).
-        variable_rate: the frames come at their own times, not every 1/fps s.
         frame_count: frames the container announces (0 when unknown).
         frames_read: frames delivered so far.
         truncated: the stream ended before ``frame_count`` (a corrupt or cut file).
@@ -59,6 +58,7 @@ class VideoSource:
     """
 
     live = False  # frames come at the file's pace, not the clock's (see WebcamSource)
+    animated = False  # a video file, which may have sound (an animated image's source says True)
 
     def __init__(self, path: str | Path):
         self.raw = False  # True: yield frames as decoded (uint8 BGR) for loops that convert on the device
@@ -81,20 +81,31 @@ class VideoSource:
         self.height, self.width = first.shape[:2]
         self.frames_read = 0
         self.truncated = False
-        nominal = _variable_rate(self.path)
-        self.variable_rate = nominal is not None
-        # each frame's time as decoded, for a variable rate (the first frame's is 0)
-        self._times: list[float] | None = [self._position()] if nominal is not None else None
+        self._times = [self._position()]  # each frame's time as decoded: a constant rate's fall on its grid
+        nominal, frames = _variable_rate(self.path)
+        self._variable = nominal is not None
         if nominal is not None:
-            self.fps = nominal
+            # OpenCV's rate is the average (or the millisecond clock's 1000) and its count the duration times it
+            self.fps, self.frame_count = nominal, frames
 
     def _position(self) -> float:
         return float(self._cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
 
+    @property
+    def variable_rate(self) -> bool:
+        """The container says the frames come at their own times, or a frame read so far came more than half a
+        frame away from its place at the constant rate."""
+        return self._variable or any(abs(t - self._times[0] - i / self.fps) > 0.5 / self.fps
+                                     for i, t in enumerate(self._times))
+
     def frame_time(self, index: int) -> float | None:
-        """When frame ``index`` (already read) starts, in seconds from the first, for a variable frame rate; None
-        when the frames come every 1/``fps`` s."""
-        return None if self._times is None else self._times[index] - self._times[0]
+        """When frame ``index`` (already read) starts, in seconds from the first. A constant rate's frames come every
+        1/``fps`` s; a variable one's (a screen recording that pauses) at their own times."""
+        return self._times[index] - self._times[0]
+
+    def frame_duration(self, index: int) -> float | None:
+        """None: each frame shows until the next (the last for 1/``fps`` s)."""
+        return None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
@@ -106,12 +117,20 @@ class VideoSource:
                 except cv2.error:
                     ok, frame = False, None
                 if not ok or frame is None:
-                    self.truncated = 0 < self.frame_count and self.frames_read < self.frame_count - 1
+                    self.truncated = self._ended_early()
                     return
-                if self._times is not None:
-                    self._times.append(self._position())
+                self._times.append(self._position())
             self.frames_read += 1
             yield frame if self.raw else from_bgr(frame)
+
+    def _ended_early(self) -> bool:
+        """Whether the frames stopped short of what the container announces. A variable rate's count from OpenCV
+        is its duration times the rate, so there the last frame's time is compared with that duration instead."""
+        if not self.frame_count:
+            return False
+        if self.variable_rate:
+            return self._times[-1] - self._times[0] < (self.frame_count - 2) / self.fps
+        return self.frames_read < self.frame_count - 1
 
     def close(self) -> None:
         self._cap.release()
@@ -123,23 +142,23 @@ class VideoSource:
         self.close()
 
 
-def _variable_rate(path: Path) -> float | None:
-    """The nominal frame rate of a video whose frames come at their own times (its average rate differs from it by
-    more than 0.5%: a screen recording that pauses, a phone that slows down in low light); None for a constant rate,
-    or when PyAV cannot tell (OpenCV reports only the average, which would squeeze a paused clip's frames together)."""
+def _variable_rate(path: Path) -> tuple[float | None, int]:
+    """(the nominal frame rate, the frames the container announces or 0) of a video whose frames come at their own
+    times (its average rate differs from the nominal by more than 0.5%: a screen recording that pauses, a phone
+    that slows down in low light); (None, 0) for a constant rate, or when PyAV cannot tell."""
     av = import_av()
     if av is None:
-        return None
+        return None, 0
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            nominal, average = stream.guessed_rate, stream.average_rate
+            nominal, average, frames = stream.guessed_rate, stream.average_rate, stream.frames
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: OpenCV's reading stands
-        return None
+        return None, 0
     if not nominal or not average or abs(float(average) / float(nominal) - 1.0) <= 0.005:
-        return None
+        return None, 0
     # a container that counts in milliseconds may call its rate 1000: the frames' times need no finer grid than this
-    return min(float(nominal), _FINEST_VARIABLE_RATE)
+    return min(float(nominal), _FINEST_VARIABLE_RATE), max(0, int(frames or 0))
 
 
 _FINEST_VARIABLE_RATE = 120.0
@@ -272,16 +291,17 @@ class _PyAVWriter:
             raise
         self.codec = codec
 
-    def write(self, bgr: np.ndarray, pts: int) -> None:
+    def write(self, bgr: np.ndarray, pts: int, length: int = 1) -> None:
         """``pts`` in frames of the stream's rate; a gap holds the frame before (MP4 keeps the times as they are,
-        the AVI muxer fills the gap with empty chunks that repeat it)."""
+        the AVI muxer fills the gap with empty chunks that repeat it). ``length``: frames it shows if it is the last
+        (the others show until the next)."""
         frame = self._av.VideoFrame.from_ndarray(bgr, format="bgr24")
         frame.pts = pts
-        self._mux(self._stream.encode(frame))
+        self._mux(self._stream.encode(frame), length)  # zerolatency: this frame's packet comes out now
 
-    def _mux(self, packets: list[Any]) -> None:
+    def _mux(self, packets: list[Any], length: int = 1) -> None:
         for packet in packets:
-            packet.duration = packet.duration or 1  # one frame; spares the muxer guessing the last one's
+            packet.duration = length  # spares the muxer guessing the last frame's
             self._container.mux(packet)
 
     def close(self) -> None:
@@ -307,8 +327,9 @@ class _OpenCVWriter:
         self._last: np.ndarray | None = None
         self._pts = -1
 
-    def write(self, bgr: np.ndarray, pts: int) -> None:
-        """A constant frame rate only: a gap in ``pts`` is filled by repeating the frame before."""
+    def write(self, bgr: np.ndarray, pts: int, length: int = 1) -> None:
+        """A constant frame rate only: a gap in ``pts`` is filled by repeating the frame before; ``length`` (how
+        long a last frame shows) is not kept."""
         for _ in range(pts - self._pts - 1):
             self._writer.write(self._last)
         self._writer.write(bgr)
@@ -386,20 +407,23 @@ class VideoSink:
         self._next_pts = 0
         self._closed = False
 
-    def write(self, frame: np.ndarray, at: float | None = None) -> None:
+    def write(self, frame: np.ndarray, at: float | None = None, duration: float | None = None) -> None:
         """Append one HxWx3 frame: RGB float in [0, 1], or uint8 BGR as OpenCV and the device loop give them.
 
         ``at``: the frame's time in seconds from the video's start, for live sources whose dreams come slower than
-        the camera's rate: the frame before shows until then, so the video plays at the pace it was made. Times are
-        rounded to the sink's frame rate and never go back. Default: one frame after the frame before.
+        the camera's rate and for variable frame rates: the frame before shows until then, so the video plays at the
+        pace it was made. Times are rounded to the sink's frame rate and never go back. Default: when the frame
+        before ends. ``duration``: how long the frame shows, in seconds (an animation's pause at the end of its
+        loop; the last frame keeps it in MP4, Matroska and GIF). Default: one frame.
         """
         img = as_bgr_uint8(frame)
         if (img.shape[1], img.shape[0]) != self._requested:
             img = cv2.resize(img, self._requested, interpolation=cv2.INTER_AREA)
         pts = self._next_pts if at is None else max(self._next_pts, round(at * self.fps))
+        length = 1 if duration is None else max(1, round(duration * self.fps))
         dropped = self._writer.frames_dropped
-        self._writer.write(np.ascontiguousarray(img[: self.size[1], : self.size[0]]), pts)
-        self._next_pts = pts + 1
+        self._writer.write(np.ascontiguousarray(img[: self.size[1], : self.size[0]]), pts, length)
+        self._next_pts = pts + (length if at is None else 1)  # a timed frame's own time rules, not the rounding
         self.frames_written += self._writer.frames_dropped == dropped
 
     @property
@@ -469,10 +493,14 @@ def sniff_kind(path: str | Path) -> str:
         data = np.fromfile(str(path), dtype=np.uint8)
         with _opencv_errors_only(silent=True):  # a cut GIF or WebP: vis says so itself
             decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        if decoded is not None:
-            from vis.engine._animated import is_animated
+        from vis.engine._animated import is_animated
 
-            return "video" if is_animated(path) else "image"
+        if is_animated(path):  # Pillow reads it frame by frame, even cut short after its first frame
+            return "video"
+        if decoded is not None:
+            return "image"
+        if _has_image_signature(path):  # an image format that does not decode: FFmpeg may still show a torn frame
+            raise InputFileError(f"not a readable image (cut short or corrupt?): {path}")
     cap = cv2.VideoCapture(str(path))
     try:
         # a video suffix that opens is a video (VideoSource reports one without frames); other names must decode

@@ -656,12 +656,13 @@ def test_an_animated_gif_dreams_into_an_animated_gif(tmp_path, sample_photo) -> 
     """Every frame dreamed with the video loop, each keeping its own delay (a frame held half a second stays held)."""
     photo = cv2.resize(cv2.imread(str(sample_photo)), (72, 48))
     frames = [np.roll(photo, 3 * i, axis=1) for i in range(5)]
-    src = gif_of(tmp_path / "in.gif", frames, [100, 500, 100, 100, 100])
+    src = gif_of(tmp_path / "in.gif", frames, [100, 500, 100, 100, 300])
     out = tmp_path / "out.gif"
     result = invoke(src, "-o", out, *TINY)
     assert result.exit_code == 0, result.output
-    assert "(5 frames, 72x48 at 10 fps" in result.output
-    assert gif_delays(out) == [100, 500, 100, 100, 100]
+    assert "(5 frames, 72x48, variable frame rate kept," in result.output
+    assert "audio" not in result.output  # an image format has no sound to speak of
+    assert gif_delays(out) == [100, 500, 100, 100, 300]
     dreamed = cv2.VideoCapture(str(out)).read()[1]
     assert dreamed.shape == (48, 72, 3) and np.abs(dreamed.astype(float) - frames[0]).mean() > 3  # changed
 
@@ -672,6 +673,8 @@ def test_a_gif_output_from_an_image_or_a_fast_video(tmp_path, sample_photo) -> N
     assert needs_zoom.exit_code == 2 and "written as an animated GIF: pass --zoom-frames N" in needs_zoom.output
     too_fast = invoke(sample_photo, "-o", out, "--zoom-frames", "3", "--fps", "60", *TINY)
     assert too_fast.exit_code == 2 and "a GIF plays at most 50 frames a second" in too_fast.output
+    too_slow = invoke(sample_photo, "-o", out, "--zoom-frames", "3", "--fps", "0.001", *TINY)
+    assert too_slow.exit_code == 2 and "a GIF frame shows at most 100 s here" in too_slow.output
     zoom = invoke(sample_photo, "-o", out, "--zoom-frames", "3", "--fps", "25", "--max-size", "64", *TINY)
     assert zoom.exit_code == 0, zoom.output
     assert gif_delays(out) == [40, 40, 40]  # 64x43: no even crop in a GIF
@@ -690,6 +693,21 @@ def test_a_variable_frame_rate_video_keeps_its_pauses(tmp_path, variable_rate_cl
     out = tmp_path / "out.mp4"
     result = invoke(variable_rate_clip(tmp_path / "vfr.mp4", ticks), "-o", out, *TINY)
     assert result.exit_code == 0, result.output
-    assert "(6 frames, 64x48 at 30 fps, variable rate kept," in result.output
+    assert "(6 frames, 64x48, variable frame rate kept," in result.output
     with av.open(str(out)) as container:
         assert [float(f.time) for f in container.decode(video=0)] == pytest.approx([t / 30 for t in ticks], abs=1e-3)
+
+
+@pytest.mark.parametrize("case", ["cut_in_first_frame", "junk"])
+def test_a_broken_gif_is_one_clear_error(tmp_path, sample_photo, case) -> None:
+    """A GIF that does not decode is not handed to FFmpeg, which would dream a torn first frame as a video."""
+    src = tmp_path / "in.gif"
+    if case == "junk":
+        src.write_bytes(b"GIF89a" + bytes(range(256)) * 8)
+    else:
+        photo = cv2.resize(cv2.imread(str(sample_photo)), (96, 64))
+        whole = gif_of(tmp_path / "whole.gif", [photo, photo[::-1]], [100, 100]).read_bytes()
+        src.write_bytes(whole[: len(whole) // 4])
+    result = invoke(src, "-o", tmp_path / "out.gif", *TINY)
+    assert result.exit_code == 2 and "not a readable image (cut short or corrupt?)" in result.output
+    assert not (tmp_path / "out.gif").exists()

@@ -52,8 +52,9 @@ def frames_of(path: Path) -> list[np.ndarray]:
     ([0, 0, 10], 10.0, None),  # delays a browser plays at 100 ms
     ([100, 100, 500, 100], 10.0, [0.0, 0.1, 0.2, 0.7]),  # a frame held: each frame keeps its start
     ([40, 60, 40], 50.0, [0.0, 0.04, 0.1]),
-    ([48, 102], 20.0, [0.0, 0.048]),  # the common step of the delays taken to 10 ms: 50 ms
-    ([30, 70], 100.0, [0.0, 0.03]),  # at most 100 fps
+    ([30, 70], 100.0, [0.0, 0.03]),  # the common step: 10 ms
+    ([48, 102], 1000 / 48, [0.0, 0.048]),  # a common step under 10 ms: the shortest delay
+    ([50 / 3, 50 / 3, 500], 60.0, [0.0, 1 / 60, 2 / 60]),  # APNG's 1/60 s with a pause
 ])
 def test_frame_rate_of_an_animation(delays, fps, starts) -> None:
     got_fps, got_starts = frame_rate_of(delays)
@@ -112,17 +113,27 @@ def test_a_cut_gif_reads_up_to_the_cut_and_says_it_was_cut(tmp_path) -> None:
     assert 0 < len(got) < source.frame_count <= 8 and source.truncated
 
 
-def test_variable_delays_carry_into_the_written_gif(tmp_path) -> None:
-    """A frame held for half a second stays held: each frame is written at its own start."""
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_variable_delays_carry_into_the_written_file(tmp_path, suffix) -> None:
+    """A frame held for half a second stays held, and the last frame keeps its own delay (a pause before the loop
+    starts again): each frame is written at its own start, with its own duration."""
     delays = [100, 100, 500, 100, 300]
     path = save_animation(tmp_path / "held.gif", frames_rgb(5), delays)
-    out = tmp_path / "out.gif"
+    out = tmp_path / f"out{suffix}"
     with open_video(path) as source, VideoSink(out, source.fps, (source.width, source.height)) as sink:
+        assert source.variable_rate and source.fps == 10.0
         for i, frame in enumerate(source):
-            sink.write(frame, at=source.frame_time(i))
-    # the last frame's own delay is not known when it is written: it shows for one frame of the rate
-    assert delays_of(out) == [100, 100, 500, 100, 100]
-    assert len(frames_of(out)) == 5
+            sink.write(frame, at=source.frame_time(i), duration=source.frame_duration(i))
+    if suffix == ".gif":
+        assert delays_of(out) == delays and len(frames_of(out)) == 5
+    else:
+        import av
+
+        with av.open(str(out)) as container:
+            stream = container.streams.video[0]
+            packets = [p for p in container.demux(stream) if p.pts is not None]
+            assert [float(p.pts * stream.time_base) for p in packets] == pytest.approx([0, 0.1, 0.2, 0.7, 0.8])
+            assert float(packets[-1].duration * stream.time_base) == pytest.approx(0.3)
 
 
 def test_a_written_gif_holds_the_frames_at_full_size(tmp_path) -> None:

@@ -338,8 +338,10 @@ def test_sink_takes_uint8_bgr_frames_as_they_are(tmp_path) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(frames["float"], frames["uint8"]))
 
 
-def test_a_sink_that_got_no_frame_leaves_no_file(tmp_path) -> None:
-    out = tmp_path / "empty.mp4"
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_a_sink_that_got_no_frame_leaves_no_file(tmp_path, suffix) -> None:
+    """Also what Ctrl-C before the first frame comes to (FFmpeg cannot finish a GIF without a frame)."""
+    out = tmp_path / f"empty{suffix}"
     with VideoSink(out, 10.0, (32, 32)):
         pass
     assert not out.exists()
@@ -450,11 +452,21 @@ def test_a_variable_frame_rate_keeps_each_frames_time(tmp_path, variable_rate_cl
     assert levels == sorted(levels) and len(set(levels)) == 8
 
 
+def test_a_variable_rate_the_container_does_not_announce_is_seen_in_the_times(tmp_path, variable_rate_clip) -> None:
+    """Matroska written with a nominal 30 fps reports it as the average too; the frames' times tell the pauses, and
+    OpenCV's count (its duration times the rate) does not make the clip look cut."""
+    ticks = [0, 1, 2, 15, 16, 40]
+    with VideoSource(variable_rate_clip(tmp_path / "vfr.mkv", ticks)) as source:
+        assert len(list(source)) == 6 and source.variable_rate and not source.truncated
+        assert [source.frame_time(i) for i in range(6)] == pytest.approx([t / 30 for t in ticks], abs=2e-3)
+
+
 def test_a_constant_frame_rate_is_not_variable(tmp_path) -> None:
     src = write_video(tmp_path / "cfr.mp4", [scene(shift=i) for i in range(4)])
     with VideoSource(src) as source:
         assert not source.variable_rate and source.fps == 12.0
-        assert len(list(source)) == 4 and source.frame_time(2) is None
+        assert len(list(source)) == 4 and not source.variable_rate
+        assert [source.frame_time(i) for i in range(4)] == pytest.approx([0, 1 / 12, 2 / 12, 3 / 12], abs=1e-3)
 
 
 @pytest.mark.parametrize("guessed, average, expected", [
@@ -468,7 +480,7 @@ def test_which_rates_count_as_variable(tmp_path, monkeypatch, guessed, average, 
 
     import vis.engine._video as video
 
-    stream = types.SimpleNamespace(guessed_rate=guessed, average_rate=average)
+    stream = types.SimpleNamespace(guessed_rate=guessed, average_rate=average, frames=8)
 
     class Container:
         streams = types.SimpleNamespace(video=[stream])
@@ -480,4 +492,4 @@ def test_which_rates_count_as_variable(tmp_path, monkeypatch, guessed, average, 
             return False
 
     monkeypatch.setattr(video, "import_av", lambda: types.SimpleNamespace(open=lambda path: Container()))
-    assert video._variable_rate(tmp_path / "any.mp4") == expected
+    assert video._variable_rate(tmp_path / "any.mp4") == ((None, 0) if expected is None else (expected, 8))
