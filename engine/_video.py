@@ -119,7 +119,8 @@ class VideoSource:
                 if not ok or frame is None:
                     self.truncated = self._ended_early()
                     return
-                self._times.append(self._position())
+                # a frame without a time of its own (OpenCV gives 0 for MPEG-PS's last one) comes a frame after
+                self._times.append(max(self._position(), self._times[-1] + 1.0 / self.fps))
             self.frames_read += 1
             yield frame if self.raw else from_bgr(frame)
 

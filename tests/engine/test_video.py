@@ -461,12 +461,28 @@ def test_a_variable_rate_the_container_does_not_announce_is_seen_in_the_times(tm
         assert [source.frame_time(i) for i in range(6)] == pytest.approx([t / 30 for t in ticks], abs=2e-3)
 
 
-def test_a_constant_frame_rate_is_not_variable(tmp_path) -> None:
-    src = write_video(tmp_path / "cfr.mp4", [scene(shift=i) for i in range(4)])
+@pytest.mark.parametrize("suffix", [".mp4", ".mpg"])
+def test_a_constant_frame_rate_is_not_variable(tmp_path, suffix) -> None:
+    """Each frame at its place on the rate's grid, also in MPEG-PS, whose last frame OpenCV gives time 0."""
+    frames = [scene(shift=i) for i in range(8)]
+    if suffix == ".mp4":
+        src = write_video(tmp_path / "cfr.mp4", frames)
+    else:
+        import av
+
+        src = tmp_path / "cfr.mpg"
+        with av.open(str(src), "w") as c:
+            stream = c.add_stream("mpeg2video", rate=12)
+            stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+            for f in frames:
+                for p in stream.encode(av.VideoFrame.from_ndarray((f * 255).astype(np.uint8), format="rgb24")):
+                    c.mux(p)
+            for p in stream.encode():
+                c.mux(p)
     with VideoSource(src) as source:
         assert not source.variable_rate and source.fps == 12.0
-        assert len(list(source)) == 4 and not source.variable_rate
-        assert [source.frame_time(i) for i in range(4)] == pytest.approx([0, 1 / 12, 2 / 12, 3 / 12], abs=1e-3)
+        assert len(list(source)) == 8 and not source.variable_rate and not source.truncated
+        assert [source.frame_time(i) for i in range(8)] == pytest.approx([i / 12 for i in range(8)], abs=1e-3)
 
 
 @pytest.mark.parametrize("guessed, average, expected", [
