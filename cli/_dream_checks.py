@@ -42,11 +42,12 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
         raise VisError(f"--zoom must be at least 0 and below 1 (0.05 = 5% per frame), got {zoom:g}")
     if zoom_frames and not (0.0 < fps <= MAX_FPS):
         raise VisError(f"--fps must be a positive number of frames per second up to {MAX_FPS}, got {fps:g}")
-    if zoom_frames and output is not None and output.suffix.lower() == ".gif" and fps > GIF_MAX_FPS:
-        raise VisError(f"a GIF plays at most {GIF_MAX_FPS} frames a second (its delays are in hundredths, and "
-                       f"browsers slow shorter ones down): use --fps {GIF_MAX_FPS} or less, or a video output")
-    if zoom_frames and output is not None and output.suffix.lower() == ".gif" and fps < GIF_MIN_FPS:
-        raise VisError(f"a GIF frame shows at most {1 / GIF_MIN_FPS:g} s here: use --fps {GIF_MIN_FPS} or more")
+    if zoom_frames and output is not None and output.suffix.lower() == ".gif":
+        if fps > GIF_MAX_FPS:
+            raise VisError(f"a GIF plays at most {GIF_MAX_FPS} frames a second (its delays are in hundredths, and "
+                           f"browsers slow shorter ones down): use --fps {GIF_MAX_FPS} or less, or a video output")
+        if fps < GIF_MIN_FPS:
+            raise VisError(f"a GIF frame shows at most {1 / GIF_MIN_FPS:g} s here: use --fps {GIF_MIN_FPS} or more")
     if output is None:
         return
     if is_video_path(output):

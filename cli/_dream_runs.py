@@ -20,14 +20,6 @@ def crop_note(written: tuple[int, int], frame: tuple[int, int]) -> str:
     return f"; cropped from {frame[0]}x{frame[1]}: video encoders need even sides"
 
 
-def even_sized(image: Any) -> Any:
-    """The image less a last odd row or column: video codecs want even sizes."""
-    from vis.engine._images import even_size
-
-    h, w = even_size(image.shape[:2])
-    return image[:h, :w]
-
-
 class Progress:
     """One-line progress on stderr: frames, fps, ETA (or octave/iteration for a still image)."""
 
@@ -92,13 +84,13 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
     import numpy as np
 
     from vis.engine._dream import dream_zoom, fit_max_size
-    from vis.engine._video import VideoSink
+    from vis.engine._video import VideoSink, written_size
     from vis.engine._write_behind import WriteBehind
 
     image = fit_max_size(image, max_size)
     frame = (image.shape[1], image.shape[0])
-    if output.suffix.lower() != ".gif":  # a GIF takes any size
-        image = even_sized(image)
+    w, h = written_size(output, frame)  # zoomed at the size written, so the sink need not crop each frame
+    image = image[:h, :w]
     progress = Progress(frames, enabled=not quiet)
     sink = None
     with stopped_runs(output, lambda: sink):

@@ -379,7 +379,7 @@ class VideoSink:
             raise VisError(f"cannot write {self.path} at {fps} fps: the frame rate must be a positive number")
         self.fps = float(fps)
         self._requested = (int(size[0]), int(size[1]))
-        self.size = self._requested if suffix == ".gif" else even_size(self._requested)
+        self.size = written_size(self.path, self._requested)
         if min(self.size) < 2:
             raise OutputPathError(f"cannot write {self.path}: frames of {self._requested[0]}x{self._requested[1]} are too small")
         av = import_av() if suffix in _PYAV_FORMATS or suffix == ".gif" else None
@@ -446,6 +446,12 @@ class VideoSink:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def written_size(path: str | Path, size: tuple[int, int]) -> tuple[int, int]:
+    """The (width, height) a :class:`VideoSink` at ``path`` writes frames of ``size`` at: less an odd last row or
+    column (4:2:0 video needs even sides), but whole in a GIF."""
+    return tuple(size) if Path(path).suffix.lower() == ".gif" else even_size(size)
 
 
 def _frame_rate(fps: float) -> Fraction:
