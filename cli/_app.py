@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import typer
@@ -43,17 +43,47 @@ def end_progress() -> None:
         typer.echo("", err=True)
 
 
+class StagedProgress:
+    """A rich progress bar on stderr, a row per stage (an epoch, a scale) with text fields (e.g. loss, accuracy) after
+    the bar. It opens at the first update: an error before it stays one line, not a blank one and the error; one
+    after it leaves the bar's line ended."""
+
+    def __init__(self, stack: ExitStack, fields: tuple[str, ...]):
+        self._stack, self._fields = stack, fields
+        self._bar: Any = None
+        self._rows: dict[Any, Any] = {}
+
+    def update(self, stage: Any, label: str, total: int, completed: int, **values: str) -> None:
+        """Show ``completed`` of ``total`` in ``stage``'s row (added, as ``label``, the first time) with ``values``."""
+        if self._bar is None:
+            self._bar = self._stack.enter_context(_rich_bar(self._fields))
+        if stage not in self._rows:
+            self._rows[stage] = self._bar.add_task(label, total=total, **dict.fromkeys(self._fields, "-"))
+        self._bar.update(self._rows[stage], completed=completed, **values)
+
+    def note(self, message: str) -> None:
+        """A line on stderr, above the bar once it is open."""
+        if self._bar is None:
+            typer.echo(message, err=True)
+        else:
+            self._bar.console.print(message)
+
+
 @contextmanager
-def progress_bar(*fields: str) -> Iterator[Any]:
-    """A rich progress bar on stderr with extra text fields (e.g. loss, accuracy) shown after the bar."""
+def staged_progress(*fields: str) -> Iterator[StagedProgress]:
+    """A :class:`StagedProgress` with ``fields``, closed (its line ended) on leaving."""
+    with ExitStack() as stack:
+        yield StagedProgress(stack, fields)
+
+
+def _rich_bar(fields: tuple[str, ...]) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     columns += [TextColumn(f"{name} {{task.fields[{name}]}}") for name in fields]
     columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        yield bar
+    return Progress(*columns, console=Console(stderr=True), transient=False)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

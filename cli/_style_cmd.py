@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
-from vis.cli._app import MAX_SEED, VisTyper, given_options, progress_bar, torch_threads_option
+from vis.cli._app import MAX_SEED, VisTyper, given_options, staged_progress, torch_threads_option
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import Interrupted, VisError
 
@@ -92,20 +91,12 @@ def register(app: VisTyper) -> None:
         style_imgs = [load_image(p) for p in styles]
         check_image_output(output, overwrite)  # after the inputs: a missing image is reported before an existing file
 
-        # The bar opens at the first step: an error before it (weights, sizes) stays one line, not a blank one and
-        # the error; one after it leaves the bar's line ended.
-        with ExitStack() as stack:
-            bar: Any = None
-            tasks: dict[int, Any] = {}
+        with staged_progress("content", "style", "tv") as bar:  # opens at the first step (see StagedProgress)
 
             def on_progress(p: StyleProgress) -> None:
-                nonlocal bar
-                if bar is None:
-                    bar = stack.enter_context(progress_bar("content", "style", "tv"))
-                if p.scale not in tasks:
-                    label = f"{p.size[1]}x{p.size[0]}" + (f" ({p.scale}/{p.scales})" if p.scales > 1 else "")
-                    tasks[p.scale] = bar.add_task(label, total=p.iterations, content="-", style="-", tv="-")
-                bar.update(tasks[p.scale], completed=p.iteration, content=f"{p.content:.4g}", style=f"{p.style:.4g}", tv=f"{p.tv:.3g}")
+                label = f"{p.size[1]}x{p.size[0]}" + (f" ({p.scale}/{p.scales})" if p.scales > 1 else "")
+                bar.update(p.scale, label, p.iterations, p.iteration, content=f"{p.content:.4g}",
+                           style=f"{p.style:.4g}", tv=f"{p.tv:.3g}")
 
             try:
                 result = style_transfer(content_img, style_imgs, config, progress=on_progress)

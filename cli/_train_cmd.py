@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
 from vis._text import counted
-from vis.cli._app import MAX_SEED, VisTyper, fail, progress_bar, torch_threads_option
+from vis.cli._app import MAX_SEED, VisTyper, fail, staged_progress, torch_threads_option
 
 
 def register(app: VisTyper) -> None:
@@ -48,25 +47,14 @@ def register(app: VisTyper) -> None:
             data_dir=data, download_dir=cache_dir() / "mnist", download=download, epochs=epochs,
             batch_size=batch, lr=lr, seed=seed, device=device,
         )
-        # The bar opens at the first step: a data error before it stays one line, not a blank one and the error;
-        # one after it leaves the bar's line ended.
-        with ExitStack() as stack:
-            bar: Any = None
-            tasks: dict[int, Any] = {}
+        with staged_progress("loss", "acc") as bar:  # opens at the first step (see StagedProgress)
 
             def on_progress(p: TrainProgress) -> None:
-                nonlocal bar
                 if p.kind == "note":
-                    if bar is None:
-                        typer.echo(p.message, err=True)
-                    else:
-                        bar.console.print(p.message)
+                    bar.note(p.message)
                 elif p.kind == "batch":
-                    if bar is None:
-                        bar = stack.enter_context(progress_bar("loss", "acc"))
-                    if p.epoch not in tasks:
-                        tasks[p.epoch] = bar.add_task(f"epoch {p.epoch}/{p.epochs}", total=p.steps, loss="-", acc="-")
-                    bar.update(tasks[p.epoch], completed=p.step, loss=f"{p.loss:.4f}", acc=f"{p.accuracy:.4f}")
+                    bar.update(p.epoch, f"epoch {p.epoch}/{p.epochs}", p.steps, p.step, loss=f"{p.loss:.4f}",
+                               acc=f"{p.accuracy:.4f}")
 
             result = train_lenet(config, on_progress)
         path = result.save(output, overwrite=overwrite)
