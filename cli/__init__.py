@@ -84,7 +84,9 @@ def _non_finite_message(e: Any) -> str | None:
             except ValueError:
                 continue
             if number != number or number in (float("inf"), float("-inf")):
-                return f"{opt} must be a finite number, got {value}"
+                from vis.cli._app import not_finite
+
+                return not_finite(opt, value)
     return None
 
 

@@ -143,7 +143,12 @@ def _refuse_non_finite(options: dict[str, Any]) -> None:
     --step would make every pixel nan); no vis option means either."""
     for name, value in options.items():
         if isinstance(value, float) and not math.isfinite(value):
-            raise VisError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+            raise VisError(not_finite(f"--{name.replace('_', '-')}", value))
+
+
+def not_finite(option: str, value: Any) -> str:
+    """The message for nan or inf given to ``option``, whether typer's bounds or vis's own check caught it."""
+    return f"{option} must be a finite number, got {value}"
 
 
 class VisTyper(typer.Typer):

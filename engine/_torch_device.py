@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from vis._text import counted
 from vis.errors import VisError
 
 
@@ -26,8 +27,8 @@ def torch_device(name: str | None) -> torch.device:
             raise VisError(f"--device {name}: this torch has no CUDA device (CUDA build: "
                            f"{torch.version.cuda or 'no'}); use --device cpu")
         if device.index is not None and device.index >= count:
-            raise VisError(f"--device {name}: there {'is' if count == 1 else 'are'} only {count} CUDA "
-                           f"device{'s' if count != 1 else ''}")
+            raise VisError(f"--device {name}: there {'is' if count == 1 else 'are'} only "
+                           f"{counted(count, 'CUDA device')}")
     elif device.type in ("mps", "xpu"):  # Apple's and Intel's GPUs: torch knows the names on every build
         backend = torch.backends.mps if device.type == "mps" else getattr(torch, "xpu", None)
         if backend is None or not backend.is_available():
