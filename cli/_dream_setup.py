@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 
 import typer
 
+from vis.cli._stills import read_still
 from vis.errors import InputFileError, UnknownNameError, VisError
 
 
@@ -42,7 +43,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     any of them is refused before the weights load (ORT would dream a zero objective there, torch would fail).
     ``min_size``: the smallest side the network may see; a guide seen smaller is refused, as a dreamed image is.
     """
-    from vis.engine import load_image, make_backend
+    from vis.engine import make_backend
     from vis.engine._dream import GUIDE_SIDE, check_dreamable, guide_features_of
     from vis.engine._images import fitted_size
     from vis.exporters import parse_objective
@@ -81,7 +82,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
         if guide is None:
             raise VisError(f"objective {spec_text} needs a guide image: pass --guide IMAGE")
         try:
-            guide_image = load_image(guide)
+            guide_image = read_still(guide, "--guide")
         except InputFileError as e:
             raise InputFileError(f"--guide: {e}") from None
         # the guide is seen at most guide_size (GUIDE_SIDE) long: that size must feed the network too

@@ -11,6 +11,7 @@ import typer
 from vis._text import counted
 from vis.cli._app import MAX_THREADS, VisTyper, given_options, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
+from vis.cli._stills import read_still
 
 OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg; .png is added to a name without suffix)."
 NPY_HELP = "Also save the raw numbers as a .npy file."
@@ -52,6 +53,8 @@ def _folder(images: Path, model: str, min_count: int = 1):
 
     found = scan_images(images, min_count=min_count, model_name=model)
     note = f", skipped {counted(len(found.skipped), 'non-image or unreadable file')}" if found.skipped else ""
+    if found.animated:
+        note += f"; of {counted(len(found.animated), 'animation')}, only the first frame is used"
     typer.echo(f"{images}: {counted(len(found.paths), 'image')}{note}")
     return found
 
@@ -144,7 +147,6 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """Activation maps of a layer: a row per image, a column per channel."""
-        from vis.engine import load_image
         from vis.engine._channels import parse_channels
         from vis.engine._inspect import display_image, feature_maps, layer_info, model_batch
         from vis.engine._plots import plot_feature_maps
@@ -154,7 +156,7 @@ def register(app: VisTyper) -> None:
         limit_torch_threads(threads)
         info = layer_info(model, layer, spatial=True)
         chosen = parse_channels(channels, info.channels, layer)
-        pictures = [load_image(p) for p in images]
+        pictures = [read_still(p) for p in images]
         output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         maps = feature_maps(model, net, pictures, layer, chosen)
@@ -181,7 +183,6 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """Saliency map (Simonyan et al.): max over channels of |dS_c/dI|; SmoothGrad with --samples."""
-        from vis.engine import load_image
         from vis.engine._attribution import Attribution, SaliencyConfig
         from vis.engine._inspect import display_image, model_batch
         from vis.engine._plots import plot_saliency
@@ -195,7 +196,7 @@ def register(app: VisTyper) -> None:
         if samples and noise == 0:
             raise VisError("--noise 0 makes every SmoothGrad copy the image itself: give --noise above 0, or drop "
                            "--samples for a plain saliency map")
-        picture = load_image(image)
+        picture = read_still(image)
         output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         x = model_batch(model, [picture])
@@ -223,7 +224,6 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """Grad-CAM (Selvaraju et al.) or CAM (Zhou et al.) heatmap over the image, predicted classes in the title."""
-        from vis.engine import load_image
         from vis.engine._attribution import Attribution, plain_cam_layer
         from vis.engine._inspect import display_image, layer_info, model_batch
         from vis.engine._plots import plot_cam
@@ -240,7 +240,7 @@ def register(app: VisTyper) -> None:
             if layer is not None and layer != cam_layer:
                 raise VisError(f"plain CAM reads {cam_layer} of {model} (the maps before the pooling); "
                                f"drop --layer or use --method gradcam")
-        picture = load_image(image)
+        picture = read_still(image)
         output, npy = _outputs(output, npy, overwrite)
         attr = Attribution(model, get_model(model, weights=weights), _session(provider, threads), weights)
         x = model_batch(model, [picture])

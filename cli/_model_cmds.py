@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from vis.cli._app import VisTyper, format_table, torch_threads_option
+from vis.cli._stills import read_still
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 
@@ -61,13 +62,13 @@ def register(app: VisTyper) -> None:
         threads: int = torch_threads_option(),
     ) -> None:
         """Classify images: top classes with probabilities."""
-        from vis.engine import load_image, predict
+        from vis.engine import predict
         from vis.engine._torch_device import limit_torch_threads
         from vis.models import get_model, model_spec
 
         limit_torch_threads(threads)
         model_spec(model)
-        pictures = [load_image(p) for p in images]  # fail on a bad file before loading weights
+        pictures = [read_still(p) for p in images]  # fail on a bad file before loading weights
         net = get_model(model, weights=weights)
         results = predict(model, net, pictures, top=top)
         if as_json:

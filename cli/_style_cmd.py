@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from vis.cli._app import MAX_SEED, VisTyper, given_options, staged_progress, torch_threads_option
+from vis.cli._stills import read_still
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import Interrupted, VisError
 
@@ -67,7 +68,7 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
-        from vis.engine._images import check_image_output, load_image, save_image
+        from vis.engine._images import check_image_output, save_image
         from vis.engine._style import (
             StyleInterrupted, StyleProgress, check_config, check_layers, style_transfer,
         )
@@ -87,8 +88,8 @@ def register(app: VisTyper) -> None:
         _refuse_idle_options(given_options(ctx), config, len(styles))
         check_layers(config)
         check_weights_fit("vgg19", config.weights)
-        content_img = load_image(content)
-        style_imgs = [load_image(p) for p in styles]
+        content_img = read_still(content)
+        style_imgs = [read_still(p) for p in styles]
         check_image_output(output, overwrite)  # after the inputs: a missing image is reported before an existing file
 
         with staged_progress("content", "style", "tv") as bar:  # opens at the first step (see StagedProgress)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from vis._text import counted
+from vis.engine._animated import is_animated
 from vis.engine._images import READ_IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
 from vis.models import LayerInfo, StagedNet, classification_input, evaluation_resize, layer_table, model_spec
@@ -40,12 +41,14 @@ class ImageSet:
         images: each as HxWx3 float32 RGB in [0, 1].
         labels: the first-level subfolder of each image ("" for images directly in the folder).
         skipped: files that are not images or could not be decoded.
+        animated: the images among ``paths`` that are animations (GIF, APNG, WebP), of which the first frame is read.
     """
 
     paths: list[Path]
     images: list[np.ndarray]
     labels: list[str]
     skipped: list[Path] = field(default_factory=list)
+    animated: list[Path] = field(default_factory=list)
 
     @property
     def has_labels(self) -> bool:
@@ -76,7 +79,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     """
     folder = check_image_folder(folder)
     pre = model_spec(model_name).preprocessing if model_name is not None else None
-    paths, images, labels, skipped = [], [], [], []
+    paths, images, labels, skipped, animated = [], [], [], [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.suffix.lower() not in READ_IMAGE_SUFFIXES:
             skipped.append(path)
@@ -88,6 +91,8 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
             continue
         if pre is not None:
             image = evaluation_resize(image, pre)
+        if is_animated(path):
+            animated.append(path)
         rel = path.relative_to(folder)
         paths.append(path)
         images.append(image)
@@ -98,7 +103,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
             f"{folder} holds {found} ({counted(len(skipped), 'other file')} skipped); "
             f"need at least {min_count} ({', '.join(sorted(READ_IMAGE_SUFFIXES))})"
         )
-    return ImageSet(paths, images, labels, skipped)
+    return ImageSet(paths, images, labels, skipped, animated)
 
 
 def model_batch(model_name: str, images: Sequence[np.ndarray]) -> np.ndarray:

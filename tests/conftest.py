@@ -105,3 +105,30 @@ def variable_rate_clip():
         return path
 
     return write
+
+
+class Animation:
+    """Animated images for tests: written with Pillow (GIF, APNG or WebP by suffix), a GIF's delays read back."""
+
+    @staticmethod
+    def write(path: Path, frames: list[np.ndarray], delays: int | list[int]) -> Path:
+        """Save uint8 RGB ``frames`` as an animation at ``path`` with ``delays`` in ms (one for all, or one each)."""
+        from PIL import Image
+
+        pictures = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+        pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=delays, loop=0)
+        return path
+
+    @staticmethod
+    def delays(path: Path) -> list[int]:
+        """Each frame's delay in ms, as stored."""
+        from PIL import Image
+
+        with Image.open(path) as picture:
+            return [(picture.seek(i), picture.info["duration"])[1] for i in range(picture.n_frames)]
+
+
+@pytest.fixture
+def animation() -> type[Animation]:
+    """:class:`Animation`: write an animated image, read a GIF's delays."""
+    return Animation

@@ -167,6 +167,14 @@ def test_guided_torch(tmp_path, sample_photo) -> None:
     assert "guide:block10" in result.output
 
 
+def test_an_animated_guide_is_its_first_frame_and_said_so(tmp_path, sample_photo, animation) -> None:
+    photo = cv2.resize(cv2.imread(str(sample_photo)), (64, 48))[..., ::-1]
+    guide = animation.write(tmp_path / "guide.gif", [photo, photo[::-1]], 100)
+    result = invoke(sample_photo, "-o", tmp_path / "g.png", "--max-size", "48", "--guide", guide, *FAST)
+    assert result.exit_code == 0, result.output
+    assert f"note: --guide {guide} is animated: only its first frame is used" in result.stderr
+
+
 def test_octaves_the_image_has_no_room_for_are_named(tmp_path, sample_photo) -> None:
     result = invoke(sample_photo, "-o", tmp_path / "o.png", "--max-size", "96", *FAST, "--octaves", "50")
     assert result.exit_code == 0, result.output
@@ -637,37 +645,22 @@ def test_an_image_with_a_video_suffix_is_an_image(tmp_path, sample_photo) -> Non
     assert as_video.exit_code == 2 and "is written as a video: pass --zoom-frames N" in as_video.output
 
 
-def gif_of(path: Path, frames: list[np.ndarray], delays: list[int]) -> Path:
-    from PIL import Image
-
-    pictures = [Image.fromarray(np.ascontiguousarray(f[..., ::-1])) for f in frames]
-    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=delays, loop=0)
-    return path
-
-
-def gif_delays(path: Path) -> list[int]:
-    from PIL import Image
-
-    with Image.open(path) as picture:
-        return [(picture.seek(i), picture.info["duration"])[1] for i in range(picture.n_frames)]
-
-
-def test_an_animated_gif_dreams_into_an_animated_gif(tmp_path, sample_photo) -> None:
+def test_an_animated_gif_dreams_into_an_animated_gif(tmp_path, sample_photo, animation) -> None:
     """Every frame dreamed with the video loop, each keeping its own delay (a frame held half a second stays held)."""
     photo = cv2.resize(cv2.imread(str(sample_photo)), (72, 48))
     frames = [np.roll(photo, 3 * i, axis=1) for i in range(5)]
-    src = gif_of(tmp_path / "in.gif", frames, [100, 500, 100, 100, 300])
+    src = animation.write(tmp_path / "in.gif", frames, [100, 500, 100, 100, 300])
     out = tmp_path / "out.gif"
     result = invoke(src, "-o", out, *TINY)
     assert result.exit_code == 0, result.output
     assert "(5 frames, 72x48, variable frame rate kept," in result.output
     assert "audio" not in result.output  # an image format has no sound to speak of
-    assert gif_delays(out) == [100, 500, 100, 100, 300]
+    assert animation.delays(out) == [100, 500, 100, 100, 300]
     dreamed = cv2.VideoCapture(str(out)).read()[1]
     assert dreamed.shape == (48, 72, 3) and np.abs(dreamed.astype(float) - frames[0]).mean() > 3  # changed
 
 
-def test_a_gif_output_from_an_image_or_a_fast_video(tmp_path, sample_photo) -> None:
+def test_a_gif_output_from_an_image_or_a_fast_video(tmp_path, sample_photo, animation) -> None:
     out = tmp_path / "z.gif"
     needs_zoom = invoke(sample_photo, "-o", out, *TINY)
     assert needs_zoom.exit_code == 2 and "written as an animated GIF: pass --zoom-frames N" in needs_zoom.output
@@ -677,7 +670,7 @@ def test_a_gif_output_from_an_image_or_a_fast_video(tmp_path, sample_photo) -> N
     assert too_slow.exit_code == 2 and "a GIF frame shows at most 100 s here" in too_slow.output
     zoom = invoke(sample_photo, "-o", out, "--zoom-frames", "3", "--fps", "25", "--max-size", "64", *TINY)
     assert zoom.exit_code == 0, zoom.output
-    assert gif_delays(out) == [40, 40, 40]  # 64x43: no even crop in a GIF
+    assert animation.delays(out) == [40, 40, 40]  # 64x43: no even crop in a GIF
     assert cv2.VideoCapture(str(out)).read()[1].shape == (43, 64, 3)
     fast = invoke(write_video(tmp_path / "v60.mp4", 6, size=(48, 32), fps=60), "-o", tmp_path / "v.gif", *TINY)
     assert fast.exit_code == 0, fast.output
@@ -699,14 +692,14 @@ def test_a_variable_frame_rate_video_keeps_its_pauses(tmp_path, variable_rate_cl
 
 
 @pytest.mark.parametrize("case", ["cut_in_first_frame", "junk"])
-def test_a_broken_gif_is_one_clear_error(tmp_path, sample_photo, case) -> None:
+def test_a_broken_gif_is_one_clear_error(tmp_path, sample_photo, case, animation) -> None:
     """A GIF that does not decode is not handed to FFmpeg, which would dream a torn first frame as a video."""
     src = tmp_path / "in.gif"
     if case == "junk":
         src.write_bytes(b"GIF89a" + bytes(range(256)) * 8)
     else:
         photo = cv2.resize(cv2.imread(str(sample_photo)), (96, 64))
-        whole = gif_of(tmp_path / "whole.gif", [photo, photo[::-1]], [100, 100]).read_bytes()
+        whole = animation.write(tmp_path / "whole.gif", [photo, photo[::-1]], [100, 100]).read_bytes()
         src.write_bytes(whole[: len(whole) // 4])
     result = invoke(src, "-o", tmp_path / "out.gif", *TINY)
     assert result.exit_code == 2 and "not a readable image (cut short or corrupt?)" in result.output

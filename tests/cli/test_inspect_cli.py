@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -194,3 +195,35 @@ def test_patch_captions_name_the_subfolder(folder, tmp_path_factory, monkeypatch
     assert result.exit_code == 0, result.output
     names = [c.rsplit(" ", 1)[0] for c in shown["c"]]
     assert sorted(n for n in names if n.startswith("cls/")) == ["cls/0.jpg", "cls/1.jpg"], names
+
+
+def test_an_animation_given_for_one_picture_is_its_first_frame_and_said_so(tmp_path, animation) -> None:
+    """predict, features and a folder scan read an animated GIF's first frame (what OpenCV decodes), and say so on
+    stderr, so that predict's --json stays one JSON document."""
+    rng = np.random.default_rng(3)
+    colours = rng.integers(0, 255, (16, 3), dtype=np.uint8)  # few colours: the GIF's palette keeps them exactly
+    first, second = colours[rng.integers(0, 16, (40, 40))], colours[rng.integers(0, 16, (40, 40))]
+    gif = animation.write(tmp_path / "loop.gif", [first, second], 100)
+    still = tmp_path / "first.png"
+    cv2.imwrite(str(still), first[..., ::-1])
+    predicted = invoke("predict", "lenet5", gif, "--json", *R)
+    assert predicted.exit_code == 0, predicted.output
+    assert json.loads(predicted.stdout)["results"][0]["top"]
+    assert f"note: {gif} is animated: only its first frame is used" in predicted.stderr
+    maps = {}
+    for name, picture in (("gif", gif), ("still", still)):
+        npy = tmp_path / f"{name}.npy"
+        result = invoke("features", "lenet5", picture, "--layer", "tanh1", "-c", "0:3", *R, "-o", tmp_path / f"{name}.png",
+                        "--npy", npy)
+        assert result.exit_code == 0, result.output
+        assert ("is animated" in result.stderr) == (name == "gif")
+        maps[name] = np.load(npy)
+    np.testing.assert_array_equal(maps["gif"], maps["still"])
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), second[..., ::-1])
+    animation.write(folder / "a.gif", [first, second], 100)
+    scanned = invoke("embed", "lenet5", "--images", folder, "--layer", "tanh2", *R, "-o", tmp_path / "embed.png")
+    assert scanned.exit_code == 0, scanned.output
+    assert "4 images; of 1 animation, only the first frame is used" in scanned.output

@@ -22,21 +22,6 @@ def frames_rgb(n: int, h: int = 40, w: int = 56) -> list[np.ndarray]:
             .astype(np.uint8) for i in range(n)]
 
 
-def save_animation(path: Path, frames: list[np.ndarray], delays: int | list[int]) -> Path:
-    pictures = [Image.fromarray(f) for f in frames]
-    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=delays, loop=0)
-    return path
-
-
-def delays_of(path: Path) -> list[int]:
-    with Image.open(path) as picture:
-        out = []
-        for i in range(picture.n_frames):
-            picture.seek(i)
-            out.append(picture.info["duration"])
-        return out
-
-
 def frames_of(path: Path) -> list[np.ndarray]:
     with Image.open(path) as picture:
         out = []
@@ -63,9 +48,9 @@ def test_frame_rate_of_an_animation(delays, fps, starts) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".webp", ".png"])
-def test_an_animated_image_is_a_video_of_its_frames(tmp_path, suffix) -> None:
+def test_an_animated_image_is_a_video_of_its_frames(tmp_path, suffix, animation) -> None:
     frames = frames_rgb(6)
-    path = save_animation(tmp_path / f"a{suffix}", frames, 80)
+    path = animation.write(tmp_path / f"a{suffix}", frames, 80)
     assert is_animated(path) and sniff_kind(path) == "video"
     source = open_video(path)
     assert isinstance(source, AnimatedImageSource)
@@ -104,8 +89,8 @@ def test_raw_frames_are_uint8_bgr_and_transparency_is_over_white(tmp_path) -> No
     # (APNG's disposal 1 clears the first frame before the second)
 
 
-def test_a_cut_gif_reads_up_to_the_cut_and_says_it_was_cut(tmp_path) -> None:
-    path = save_animation(tmp_path / "a.gif", frames_rgb(8), 100)
+def test_a_cut_gif_reads_up_to_the_cut_and_says_it_was_cut(tmp_path, animation) -> None:
+    path = animation.write(tmp_path / "a.gif", frames_rgb(8), 100)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with open_video(path) as source:
@@ -114,18 +99,18 @@ def test_a_cut_gif_reads_up_to_the_cut_and_says_it_was_cut(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
-def test_variable_delays_carry_into_the_written_file(tmp_path, suffix) -> None:
+def test_variable_delays_carry_into_the_written_file(tmp_path, suffix, animation) -> None:
     """A frame held for half a second stays held, and the last frame keeps its own delay (a pause before the loop
     starts again): each frame is written at its own start, with its own duration."""
     delays = [100, 100, 500, 100, 300]
-    path = save_animation(tmp_path / "held.gif", frames_rgb(5), delays)
+    path = animation.write(tmp_path / "held.gif", frames_rgb(5), delays)
     out = tmp_path / f"out{suffix}"
     with open_video(path) as source, VideoSink(out, source.fps, (source.width, source.height)) as sink:
         assert source.variable_rate and source.fps == 10.0
         for i, frame in enumerate(source):
             sink.write(frame, at=source.frame_time(i), duration=source.frame_duration(i))
     if suffix == ".gif":
-        assert delays_of(out) == delays and len(frames_of(out)) == 5
+        assert animation.delays(out) == delays and len(frames_of(out)) == 5
     else:
         import av
 
@@ -136,7 +121,7 @@ def test_variable_delays_carry_into_the_written_file(tmp_path, suffix) -> None:
             assert float(packets[-1].duration * stream.time_base) == pytest.approx(0.3)
 
 
-def test_a_written_gif_holds_the_frames_at_full_size(tmp_path) -> None:
+def test_a_written_gif_holds_the_frames_at_full_size(tmp_path, animation) -> None:
     frames = frames_rgb(4, 41, 57)  # odd sides: a GIF needs no crop
     out = tmp_path / "o.gif"
     with VideoSink(out, 25, (57, 41)) as sink:
@@ -144,14 +129,14 @@ def test_a_written_gif_holds_the_frames_at_full_size(tmp_path) -> None:
         for f in frames:
             sink.write(f.astype(np.float32) / 255)
     written = frames_of(out)
-    assert len(written) == 4 and delays_of(out) == [40] * 4
+    assert len(written) == 4 and animation.delays(out) == [40] * 4
     for mine, theirs in zip(written, frames):
         assert np.abs(mine - theirs).mean() < 6.0  # 256 colours a frame
     with Image.open(out) as picture:
         assert picture.info.get("loop") == 0  # loops forever
 
 
-def test_a_gif_leaves_out_frames_it_could_not_show(tmp_path) -> None:
+def test_a_gif_leaves_out_frames_it_could_not_show(tmp_path, animation) -> None:
     """60 fps: browsers play GIF delays under 20 ms at 100, so frames closer than that are left out and counted."""
     out = tmp_path / "fast.gif"
     with VideoSink(out, 60, (16, 16)) as sink:
@@ -159,9 +144,9 @@ def test_a_gif_leaves_out_frames_it_could_not_show(tmp_path) -> None:
             sink.write(np.full((16, 16, 3), i * 20, np.uint8))
     kept = len(frames_of(out))
     assert sink.frames_written == kept and sink.frames_dropped == 12 - kept and 0 < sink.frames_dropped < 12
-    assert min(delays_of(out)) >= 1000 // GIF_MAX_FPS
+    assert min(animation.delays(out)) >= 1000 // GIF_MAX_FPS
     # the kept frames start at their own times: frame i of 60 fps at round(i * 100 / 60) hundredths
-    starts = np.cumsum([0] + delays_of(out)[:-1]) // 10
+    starts = np.cumsum([0] + animation.delays(out)[:-1]) // 10
     assert set(starts) <= {round(i * 100 / 60) for i in range(12)} and starts[-1] == 17
 
 
