@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -82,11 +82,14 @@ class VideoSource:
         self.frames_read = 0
         self.truncated = False
         self._times = [self._position()]  # each frame's time as decoded: a constant rate's fall on its grid
-        nominal, frames = _variable_rate(self.path)
-        self._variable = nominal is not None
-        if nominal is not None:
+        container = _probe(self.path)
+        self._variable = container.nominal_rate is not None
+        if container.nominal_rate is not None:
             # OpenCV's rate is the average (or the millisecond clock's 1000) and its count the duration times it
-            self.fps, self.frame_count = nominal, frames
+            self.fps, self.frame_count = container.nominal_rate, container.frames
+        # without a count in the container OpenCV's is duration x rate, and an FLV's duration includes the delay
+        # before its first frame (B-frames): those frames were never there, so their lack is no sign of a cut
+        self._uncounted = 0 if container.frames else round(container.lead * self.fps)
 
     def _position(self) -> float:
         return float(self._cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
@@ -129,9 +132,10 @@ class VideoSource:
         is its duration times the rate, so there the last frame's time is compared with that duration instead."""
         if not self.frame_count:
             return False
+        expected = self.frame_count - self._uncounted
         if self.variable_rate:
-            return self._times[-1] - self._times[0] < (self.frame_count - 2) / self.fps
-        return self.frames_read < self.frame_count - 1
+            return self._times[-1] - self._times[0] < (expected - 2) / self.fps
+        return self.frames_read < expected - 1
 
     def close(self) -> None:
         self._cap.release()
@@ -143,23 +147,33 @@ class VideoSource:
         self.close()
 
 
-def _variable_rate(path: Path) -> tuple[float | None, int]:
-    """(the nominal frame rate, the frames the container announces or 0) of a video whose frames come at their own
-    times (its average rate differs from the nominal by more than 0.5%: a screen recording that pauses, a phone
-    that slows down in low light); (None, 0) for a constant rate, or when PyAV cannot tell."""
+class _Container(NamedTuple):
+    """What PyAV reads from a video's container that OpenCV does not report."""
+
+    nominal_rate: float | None  # the nominal frame rate of a variable-rate video; None for a constant rate
+    frames: int  # the frames the container announces (0: it keeps no count, and OpenCV's is duration x rate)
+    lead: float  # seconds before the first frame (B-frames' delay), which an FLV's duration counts
+
+
+def _probe(path: Path) -> _Container:
+    """The container's facts (:class:`_Container`). A variable rate is one whose average differs from the nominal
+    by more than 0.5% (a screen recording that pauses, a phone that slows down in low light). Nothing is known
+    without PyAV or where it cannot read the file: a constant rate, no count, no lead."""
     av = import_av()
+    unknown = _Container(None, 0, 0.0)
     if av is None:
-        return None, 0
+        return unknown
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            nominal, average, frames = stream.guessed_rate, stream.average_rate, stream.frames
+            nominal, average, frames = stream.guessed_rate, stream.average_rate, max(0, int(stream.frames or 0))
+            lead = max(0.0, (container.start_time or 0) / 1e6)  # in AV_TIME_BASE units
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: OpenCV's reading stands
-        return None, 0
+        return unknown
     if not nominal or not average or abs(float(average) / float(nominal) - 1.0) <= 0.005:
-        return None, 0
+        return _Container(None, frames, lead)
     # a container that counts in milliseconds may call its rate 1000: the frames' times need no finer grid than this
-    return min(float(nominal), _FINEST_VARIABLE_RATE), max(0, int(frames or 0))
+    return _Container(min(float(nominal), _FINEST_VARIABLE_RATE), frames, lead)
 
 
 _FINEST_VARIABLE_RATE = 120.0

@@ -500,6 +500,7 @@ def test_which_rates_count_as_variable(tmp_path, monkeypatch, guessed, average, 
 
     class Container:
         streams = types.SimpleNamespace(video=[stream])
+        start_time = 0
 
         def __enter__(self):
             return self
@@ -508,4 +509,27 @@ def test_which_rates_count_as_variable(tmp_path, monkeypatch, guessed, average, 
             return False
 
     monkeypatch.setattr(video, "import_av", lambda: types.SimpleNamespace(open=lambda path: Container()))
-    assert video._variable_rate(tmp_path / "any.mp4") == ((None, 0) if expected is None else (expected, 8))
+    assert video._probe(tmp_path / "any.mp4") == (expected, 8, 0.0)
+
+
+def test_an_flv_whose_frames_start_late_is_whole_and_a_cut_one_is_not(tmp_path) -> None:
+    """An FLV keeps no frame count, so OpenCV's is its duration x rate, and an H.264 FLV's duration includes the
+    B-frames' delay before the first frame: 8 frames at 12 fps were announced as 10 and called truncated."""
+    import av
+
+    path = tmp_path / "b_frames.flv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(36):
+            for packet in stream.encode(av.VideoFrame.from_ndarray((scene(48, 64, shift=i) * 255).astype(np.uint8), format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with VideoSource(path) as whole:
+        assert whole.frame_count > 36  # the duration's count, with the delay
+        assert len(list(whole)) == 36 and not whole.truncated
+    cut = tmp_path / "cut.flv"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with VideoSource(cut) as source:
+        assert len(list(source)) < 30 and source.truncated
