@@ -72,8 +72,11 @@ LATER_FRAME_OPTIONS = {"flow": "--flow", "flow_size": "--flow-size", "iterations
 
 def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int,
                         blend: float = 0.8, flow: str = "dis") -> None:
-    """Refuse options that would do nothing for this input (``kind``: image, video or webcam) or beside the other
-    options, so that a setting the user typed is never silently ignored."""
+    """Refuse options that would do nothing for this input (``kind``: image, folder, video or webcam) or beside the
+    other options, so that a setting the user typed is never silently ignored."""
+    if kind == "folder" and zoom_frames:
+        raise VisError("--zoom-frames zooms into one image: give an image file, not a folder")
+    kind = "image" if kind == "folder" else kind  # a folder's images are dreamed as stills
     frame_flags = [flag for name, flag in FRAME_OPTIONS.items() if name in given]
     zoom_flags = [flag for name, flag in ZOOM_OPTIONS.items() if name in given]
 

@@ -10,6 +10,7 @@ import typer
 
 from vis._text import counted
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag
+from vis.cli._dream_batch import dream_folder, folder_summary, plan_folder
 from vis.cli._dream_checks import (
     DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
 )
@@ -37,8 +38,8 @@ def register(app: VisTyper) -> None:
     @app.command("dream")
     def dream_cmd(
         ctx: typer.Context,
-        input: Optional[Path] = typer.Argument(None, help="An image or a video file (or use --webcam N / --demo)."),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension). --demo: a folder, or the image's (or video's) name."),
+        input: Optional[Path] = typer.Argument(None, help="An image, a video file or a folder of images (or use --webcam N / --demo)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension); a folder for a folder input. --demo: a folder, or the image's (or video's) name."),
         webcam: Optional[int] = typer.Option(None, "--webcam", min=0, help="Dream webcam N in real time (previews without -o)."),
         demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0 at the demo's own settings (takes only -o, --backend, --provider, --threads, --seed, --overwrite, -q); needs no download."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
@@ -97,9 +98,13 @@ def register(app: VisTyper) -> None:
             raise fail("give one input: an image or video file, or --webcam N (or --demo)")
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider, backend))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
-        kind = "webcam" if webcam is not None else sniff_kind(input)
+        kind = "webcam" if webcam is not None else "folder" if input.is_dir() else sniff_kind(input)
         check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame, blend, flow)
-        check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite)
+        plan = plan_folder(input, output, overwrite) if kind == "folder" else None
+        if plan is None:
+            check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite)
+        else:
+            typer.echo(folder_summary(plan))
         if virtual_cam:
             from vis.engine._display import check_virtual_cam
 
@@ -119,14 +124,17 @@ def register(app: VisTyper) -> None:
             if webcam_on_cpu:
                 max_size = WEBCAM_CPU_MAX_SIZE
             picture = load_image(input) if kind == "image" else None  # read once: for its size and the dream
-            input_shape = picture.shape[:2] if picture is not None else (source.height, source.width)
-            input_sizes = network_inputs(kind, input_shape, max_size, zoom_frames, config, video_config)
-            if "octaves" in given and (note := octaves_note(input_shape, max_size, config)):
+            # a folder's images are each checked as they come
+            input_shape = picture.shape[:2] if picture is not None else (source.height, source.width) if source else None
+            input_sizes = network_inputs(kind, input_shape, max_size, zoom_frames, config, video_config) if input_shape else []
+            if input_shape and "octaves" in given and (note := octaves_note(input_shape, max_size, config)):
                 typer.echo(note)
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
                                 cuda_graph=cuda_graph, input_sizes=input_sizes, min_size=config.min_size)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
-            if kind == "image" and not zoom_frames:
+            if plan is not None:
+                typer.echo(dream_folder(setup, plan, config, max_size, seed, quiet))
+            elif kind == "image" and not zoom_frames:
                 written = run_image(setup, picture, output, config, max_size, seed, overwrite, quiet)
                 typer.echo(f"wrote {written}")
             elif kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds

@@ -33,6 +33,18 @@ class DreamSetup:
     backend: Any
 
 
+def check_positions(obj: Any, model: str, input_sizes: Sequence[tuple[int, int]]) -> None:
+    """Refuse a neuron position outside its layer's map at any of the (h, w) ``input_sizes`` the network will see
+    (ORT would dream a zero objective there, torch would fail)."""
+    from vis.exporters._objectives import ObjectiveError, check_neuron_positions
+
+    try:
+        check_neuron_positions(obj, model, sorted(input_sizes, key=lambda hw: (hw[0] * hw[1], hw)))
+    except ObjectiveError as e:
+        raise ObjectiveError(f"{e} (a dream feeds the network every octave and tile of the image; this is the "
+                             "smallest: pick a position inside its map, or use fewer --octaves or a larger --tile)") from None
+
+
 def build_setup(model: Optional[str], weights: Optional[str], objective: Optional[str], guide: Optional[Path],
                 backend: str, provider: str, threads: int, guide_size: Optional[int], *,
                 loop: str = "auto", cuda_graph: bool = False,
@@ -47,7 +59,6 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     from vis.engine._dream import GUIDE_SIDE, check_dreamable, guide_features_of
     from vis.engine._images import fitted_size
     from vis.exporters import parse_objective
-    from vis.exporters._objectives import ObjectiveError, check_neuron_positions
     from vis.models import get_model, model_spec
 
     chosen_for_user = model is None and weights in (None, "imagenet")
@@ -72,11 +83,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
             raise VisError(f"{e} ({model} is the default model here; name another with -m, e.g. -m googlenet "
                            "-w random for GoogLeNet's layers with random weights)") from None
         raise
-    try:
-        check_neuron_positions(obj, model, sorted(input_sizes, key=lambda hw: (hw[0] * hw[1], hw)))
-    except ObjectiveError as e:
-        raise ObjectiveError(f"{e} (a dream feeds the network every octave and tile of the image; this is the "
-                             "smallest: pick a position inside its map, or use fewer --octaves or a larger --tile)") from None
+    check_positions(obj, model, input_sizes)
     guide_image = None
     if obj.needs_guide():
         if guide is None:

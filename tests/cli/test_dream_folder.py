@@ -1,0 +1,123 @@
+"""`vis dream FOLDER -o OUTDIR`: every still image of a folder dreamed into a folder of the same shape."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vis.cli import app
+
+runner = CliRunner()
+FAST = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "2", "--iterations", "1", "--threads", "1",
+        "-q"]
+
+
+def invoke(*args):
+    return runner.invoke(app, ["dream", *map(str, args)])
+
+
+@pytest.fixture
+def photos(tmp_path, sample_photo, animation) -> Path:
+    """A folder of odd inputs: two photos (one in a subfolder), a still GIF beside a PNG of the same name, an
+    animated GIF, a tiny image, a broken .jpg and a text file."""
+    photo = cv2.imread(str(sample_photo))
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    cv2.imwrite(str(folder / "a.jpg"), cv2.resize(photo, (96, 64)))
+    cv2.imwrite(str(folder / "sub" / "b.png"), cv2.resize(photo, (64, 80)))
+    cv2.imwrite(str(folder / "c.png"), cv2.resize(photo, (72, 48)))
+    animation.write(folder / "c.gif", [cv2.resize(photo, (80, 56))[..., ::-1]], 100)  # one frame: a still
+    animation.write(folder / "anim.gif", [cv2.resize(photo, (64, 48)), cv2.resize(photo, (64, 48))[::-1]], 100)
+    cv2.imwrite(str(folder / "tiny.png"), cv2.resize(photo, (20, 20)))
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "notes.txt").write_text("hello")
+    return folder
+
+
+def test_a_folder_dreams_into_a_folder_of_the_same_shape(tmp_path, photos) -> None:
+    out = tmp_path / "dreams"
+    result = invoke(photos, "-o", out, *FAST)
+    assert result.exit_code == 0, result.output
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["a.jpg", "c.gif.png", "c.png", "sub/b.png"]  # the still GIF keeps its name beside c.png
+    for name, source in [("a.jpg", "a.jpg"), ("c.gif.png", "c.gif"), ("c.png", "c.png"), ("sub/b.png", "sub/b.png")]:
+        dreamed, original = cv2.imread(str(out / name)), cv2.imread(str(photos / source))
+        assert dreamed.shape == original.shape
+        assert np.abs(dreamed.astype(int) - original).mean() > 1  # dreamed, not copied
+    assert "6 images to dream" in result.output and "1 video or animation, 1 other file" in result.output
+    assert "skipped broken.jpg: not a readable image" in result.output
+    assert "skipped tiny.png: the image is 20x20 px: a dream needs at least 32 px a side" in result.output
+    assert f"wrote 4 dreams of 6 images into {out}; skipped 2 images" in result.output
+    single = tmp_path / "single.png"  # one model for the folder dreams each image as a run of its own does
+    assert invoke(photos / "sub" / "b.png", "-o", single, *FAST).exit_code == 0
+    np.testing.assert_array_equal(cv2.imread(str(single)), cv2.imread(str(out / "sub" / "b.png")))
+
+
+def test_an_output_inside_the_folder_is_not_dreamed_again(photos) -> None:
+    out = photos / "dreams"
+    assert invoke(photos, "-o", out, *FAST).exit_code == 0
+    again = invoke(photos, "-o", out, *FAST, "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert "6 images to dream" in again.output and not (out / "dreams").exists()
+
+
+@pytest.mark.parametrize("case", ["no_output", "output_file", "output_suffix", "output_is_input", "existing",
+                                  "zoom", "video_option", "empty"])
+def test_a_folder_run_that_cannot_go_on_says_why_before_any_work(tmp_path, photos, case) -> None:
+    out = tmp_path / "dreams"
+    args, expected = {
+        "no_output": ([photos], "a folder input needs -o OUTPUT_FOLDER"),
+        "output_file": ([photos, "-o", photos / "a.jpg"], "is a file: a folder input writes a folder of images"),
+        "output_suffix": ([photos, "-o", tmp_path / "x.png"], "writes a folder of images, not .png"),
+        "output_is_input": ([photos, "-o", photos], "is the input folder: the dreams would replace the photos"),
+        "existing": ([photos, "-o", out], f"{out} already holds 1 of the 6 dreams (sub/b.png); pass --overwrite"),
+        "zoom": ([photos, "-o", out, "--zoom-frames", "3"], "--zoom-frames zooms into one image"),
+        "video_option": ([photos, "-o", out, "--blend", "0.5"], "--blend applies to a video or webcam input only"),
+        "empty": ([tmp_path / "none", "-o", out], "holds no still image to dream (it is empty)"),
+    }[case]
+    if case == "existing":
+        (out / "sub").mkdir(parents=True)
+        (out / "sub" / "b.png").write_bytes(b"mine")
+    if case == "empty":
+        (tmp_path / "none").mkdir()
+    result = invoke(*args, *FAST)
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert "Traceback" not in result.output
+    if case == "existing":
+        assert (out / "sub" / "b.png").read_bytes() == b"mine"
+    else:
+        assert not out.exists() and not (tmp_path / "x.png").exists()
+
+
+def test_ctrl_c_keeps_the_dreams_written(tmp_path, sample_photo) -> None:
+    photo = cv2.imread(str(sample_photo))
+    folder, out = tmp_path / "photos", tmp_path / "dreams"
+    folder.mkdir()
+    for i in range(30):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), np.roll(photo, 10 * i, axis=1))
+    # A shell's background job ignores SIGINT and a child inherits that: give vis the default, as a terminal would.
+    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(folder), "-o", str(out), *FAST[:-1]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen, deadline = "", time.time() + 120
+    while time.time() < deadline and "wrote" not in seen:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, seen + rest + err
+    kept = sorted(out.glob("*.png"))
+    assert 1 <= len(kept) < 30 and not list(out.glob(".*"))  # no half-written file
+    assert f"interrupted: {out} holds the {len(kept)} dream" in err and "written so far (of 30)" in err, err
+    for path in kept:
+        assert cv2.imread(str(path)).shape == photo.shape
