@@ -149,8 +149,9 @@ def run_folder(setup: DreamSetup, plan: FolderPlan, dream_one: Callable[[Any, Pa
             try:
                 picture = load_image(path)
                 check_image(picture)
-            except (InputFileError, VisError) as e:
-                skipped.append(f"{path.relative_to(plan.folder)}: {e}")
+            except (VisError, OSError) as e:  # unreadable, too small, a permission: the others go on
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+                skipped.append(f"{path.relative_to(plan.folder)}: {reason}")
                 typer.echo(f"skipped {skipped[-1]}")
                 continue
             if not quiet:

@@ -121,3 +121,43 @@ def test_ctrl_c_keeps_the_dreams_written(tmp_path, sample_photo) -> None:
     assert f"interrupted: {out} holds the {len(kept)} dream" in err and "written so far (of 30)" in err, err
     for path in kept:
         assert cv2.imread(str(path)).shape == photo.shape
+
+
+def test_a_full_disk_stops_the_run_and_keeps_the_dreams_written(tmp_path, photos, monkeypatch) -> None:
+    import errno
+    import os
+
+    import vis.engine._images as images
+
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):  # the second image's file finds the disk full
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(images.os, "replace", replace)
+    out = tmp_path / "dreams"
+    result = invoke(photos, "-o", out, *FAST)
+    assert result.exit_code == 2 and "No space left on device" in result.output, result.output
+    assert f"{out} holds the 1 dream written before" in result.output and "Traceback" not in result.output
+    assert [p.name for p in out.rglob("*") if p.is_file()] == ["a.jpg"]  # whole; no partial file left
+
+
+def test_an_image_it_may_not_read_is_skipped(tmp_path, photos, monkeypatch) -> None:
+    """A permission (OpenCV's reader raises it; root, as in CI, may read anything, so it is raised here)."""
+    import errno
+
+    import vis.engine
+    from vis.engine._images import load_image
+
+    def guarded(path):
+        if Path(path).name == "a.jpg":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return load_image(path)
+
+    monkeypatch.setattr(vis.engine, "load_image", guarded, raising=False)
+    result = invoke(photos, "-o", tmp_path / "dreams", *FAST)
+    assert result.exit_code == 0 and "skipped a.jpg: Permission denied" in result.output, result.output
+    assert (tmp_path / "dreams" / "c.png").exists() and not (tmp_path / "dreams" / "a.jpg").exists()
