@@ -14,6 +14,9 @@ from vis._text import counted
 from vis.cli._dream_setup import DreamSetup
 from vis.errors import InputFileError, Interrupted, OutputExistsError, OutputPathError, VisError
 
+# written as .png: a grey-only format cannot hold a colour dream
+_GREY_ONLY_SUFFIXES = frozenset({".pgm", ".pbm"})
+
 
 @dataclass
 class FolderPlan:
@@ -22,24 +25,55 @@ class FolderPlan:
     Attributes:
         pairs: (image, the file its dream is written to), in the order they are dreamed (sorted by path).
         others: files of the folder that are not still images (videos, animations, anything else), left alone.
+        kept: outputs that exist and are kept as they are (``--skip-existing``), their images not dreamed again.
     """
 
     folder: Path
     output: Path
     pairs: list[tuple[Path, Path]] = field(default_factory=list)
     others: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
 
 
-def plan_folder(folder: Path, output: Optional[Path], overwrite: bool) -> FolderPlan:
+def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_existing: bool = False) -> FolderPlan:
     """The images under ``folder`` (recursively) and where each dream goes: the same path under ``output``, with the
-    same suffix where vis writes it (.png otherwise). Fails before any work on an output that is no folder, on one
-    that would mix with the input, and on outputs that exist (unless ``overwrite``).
+    same suffix where vis writes it in colour (.png otherwise). Fails before any work on an output that is no
+    folder or that overlaps the input, and on outputs that exist (unless ``overwrite``, or ``skip_existing``, which
+    keeps them and leaves their images out).
 
     Raises:
-        VisError: the output is missing, a file, or the input folder; the folder holds no still image.
-        OutputExistsError: some outputs exist and ``overwrite`` is not set.
+        VisError: the output is missing, a file or overlaps the input; the folder holds no still image.
+        OutputExistsError: some outputs exist, and neither ``overwrite`` nor ``skip_existing`` is set.
     """
     from vis.engine._images import check_output
+
+    _check_output_folder(folder, output)
+    plan = FolderPlan(folder, output)
+    stills = []
+    for path in _files_under(folder):
+        (stills if _is_still(path) else plan.others).append(path)
+    if not stills:
+        hint = f"; {_ON_ITS_OWN}" if any(map(_moves, plan.others)) else ""
+        raise InputFileError(f"{folder} holds no still image to dream ({_others_text(plan.others)}){hint}")
+    plan.pairs = list(zip(stills, _outputs_for([p.relative_to(folder) for p in stills], output)))
+    existing = [out for _, out in plan.pairs if out.exists()]
+    if skip_existing:
+        plan.kept = existing
+        plan.pairs = [(path, out) for path, out in plan.pairs if not out.exists()]
+    elif existing and not overwrite:
+        names = ", ".join(str(p.relative_to(output)) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
+        held = f"{len(existing)} of the {len(plan.pairs)} outputs" if len(plan.pairs) > 1 else "the output"
+        raise OutputExistsError(f"{output} already holds {held} ({names}); pass --overwrite to replace "
+                                f"{'it' if len(existing) == 1 else 'them'}, --skip-existing to keep "
+                                f"{'it' if len(existing) == 1 else 'them'} and dream the rest, or choose another -o")
+    for _, out in plan.pairs:
+        check_output(out, overwrite=True)  # writable, its folders made: a wrong place fails before any work
+    return plan
+
+
+def _check_output_folder(folder: Path, output: Optional[Path]) -> None:
+    """An output folder apart from the input: inside it, a later run would dream the dreams (or a subfolder's photos
+    would be written over); around it, the dreams would mix with the input's own files."""
     from vis.engine._video import is_image_path, is_video_path
 
     if output is None:
@@ -50,39 +84,23 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool) -> Folder
     if not output.exists() and (is_image_path(output) or is_video_path(output)):
         raise VisError(f"a folder input writes a folder of images, not {output.suffix}: name a folder with -o "
                        f"(e.g. {output.with_suffix('')})")
-    if output.resolve() == folder.resolve():
-        raise VisError(f"-o {output} is the input folder: the dreams would replace the photos; choose another folder")
-    plan = FolderPlan(folder, output)
-    for path in _files_under(folder, leave_out=output):
-        if _is_still(path):
-            plan.pairs.append((path, _output_for(path.relative_to(folder), folder, output, plan.pairs)))
-        else:
-            plan.others.append(path)
-    if not plan.pairs:
-        raise InputFileError(f"{folder} holds no still image to dream ({_others_text(plan.others)})")
-    existing = [out for _, out in plan.pairs if out.exists()]
-    if existing and not overwrite:
-        names = ", ".join(str(p.relative_to(output)) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
-        raise OutputExistsError(f"{output} already holds {len(existing)} of the {counted(len(plan.pairs), 'dream')} "
-                                f"({names}); pass --overwrite to replace them, or choose another -o")
-    for _, out in plan.pairs:
-        check_output(out, overwrite=True)  # writable, its folders made: a wrong place fails before any work
-    return plan
+    inside, around = output.resolve(), folder.resolve()
+    beside = around.parent / f"{around.name}-dreams"
+    if inside == around:
+        raise VisError(f"-o {output} is the input folder: the dreams would replace the photos; choose another folder "
+                       f"(e.g. {beside})")
+    if inside.is_relative_to(around):
+        raise VisError(f"-o {output} is inside the input folder {folder}: a later run would dream the dreams; choose a "
+                       f"folder outside it (e.g. {beside})")
+    if around.is_relative_to(inside):
+        raise VisError(f"-o {output} holds the input folder {folder}: the dreams would mix with the input's files; "
+                       f"choose a folder beside it (e.g. {beside})")
 
 
-def _files_under(folder: Path, leave_out: Path) -> list[Path]:
-    """Every file under ``folder``, sorted, but those under ``leave_out`` (an output folder inside the input: a
-    second run must not dream the first one's dreams) and hidden ones (.DS_Store, a partial write)."""
-    inside = leave_out.resolve()
-    found = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if not path.is_file() or any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.resolve().is_relative_to(inside):
-            continue
-        found.append(path)
-    return found
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder``, sorted, but hidden ones (.DS_Store, a partial write) and those in hidden folders."""
+    return [path for path in sorted(folder.rglob("*"))
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)]
 
 
 def _is_still(path: Path) -> bool:
@@ -92,29 +110,43 @@ def _is_still(path: Path) -> bool:
     return _is_image_suffix(path) and not is_animated(path)
 
 
-def _output_for(rel: Path, folder: Path, output: Path, taken: list[tuple[Path, Path]]) -> Path:
-    """``rel`` under ``output``: its own suffix where vis writes it, else .png, with the old suffix kept in the name
-    where that would meet another image (a.gif beside a.png)."""
+def _outputs_for(rels: list[Path], output: Path) -> list[Path]:
+    """Each of ``rels`` under ``output``: with its own suffix where vis writes it in colour, else .png, and with the
+    old suffix kept in the name (a.gif.png), then a number, where two would meet. Names meet regardless of case (a
+    U.GIF beside a U.PNG), as they do on macOS and Windows."""
     from vis.engine._images import IMAGE_SUFFIXES
 
-    if rel.suffix.lower() in IMAGE_SUFFIXES:
-        return output / rel
-    png = rel.with_suffix(".png")
-    if (folder / png).exists() or output / png in {out for _, out in taken}:
-        png = rel.with_name(rel.name + ".png")
-    return output / png
+    kept_as_is = [r.suffix.lower() in IMAGE_SUFFIXES - _GREY_ONLY_SUFFIXES for r in rels]
+    taken = {str(r).casefold() for r, as_is in zip(rels, kept_as_is) if as_is}
+    names = []
+    for rel, as_is in zip(rels, kept_as_is):
+        if not as_is:
+            candidates = [rel.with_suffix(".png"), rel.with_name(rel.name + ".png")]
+            candidates += (rel.with_name(f"{rel.name}-{n}.png") for n in range(2, len(rels) + 2))
+            rel = next(c for c in candidates if str(c).casefold() not in taken)
+            taken.add(str(rel).casefold())
+        names.append(output / rel)
+    return names
 
 
 def _others_text(others: list[Path]) -> str:
     """``2 videos or animations, 1 other file``: what a folder holds besides still images."""
-    from vis.engine._video import is_video_path
-
     if not others:
-        return "it is empty"
-    moving = sum(is_video_path(p) or _is_image_suffix(p) for p in others)  # an image suffix here is an animation
+        return "no file but hidden ones"
+    moving = sum(map(_moves, others))
     parts = [counted(moving, "video or animation", "videos or animations")] if moving else []
     parts += [counted(len(others) - moving, "other file")] if len(others) > moving else []
     return ", ".join(parts)
+
+
+def _moves(path: Path) -> bool:
+    """A video, or an animation (an image suffix among the files that are not stills), by its suffix."""
+    from vis.engine._video import is_video_path
+
+    return is_video_path(path) or _is_image_suffix(path)
+
+
+_ON_ITS_OWN = "a video or an animated image is dreamed on its own: vis dream FILE -o OUT.mp4"
 
 
 def _is_image_suffix(path: Path) -> bool:
@@ -127,18 +159,21 @@ def folder_summary(plan: FolderPlan) -> str:
     """What the run will dream and leave alone, before it starts."""
     left = ""
     if plan.others:
-        left = (f"; left alone: {_others_text(plan.others)} (a video or an animated image is dreamed on its own: "
-                "vis dream FILE -o OUT.mp4)")
+        hint = f" ({_ON_ITS_OWN})" if any(map(_moves, plan.others)) else ""
+        left = f"; left alone: {_others_text(plan.others)}{hint}"
+    if plan.kept:
+        left += f"; kept: {counted(len(plan.kept), 'dream')} already there (--skip-existing)"
     return f"{plan.folder}: {counted(len(plan.pairs), 'image')} to dream into {plan.output}{left}"
 
 
-def run_folder(setup: DreamSetup, plan: FolderPlan, dream_one: Callable[[Any, Path], None],
-               check_image: Callable[[Any], None], quiet: bool = False) -> tuple[int, list[str]]:
+def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path], None], check_image: Callable[[Any], None],
+               quiet: bool = False) -> tuple[int, list[str]]:
     """Dream each planned image with ``dream_one(picture, output)``, after ``check_image(picture)`` (a picture too
     small, or a neuron outside its maps, is skipped with the reason). Returns (images written, what was skipped).
 
     Raises:
         Interrupted: Ctrl-C; the images written so far stay, the one under way is not written.
+        OutputPathError: a write failed (a full disk); the images written before stay.
     """
     from vis.engine import load_image
 
@@ -160,11 +195,17 @@ def run_folder(setup: DreamSetup, plan: FolderPlan, dream_one: Callable[[Any, Pa
             written += 1
             typer.echo(f"wrote {out}")
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: {plan.output} holds the {counted(written, 'dream')} written so far "
-                          f"(of {len(plan.pairs)})") from None
+        raise Interrupted(f"interrupted; {_kept_note(plan, written)}") from None
     except OutputPathError as e:  # a full disk: the images before stay whole
-        raise OutputPathError(f"{e}; {plan.output} holds the {counted(written, 'dream')} written before") from None
+        raise OutputPathError(f"{e}; {_kept_note(plan, written)}") from None
     return written, skipped
+
+
+def _kept_note(plan: FolderPlan, written: int) -> str:
+    """What a run that stopped leaves: the dreams written (and how to go on from there)."""
+    if not written:
+        return "no dream was written"
+    return f"{written} of the {len(plan.pairs)} dreams written to {plan.output}; --skip-existing goes on from there"
 
 
 def _eta(start: float, done: int, total: int) -> str:
@@ -176,9 +217,13 @@ def _eta(start: float, done: int, total: int) -> str:
 
 
 def dream_folder(setup: DreamSetup, plan: FolderPlan, config: Any, max_size: Optional[int], seed: int,
-                 quiet: bool) -> str:
-    """Run :func:`run_folder` as `vis dream` dreams one image (each with ``seed``); returns the closing line."""
-    from vis.cli._dream_checks import network_inputs
+                 quiet: bool, octaves_given: bool = False) -> str:
+    """Run :func:`run_folder` as `vis dream` dreams one image (each with ``seed``); returns the closing line.
+
+    Raises:
+        VisError: some images were not dreamed (each said as it came); the others were.
+    """
+    from vis.cli._dream_checks import network_inputs, octaves_note
     from vis.cli._dream_runs import run_image
     from vis.cli._dream_setup import check_positions
 
@@ -188,7 +233,12 @@ def dream_folder(setup: DreamSetup, plan: FolderPlan, config: Any, max_size: Opt
     def check_image(picture: Any) -> None:
         sizes = network_inputs("image", picture.shape[:2], max_size, 0, config, None)
         check_positions(setup.objective, setup.model_name, sizes)
+        if octaves_given and (note := octaves_note(picture.shape[:2], max_size, config)):
+            typer.echo(note)
 
-    written, skipped = run_folder(setup, plan, dream_one, check_image, quiet)
-    left = f"; skipped {counted(len(skipped), 'image')} (said above)" if skipped else ""
-    return f"wrote {counted(written, 'dream')} of {counted(len(plan.pairs), 'image')} into {plan.output}{left}"
+    written, skipped = run_folder(plan, dream_one, check_image, quiet)
+    done = f"wrote {counted(written, 'dream')} into {plan.output}"
+    if skipped:  # a script sees it in the exit code, the user above
+        raise VisError(f"{len(skipped)} of the {counted(len(plan.pairs), 'image')} could not be dreamed (said above); "
+                       + (done if written else "none was written"))
+    return done

@@ -76,6 +76,11 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
     other options, so that a setting the user typed is never silently ignored."""
     if kind == "folder" and zoom_frames:
         raise VisError("--zoom-frames zooms into one image: give an image file, not a folder")
+    if kind != "folder" and "skip_existing" in given:
+        raise VisError("--skip-existing keeps the dreams a folder input already has in its output folder; for one "
+                       "output, an existing file is kept unless --overwrite")
+    if {"skip_existing", "overwrite"} <= given:
+        raise VisError("--skip-existing keeps existing dreams and --overwrite replaces them: choose one")
     kind = "image" if kind == "folder" else kind  # a folder's images are dreamed as stills
     frame_flags = [flag for name, flag in FRAME_OPTIONS.items() if name in given]
     zoom_flags = [flag for name, flag in ZOOM_OPTIONS.items() if name in given]

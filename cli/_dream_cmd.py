@@ -74,6 +74,8 @@ def register(app: VisTyper) -> None:
         cuda_graph: bool = typer.Option(False, "--cuda-graph", help="Capture the device loop's steps as CUDA graphs "
                                         "(--provider cuda; one graph per octave size)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+        skip_existing: bool = typer.Option(False, "--skip-existing", help="Folder input: keep the dreams already in "
+                                           "the output folder and dream the rest (go on after Ctrl-C)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
         """DeepDream an image, a video file or a webcam (octaves, jitter, tiles, zoom, temporally coherent video)."""
@@ -95,12 +97,12 @@ def register(app: VisTyper) -> None:
             run_demo(output, backend, provider, threads, seed, overwrite, quiet)
             return
         if (input is None) == (webcam is None):
-            raise fail("give one input: an image or video file, or --webcam N (or --demo)")
+            raise fail("give one input: an image or video file, a folder of images, or --webcam N (or --demo)")
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider, backend))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
         kind = "webcam" if webcam is not None else "folder" if input.is_dir() else sniff_kind(input)
         check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame, blend, flow)
-        plan = plan_folder(input, output, overwrite) if kind == "folder" else None
+        plan = plan_folder(input, output, overwrite, skip_existing) if kind == "folder" else None
         if plan is None:
             check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite)
         else:
@@ -133,7 +135,7 @@ def register(app: VisTyper) -> None:
                                 cuda_graph=cuda_graph, input_sizes=input_sizes, min_size=config.min_size)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
             if plan is not None:
-                typer.echo(dream_folder(setup, plan, config, max_size, seed, quiet))
+                typer.echo(dream_folder(setup, plan, config, max_size, seed, quiet, "octaves" in given))
             elif kind == "image" and not zoom_frames:
                 written = run_image(setup, picture, output, config, max_size, seed, overwrite, quiet)
                 typer.echo(f"wrote {written}")

@@ -15,7 +15,7 @@ from vis.errors import InputFileError, OutputExistsError, OutputPathError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 # read, not written: a folder scan takes what a single image argument takes (OpenCV decodes them all)
-READ_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".pbm", ".pnm", ".jp2", ".avif"}
+READ_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".pbm", ".pnm", ".jp2", ".avif", ".jfif", ".jpe"}
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -177,11 +177,15 @@ def check_image_output(path: str | Path, overwrite: bool) -> Path:
 
 
 def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> Path:
-    """Write an HxWx3 RGB float image in [0, 1] (or HxW grey); the format follows the suffix."""
+    """Write an HxWx3 RGB float image in [0, 1] (or HxW grey); the format follows the suffix (.pgm is grey only:
+    a colour image is written as its luminance)."""
     path = check_image_output(path, overwrite)
-    ok, buf = cv2.imencode(path.suffix.lower(), to_uint8(image))
+    pixels = to_uint8(image)
+    if path.suffix.lower() == ".pgm" and pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+    ok, buf = cv2.imencode(path.suffix.lower(), pixels)
     if not ok:
         raise InputFileError(f"could not encode {path}")
-    with atomic_write(path) as temp:
-        buf.tofile(str(temp))
+    with atomic_write(path) as temp, open(temp, "wb") as file:  # a full disk raises ENOSPC (numpy's tofile: no errno)
+        file.write(buf.tobytes())
     return path

@@ -45,7 +45,7 @@ def photos(tmp_path, sample_photo, animation) -> Path:
 def test_a_folder_dreams_into_a_folder_of_the_same_shape(tmp_path, photos) -> None:
     out = tmp_path / "dreams"
     result = invoke(photos, "-o", out, *FAST)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # two images could not be dreamed: said, and in the exit code
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert written == ["a.jpg", "c.gif.png", "c.png", "sub/b.png"]  # the still GIF keeps its name beside c.png
     for name, source in [("a.jpg", "a.jpg"), ("c.gif.png", "c.gif"), ("c.png", "c.png"), ("sub/b.png", "sub/b.png")]:
@@ -55,22 +55,44 @@ def test_a_folder_dreams_into_a_folder_of_the_same_shape(tmp_path, photos) -> No
     assert "6 images to dream" in result.output and "1 video or animation, 1 other file" in result.output
     assert "skipped broken.jpg: not a readable image" in result.output
     assert "skipped tiny.png: the image is 20x20 px: a dream needs at least 32 px a side" in result.output
-    assert f"wrote 4 dreams of 6 images into {out}; skipped 2 images" in result.output
+    assert f"2 of the 6 images could not be dreamed (said above); wrote 4 dreams into {out}" in result.output
     single = tmp_path / "single.png"  # one model for the folder dreams each image as a run of its own does
     assert invoke(photos / "sub" / "b.png", "-o", single, *FAST).exit_code == 0
     np.testing.assert_array_equal(cv2.imread(str(single)), cv2.imread(str(out / "sub" / "b.png")))
 
 
-def test_an_output_inside_the_folder_is_not_dreamed_again(photos) -> None:
-    out = photos / "dreams"
-    assert invoke(photos, "-o", out, *FAST).exit_code == 0
-    again = invoke(photos, "-o", out, *FAST, "--overwrite")
-    assert again.exit_code == 0, again.output
-    assert "6 images to dream" in again.output and not (out / "dreams").exists()
+def test_names_that_would_meet_get_names_of_their_own(tmp_path, sample_photo, animation) -> None:
+    """A still GIF becomes .png, and a grey-only .pgm too (a colour dream cannot be one), unless that name is taken
+    by another image, whatever its case (U.GIF beside U.PNG meet on macOS and Windows)."""
+    photo = cv2.resize(cv2.imread(str(sample_photo)), (64, 48))
+    folder, out = tmp_path / "photos", tmp_path / "dreams"
+    folder.mkdir()
+    for name in ["a.png", "a.gif.png", "U.PNG", "g.pgm"]:
+        cv2.imwrite(str(folder / name), photo if name != "g.pgm" else photo[..., 0])
+    (folder / "j.jfif").write_bytes(cv2.imencode(".jpg", photo)[1].tobytes())  # a JPEG by another name
+    for name in ["a.gif", "U.GIF"]:
+        animation.write(folder / name, [photo[..., ::-1]], 100)
+    result = invoke(folder, "-o", out, *FAST)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["U.GIF.png", "U.PNG", "a.gif-2.png", "a.gif.png", "a.png",
+                                                     "g.png", "j.png"]
+    assert cv2.imread(str(out / "g.png"), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)  # dreamed in colour
+
+
+@pytest.mark.parametrize("where", ["inside", "around"])
+def test_an_output_folder_overlapping_the_input_is_refused(tmp_path, photos, where) -> None:
+    """Inside the input a later run would dream the dreams (or write over a subfolder's photos); around it the
+    dreams would land among the input's files."""
+    out = photos / "sub" if where == "inside" else tmp_path
+    before = sorted(p.stat().st_mtime_ns for p in photos.rglob("*") if p.is_file())
+    result = invoke(photos, "-o", out, *FAST, "--overwrite")
+    expected = "is inside the input folder" if where == "inside" else "holds the input folder"
+    assert result.exit_code == 2 and expected in result.output and "photos-dreams" in result.output, result.output
+    assert sorted(p.stat().st_mtime_ns for p in photos.rglob("*") if p.is_file()) == before
 
 
 @pytest.mark.parametrize("case", ["no_output", "output_file", "output_suffix", "output_is_input", "existing",
-                                  "zoom", "video_option", "empty"])
+                                  "skip_and_overwrite", "skip_for_one_image", "zoom", "video_option", "empty"])
 def test_a_folder_run_that_cannot_go_on_says_why_before_any_work(tmp_path, photos, case) -> None:
     out = tmp_path / "dreams"
     args, expected = {
@@ -78,10 +100,14 @@ def test_a_folder_run_that_cannot_go_on_says_why_before_any_work(tmp_path, photo
         "output_file": ([photos, "-o", photos / "a.jpg"], "is a file: a folder input writes a folder of images"),
         "output_suffix": ([photos, "-o", tmp_path / "x.png"], "writes a folder of images, not .png"),
         "output_is_input": ([photos, "-o", photos], "is the input folder: the dreams would replace the photos"),
-        "existing": ([photos, "-o", out], f"{out} already holds 1 of the 6 dreams (sub/b.png); pass --overwrite"),
+        "existing": ([photos, "-o", out], f"{out} already holds 1 of the 6 outputs (sub/b.png); pass --overwrite "
+                     "to replace it, --skip-existing to keep it"),
+        "skip_and_overwrite": ([photos, "-o", out, "--skip-existing", "--overwrite"], "choose one"),
+        "skip_for_one_image": ([photos / "a.jpg", "-o", tmp_path / "a.png", "--skip-existing"],
+                               "--skip-existing keeps the dreams a folder input already has"),
         "zoom": ([photos, "-o", out, "--zoom-frames", "3"], "--zoom-frames zooms into one image"),
         "video_option": ([photos, "-o", out, "--blend", "0.5"], "--blend applies to a video or webcam input only"),
-        "empty": ([tmp_path / "none", "-o", out], "holds no still image to dream (it is empty)"),
+        "empty": ([tmp_path / "none", "-o", out], "holds no still image to dream (no file but hidden ones)"),
     }[case]
     if case == "existing":
         (out / "sub").mkdir(parents=True)
@@ -118,9 +144,14 @@ def test_ctrl_c_keeps_the_dreams_written(tmp_path, sample_photo) -> None:
     assert proc.returncode == 130, seen + rest + err
     kept = sorted(out.glob("*.png"))
     assert 1 <= len(kept) < 30 and not list(out.glob(".*"))  # no half-written file
-    assert f"interrupted: {out} holds the {len(kept)} dream" in err and "written so far (of 30)" in err, err
+    assert f"interrupted; {len(kept)} of the 30 dreams written to {out}; --skip-existing goes on" in err, err
     for path in kept:
         assert cv2.imread(str(path)).shape == photo.shape
+    stamps = {path: path.stat().st_mtime_ns for path in kept}
+    resumed = invoke(folder, "-o", out, *FAST, "--skip-existing")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{30 - len(kept)} images to dream into {out}; kept: {len(kept)} dream" in resumed.output
+    assert len(list(out.glob("*.png"))) == 30 and {p: p.stat().st_mtime_ns for p in kept} == stamps
 
 
 def test_a_full_disk_stops_the_run_and_keeps_the_dreams_written(tmp_path, photos, monkeypatch) -> None:
@@ -141,7 +172,7 @@ def test_a_full_disk_stops_the_run_and_keeps_the_dreams_written(tmp_path, photos
     out = tmp_path / "dreams"
     result = invoke(photos, "-o", out, *FAST)
     assert result.exit_code == 2 and "No space left on device" in result.output, result.output
-    assert f"{out} holds the 1 dream written before" in result.output and "Traceback" not in result.output
+    assert f"1 of the 6 dreams written to {out}" in result.output and "Traceback" not in result.output
     assert [p.name for p in out.rglob("*") if p.is_file()] == ["a.jpg"]  # whole; no partial file left
 
 
@@ -159,5 +190,5 @@ def test_an_image_it_may_not_read_is_skipped(tmp_path, photos, monkeypatch) -> N
 
     monkeypatch.setattr(vis.engine, "load_image", guarded, raising=False)
     result = invoke(photos, "-o", tmp_path / "dreams", *FAST)
-    assert result.exit_code == 0 and "skipped a.jpg: Permission denied" in result.output, result.output
+    assert result.exit_code == 2 and "skipped a.jpg: Permission denied" in result.output, result.output
     assert (tmp_path / "dreams" / "c.png").exists() and not (tmp_path / "dreams" / "a.jpg").exists()

@@ -88,25 +88,48 @@ def test_save_roundtrip_and_no_overwrite(tmp_path) -> None:
 
 
 def test_a_failed_write_keeps_the_older_file_and_leaves_no_partial_one(tmp_path, monkeypatch) -> None:
+    import builtins
     import errno
 
-    import cv2
+    import vis.engine._images as images
 
     old = np.zeros((9, 11, 3), np.float32)
     path = save_image(tmp_path / "out.png", old)
     before = path.read_bytes()
 
     class FillsTheDisk:
-        def tofile(self, name):
-            Path(name).write_bytes(b"\x89PNG half")  # some bytes land before the disk fills
+        def __init__(self, name):
+            self.file = builtins.open(name, "wb")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[:9])  # some bytes land before the disk fills
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(cv2, "imencode", lambda suffix, image: (True, FillsTheDisk()))
+    def open_(name, mode="r"):  # the temporary file finds the disk full; the check before writes nothing
+        return FillsTheDisk(name) if ".partial-" in str(name) else builtins.open(name, mode)
+
+    monkeypatch.setattr(images, "open", open_, raising=False)
     with pytest.raises(OutputPathError, match="could not write .*out.png: No space left on device"):
         save_image(path, np.ones((9, 11, 3), np.float32), overwrite=True)
     with pytest.raises(OutputPathError):
         save_image(tmp_path / "new.png", old)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_a_colour_image_saved_as_pgm_is_its_luminance(tmp_path) -> None:
+    """.pgm holds grey only: OpenCV cannot encode colour into it (the dream was lost after the work)."""
+    import cv2
+
+    image = np.random.default_rng(2).random((9, 11, 3), dtype=np.float32)
+    grey = cv2.imread(str(save_image(tmp_path / "out.pgm", image)), cv2.IMREAD_UNCHANGED)
+    expected = cv2.cvtColor((image[..., ::-1] * 255 + 0.5).astype(np.uint8), cv2.COLOR_BGR2GRAY)
+    assert grey.shape == (9, 11) and np.array_equal(grey, expected)
 
 
 def test_check_output_refuses_paths_that_cannot_be_written_before_any_work(tmp_path) -> None:
