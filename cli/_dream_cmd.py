@@ -78,7 +78,8 @@ def register(app: VisTyper) -> None:
                                            "the output folder and dream the rest (go on after Ctrl-C)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
     ) -> None:
-        """DeepDream an image, a video file or a webcam (octaves, jitter, tiles, zoom, temporally coherent video)."""
+        """DeepDream an image, a folder of images, a video file or a webcam (octaves, jitter, tiles, zoom, temporally
+        coherent video)."""
         from vis.engine import load_image
         from vis.engine._audio import copy_audio
         from vis.engine._backend import check_backend
@@ -126,11 +127,12 @@ def register(app: VisTyper) -> None:
             if webcam_on_cpu:
                 max_size = WEBCAM_CPU_MAX_SIZE
             picture = load_image(input) if kind == "image" else None  # read once: for its size and the dream
-            # a folder's images are each checked as they come
             input_shape = picture.shape[:2] if picture is not None else (source.height, source.width) if source else None
-            input_sizes = network_inputs(kind, input_shape, max_size, zoom_frames, config, video_config) if input_shape else []
-            if input_shape and "octaves" in given and (note := octaves_note(input_shape, max_size, config)):
-                typer.echo(note)
+            input_sizes = []  # a folder's images are each checked as they come
+            if input_shape is not None:
+                input_sizes = network_inputs(kind, input_shape, max_size, zoom_frames, config, video_config)
+                if "octaves" in given and (note := octaves_note(input_shape, max_size, config)):
+                    typer.echo(note)
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
                                 cuda_graph=cuda_graph, input_sizes=input_sizes, min_size=config.min_size)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
