@@ -58,8 +58,8 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_exis
     plan.pairs = list(zip(stills, _outputs_for([p.relative_to(folder) for p in stills], output)))
     existing = [out for _, out in plan.pairs if out.exists()]
     if skip_existing:
-        plan.kept = existing
-        plan.pairs = [(path, out) for path, out in plan.pairs if not out.exists()]
+        plan.kept, kept = existing, set(existing)
+        plan.pairs = [(path, out) for path, out in plan.pairs if out not in kept]
     elif existing and not overwrite:
         names = ", ".join(str(p.relative_to(output)) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
         held = f"{len(existing)} of the {len(plan.pairs)} outputs" if len(plan.pairs) > 1 else "the output"

@@ -510,17 +510,17 @@ def sniff_kind(path: str | Path) -> str:
         raise InputFileError(f"input is empty (0 bytes): {path}")
     # by content: an image named .mp4 is an image. haveImageReader reads only the file's signature, so a large
     # video is not read whole for the test.
-    if not is_video_path(path) or _has_image_signature(path):
-        data = np.fromfile(str(path), dtype=np.uint8)
-        with _opencv_errors_only(silent=True):  # a cut GIF or WebP: vis says so itself
-            decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    signed = _has_image_signature(path)
+    if not is_video_path(path) or signed:
         from vis.engine._animated import is_animated
 
         if is_animated(path):  # Pillow reads it frame by frame, even cut short after its first frame
             return "video"
-        if decoded is not None:
-            return "image"
-        if _has_image_signature(path):  # an image format that does not decode: FFmpeg may still show a torn frame
+        data = np.fromfile(str(path), dtype=np.uint8)
+        with _opencv_errors_only(silent=True):  # a cut GIF or WebP: vis says so itself
+            if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None:
+                return "image"
+        if signed:  # an image format that does not decode: FFmpeg may still show a torn frame
             raise InputFileError(f"not a readable image (cut short or corrupt?): {path}")
     cap = cv2.VideoCapture(str(path))
     try:
