@@ -45,12 +45,13 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_exis
         VisError: the output is missing, a file or overlaps the input; the folder holds no still image.
         OutputExistsError: some outputs exist, and neither ``overwrite`` nor ``skip_existing`` is set.
     """
+    from vis.engine._folders import files_under
     from vis.engine._images import check_output
 
     _check_output_folder(folder, output)
     plan = FolderPlan(folder, output)
     stills = []
-    for path in _files_under(folder):
+    for path in files_under(folder, avoid=output):
         (stills if _is_still(path) else plan.others).append(path)
     if not stills:
         hint = f"; {_ON_ITS_OWN}" if any(map(_moves, plan.others)) else ""
@@ -95,12 +96,6 @@ def _check_output_folder(folder: Path, output: Optional[Path]) -> None:
     if around.is_relative_to(inside):
         raise VisError(f"-o {output} holds the input folder {folder}: the dreams would mix with the input's files; "
                        f"choose a folder beside it (e.g. {beside})")
-
-
-def _files_under(folder: Path) -> list[Path]:
-    """Every file under ``folder``, sorted, but hidden ones (.DS_Store, a partial write) and those in hidden folders."""
-    return [path for path in sorted(folder.rglob("*"))
-            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)]
 
 
 def _is_still(path: Path) -> bool:

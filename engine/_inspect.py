@@ -18,6 +18,7 @@ from torch import nn
 
 from vis._text import counted
 from vis.engine._animated import is_animated
+from vis.engine._folders import files_under
 from vis.engine._images import READ_IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
 from vis.models import LayerInfo, StagedNet, classification_input, evaluation_resize, layer_table, model_spec
@@ -70,9 +71,9 @@ def check_image_folder(folder: str | Path) -> Path:
 
 
 def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None = None) -> ImageSet:
-    """Every decodable image under ``folder`` (recursively); other files are skipped and counted. With
-    ``model_name`` each image is kept resized as that model's evaluation transform resizes it (the same batch from
-    :func:`model_batch`, a fraction of the memory for photos).
+    """Every decodable image under ``folder`` (recursively, see :func:`files_under`); other files are skipped and
+    counted. With ``model_name`` each image is kept resized as that model's evaluation transform resizes it (the
+    same batch from :func:`model_batch`, a fraction of the memory for photos).
 
     Raises:
         InputFileError: ``folder`` is missing or not a folder, or holds fewer than ``min_count`` images.
@@ -80,7 +81,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     folder = check_image_folder(folder)
     pre = model_spec(model_name).preprocessing if model_name is not None else None
     paths, images, labels, skipped, animated = [], [], [], [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in files_under(folder):
         if path.suffix.lower() not in READ_IMAGE_SUFFIXES:
             skipped.append(path)
             continue

@@ -79,6 +79,21 @@ def test_names_that_would_meet_get_names_of_their_own(tmp_path, sample_photo, an
     assert cv2.imread(str(out / "g.png"), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)  # dreamed in colour
 
 
+def test_a_linked_folder_is_dreamed_and_a_link_to_the_output_is_not(tmp_path, sample_photo) -> None:
+    """Photos gathered by links are dreamed where the links put them; dreams reached through a link into the output
+    folder are not dreamed again."""
+    photo = cv2.resize(cv2.imread(str(sample_photo)), (64, 48))
+    folder, kept, out = tmp_path / "photos", tmp_path / "archive", tmp_path / "dreams"
+    folder.mkdir(), kept.mkdir(), out.mkdir()
+    cv2.imwrite(str(kept / "k.png"), photo)
+    cv2.imwrite(str(out / "old.png"), photo)
+    (folder / "trip").symlink_to(kept)
+    (folder / "dreams").symlink_to(out)
+    result = invoke(folder, "-o", out, *FAST)
+    assert result.exit_code == 0 and "1 image to dream" in result.output, result.output
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["old.png", "trip", "trip/k.png"]
+
+
 @pytest.mark.parametrize("where", ["inside", "around"])
 def test_an_output_folder_overlapping_the_input_is_refused(tmp_path, photos, where) -> None:
     """Inside the input a later run would dream the dreams (or write over a subfolder's photos); around it the

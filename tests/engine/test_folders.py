@@ -1,0 +1,37 @@
+"""Which files a folder input stands for (vis dream FOLDER, vis patches, vis embed)."""
+
+from __future__ import annotations
+
+import os
+
+from vis.engine._folders import files_under
+
+
+def _touch(path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+
+
+def test_linked_folders_are_followed_once_and_hidden_files_left_out(tmp_path) -> None:
+    root, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    for rel in ["a.png", "sub/b.png", ".DS_Store", ".cache/c.png", "sub/.partial.png"]:
+        _touch(root / rel)
+    _touch(elsewhere / "d.png")
+    os.symlink(elsewhere, root / "linked")      # a folder kept elsewhere: followed
+    os.symlink(elsewhere, root / "sub" / "again")  # the same real folder a second time: not read twice
+    os.symlink(root, root / "sub" / "loop")     # a link back up: the walk ends
+    os.symlink(tmp_path / "gone.png", root / "broken.png")  # a link to nothing is no file
+    os.symlink(elsewhere / "d.png", root / "e.png")  # a linked file is a file
+    found = [str(p.relative_to(root)) for p in files_under(root)]
+    assert found == ["a.png", "e.png", "linked/d.png", "sub/b.png"]
+
+
+def test_the_avoided_folder_is_not_entered_even_through_a_link(tmp_path) -> None:
+    root, out = tmp_path / "photos", tmp_path / "dreams"
+    _touch(root / "a.png")
+    _touch(out / "sub" / "a.png")
+    os.symlink(out, root / "to-dreams")
+    os.symlink(out / "sub", root / "to-sub")
+    assert [p.name for p in files_under(root, avoid=out)] == ["a.png"]
+    found = [str(p.relative_to(root)) for p in files_under(root)]
+    assert found == ["a.png", "to-sub/a.png"]  # dreams/sub is read once, by its nearer link
