@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vis.engine._images import MAX_PIXELS, open_picture
 from vis.errors import InputFileError, VisError
 
 GIF_MAX_FPS = 50
@@ -37,9 +38,9 @@ def is_animated(path: str | Path) -> bool:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as picture:
+        with open_picture(path) as picture:
             return bool(getattr(picture, "is_animated", False))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
 
 
@@ -89,7 +90,9 @@ class AnimatedImageSource:
         self.raw = False
         self.path = Path(path)
         try:
-            self._picture = Image.open(self.path)
+            self._picture = open_picture(self.path)
+        except Image.DecompressionBombError:
+            raise InputFileError(f"{self.path} is too large to read: vis decodes at most {MAX_PIXELS} pixels a frame") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise InputFileError(f"not a readable animated image: {self.path} ({e})") from e
         self.width, self.height = self._picture.size

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,7 +35,13 @@ def load_image(path: str | Path) -> np.ndarray:
     if path.is_dir():
         raise InputFileError(f"expected an image file, got a folder: {path}")
     data = np.fromfile(str(path), dtype=np.uint8)
-    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        with opencv_errors_only(silent=True):  # a cut PNG: vis says so itself
+            raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as e:
+        if "CV_IO_MAX_IMAGE_PIXELS" not in str(e):
+            raise
+        raise InputFileError(f"{path} is too large to read: OpenCV decodes at most {MAX_PIXELS} pixels") from None
     if raw is None:
         raise InputFileError(f"not a readable image: {path}")
     raw = _upright(raw, _exif_orientation(data))
@@ -51,13 +59,51 @@ def load_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(img[..., ::-1]).clip(0.0, 1.0)
 
 
+@contextmanager
+def opencv_errors_only(silent: bool = False) -> Iterator[None]:
+    """OpenCV's own log at error level for the block (its video backends warn on stderr while probing, its PNG decoder about a cut file), or none
+    with ``silent`` (a decoder's error about a cut file that vis reports in its own words)."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT if silent else logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
+# OpenCV, which decodes every still, refuses images above 2^30 pixels; Pillow (EXIF, animations) is given the same
+# limit instead of its own lower one and its warning about photos above 89 megapixels
+MAX_PIXELS = 1 << 30
+
+
+def open_picture(source: str | Path | io.BytesIO) -> Any:
+    """``PIL.Image.open(source)`` with :data:`MAX_PIXELS` as its limit, and no warning below it.
+
+    Raises:
+        PIL.Image.DecompressionBombError: more pixels than that; Pillow's own errors for what it cannot open.
+    """
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS // 2  # Pillow refuses twice its limit
+        try:
+            return Image.open(source)
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
 def _exif_orientation(data: np.ndarray) -> int:
     """The EXIF orientation tag (1..8; 1 when absent). OpenCV applies it only to colour-converted reads, and vis
     reads unchanged to keep alpha and 16 bits; Pillow reads just the header here."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data.tobytes())) as picture:
+        with open_picture(io.BytesIO(data.tobytes())) as picture:
             orientation = picture.getexif().get(_ORIENTATION_TAG, 1)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # formats Pillow cannot read, broken EXIF
         return 1

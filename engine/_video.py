@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 
 from vis.engine._audio import import_av
-from vis.engine._images import IMAGE_SUFFIXES, check_output, even_size, to_uint8
+from vis.engine._images import IMAGE_SUFFIXES, check_output, even_size, opencv_errors_only, to_uint8
 from vis.errors import InputFileError, OutputPathError, VisError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
@@ -179,22 +178,6 @@ def _probe(path: Path) -> _Container:
 _FINEST_VARIABLE_RATE = 120.0
 
 
-@contextmanager
-def _opencv_errors_only(silent: bool = False) -> Iterator[None]:
-    """OpenCV's own log at error level for the block (its video backends warn on stderr while probing), or none
-    with ``silent`` (a decoder's error about a cut file that vis reports in its own words)."""
-    logging = getattr(getattr(cv2, "utils", None), "logging", None)
-    if logging is None:
-        yield
-        return
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT if silent else logging.LOG_LEVEL_ERROR)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(previous)
-
-
 class WebcamSource:
     """The newest frame of a webcam: a reader thread keeps only the latest frame and drops the rest.
 
@@ -209,7 +192,7 @@ class WebcamSource:
     def __init__(self, index: int, timeout: float = 5.0):
         self.index = index
         self.raw = False  # as VideoSource.raw
-        with _opencv_errors_only():  # a missing camera is our one-line error, not OpenCV's backend warnings too
+        with opencv_errors_only():  # a missing camera is our one-line error, not OpenCV's backend warnings too
             self._cap = cv2.VideoCapture(index)
         if not self._cap.isOpened():
             self._cap.release()
@@ -517,7 +500,7 @@ def sniff_kind(path: str | Path) -> str:
         if is_animated(path):  # Pillow reads it frame by frame, even cut short after its first frame
             return "video"
         data = np.fromfile(str(path), dtype=np.uint8)
-        with _opencv_errors_only(silent=True):  # a cut GIF or WebP: vis says so itself
+        with opencv_errors_only(silent=True):  # a cut GIF or WebP: vis says so itself
             if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None:
                 return "image"
         if signed:  # an image format that does not decode: FFmpeg may still show a torn frame

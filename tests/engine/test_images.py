@@ -1,5 +1,7 @@
 import os
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +49,6 @@ def test_exif_orientation_turns_the_image_upright_as_pillow_does(tmp_path, orien
 
 
 def test_exif_orientation_keeps_alpha_and_16_bits(tmp_path) -> None:
-    import struct
-    import zlib
 
     import cv2
     from PIL import Image
@@ -76,6 +76,35 @@ def test_exif_orientation_keeps_alpha_and_16_bits(tmp_path) -> None:
 def test_bad_images(image_files, kind, match) -> None:
     with pytest.raises(InputFileError, match=match):
         load_image(image_files[kind])
+
+
+def _png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that announces ``width`` x ``height`` pixels and holds none: what a reader sees before decoding."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_photo_above_pillows_limit_is_opened_as_opencv_opens_it(tmp_path, recwarn) -> None:
+    """Pillow (EXIF, animations) refuses above 179 megapixels and warns above 89; OpenCV decodes up to 2^30 pixels,
+    so a 14000x14000 photo is opened, without a warning, and only a larger one is refused, in one line."""
+    from PIL import Image
+
+    from vis.engine._animated import is_animated
+    from vis.engine._images import open_picture
+
+    big = _png_header(tmp_path / "big.png", 14000, 14000)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(big)
+    with open_picture(big) as picture:
+        assert picture.size == (14000, 14000)
+    assert not is_animated(big) and not recwarn.list
+    assert Image.MAX_IMAGE_PIXELS == 89478485  # Pillow's own limit is left as it was
+    with pytest.raises(InputFileError, match="too large to read: OpenCV decodes at most 1073741824 pixels"):
+        load_image(_png_header(tmp_path / "bomb.png", 40000, 40000))
 
 
 def test_save_roundtrip_and_no_overwrite(tmp_path) -> None:
