@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 from vis.cli._app import VisTyper, format_table, torch_threads_option
 from vis.cli._stills import read_still
+from vis.errors import InputFileError, VisError
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 
@@ -61,25 +63,51 @@ def register(app: VisTyper) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
         threads: int = torch_threads_option(),
     ) -> None:
-        """Classify images: top classes with probabilities."""
+        """Classify images: top classes with probabilities. A file that cannot be read is skipped and said (exit
+        code 2); the others are classified."""
         from vis.engine import predict
         from vis.engine._torch_device import limit_torch_threads
         from vis.models import get_model, model_spec
 
         limit_torch_threads(threads)
         model_spec(model)
-        pictures = [read_still(p) for p in images]  # fail on a bad file before loading weights
+        readable, pictures, skipped = _read_stills(images)  # before loading weights: nothing readable, no wait
         net = get_model(model, weights=weights)
         results = predict(model, net, pictures, top=top)
         if as_json:
             # probabilities unrounded: a program reads them (and all 1000 sum to 1)
             payload = [
                 {"image": str(p), "top": [{"index": i, "class": c, "probability": float(q)} for i, c, q in r.classes]}
-                for p, r in zip(images, results)
+                for p, r in zip(readable, results)
             ]
-            typer.echo(json.dumps({"model": model, "weights": weights, "results": payload}, indent=2))
-            return
-        for path, result in zip(images, results):
-            typer.echo(f"{path}:")
-            for i, c, q in result.classes:
-                typer.echo(f"  {q:7.2%}  {c} ({i})")
+            unread = [{"image": str(p), "error": reason} for p, reason in skipped]
+            typer.echo(json.dumps({"model": model, "weights": weights, "results": payload, "skipped": unread},
+                                  indent=2))
+        else:
+            for path, result in zip(readable, results):
+                typer.echo(f"{path}:")
+                for i, c, q in result.classes:
+                    typer.echo(f"  {q:7.2%}  {c} ({i})")
+        if skipped:  # a script sees it in the exit code, the user on stderr
+            raise VisError(f"{len(skipped)} of the {len(images)} images could not be read (said above)")
+
+
+def _read_stills(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], list[tuple[Path, str]]]:
+    """(the paths read, their pictures, (path, why not) of the others, each said on stderr).
+
+    Raises:
+        InputFileError: the one path given cannot be read (its own error), or none of several can.
+    """
+    readable, pictures, skipped = [], [], []
+    for path in paths:
+        try:
+            pictures.append(read_still(path))
+            readable.append(path)
+        except InputFileError as e:
+            if len(paths) == 1:
+                raise
+            skipped.append((path, str(e)))
+            typer.echo(f"skipped: {e}", err=True)
+    if not readable:
+        raise InputFileError(f"none of the {len(paths)} images could be read (said above)")
+    return readable, pictures, skipped

@@ -128,6 +128,25 @@ def test_predict_grey_rgba_and_bad_files(image_files) -> None:
         assert result.exit_code == 2 and str(image_files[bad]) in result.output
 
 
+def test_predict_skips_a_file_it_cannot_read_and_classifies_the_rest(image_files, tmp_path) -> None:
+    """One bad file among many costs its own result only; the exit code and stderr say so, and --json lists it."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00" * 64)
+    files = [str(image_files["grey"]), str(image_files["text"]), str(clip)]
+    result = invoke("predict", "lenet5", "-w", "random", *files, "--top", "1")
+    assert result.exit_code == 2
+    assert result.stdout.startswith(f"{files[0]}:") and result.stdout.count("%") == 1
+    assert f"skipped: not a readable image: {files[1]}" in result.stderr
+    assert f"skipped: {clip} is a video: this command reads still images" in result.stderr
+    assert "error: 2 of the 3 images could not be read (said above)" in result.stderr
+    as_json = invoke("predict", "lenet5", "-w", "random", *files, "--top", "1", "--json")
+    payload = json.loads(as_json.stdout)
+    assert as_json.exit_code == 2 and [r["image"] for r in payload["results"]] == files[:1]
+    assert [s["image"] for s in payload["skipped"]] == files[1:]
+    none = invoke("predict", "lenet5", "-w", "random", *files[1:])
+    assert none.exit_code == 2 and "none of the 2 images could be read" in none.stderr and not none.stdout
+
+
 def test_offline_weights_exit_2(monkeypatch, tmp_path) -> None:
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
