@@ -57,3 +57,20 @@ def test_feature_map_figure_is_written(tmp_path):
     path = plot_feature_maps(rng.standard_normal((2, 3, 7, 7)).astype(np.float32), [0, 4, 9],
                              [rng.random((20, 20, 3)).astype(np.float32)] * 2, ["a.jpg", "b.jpg"], tmp_path / "m.png", "t")
     assert path.stat().st_size > 1000
+
+
+def test_many_feature_maps_wrap_onto_lines_of_a_bounded_width(tmp_path):
+    """70 channels of 2 images: each image's row wraps onto 3 lines of at most 32 maps, so the figure stays about
+    33 maps wide (not 71) and about 6 lines tall."""
+    import cv2
+
+    from vis.engine._plots import GAP, MAP_CELL, MAX_MAP_COLUMNS
+
+    rng = np.random.default_rng(0)
+    maps = rng.standard_normal((2, 70, 7, 7)).astype(np.float32)
+    path = plot_feature_maps(maps, list(range(100, 170)), [rng.random((20, 20, 3)).astype(np.float32)] * 2,
+                             ["a.jpg", "b.jpg"], tmp_path / "m.png", "t")
+    height, width = cv2.imread(str(path)).shape[:2]
+    step = MAP_CELL + GAP
+    assert (MAX_MAP_COLUMNS + 1) * step - GAP <= width < (MAX_MAP_COLUMNS + 4) * step
+    assert 6 * MAP_CELL < height < 8 * (MAP_CELL + 14)
