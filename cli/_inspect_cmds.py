@@ -146,7 +146,7 @@ def register(app: VisTyper) -> None:
         threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
-        """Activation maps of a layer: a row per image, a column per channel."""
+        """Activation maps of a layer: a row per image, a column per channel (over 32 channels, a row wraps)."""
         from vis.engine._channels import parse_channels
         from vis.engine._inspect import display_image, feature_maps, layer_info, model_batch
         from vis.engine._plots import plot_feature_maps
@@ -156,7 +156,7 @@ def register(app: VisTyper) -> None:
         limit_torch_threads(threads)
         info = layer_info(model, layer, spatial=True)
         chosen = parse_channels(channels, info.channels, layer)
-        pictures = [read_still(p) for p in images]
+        pictures = [read_still(p, model=model) for p in images]
         output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         maps = feature_maps(model, net, pictures, layer, chosen)
@@ -196,7 +196,7 @@ def register(app: VisTyper) -> None:
         if samples and noise == 0:
             raise VisError("--noise 0 makes every SmoothGrad copy the image itself: give --noise above 0, or drop "
                            "--samples for a plain saliency map")
-        picture = read_still(image)
+        picture = read_still(image, model=model)
         output, npy = _outputs(output, npy, overwrite)
         net = get_model(model, weights=weights)
         x = model_batch(model, [picture])
@@ -240,7 +240,7 @@ def register(app: VisTyper) -> None:
             if layer is not None and layer != cam_layer:
                 raise VisError(f"plain CAM reads {cam_layer} of {model} (the maps before the pooling); "
                                f"drop --layer or use --method gradcam")
-        picture = read_still(image)
+        picture = read_still(image, model=model)
         output, npy = _outputs(output, npy, overwrite)
         attr = Attribution(model, get_model(model, weights=weights), _session(provider, threads), weights)
         x = model_batch(model, [picture])

@@ -71,7 +71,7 @@ def register(app: VisTyper) -> None:
 
         limit_torch_threads(threads)
         model_spec(model)
-        readable, pictures, skipped = _read_stills(images)  # before loading weights: nothing readable, no wait
+        readable, pictures, skipped = _read_stills(images, model)  # before loading weights: nothing readable, no wait
         net = get_model(model, weights=weights)
         results = predict(model, net, pictures, top=top)
         if as_json:
@@ -92,7 +92,7 @@ def register(app: VisTyper) -> None:
             raise VisError(f"{len(skipped)} of the {len(images)} images could not be read (said above)")
 
 
-def _read_stills(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], list[tuple[Path, str]]]:
+def _read_stills(paths: list[Path], model: str) -> tuple[list[Path], list[np.ndarray], list[tuple[Path, str]]]:
     """(the paths read, their pictures, (path, why not) of the others, each said on stderr).
 
     Raises:
@@ -101,7 +101,7 @@ def _read_stills(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], list[
     readable, pictures, skipped = [], [], []
     for path in paths:
         try:
-            pictures.append(read_still(path))
+            pictures.append(read_still(path, model=model))
             readable.append(path)
         except InputFileError as e:
             if len(paths) == 1:

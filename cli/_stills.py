@@ -10,12 +10,14 @@ import typer
 from vis.errors import InputFileError
 
 
-def read_still(path: Path, role: str = "") -> np.ndarray:
+def read_still(path: Path, role: str = "", model: str | None = None) -> np.ndarray:
     """:func:`vis.engine.load_image`, saying on stderr (stdout may be JSON) when the file is an animation, of which
-    only the first frame is read. ``role`` names the option it came from (``--guide``)."""
+    only the first frame is read, and when ``model`` learned light digits on dark (MNIST) and the picture is mostly
+    light. ``role`` names the option it came from (``--guide``)."""
     from vis.engine import load_image
     from vis.engine._animated import is_animated
     from vis.engine._video import is_video_path
+    from vis.models import model_spec
 
     try:
         picture = load_image(path)
@@ -25,4 +27,7 @@ def read_still(path: Path, role: str = "") -> np.ndarray:
         raise
     if is_animated(path):
         typer.echo(f"note: {role + ' ' if role else ''}{path} is animated: only its first frame is used", err=True)
+    if model is not None and model_spec(model).preprocessing.light_on_dark and picture.mean() > 0.5:
+        typer.echo(f"note: {model} learned light digits on a dark ground (MNIST), and {path} is mostly light: "
+                   "answers for dark digits on white mean little; invert the image", err=True)
     return picture

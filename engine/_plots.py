@@ -150,17 +150,43 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str, max_filters:
     return _save(fig, path, overwrite)
 
 
+MAX_MAP_COLUMNS = 32  # more channels wrap onto further lines of the image's row: a 1280-channel row was 130000 px
+
+
 def plot_feature_maps(maps: np.ndarray, channels: Sequence[int], inputs: Sequence[np.ndarray], labels: Sequence[str],
                       path: str | Path, title: str, overwrite: bool = False) -> Path:
     """Activation maps (N, K, h, w): a row per image (its input first), a column per channel, each map scaled to
-    its own range (viridis)."""
+    its own range (viridis). Over :data:`MAX_MAP_COLUMNS` channels an image's row wraps onto more lines, and each
+    map is numbered above it instead of by its column."""
     n, k = maps.shape[:2]
-    cells = []
+    if k <= MAX_MAP_COLUMNS:
+        cells = []
+        for r in range(n):
+            cells.append(thumbnail(inputs[r], MAP_CELL))
+            cells.extend(blocks(maps[r, c], MAP_CELL, "viridis") for c in range(k))
+        fig, _ = _mosaic_figure(mosaic(cells, k + 1), title, ["input", *(f"ch {c}" for c in channels)],
+                                [label[:18] for label in labels], MAP_CELL, fontsize=8)
+        return _save(fig, path, overwrite)
+    lines = math.ceil(k / MAX_MAP_COLUMNS)
+    label_gap = 14  # room for each map's channel number above it
+    blank = np.ones((MAP_CELL, MAP_CELL, 3), np.float32)
+    cells, numbers = [], []  # numbers: (line, column, channel) of every map drawn
     for r in range(n):
-        cells.append(thumbnail(inputs[r], MAP_CELL))
-        cells.extend(blocks(maps[r, c], MAP_CELL, "viridis") for c in range(k))
-    fig, _ = _mosaic_figure(mosaic(cells, k + 1), title, ["input", *(f"ch {c}" for c in channels)],
-                            [label[:18] for label in labels], MAP_CELL, fontsize=8)
+        for line in range(lines):
+            cells.append(thumbnail(inputs[r], MAP_CELL) if line == 0 else blank)
+            part = range(line * MAX_MAP_COLUMNS, min(k, (line + 1) * MAX_MAP_COLUMNS))
+            cells.extend(blocks(maps[r, c], MAP_CELL, "viridis") for c in part)
+            cells.extend(blank for _ in range(MAX_MAP_COLUMNS - len(part)))
+            numbers.extend((r * lines + line, 1 + c - part.start, channels[c]) for c in part)
+    picture = np.pad(mosaic(cells, MAX_MAP_COLUMNS + 1, gap_y=label_gap), ((label_gap, 0), (0, 0), (0, 0)),
+                     constant_values=1.0)
+    fig, ax = _mosaic_figure(picture, title, fontsize=8)
+    step_x, step_y = MAP_CELL + GAP, MAP_CELL + label_gap
+    for line, column, channel in numbers:
+        ax.text(column * step_x + MAP_CELL / 2, line * step_y + label_gap - 3, str(channel), ha="center",
+                va="bottom", fontsize=6)
+    ax.set_yticks([r * lines * step_y + label_gap + MAP_CELL / 2 for r in range(n)], [label[:18] for label in labels],
+                  fontsize=8)
     return _save(fig, path, overwrite)
 
 

@@ -27,6 +27,7 @@ class Preprocessing:
     resize: int = 256
     crop: int = 224
     fixed_size: bool = False  # True when the classifier needs exactly crop x crop
+    light_on_dark: bool = False  # trained on light strokes on a dark ground (MNIST): dark-on-white input misleads it
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -81,7 +81,8 @@ _SPECS: dict[str, ModelSpec] = {
     for spec in [
         ModelSpec(
             "lenet5", "LeNet-5 for 28x28 MNIST digits (the thesis variant)", LeNet5,
-            Preprocessing(mean=(0.0,), std=(1.0,), channels=1, channel_order="grey", min_size=28, resize=28, crop=28, fixed_size=True),
+            Preprocessing(mean=(0.0,), std=(1.0,), channels=1, channel_order="grey", min_size=28, resize=28, crop=28, fixed_size=True,
+                          light_on_dark=True),
             "digits.txt", WeightsFile(note="train your own: vis train lenet -o lenet.pt"), "tanh2",
             fixed_size_from="dropout",
         ),

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import urllib.error
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -145,6 +146,23 @@ def test_predict_skips_a_file_it_cannot_read_and_classifies_the_rest(image_files
     assert [s["image"] for s in payload["skipped"]] == files[1:]
     none = invoke("predict", "lenet5", "-w", "random", *files[1:])
     assert none.exit_code == 2 and "none of the 2 images could be read" in none.stderr and not none.stdout
+
+
+def test_lenet_is_told_of_a_dark_digit_on_white(tmp_path) -> None:
+    """LeNet-5 learned MNIST's light digits on black: a scanned dark-on-white digit gets a note, a light one none."""
+    import cv2
+
+    digit = np.zeros((28, 28), np.uint8)
+    cv2.line(digit, (14, 4), (14, 24), 255, 3)
+    light, dark = tmp_path / "light.png", tmp_path / "dark.png"
+    cv2.imwrite(str(light), digit)
+    cv2.imwrite(str(dark), 255 - digit)
+    result = invoke("predict", "lenet5", "-w", "random", str(light), str(dark), "--top", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("note:") == 1
+    assert f"and {dark} is mostly light: answers for dark digits on white mean little; invert" in result.stderr
+    calm = invoke("predict", "efficientnet_lite0", "-w", "random", str(dark), "--top", "1")
+    assert "note:" not in calm.stderr  # photos may be light
 
 
 def test_offline_weights_exit_2(monkeypatch, tmp_path) -> None:
