@@ -52,7 +52,8 @@ def _folder(images: Path, model: str, min_count: int = 1):
     from vis.engine._inspect import scan_images
 
     found = scan_images(images, min_count=min_count, model_name=model)
-    note = f", skipped {counted(len(found.skipped), 'non-image or unreadable file')}" if found.skipped else ""
+    named = ", ".join(str(p.relative_to(images)) for p in found.skipped[:3]) + (", ..." if len(found.skipped) > 3 else "")
+    note = f", skipped {counted(len(found.skipped), 'file')} not readable as images ({named})" if found.skipped else ""
     if found.animated:
         note += f"; of {counted(len(found.animated), 'animation')}, only the first frame is used"
     typer.echo(f"{images}: {counted(len(found.paths), 'image')}{note}")
@@ -330,7 +331,7 @@ def register(app: VisTyper) -> None:
         net = get_model(model, weights=weights)
         used = tsne_perplexity(perplexity, len(found.images))
         if used != perplexity:
-            typer.echo(f"perplexity {used:g}, not {perplexity:g}: {len(found.images)} images allow no more (about a "
+            typer.echo(f"perplexity {used:.3g}, not {perplexity:g}: {len(found.images)} images allow no more (about a "
                        f"third of them as neighbours)")
         points = tsne_embedding(pooled_features(model, net, found.images, layer), perplexity)
         thumbs = [display_image(x) for x in model_batch(model, found.images)]

@@ -101,7 +101,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     if len(paths) < min_count:
         found = counted(len(paths), "image")
         raise InputFileError(
-            f"{folder} holds {found} ({counted(len(skipped), 'other file')} skipped); "
+            f"{folder} holds {found} ({counted(len(skipped), 'file')} not readable as images skipped); "
             f"need at least {min_count} ({', '.join(sorted(READ_IMAGE_SUFFIXES))})"
         )
     return ImageSet(paths, images, labels, skipped, animated)

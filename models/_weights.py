@@ -53,7 +53,10 @@ class WeightsFile:
         path = self.cache_path()
         if not path.exists():
             self._download(path)
-        return read_state_dict(path)
+        try:
+            return read_state_dict(path)
+        except WeightsUnavailableError as e:  # a download cut short, or a file put there by hand
+            raise WeightsUnavailableError(f"{e}; delete it and run again to download it anew ({self.url})") from e
 
     def _download(self, path: Path) -> None:
         # torch writes to a temporary file beside ``path`` and renames it only once the hash matched

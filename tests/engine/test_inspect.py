@@ -338,7 +338,7 @@ def test_scan_images_skips_and_counts(image_files, tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "x.txt").write_text("x")
-    with pytest.raises(InputFileError, match="1 other file skipped"):
+    with pytest.raises(InputFileError, match="1 file not readable as images skipped"):
         scan_images(empty)
     with pytest.raises(InputFileError, match="not found"):
         scan_images(tmp_path / "nope")

@@ -159,6 +159,17 @@ def test_published_weights_with_a_wrong_hash_are_refused(monkeypatch, tmp_path) 
     assert not weights.available_locally() and list((tmp_path / "hub" / "checkpoints").iterdir()) == []
 
 
+def test_a_broken_cached_download_says_how_to_get_it_again(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    cached = tmp_path / "hub" / "checkpoints" / "googlenet-1378be20.pth"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"half a download")
+    with pytest.raises(WeightsUnavailableError) as info:
+        get_model("googlenet", weights="imagenet")
+    assert f"{cached} is not a PyTorch weights file" in str(info.value)
+    assert "delete it and run again to download it anew (https://download.pytorch.org/" in str(info.value)
+
+
 def test_efficientnet_real_weights_classify_a_photo(sample_photo) -> None:
     from vis.engine import load_image, predict
 
