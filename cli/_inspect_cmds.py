@@ -207,6 +207,9 @@ def register(app: VisTyper) -> None:
         path = plot_saliency(display_image(x[0]), result.map, output,
                              f"{model} {kind}\n{_title_classes(model, result.logits, result.class_index)}", overwrite=overwrite)
         typer.echo(f"wrote {path} (class {result.class_index})")
+        if not result.map.any():
+            typer.echo(f"note: the map is zero everywhere: no pixel changes class {result.class_index}'s score"
+                       + (" (the noise may drown the image: lower --noise)" if samples else ""))
         _echo_crop(model, [picture], [image.name])
         _save_npy(npy, result.map)
 
@@ -254,6 +257,9 @@ def register(app: VisTyper) -> None:
                         f"{model} {name} at {result.layer}\n{_title_classes(model, result.logits, result.class_index)}",
                         overwrite=overwrite)
         typer.echo(f"wrote {path} (class {result.class_index}, layer {result.layer})")
+        if not result.heatmap.any():  # Grad-CAM keeps what raises the class: a blank figure is an answer, say it
+            typer.echo(f"note: the map is zero everywhere: nothing at {result.layer} raises class "
+                       f"{result.class_index}'s score, so the figure shows no heat")
         _echo_crop(model, [picture], [image.name])
         _save_npy(npy, result.cam)
 
