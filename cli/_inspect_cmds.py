@@ -77,6 +77,12 @@ def _check_class_and_provider(model: str, klass: Optional[int], provider: str) -
     resolve_provider(provider)
 
 
+def _row_names(paths: list[Path]) -> list[str]:
+    """Each image's file name, or its path as given where two names are alike (cat/0.png, dog/0.png)."""
+    names = [p.name for p in paths]
+    return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names)]
+
+
 def _session(provider: str, threads: int):
     from vis.engine._session import SessionConfig
 
@@ -162,10 +168,11 @@ def register(app: VisTyper) -> None:
         net = get_model(model, weights=weights)
         maps = feature_maps(model, net, pictures, layer, chosen)
         shown = [display_image(x) for x in model_batch(model, pictures)]
-        path = plot_feature_maps(maps, chosen, shown, [p.name for p in images], output,
+        names = _row_names(images)
+        path = plot_feature_maps(maps, chosen, shown, names, output,
                                  f"{model} {layer}: {info.channels} channels, {maps.shape[2]}x{maps.shape[3]}", overwrite=overwrite)
         typer.echo(f"wrote {path}")
-        _echo_crop(model, pictures, [p.name for p in images])
+        _echo_crop(model, pictures, names)
         _save_npy(npy, maps)
 
     @app.command("saliency")

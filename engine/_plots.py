@@ -150,6 +150,11 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str, max_filters:
     return _save(fig, path, overwrite)
 
 
+def _row_label(label: str, width: int = 18) -> str:
+    """A row's label cut to ``width`` characters from the left: a path's end (its file name) tells rows apart."""
+    return label if len(label) <= width else "…" + label[-(width - 1):]
+
+
 MAX_MAP_COLUMNS = 32  # more channels wrap onto further lines of the image's row: a 1280-channel row was 130000 px
 
 
@@ -165,7 +170,7 @@ def plot_feature_maps(maps: np.ndarray, channels: Sequence[int], inputs: Sequenc
             cells.append(thumbnail(inputs[r], MAP_CELL))
             cells.extend(blocks(maps[r, c], MAP_CELL, "viridis") for c in range(k))
         fig, _ = _mosaic_figure(mosaic(cells, k + 1), title, ["input", *(f"ch {c}" for c in channels)],
-                                [label[:18] for label in labels], MAP_CELL, fontsize=8)
+                                [_row_label(label) for label in labels], MAP_CELL, fontsize=8)
         return _save(fig, path, overwrite)
     lines = math.ceil(k / MAX_MAP_COLUMNS)
     label_gap = 14  # room for each map's channel number above it
@@ -185,7 +190,7 @@ def plot_feature_maps(maps: np.ndarray, channels: Sequence[int], inputs: Sequenc
     for line, column, channel in numbers:
         ax.text(column * step_x + MAP_CELL / 2, line * step_y + label_gap - 3, str(channel), ha="center",
                 va="bottom", fontsize=6)
-    ax.set_yticks([r * lines * step_y + label_gap + MAP_CELL / 2 for r in range(n)], [label[:18] for label in labels],
+    ax.set_yticks([r * lines * step_y + label_gap + MAP_CELL / 2 for r in range(n)], [_row_label(label) for label in labels],
                   fontsize=8)
     return _save(fig, path, overwrite)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -237,3 +238,10 @@ def test_a_grad_cam_map_that_is_zero_everywhere_is_said(sample_photo, tmp_path) 
     assert "note: the map is zero everywhere: nothing at head raises class 7's score" in blank.stdout
     predicted = invoke("cam", "efficientnet_lite0", sample_photo, "-o", tmp_path / "top.png", "--threads", "1")
     assert predicted.exit_code == 0 and "zero everywhere" not in predicted.stdout
+
+
+
+def test_feature_rows_of_images_with_one_name_are_told_apart() -> None:
+    from vis.cli._inspect_cmds import _row_names
+
+    assert _row_names([Path("cat/0.png"), Path("dog/0.png"), Path("dog/1.png")]) == ["cat/0.png", "dog/0.png", "1.png"]

@@ -74,3 +74,10 @@ def test_many_feature_maps_wrap_onto_lines_of_a_bounded_width(tmp_path):
     step = MAP_CELL + GAP
     assert (MAX_MAP_COLUMNS + 1) * step - GAP <= width < (MAX_MAP_COLUMNS + 4) * step
     assert 6 * MAP_CELL < height < 8 * (MAP_CELL + 14)
+
+
+def test_row_labels_keep_the_end_of_a_long_path():
+    from vis.engine._plots import _row_label
+
+    assert _row_label("0.png") == "0.png"
+    assert _row_label("holiday/2024/cat/0.png") == "\u2026ay/2024/cat/0.png" and len(_row_label("x" * 40)) == 18
