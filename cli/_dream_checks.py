@@ -14,9 +14,9 @@ MAX_FPS = 1000  # players and containers give up long before; 1e9 wrote a 1/1e9 
 
 
 def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], zoom_frames: int, zoom: float,
-                     fps: float, overwrite: bool) -> None:
+                     fps: float, overwrite: bool, guide: Optional[Path] = None) -> None:
     """Fail before any work on an output that does not fit the input (``kind``: image, video or webcam): its kind,
-    suffix, place, the input itself, or the zoom settings."""
+    suffix, place, the input itself or the guide image, or the zoom settings."""
     from vis.engine._images import check_output
     from vis.engine._video import WRITTEN_VIDEO_SUFFIXES, check_video_suffix, is_image_path, is_video_path
 
@@ -54,7 +54,7 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
         check_video_suffix(output)
     if kind == "video" and output.exists() and output.samefile(input):
         raise VisError(f"{output} is the input: a video cannot be dreamed into itself while it is read; choose another -o")
-    check_output(output, overwrite)
+    check_output(output, overwrite, [input, guide])
 
 
 FRAME_OPTIONS = {"blend": "--blend", "iterations_per_frame": "--iterations-per-frame",

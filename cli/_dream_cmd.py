@@ -105,7 +105,7 @@ def register(app: VisTyper) -> None:
         check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame, blend, flow)
         plan = plan_folder(input, output, overwrite, skip_existing) if kind == "folder" else None
         if plan is None:
-            check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite)
+            check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite, guide)
         else:
             typer.echo(folder_summary(plan))
         if virtual_cam:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -17,15 +18,15 @@ OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg; .png is added to a name
 NPY_HELP = "Also save the raw numbers as a .npy file."
 
 
-def _outputs(output: Path, npy: Optional[Path], overwrite: bool) -> tuple[Path, Optional[Path]]:
+def _outputs(output: Path, npy: Optional[Path], overwrite: bool, inputs: Sequence[Path] = ()) -> tuple[Path, Optional[Path]]:
     """The files that will really be written (a figure without suffix gets .png, numbers get .npy), checked before
-    any slow work."""
+    any slow work; none may be one of the ``inputs``."""
     from vis.engine._images import check_output
     from vis.engine._plots import check_figure_output
 
-    output = check_figure_output(output, overwrite)
+    output = check_figure_output(output, overwrite, inputs)
     if npy is not None:
-        npy = check_output(npy_path(npy), overwrite)
+        npy = check_output(npy_path(npy), overwrite, inputs)
     return output, npy
 
 
@@ -164,7 +165,7 @@ def register(app: VisTyper) -> None:
         info = layer_info(model, layer, spatial=True)
         chosen = parse_channels(channels, info.channels, layer)
         pictures = [read_still(p, model=model) for p in images]
-        output, npy = _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite, images)
         net = get_model(model, weights=weights)
         maps = feature_maps(model, net, pictures, layer, chosen)
         shown = [display_image(x) for x in model_batch(model, pictures)]
@@ -205,7 +206,7 @@ def register(app: VisTyper) -> None:
             raise VisError("--noise 0 makes every SmoothGrad copy the image itself: give --noise above 0, or drop "
                            "--samples for a plain saliency map")
         picture = read_still(image, model=model)
-        output, npy = _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite, [image])
         net = get_model(model, weights=weights)
         x = model_batch(model, [picture])
         result = Attribution(model, net, _session(provider, threads), weights).saliency(
@@ -252,7 +253,7 @@ def register(app: VisTyper) -> None:
                 raise VisError(f"plain CAM reads {cam_layer} of {model} (the maps before the pooling); "
                                f"drop --layer or use --method gradcam")
         picture = read_still(image, model=model)
-        output, npy = _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite, [image])
         attr = Attribution(model, get_model(model, weights=weights), _session(provider, threads), weights)
         x = model_batch(model, [picture])
         if method == "cam":
@@ -284,6 +285,7 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """The image patches of a folder that activate one unit most, cropped to its receptive field."""
+        from vis.engine._folders import files_under
         from vis.engine._inspect import check_image_folder, layer_info
         from vis.engine._patches import top_patches
         from vis.engine._plots import plot_patches
@@ -297,7 +299,7 @@ def register(app: VisTyper) -> None:
             raise VisError(f"channel {channel} is out of range: layer {layer} of {model} has {info.channels} channels "
                            f"(0..{info.channels - 1})")
         check_image_folder(images)  # a missing folder is reported before an existing output
-        output, npy = _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite, files_under(images))  # a figure must not replace a photo
         found = _folder(images, model)
         net = get_model(model, weights=weights)
         patches, rf = top_patches(model, net, found.images, layer, channel, k)
@@ -330,6 +332,7 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:
         """t-SNE map of a folder's images by their pooled features, with thumbnails, coloured by label."""
+        from vis.engine._folders import files_under
         from vis.engine._inspect import check_image_folder, display_image, layer_info, model_batch
         from vis.engine._patches import pooled_features, tsne_embedding, tsne_perplexity
         from vis.engine._plots import plot_embedding
@@ -339,7 +342,7 @@ def register(app: VisTyper) -> None:
         limit_torch_threads(threads)
         layer_info(model, layer)
         check_image_folder(images)  # a missing folder is reported before an existing output
-        output, npy = _outputs(output, npy, overwrite)
+        output, npy = _outputs(output, npy, overwrite, files_under(images))
         found = _folder(images, model, min_count=3)
         net = get_model(model, weights=weights)
         used = tsne_perplexity(perplexity, len(found.images))

@@ -90,7 +90,7 @@ def register(app: VisTyper) -> None:
         check_weights_fit("vgg19", config.weights)
         content_img = read_still(content)
         style_imgs = [read_still(p) for p in styles]
-        check_image_output(output, overwrite)  # after the inputs: a missing image is reported before an existing file
+        check_image_output(output, overwrite, [content, *styles])  # after the inputs: a missing image is reported before an existing file
 
         with staged_progress("content", "style", "tv") as bar:  # opens at the first step (see StagedProgress)
 

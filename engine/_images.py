@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,11 +130,15 @@ def refuse_folder(path: Path) -> None:
         raise OutputPathError(f"{path} is a folder: name a file to write")
 
 
-def check_output(path: str | Path, overwrite: bool) -> Path:
-    """Refuse to overwrite an existing file unless asked, and fail now on a path that cannot be written, before any
-    slow work; create the output folder (noted in :data:`created_folders`)."""
+def check_output(path: str | Path, overwrite: bool, inputs: Sequence[Path | None] = ()) -> Path:
+    """Refuse to overwrite an existing file unless asked, and one of the command's ``inputs`` even then, and fail now
+    on a path that cannot be written, before any slow work; create the output folder (noted in
+    :data:`created_folders`)."""
     path = Path(path)
     refuse_folder(path)
+    if path.exists() and any(source is not None and _same_file(path, source) for source in inputs):
+        raise OutputPathError(f"{path} is an input of this command: write to another file, so the input is kept "
+                              "(--overwrite replaces earlier outputs only)")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
     blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
@@ -214,12 +218,19 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return img[..., ::-1] if img.ndim == 3 and img.shape[2] == 3 else img
 
 
-def check_image_output(path: str | Path, overwrite: bool) -> Path:
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.samefile(other)
+    except OSError:  # the input is gone or unreadable: it is not this file
+        return False
+
+
+def check_image_output(path: str | Path, overwrite: bool, inputs: Sequence[Path | None] = ()) -> Path:
     """:func:`check_output` for an image file, whose suffix must be one OpenCV writes."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise OutputPathError(f"cannot write an image as {path.suffix or 'a file without suffix'}: use .png or .jpg")
-    return check_output(path, overwrite)
+    return check_output(path, overwrite, inputs)
 
 
 def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> Path:

@@ -41,9 +41,9 @@ def figure_path(path: str | Path) -> Path:
     return path
 
 
-def check_figure_output(path: str | Path, overwrite: bool) -> Path:
+def check_figure_output(path: str | Path, overwrite: bool, inputs: Sequence[Path] = ()) -> Path:
     """:func:`check_output` for the file a figure named ``path`` will really be written to."""
-    return check_output(figure_path(path), overwrite)
+    return check_output(figure_path(path), overwrite, inputs)
 
 
 def _save(fig, path: str | Path, overwrite: bool) -> Path:

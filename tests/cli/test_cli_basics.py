@@ -249,3 +249,27 @@ def test_torch_commands_take_threads(image_files, monkeypatch) -> None:
     assert result.exit_code == 0 and asked == [1], result.output
     result = invoke("predict", "lenet5", "-w", "random", str(image_files["grey"]))
     assert result.exit_code == 0 and asked == [1], result.output  # 0, the default, leaves torch's own setting
+
+
+@pytest.mark.parametrize("command", ["dream", "dream_guide", "style", "style_of", "features", "saliency", "cam",
+                                     "patches", "embed"])
+def test_an_input_is_never_written_over_even_with_overwrite(image_files, tmp_path, command) -> None:
+    """--overwrite replaces an earlier output; an output named like the command's own input (a photo, a style or
+    guide image, a file of the scanned folder) would lose it, and is refused before any work."""
+    photo, other = image_files["rgb"], image_files["grey"]
+    folder = photo.parent
+    args = {
+        "dream": ["dream", photo, "-o", photo],
+        "dream_guide": ["dream", other, "--guide", photo, "-o", photo],
+        "style": ["style", photo, other, "-o", photo],
+        "style_of": ["style", other, photo, "-o", photo],
+        "features": ["features", "lenet5", other, photo, "-l", "tanh1", "-o", photo],
+        "saliency": ["saliency", "lenet5", photo, "-o", photo],
+        "cam": ["cam", "lenet5", photo, "-o", photo],
+        "patches": ["patches", "lenet5", "-l", "tanh1", "-c", "0", "--images", folder, "-o", photo],
+        "embed": ["embed", "lenet5", "-l", "tanh1", "--images", folder, "-o", photo],
+    }[command]
+    before = photo.read_bytes()
+    result = invoke(*map(str, args), "-w", "random", "--overwrite")
+    assert result.exit_code == 2 and f"{photo} is an input of this command" in result.output, result.output
+    assert photo.read_bytes() == before
