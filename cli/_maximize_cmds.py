@@ -51,7 +51,7 @@ def register(app: VisTyper) -> None:
         scales: Optional[str] = typer.Option(None, "--scales", help=SCALES_HELP),
         size: Optional[int] = typer.Option(None, "--size", min=16, help="Output size (default: the model's input size)."),
         iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Steps per scale (default: 16 pixel, 256 fft; per-model defaults)."),
-        step: Optional[float] = typer.Option(None, "--step", help="Normalised step size (pixel units per mean |g|)."),
+        step: Optional[float] = typer.Option(None, "--step", help="Normalised step: the mean pixel change per step, on the 0..1 scale (0.02 is 5 of 255; dream's --step counts 8-bit levels)."),
         lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate."),
         optimizer: Optional[str] = typer.Option(None, "--optimizer", help="normalized or adam."),
         l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step."),

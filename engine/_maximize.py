@@ -119,9 +119,12 @@ class MaximizeConfig:
         for name, value in (("--tv", self.tv), ("--l2", self.l2_decay)):
             if not (value >= 0 and math.isfinite(value)):
                 raise MaximizeError(f"{name} must be a finite number >= 0, got {value:g}")
-        if self.param == "pixel" and self.l2_decay > 1:
-            raise MaximizeError(f"--l2 is the fraction of the way to grey each step for --param pixel (0..1), got "
-                                f"{self.l2_decay:g}")
+        if self.param == "pixel" and self.l2_decay >= 1:
+            raise MaximizeError(f"--l2 is the fraction of the way to grey each step for --param pixel, below 1 (at 1 "
+                                f"every step ends on plain grey), got {self.l2_decay:g}")
+        if self.method == "normalized" and self.step > 1:
+            raise MaximizeError(f"--step is the mean pixel change per step on the 0..1 scale (0.02 is 5 of 255), at "
+                                f"most 1; {self.step:g} would push most pixels to black or white")
         return self
 
     @classmethod
