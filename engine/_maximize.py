@@ -301,10 +301,11 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
     n, c, h, w = x.shape
     if (h, w) == (size, size):
         return x
-    hwc = x.transpose(2, 3, 0, 1).reshape(h, w, n * c)
-    chunks = [cv2.resize(hwc[:, :, i : i + 512], (size, size), interpolation=cv2.INTER_CUBIC).reshape(size, size, -1)
-              for i in range(0, n * c, 512)]  # OpenCV takes at most 512 channels
-    return np.concatenate(chunks, axis=2).reshape(size, size, n, c).transpose(2, 3, 0, 1).astype(np.float32)
+    hwc = np.ascontiguousarray(x.transpose(2, 3, 0, 1).reshape(h, w, n * c))
+    # one channel at a time: OpenCV rounds differently for different channel counts (1 ulp), and the ascent after
+    # the upscale grows that into visible changes, so an atlas's --batch would change its pictures
+    out = np.stack([cv2.resize(hwc[:, :, i], (size, size), interpolation=cv2.INTER_CUBIC) for i in range(n * c)], 2)
+    return out.reshape(size, size, n, c).transpose(2, 3, 0, 1).astype(np.float32)
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -257,14 +257,15 @@ def test_seed_reproducible(googlenet_random, param):
 @pytest.mark.parametrize("param", ["pixel", "fft"])
 def test_an_atlas_tile_does_not_depend_on_the_batch(googlenet_random, param):
     """--batch is a speed setting: each unit starts from its own noise and the batch shares one jitter stream, so
-    unit 5's image is the same alone, in a batch of 3, or second in a batch of 2."""
+    unit 5's image is the same alone, in a batch of 3, or second in a batch of 2: to the bit, as a difference of
+    one rounding at the upscale between scales grew into visible ones over later steps."""
     objective = batch_objective("googlenet", "inception3a")
     config = MaximizeConfig.for_model("googlenet", objective, 48, param=param, iterations=3, seed=4)
     run = lambda batch: maximize_units("googlenet", googlenet_random, "inception3a", [2, 5, 9], config,  # noqa: E731
                                        batch=batch, threads=1)
     alone, together, pairs = run(1), run(3), run(2)
-    np.testing.assert_allclose(together, alone, atol=2e-4)
-    np.testing.assert_allclose(pairs, alone, atol=2e-4)
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(pairs, alone)
     assert not np.allclose(alone[0], alone[1], atol=0.05)  # different units, different starts
 
 
