@@ -6,8 +6,9 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import MAX_THREADS, VisTyper, format_table
+from vis.cli._app import MAX_THREADS, VisTyper, format_table, given_options
 from vis.errors import VisError
+from vis.engine._bench import MAX_BENCH_SIDE
 from vis.engine._dream import VideoDreamConfig  # its defaults are the options' defaults
 
 bench_app = VisTyper(help="Benchmarks: ORT against torch, measured side by side in one run.", no_args_is_help=True)
@@ -102,12 +103,13 @@ def bench_step_cmd(
 
 
 def bench_dream(
+    ctx: typer.Context,
     model: str = typer.Option("googlenet", "--model", help="Model (timing does not depend on weight values)."),
     weights: str = typer.Option("random", "--weights", "-w", help="random (seeded; speed does not depend on weight values), "
                                 "imagenet (published weights) or a state_dict file."),
     frames: int = typer.Option(48, "--frames", min=1, help="Frames of the synthetic clip."),
-    width: int = typer.Option(640, "--width", min=32, help="Frame width of the synthetic clip."),
-    height: int = typer.Option(360, "--height", min=32, help="Frame height of the synthetic clip."),
+    width: int = typer.Option(640, "--width", min=32, max=MAX_BENCH_SIDE, help="Frame width of the synthetic clip."),
+    height: int = typer.Option(360, "--height", min=32, max=MAX_BENCH_SIDE, help="Frame height of the synthetic clip."),
     backends: str = typer.Option("ort,torch", "--backends", help="Comma-separated backends, timed in this order."),
     threads: int = typer.Option(2, "--threads", min=0, max=MAX_THREADS, help="Intra-op threads, the same for every backend."),
     provider: str = typer.Option("auto", "--provider", help="auto, cpu, cuda or tensorrt (the ort backend's; "
@@ -125,6 +127,8 @@ def bench_dream(
     from vis.engine._dream_bench import bench_dream as run, check_dream_bench, format_bench
 
     chosen = tuple(b.strip() for b in backends.split(",") if b.strip())
+    if flow == "none" and "flow_size" in given_options(ctx):
+        raise VisError("--flow-size sizes the optical flow, and --flow none computes none")
     check_dream_bench(model, chosen, provider, cuda_graph, weights)  # before the header, so a bad name is all that is printed
     on_gpu = any(runs_on_gpu(provider, kind) for kind in chosen)
     config = DreamConfig(tile=GPU_TILE if on_gpu else DreamConfig().tile)  # one tile for all: the same work each

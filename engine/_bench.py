@@ -63,6 +63,9 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
+MAX_BENCH_SIDE = 4096
+
+
 def check_input_sizes(model: str, layers: Sequence[str], sizes: Sequence[tuple[int, int]]) -> None:
     """Fail before any work on input sizes (H, W) that ``model`` cannot take up to ``layers``: below its minimum
     side, or other than the fixed size of a classifier among them."""
@@ -78,6 +81,10 @@ def check_input_sizes(model: str, layers: Sequence[str], sizes: Sequence[tuple[i
     small = [s for s in sizes if min(s) < min_size]
     if small:
         raise BenchError(f"{model} needs at least {min_size} pixels a side; got {small[0][0]}x{small[0][1]}")
+    large = [s for s in sizes if max(s) > MAX_BENCH_SIDE]
+    if large:
+        raise BenchError(f"sides above {MAX_BENCH_SIDE} px are not timed (a 4K frame fits; a gradient's memory grows "
+                         f"with the area); got {large[0][0]}x{large[0][1]}")
 
 
 def check_weights(model: str, weights: str) -> None:

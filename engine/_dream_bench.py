@@ -144,7 +144,8 @@ def format_bench(results: Sequence[DreamBenchResult]) -> str:
     """Plain-text table, with each backend's speed relative to the last (torch, by default). Two spaces between
     columns, so that headers of several words stay apart; numbers right-aligned under theirs."""
     ref = results[-1].fps if results else 0.0
-    rows = [[r.backend, f"{r.frames:d}", f"{r.seconds:.1f}", f"{r.fps:.3f}", f"{r.first_s:.2f}", f"{r.later_fps:.3f}",
+    rows = [[r.backend, f"{r.frames:d}", f"{r.seconds:.1f}", f"{r.fps:.3f}", f"{r.first_s:.2f}",
+             f"{r.later_fps:.3f}" if r.frames > 1 else "-",
              f"{r.build_s:.1f}", f"{r.fps / ref if ref else 0.0:.2f}"] for r in results]
     widths = [max(len(cell) for cell in column) for column in zip(BENCH_HEADERS, *rows)]
 

@@ -54,7 +54,7 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
         except ValueError:
             raise StepBenchError(f"bad size {part!r}: use N or HxW, comma separated (e.g. 224,512,720x1280)") from None
         if h < 1 or w < 1:
-            raise StepBenchError(f"size {part!r} is empty")
+            raise StepBenchError(f"size {part!r} has no pixels: sides are at least 1")
         if (h, w) in sizes:
             raise StepBenchError(f"size {part!r} is given twice: each size is timed once, its engines side by side")
         sizes.append((h, w))

@@ -36,6 +36,7 @@ def test_version_as_subprocess() -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["bench", "dream", "--frames", "0"], "error: Invalid value for '--frames'"),
+    (["bench", "dream", "--width", "5000"], "error: Invalid value for '--width'"),
     (["dream", "--iterations", "x"], "error: Invalid value for '--iterations'"),
     (["nosuch"], "error: No such command 'nosuch'"),
     (["maximize"], "error: Missing argument 'model'"),
@@ -50,6 +51,11 @@ def test_usage_errors_are_one_error_line_as_subprocess(args, message) -> None:
     assert out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
     command = "" if args[0] == "nosuch" else " bench dream" if args[0] == "bench" else f" {args[0]}"
     assert out.stderr.rstrip().endswith(f"vis{command} -h')"), out.stderr  # 'python -m vis' as run here
+
+
+def test_bench_dream_refuses_a_flow_size_without_a_flow() -> None:
+    result = invoke("bench", "dream", "--flow", "none", "--flow-size", "100")
+    assert result.exit_code == 2 and "--flow-size sizes the optical flow, and --flow none computes none" in result.output
 
 
 @pytest.mark.parametrize("args, flag", [(["maximize", "googlenet", "--objective", "inception4c", "--step", "nan"], "--step"),

@@ -35,6 +35,7 @@ def _run_python(code: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args, message", [
     (["--weights", "nosuch.pt"], "weights file not found: nosuch.pt"),
     (["--size", "0", "0"], "needs at least 32 pixels a side"),
+    (["--size", "5000", "5000"], "sides above 4096 px are not timed"),  # its torch child was killed for memory
 ])
 def test_bench_grad_refuses_what_it_cannot_run_before_spawning(args, message) -> None:
     out = _run(["-m", "vis", "bench", "grad", "efficientnet_lite0", "--size", "64", "64", "--runs", "3", *args])
@@ -146,6 +147,8 @@ def test_dream_table_columns_line_up() -> None:
         for row in lines[1:]:
             assert row[end - 1] != " " and row[end:end + 2] in ("  ", "")
     assert "  first frame s  " in header
+    one = format_bench([DreamBenchResult("ort", 1, 2.0, 2.0, 0.5)]).splitlines()[1]
+    assert one.split()[5] == "-"  # one frame has no frames after the first, so no rate for them
 
 
 def test_threads_zero_is_named_and_durations_keep_their_digits() -> None:
