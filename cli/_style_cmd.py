@@ -50,7 +50,7 @@ def register(app: VisTyper) -> None:
         scales: Optional[str] = typer.Option(None, "--scales", help="Coarse-to-fine long sides, e.g. 256,512 (overrides --size)."),
         iterations: int = typer.Option(_D.iterations, "--iterations", "-n", min=1, help="Iterations per scale."),
         optimizer: str = typer.Option(_D.optimizer, "--optimizer", help=f"One of {', '.join(OPTIMIZERS)}."),
-        lr: float = typer.Option(_D.lr, "--lr", min=0.0, help="Adam learning rate (pixels in [0, 1])."),
+        lr: float = typer.Option(_D.lr, "--lr", help="Adam learning rate (pixels in [0, 1])."),
         init: str = typer.Option(_D.init, "--init", help=f"Start image: one of {', '.join(INITS)}."),
         content_weight: float = typer.Option(_D.content_weight, "--content-weight", min=0.0, help="alpha."),
         style_weight: float = typer.Option(_D.style_weight, "--style-weight", min=0.0, help="beta."),
@@ -120,7 +120,8 @@ def _refuse_idle_options(given: set[str], config: StyleConfig, n_styles: int) ->
         raise VisError("--content-layer does nothing with --content-weight 0")
     if config.style_weight == 0:
         for name, flag in (("style_layers", "--style-layers"), ("layer_weights", "--layer-weights"),
-                           ("style_weights", "--style-weights"), ("style_scale", "--style-scale")):
+                           ("style_weights", "--style-weights"), ("style_scale", "--style-scale"),
+                           ("preserve_colors", "--preserve-colors")):
             if name in given:
                 raise VisError(f"{flag} does nothing with --style-weight 0")
     if "style_weights" in given and n_styles == 1:

@@ -47,6 +47,7 @@ class StyleProgress:
         return self.content + self.style + self.tv
 
 
+MIN_SIDE = 16  # the smallest output or style image side: four poolings leave VGG-19 a map of 1
 MAX_SIDE = 4096  # the largest output or style image side: VGG-19's activations grow with the area
 MAX_WEIGHT = 1e12  # loss weights: 1e40 overflowed the float32 loss into inf and wrote a black image
 
@@ -60,15 +61,18 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
     if config.iterations < 1:
         raise VisError(f"iterations must be positive, got {config.iterations}")
     if not (config.lr > 0 and math.isfinite(config.lr)):
-        raise VisError(f"lr must be a positive number, got {config.lr}")
+        raise VisError(f"--lr must be a positive number, got {config.lr:g}")
     torch_device(config.device)
     scales = config.resolved_scales()
-    if any(s < 16 for s in scales):
-        raise VisError(f"sizes must be at least 16 pixels, got {scales}")
+    if any(s < MIN_SIDE for s in scales):
+        raise VisError(f"sizes must be at least {MIN_SIDE} pixels, got {scales}")
     if any(b <= a for a, b in zip(scales, scales[1:])):
         raise VisError(f"--scales go from coarse to fine: each larger than the one before, got {scales}")
     if not (math.isfinite(config.style_scale) and config.style_scale > 0):
         raise VisError(f"style scale must be a positive number, got {config.style_scale}")
+    if round(min(scales) * config.style_scale) < MIN_SIDE:
+        raise VisError(f"--style-scale {config.style_scale:g} makes the style image {round(min(scales) * config.style_scale)}"
+                       f" px at {min(scales)} px: give at least {MIN_SIDE / min(scales):.2g} (VGG-19 needs {MIN_SIDE} px)")
     largest = max(max(scales), round(max(scales) * config.style_scale))
     if largest > MAX_SIDE:
         raise VisError(f"a side of {largest} px (output or style image at --style-scale) is above {MAX_SIDE}: VGG-19's "
@@ -80,6 +84,9 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
             raise VisError(f"{flag} must be a number from 0 to {MAX_WEIGHT:g}, got {value:g}")
     if not config.style_layers:
         raise VisError("at least one style layer is needed")
+    twice = next((name for k, name in enumerate(config.style_layers) if name in config.style_layers[:k]), None)
+    if twice is not None:
+        raise VisError(f"style layer {twice} is named twice: weigh layers with --layer-weights instead")
     if config.layer_weights is not None and len(config.layer_weights) != len(config.style_layers):
         raise VisError(
             f"{counted(len(config.layer_weights), 'layer weight')} for {counted(len(config.style_layers), 'style layer')} "
@@ -256,7 +263,7 @@ def style_transfer(
     for k, long_side in enumerate(scales):
         content_s = resize_long_side(content, long_side)
         h, w = content_s.shape[:2]
-        style_side = max(16, round(long_side * config.style_scale))
+        style_side = round(long_side * config.style_scale)
         styles_s = [resize_long_side(np.asarray(s, dtype=np.float32).clip(0.0, 1.0), style_side) for s in styles]
         if config.preserve_colors:
             styles_s = [_luminance(s, like=content_s) for s in styles_s]

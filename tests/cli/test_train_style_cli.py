@@ -146,6 +146,9 @@ def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_pat
     (["--style-scale", "inf"], ["--style-scale must be a finite number, got inf"]),
     (["--style-weights", "nan"], ["--style-weights must be finite numbers"]),  # a NaN blend painted garbage
     (["--scales", "32,inf"], ["--scales must be finite numbers"]),  # int(inf) raised a traceback
+    (["--style-layers", "relu1_1,relu1_1"], ["style layer relu1_1 is named twice"]),  # it doubled its weight
+    (["--style-scale", "0.01"], ["--style-scale 0.01 makes the style image 0 px at 32 px: give at least 0.5"]),
+    (["--style-weight", "0", "--preserve-colors"], ["--preserve-colors does nothing with --style-weight 0"]),
     *([(["--device", "mps"], ["has no mps device"])] if not torch.backends.mps.is_available() else []),
 ])
 def test_style_bad_options(app: VisTyper, images: dict[str, Path], tmp_path: Path, extra: list[str], words: list[str]) -> None:

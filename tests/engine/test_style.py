@@ -150,7 +150,7 @@ def test_preserve_colors_keeps_content_chroma(vgg: torch.nn.Module) -> None:
     (dict(), 0, "style image"),
     # 16x12 pools to 2x1 at relu4_*: only relu5_1, past the fourth pooling, is empty (all six were named)
     (dict(size=16), 1, r"the content at 16x12 px is too small for relu5_1 \(the pooling"),
-    (dict(size=16, style_scale=0.5), 1, r"the content at 16x12 px is too small for relu5_1 \("),
+    (dict(size=16, style_scale=0.5), 1, r"--style-scale 0.5 makes the style image 8 px at 16 px: give at least 1 "),
     (dict(size=64, style_scale=0.25, style_layers=("relu1_1", "relu5_1", "pool5")), 1,
      r"a style image at 16x16 px is too small for pool5 \("),  # the content (64x48) passes; relu5_1 is 1x1
     # nothing to optimise: the run wrote its start image back
