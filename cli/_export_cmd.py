@@ -13,7 +13,14 @@ from vis.errors import VisError
 
 
 def split_names(text: Optional[str]) -> tuple[str, ...]:
-    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+    """``--layers a,b`` as its names; none for a blank text (the caller says so), and an error for a blank name
+    among others (``a,,b``: a name left out by mistake, as ``atlas -c 1,,2`` is refused)."""
+    parts = [n.strip() for n in text.split(",")] if text else []
+    if not any(parts):
+        return ()
+    if not all(parts):
+        raise VisError(f"--layers {text!r} has an empty name between its commas")
+    return tuple(parts)
 
 
 def register(app: VisTyper) -> None:

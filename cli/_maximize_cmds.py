@@ -24,17 +24,26 @@ def _progress(label: str):
     return report
 
 
-def _atlas_progress(layer: str, batch: int):
-    """The atlas's progress line: which channels the current batch holds, and its step; ended after the last batch."""
+def _atlas_progress(layer: str, units: list[int], batch: int):
+    """The atlas's progress line: which channels the current batch holds (by their numbers in the layer), how far
+    through the atlas that is, and its step; ended after the last batch."""
 
     def report(first: int, total: int, p) -> None:  # noqa: ANN001 - MaximizeProgress
         last = min(first + batch, total)
         if p.step == p.steps or p.step % 4 == 0:
-            progress_line(_step_text(f"{layer} channels {first + 1}-{last} of {total}:", p))
+            held = _channel_span(units[first:last])
+            progress_line(_step_text(f"{layer}:{held} ({last} of {total} channels):", p))
         if last == total and p.stage == p.stages and p.step == p.steps:
             end_progress()
 
     return report
+
+
+def _channel_span(channels: list[int]) -> str:
+    """3-6 for a run of consecutive channels, else 3,7,9."""
+    if len(channels) > 1 and channels == list(range(channels[0], channels[-1] + 1)):
+        return f"{channels[0]}-{channels[-1]}"
+    return ",".join(map(str, channels))
 
 
 def _step_text(label: str, p) -> str:  # noqa: ANN001 - MaximizeProgress
@@ -145,6 +154,6 @@ def register(app: VisTyper) -> None:
         net = get_model(model, weights=weights)
         grid, _ = atlas(model, net, layer, units, config, backend=backend, batch=batch, columns=columns,
                         provider=provider, threads=threads, weights=weights,
-                        progress=None if quiet else _atlas_progress(layer, batch))
+                        progress=None if quiet else _atlas_progress(layer, units, batch))
         save_image(output, grid, overwrite=True)
         typer.echo(f"wrote {output}: {len(units)} channels of {layer} ({grid.shape[1]}x{grid.shape[0]})")

@@ -42,6 +42,8 @@ def register(app: VisTyper) -> None:
         torch_device(device)  # a bad --device fails before the data loads
         if not lr > 0:
             raise fail(f"--lr must be positive, got {lr}")
+        if data is not None and not download:
+            raise fail("--no-download does nothing with --data: the digits are read from that folder, never fetched")
         check_output(output, overwrite)  # after the settings: a typo is reported before an existing file
         config = TrainConfig(
             data_dir=data, download_dir=cache_dir() / "mnist", download=download, epochs=epochs,

@@ -55,12 +55,12 @@ def test_atlas_grid(tmp_path):
 
 def test_atlas_progress_names_each_batchs_channels(tmp_path):
     out = tmp_path / "grid.png"
-    result = runner.invoke(app, ["atlas", "lenet5", "--layer", "conv2", "--channels", "0:3", "-o", str(out),
+    result = runner.invoke(app, ["atlas", "lenet5", "--layer", "conv2", "--channels", "10:13", "-o", str(out),
                                  "--weights", "random", "--iterations", "4", "--batch", "2", "--threads", "1"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if "step" in line]
-    assert lines[0].startswith("conv2 channels 1-2 of 3: scale 28 (1/1) step 4/4")
-    assert lines[-1].startswith("conv2 channels 3-3 of 3: scale 28 (1/1) step 4/4"), result.output
+    assert lines[0].startswith("conv2:10-11 (2 of 3 channels): scale 28 (1/1) step 4/4")  # the layer's numbers
+    assert lines[-1].startswith("conv2:12 (3 of 3 channels): scale 28 (1/1) step 4/4"), result.output
 
 
 @pytest.mark.parametrize("args, message", [

@@ -181,6 +181,8 @@ def test_a_mistake_is_reported_before_an_existing_output(app: VisTyper, images: 
     checkpoint.write_bytes(b"kept")
     painting.write_bytes(b"kept")
     _fails(runner.invoke(app, ["train", "lenet", "-o", str(checkpoint), "--lr", "0"]), "--lr must be positive")
+    _fails(runner.invoke(app, ["train", "lenet", "-o", str(checkpoint), "--data", str(tmp_path), "--no-download"]),
+           "--no-download does nothing with --data")
     _fails(runner.invoke(app, ["style", str(images["content"]), str(tmp_path / "none.jpg"), "-o", str(painting)]),
            "image not found")
     assert checkpoint.read_bytes() == b"kept" and painting.read_bytes() == b"kept"
