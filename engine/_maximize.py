@@ -207,9 +207,10 @@ LADDER_FLOOR: dict[str, int] = {"efficientnet_lite0": 40}
 
 
 def ladder(final: int, min_size: int = 1) -> tuple[int, ...]:
-    """The upscaling stages ending at ``final``: :data:`SCALE_LADDER` rounded to multiples of 8."""
-    sizes = [max(min_size, int(round(final * f / 8.0)) * 8) for f in SCALE_LADDER[:-1]] + [final]
-    return tuple(sorted(set(s for s in sizes if s <= final)))
+    """The upscaling stages ending at ``final``: :data:`SCALE_LADDER` rounded to multiples of 8, leaving out a stage
+    within 8 px of ``final`` (32 before 33 is one more resize and no coarser detail)."""
+    sizes = [max(min_size, int(round(final * f / 8.0)) * 8) for f in SCALE_LADDER[:-1]]
+    return tuple(sorted(set(s for s in sizes if s <= final - 8))) + (final,)
 
 
 def check_scales(scales: Sequence[int], min_size: int = 1) -> tuple[int, ...]:
