@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from vis._text import counted
 from vis.cli._app import MAX_THREADS, VisTyper, format_table, given_options
 from vis.errors import VisError
 from vis.engine._bench import MAX_BENCH_SIDE
@@ -133,7 +134,7 @@ def bench_dream(
     on_gpu = any(runs_on_gpu(provider, kind) for kind in chosen)
     config = DreamConfig(tile=GPU_TILE if on_gpu else DreamConfig().tile)  # one tile for all: the same work each
     video = VideoDreamConfig(flow=flow, flow_size=flow_size or None)
-    typer.echo(f"{model} ({weights}) {width}x{height}, {frames} frames, default dream settings (tile {config.tile}, "
+    typer.echo(f"{model} ({weights}) {width}x{height}, {counted(frames, 'frame')}, default dream settings (tile {config.tile}, "
                f"flow {flow} at {flow_size or 'full'} px), {describe_threads(threads)}, provider {provider}"
                + (", CUDA graphs" if cuda_graph else ""))
     results = run(model=model, weights=weights, frames=frames, size=(width, height),

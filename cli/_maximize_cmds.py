@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from vis._text import counted
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, progress_line
 from vis.cli._model_cmds import WEIGHTS_HELP
 
@@ -104,8 +105,8 @@ def register(app: VisTyper) -> None:
                               weights=weights)
         image = maximize(engine, config, None if quiet else _progress(str(obj)))
         save_image(output, image, overwrite=True)
-        ran = f"scales {','.join(map(str, config.scales))}, {config.steps} steps per scale" if config.param == "pixel" \
-            else f"{config.steps} steps"
+        ran = f"scales {','.join(map(str, config.scales))}, {counted(config.steps, 'step')} per scale" \
+            if config.param == "pixel" else counted(config.steps, "step")
         typer.echo(f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {config.param}, {ran}, seed {seed}, {backend})")
         if is_class_objective(obj):
             typer.echo(f"{model} classifies it as:")

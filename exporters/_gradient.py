@@ -43,7 +43,10 @@ def attach_objective(proto: onnx.ModelProto, objective: Objective, shapes: dict[
     graph.initializer.extend(g.initializers)
     guide_layer = objective.needs_guide()
     if guide_layer:
-        graph.input.append(helper.make_tensor_value_info(GUIDE_INPUT, TensorProto.FLOAT, [shapes[guide_layer][0], "guide_positions"]))
+        graph.input.append(helper.make_tensor_value_info(
+            GUIDE_INPUT, TensorProto.FLOAT, [shapes[guide_layer][0], "guide_positions"], doc_string=(
+                f"the guide image's activations at {guide_layer}, channels by positions: its (1, C, H, W) output "
+                f"for the guide, reshaped to (C, H*W); each position of the image is scored by its best match")))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(OBJECTIVE, TensorProto.FLOAT, []))
     set_metadata(proto, {"vis.objective": str(objective)})

@@ -493,7 +493,8 @@ class _Context:
             raise ObjectiveError(f"class {index} in {term!r} must be >= 0: {self.name} has {classes} classes "
                                  f"(0..{classes - 1})")
         if index >= classes:
-            raise ObjectiveError(f"class {index} in {term!r} is out of range: {self.name} has {classes} classes")
+            raise ObjectiveError(f"class {index} in {term!r} is out of range: {self.name} has {classes} classes "
+                                 f"(0..{classes - 1})")
         return index
 
 

@@ -48,6 +48,15 @@ def test_tensorrt_safe_has_no_indices_or_scatter(tmp_path) -> None:
     assert "MaxPool" in ops(fast)
 
 
+def test_a_guide_graph_says_what_its_guide_input_holds(tmp_path) -> None:
+    out = tmp_path / "guide.onnx"
+    result = runner.invoke(app, ["export", "lenet5", "--weights", "random", "--objective", "guide:tanh1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    guide = next(i for i in onnx.load(str(out)).graph.input if i.name == "guide")
+    assert [d.dim_value or d.dim_param for d in guide.type.tensor_type.shape.dim] == [6, "guide_positions"]
+    assert "activations at tanh1, channels by positions" in guide.doc_string and "(C, H*W)" in guide.doc_string
+
+
 def test_step_export_inputs(tmp_path) -> None:
     out = tmp_path / "step.onnx"
     result = runner.invoke(app, ["export", "googlenet", "--weights", "random", "--objective", "inception3a", "--step", "-o", str(out)])
