@@ -280,7 +280,7 @@ def register(app: VisTyper) -> None:
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
         k: int = typer.Option(9, "-k", min=1, help="How many patches."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
-        npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The patches (k, P, P, 3)."),
+        npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The patches as drawn (k, P, P, 3): RGB in [0, 1], a receptive field under 8 px or larger than the model input resized to fit."),
         threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     ) -> None:

@@ -212,7 +212,8 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
         "the jitter: [dy, dx] pixels the image is rolled by before the gradient (and the gradient back after)")))
     graph.input.append(helper.make_tensor_value_info("step_size", TensorProto.FLOAT, [], doc_string=(
         f"mean pixel change per step in the image's own units ({lo:g}..{hi:g}): vis dream's --step is in 8-bit units, "
-        f"so its default 1.5 is {1.5 * (hi - lo) / 255:.4g} here")))
+        f"so its default 1.5 is {1.5 * (hi - lo) / 255:.4g} here; the mean is over the whole batch, which shares one "
+        f"step size")))
     image_type = graph.input[0].type
     if size is not None:
         dims = image_type.tensor_type.shape.dim

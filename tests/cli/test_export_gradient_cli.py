@@ -69,6 +69,10 @@ def test_step_export_inputs(tmp_path) -> None:
     x = np.random.default_rng(1).random((1, 3, 45, 61), dtype=np.float32)
     new, value = session.run(None, {"image": x, "shift": np.array([3, -4], np.int64), "step_size": np.array(0.01, np.float32)})
     assert new.shape == x.shape and 0 <= new.min() and new.max() <= 1
+    pair = 0.2 + 0.6 * np.random.default_rng(2).random((2, 3, 45, 61), dtype=np.float32)  # no pixel near a clip
+    moved, _ = session.run(None, {"image": pair, "shift": np.array([0, 0], np.int64),
+                                  "step_size": np.array(1e-4, np.float32)})
+    assert np.abs(moved - pair).mean() == pytest.approx(1e-4, rel=1e-2)  # as documented: one step size per batch
     assert np.abs(new - x).mean() == pytest.approx(0.01, rel=0.05)  # step/mean|g| * g moves by step on average
 
 
