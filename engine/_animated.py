@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vis.engine._closing import ClosedOnExit
 from vis.engine._images import MAX_PIXELS, open_picture
 from vis.errors import InputFileError, VisError
 
@@ -68,7 +69,7 @@ def frame_rate_of(delays_ms: list[float]) -> tuple[float, list[float] | None]:
     return 1000.0 / step, [float(t) for t in starts]
 
 
-class AnimatedImageSource:
+class AnimatedImageSource(ClosedOnExit):
     """The frames of an animated image, with the interface of :class:`vis.engine._video.VideoSource`.
 
     Each frame is the picture a viewer shows at that moment (Pillow applies the disposal of the frames before) with
@@ -92,7 +93,8 @@ class AnimatedImageSource:
         try:
             self._picture = open_picture(self.path)
         except Image.DecompressionBombError:
-            raise InputFileError(f"{self.path} is too large to read: vis decodes at most {MAX_PIXELS} pixels a frame") from None
+            raise InputFileError(f"{self.path} is too large to read: vis decodes at most {MAX_PIXELS} pixels a "
+                                 "frame") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise InputFileError(f"not a readable animated image: {self.path} ({e})") from e
         self.width, self.height = self._picture.size
@@ -147,12 +149,6 @@ class AnimatedImageSource:
 
     def close(self) -> None:
         self._picture.close()
-
-    def __enter__(self) -> "AnimatedImageSource":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class GifWriter:

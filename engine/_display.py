@@ -7,6 +7,7 @@ import os
 import cv2
 import numpy as np
 
+from vis.engine._closing import ClosedOnExit
 from vis.engine._video import as_bgr_uint8
 from vis.errors import VisError
 
@@ -15,7 +16,7 @@ class NoDisplayError(VisError):
     """A preview window was asked for where none can be opened."""
 
 
-class Preview:
+class Preview(ClosedOnExit):
     """An OpenCV window; refuses clearly where OpenCV has no GUI or there is no display."""
 
     def __init__(self, title: str = "vis dream"):
@@ -48,12 +49,6 @@ class Preview:
     def close(self) -> None:
         cv2.destroyWindow(self.title)
 
-    def __enter__(self) -> "Preview":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def check_virtual_cam():
     """pyvirtualcam (an optional dependency), or a :class:`VisError` that says how to get it; cheap, so a command can
@@ -66,7 +61,7 @@ def check_virtual_cam():
     return pyvirtualcam
 
 
-class VirtualCamera:
+class VirtualCamera(ClosedOnExit):
     """Sends frames to a virtual camera through pyvirtualcam (optional dependency)."""
 
     def __init__(self, width: int, height: int, fps: float):
@@ -81,9 +76,3 @@ class VirtualCamera:
 
     def close(self) -> None:
         self._cam.close()
-
-    def __enter__(self) -> "VirtualCamera":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

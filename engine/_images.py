@@ -61,8 +61,9 @@ def load_image(path: str | Path) -> np.ndarray:
 
 @contextmanager
 def opencv_errors_only(silent: bool = False) -> Iterator[None]:
-    """OpenCV's own log at error level for the block (its video backends warn on stderr while probing, its PNG decoder about a cut file), or none
-    with ``silent`` (a decoder's error about a cut file that vis reports in its own words)."""
+    """OpenCV's own log at error level for the block (its video backends warn on stderr while probing, its PNG
+    decoder about a cut file), or none with ``silent`` (a decoder's error about a cut file that vis reports in its own
+    words)."""
     logging = getattr(getattr(cv2, "utils", None), "logging", None)
     if logging is None:
         yield

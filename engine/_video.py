@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from vis.engine._audio import import_av
+from vis.engine._closing import ClosedOnExit
 from vis.engine._images import IMAGE_SUFFIXES, check_output, even_size, opencv_errors_only, to_uint8
 from vis.errors import InputFileError, OutputPathError, VisError
 
@@ -42,7 +43,7 @@ def from_bgr(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[..., ::-1], dtype=np.float32) * np.float32(1.0 / 255.0)
 
 
-class VideoSource:
+class VideoSource(ClosedOnExit):
     """Frames of a video file, as a context manager and an iterator.
 
     Attributes:
@@ -139,12 +140,6 @@ class VideoSource:
     def close(self) -> None:
         self._cap.release()
 
-    def __enter__(self) -> "VideoSource":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 class _Container(NamedTuple):
     """What PyAV reads from a video's container that OpenCV does not report."""
@@ -178,7 +173,7 @@ def _probe(path: Path) -> _Container:
 _FINEST_VARIABLE_RATE = 120.0
 
 
-class WebcamSource:
+class WebcamSource(ClosedOnExit):
     """The newest frame of a webcam: a reader thread keeps only the latest frame and drops the rest.
 
     Iterating yields each new frame once (waiting for the next when the consumer is faster than the camera).
@@ -240,12 +235,6 @@ class WebcamSource:
         self._stop.set()
         self._thread.join(timeout=2.0)
         self._cap.release()
-
-    def __enter__(self) -> "WebcamSource":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # suffix -> (codec, pixel format, muxer options) of the PyAV writer. Every kind of file can be read up to the last

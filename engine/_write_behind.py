@@ -12,13 +12,15 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from vis.engine._closing import ClosedOnExit
+
 T = TypeVar("T")
 
 _POLL_S = 0.05  # how often an idle worker looks whether it was closed
 _JOIN_S = 5.0  # the most an interrupted close waits for the item in hand
 
 
-class WriteBehind(Generic[T]):
+class WriteBehind(ClosedOnExit, Generic[T]):
     """Calls ``write(item)`` for each submitted item, in order, in one worker thread.
 
     At most ``depth`` items wait while one is written, so :meth:`submit` blocks when the writer falls behind and
@@ -81,9 +83,3 @@ class WriteBehind(Generic[T]):
             raise
         if self._error is not None and not self._error_reported:
             raise self._error
-
-    def __enter__(self) -> "WriteBehind[T]":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
