@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from vis._text import counted
+from vis._text import counted, first_few
 from vis.cli._dream_setup import DreamSetup
 from vis.errors import InputFileError, Interrupted, OutputExistsError, OutputPathError, VisError
 
@@ -62,7 +62,7 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_exis
         plan.kept, kept = existing, set(existing)
         plan.pairs = [(path, out) for path, out in plan.pairs if out not in kept]
     elif existing and not overwrite:
-        names = ", ".join(str(p.relative_to(output)) for p in existing[:3]) + (", ..." if len(existing) > 3 else "")
+        names = first_few([str(p.relative_to(output)) for p in existing])
         held = f"{len(existing)} of the {len(plan.pairs)} outputs" if len(plan.pairs) > 1 else "the output"
         raise OutputExistsError(f"{output} already holds {held} ({names}); pass --overwrite to replace "
                                 f"{'it' if len(existing) == 1 else 'them'}, --skip-existing to keep "

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from vis._text import counted
+from vis._text import counted, first_few
 from vis.cli._app import MAX_THREADS, VisTyper, given_options, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.cli._stills import read_still
@@ -49,11 +49,11 @@ def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
         typer.echo(f"wrote {npy} {tuple(array.shape)}")
 
 
-def _folder(images: Path, model: str, min_count: int = 1):
+def _folder(images: Path, model: str, files: list[Path], min_count: int = 1):
     from vis.engine._inspect import scan_images
 
-    found = scan_images(images, min_count=min_count, model_name=model)
-    named = ", ".join(str(p.relative_to(images)) for p in found.skipped[:3]) + (", ..." if len(found.skipped) > 3 else "")
+    found = scan_images(images, min_count=min_count, model_name=model, files=files)
+    named = first_few([str(p.relative_to(images)) for p in found.skipped])
     note = f", skipped {counted(len(found.skipped), 'file')} not readable as images ({named})" if found.skipped else ""
     if found.animated:
         note += f"; of {counted(len(found.animated), 'animation')}, only the first frame is used"
@@ -299,8 +299,9 @@ def register(app: VisTyper) -> None:
             raise VisError(f"channel {channel} is out of range: layer {layer} of {model} has {info.channels} channels "
                            f"(0..{info.channels - 1})")
         check_image_folder(images)  # a missing folder is reported before an existing output
-        output, npy = _outputs(output, npy, overwrite, files_under(images))  # a figure must not replace a photo
-        found = _folder(images, model)
+        files = files_under(images)
+        output, npy = _outputs(output, npy, overwrite, files)  # a figure must not replace a photo
+        found = _folder(images, model, files)
         net = get_model(model, weights=weights)
         patches, rf = top_patches(model, net, found.images, layer, channel, k)
         captions = [f"{_short(found.paths[p.index].relative_to(images).as_posix())} {p.activation:.3g}" for p in patches]
@@ -342,8 +343,9 @@ def register(app: VisTyper) -> None:
         limit_torch_threads(threads)
         layer_info(model, layer)
         check_image_folder(images)  # a missing folder is reported before an existing output
-        output, npy = _outputs(output, npy, overwrite, files_under(images))
-        found = _folder(images, model, min_count=3)
+        files = files_under(images)
+        output, npy = _outputs(output, npy, overwrite, files)
+        found = _folder(images, model, files, min_count=3)
         net = get_model(model, weights=weights)
         used = tsne_perplexity(perplexity, len(found.images))
         if used != perplexity:

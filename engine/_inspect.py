@@ -70,10 +70,12 @@ def check_image_folder(folder: str | Path) -> Path:
     return folder
 
 
-def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None = None) -> ImageSet:
+def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None = None,
+                files: Sequence[Path] | None = None) -> ImageSet:
     """Every decodable image under ``folder`` (recursively, see :func:`files_under`); other files are skipped and
     counted. With ``model_name`` each image is kept resized as that model's evaluation transform resizes it (the
-    same batch from :func:`model_batch`, a fraction of the memory for photos).
+    same batch from :func:`model_batch`, a fraction of the memory for photos). ``files``: the folder's files as
+    :func:`files_under` lists them, where the caller has walked it already.
 
     Raises:
         InputFileError: ``folder`` is missing or not a folder, or holds fewer than ``min_count`` images.
@@ -81,7 +83,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     folder = check_image_folder(folder)
     pre = model_spec(model_name).preprocessing if model_name is not None else None
     paths, images, labels, skipped, animated = [], [], [], [], []
-    for path in files_under(folder):
+    for path in files_under(folder) if files is None else files:
         if path.suffix.lower() not in READ_IMAGE_SUFFIXES:
             skipped.append(path)
             continue

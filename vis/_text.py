@@ -4,3 +4,8 @@
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``1 frame``, ``2 frames``, ``0 frames`` (``plural`` where adding an s is wrong: patch, patches)."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def first_few(names: list[str], shown: int = 3) -> str:
+    """``a, b, c, ...``: the first ``shown`` of ``names``, and an ellipsis where more are left out."""
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
