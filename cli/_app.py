@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -28,6 +29,11 @@ def torch_threads_option() -> Any:
     return typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="torch's CPU threads (0: its default, all cores).")
 
 
+def quiet_option() -> Any:
+    """``--quiet``/``-q`` of a command that shows progress on stderr while it works."""
+    return typer.Option(False, "--quiet", "-q", help="No progress line.")
+
+
 def progress_line(text: str) -> None:
     """Show one progress update on stderr: in place on a terminal, a line of its own in a log or a pipe (where
     carriage returns would run every update into one endless line)."""
@@ -43,18 +49,42 @@ def end_progress() -> None:
         typer.echo("", err=True)
 
 
+class CountProgress:
+    """``label done/total unit`` on stderr for work counted in items (files read, images through a model): on a
+    terminal at most five updates a second, in a log one every five seconds, and always the last, whose line it ends.
+    Called as ``progress(done, total)``; disabled, it says nothing."""
+
+    def __init__(self, label: str, unit: str, enabled: bool = True):
+        self.label, self.unit, self.enabled = label, unit, enabled
+        self._interval = 0.2 if sys.stderr.isatty() else 5.0
+        self._last = -math.inf
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < self._interval:
+            return
+        self._last = now
+        progress_line(f"{self.label} {done}/{total} {self.unit}")
+        if done >= total:
+            end_progress()
+
+
 class StagedProgress:
     """A rich progress bar on stderr, a row per stage (an epoch, a scale) with text fields (e.g. loss, accuracy) after
     the bar. It opens at the first update: an error before it stays one line, not a blank one and the error; one
     after it leaves the bar's line ended."""
 
-    def __init__(self, stack: ExitStack, fields: tuple[str, ...]):
-        self._stack, self._fields = stack, fields
+    def __init__(self, stack: ExitStack, fields: tuple[str, ...], enabled: bool = True):
+        self._stack, self._fields, self._enabled = stack, fields, enabled
         self._bar: Any = None
         self._rows: dict[Any, Any] = {}
 
     def update(self, stage: Any, label: str, total: int, completed: int, **values: str) -> None:
         """Show ``completed`` of ``total`` in ``stage``'s row (added, as ``label``, the first time) with ``values``."""
+        if not self._enabled:
+            return
         if self._bar is None:
             self._bar = self._stack.enter_context(_rich_bar(self._fields))
         if stage not in self._rows:
@@ -70,10 +100,10 @@ class StagedProgress:
 
 
 @contextmanager
-def staged_progress(*fields: str) -> Iterator[StagedProgress]:
-    """A :class:`StagedProgress` with ``fields``, closed (its line ended) on leaving."""
+def staged_progress(*fields: str, enabled: bool = True) -> Iterator[StagedProgress]:
+    """A :class:`StagedProgress` with ``fields``, closed (its line ended) on leaving; disabled, only its notes show."""
     with ExitStack() as stack:
-        yield StagedProgress(stack, fields)
+        yield StagedProgress(stack, fields, enabled)
 
 
 def _rich_bar(fields: tuple[str, ...]) -> Any:

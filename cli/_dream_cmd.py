@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from vis._text import counted
-from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag
+from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag, quiet_option
 from vis.cli._dream_batch import dream_folder, folder_summary, plan_folder
 from vis.cli._dream_checks import (
     DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
@@ -76,7 +76,7 @@ def register(app: VisTyper) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         skip_existing: bool = typer.Option(False, "--skip-existing", help="Folder input: keep the dreams already in "
                                            "the output folder and dream the rest (go on after Ctrl-C)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
+        quiet: bool = quiet_option(),
     ) -> None:
         """DeepDream an image, a folder of images, a video file or a webcam (octaves, jitter, tiles, zoom, temporally
         coherent video)."""

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 
 from vis._text import counted, first_few
-from vis.cli._app import MAX_THREADS, VisTyper, given_options, torch_threads_option
+from vis.cli._app import CountProgress, MAX_THREADS, VisTyper, given_options, quiet_option, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.cli._stills import read_still
 
@@ -49,10 +49,11 @@ def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
         typer.echo(f"wrote {npy} {tuple(array.shape)}")
 
 
-def _folder(images: Path, model: str, files: list[Path], min_count: int = 1):
+def _folder(images: Path, model: str, files: list[Path], quiet: bool, min_count: int = 1):
     from vis.engine._inspect import scan_images
 
-    found = scan_images(images, min_count=min_count, model_name=model, files=files)
+    reading = CountProgress(f"reading {images}:", "files", enabled=not quiet)
+    found = scan_images(images, min_count=min_count, model_name=model, files=files, progress=reading)
     named = first_few([str(p.relative_to(images)) for p in found.skipped])
     note = f", skipped {counted(len(found.skipped), 'file')} not readable as images ({named})" if found.skipped else ""
     if found.animated:
@@ -283,6 +284,7 @@ def register(app: VisTyper) -> None:
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The patches as drawn (k, P, P, 3): RGB in [0, 1], a receptive field under 8 px or larger than the model input resized to fit."),
         threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+        quiet: bool = quiet_option(),
     ) -> None:
         """The image patches of a folder that activate one unit most, cropped to its receptive field."""
         from vis.engine._folders import files_under
@@ -301,9 +303,10 @@ def register(app: VisTyper) -> None:
         check_image_folder(images)  # a missing folder is reported before an existing output
         files = files_under(images)
         output, npy = _outputs(output, npy, overwrite, files)  # a figure must not replace a photo
-        found = _folder(images, model, files)
+        found = _folder(images, model, files, quiet)
         net = get_model(model, weights=weights)
-        patches, rf = top_patches(model, net, found.images, layer, channel, k)
+        running = CountProgress(f"{model} to {layer}:", "images", enabled=not quiet)
+        patches, rf = top_patches(model, net, found.images, layer, channel, k, progress=running)
         captions = [f"{_short(found.paths[p.index].relative_to(images).as_posix())} {p.activation:.3g}" for p in patches]
         path = plot_patches([p.pixels for p in patches], captions, output,
                             f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
@@ -331,6 +334,7 @@ def register(app: VisTyper) -> None:
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The 2-D coordinates (N, 2)."),
         threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+        quiet: bool = quiet_option(),
     ) -> None:
         """t-SNE map of a folder's images by their pooled features, with thumbnails, coloured by label."""
         from vis.engine._folders import files_under
@@ -345,13 +349,14 @@ def register(app: VisTyper) -> None:
         check_image_folder(images)  # a missing folder is reported before an existing output
         files = files_under(images)
         output, npy = _outputs(output, npy, overwrite, files)
-        found = _folder(images, model, files, min_count=3)
+        found = _folder(images, model, files, quiet, min_count=3)
         net = get_model(model, weights=weights)
         used = tsne_perplexity(perplexity, len(found.images))
         if used != perplexity:
             typer.echo(f"perplexity {used:.3g}, not {perplexity:g}: {len(found.images)} images allow no more (about a "
                        f"third of them as neighbours)")
-        points = tsne_embedding(pooled_features(model, net, found.images, layer), perplexity)
+        running = CountProgress(f"{model} to {layer}:", "images", enabled=not quiet)
+        points = tsne_embedding(pooled_features(model, net, found.images, layer, progress=running), perplexity)
         thumbs = [display_image(x) for x in model_batch(model, found.images)]
         labels = found.labels if found.has_labels else None
         path = plot_embedding(points, thumbs, labels, output, f"{model} {layer}: t-SNE of {len(points)} images",

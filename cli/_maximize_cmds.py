@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from vis._text import counted
-from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, progress_line
+from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, progress_line, quiet_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
@@ -74,7 +74,7 @@ def register(app: VisTyper) -> None:
         threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="CPU threads (0: the runtime's default)."),
         top: Optional[int] = typer.Option(None, "--top", min=1, help="Class images: how many of the model's own classes to print (default 5)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
+        quiet: bool = quiet_option(),
     ) -> None:
         """Optimise an image that maximises an objective; class images are classified by the model afterwards."""
         from vis.engine import make_backend, save_image
@@ -133,7 +133,7 @@ def register(app: VisTyper) -> None:
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider."),
         threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="CPU threads (0: the runtime's default)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
+        quiet: bool = quiet_option(),
     ) -> None:
         """A labelled grid of channel images of one layer, one optimised image per channel, batched per run."""
         from vis.engine import save_image

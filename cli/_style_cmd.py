@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from vis.cli._app import MAX_SEED, VisTyper, given_options, staged_progress, torch_threads_option
+from vis.cli._app import MAX_SEED, VisTyper, given_options, quiet_option, staged_progress, torch_threads_option
 from vis.cli._stills import read_still
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import Interrupted, VisError
@@ -66,6 +66,7 @@ def register(app: VisTyper) -> None:
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
         threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+        quiet: bool = quiet_option(),
     ) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
         from vis.engine._images import check_image_output, save_image
@@ -92,7 +93,8 @@ def register(app: VisTyper) -> None:
         style_imgs = [read_still(p) for p in styles]
         check_image_output(output, overwrite, [content, *styles])  # after the inputs: a missing image is reported before an existing file
 
-        with staged_progress("content", "style", "tv") as bar:  # opens at the first step (see StagedProgress)
+        # the bar opens at the first step (see StagedProgress)
+        with staged_progress("content", "style", "tv", enabled=not quiet) as bar:
 
             def on_progress(p: StyleProgress) -> None:
                 label = f"{p.size[1]}x{p.size[0]}" + (f" ({p.scale}/{p.scales})" if p.scales > 1 else "")

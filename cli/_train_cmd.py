@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from vis._text import counted
-from vis.cli._app import MAX_SEED, VisTyper, fail, staged_progress, torch_threads_option
+from vis.cli._app import MAX_SEED, VisTyper, fail, quiet_option, staged_progress, torch_threads_option
 
 
 def register(app: VisTyper) -> None:
@@ -29,6 +29,7 @@ def register(app: VisTyper) -> None:
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
         threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+        quiet: bool = quiet_option(),
     ) -> None:
         """Train the registry's LeNet-5 on MNIST with Adam and cross-entropy; evaluate on held-out digits."""
         from vis.engine._images import check_output
@@ -49,7 +50,7 @@ def register(app: VisTyper) -> None:
             data_dir=data, download_dir=cache_dir() / "mnist", download=download, epochs=epochs,
             batch_size=batch, lr=lr, seed=seed, device=device,
         )
-        with staged_progress("loss", "acc") as bar:  # opens at the first step (see StagedProgress)
+        with staged_progress("loss", "acc", enabled=not quiet) as bar:  # opens at the first step (see StagedProgress)
 
             def on_progress(p: TrainProgress) -> None:
                 if p.kind == "note":

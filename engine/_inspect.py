@@ -8,7 +8,7 @@ model's prediction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,19 +71,24 @@ def check_image_folder(folder: str | Path) -> Path:
 
 
 def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None = None,
-                files: Sequence[Path] | None = None) -> ImageSet:
+                files: Sequence[Path] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> ImageSet:
     """Every decodable image under ``folder`` (recursively, see :func:`files_under`); other files are skipped and
     counted. With ``model_name`` each image is kept resized as that model's evaluation transform resizes it (the
     same batch from :func:`model_batch`, a fraction of the memory for photos). ``files``: the folder's files as
-    :func:`files_under` lists them, where the caller has walked it already.
+    :func:`files_under` lists them, where the caller has walked it already. ``progress(done, total)`` is called
+    after each file.
 
     Raises:
         InputFileError: ``folder`` is missing or not a folder, or holds fewer than ``min_count`` images.
     """
     folder = check_image_folder(folder)
     pre = model_spec(model_name).preprocessing if model_name is not None else None
+    files = files_under(folder) if files is None else files
+    report = progress or (lambda _done, _total: None)
     paths, images, labels, skipped, animated = [], [], [], [], []
-    for path in files_under(folder) if files is None else files:
+    for done, path in enumerate(files, 1):
+        report(done - 1, len(files))
         if path.suffix.lower() not in READ_IMAGE_SUFFIXES:
             skipped.append(path)
             continue
@@ -100,6 +105,8 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
         paths.append(path)
         images.append(image)
         labels.append(rel.parts[0] if len(rel.parts) > 1 else "")
+    if files:
+        report(len(files), len(files))
     if len(paths) < min_count:
         found = counted(len(paths), "image")
         raise InputFileError(

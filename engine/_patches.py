@@ -9,7 +9,7 @@ fields of two neighbouring units.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -119,12 +119,13 @@ class Patch:
 
 
 def top_patches(model_name: str, model: StagedNet, images: Sequence[np.ndarray], layer: str, channel: int,
-                k: int = 9, batch: int = 8) -> tuple[list[Patch], ReceptiveField]:
+                k: int = 9, batch: int = 8,
+                progress: Callable[[int, int], None] | None = None) -> tuple[list[Patch], ReceptiveField]:
     """The ``k`` images whose strongest unit of ``channel`` at ``layer`` is largest, cropped to that unit's field.
 
     Each image (through the model's evaluation transform) contributes its best position; patches are sorted by
     activation, largest first. A field reaching past the image's border is padded grey (:meth:`ReceptiveField.patch`),
-    so every patch shows the field at one scale.
+    so every patch shows the field at one scale. ``progress(done, total)`` is called after each batch of images.
 
     Raises:
         UnknownNameError / VisError: unknown or non-spatial layer, channel out of range.
@@ -137,21 +138,23 @@ def top_patches(model_name: str, model: StagedNet, images: Sequence[np.ndarray],
         raise VisError(f"k must be at least 1, got {k}")
     rf = receptive_field(model_name, model, layer)
     best: list[tuple[float, int, int, int]] = []
-    inputs = []
     for start in range(0, len(images), batch):
         x = model_batch(model_name, images[start:start + batch])
-        inputs.extend(x)
         with torch.no_grad():
             (acts,) = model.forward_layers(torch.from_numpy(x), [layer])
         maps = acts[:, channel].cpu().numpy()
         for i, m in enumerate(maps):
             y, xx = np.unravel_index(int(np.argmax(m)), m.shape)
             best.append((float(m[y, xx]), start + i, int(y), int(xx)))
+        if progress is not None:
+            progress(start + len(maps), len(images))
     best.sort(key=lambda t: -t[0])
-    side = max(8, min(rf.size, max(inputs[0].shape[1:])))
+    winners = best[:k]  # only their inputs are made again: a folder's worth would hold 0.6 MB an image
+    inputs = model_batch(model_name, [images[i] for _, i, _, _ in winners]) if winners else []
+    side = max(8, min(rf.size, max(inputs[0].shape[1:]))) if winners else 8
     patches = []
-    for value, i, y, x in best[:k]:
-        img = inputs[i].transpose(1, 2, 0)
+    for (value, i, y, x), chosen in zip(winners, inputs):
+        img = chosen.transpose(1, 2, 0)
         field = rf.patch(img, y, x)
         field = np.repeat(field, 3, axis=2) if field.shape[2] == 1 else field
         shrink = side < rf.size
@@ -160,8 +163,10 @@ def top_patches(model_name: str, model: StagedNet, images: Sequence[np.ndarray],
     return patches, rf
 
 
-def pooled_features(model_name: str, model: StagedNet, images: Sequence[np.ndarray], layer: str, batch: int = 8) -> np.ndarray:
-    """(N, C) features of ``layer``: the global average over positions (vectors as they are for dense layers)."""
+def pooled_features(model_name: str, model: StagedNet, images: Sequence[np.ndarray], layer: str, batch: int = 8,
+                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """(N, C) features of ``layer``: the global average over positions (vectors as they are for dense layers);
+    ``progress(done, total)`` is called after each batch of images."""
     layer_info(model_name, layer)
     out = []
     for start in range(0, len(images), batch):
@@ -169,6 +174,8 @@ def pooled_features(model_name: str, model: StagedNet, images: Sequence[np.ndarr
         with torch.no_grad():
             (acts,) = model.forward_layers(x, [layer])
         out.append((acts.mean(dim=(2, 3)) if acts.ndim == 4 else acts.flatten(1)).cpu().numpy())
+        if progress is not None:
+            progress(start + len(out[-1]), len(images))
     return np.concatenate(out).astype(np.float32)
 
 

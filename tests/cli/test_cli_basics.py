@@ -279,3 +279,17 @@ def test_an_input_is_never_written_over_even_with_overwrite(image_files, tmp_pat
     result = invoke(*map(str, args), "-w", "random", "--overwrite")
     assert result.exit_code == 2 and f"{photo} is an input of this command" in result.output, result.output
     assert photo.read_bytes() == before
+
+
+def test_count_progress_in_a_log_says_the_first_and_last_counts_and_one_every_five_seconds(capsys, monkeypatch) -> None:
+    from vis.cli import _app
+
+    clock = iter([0.0, 1.0, 6.0, 7.0, 7.5])
+    monkeypatch.setattr(_app.time, "monotonic", lambda: next(clock))
+    progress = _app.CountProgress("reading photos:", "files")
+    for done in range(5):
+        progress(done, 4)
+    assert capsys.readouterr().err == "reading photos: 0/4 files\nreading photos: 2/4 files\nreading photos: 4/4 files\n"
+    silent = _app.CountProgress("reading photos:", "files", enabled=False)
+    silent(4, 4)
+    assert capsys.readouterr().err == ""

@@ -245,3 +245,16 @@ def test_feature_rows_of_images_with_one_name_are_told_apart() -> None:
     from vis.cli._inspect_cmds import _row_names
 
     assert _row_names([Path("cat/0.png"), Path("dog/0.png"), Path("dog/1.png")]) == ["cat/0.png", "dog/0.png", "1.png"]
+
+
+@pytest.mark.parametrize("command", [("patches", "--channel", "1"), ("embed",)])
+def test_folder_scans_show_their_progress_unless_quiet(folder, tmp_path_factory, command) -> None:
+    out = tmp_path_factory.mktemp("out")
+    args = (*command[:1], "lenet5", *command[1:], "--layer", "tanh2", "--images", folder, *R)
+    shown = invoke(*args, "-o", out / "a.png")
+    assert shown.exit_code == 0, shown.output
+    # in a log (CliRunner's stderr is no terminal) the first and the last count each get a line
+    assert f"reading {folder}: 0/8 files\nreading {folder}: 8/8 files\n" in shown.stderr
+    assert "lenet5 to tanh2: 6/6 images\n" in shown.stderr
+    quiet = invoke(*args, "-o", out / "b.png", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == shown.stdout.replace("a.png", "b.png")

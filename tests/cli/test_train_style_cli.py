@@ -286,3 +286,14 @@ def test_style_settings_that_still_work(app: VisTyper, images: dict[str, Path], 
                                ["--style-weight", "0", "--tv-weight", "1"]]):
         result = runner.invoke(app, [*base, "-o", str(tmp_path / f"{i}.png"), *extra])
         assert result.exit_code == 0, (extra, result.output)
+
+
+def test_train_and_style_quiet_show_no_bar(app: VisTyper, mnist_dir: Path, images: dict[str, Path], tmp_path: Path,
+                                           quick_vgg: None) -> None:
+    result = runner.invoke(app, ["train", "lenet", "--data", str(mnist_dir), "--epochs", "1", "-o", str(tmp_path / "x.pt"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "epoch 1/1" not in result.stderr and "400 train / 100 test" in result.stderr  # the notes stay
+    result = runner.invoke(app, ["style", str(images["content"]), str(images["style"]), "-o", str(tmp_path / "s.png"),
+                                 "-w", "random", "--size", "24", "-n", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "" and result.stdout.startswith("wrote ")
