@@ -33,9 +33,9 @@ def _outputs(output: Path, npy: Optional[Path], overwrite: bool, inputs: Sequenc
 def npy_path(path: Path) -> Path:
     """numpy's own rule, .npy added to a name without it, named here for checks and messages; a folder is refused
     before the suffix is added, as for figures."""
-    from vis.engine._images import refuse_folder
+    from vis.engine._images import refuse_non_file
 
-    refuse_folder(path)
+    refuse_non_file(path)
     return path if path.suffix.lower() == ".npy" else path.with_name(path.name.rstrip(".") + ".npy")
 
 

@@ -124,11 +124,14 @@ def _upright(raw: np.ndarray, orientation: int) -> np.ndarray:
     return raw[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
 
 
-def refuse_folder(path: Path) -> None:
-    """An output named by an existing folder is an error; callers that add a suffix ask before they add it, or
-    ``-o out`` would write ``out.png`` beside the folder."""
+def refuse_non_file(path: Path) -> None:
+    """An output named by an existing folder, device, pipe or socket is an error; callers that add a suffix ask
+    before they add it, or ``-o out`` would write ``out.png`` beside the folder. (Writes go to a temporary file
+    renamed over the output: with --overwrite, run as root, that would replace /dev/null itself.)"""
     if path.is_dir():
         raise OutputPathError(f"{path} is a folder: name a file to write")
+    if path.exists() and not path.is_file():
+        raise OutputPathError(f"{path} is not a regular file (a device, pipe or socket): name a file to write")
 
 
 def check_output(path: str | Path, overwrite: bool, inputs: Sequence[Path | None] = ()) -> Path:
@@ -136,7 +139,7 @@ def check_output(path: str | Path, overwrite: bool, inputs: Sequence[Path | None
     on a path that cannot be written, before any slow work; create the output folder (noted in
     :data:`created_folders`)."""
     path = Path(path)
-    refuse_folder(path)
+    refuse_non_file(path)
     if path.exists() and any(source is not None and _same_file(path, source) for source in inputs):
         raise OutputPathError(f"{path} is an input of this command: write to another file, so the input is kept "
                               "(--overwrite replaces earlier outputs only)")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vis.engine._images import check_output, refuse_folder, atomic_write
+from vis.engine._images import check_output, refuse_non_file, atomic_write
 from vis.errors import OutputPathError
 
 
@@ -32,7 +32,7 @@ def figure_path(path: str | Path) -> Path:
     """The file a figure goes to: a name without suffix gets .png (as matplotlib would add it), a suffix no figure
     is written as is refused before any work."""
     path = Path(path)
-    refuse_folder(path)
+    refuse_non_file(path)
     if not path.suffix:
         return path.with_name(path.name.rstrip(".") + ".png")
     if path.suffix.lower() not in FIGURE_SUFFIXES:

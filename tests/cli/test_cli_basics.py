@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -293,3 +294,39 @@ def test_count_progress_in_a_log_says_the_first_and_last_counts_and_one_every_fi
     silent = _app.CountProgress("reading photos:", "files", enabled=False)
     silent(4, 4)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["dream", "{photo}", "-o", "{out}.png", "-w", "random"],
+    ["dream", "{photo}", "-o", "{out}.mp4", "--zoom-frames", "2", "-w", "random"],
+    ["filters", "lenet5", "-o", "{out}", "-w", "random"],  # no suffix: the figure would go to pipe.png beside it
+    ["filters", "lenet5", "-o", "{photo}.png", "--npy", "{out}", "-w", "random"],
+    ["export", "lenet5", "-o", "{out}.onnx"],
+    ["train", "lenet", "-o", "{out}.pt"],
+])
+def test_a_pipe_or_device_named_as_output_is_refused(image_files, tmp_path, args) -> None:
+    """Writes go to a temporary file renamed over the output: with --overwrite, as root, -o /dev/null replaced the
+    device with a file; a pipe made the writability probe wait for a reader for ever. A pipe stands in for both."""
+    import os
+    import signal
+    import stat
+
+    pipe = tmp_path / "pipe"
+    named = {"{out}": str(pipe), "{out}.png": f"{pipe}.png", "{out}.mp4": f"{pipe}.mp4", "{out}.onnx": f"{pipe}.onnx",
+             "{out}.pt": f"{pipe}.pt", "{photo}": str(image_files["rgb"]), "{photo}.png": str(tmp_path / "f.png")}
+    args = [named.get(a, a) for a in args]
+    target = next(Path(a) for a in args if a.startswith(str(pipe)))
+    os.mkfifo(target)
+
+    def hung(*_):
+        raise TimeoutError("the command waited on the pipe")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        result = invoke(*args, "--overwrite")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result.exit_code == 2 and f"{target} is not a regular file (a device, pipe or socket)" in result.output, result.output
+    assert stat.S_ISFIFO(target.lstat().st_mode)
