@@ -340,9 +340,9 @@ def register(app: VisTyper) -> None:
         from vis.engine._folders import files_under
         from vis.engine._inspect import check_image_folder, display_image, layer_info, model_batch
         from vis.engine._patches import pooled_features, tsne_embedding, tsne_perplexity
-        from vis.engine._plots import plot_embedding
+        from vis.engine._plots import plot_embedding, thumbnail_spots
         from vis.engine._torch_device import limit_torch_threads
-        from vis.models import get_model
+        from vis.models import get_model, model_spec
 
         limit_torch_threads(threads)
         layer_info(model, layer)
@@ -357,9 +357,15 @@ def register(app: VisTyper) -> None:
                        f"third of them as neighbours)")
         running = CountProgress(f"{model} to {layer}:", "images", enabled=not quiet)
         points = tsne_embedding(pooled_features(model, net, found.images, layer, progress=running), perplexity)
-        thumbs = [display_image(x) for x in model_batch(model, found.images)]
+        crop = model_spec(model).preprocessing.crop
+        zoom = 48 / crop  # every model's thumbnails 48 points a side (LeNet's digits enlarged)
+        shown = thumbnail_spots(points, 48)
+        thumbs = dict(zip(shown, map(display_image, model_batch(model, [found.images[i] for i in shown]))))
         labels = found.labels if found.has_labels else None
         path = plot_embedding(points, thumbs, labels, output, f"{model} {layer}: t-SNE of {len(points)} images",
-                              zoom=min(0.3, 48 / thumbs[0].shape[0]), overwrite=overwrite)
-        typer.echo(f"wrote {path}")
+                              zoom=zoom, overwrite=overwrite)
+        covered = ""
+        if len(shown) < len(points):
+            covered = f"; thumbnails for {len(shown)} of them, dots for the rest, which would cover those"
+        typer.echo(f"wrote {path} ({counted(len(points), 'image')}{covered})")
         _save_npy(npy, points)

@@ -7,7 +7,7 @@ where a reader expects them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -247,12 +247,33 @@ def plot_patches(patches: Sequence[np.ndarray], captions: Sequence[str], path: s
     return _save(fig, path, overwrite)
 
 
-def plot_embedding(points: np.ndarray, thumbnails: Sequence[np.ndarray], labels: Sequence[str] | None,
+EMBED_INCHES = 10.0  # the t-SNE figure's side
+EMBED_AXES_SHARE = 0.85  # of it, about what the axes take (labels and title the rest)
+
+
+def thumbnail_spots(points: np.ndarray, side: float, overlap: float = 0.2, seed: int = 0) -> list[int]:
+    """The points of a t-SNE figure that get a thumbnail ``side`` points (1/72 in) wide: taken in a seeded random
+    order, each whose thumbnail would cover none taken before by more than ``overlap`` of its side. t-SNE piles
+    similar images together, and a few hundred thumbnails drawn over each other show none; the rest stay dots.
+    Sorted indices."""
+    n = len(points)
+    span = np.ptp(points, axis=0)
+    unit = (points - points.min(axis=0)) / np.where(span > 0, span, 1.0)  # 0..1; matplotlib adds a 5% margin a side
+    apart = side / 72 / (EMBED_INCHES * EMBED_AXES_SHARE) * 1.1 * (1 - overlap)  # least centre distance, in those units
+    taken: list[int] = []
+    for i in np.random.default_rng(seed).permutation(n):
+        if not taken or (np.abs(unit[taken] - unit[i]).max(axis=1) >= apart).all():
+            taken.append(int(i))
+    return sorted(taken)
+
+
+def plot_embedding(points: np.ndarray, thumbnails: Mapping[int, np.ndarray], labels: Sequence[str] | None,
                    path: str | Path, title: str, zoom: float = 0.25, overwrite: bool = False) -> Path:
-    """t-SNE points with image thumbnails; a coloured frame and legend per label when labels are given."""
+    """t-SNE points, each a dot, with image thumbnails for the points in ``thumbnails`` (index to HxWx3 image, see
+    :func:`thumbnail_spots`); a coloured frame and legend per label when labels are given."""
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
-    fig = _figure(10, 10)
+    fig = _figure(EMBED_INCHES, EMBED_INCHES)
     ax = fig.add_subplot(1, 1, 1)
     names = sorted(set(labels)) if labels else []
     colours = {name: f"C{i % 10}" for i, name in enumerate(names)}
@@ -261,9 +282,10 @@ def plot_embedding(points: np.ndarray, thumbnails: Sequence[np.ndarray], labels:
         ax.scatter(points[idx, 0], points[idx, 1], c=colours[name], label=name or "(no folder)", s=30)
     if not names:
         ax.scatter(points[:, 0], points[:, 1], s=10, c="C0")
-    for i, (p, thumb) in enumerate(zip(points, thumbnails)):
+    for i, thumb in sorted(thumbnails.items()):
         frame = dict(edgecolor=colours[labels[i]], linewidth=2) if labels else dict(edgecolor="none")
-        box = AnnotationBbox(OffsetImage(np.clip(thumb, 0, 1), zoom=zoom), (p[0], p[1]), frameon=True, bboxprops=frame, pad=0.1)
+        box = AnnotationBbox(OffsetImage(np.clip(thumb, 0, 1), zoom=zoom), (points[i, 0], points[i, 1]), frameon=True,
+                             bboxprops=frame, pad=0.1)
         ax.add_artist(box)
     if names:
         ax.legend(loc="best", fontsize=8)

@@ -1,11 +1,15 @@
-"""The mosaic the tile figures (filters, feature maps) are drawn from: where each cell lands and what it holds."""
+"""The mosaic the tile figures (filters, feature maps) are drawn from: where each cell lands and what it holds; which
+t-SNE points get a thumbnail."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vis.engine._plots import blocks, mosaic, plot_feature_maps, plot_filters, thumbnail
+from vis.engine._plots import (
+    EMBED_AXES_SHARE, EMBED_INCHES, blocks, mosaic, plot_embedding, plot_feature_maps, plot_filters, thumbnail,
+    thumbnail_spots,
+)
 
 
 def test_mosaic_places_cells_row_by_row_with_white_gaps():
@@ -81,3 +85,28 @@ def test_row_labels_keep_the_end_of_a_long_path():
 
     assert _row_label("0.png") == "0.png"
     assert _row_label("holiday/2024/cat/0.png") == "\u2026ay/2024/cat/0.png" and len(_row_label("x" * 40)) == 18
+
+
+def test_thumbnail_spots_keep_thumbnails_apart_and_leave_no_free_place():
+    points = np.random.default_rng(1).normal(size=(2000, 2)).astype(np.float32)
+    spots = thumbnail_spots(points, side=48, overlap=0.2)
+    unit = (points - points.min(0)) / np.ptp(points, axis=0)
+    apart = 48 / 72 / (EMBED_INCHES * EMBED_AXES_SHARE) * 1.1 * 0.8
+    gaps = np.abs(unit[spots][:, None] - unit[spots][None]).max(axis=2) + np.eye(len(spots))
+    assert gaps.min() >= apart  # no two thumbnails cover each other by more than a fifth of a side
+    rest = np.setdiff1d(np.arange(2000), spots)
+    assert (np.abs(unit[rest][:, None] - unit[spots][None]).max(axis=2).min(axis=1) < apart).all()  # all others covered
+    assert 30 < len(spots) < 400 and spots == sorted(spots)
+
+
+def test_thumbnail_spots_of_a_pile_and_of_a_sparse_grid():
+    assert len(thumbnail_spots(np.zeros((50, 2), np.float32), side=48)) == 1  # copies of one image: one thumbnail
+    grid = np.stack(np.meshgrid(np.arange(5), np.arange(5)), -1).reshape(-1, 2).astype(np.float32)
+    assert thumbnail_spots(grid, side=48) == list(range(25))  # a quarter of the axes apart: every one has room
+
+
+def test_embedding_figure_draws_thumbnails_only_where_asked(tmp_path):
+    points = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    thumbs = {i: np.full((16, 16, 3), 0.5, np.float32) for i in (0, 7)}
+    path = plot_embedding(points, thumbs, ["a", "b"] * 20, tmp_path / "t", "t-SNE", zoom=3.0)
+    assert path == tmp_path / "t.png" and path.stat().st_size > 1000
