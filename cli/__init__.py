@@ -61,9 +61,18 @@ def _report_usage_error(e: Any) -> int:
         return e.exit_code
     ctx = getattr(e, "ctx", None)
     where = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
-    message = (_non_finite_message(e) or e.format_message()).rstrip(".")
+    message = (_non_finite_message(e) or e.format_message()).rstrip(".") + _extra_argument_hint(e, ctx)
     typer.secho(f"error: {message}{where}", err=True, fg=typer.colors.RED)
     return e.exit_code
+
+
+def _extra_argument_hint(e: Any, ctx: Any) -> str:
+    """What an unexpected extra argument most likely is: an output without -o, or for dream a model without -m."""
+    if "unexpected extra argument" not in e.format_message():
+        return ""
+    if ctx is not None and ctx.command_path.endswith(" dream"):
+        return ": dream takes one INPUT; name the output with -o and a model with -m"
+    return ": name the output with -o"
 
 
 def _non_finite_message(e: Any) -> str | None:

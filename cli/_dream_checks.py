@@ -20,6 +20,8 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
     from vis.engine._images import check_output
     from vis.engine._video import WRITTEN_VIDEO_SUFFIXES, check_video_suffix, is_image_path, is_video_path
 
+    if output is not None and output.is_dir():
+        raise VisError(f"{output} is a folder: name an image or video file (a folder is the output of a folder input)")
     if output is not None and not (is_image_path(output) or is_video_path(output)):
         raise VisError(f"cannot tell the output kind of {output}: use an image (.png, .jpg) or video (.mp4, .avi, .gif) "
                        "suffix")

@@ -31,7 +31,7 @@ def _config(octaves: int, octave_scale: float, iterations: int, step: float, jit
 # ---- the command ------------------------------------------------------------------------------------------------
 
 def register(app: VisTyper) -> None:
-    from vis.engine._dream import GPU_TILE, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, runs_on_gpu
+    from vis.engine._dream import GPU_TILE, MAX_STEP, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, runs_on_gpu
 
     d, v = DreamConfig(), VideoDreamConfig()
 
@@ -47,8 +47,8 @@ def register(app: VisTyper) -> None:
         objective: Optional[str] = typer.Option(None, "--objective", help="Objective, e.g. inception4c, inception4c:97, a+0.5*b (default: the model's dream layer)."),
         octaves: int = typer.Option(d.octaves, "--octaves", min=1, help="Pyramid levels."),
         octave_scale: float = typer.Option(d.octave_scale, "--octave-scale", help="Size ratio between octaves."),
-        iterations: int = typer.Option(d.iterations, "--iterations", min=0, help="Steps per octave."),
-        step: float = typer.Option(d.step, "--step", help="Step size (8-bit pixel units, gradient / mean|g|)."),
+        iterations: int = typer.Option(d.iterations, "--iterations", min=1, help="Steps per octave."),
+        step: float = typer.Option(d.step, "--step", help=f"Step size (8-bit pixel units, gradient / mean|g|; at most {MAX_STEP:g})."),
         jitter: int = typer.Option(d.jitter, "--jitter", min=0, help="Random roll per step, pixels (an image larger than --tile rolls by up to a tile instead, so seams move)."),
         tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
         guide: Optional[Path] = typer.Option(None, "--guide", help=f"Guide image: dream towards its features (objective guide:LAYER), taken with the long side at --max-size ({GUIDE_SIDE} when unset)."),
@@ -101,6 +101,10 @@ def register(app: VisTyper) -> None:
             raise fail("give one input: an image or video file, a folder of images, or --webcam N (or --demo)")
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider, backend))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
+        from vis.models import list_models
+
+        if input is not None and not input.exists() and str(input) in list_models():
+            raise fail(f"{input} is a model: name it with --model (vis dream INPUT -m {input} -o OUTPUT)")
         kind = "webcam" if webcam is not None else "folder" if input.is_dir() else sniff_kind(input)
         check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame, blend, flow)
         plan = plan_folder(input, output, overwrite, skip_existing) if kind == "folder" else None

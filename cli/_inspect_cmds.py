@@ -14,7 +14,7 @@ from vis.cli._app import CountProgress, MAX_THREADS, VisTyper, given_options, qu
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.cli._stills import read_still
 
-OUT_HELP = "The figure to write (.png, .jpg, .pdf, .svg; .png is added to a name without suffix)."
+OUT_HELP = "The figure to write (.png, .jpg, .tif, .webp, .pdf, .svg; .png is added to a name without suffix)."
 NPY_HELP = "Also save the raw numbers as a .npy file."
 
 
@@ -191,6 +191,7 @@ def register(app: VisTyper) -> None:
         threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="ORT threads (0: all cores)."),
         npy: Optional[Path] = typer.Option(None, "--npy", help=NPY_HELP + " The map (H, W)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+        quiet: bool = quiet_option(),
     ) -> None:
         """Saliency map (Simonyan et al.): max over channels of |dS_c/dI|; SmoothGrad with --samples."""
         from vis.engine._attribution import Attribution, SaliencyConfig
@@ -210,8 +211,9 @@ def register(app: VisTyper) -> None:
         output, npy = _outputs(output, npy, overwrite, [image])
         net = get_model(model, weights=weights)
         x = model_batch(model, [picture])
+        copies = CountProgress("SmoothGrad:", "noisy copies", enabled=not quiet)
         result = Attribution(model, net, _session(provider, threads), weights).saliency(
-            x, klass, SaliencyConfig(samples=samples, noise=noise))[0]
+            x, klass, SaliencyConfig(samples=samples, noise=noise), progress=copies)[0]
         kind = f"SmoothGrad ({samples} samples, noise {noise:g})" if samples else "saliency"
         path = plot_saliency(display_image(x[0]), result.map, output,
                              f"{model} {kind}\n{_title_classes(model, result.logits, result.class_index)}", overwrite=overwrite)
@@ -310,7 +312,7 @@ def register(app: VisTyper) -> None:
         captions = [f"{_short(found.paths[p.index].relative_to(images).as_posix())} {p.activation:.3g}" for p in patches]
         path = plot_patches([p.pixels for p in patches], captions, output,
                             f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
-        fewer = f": one per image, and the folder has {len(patches)} (-k {k})" if len(patches) < k else ""
+        fewer = f", not {k}: one per image, and the folder has {len(patches)}" if len(patches) < k else ""
         shown = patches[0].pixels.shape[0] if patches else rf.size
         scaled = f", each shown at {shown}px" if shown != rf.size else ""  # a tiny field is enlarged to be seen
         count = counted(len(patches), "patch", "patches")

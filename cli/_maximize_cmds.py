@@ -11,6 +11,7 @@ from vis._text import counted
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, progress_line, quiet_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 
+ITERATIONS_HELP = "Steps per scale (default: 16 pixel, 256 fft; 200 for lenet5)."
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
 
 
@@ -57,16 +58,16 @@ def register(app: VisTyper) -> None:
         model: str = typer.Argument(..., help="Model name (see `vis models`)."),
         objective: str = typer.Option(..., "--objective", help="What to maximise: conv4_1:12, class:319, class:dragonfly, inception4a:12@, ... (+ - * combine)."),
         output: Path = typer.Option(..., "--output", "-o", help="Output image (.png, .jpg)."),
-        param: str = typer.Option("pixel", "--param", help="pixel (the thesis: grey + noise, upscaling stages) or fft (lucid: FFT + decorrelated colour, transforms, Adam)."),
+        param: str = typer.Option("pixel", "--param", help="pixel (pixels from grey + noise, optimised at growing sizes with normalised steps) or fft (colours in Fourier space, decorrelated, random transforms, Adam: the lucid library's recipe)."),
         scales: Optional[str] = typer.Option(None, "--scales", help=SCALES_HELP),
         size: Optional[int] = typer.Option(None, "--size", min=16, help="Output size (default: the model's input size)."),
-        iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Steps per scale (default: 16 pixel, 256 fft; per-model defaults)."),
-        step: Optional[float] = typer.Option(None, "--step", help="Normalised step: the mean pixel change per step, on the 0..1 scale (0.02 is 5 of 255; dream's --step counts 8-bit levels)."),
-        lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate."),
-        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="normalized or adam."),
-        l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step."),
-        tv: Optional[float] = typer.Option(None, "--tv", min=0.0, help="Total-variation weight."),
-        blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never)."),
+        iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help=ITERATIONS_HELP),
+        step: Optional[float] = typer.Option(None, "--step", help="Normalised step: the mean pixel change per step, on the 0..1 scale (default 0.02, 0.01 for lenet5; 0.02 is 5 of 255; dream's --step counts 8-bit levels)."),
+        lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 0.05)."),
+        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="normalized (default for pixel) or adam (default for fft)."),
+        l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step (default 0.002, 0 for lenet5)."),
+        tv: Optional[float] = typer.Option(None, "--tv", min=0.0, help="Total-variation weight (default 0)."),
+        blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never; default 4, 0 for lenet5)."),
         seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Same seed, same image."),
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch (the reference)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
@@ -123,10 +124,10 @@ def register(app: VisTyper) -> None:
         param: str = typer.Option("pixel", "--param", help="pixel or fft."),
         scales: Optional[str] = typer.Option(None, "--scales", help=SCALES_HELP),
         size: Optional[int] = typer.Option(None, "--size", min=16, help="Tile size (default: the model's input size)."),
-        iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Steps per scale."),
+        iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help=ITERATIONS_HELP),
         batch: int = typer.Option(8, "--batch", min=1, help="Channels optimised per run (one batched graph)."),
         columns: Optional[int] = typer.Option(None, "--columns", min=1, help="Grid columns (default: square)."),
-        blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never)."),
+        blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never; default 4, 0 for lenet5)."),
         seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Same seed, same grid."),
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),

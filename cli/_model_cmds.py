@@ -88,6 +88,9 @@ def register(app: VisTyper) -> None:
                 typer.echo(f"{path}:")
                 for i, c, q in result.classes:
                     typer.echo(f"  {q:7.2%}  {c} ({i})")
+        if weights == "random":  # a student may take a confident 76% from untrained weights for a finding
+            typer.echo(f"note: {model}'s weights are random (untrained): these classes say nothing about the images",
+                       err=True)
         if skipped:  # a script sees it in the exit code, the user on stderr
             raise VisError(f"{len(skipped)} of the {len(images)} images could not be read (said above)")
 

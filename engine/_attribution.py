@@ -16,6 +16,7 @@ https://arxiv.org/abs/1706.03825), Zhou et al. 2016 (CAM, https://arxiv.org/abs/
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 import warnings
 from dataclasses import dataclass
 
@@ -244,14 +245,15 @@ class Attribution:
 
     # ------------------------------------------------------------------ saliency
 
-    def saliency(self, images: np.ndarray, class_index: int | None = None,
-                 config: SaliencyConfig = SaliencyConfig()) -> list[SaliencyMap]:
+    def saliency(self, images: np.ndarray, class_index: int | None = None, config: SaliencyConfig = SaliencyConfig(),
+                 progress: Callable[[int, int], None] | None = None) -> list[SaliencyMap]:
         """Simonyan's saliency map (or SmoothGrad) of each image for class ``class_index`` (default: predicted).
 
         Args:
             images: (N, C, H, W) float32 in [0, 1].
             class_index: the class c; None explains each image's top class.
             config: plain or SmoothGrad.
+            progress: SmoothGrad calls ``progress(done, total)`` after each batch of noisy copies (of all images).
         """
         sess = self._session("saliency")
         out = []
@@ -276,6 +278,8 @@ class Attribution:
                     _, g, _ = sess.run(None, {INPUT_NAME: noisy, CLASS_WEIGHTS: onehot})
                     total += np.abs(g).max(axis=1).sum(axis=0)
                     done += n
+                    if progress is not None:
+                        progress(len(out) * config.samples + done, len(images) * config.samples)
                 smap = (total / config.samples).astype(np.float32)
             else:
                 smap = np.abs(grad).max(axis=0)

@@ -69,6 +69,9 @@ class DreamConfig:
             raise DreamError(f"--octaves must be >= 1 and --iterations >= 0, got {self.octaves} and {self.iterations}")
         if not (math.isfinite(self.step) and self.step > 0):
             raise DreamError(f"--step must be a positive number, got {self.step:g}")
+        if self.step > MAX_STEP:
+            raise DreamError(f"--step must be at most {MAX_STEP:g} (8-bit levels: the mean pixel then moves by the "
+                             f"whole range each step; google's is 1.5), got {self.step:g}")
         if not 1.0 < self.octave_scale < math.inf:
             raise DreamError(f"--octave-scale must be a number above 1 (the size ratio between octaves), got "
                              f"{self.octave_scale:g}")
@@ -80,6 +83,7 @@ class DreamConfig:
             raise DreamError(f"--jitter must be at most {MAX_JITTER} (a roll is taken modulo the image), got {self.jitter}")
 
 
+MAX_STEP = 255.0  # the whole 8-bit range per step: beyond it every step throws the image to black and white
 MAX_JITTER = 4096  # a roll is taken modulo the image's size: more than a tile's width adds nothing
 
 GPU_TILE = 2048

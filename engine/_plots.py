@@ -25,7 +25,7 @@ def _figure(width: float, height: float):
     return fig
 
 
-FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".pdf", ".svg")  # as image outputs, and vectors
 
 
 def figure_path(path: str | Path) -> Path:

@@ -89,7 +89,8 @@ def provider_list(provider: str, *, cuda_graph: bool = False, device_id: int = 0
 def check_provider_name(provider: str) -> None:
     """Raise :class:`UnknownNameError` unless ``provider`` is ``auto`` or one of :data:`PROVIDERS`."""
     if provider != "auto" and provider not in PROVIDERS:
-        raise UnknownNameError("provider", provider, ["auto", *PROVIDERS])
+        likely = ["cuda", "tensorrt"] if provider.lower() in ("gpu", "nvidia") else []  # providers name the library
+        raise UnknownNameError("provider", provider, ["auto", *PROVIDERS], near=likely)
 
 
 def resolve_provider(provider: str) -> str:

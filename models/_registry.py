@@ -80,7 +80,7 @@ _SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec(
-            "lenet5", "LeNet-5 for 28x28 MNIST digits (the thesis variant)", LeNet5,
+            "lenet5", "LeNet-5 for 28x28 MNIST digits (tanh, batch norm, max pooling)", LeNet5,
             Preprocessing(mean=(0.0,), std=(1.0,), channels=1, channel_order="grey", min_size=28, resize=28, crop=28, fixed_size=True,
                           light_on_dark=True),
             "digits.txt", WeightsFile(note="train your own: vis train lenet -o lenet.pt"), "tanh2",
@@ -124,7 +124,15 @@ def model_spec(name: str) -> ModelSpec:
     try:
         return _SPECS[name]
     except KeyError:
-        raise UnknownNameError("model", name, _SPECS) from None
+        swapped = "that is a file: the model's name comes first" if _names_a_file(name) else ""
+        raise UnknownNameError("model", name, _SPECS, note=swapped) from None
+
+
+def _names_a_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):  # a name too long for a path, or with a NUL in it
+        return False
 
 
 def get_model(name: str, weights: str | Path = "imagenet", seed: int = 0) -> StagedNet:

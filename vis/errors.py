@@ -23,17 +23,18 @@ def closest(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
 
 
 class UnknownNameError(VisError, KeyError):
-    """An unknown model, layer, class or weights name; the message lists the closest valid names."""
+    """An unknown model, layer, class or weights name; the message lists the closest valid names (``near``: the
+    likely ones where spelling is no guide, e.g. cuda for gpu) and a ``note``."""
 
-    def __init__(self, what: str, name: str, valid: Iterable[str]):
+    def __init__(self, what: str, name: str, valid: Iterable[str], near: Iterable[str] = (), note: str = ""):
         valid = list(valid)
         same_but_case = [v for v in valid if isinstance(name, str) and v.lower() == name.lower()]
-        near = same_but_case or closest(name, valid)
+        near = list(near) or same_but_case or closest(name, valid)
         hint = f" Did you mean: {', '.join(near)}?" if near else ""
         if same_but_case:
             hint += " (names are case-sensitive)"
         shown = ", ".join(valid[:40]) + (" ..." if len(valid) > 40 else "")
-        super().__init__(f"unknown {what} {name!r}.{hint} Valid: {shown}")
+        super().__init__(f"unknown {what} {name!r}{f' ({note})' if note else ''}.{hint} Valid: {shown}")
         self.what, self.name, self.valid = what, name, valid
 
     def __str__(self) -> str:  # KeyError would add quotes around the message

@@ -44,6 +44,10 @@ def test_version_as_subprocess() -> None:
     # nan fails typer's bound check, whose message ('should be greater than or equal to 0') misleads
     (["saliency", "m", "i.png", "-o", "s.png", "--noise", "nan"], "error: --noise must be a finite number, got nan"),
     (["saliency", "m", "i.png", "-o", "s.png", "--noise=-inf"], "error: --noise must be a finite number, got -inf"),
+    # an argument too many is most likely an output without -o, or in dream the model given as in other commands
+    (["dream", "efficientnet_lite0", "photo.png", "-o", "d.png"],
+     "error: Got unexpected extra argument(s) (photo.png): dream takes one INPUT; name the output with -o and a model with -m"),
+    (["export", "lenet5", "-o", "a.onnx", "b.onnx"], "error: Got unexpected extra argument(s) (b.onnx): name the output with -o"),
 ])
 def test_usage_errors_are_one_error_line_as_subprocess(args, message) -> None:
     # The console script reports typer's usage errors as it reports its own: one `error:` line that says where help is
@@ -98,9 +102,18 @@ def test_layers_size_option() -> None:
     (("export", "vgg19", "-o", "x.onnx", "--weights", "random", "--layers", "conv4_9"), "conv4_1"),
     (("predict", "lenet6", "x.png"), "lenet5"),
     (("layers", "lenet5", "--size", "8", "8"), "at least 28"),
+    (("dream", "x.png", "--provider", "gpu", "-o", "y.png"), "unknown provider 'gpu'. Did you mean: cuda, tensorrt?"),
+    (("predict", "photo.png", "lenet5"), "unknown model 'photo.png' (that is a file: the model's name comes first)."),
+    (("dream", "googlenet", "-o", "y.png"), "googlenet is a model: name it with --model (vis dream INPUT -m googlenet"),
+    (("dream", "photo.png", "-o", "."), ". is a folder: name an image or video file"),
+    (("dream", "photo.png", "-o", "y.png", "--step", "256"), "--step must be at most 255 (8-bit levels"),
+    (("dream", "photo.png", "-o", "y.png", "--iterations", "0"), "Invalid value for '--iterations'"),
 ])
 def test_bad_names_exit_2_with_suggestions(args, expected, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 40, 3), 128, np.uint8))
     result = invoke(*args)
     assert result.exit_code == 2, result.output
     assert expected in result.output
@@ -147,6 +160,7 @@ def test_predict_skips_a_file_it_cannot_read_and_classifies_the_rest(image_files
     assert f"skipped: not a readable image: {files[1]}" in result.stderr
     assert f"skipped: {clip} is a video: this command reads still images" in result.stderr
     assert "error: 2 of the 3 images could not be read (said above)" in result.stderr
+    assert "note: lenet5's weights are random (untrained): these classes say nothing about the images" in result.stderr
     as_json = invoke("predict", "lenet5", "-w", "random", *files, "--top", "1", "--json")
     payload = json.loads(as_json.stdout)
     assert as_json.exit_code == 2 and [r["image"] for r in payload["results"]] == files[:1]
@@ -166,10 +180,10 @@ def test_lenet_is_told_of_a_dark_digit_on_white(tmp_path) -> None:
     cv2.imwrite(str(dark), 255 - digit)
     result = invoke("predict", "lenet5", "-w", "random", str(light), str(dark), "--top", "1")
     assert result.exit_code == 0, result.output
-    assert result.stderr.count("note:") == 1
+    assert result.stderr.count("mostly light") == 1
     assert f"and {dark} is mostly light: answers for dark digits on white mean little; invert" in result.stderr
     calm = invoke("predict", "efficientnet_lite0", "-w", "random", str(dark), "--top", "1")
-    assert "note:" not in calm.stderr  # photos may be light
+    assert "mostly light" not in calm.stderr  # photos may be light
 
 
 def test_offline_weights_exit_2(monkeypatch, tmp_path) -> None:

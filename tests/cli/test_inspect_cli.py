@@ -258,3 +258,21 @@ def test_folder_scans_show_their_progress_unless_quiet(folder, tmp_path_factory,
     assert "lenet5 to tanh2: 6/6 images\n" in shown.stderr
     quiet = invoke(*args, "-o", out / "b.png", "-q")
     assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == shown.stdout.replace("a.png", "b.png")
+    if command[0] == "patches":  # -k 9 (the default) of a folder of 6 images
+        assert "(6 patches, not 9: one per image, and the folder has 6, receptive field" in shown.stdout
+
+
+@pytest.mark.parametrize("suffix, magic", [(".webp", b"RIFF"), (".tif", b"II*\x00"), (".svg", b"<?xml")])
+def test_figures_take_the_suffixes_image_outputs_take(tmp_path, suffix, magic) -> None:
+    result = invoke("filters", "lenet5", *R, "-o", tmp_path / f"f{suffix}")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"f{suffix}").read_bytes().startswith(magic)
+
+
+def test_smoothgrad_counts_its_noisy_copies_unless_quiet(image_files, tmp_path) -> None:
+    args = ("saliency", "lenet5", image_files["grey"], "--samples", "20", *R)
+    shown = invoke(*args, "-o", tmp_path / "a.png")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stderr.startswith("SmoothGrad: ") and shown.stderr.endswith("SmoothGrad: 20/20 noisy copies\n")
+    quiet = invoke(*args, "-o", tmp_path / "b.png", "-q")
+    assert quiet.exit_code == 0 and "SmoothGrad" not in quiet.stderr
