@@ -102,6 +102,8 @@ def export_onnx(model_name: str, model: StagedNet, config: ExportConfig = Export
     except Exception as e:  # the exporter raises many unrelated types
         raise ExportError(f"exporting {model_name} to ONNX (opset {config.opset}) failed: {e}") from e
     proto = onnx.load_from_string(buf.getvalue())
+    if not dynamic:
+        _declare_fixed_shapes(proto, model_name, layers)
     set_metadata(proto, {
         "vis.version": vis.__version__,
         "vis.model": model_name,
@@ -112,6 +114,21 @@ def export_onnx(model_name: str, model: StagedNet, config: ExportConfig = Export
     })
     check(proto)
     return proto
+
+
+def _declare_fixed_shapes(proto: onnx.ModelProto, model_name: str, layers: list[str]) -> None:
+    """Declare each output's shape from the layer table where the image size is fixed: the legacy exporter's own
+    guess gave LeNet-5's conv1 (batch, 6, batch, ?) and its flattened dropout (batch, batch), which readers of the
+    declared shapes (and TensorRT) take at their word."""
+    shapes = {row.name: row.shape for row in layer_table(model_name)}
+    for output in proto.graph.output:
+        if output.name not in shapes:
+            continue
+        dims = output.type.tensor_type.shape.dim
+        del dims[:]
+        dims.add().dim_param = "batch"
+        for size in shapes[output.name]:
+            dims.add().dim_value = size
 
 
 def exported_model(proto: onnx.ModelProto) -> str | None:

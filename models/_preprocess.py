@@ -34,6 +34,10 @@ class Preprocessing:
             "mean": list(self.mean), "std": list(self.std), "channels": self.channels,
             "channel_order": self.channel_order, "value_range": list(self.value_range),
             "min_size": self.min_size, "input_size": [self.crop, self.crop],
+            # how a photo becomes the input the weights were evaluated on (what `vis predict` does), for users of an
+            # exported file: normalisation is inside the graph, this part is not
+            "classification_transform": {"shorter_side": self.resize, "centre_crop": self.crop,
+                                         "interpolation": "area when shrinking, else bilinear"},
         }
 
 

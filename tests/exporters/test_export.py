@@ -38,9 +38,13 @@ def test_parity_with_torch(name: str) -> None:
         x = torch.rand(2, model.input_mean.shape[1], *size, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             expected = model.forward_layers(x, list(layers))
-        for layer, got, want in zip(layers, run(proto, x.numpy()), expected):
+        for layer, got, want, output in zip(layers, run(proto, x.numpy()), expected, proto.graph.output):
             want = want.numpy()
             assert got.shape == want.shape, layer
+            # each declared size (a name stands for any) is what comes out: LeNet-5's conv1 was (batch, 6, batch, ?)
+            declared = [d.dim_param or d.dim_value for d in output.type.tensor_type.shape.dim]
+            assert declared[0] == "batch" and len(declared) == got.ndim, (layer, declared)
+            assert all(isinstance(d, str) and d != "batch" or d == n for d, n in zip(declared[1:], got.shape[1:])), (layer, declared)
             err = np.abs(got - want).max() / np.abs(want).max()
             assert err < 1e-4, f"{name} {layer} {size}: {err:.2e}"
 
@@ -70,6 +74,7 @@ def test_metadata_and_checker() -> None:
     assert meta["vis.model"] == "googlenet" and meta["vis.weights"] == "random"
     assert meta["vis.layers"] == "inception4c"
     assert json.loads(meta["vis.preprocessing"])["mean"] == [0.5, 0.5, 0.5]
+    assert json.loads(meta["vis.preprocessing"])["classification_transform"]["centre_crop"] == 224
     onnx.checker.check_model(proto, full_check=True)
 
 
