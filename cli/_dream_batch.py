@@ -51,7 +51,7 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_exis
     _check_output_folder(folder, output)
     plan = FolderPlan(folder, output)
     stills = []
-    for path in files_under(folder, avoid=output):
+    for path in files_under(folder):
         (stills if _is_still(path) else plan.others).append(path)
     if not stills:
         hint = f"; {_ON_ITS_OWN}" if any(map(_moves, plan.others)) else ""
@@ -96,6 +96,12 @@ def _check_output_folder(folder: Path, output: Optional[Path]) -> None:
     if around.is_relative_to(inside):
         raise VisError(f"-o {output} holds the input folder {folder}: the dreams would mix with the input's files; "
                        f"choose a folder beside it (e.g. {beside})")
+    from vis.engine._folders import folders_under
+
+    linked = next((seen for seen, real in folders_under(folder) if inside.is_relative_to(real)), None)
+    if linked is not None:  # a linked folder is read as part of the input: the next run would dream the dreams
+        raise VisError(f"-o {output} is inside {linked}, which the input folder {folder} reads through a link: a "
+                       f"later run would dream the dreams; choose a folder outside it (e.g. {beside})")
 
 
 def _is_still(path: Path) -> bool:

@@ -79,19 +79,22 @@ def test_names_that_would_meet_get_names_of_their_own(tmp_path, sample_photo, an
     assert cv2.imread(str(out / "g.png"), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)  # dreamed in colour
 
 
-def test_a_linked_folder_is_dreamed_and_a_link_to_the_output_is_not(tmp_path, sample_photo) -> None:
-    """Photos gathered by links are dreamed where the links put them; dreams reached through a link into the output
-    folder are not dreamed again."""
+def test_a_linked_folder_is_dreamed_and_an_output_a_link_reaches_is_refused(tmp_path, sample_photo) -> None:
+    """Photos gathered by links are dreamed where the links put them. An output folder that a link of the input
+    reaches is inside the input: the next run (to another folder) would dream the dreams, so it is refused."""
     photo = cv2.resize(cv2.imread(str(sample_photo)), (64, 48))
     folder, kept, out = tmp_path / "photos", tmp_path / "archive", tmp_path / "dreams"
     folder.mkdir(), kept.mkdir(), out.mkdir()
     cv2.imwrite(str(kept / "k.png"), photo)
-    cv2.imwrite(str(out / "old.png"), photo)
     (folder / "trip").symlink_to(kept)
-    (folder / "dreams").symlink_to(out)
     result = invoke(folder, "-o", out, *FAST)
     assert result.exit_code == 0 and "1 image to dream" in result.output, result.output
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["old.png", "trip", "trip/k.png"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["trip", "trip/k.png"]
+    for output in (kept / "dreams", kept):  # the folder a link reaches, or one inside it
+        result = invoke(folder, "-o", output, *FAST)
+        assert result.exit_code == 2, result.output
+        assert f"-o {output} is inside {folder / 'trip'}, which the input folder {folder} reads through a link" in result.output
+    assert sorted(p.name for p in kept.iterdir()) == ["k.png"]
 
 
 @pytest.mark.parametrize("where", ["inside", "around"])
