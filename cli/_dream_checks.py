@@ -97,9 +97,12 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
         raise VisError(f"{listed(zoom_flags, 'sets', 'set')} the zoom video of --zoom-frames N: add --zoom-frames, or "
                        "drop " + ("it" if len(zoom_flags) == 1 else "them"))
     if kind != "image" and zoom_flags:
+        timing = ""
+        if "--fps" in zoom_flags:  # the frame rate the user may have meant to change: said where it comes from
+            timing = ("; a video keeps its own frame rate" if kind == "video" else
+                      "; a webcam recording is timed as it is dreamed")
         raise VisError(f"{listed(zoom_flags, 'applies', 'apply')} to a zoom video only (an image with --zoom-frames "
-                       "N); " + ("a video keeps its own frame rate" if kind == "video" else
-                                 "a webcam recording is timed as it is dreamed"))
+                       f"N){timing}")
     later_flags = [flag for name, flag in LATER_FRAME_OPTIONS.items() if name in given]
     if kind != "image" and blend == 0.0 and later_flags:  # blend 0: every frame is dreamed as the first one
         raise VisError(f"--blend 0 dreams every frame afresh at --octaves and --iterations, without the last dream: "

@@ -33,7 +33,8 @@ def demo_outputs(output: Optional[Path]) -> tuple[Path, Path, bool]:
     if named and is_video_path(output):
         return output.with_suffix(".jpg"), output, True
     if named and output.suffix:
-        raise VisError(f"--demo -o takes a folder, an image name (.jpg, .png) or a video name (.mp4), not {output}")
+        raise VisError(f"--demo -o takes a folder, an image name (.jpg, .png, .webp, ...) or a video name (.mp4, "
+                       f".mkv, .gif, ...), not {output}")
     folder = output or DEMO_DIR
     return folder / "dream-demo.jpg", folder / "dream-zoom-demo.mp4", False
 

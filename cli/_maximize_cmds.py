@@ -72,7 +72,7 @@ def register(app: VisTyper) -> None:
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch (the reference)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
-        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="CPU threads (0: the runtime's default)."),
+        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="ORT (or torch) CPU threads (0: all cores)."),
         top: Optional[int] = typer.Option(None, "--top", min=1, help="Class images: how many of the model's own classes to print (default 5)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
         quiet: bool = quiet_option(),
@@ -132,7 +132,7 @@ def register(app: VisTyper) -> None:
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider."),
-        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="CPU threads (0: the runtime's default)."),
+        threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="ORT (or torch) CPU threads (0: all cores)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
         quiet: bool = quiet_option(),
     ) -> None:
@@ -158,4 +158,4 @@ def register(app: VisTyper) -> None:
                         provider=provider, threads=threads, weights=weights,
                         progress=None if quiet else _atlas_progress(layer, units, batch))
         save_image(output, grid, overwrite=True)
-        typer.echo(f"wrote {output}: {len(units)} channels of {layer} ({grid.shape[1]}x{grid.shape[0]})")
+        typer.echo(f"wrote {output}: {counted(len(units), 'channel')} of {layer} ({grid.shape[1]}x{grid.shape[0]})")

@@ -72,9 +72,8 @@ def register(app: VisTyper) -> None:
         limit_torch_threads(threads)
         model_spec(model)
         readable, pictures, skipped = _read_stills(images, model)  # before loading weights: nothing readable, no wait
-        net = get_model(model, weights=weights)
-        results = predict(model, net, pictures, top=top)
-        if as_json:
+        results = predict(model, get_model(model, weights=weights), pictures, top=top) if readable else []
+        if as_json:  # even when nothing could be read: a script always gets its JSON, and the exit code
             # probabilities unrounded: a program reads them (and all 1000 sum to 1)
             payload = [
                 {"image": str(p), "top": [{"index": i, "class": c, "probability": float(q)} for i, c, q in r.classes]}
@@ -83,7 +82,10 @@ def register(app: VisTyper) -> None:
             unread = [{"image": str(p), "error": reason} for p, reason in skipped]
             typer.echo(json.dumps({"model": model, "weights": weights, "results": payload, "skipped": unread},
                                   indent=2))
-        else:
+        if not readable:
+            raise InputFileError(skipped[0][1] if len(images) == 1 else
+                                 f"none of the {len(images)} images could be read (said above)")
+        if not as_json:
             for path, result in zip(readable, results):
                 typer.echo(f"{path}:")
                 for i, c, q in result.classes:
@@ -96,21 +98,15 @@ def register(app: VisTyper) -> None:
 
 
 def _read_stills(paths: list[Path], model: str) -> tuple[list[Path], list[np.ndarray], list[tuple[Path, str]]]:
-    """(the paths read, their pictures, (path, why not) of the others, each said on stderr).
-
-    Raises:
-        InputFileError: the one path given cannot be read (its own error), or none of several can.
-    """
+    """(the paths read, their pictures, (path, why not) of the others, each said on stderr when several were given:
+    one path given is the command's own error)."""
     readable, pictures, skipped = [], [], []
     for path in paths:
         try:
             pictures.append(read_still(path, model=model))
             readable.append(path)
         except InputFileError as e:
-            if len(paths) == 1:
-                raise
             skipped.append((path, str(e)))
-            typer.echo(f"skipped: {e}", err=True)
-    if not readable:
-        raise InputFileError(f"none of the {len(paths)} images could be read (said above)")
+            if len(paths) > 1:
+                typer.echo(f"skipped: {e}", err=True)
     return readable, pictures, skipped

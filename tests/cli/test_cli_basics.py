@@ -167,6 +167,12 @@ def test_predict_skips_a_file_it_cannot_read_and_classifies_the_rest(image_files
     assert [s["image"] for s in payload["skipped"]] == files[1:]
     none = invoke("predict", "lenet5", "-w", "random", *files[1:])
     assert none.exit_code == 2 and "none of the 2 images could be read" in none.stderr and not none.stdout
+    for unreadable in (files[1:], files[1:2]):  # --json answers in JSON even when nothing could be read
+        as_json = invoke("predict", "lenet5", "-w", "random", *unreadable, "--json")
+        payload = json.loads(as_json.stdout)
+        assert as_json.exit_code == 2 and payload["results"] == [] and len(payload["skipped"]) == len(unreadable)
+    alone = invoke("predict", "lenet5", "-w", "random", files[1])
+    assert alone.exit_code == 2 and alone.stderr == f"error: not a readable image: {files[1]}\n" and not alone.stdout
 
 
 def test_lenet_is_told_of_a_dark_digit_on_white(tmp_path) -> None:

@@ -387,6 +387,7 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("neuron_outside_map", "outside block10's 27x20 map at a 427x320 input"),
     ("neuron_outside_video_map", "outside block10's 4x5 map at a 60x80 input"),
     ("fps_with_video", "a video keeps its own frame rate"),
+    ("zoom_with_video", "--zoom applies to a zoom video only (an image with --zoom-frames N)\n"),  # no word on fps
     ("frame_option_with_image", "--blend, --flow apply to a video or webcam input only"),
     ("zoom_without_frames", "--zoom sets the zoom video of --zoom-frames N"),
     ("octaves_per_frame", "--octaves-per-frame 2 is above --octaves 1"),
@@ -438,6 +439,7 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "neuron_outside_map": [sample_photo, "-o", tmp_path / "o.png", "--objective", "block10:3@27,0"],
         "neuron_outside_video_map": [clip, "-o", tmp_path / "o.mp4", "--objective", "block10:3@0,5"],
         "fps_with_video": [clip, "-o", tmp_path / "o.mp4", "--fps", "5"],
+        "zoom_with_video": [clip, "-o", tmp_path / "o.mp4", "--zoom", "0.1"],
         "frame_option_with_image": [sample_photo, "-o", tmp_path / "o.png", "--blend", "0.3", "--flow", "none"],
         "zoom_without_frames": [sample_photo, "-o", tmp_path / "o.png", "--zoom", "0.1"],
         "octaves_per_frame": [clip, "-o", tmp_path / "o.mp4", "--octaves-per-frame", "2"],

@@ -125,6 +125,9 @@ def test_atlas_default_takes_all_channels_of_a_small_layer(tmp_path):
                                  "--iterations", "1", "-q"])
     assert result.exit_code == 0, result.output
     assert "6 channels of tanh1" in result.output and out.exists()
+    result = runner.invoke(app, ["atlas", "lenet5", "-l", "tanh1", "-c", "5", "-o", str(tmp_path / "one.png"),
+                                 "--weights", "random", "--iterations", "1", "-q"])
+    assert result.exit_code == 0 and "1 channel of tanh1" in result.output, result.output
 
 
 def test_a_neuron_outside_the_map_fails_before_the_work(tmp_path):
