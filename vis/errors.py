@@ -14,9 +14,13 @@ class VisError(Exception):
 
 
 def closest(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
-    """The valid names closest to ``name`` (for 'did you mean' messages)."""
+    """The valid names closest to ``name`` (for 'did you mean' messages): the ``n`` best, and any as close as the
+    last of them, up to 8, best first and ties in their own order (conv4_l is as near conv4_1 as conv4_2..4, and all
+    four are named)."""
     valid = list(valid)
-    found = difflib.get_close_matches(name, valid, n=n, cutoff=0.5)
+    scores = {v: difflib.SequenceMatcher(None, name, v).ratio() for v in valid}
+    ranked = sorted((v for v in valid if scores[v] >= 0.5), key=lambda v: -scores[v])  # stable: ties keep their order
+    found = [v for i, v in enumerate(ranked) if i < n or scores[v] == scores[ranked[n - 1]]][:8]
     if not found:
         found = [v for v in valid if name.lower() in v.lower()][:n]
     return found

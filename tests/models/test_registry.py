@@ -22,6 +22,14 @@ def test_unknown_model_names_closest() -> None:
         model_spec("googlenett")
 
 
+def test_names_as_close_as_the_third_are_suggested_too() -> None:
+    from vis.errors import closest
+
+    vgg = [row.name for row in layer_table("vgg19")]
+    assert closest("conv4_l", vgg) == ["conv4_1", "conv4_2", "conv4_3", "conv4_4"]  # was conv4_4, conv4_3, conv4_2
+    assert closest("googlenett", list_models()) == ["googlenet", "lenet5"]  # the best first
+
+
 def test_a_name_wrong_only_in_case_is_named_first() -> None:
     with pytest.raises(UnknownNameError, match=r"'Googlenet'. Did you mean: googlenet\? \(names are case-sensitive\)"):
         model_spec("Googlenet")
