@@ -16,8 +16,8 @@ https://arxiv.org/abs/1706.03825), Zhou et al. 2016 (CAM, https://arxiv.org/abs/
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2

@@ -77,7 +77,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     counted. With ``model_name`` each image is kept resized as that model's evaluation transform resizes it (the
     same batch from :func:`model_batch`, a fraction of the memory for photos). ``files``: the folder's files as
     :func:`files_under` lists them, where the caller has walked it already. ``progress(done, total)`` is called
-    after each file.
+    before each file (a large photo takes a while to decode) and after the last.
 
     Raises:
         InputFileError: ``folder`` is missing or not a folder, or holds fewer than ``min_count`` images.
