@@ -190,7 +190,7 @@ def atomic_write(path: Path) -> Iterator[Path]:
     """Around a write: yields a temporary name beside ``path`` (same suffix, so writers pick the same format) that
     replaces ``path`` only once written whole. A full disk or a Ctrl-C leaves neither a truncated file nor a damaged
     older one; an OS failure becomes one clear message, not a traceback."""
-    temp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    temp = path.with_name(_partial_name(path))
     try:
         yield temp
         os.replace(temp, path)
@@ -200,6 +200,18 @@ def atomic_write(path: Path) -> Iterator[Path]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems alike
+
+
+def _partial_name(path: Path) -> str:
+    """``.<stem>.partial-<pid><suffix>``, the stem cut so that the name fits where ``path``'s own name (up to the
+    limit) fits: a 250-byte name failed only after the work was done."""
+    tail = f".partial-{os.getpid()}{path.suffix}"
+    room = NAME_MAX - 1 - len(tail.encode())
+    stem = path.stem.encode()[:room].decode(errors="ignore")  # not into half a UTF-8 character
+    return f".{stem}{tail}"
 
 
 def even_size(size: tuple[int, int]) -> tuple[int, int]:

@@ -255,6 +255,18 @@ def test_a_file_name_too_long_is_one_line_exit_2(tmp_path) -> None:
         assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("stem", ["a" * 251, "é" * 125])  # 255 bytes with .png: the longest name that fits
+def test_the_longest_output_name_that_fits_is_written(image_files, tmp_path, stem) -> None:
+    """Outputs are written under a temporary name beside them: it must fit where the output's own name fits."""
+    for args in (["filters", "lenet5", "-w", "random", "-o", str(tmp_path / f"{stem}.png")],
+                 ["dream", str(image_files["rgb"]), "-w", "random", "--octaves", "1", "--iterations", "1",
+                  "-o", str(tmp_path / "d" / f"{stem}.png")]):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{stem}.png").stat().st_size > 0 and (tmp_path / "d" / f"{stem}.png").stat().st_size > 0
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left behind
+
+
 def test_a_failed_command_removes_the_output_folders_it_created(tmp_path) -> None:
     """check_output makes the output's folders before the work; a run that then fails takes back the empty ones."""
     (tmp_path / "kept").mkdir()
