@@ -39,7 +39,8 @@ class ImageSet:
 
     Attributes:
         paths: the readable image files, sorted.
-        images: each as HxWx3 float32 RGB in [0, 1].
+        images: each as HxWx3 uint8 RGB (``model_batch`` takes them as they are): a folder of thousands is held in
+            a quarter of the memory float32 would take.
         labels: the first-level subfolder of each image ("" for images directly in the folder).
         skipped: files that are not images or could not be decoded.
         animated: the images among ``paths`` that are animations (GIF, APNG, WebP), of which the first frame is read.
@@ -74,8 +75,9 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
                 files: Sequence[Path] | None = None,
                 progress: Callable[[int, int], None] | None = None) -> ImageSet:
     """Every decodable image under ``folder`` (recursively, see :func:`files_under`); other files are skipped and
-    counted. With ``model_name`` each image is kept resized as that model's evaluation transform resizes it (the
-    same batch from :func:`model_batch`, a fraction of the memory for photos). ``files``: the folder's files as
+    counted. With ``model_name`` a larger image is kept shrunk as that model's evaluation transform shrinks it (a
+    fraction of the memory for photos; the batch from :func:`model_batch` differs by the 8-bit rounding only); a
+    smaller one is kept as it is, not enlarged (10,000 icons enlarged to 256 px took 10 GB). ``files``: the folder's files as
     :func:`files_under` lists them, where the caller has walked it already. ``progress(done, total)`` is called
     before each file (a large photo takes a while to decode) and after the last.
 
@@ -97,8 +99,9 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
         except InputFileError:
             skipped.append(path)
             continue
-        if pre is not None:
+        if pre is not None and min(image.shape[:2]) > pre.resize:
             image = evaluation_resize(image, pre)
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         if is_animated(path):
             animated.append(path)
         rel = path.relative_to(folder)
@@ -117,9 +120,11 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
 
 
 def model_batch(model_name: str, images: Sequence[np.ndarray]) -> np.ndarray:
-    """HxWx3 RGB images of any sizes -> the (N, C, S, S) float32 batch of the model's evaluation transform."""
+    """HxWx3 RGB images of any sizes (float in [0, 1], or uint8 as :func:`scan_images` keeps them) -> the
+    (N, C, S, S) float32 batch of the model's evaluation transform."""
     pre = model_spec(model_name).preprocessing
-    return np.concatenate([classification_input(im, pre) for im in images], axis=0)
+    as_float = [im.astype(np.float32) / 255.0 if im.dtype == np.uint8 else im for im in images]
+    return np.concatenate([classification_input(im, pre) for im in as_float], axis=0)
 
 
 def display_image(batch_item: np.ndarray) -> np.ndarray:

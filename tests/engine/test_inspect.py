@@ -353,15 +353,21 @@ def test_a_folder_scan_takes_a_gif_as_a_single_image_argument_does(tmp_path) -> 
 
 
 def test_a_scan_for_a_model_keeps_images_at_its_evaluation_size(tmp_path) -> None:
-    """A folder of photos is held resized as the model will see it: a fraction of the memory, the same batch."""
+    """A folder of photos is held shrunk as the model will see it, in 8 bits: a fraction of the memory, the same
+    batch but for the rounding. A small image is kept as it is (enlarged, 10,000 icons took 10 GB)."""
     import cv2
 
     photo = (np.random.default_rng(2).random((600, 900, 3)) * 255).astype(np.uint8)
+    icon = (np.random.default_rng(3).random((16, 20, 3)) * 255).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "p.png"), photo)
-    kept = scan_images(tmp_path, model_name="efficientnet_lite0").images[0]
+    cv2.imwrite(str(tmp_path / "q.png"), icon)
+    kept, small = scan_images(tmp_path, model_name="efficientnet_lite0").images
     full = scan_images(tmp_path).images[0]
-    assert kept.shape == (256, 384, 3) and full.shape == (600, 900, 3)
-    assert np.array_equal(model_batch("efficientnet_lite0", [kept]), model_batch("efficientnet_lite0", [full]))
+    assert kept.shape == (256, 384, 3) and kept.dtype == np.uint8 and full.shape == (600, 900, 3)
+    assert np.array_equal(small, icon[..., ::-1])  # RGB, as read, not enlarged
+    exact = model_batch("efficientnet_lite0", [photo[..., ::-1].astype(np.float32) / 255])
+    assert np.abs(model_batch("efficientnet_lite0", [kept]) - exact).max() <= 0.5 / 255 + 1e-6
+    assert np.array_equal(model_batch("efficientnet_lite0", [full]), exact)
 
 
 def test_pooled_features_and_tsne() -> None:
