@@ -34,19 +34,26 @@ def quiet_option() -> Any:
     return typer.Option(False, "--quiet", "-q", help="No progress line.")
 
 
+_line_open = False  # a terminal's progress line is being updated in place, not yet ended
+
+
 def progress_line(text: str) -> None:
     """Show one progress update on stderr: in place on a terminal, a line of its own in a log or a pipe (where
     carriage returns would run every update into one endless line)."""
+    global _line_open
     if sys.stderr.isatty():
         typer.echo(f"\r{text}   ", err=True, nl=False)  # the spaces cover the end of a longer line before
+        _line_open = True
     else:
         typer.echo(text, err=True)
 
 
 def end_progress() -> None:
     """Close a run of :func:`progress_line` updates (a terminal's line stays, ended)."""
-    if sys.stderr.isatty():
+    global _line_open
+    if _line_open:
         typer.echo("", err=True)
+        _line_open = False
 
 
 class CountProgress:
@@ -117,7 +124,8 @@ def _rich_bar(fields: tuple[str, ...]) -> Any:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``error: message`` to stderr and return the Exit to raise."""
+    """Print ``error: message`` to stderr (on a line of its own, after a progress line) and return the Exit to raise."""
+    end_progress()
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 

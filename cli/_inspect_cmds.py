@@ -358,7 +358,10 @@ def register(app: VisTyper) -> None:
             typer.echo(f"perplexity {used:.3g}, not {perplexity:g}: {len(found.images)} images allow no more (about a "
                        f"third of them as neighbours)")
         running = CountProgress(f"{model} to {layer}:", "images", enabled=not quiet)
-        points = tsne_embedding(pooled_features(model, net, found.images, layer, progress=running), perplexity)
+        features = pooled_features(model, net, found.images, layer, progress=running)
+        if not quiet:  # t-SNE says nothing while it works: 18 s for 3,000 images here
+            typer.echo(f"t-SNE of {counted(len(features), 'image')}, then the figure", err=True)
+        points = tsne_embedding(features, perplexity)
         crop = model_spec(model).preprocessing.crop
         zoom = 48 / crop  # every model's thumbnails 48 points a side (LeNet's digits enlarged)
         shown = thumbnail_spots(points, 48)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.error
@@ -230,6 +231,22 @@ def test_progress_is_in_place_on_a_terminal_and_lines_in_a_log(monkeypatch, caps
     progress_line("frame 2")
     end_progress()
     assert capsys.readouterr().err == expected
+    end_progress()  # nothing open: nothing to end
+    assert capsys.readouterr().err == ""
+
+
+def test_an_error_after_progress_on_a_terminal_gets_its_own_line(monkeypatch, capsys) -> None:
+    import sys
+
+    import typer
+
+    from vis.cli._app import fail, progress_line
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    progress_line("octave 1/4")
+    assert isinstance(fail("interrupted", 130), typer.Exit)
+    err = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().err)  # a terminal gets the error in red
+    assert err == "\roctave 1/4   \nerror: interrupted\n"  # was "\roctave 1/4   error: ..."
 
 
 @pytest.mark.parametrize("command", [["dream", "x.png", "-o", "y.png"], ["maximize", "lenet5", "--objective", "conv2:1", "-o", "y.png"],

@@ -258,6 +258,8 @@ def test_folder_scans_show_their_progress_unless_quiet(folder, tmp_path_factory,
     assert "lenet5 to tanh2: 6/6 images\n" in shown.stderr
     quiet = invoke(*args, "-o", out / "b.png", "-q")
     assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == shown.stdout.replace("a.png", "b.png")
+    if command[0] == "embed":
+        assert shown.stderr.endswith("lenet5 to tanh2: 6/6 images\nt-SNE of 6 images, then the figure\n")
     if command[0] == "patches":  # -k 9 (the default) of a folder of 6 images
         assert "(6 patches, not 9: one per image, and the folder has 6, receptive field" in shown.stdout
 
