@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -27,6 +29,7 @@ class Progress:
         self.total, self.label, self.enabled = total, label, enabled
         self.start = time.perf_counter()
         self.done = 0
+        self._last_tile = -math.inf  # when a tile's progress was last shown
 
     def fps(self) -> float:
         elapsed = time.perf_counter() - self.start
@@ -46,8 +49,19 @@ class Progress:
 
     def step(self, p: Any) -> None:
         if self.enabled:
-            progress_line(f"octave {p.octave + 1}/{p.octaves} ({p.shape[1]}x{p.shape[0]})  step {p.iteration + 1}/"
-                          f"{p.iterations}  objective {p.value:.4g}")
+            progress_line(self._where(p) + f"  objective {p.value:.4g}")
+            self._last_tile = time.perf_counter()
+
+    def tile(self, p: Any) -> None:
+        """Within a tiled step: a few updates a second on a terminal, one every 5 s in a log."""
+        now = time.perf_counter()
+        if self.enabled and now - self._last_tile >= (0.2 if sys.stderr.isatty() else 5.0):
+            progress_line(self._where(p) + f"  tile {p.tile}/{p.tiles}")
+            self._last_tile = now
+
+    @staticmethod
+    def _where(p: Any) -> str:
+        return f"octave {p.octave + 1}/{p.octaves} ({p.shape[1]}x{p.shape[0]})  step {p.iteration + 1}/{p.iterations}"
 
     def end(self) -> None:
         if self.enabled:
@@ -66,7 +80,8 @@ def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size
     check_output(output, overwrite)
     image = fit_max_size(image, max_size)
     progress = Progress(enabled=not quiet)
-    out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step)
+    out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step,
+                tile_progress=progress.tile)
     progress.end()
     return save_image(output, out, overwrite=True)
 

@@ -174,7 +174,8 @@ class VideoDreamConfig:
 
 @dataclass(frozen=True)
 class DreamProgress:
-    """What a progress callback receives after every step."""
+    """What a progress callback receives after every step (and a tile callback after each tile but the last of a
+    tiled step: ``tile`` of ``tiles`` done, ``value`` not yet known)."""
 
     octave: int
     octaves: int
@@ -182,6 +183,8 @@ class DreamProgress:
     iterations: int
     value: float
     shape: tuple[int, int]
+    tile: int = 0
+    tiles: int = 0
 
 
 ProgressFn = Callable[[DreamProgress], None]
@@ -254,8 +257,10 @@ def _tiles(n: int, tile: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """One DeepDream step on (1, 3, H, W) ``x``; tiled when a side exceeds ``config.tile``.
+def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.random.Generator,
+                on_tile: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
+    """One DeepDream step on (1, 3, H, W) ``x``; tiled when a side exceeds ``config.tile``, calling
+    ``on_tile(done, total)`` after each tile but the last.
 
     Returns:
         The updated image (same shape) and the objective value (summed over tiles).
@@ -269,11 +274,13 @@ def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.ra
     rolled = np.roll(x, (sy, sx), axis=(2, 3))
     grad = np.empty_like(rolled)
     total = 0.0
-    for y0, y1 in _tiles(h, config.tile):
-        for x0, x1 in _tiles(w, config.tile):
-            value, g = backend.gradient(np.ascontiguousarray(rolled[:, :, y0:y1, x0:x1]))
-            grad[:, :, y0:y1, x0:x1] = g
-            total += value
+    spans = [(ys, xs) for ys in _tiles(h, config.tile) for xs in _tiles(w, config.tile)]
+    for done, ((y0, y1), (x0, x1)) in enumerate(spans, 1):
+        value, g = backend.gradient(np.ascontiguousarray(rolled[:, :, y0:y1, x0:x1]))
+        grad[:, :, y0:y1, x0:x1] = g
+        total += value
+        if on_tile is not None and done < len(spans):
+            on_tile(done, len(spans))
     grad = np.roll(grad, (-sy, -sx), axis=(2, 3))
     lo, hi = getattr(backend, "value_range", (0.0, 1.0))
     moved = x + (config.step_size / (np.abs(grad).mean() + STEP_EPS)) * grad
@@ -281,7 +288,8 @@ def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.ra
 
 
 def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig(), *,
-          rng: np.random.Generator | None = None, progress: ProgressFn | None = None) -> np.ndarray:
+          rng: np.random.Generator | None = None, progress: ProgressFn | None = None,
+          tile_progress: ProgressFn | None = None) -> np.ndarray:
     """DeepDream one image.
 
     Args:
@@ -290,6 +298,8 @@ def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig
         config: octaves, iterations, step, jitter, tile size.
         rng: random generator of the jitter (a fresh unseeded one when ``None``).
         progress: called after every step with a :class:`DreamProgress`.
+        tile_progress: called within a tiled step after each tile but the last (a step of a 24 MP photo takes 20 s
+            on 2 cores); the device loop does not tile.
 
     Returns:
         The dreamed image, HxWx3 float32 in [0, 1], same size as ``image``.
@@ -313,12 +323,19 @@ def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig
         detail = resize(detail, octave_base.shape[:2])
         x = np.ascontiguousarray((octave_base + detail).transpose(2, 0, 1)[None])
         for i in range(config.iterations):
-            x, value = ascent_step(backend, x, config, rng)
+            where = DreamProgress(level, len(pyramid), i, config.iterations, math.nan, octave_base.shape[:2])
+            on_tile = None if tile_progress is None else _tile_reporter(tile_progress, where)
+            x, value = ascent_step(backend, x, config, rng, on_tile)
             if progress is not None:
-                progress(DreamProgress(level, len(pyramid), i, config.iterations, value, octave_base.shape[:2]))
+                progress(replace(where, value=value))
         dreamed = x[0].transpose(1, 2, 0)
         detail = dreamed - octave_base
     return np.ascontiguousarray(dreamed, dtype=np.float32)
+
+
+def _tile_reporter(report: ProgressFn, where: DreamProgress) -> Callable[[int, int], None]:
+    """``on_tile`` of :func:`ascent_step` for the step at ``where``."""
+    return lambda done, total: report(replace(where, tile=done, tiles=total))
 
 
 def uses_device_loop(backend: Backend, shape: tuple[int, int], config: DreamConfig) -> bool:

@@ -84,6 +84,40 @@ def test_tiled_step_covers_large_images(backend) -> None:
     assert (changed > 0).mean() > 0.95  # every tile got a gradient
 
 
+def test_a_tiled_dream_reports_its_tiles_and_dreams_the_same(backend) -> None:
+    """Within a tiled step (20 s for a 24 MP photo on 2 cores) each tile but the last is reported; the step itself
+    is reported as before, and reporting changes nothing in the dream."""
+    image = np.random.default_rng(1).random((130, 150, 3), dtype=np.float32)
+    config = DreamConfig(octaves=2, iterations=2, tile=64)
+    tiles, steps = [], []
+    out = dream(backend, image, config, rng=np.random.default_rng(0), progress=lambda p: steps.append(p),
+                tile_progress=lambda p: tiles.append((p.octave, p.iteration, p.tile, p.tiles, p.shape)))
+    plain = dream(backend, image, config, rng=np.random.default_rng(0))
+    assert np.array_equal(out, plain)
+    small, full = steps[0].shape, steps[-1].shape  # 93x107 is 2x2 tiles of at most 64, 130x150 is 3x3
+    assert small == (93, 107) and full == (130, 150)
+    expected = [(o, i, t, n, shape) for o, shape, n in ((0, small, 4), (1, full, 9)) for i in range(2) for t in range(1, n)]
+    assert tiles == expected
+    assert [(p.octave, p.iteration, p.tiles) for p in steps] == [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0)]
+    assert all(np.isfinite(p.value) for p in steps)
+
+
+def test_the_dream_progress_line_names_the_tile(monkeypatch, capsys) -> None:
+    import sys
+
+    from vis.cli._dream_runs import Progress
+    from vis.engine._dream import DreamProgress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    progress = Progress()
+    progress.tile(DreamProgress(1, 2, 0, 10, float("nan"), (4000, 6000), 5, 96))
+    assert capsys.readouterr().err == "\roctave 2/2 (6000x4000)  step 1/10  tile 5/96   "
+    progress.tile(DreamProgress(1, 2, 0, 10, float("nan"), (4000, 6000), 6, 96))  # within 0.2 s: not drawn again
+    progress.step(DreamProgress(1, 2, 0, 10, 1.5, (4000, 6000)))
+    progress.end()
+    assert capsys.readouterr().err == "\roctave 2/2 (6000x4000)  step 1/10  objective 1.5   \n"
+
+
 @pytest.mark.parametrize("n, tile, spans", [(100, 512, 1), (512, 512, 1), (513, 512, 2), (1500, 512, 3)])
 def test_tiles_split_evenly(n, tile, spans) -> None:
     got = _tiles(n, tile)
