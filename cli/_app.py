@@ -34,6 +34,11 @@ def quiet_option() -> Any:
     return typer.Option(False, "--quiet", "-q", help="No progress line.")
 
 
+def progress_interval() -> float:
+    """Seconds between two updates of a progress line: a few a second on a terminal, one every 5 s in a log."""
+    return 0.2 if sys.stderr.isatty() else 5.0
+
+
 _line_open = False  # a terminal's progress line is being updated in place, not yet ended
 
 
@@ -63,7 +68,7 @@ class CountProgress:
 
     def __init__(self, label: str, unit: str, enabled: bool = True):
         self.label, self.unit, self.enabled = label, unit, enabled
-        self._interval = 0.2 if sys.stderr.isatty() else 5.0
+        self._interval = progress_interval()
         self._last = -math.inf
 
     def __call__(self, done: int, total: int) -> None:

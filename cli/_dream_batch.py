@@ -45,13 +45,14 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_exis
         VisError: the output is missing, a file or overlaps the input; the folder holds no still image.
         OutputExistsError: some outputs exist, and neither ``overwrite`` nor ``skip_existing`` is set.
     """
-    from vis.engine._folders import files_under
+    from vis.engine._folders import list_folder
     from vis.engine._images import check_output
 
-    _check_output_folder(folder, output)
+    listing = list_folder(folder)  # walked once: for the output's place and for the images
+    _check_output_folder(folder, output, listing.folders)
     plan = FolderPlan(folder, output)
     stills = []
-    for path in files_under(folder):
+    for path in listing.files:
         (stills if _is_still(path) else plan.others).append(path)
     if not stills:
         hint = f"; {_ON_ITS_OWN}" if any(map(_moves, plan.others)) else ""
@@ -72,9 +73,10 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_exis
     return plan
 
 
-def _check_output_folder(folder: Path, output: Optional[Path]) -> None:
-    """An output folder apart from the input: inside it, a later run would dream the dreams (or a subfolder's photos
-    would be written over); around it, the dreams would mix with the input's own files."""
+def _check_output_folder(folder: Path, output: Optional[Path], walked: list[tuple[Path, Path]]) -> None:
+    """An output folder apart from the input and the folders ``walked`` (see ``FolderListing.folders``) reads through
+    links: inside, a later run would dream the dreams (or a subfolder's photos would be written over); around it, the
+    dreams would mix with the input's own files."""
     from vis.engine._video import is_image_path, is_video_path
 
     if output is None:
@@ -96,9 +98,7 @@ def _check_output_folder(folder: Path, output: Optional[Path]) -> None:
     if around.is_relative_to(inside):
         raise VisError(f"-o {output} holds the input folder {folder}: the dreams would mix with the input's files; "
                        f"choose a folder beside it (e.g. {beside})")
-    from vis.engine._folders import folders_under
-
-    linked = next((seen for seen, real in folders_under(folder) if inside.is_relative_to(real)), None)
+    linked = next((seen for seen, real in walked if inside.is_relative_to(real)), None)
     if linked is not None:  # a linked folder is read as part of the input: the next run would dream the dreams
         raise VisError(f"-o {output} is inside {linked}, which the input folder {folder} reads through a link: a "
                        f"later run would dream the dreams; choose a folder outside it (e.g. {beside})")

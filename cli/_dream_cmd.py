@@ -85,6 +85,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._backend import check_backend
         from vis.engine._bench import peak_memory_mib
         from vis.engine._video import VideoSourceError, WebcamSource, open_video, sniff_kind
+        from vis.models import list_models
 
         t0 = time.perf_counter()
         given = given_options(ctx)
@@ -101,8 +102,6 @@ def register(app: VisTyper) -> None:
             raise fail("give one input: an image or video file, a folder of images, or --webcam N (or --demo)")
         config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider, backend))
         video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
-        from vis.models import list_models
-
         if input is not None and not input.exists() and str(input) in list_models():
             raise fail(f"{input} is a model: name it with --model (vis dream INPUT -m {input} -o OUTPUT)")
         kind = "webcam" if webcam is not None else "folder" if input.is_dir() else sniff_kind(input)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from vis._text import counted
-from vis.cli._app import end_progress, progress_line
+from vis.cli._app import end_progress, progress_interval, progress_line
 from vis.cli._dream_setup import DreamSetup
 from vis.errors import Interrupted, OutputPathError
 
@@ -55,7 +54,7 @@ class Progress:
     def tile(self, p: Any) -> None:
         """Within a tiled step: a few updates a second on a terminal, one every 5 s in a log."""
         now = time.perf_counter()
-        if self.enabled and now - self._last_tile >= (0.2 if sys.stderr.isatty() else 5.0):
+        if self.enabled and now - self._last_tile >= progress_interval():
             progress_line(self._where(p) + f"  tile {p.tile}/{p.tiles}")
             self._last_tile = now
 

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from vis._text import counted, first_few
+from vis._text import counted, cut_left, first_few
 from vis.cli._app import CountProgress, MAX_THREADS, VisTyper, given_options, quiet_option, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.cli._stills import read_still
@@ -60,11 +60,6 @@ def _folder(images: Path, model: str, files: list[Path], quiet: bool, min_count:
         note += f"; of {counted(len(found.animated), 'animation')}, only the first frame is used"
     typer.echo(f"{images}: {counted(len(found.paths), 'image')}{note}")
     return found
-
-
-def _short(name: str, width: int = 22) -> str:
-    """A caption-sized name: its end (the file name, and the folder just above it) when it is too long."""
-    return name if len(name) <= width else "…" + name[-(width - 1):]
 
 
 def _check_class_and_provider(model: str, klass: Optional[int], provider: str) -> None:
@@ -309,7 +304,8 @@ def register(app: VisTyper) -> None:
         net = get_model(model, weights=weights)
         running = CountProgress(f"{model} to {layer}:", "images", enabled=not quiet)
         patches, rf = top_patches(model, net, found.images, layer, channel, k, progress=running)
-        captions = [f"{_short(found.paths[p.index].relative_to(images).as_posix())} {p.activation:.3g}" for p in patches]
+        captions = [f"{cut_left(found.paths[p.index].relative_to(images).as_posix(), 22)} {p.activation:.3g}"
+                    for p in patches]  # a caption-sized name: its end, the file and the folder just above it
         path = plot_patches([p.pixels for p in patches], captions, output,
                             f"{model} {layer}:{channel}, receptive field {rf.size}px, stride {rf.stride}", overwrite=overwrite)
         fewer = f", not {k}: one per image, and the folder has {len(patches)}" if len(patches) < k else ""
@@ -342,7 +338,7 @@ def register(app: VisTyper) -> None:
         from vis.engine._folders import files_under
         from vis.engine._inspect import check_image_folder, display_image, layer_info, model_batch
         from vis.engine._patches import pooled_features, tsne_embedding, tsne_perplexity
-        from vis.engine._plots import plot_embedding, thumbnail_spots
+        from vis.engine._plots import EMBED_THUMB_POINTS, plot_embedding, thumbnail_spots
         from vis.engine._torch_device import limit_torch_threads
         from vis.models import get_model, model_spec
 
@@ -363,8 +359,8 @@ def register(app: VisTyper) -> None:
             typer.echo(f"t-SNE of {counted(len(features), 'image')}, then the figure", err=True)
         points = tsne_embedding(features, perplexity)
         crop = model_spec(model).preprocessing.crop
-        zoom = 48 / crop  # every model's thumbnails 48 points a side (LeNet's digits enlarged)
-        shown = thumbnail_spots(points, 48)
+        zoom = EMBED_THUMB_POINTS / crop  # LeNet's digits enlarged, photos shrunk, to one size
+        shown = thumbnail_spots(points, EMBED_THUMB_POINTS)
         thumbs = dict(zip(shown, map(display_image, model_batch(model, [found.images[i] for i in shown]))))
         labels = found.labels if found.has_labels else None
         path = plot_embedding(points, thumbs, labels, output, f"{model} {layer}: t-SNE of {len(points)} images",

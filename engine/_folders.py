@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def files_under(folder: Path) -> list[Path]:
-    """Every file under ``folder``, sorted, as paths below ``folder``. Hidden files and folders are left out (.DS_Store,
-    a partial write); linked folders are followed, each real folder once, so a link back up ends rather than loops."""
-    found = []
-    for root, names in _walk(folder):
-        found += (Path(root, name) for name in names if not name.startswith("."))
-    return sorted(path for path in found if path.is_file())
+@dataclass(frozen=True)
+class FolderListing:
+    """What one walk of a folder found.
+
+    Attributes:
+        files: every file, sorted, as paths below the folder.
+        folders: (path below the folder, real path) of every folder entered, the folder itself first: what lies
+            inside any of them, through a link too, is read as part of the folder.
+    """
+
+    files: list[Path]
+    folders: list[tuple[Path, Path]]
 
 
-def folders_under(folder: Path) -> list[tuple[Path, Path]]:
-    """(path below ``folder``, real path) of every folder :func:`files_under` enters, ``folder`` first: what lies
-    inside any of them, through a link too, is read as part of ``folder``."""
-    return [(Path(root), Path(os.path.realpath(root))) for root, _ in _walk(folder)]
-
-
-def _walk(folder: Path) -> Iterator[tuple[str, list[str]]]:
-    """(folder, its file names) of each folder the rule of :func:`files_under` enters."""
+def list_folder(folder: Path) -> FolderListing:
+    """The files and folders under ``folder``. Hidden files and folders are left out (.DS_Store, a partial write);
+    linked folders are followed, each real folder once, so a link back up ends rather than loops."""
     seen = set()
+    found, folders = [], []
     for root, dirs, names in os.walk(folder, followlinks=True):
-        seen.add(os.path.realpath(root))
+        real_root = os.path.realpath(root)
+        seen.add(real_root)
+        folders.append((Path(root), Path(real_root)))
         kept = []
         for name in sorted(dirs):
             real = os.path.realpath(os.path.join(root, name))
@@ -35,4 +38,10 @@ def _walk(folder: Path) -> Iterator[tuple[str, list[str]]]:
             seen.add(real)  # a second link to the same folder, met later in this walk, is not entered again
             kept.append(name)
         dirs[:] = kept
-        yield root, names
+        found += (Path(root, name) for name in names if not name.startswith("."))
+    return FolderListing(sorted(path for path in found if path.is_file()), folders)
+
+
+def files_under(folder: Path) -> list[Path]:
+    """The files of :func:`list_folder`."""
+    return list_folder(folder).files

@@ -77,9 +77,9 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     """Every decodable image under ``folder`` (recursively, see :func:`files_under`); other files are skipped and
     counted. With ``model_name`` a larger image is kept shrunk as that model's evaluation transform shrinks it (a
     fraction of the memory for photos; the batch from :func:`model_batch` differs by the 8-bit rounding only); a
-    smaller one is kept as it is, not enlarged (10,000 icons enlarged to 256 px took 10 GB). ``files``: the folder's files as
-    :func:`files_under` lists them, where the caller has walked it already. ``progress(done, total)`` is called
-    before each file (a large photo takes a while to decode) and after the last.
+    smaller one is kept as it is, not enlarged (10,000 icons enlarged to 256 px took 10 GB). ``files``: the folder's
+    files as :func:`files_under` lists them, where the caller has walked it already. ``progress(done, total)`` is
+    called before each file (a large photo takes a while to decode) and after the last.
 
     Raises:
         InputFileError: ``folder`` is missing or not a folder, or holds fewer than ``min_count`` images.

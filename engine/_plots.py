@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vis._text import cut_left
 from vis.engine._images import check_output, refuse_non_file, atomic_write
 from vis.errors import OutputPathError
 
@@ -150,11 +151,7 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str, max_filters:
     return _save(fig, path, overwrite)
 
 
-def _row_label(label: str, width: int = 18) -> str:
-    """A row's label cut to ``width`` characters from the left: a path's end (its file name) tells rows apart."""
-    return label if len(label) <= width else "…" + label[-(width - 1):]
-
-
+ROW_LABEL_WIDTH = 18  # characters of an image's name beside its row of maps
 MAX_MAP_COLUMNS = 32  # more channels wrap onto further lines of the image's row: a 1280-channel row was 130000 px
 
 
@@ -170,7 +167,7 @@ def plot_feature_maps(maps: np.ndarray, channels: Sequence[int], inputs: Sequenc
             cells.append(thumbnail(inputs[r], MAP_CELL))
             cells.extend(blocks(maps[r, c], MAP_CELL, "viridis") for c in range(k))
         fig, _ = _mosaic_figure(mosaic(cells, k + 1), title, ["input", *(f"ch {c}" for c in channels)],
-                                [_row_label(label) for label in labels], MAP_CELL, fontsize=8)
+                                [cut_left(label, ROW_LABEL_WIDTH) for label in labels], MAP_CELL, fontsize=8)
         return _save(fig, path, overwrite)
     lines = math.ceil(k / MAX_MAP_COLUMNS)
     label_gap = 14  # room for each map's channel number above it
@@ -190,8 +187,8 @@ def plot_feature_maps(maps: np.ndarray, channels: Sequence[int], inputs: Sequenc
     for line, column, channel in numbers:
         ax.text(column * step_x + MAP_CELL / 2, line * step_y + label_gap - 3, str(channel), ha="center",
                 va="bottom", fontsize=6)
-    ax.set_yticks([r * lines * step_y + label_gap + MAP_CELL / 2 for r in range(n)], [_row_label(label) for label in labels],
-                  fontsize=8)
+    ax.set_yticks([r * lines * step_y + label_gap + MAP_CELL / 2 for r in range(n)],
+                  [cut_left(label, ROW_LABEL_WIDTH) for label in labels], fontsize=8)
     return _save(fig, path, overwrite)
 
 
@@ -249,6 +246,7 @@ def plot_patches(patches: Sequence[np.ndarray], captions: Sequence[str], path: s
 
 EMBED_INCHES = 10.0  # the t-SNE figure's side
 EMBED_AXES_SHARE = 0.85  # of it, about what the axes take (labels and title the rest)
+EMBED_THUMB_POINTS = 48  # a thumbnail's side on the t-SNE figure, whatever the model's input size
 
 
 def thumbnail_spots(points: np.ndarray, side: float, overlap: float = 0.2, seed: int = 0) -> list[int]:

@@ -6,6 +6,12 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def cut_left(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, its start cut to an ellipsis: a path's end (its file name) tells
+    paths apart, where its start would not."""
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
 def first_few(names: list[str], shown: int = 3) -> str:
     """``a, b, c, ...``: the first ``shown`` of ``names``, and an ellipsis where more are left out."""
     return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from vis.engine._folders import files_under, folders_under
+from vis.engine._folders import files_under, list_folder
 
 
 def _touch(path) -> None:
@@ -26,13 +26,13 @@ def test_linked_folders_are_followed_once_and_hidden_files_left_out(tmp_path) ->
     assert found == ["a.png", "e.png", "linked/d.png", "sub/b.png"]
 
 
-def test_folders_under_names_each_folder_read_with_its_real_place(tmp_path) -> None:
+def test_a_listing_names_each_folder_read_with_its_real_place(tmp_path) -> None:
     root, out = tmp_path / "photos", tmp_path / "dreams"
     _touch(root / "a.png")
     _touch(out / "sub" / "a.png")
     os.symlink(out, root / "to-dreams")
     os.symlink(out / "sub", root / "to-sub")
-    walked = {str(seen.relative_to(root)): real for seen, real in folders_under(root)}
+    walked = {str(seen.relative_to(root)): real for seen, real in list_folder(root).folders}
     assert walked == {".": root, "to-dreams": out, "to-sub": out / "sub"}  # dreams/sub read once, by its nearer link
     found = [str(p.relative_to(root)) for p in files_under(root)]
     assert found == ["a.png", "to-sub/a.png"]

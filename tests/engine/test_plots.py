@@ -81,7 +81,11 @@ def test_many_feature_maps_wrap_onto_lines_of_a_bounded_width(tmp_path):
 
 
 def test_row_labels_keep_the_end_of_a_long_path():
-    from vis.engine._plots import _row_label
+    from vis._text import cut_left
+    from vis.engine._plots import ROW_LABEL_WIDTH
+
+    def _row_label(label: str) -> str:
+        return cut_left(label, ROW_LABEL_WIDTH)
 
     assert _row_label("0.png") == "0.png"
     assert _row_label("holiday/2024/cat/0.png") == "\u2026ay/2024/cat/0.png" and len(_row_label("x" * 40)) == 18
