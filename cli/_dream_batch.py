@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from vis._text import counted, first_few
+from vis._text import clock, counted, first_few
 from vis.cli._dream_setup import DreamSetup
 from vis.errors import InputFileError, Interrupted, OutputExistsError, OutputPathError, VisError
 
@@ -213,8 +213,7 @@ def _eta(start: float, done: int, total: int) -> str:
     """Time left at the mean time per image so far (none before the first is done)."""
     if not done:
         return ""
-    left = int((time.perf_counter() - start) / done * (total - done))
-    return f"  (ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d})"
+    return f"  (ETA {clock((time.perf_counter() - start) / done * (total - done))})"
 
 
 def dream_folder(setup: DreamSetup, plan: FolderPlan, config: Any, max_size: Optional[int], seed: int,

@@ -81,7 +81,7 @@ def register(app: VisTyper) -> None:
         """DeepDream an image, a folder of images, a video file or a webcam (octaves, jitter, tiles, zoom, temporally
         coherent video)."""
         from vis.engine import load_image
-        from vis.engine._audio import copy_audio
+        from vis.engine._audio import NO_AUDIO, copy_audio
         from vis.engine._backend import check_backend
         from vis.engine._bench import peak_memory_mib
         from vis.engine._video import VideoSourceError, WebcamSource, open_video, sniff_kind
@@ -174,7 +174,9 @@ def register(app: VisTyper) -> None:
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
                                            f"(truncated or corrupt); {kept}")
                 if kind == "video" and output is not None and not source.animated:  # an image format has no sound
-                    typer.echo(copy_audio(input, output))
+                    report = copy_audio(input, output)
+                    if not (quiet and report == NO_AUDIO):
+                        typer.echo(report)
         finally:
             if source is not None:
                 source.close()

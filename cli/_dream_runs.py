@@ -6,9 +6,9 @@ import contextlib
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
-from vis._text import counted
+from vis._text import clock, counted
 from vis.cli._app import end_progress, progress_interval, progress_line
 from vis.cli._dream_setup import DreamSetup
 from vis.errors import Interrupted, OutputPathError
@@ -22,13 +22,16 @@ def crop_note(written: tuple[int, int], frame: tuple[int, int]) -> str:
 
 
 class Progress:
-    """One-line progress on stderr: frames, fps, ETA (or octave/iteration for a still image)."""
+    """One-line progress on stderr: frames, fps, ETA; or, for a still image, octave, step and objective, with an ETA
+    when the octaves' ``octave_pixels`` (smallest first) are given."""
 
-    def __init__(self, total: int = 0, label: str = "frame", enabled: bool = True):
+    def __init__(self, total: int = 0, label: str = "frame", enabled: bool = True,
+                 octave_pixels: Sequence[int] = ()):
         self.total, self.label, self.enabled = total, label, enabled
         self.start = time.perf_counter()
         self.done = 0
         self._last_tile = -math.inf  # when a tile's progress was last shown
+        self.octave_pixels = list(octave_pixels)
 
     def fps(self) -> float:
         elapsed = time.perf_counter() - self.start
@@ -40,27 +43,35 @@ class Progress:
             return
         fps = self.fps()
         total = f"/{self.total}" if self.total else ""
-        eta = ""
-        if self.total and fps > 0:
-            left = int((self.total - self.done) / fps)
-            eta = f"  ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
+        eta = f"  ETA {clock((self.total - self.done) / fps)}" if self.total and fps > 0 else ""
         progress_line(f"{self.label} {self.done}{total}  {fps:.2f} fps{eta}")
 
     def step(self, p: Any) -> None:
         if self.enabled:
-            progress_line(self._where(p) + f"  objective {p.value:.4g}")
+            progress_line(self._where(p) + f"  objective {p.value:.4g}" + self._eta(p))
             self._last_tile = time.perf_counter()
 
     def tile(self, p: Any) -> None:
         """Within a tiled step: a few updates a second on a terminal, one every 5 s in a log."""
         now = time.perf_counter()
         if self.enabled and now - self._last_tile >= progress_interval():
-            progress_line(self._where(p) + f"  tile {p.tile}/{p.tiles}")
+            progress_line(self._where(p) + f"  tile {p.tile}/{p.tiles}" + self._eta(p))
             self._last_tile = now
 
     @staticmethod
     def _where(p: Any) -> str:
         return f"octave {p.octave + 1}/{p.octaves} ({p.shape[1]}x{p.shape[0]})  step {p.iteration + 1}/{p.iterations}"
+
+    def _eta(self, p: Any) -> str:
+        """Time left for a still image, taking a step's time as its octave's pixels (a 4000x3000 photo's last octave
+        is half of the work); none when the octaves are not known."""
+        if len(self.octave_pixels) != p.octaves:
+            return ""
+        steps = p.iteration + (p.tile / p.tiles if p.tiles else 1.0)  # of this octave, done
+        done = p.iterations * sum(self.octave_pixels[:p.octave]) + steps * self.octave_pixels[p.octave]
+        total = p.iterations * sum(self.octave_pixels)
+        elapsed = time.perf_counter() - self.start
+        return f"  ETA {clock(elapsed / done * (total - done))}" if done > 0 else ""
 
     def end(self) -> None:
         if self.enabled:
@@ -73,12 +84,13 @@ def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size
     import numpy as np
 
     from vis.engine import save_image
-    from vis.engine._dream import dream, fit_max_size
+    from vis.engine._dream import dream, fit_max_size, octave_sizes
     from vis.engine._images import check_output
 
     check_output(output, overwrite)
     image = fit_max_size(image, max_size)
-    progress = Progress(enabled=not quiet)
+    octaves = [h * w for h, w in reversed(octave_sizes(image.shape[:2], config))]
+    progress = Progress(enabled=not quiet, octave_pixels=octaves)
     out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step,
                 tile_progress=progress.tile)
     progress.end()

@@ -27,7 +27,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from vis.engine._inspect import layer_info
+from vis.engine._inspect import layer_info, model_batch
 from vis.engine._session import SessionConfig, create_session
 from vis.errors import VisError
 from vis.exporters import ExportConfig, export_onnx
@@ -189,8 +189,9 @@ def normalize_map(m: np.ndarray, shift_min: bool = False) -> np.ndarray:
 class Attribution:
     """Saliency, Grad-CAM and CAM for one model on ONNX Runtime; graphs and sessions are built on first use.
 
-    Images are (N, C, H, W) float32 batches of the model's evaluation transform
-    (:func:`vis.engine._inspect.model_batch`); results are per image of the batch.
+    Images are one HxWx3 RGB image or a list of them, any size (taken through the model's evaluation transform,
+    :func:`vis.engine._inspect.model_batch`), or an (N, C, H, W) float32 batch of model inputs as they are; results
+    are per image.
     """
 
     def __init__(self, model_name: str, model: StagedNet, session: SessionConfig = SessionConfig(), weights: str = ""):
@@ -201,6 +202,16 @@ class Attribution:
         self.session_config = session
         self.weights = weights
         self._sessions: dict[tuple[str, str], object] = {}
+
+    def batch(self, images: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """The (N, C, H, W) model inputs of ``images`` (see the class)."""
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            channels = self.spec.preprocessing.channels
+            if images.shape[1] != channels:
+                raise VisError(f"a batch of {self.model_name} inputs is (N, {channels}, H, W); got "
+                               f"{'x'.join(map(str, images.shape))} (pass HxWx3 images as a list instead)")
+            return np.asarray(images, np.float32)
+        return model_batch(self.model_name, images)
 
     # ------------------------------------------------------------------ sessions
 
@@ -250,15 +261,16 @@ class Attribution:
         """Simonyan's saliency map (or SmoothGrad) of each image for class ``class_index`` (default: predicted).
 
         Args:
-            images: (N, C, H, W) float32 in [0, 1].
+            images: see the class.
             class_index: the class c; None explains each image's top class.
             config: plain or SmoothGrad.
             progress: SmoothGrad calls ``progress(done, total)`` after each batch of noisy copies (of all images).
         """
+        images = self.batch(images)
         sess = self._session("saliency")
         out = []
         rng = np.random.default_rng(config.seed)
-        for x in np.asarray(images, np.float32):
+        for x in images:
             x = x[None]
             if class_index is None:
                 _, _, logits = sess.run(None, {INPUT_NAME: x, CLASS_WEIGHTS: np.zeros((1, self.classes), np.float32)})
@@ -316,9 +328,10 @@ class Attribution:
         part and scales by the maximum, plain CAM scales min..max."""
         if class_index is not None:
             self._onehot(class_index)
+        images = self.batch(images)
         fwd, head = self._session("forward", layer), self._session("head", layer)
         out = []
-        for x in np.asarray(images, np.float32):
+        for x in images:
             (acts,) = fwd.run(None, {INPUT_NAME: x[None]})
             c, logits = self._classify(head, acts, class_index)
             weights = np.asarray(weigh(head, acts, c), np.float32)

@@ -38,6 +38,9 @@ def has_audio(path: str | Path) -> bool | None:
         return False
 
 
+NO_AUDIO = "input has no audio"  # the one report that is no news: -q leaves it out
+
+
 def muxer_name() -> str | None:
     """``"pyav"`` or ``"ffmpeg"`` when one is there, else ``None``."""
     if import_av() is not None:
@@ -57,7 +60,7 @@ def copy_audio(source: str | Path, video: str | Path) -> str:
     if muxer is None:
         return "audio not copied: install PyAV (pip install av) or ffmpeg to keep the input's sound"
     if not audio:
-        return "input has no audio"
+        return NO_AUDIO
     if video.suffix.lower() == ".gif":
         return "audio not copied: a GIF has no sound"
     fd, tmp = tempfile.mkstemp(suffix=video.suffix, dir=video.parent)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from vis._step import STEP_EPS
+from vis.engine._image_array import as_rgb
 from vis.engine._images import fitted_size
 from vis.errors import VisError
 
@@ -269,34 +270,41 @@ def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.ra
     if max(h, w) <= config.tile:
         dy, dx = (int(v) for v in rng.integers(-config.jitter, config.jitter + 1, size=2))
         return backend.step(x, (dy, dx), config.step_size)
-    # tiled gradient: roll by a random shift so tile seams move every step, gradient per tile, roll back
+    # tiled gradient: a random shift moves the tile seams every step. Each tile is read from and its gradient
+    # written to the shifted places of x itself (indices wrap round, as np.roll's would), so no rolled copy of a
+    # large photo is made; the update is done in the gradient's buffer. A step of a huge photo then holds two
+    # copies of it (x and its gradient), not eight.
     sy, sx = (int(v) for v in rng.integers(0, config.tile, size=2))
-    rolled = np.roll(x, (sy, sx), axis=(2, 3))
-    grad = np.empty_like(rolled)
-    total = 0.0
+    grad = np.empty_like(x, dtype=np.float32)
+    total, abs_sum = 0.0, 0.0
     spans = [(ys, xs) for ys in _tiles(h, config.tile) for xs in _tiles(w, config.tile)]
     for done, ((y0, y1), (x0, x1)) in enumerate(spans, 1):
-        value, g = backend.gradient(np.ascontiguousarray(rolled[:, :, y0:y1, x0:x1]))
-        grad[:, :, y0:y1, x0:x1] = g
+        rows = (np.arange(y0, y1) - sy) % h
+        cols = (np.arange(x0, x1) - sx) % w
+        where = (slice(None), slice(None), rows[:, None], cols[None, :])
+        value, g = backend.gradient(np.ascontiguousarray(x[where], dtype=np.float32))
+        grad[where] = g
         total += value
+        abs_sum += float(np.abs(g, dtype=np.float64).sum())
         if on_tile is not None and done < len(spans):
             on_tile(done, len(spans))
-    grad = np.roll(grad, (-sy, -sx), axis=(2, 3))
     lo, hi = getattr(backend, "value_range", (0.0, 1.0))
-    moved = x + (config.step_size / (np.abs(grad).mean() + STEP_EPS)) * grad
-    return np.clip(moved, lo, hi).astype(np.float32), total
+    grad *= config.step_size / (abs_sum / grad.size + STEP_EPS)
+    grad += x
+    return np.clip(grad, lo, hi, out=grad), total
 
 
 def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig(), *,
-          rng: np.random.Generator | None = None, progress: ProgressFn | None = None,
+          rng: np.random.Generator | int | None = None, progress: ProgressFn | None = None,
           tile_progress: ProgressFn | None = None) -> np.ndarray:
     """DeepDream one image.
 
     Args:
         backend: an ``ort`` or ``torch`` backend built for the objective.
-        image: HxWx3 float32 RGB in [0, 1].
+        image: HxWx3 RGB, float in [0, 1] or uint8 (grey and RGBA are converted; see
+            :func:`vis.engine._image_array.as_rgb`).
         config: octaves, iterations, step, jitter, tile size.
-        rng: random generator of the jitter (a fresh unseeded one when ``None``).
+        rng: random generator of the jitter, or its seed (a fresh unseeded one when ``None``).
         progress: called after every step with a :class:`DreamProgress`.
         tile_progress: called within a tiled step after each tile but the last (a step of a 24 MP photo takes 20 s
             on 2 cores); the device loop does not tile.
@@ -308,29 +316,34 @@ def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig
     :class:`vis.engine._device_dream.DeviceDreamer`: the same steps and jitter draws, the pyramid shrunk by an
     antialiased linear filter instead of OpenCV's area filter.
     """
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = np.random.default_rng(rng)  # a Generator passes through, a seed starts one
+    image = as_rgb(image)
     dreamer = _device_dreamer(backend, image.shape[:2], config)
     if dreamer is not None:
         return dreamer.dream(image, config, rng=rng, progress=progress)
-    base = np.ascontiguousarray(image, dtype=np.float32)
+    base = image
     sizes = octave_sizes(base.shape[:2], config)
     pyramid = [base]
     for size in sizes[1:]:
         pyramid.append(resize(pyramid[-1], size))
+    octaves = len(pyramid)
     detail = np.zeros_like(pyramid[-1])
-    dreamed = pyramid[-1]
-    for level, octave_base in enumerate(reversed(pyramid)):
-        detail = resize(detail, octave_base.shape[:2])
-        x = np.ascontiguousarray((octave_base + detail).transpose(2, 0, 1)[None])
+    for level in range(octaves):
+        # levels are dropped once dreamed and the detail once added, so a large photo's last octave holds the photo,
+        # the image being dreamed and one step's gradient (36 bytes a pixel), not the whole pyramid beside them
+        octave_base = pyramid.pop()
+        start, detail = resize(detail, octave_base.shape[:2]), None
+        start += octave_base
+        x, start = np.ascontiguousarray(start.transpose(2, 0, 1)[None]), None
         for i in range(config.iterations):
-            where = DreamProgress(level, len(pyramid), i, config.iterations, math.nan, octave_base.shape[:2])
+            where = DreamProgress(level, octaves, i, config.iterations, math.nan, octave_base.shape[:2])
             on_tile = None if tile_progress is None else _tile_reporter(tile_progress, where)
             x, value = ascent_step(backend, x, config, rng, on_tile)
             if progress is not None:
                 progress(replace(where, value=value))
-        dreamed = x[0].transpose(1, 2, 0)
-        detail = dreamed - octave_base
-    return np.ascontiguousarray(dreamed, dtype=np.float32)
+        if level == octaves - 1:
+            return np.ascontiguousarray(x[0].transpose(1, 2, 0), dtype=np.float32)
+        detail, x = x[0].transpose(1, 2, 0) - octave_base, None
 
 
 def _tile_reporter(report: ProgressFn, where: DreamProgress) -> Callable[[int, int], None]:
@@ -360,13 +373,13 @@ def zoom_in(image: np.ndarray, zoom: float) -> np.ndarray:
 
 
 def dream_zoom(backend: Backend, image: np.ndarray, frames: int, zoom: float = 0.05,
-               config: DreamConfig = DreamConfig(), *, rng: np.random.Generator | None = None,
+               config: DreamConfig = DreamConfig(), *, rng: np.random.Generator | int | None = None,
                progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
     """Zoom feedback: dream, zoom into the centre by ``zoom``, dream again; yields each of ``frames`` dreams."""
     if frames < 1 or not 0.0 <= zoom < 1.0:
         raise DreamError(f"zoom needs frames >= 1 and 0 <= zoom < 1, got {frames} and {zoom}")
-    rng = rng if rng is not None else np.random.default_rng()
-    current = np.asarray(image, np.float32)
+    rng = np.random.default_rng(rng)
+    current = as_rgb(image)
     for _ in range(frames):
         current = dream(backend, current, config, rng=rng, progress=progress)
         yield current
@@ -375,7 +388,7 @@ def dream_zoom(backend: Backend, image: np.ndarray, frames: int, zoom: float = 0
 
 def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamConfig = DreamConfig(),
                  video: VideoDreamConfig = VideoDreamConfig(), *, max_size: int | None = None,
-                 rng: np.random.Generator | None = None, progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
+                 rng: np.random.Generator | int | None = None, progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
     """Dream a sequence of frames with temporal coherence.
 
     Each frame after the first starts from ``blend * warp(previous dream) + (1 - blend) * frame``, the warp being the
@@ -383,7 +396,8 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
     moves with the objects; it then gets ``video.octaves_per_frame`` x ``video.iterations_per_frame`` steps.
 
     Args:
-        frames: HxWx3 float32 RGB frames in [0, 1].
+        frames: HxWx3 RGB frames, float in [0, 1] or uint8 (as :func:`dream` takes images); where
+            :func:`uses_device_loop` is true, uint8 frames are taken as OpenCV decodes them (BGR).
         max_size: dream at most this long side (the result is scaled back to the frame's size).
 
     Yields:
@@ -393,7 +407,7 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
     """
     from vis.engine._flow import FlowTracker, warp
 
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = np.random.default_rng(rng)
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
@@ -407,7 +421,8 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
     flow_of = FlowTracker(video.flow, video.flow_size) if video.uses_flow else None
     prev_dream: np.ndarray | None = None
     for frame in frames:
-        small = fit_max_size(np.asarray(frame, np.float32), max_size)
+        frame = as_rgb(frame, "frame")
+        small = fit_max_size(frame, max_size)
         flow = flow_of(frame, small.shape[:2]) if flow_of is not None else None
         if prev_dream is None or video.blend == 0.0 or prev_dream.shape != small.shape:
             out = dream(backend, small, config, rng=rng, progress=progress)

@@ -13,10 +13,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vis.engine._image_array import as_rgb, check_layout, unit_floats
 from vis.errors import InputFileError, OutputExistsError, OutputPathError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 # read, not written: a folder scan takes what a single image argument takes (OpenCV decodes them all)
+ALPHA_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff"})  # written with their alpha channel
 READ_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".pbm", ".pnm", ".jp2", ".avif", ".jfif", ".jpe"}
 
 
@@ -46,17 +48,14 @@ def load_image(path: str | Path) -> np.ndarray:
         raise InputFileError(f"not a readable image: {path}")
     raw = _upright(raw, _exif_orientation(data))
     scale = 65535.0 if raw.dtype == np.uint16 else 255.0 if raw.dtype == np.uint8 else 1.0
-    img = raw.astype(np.float32) / scale
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    elif img.shape[2] == 4:
-        alpha = img[..., 3:4]
-        img = img[..., :3] * alpha + (1.0 - alpha)
-    else:
+    img = raw.astype(np.float32)
+    img /= scale
+    np.clip(img, 0.0, 1.0, out=img)  # a float TIFF may hold any values
+    if img.ndim == 3 and img.shape[2] not in (1, 3, 4):  # a multi-channel TIFF: its first three
         img = img[..., :3]
-    return np.ascontiguousarray(img[..., ::-1]).clip(0.0, 1.0)
+    if img.ndim == 3 and img.shape[2] >= 3:
+        img = img[..., [2, 1, 0, 3][: img.shape[2]]]  # OpenCV's BGR(A)
+    return as_rgb(img)
 
 
 @contextmanager
@@ -229,9 +228,11 @@ def fitted_size(shape: tuple[int, int], max_size: int | None) -> tuple[int, int]
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """HxWx3 RGB float [0, 1] (or HxW grey) -> uint8 BGR for OpenCV."""
+    """HxWx3 RGB (or HxWx4 RGBA) float [0, 1], or HxW grey -> uint8 BGR (BGRA) for OpenCV."""
     img = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return img[..., ::-1] if img.ndim == 3 and img.shape[2] == 3 else img
+    if img.ndim == 3 and img.shape[2] == 3:
+        return img[..., ::-1]
+    return img[..., [2, 1, 0, 3]] if img.ndim == 3 and img.shape[2] == 4 else img
 
 
 def _same_file(path: Path, other: Path) -> bool:
@@ -250,10 +251,19 @@ def check_image_output(path: str | Path, overwrite: bool, inputs: Sequence[Path 
 
 
 def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> Path:
-    """Write an HxWx3 RGB float image in [0, 1] (or HxW grey); the format follows the suffix (.pgm is grey only:
-    a colour image is written as its luminance)."""
+    """Write an HxWx3 RGB image, HxW (or HxWx1) grey or HxWx4 RGBA, float in [0, 1] or uint8 (see
+    :func:`vis.engine._image_array.as_rgb`); the format follows the suffix. .png, .webp and .tif keep an alpha
+    channel, the others show RGBA composited over white; .pgm is grey only (a colour image is written as its
+    luminance)."""
     path = check_image_output(path, overwrite)
-    pixels = to_uint8(image)
+    array = np.asarray(image)
+    check_layout(array)
+    pixels = unit_floats(array)
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    elif pixels.ndim == 3 and pixels.shape[2] == 4 and path.suffix.lower() not in ALPHA_SUFFIXES:
+        pixels = as_rgb(pixels)
+    pixels = to_uint8(pixels)
     if path.suffix.lower() == ".pgm" and pixels.ndim == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
     ok, buf = cv2.imencode(path.suffix.lower(), pixels)

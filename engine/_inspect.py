@@ -19,6 +19,7 @@ from torch import nn
 from vis._text import counted
 from vis.engine._animated import is_animated
 from vis.engine._folders import files_under
+from vis.engine._image_array import as_rgb
 from vis.engine._images import READ_IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
 from vis.models import LayerInfo, StagedNet, classification_input, evaluation_resize, layer_table, model_spec
@@ -120,11 +121,15 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
 
 
 def model_batch(model_name: str, images: Sequence[np.ndarray]) -> np.ndarray:
-    """HxWx3 RGB images of any sizes (float in [0, 1], or uint8 as :func:`scan_images` keeps them) -> the
-    (N, C, S, S) float32 batch of the model's evaluation transform."""
+    """HxWx3 RGB images of any sizes (float in [0, 1], or uint8 as :func:`scan_images` keeps them; grey and RGBA
+    are converted, see :func:`vis.engine._image_array.as_rgb`) -> the (N, C, S, S) float32 batch of the model's
+    evaluation transform. One image may be given alone."""
     pre = model_spec(model_name).preprocessing
-    as_float = [im.astype(np.float32) / 255.0 if im.dtype == np.uint8 else im for im in images]
-    return np.concatenate([classification_input(im, pre) for im in as_float], axis=0)
+    if isinstance(images, np.ndarray) and images.ndim in (2, 3):
+        images = [images]
+    if not len(images):
+        raise VisError("no images given")
+    return np.concatenate([classification_input(as_rgb(im), pre) for im in images], axis=0)
 
 
 def display_image(batch_item: np.ndarray) -> np.ndarray:

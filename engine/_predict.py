@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vis.engine._image_array import as_rgb
+from vis.errors import VisError
 from vis.models import StagedNet, classification_input, model_spec
 
 
@@ -18,13 +20,18 @@ class Prediction:
 
 
 def predict(model_name: str, model: StagedNet, images: list[np.ndarray], top: int = 5) -> list[Prediction]:
-    """Top ``top`` classes for each HxWx3 RGB image in [0, 1], any size."""
+    """Top ``top`` classes for each image of ``images`` (a list), any size: HxWx3 RGB, float in [0, 1] or uint8
+    (grey and RGBA are converted; see :func:`vis.engine._image_array.as_rgb`)."""
+    if isinstance(images, np.ndarray):
+        raise VisError("predict takes a list of images; for one image pass [image]")
+    if not isinstance(top, (int, np.integer)) or top < 1:
+        raise VisError(f"top must be a whole number of at least 1, got {top!r}")
     spec = model_spec(model_name)
     categories = spec.categories
     out = []
     with torch.no_grad():
         for image in images:
-            batch = torch.from_numpy(classification_input(image, spec.preprocessing))
+            batch = torch.from_numpy(classification_input(as_rgb(image), spec.preprocessing))
             out.append(Prediction(top_classes(model(batch)[0].numpy(), categories, top)))
     return out
 

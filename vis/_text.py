@@ -15,3 +15,9 @@ def cut_left(text: str, width: int) -> str:
 def first_few(names: list[str], shown: int = 3) -> str:
     """``a, b, c, ...``: the first ``shown`` of ``names``, and an ellipsis where more are left out."""
     return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+
+
+def clock(seconds: float) -> str:
+    """``seconds`` as H:MM:SS (an ETA)."""
+    s = max(int(seconds), 0)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"

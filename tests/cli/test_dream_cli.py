@@ -157,7 +157,9 @@ def test_video_keeps_size_and_fps(tmp_path) -> None:
     result = invoke(src, "-o", out, "--max-size", "48", *FAST)
     assert result.exit_code == 0, result.output
     assert video_info(out) == (80, 60, 12.0, 5)
-    assert "audio" in result.output
+    assert "audio" not in result.output  # -q: a silent input is no news
+    loud = invoke(src, "-o", tmp_path / "loud.mp4", "--max-size", "48", *[a for a in FAST if a != "-q"])
+    assert loud.exit_code == 0 and "input has no audio" in loud.stdout
 
 
 def test_guided_torch(tmp_path, sample_photo) -> None:

@@ -84,6 +84,39 @@ def test_tiled_step_covers_large_images(backend) -> None:
     assert (changed > 0).mean() > 0.95  # every tile got a gradient
 
 
+def rolled_tiled_step(backend, x, config, rng):
+    """The tiled step written plainly: roll the image, a gradient per tile, roll the gradient back, normalise by the
+    mean |g|, add, clip (what ascent_step does without the copies)."""
+    h, w = x.shape[2:]
+    sy, sx = (int(v) for v in rng.integers(0, config.tile, size=2))
+    rolled = np.roll(x, (sy, sx), axis=(2, 3))
+    grad = np.empty_like(rolled)
+    for (y0, y1) in _tiles(h, config.tile):
+        for (x0, x1) in _tiles(w, config.tile):
+            grad[:, :, y0:y1, x0:x1] = backend.gradient(np.ascontiguousarray(rolled[:, :, y0:y1, x0:x1]))[1]
+    grad = np.roll(grad, (-sy, -sx), axis=(2, 3))
+    return np.clip(x + config.step_size / (np.abs(grad).mean() + 1e-8) * grad, 0, 1)
+
+
+def test_the_tiled_step_is_roll_gradient_unroll(backend) -> None:
+    """Tiles read from the shifted places of the image equal tiles of the rolled image (no seams, same update)."""
+    x = np.random.default_rng(2).random((1, 3, 150, 200), dtype=np.float32)
+    config = DreamConfig(tile=64)
+    before = x.copy()
+    got, _ = ascent_step(backend, x, config, np.random.default_rng(7))
+    want = rolled_tiled_step(backend, x, config, np.random.default_rng(7))
+    assert np.array_equal(x, before)
+    assert np.abs(got - want).max() < 1e-5 and np.abs(got - x).mean() > 1e-3
+
+
+def test_a_dream_leaves_its_input_as_it_was(backend) -> None:
+    image = np.random.default_rng(4).random((130, 150, 3), dtype=np.float32)
+    before = image.copy()
+    for octaves in (1, 2):
+        dream(backend, image, DreamConfig(octaves=octaves, iterations=1, tile=64), rng=np.random.default_rng(0))
+        assert np.array_equal(image, before)
+
+
 def test_a_tiled_dream_reports_its_tiles_and_dreams_the_same(backend) -> None:
     """Within a tiled step (20 s for a 24 MP photo on 2 cores) each tile but the last is reported; the step itself
     is reported as before, and reporting changes nothing in the dream."""
@@ -116,6 +149,30 @@ def test_the_dream_progress_line_names_the_tile(monkeypatch, capsys) -> None:
     progress.step(DreamProgress(1, 2, 0, 10, 1.5, (4000, 6000)))
     progress.end()
     assert capsys.readouterr().err == "\roctave 2/2 (6000x4000)  step 1/10  objective 1.5   \n"
+
+
+def test_a_still_image_shows_the_time_left_by_its_octaves_pixels(monkeypatch, capsys) -> None:
+    """Work is taken as pixels x steps: after both steps of a 100-pixel octave, 200 of 800 are done; 10 s so far
+    leaves 30 s. Within a step, its tiles count."""
+    import sys
+    import time
+
+    from vis.cli._dream_runs import Progress
+    from vis.engine._dream import DreamProgress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    progress = Progress(octave_pixels=[100, 300])
+    progress.start = time.perf_counter() - 10.0
+    progress.step(DreamProgress(0, 2, 1, 2, 1.5, (10, 10)))
+    assert capsys.readouterr().err.endswith("objective 1.5  ETA 0:00:30   ")
+    progress._last_tile = -1e9
+    progress.start = time.perf_counter() - 10.0
+    progress.tile(DreamProgress(1, 2, 0, 2, float("nan"), (15, 20), 1, 3))  # 200 + 100 of 800 done
+    assert capsys.readouterr().err.endswith("tile 1/3  ETA 0:00:16   ")
+    progress.end()
+    capsys.readouterr()
+    Progress().step(DreamProgress(0, 2, 1, 2, 1.5, (10, 10)))  # octaves not known: no ETA
+    assert "ETA" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("n, tile, spans", [(100, 512, 1), (512, 512, 1), (513, 512, 2), (1500, 512, 3)])
