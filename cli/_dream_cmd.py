@@ -40,7 +40,7 @@ def register(app: VisTyper) -> None:
         ctx: typer.Context,
         input: Optional[Path] = typer.Argument(None, help="An image, a video file or a folder of images (or use --webcam N / --demo)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension); a folder for a folder input. --demo: a folder, or the image's (or video's) name."),
-        webcam: Optional[int] = typer.Option(None, "--webcam", min=0, help="Dream webcam N in real time (previews without -o)."),
+        webcam: Optional[int] = typer.Option(None, "--webcam", min=0, max=2**31 - 1, help="Dream webcam N in real time (previews without -o)."),
         demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0 at the demo's own settings (takes only -o, --backend, --provider, --threads, --seed, --overwrite, -q); needs no download."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
         weights: Optional[str] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
@@ -122,10 +122,20 @@ def register(app: VisTyper) -> None:
         # open the source before the (slow) model so bad inputs fail fast
         source = WebcamSource(webcam) if kind == "webcam" else open_video(input) if kind == "video" else None
         try:
+            # the window and the virtual camera fail now, not after the model is built
             if preview:
-                from vis.engine._display import Preview
+                from vis.engine._display import NoDisplayError, Preview
 
-                Preview().close()  # fail now, not after the model is built
+                try:
+                    Preview().close()
+                except NoDisplayError as e:
+                    if "preview" in given:
+                        raise
+                    raise NoDisplayError(f"a webcam without -o is shown in a window: {e}") from None
+            if virtual_cam and source is not None:
+                from vis.engine._display import VirtualCamera
+
+                VirtualCamera(source.width, source.height, source.fps).close()
             webcam_on_cpu = kind == "webcam" and max_size is None and not runs_on_gpu(provider, backend)
             if webcam_on_cpu:
                 max_size = WEBCAM_CPU_MAX_SIZE
@@ -168,11 +178,16 @@ def register(app: VisTyper) -> None:
                               f"most {GIF_MAX_FPS} a second;" if dropped else rate_kept)
                     typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h}{timing} "
                                f"{rate:.2f} fps dreamed{cropped})")
+                else:  # a window or a virtual camera: what was shown
+                    typer.echo(f"{counted(done, 'frame')} dreamed at {rate:.2f} fps")
+                kept = (f"{output} holds the {counted(done, 'frame')} done" if output is not None
+                        else f"{counted(done, 'frame')} dreamed")
                 if source.truncated:
-                    kept = (f"{output} holds the {counted(done, 'frame')} done" if output is not None
-                            else f"{counted(done, 'frame')} dreamed")
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
                                            f"(truncated or corrupt); {kept}")
+                if getattr(source, "lost", ""):  # the camera ended the run, not the user
+                    raise VideoSourceError(f"webcam {webcam} {source.lost} after {counted(source.frames_read, 'frame')} "
+                                           f"(unplugged, or taken by another program?); {kept}")
                 if kind == "video" and output is not None and not source.animated:  # an image format has no sound
                     report = copy_audio(input, output)
                     if not (quiet and report == NO_AUDIO):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import time
@@ -145,7 +146,7 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
 
     from vis.engine._dream import dream_frames, fitted_size, uses_device_loop
     from vis.engine._display import Preview, VirtualCamera
-    from vis.engine._video import VideoSink
+    from vis.engine._video import VideoSink, recording_rate
     from vis.engine._write_behind import WriteBehind
 
     # The device loop converts frames on the device: hand them over as decoded (uint8 BGR) and write them back so.
@@ -155,7 +156,8 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)
     sink = None
     with stopped_runs(output, lambda: sink, shown=lambda: progress.done), contextlib.ExitStack() as stack:
-        sink = stack.enter_context(VideoSink(output, source.fps, (source.width, source.height), overwrite)) if output else None
+        size = (source.width, source.height)
+        sink = stack.enter_context(VideoSink(output, recording_rate(source), size, overwrite)) if output else None
         stack.callback(progress.end)  # after the writer's last frames
         writer = None
         if sink is not None:
@@ -174,14 +176,18 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
                 return clock(), None
             index = next(numbering)
             return source.frame_time(index), source.frame_duration(index)
-        for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed)):
+        recent: collections.deque[float] = collections.deque(maxlen=10)  # the window shows the rate now
+        for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed),
+                                live=source.live):
+            recent.append(time.perf_counter())
             if writer is not None:
                 writer.submit((out, *timing()))
             else:
                 progress.frame()
             if cam is not None:
                 cam.send(out)
-            if window is not None and not window.show(out, f"{progress.fps():.1f} fps"):
+            rate = f"{(len(recent) - 1) / (recent[-1] - recent[0]):.1f} fps" if len(recent) > 1 else ""
+            if window is not None and not window.show(out, rate):
                 break
     if sink is None:
         return progress.done, progress.fps(), (source.width, source.height), 0

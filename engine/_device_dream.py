@@ -211,14 +211,16 @@ class DeviceDreamer:
 
     def dream_frames(self, frames: Iterable[np.ndarray], config: DreamConfig = DreamConfig(),
                      video: VideoDreamConfig = VideoDreamConfig(), *, max_size: int | None = None,
-                     rng: np.random.Generator | None = None, progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
+                     rng: np.random.Generator | None = None, progress: ProgressFn | None = None,
+                     live: bool = False) -> Iterator[np.ndarray]:
         """:func:`vis.engine._dream.dream_frames` with the previous dream kept on the device.
 
         Frames are uint8 BGR or float32 RGB (HxWx3); each result has its frame's layout and size. The optical flow
         is computed on the host from the host's own small copies of the frames (OpenCV, as the host loop does), in a
         worker thread one frame ahead, so it overlaps the device's steps on the frame before; the warp of the
         previous dream (which scales the small field up) and the blend run on the device, so only the small field
-        goes up.
+        goes up. A ``live`` source (a webcam) is not read ahead: its newest frame is taken when the dream before
+        is done.
         """
         from vis.engine._read_ahead import read_ahead
 
@@ -232,7 +234,7 @@ class DeviceDreamer:
             self._session(kind)
         prepared = _with_flow(frames, video.flow, max_size, video.flow_size) if uses_flow else ((f, None) for f in frames)
         prev_dream: ort.OrtValue | None = None
-        for frame, flow in read_ahead(prepared) if uses_flow else prepared:
+        for frame, flow in read_ahead(prepared) if uses_flow and not live else prepared:
             frame = frame if frame.dtype == np.uint8 else np.asarray(frame, np.float32)
             layout = _layout(frame)
             size = fitted_size(frame.shape, max_size)

@@ -21,12 +21,15 @@ class Preview(ClosedOnExit):
 
     def __init__(self, title: str = "vis dream"):
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            raise NoDisplayError("--preview needs a display (no DISPLAY set); write to a file with -o instead")
+            raise NoDisplayError("--preview needs a display (no DISPLAY set); write to a file with -o, or send the "
+                                 "dream to a virtual camera with --virtual-cam")
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as e:
-            raise NoDisplayError("--preview needs OpenCV with GUI support (opencv-python, not -headless); "
-                                 "write to a file with -o instead") from e
+            raise NoDisplayError("--preview needs OpenCV with GUI support, and vis installs the headless one (it "
+                                 "runs on servers without libGL); for a window: pip uninstall -y "
+                                 "opencv-python-headless && pip install opencv-python; or write to a file with -o "
+                                 "or send the dream to --virtual-cam") from e
         self.title = title
 
     def show(self, frame: np.ndarray, text: str = "") -> bool:
@@ -70,9 +73,15 @@ class VirtualCamera(ClosedOnExit):
             self._cam = pyvirtualcam.Camera(width=width, height=height, fps=fps)
         except Exception as e:  # noqa: BLE001 - pyvirtualcam raises RuntimeError and others when no device exists
             raise VisError(f"cannot open a virtual camera: {e}") from e
+        self.size = (width, height)
 
     def send(self, frame: np.ndarray) -> None:
-        self._cam.send(np.ascontiguousarray(as_bgr_uint8(frame)[..., ::-1]))  # pyvirtualcam takes RGB
+        """Send a frame (float RGB or uint8 BGR); one of another size (a camera that switched resolution) is
+        scaled to the size the virtual camera was opened at, which it cannot change."""
+        img = as_bgr_uint8(frame)
+        if (img.shape[1], img.shape[0]) != self.size:
+            img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
+        self._cam.send(np.ascontiguousarray(img[..., ::-1]))  # pyvirtualcam takes RGB
 
     def close(self) -> None:
         self._cam.close()

@@ -388,7 +388,8 @@ def dream_zoom(backend: Backend, image: np.ndarray, frames: int, zoom: float = 0
 
 def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamConfig = DreamConfig(),
                  video: VideoDreamConfig = VideoDreamConfig(), *, max_size: int | None = None,
-                 rng: np.random.Generator | int | None = None, progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
+                 rng: np.random.Generator | int | None = None, progress: ProgressFn | None = None,
+                 live: bool = False) -> Iterator[np.ndarray]:
     """Dream a sequence of frames with temporal coherence.
 
     Each frame after the first starts from ``blend * warp(previous dream) + (1 - blend) * frame``, the warp being the
@@ -399,6 +400,8 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
         frames: HxWx3 RGB frames, float in [0, 1] or uint8 (as :func:`dream` takes images); where
             :func:`uses_device_loop` is true, uint8 frames are taken as OpenCV decodes them (BGR).
         max_size: dream at most this long side (the result is scaled back to the frame's size).
+        live: the frames come from a camera that keeps only its newest: none is taken before it is dreamed (the
+            device loop would otherwise read one ahead, and dream a frame a dream old).
 
     Yields:
         Dreamed frames, each the size of its input frame.
@@ -415,7 +418,8 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
     frames = itertools.chain([first], frames)
     dreamer = _device_dreamer(backend, fitted_size(first.shape[:2], max_size), config)
     if dreamer is not None:
-        yield from dreamer.dream_frames(frames, config, video, max_size=max_size, rng=rng, progress=progress)
+        yield from dreamer.dream_frames(frames, config, video, max_size=max_size, rng=rng, progress=progress,
+                                        live=live)
         return
     later = video.later(config)
     flow_of = FlowTracker(video.flow, video.flow_size) if video.uses_flow else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -173,16 +174,28 @@ def _probe(path: Path) -> _Container:
 _FINEST_VARIABLE_RATE = 120.0
 
 
+def recording_rate(source: Any) -> float:
+    """The frame rate a video of ``source``'s dreams is written at: a file's own; for a live source a time base for
+    the moments its dreams were made, 1/60 s or the camera's frame time when that is shorter (at most 1/240 s). What
+    a camera claims (0, -1, 5 fps while it delivers 30) must not stretch the recording."""
+    if not getattr(source, "live", False):
+        return source.fps
+    return min(max(source.fps, 60.0), 240.0)
+
+
 class WebcamSource(ClosedOnExit):
     """The newest frame of a webcam: a reader thread keeps only the latest frame and drops the rest.
 
-    Iterating yields each new frame once (waiting for the next when the consumer is faster than the camera).
+    Iterating yields each new frame once (waiting for the next when the consumer is faster than the camera). It ends
+    when the camera is lost: its reads have failed for ``READ_GRACE`` seconds (one failed read, as cameras have while
+    they start, is not the end) or no frame came for ``timeout`` seconds; ``lost`` then says which.
 
     Raises:
         VideoSourceError: no camera at ``index``, or it delivers no frame.
     """
 
     live = True  # frames come with the clock: a recording is timed by when each dream was made, not by the camera's fps
+    READ_GRACE = 1.0  # seconds of failed reads before the camera counts as gone
 
     def __init__(self, index: int, timeout: float = 5.0):
         self.index = index
@@ -192,40 +205,55 @@ class WebcamSource(ClosedOnExit):
         if not self._cap.isOpened():
             self._cap.release()
             raise VideoSourceError(f"no webcam at index {index} (is one connected and free?)")
-        ok, first = self._cap.read()
-        if not ok or first is None:
+        self._stop = threading.Event()
+        first = self._read_one(deadline=time.monotonic() + timeout)
+        if first is None:
             self._cap.release()
             raise VideoSourceError(f"webcam {index} opened but delivers no frames")
         self.height, self.width = first.shape[:2]
-        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 30.0
+        reported = float(self._cap.get(cv2.CAP_PROP_FPS))
+        self.fps = reported if math.isfinite(reported) and reported > 0 else 30.0  # some drivers say 0, -1 or NaN
         self.frame_count = 0
         self.frames_read = 0
         self.dropped = 0
         self.truncated = False
+        self.lost = ""  # why the frames stopped, when the camera (not the user) ended the run
         self.timeout = timeout
         self._latest: np.ndarray | None = first
         self._cond = threading.Condition()
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name=f"webcam-{index}", daemon=True)
         self._thread.start()
 
+    def _read_one(self, deadline: float) -> np.ndarray | None:
+        """The next frame, reading again after a failed read until ``deadline`` (None when it passed)."""
+        while True:
+            ok, frame = self._cap.read()
+            if ok and frame is not None:
+                return frame
+            if time.monotonic() >= deadline or self._stop.is_set():
+                return None
+            time.sleep(0.02)
+
     def _read(self) -> None:
         while not self._stop.is_set():
-            ok, frame = self._cap.read()
+            frame = self._read_one(deadline=time.monotonic() + self.READ_GRACE)
             with self._cond:
-                if not ok:
+                if frame is None:
+                    if not self._stop.is_set():
+                        self.lost = "stopped delivering frames"
                     self._stop.set()
-                elif self._latest is not None:
-                    self.dropped += 1
-                if ok:
+                else:
+                    self.dropped += self._latest is not None
                     self._latest = frame
                 self._cond.notify_all()
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout=self.timeout)
+                came = self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout=self.timeout)
                 frame, self._latest = self._latest, None
+                if not came and not self.lost:
+                    self.lost = f"delivered no frame for {self.timeout:g} s"
             if frame is None:
                 return
             self.frames_read += 1
@@ -234,7 +262,8 @@ class WebcamSource(ClosedOnExit):
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
-        self._cap.release()
+        if not self._thread.is_alive():  # a read stuck in the driver still uses the capture: leave it to the exit
+            self._cap.release()
 
 
 # suffix -> (codec, pixel format, muxer options) of the PyAV writer. Every kind of file can be read up to the last
@@ -350,6 +379,8 @@ class VideoSink:
         frames_dropped: frames left out: in a GIF, those less than 20 ms after the one before (see ``GIF_MAX_FPS``).
         codec: the encoder in use.
 
+    A file that exists (``overwrite``) is replaced when the first frame is written, not before.
+
     Raises:
         OutputExistsError: the file exists and ``overwrite`` is false.
         OutputPathError: a suffix vis writes no video as, a path that cannot be written, a writer that cannot be
@@ -372,15 +403,26 @@ class VideoSink:
         if suffix == ".gif" and av is None:
             raise OutputPathError(f"cannot write {self.path}: an animated GIF is written by PyAV (pip install av)")
         self.kill_safe = av is not None
+        self._av = av
+        self.frames_written = 0
+        self._next_pts = 0
+        self._closed = False
+        # a file being replaced is opened (emptied) with the first frame, so that a run stopped before it (Ctrl-C
+        # in the first dream, a camera that fails) keeps the old one; a new file is opened now, failing early
+        self._writer: Any = None  # _PyAVWriter, _OpenCVWriter or GifWriter
+        if not self.path.exists():
+            self._open()
+
+    def _open(self) -> None:
         existed = self.path.exists()
         try:
-            if suffix == ".gif":
+            if self.path.suffix.lower() == ".gif":
                 from vis.engine._animated import GifWriter
 
-                self._writer: _PyAVWriter | _OpenCVWriter | GifWriter = GifWriter(av, self.path, _frame_rate(self.fps), self.size)
-            elif av is not None:
+                self._writer = GifWriter(self._av, self.path, _frame_rate(self.fps), self.size)
+            elif self._av is not None:
                 # 29.97 arrives as the float 29.97002997...: back to 30000/1001 so timestamps do not drift
-                self._writer = _PyAVWriter(av, self.path, _frame_rate(self.fps), self.size)
+                self._writer = _PyAVWriter(self._av, self.path, _frame_rate(self.fps), self.size)
             else:
                 self._writer = _OpenCVWriter(self.path, self.fps, self.size)
         except Exception as e:  # noqa: BLE001 - PyAV raises its own FFmpegError family and ValueError
@@ -389,10 +431,11 @@ class VideoSink:
             if isinstance(e, VisError):
                 raise
             raise OutputPathError(f"cannot open a video writer for {self.path}: {e}") from e
-        self.codec = self._writer.codec
-        self.frames_written = 0
-        self._next_pts = 0
-        self._closed = False
+
+    @property
+    def codec(self) -> str | None:
+        """The encoder in use (None while a file being replaced waits for its first frame)."""
+        return None if self._writer is None else self._writer.codec
 
     def write(self, frame: np.ndarray, at: float | None = None, duration: float | None = None) -> None:
         """Append one HxWx3 frame: RGB float in [0, 1], or uint8 BGR as OpenCV and the device loop give them.
@@ -403,6 +446,8 @@ class VideoSink:
         before ends. ``duration``: how long the frame shows, in seconds (an animation's pause at the end of its
         loop; the last frame keeps it in MP4, Matroska and GIF). Default: one frame.
         """
+        if self._writer is None:
+            self._open()
         img = as_bgr_uint8(frame)
         if (img.shape[1], img.shape[0]) != self._requested:
             img = cv2.resize(img, self._requested, interpolation=cv2.INTER_AREA)
@@ -415,17 +460,19 @@ class VideoSink:
 
     @property
     def frames_dropped(self) -> int:
-        return self._writer.frames_dropped
+        return 0 if self._writer is None else self._writer.frames_dropped
 
     def close(self) -> None:
-        """Finish the file; a file that got no frame is removed (it would not play, and would block a rerun)."""
-        if not self._closed:
+        """Finish the file; a file that got no frame is removed (it would not play, and would block a rerun), and
+        a file that was to be replaced but got no frame is left as it was."""
+        if not self._closed and self._writer is not None:
             self._closed = True
             try:
                 self._writer.close()  # may fail too (a full disk has no room for the trailer)
             finally:
                 if self.frames_written == 0:
                     self.path.unlink(missing_ok=True)
+        self._closed = True
 
     def __enter__(self) -> "VideoSink":
         return self

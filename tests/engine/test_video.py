@@ -432,8 +432,10 @@ def test_a_writer_that_fails_to_open_leaves_no_file(tmp_path, monkeypatch) -> No
         VideoSink(out, 12.0, (64, 48))
     assert not out.exists()
     out.write_bytes(b"the user's own")
+    sink = VideoSink(out, 12.0, (64, 48), overwrite=True)  # a file being replaced opens with the first frame
+    assert out.read_bytes() == b"the user's own"
     with pytest.raises(OutputPathError):
-        VideoSink(out, 12.0, (64, 48), overwrite=True)
+        sink.write(np.zeros((48, 64, 3), np.uint8))
     assert out.exists()  # a file that was there before is not removed by a failed open
 
 

@@ -140,7 +140,7 @@ def test_webcam_to_virtual_camera_and_file(live_camera, monkeypatch, tmp_path) -
     out = tmp_path / "cam.mp4"
     result = CliRunner().invoke(app, ["dream", "--webcam", "0", "--virtual-cam", "-o", str(out), "--max-frames", "4", *FAST])
     assert result.exit_code == 0, result.output
-    assert opened == [(64, 48, 30.0), "closed"]
+    assert opened == [(64, 48, 30.0), "closed"] * 2  # tried before the model is built, then used
     assert len(sent) == 4 and all(f.shape == FRAME_SHAPE and f.dtype == np.uint8 for f in sent)
     cap = REAL_CAPTURE(str(out))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -205,3 +205,122 @@ def test_a_missing_camera_is_one_line_of_ours(capfd) -> None:
         _video.WebcamSource(57)
     captured = capfd.readouterr()
     assert "WARN" not in captured.err and "WARN" not in captured.out
+
+
+class FlakyCamera(FakeCamera):
+    """A camera whose reads fail at the ``failing`` read numbers (counted from 0), and that reports ``fps``."""
+
+    def __init__(self, index: int, failing: set[int] = frozenset(), fps: float = 30.0, **kwargs):
+        super().__init__(index, **kwargs)
+        self.failing, self.fps, self.reads = set(failing), fps, 0
+
+    def read(self):
+        self.reads += 1
+        if self.reads - 1 in self.failing:
+            time.sleep(self.period)
+            return False, None
+        return super().read()
+
+    def get(self, prop: int) -> float:
+        return self.fps
+
+
+def test_a_failed_read_or_two_is_not_the_end_of_a_camera(monkeypatch) -> None:
+    """Cameras fail a read while they start, and now and then: only a second of failed reads ends the run."""
+    monkeypatch.setattr(_video.cv2, "VideoCapture", lambda i: FlakyCamera(i, failing={0, 1, 30}, count=60))
+    with _video.WebcamSource(0) as cam:
+        seen = [frame_number(f) for f in cam]
+    assert seen[0] == 0 and seen[-1] == 59  # the first frame came after two failed reads, the run went on past 30
+    assert cam.lost == "stopped delivering frames"  # the end of the stream was the camera's
+
+
+def test_a_camera_that_stops_is_an_error_that_keeps_the_recording(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(_video.cv2, "VideoCapture", lambda i: FakeCamera(i, count=30, period=1 / 30))
+    out = tmp_path / "cam.mp4"
+    result = CliRunner().invoke(app, ["dream", "--webcam", "0", "-o", str(out), *FAST])
+    assert result.exit_code == 2, result.output
+    assert "error: webcam 0 stopped delivering frames after" in result.output
+    assert f"{out} holds the" in result.output and "wrote" in result.output
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) >= 1
+
+
+def test_a_camera_that_says_a_wrong_frame_rate_records_at_the_pace_dreamed(monkeypatch, tmp_path) -> None:
+    """A driver that reports -1 fps (or 5 while it delivers 30) must neither fail the recording nor stretch it."""
+    import vis.engine._dream as host_dream
+
+    def quick_dreams(backend, frames, *args, **kwargs):
+        for frame in frames:
+            time.sleep(0.05)
+            yield frame
+
+    monkeypatch.setattr(host_dream, "dream_frames", quick_dreams)
+    for claimed in (-1.0, float("nan"), 5.0):
+        monkeypatch.setattr(_video.cv2, "VideoCapture",
+                            lambda i, c=claimed: FlakyCamera(i, fps=c, count=10**6, period=1 / 30))
+        out = tmp_path / f"cam{claimed}.mp4"
+        result = CliRunner().invoke(app, ["dream", "--webcam", "0", "-o", str(out), "--max-frames", "6", *FAST])
+        assert result.exit_code == 0, result.output
+        with av.open(str(out)) as c:
+            times = [float(f.time) for f in c.decode(video=0)]
+        assert len(times) == 6 and times[-1] < 0.6, (claimed, times)  # 5 gaps of ~0.05 s, not of 0.2 s (5 fps)
+
+
+def test_overwrite_keeps_the_old_recording_until_a_frame_is_dreamed(live_camera, monkeypatch, tmp_path) -> None:
+    import vis.engine._dream as host_dream
+
+    def interrupted(backend, frames, *args, **kwargs):
+        next(iter(frames))
+        raise KeyboardInterrupt
+        yield  # a generator
+
+    monkeypatch.setattr(host_dream, "dream_frames", interrupted)
+    out = tmp_path / "cam.mp4"
+    out.write_bytes(b"an earlier recording")
+    result = CliRunner().invoke(app, ["dream", "--webcam", "0", "-o", str(out), "--overwrite", *FAST])
+    assert result.exit_code == 130, result.output
+    assert out.read_bytes() == b"an earlier recording"
+
+
+def test_the_device_loop_dreams_a_webcams_newest_frame(monkeypatch) -> None:
+    """Reading ahead (which overlaps a video file's flow with the dream) would take a live frame a dream early."""
+    from vis.engine import DreamConfig, VideoDreamConfig, make_backend
+    from vis.engine._dream import dream_frames
+    from vis.exporters import parse_objective
+    from vis.models import get_model
+
+    net = get_model("efficientnet_lite0", "random")
+    backend = make_backend("ort", "efficientnet_lite0", net, parse_objective("block10", "efficientnet_lite0"),
+                           threads=2, loop="device", provider="cpu")
+    taken, dreamed = [], []
+
+    def frames():
+        for i in range(4):
+            taken.append(i)
+            yield np.full(FRAME_SHAPE, 10 * i, np.uint8)
+
+    for live in (False, True):
+        taken.clear(), dreamed.clear()
+        for _ in dream_frames(backend, frames(), DreamConfig(octaves=1, iterations=1), VideoDreamConfig(),
+                              live=live):
+            dreamed.append(len(taken))  # frames taken when each dream came out
+        if live:  # each dream came from the frame taken last
+            assert dreamed == [1, 2, 3, 4], dreamed
+        else:  # a file is read ahead (how far by the first dream depends on the threads' timing)
+            assert dreamed[0] >= 2, dreamed
+
+
+def test_a_huge_webcam_index_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["dream", "--webcam", str(2**31), *FAST])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_a_virtual_camera_takes_frames_of_a_new_size_at_its_own(monkeypatch) -> None:
+    from vis.engine._display import VirtualCamera
+
+    sent = []
+    camera = types.SimpleNamespace(send=sent.append, close=lambda: None)
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", types.SimpleNamespace(Camera=lambda **kw: camera))
+    with VirtualCamera(64, 48, 30.0) as cam:
+        cam.send(np.zeros((96, 128, 3), np.uint8))
+    assert sent[0].shape == (48, 64, 3)
