@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "dream": "vis.engine._dream",
     "dream_frames": "vis.engine._dream",
     "dream_zoom": "vis.engine._dream",
+    "guide_features_of": "vis.engine._dream",
     "IMAGE_SUFFIXES": "vis.engine._images",
     "load_image": "vis.engine._images",
     "save_image": "vis.engine._images",
@@ -56,3 +57,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'vis.engine' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    """The public names, lazy ones included, so that tab completion shows them."""
+    return sorted(__all__)

@@ -59,11 +59,17 @@ def make_backend(kind: str, model_name: str, model: StagedNet, objective: Object
                  loop: str = "auto", cuda_graph: bool = False) -> Backend:
     """Build the ``ort`` or ``torch`` backend for ``objective`` on ``model``.
 
+    ``guide``: for a ``guide:LAYER`` objective, the guide image (HxWx3, seen ``GUIDE_SIDE`` px long as `vis dream
+    --guide` sees it) or its features at LAYER, (C, H*W) (:func:`vis.engine._dream.guide_features_of`).
     ``loop`` and ``cuda_graph`` are the ORT backend's (see :class:`vis.engine._ort_backend.OrtBackend`); asking the
     torch backend for a device loop or CUDA graphs is an error.
+
+    Raises:
+        VisError: also for a guide given to an objective with no guide term, or a guide of another shape.
     """
     if kind in BACKENDS:  # an unknown kind is named below
         check_backend(kind, provider, loop, cuda_graph)
+    guide = None if guide is None else _guide_features(model, objective, guide)
     if kind == "torch":
         from vis.engine._torch_backend import TorchBackend
         from vis.engine._torch_device import limit_torch_threads
@@ -77,6 +83,24 @@ def make_backend(kind: str, model_name: str, model: StagedNet, objective: Object
         return OrtBackend(model_name, model, objective, variant=variant, guide=guide, weights=weights, loop=loop,
                           session=SessionConfig(provider, threads, cuda_graph=cuda_graph))
     raise UnknownNameError("backend", kind, BACKENDS)
+
+
+def _guide_features(model: StagedNet, objective: Objective, guide: np.ndarray) -> np.ndarray:
+    """make_backend's ``guide`` as the (C, K) features its objective takes."""
+    layer = objective.needs_guide()
+    if not layer:
+        raise VisError("a guide was given, but the objective has no guide:LAYER term to use it (the dream would "
+                       "ignore it)")
+    array = np.asarray(guide)
+    if array.ndim == 2:
+        return array
+    if array.ndim == 3:
+        from vis.engine._dream import guide_features_of
+        from vis.engine._image_array import as_rgb
+
+        return guide_features_of(model, layer, as_rgb(array, "guide"))
+    raise VisError(f"guide is {'x'.join(map(str, array.shape))}: pass the guide image (HxWx3) or its features at "
+                   f"{layer}, (C, H*W)")
 
 
 def _torch_cuda() -> bool:

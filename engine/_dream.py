@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -66,6 +67,10 @@ class DreamConfig:
 
     def __post_init__(self) -> None:
         # each setting is named as its `vis dream` option is, so the CLI passes these messages on as they are
+        counts = {"--octaves": self.octaves, "--iterations": self.iterations, "--jitter": self.jitter, "--tile": self.tile}
+        for name, value in counts.items():
+            if not isinstance(value, numbers.Integral):
+                raise DreamError(f"{name} must be a whole number, got {value!r}")
         if self.octaves < 1 or self.iterations < 0:
             raise DreamError(f"--octaves must be >= 1 and --iterations >= 0, got {self.octaves} and {self.iterations}")
         if not (math.isfinite(self.step) and self.step > 0):

@@ -12,7 +12,7 @@ from vis.engine._backend import LOOPS
 from vis.engine._session import BoundRunner, SessionConfig, create_session
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._gradient import gradient_graph, model_value_range, step_graph
-from vis.exporters._objectives import GUIDE_INPUT, Objective
+from vis.exporters._objectives import GUIDE_INPUT, NEEDS_GUIDE, Objective
 from vis.models import StagedNet
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class OrtBackend:
             if self.guide is None:
                 from vis.exporters._objectives import ObjectiveError
 
-                raise ObjectiveError("the guide objective needs guide features (--guide IMAGE)")
+                raise ObjectiveError(NEEDS_GUIDE)
             return {GUIDE_INPUT: self.guide}
         return {}
 

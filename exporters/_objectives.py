@@ -42,6 +42,7 @@ from vis.exporters._graph import GraphBuilder
 from vis.models import layer_table, model_spec
 
 GUIDE_INPUT = "guide"
+NEEDS_GUIDE = "a guide:LAYER objective needs a guide (vis dream --guide IMAGE; make_backend(..., guide=image))"
 
 
 class ObjectiveError(VisError):
@@ -320,7 +321,7 @@ class GuideObjective(Objective):
 
     def torch_value(self, acts, image, guide=None):
         if guide is None:
-            raise ObjectiveError("the guide objective needs guide features (--guide IMAGE)")
+            raise ObjectiveError(NEEDS_GUIDE)
         # (K, C) @ (N, C, HW): no transposed view of the activations, whose gradient would reach the network
         # non-contiguous (see TorchBackend.gradient).
         scores = guide.transpose(0, 1) @ acts[self.layer].flatten(2)  # N, K, HW

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -197,12 +198,22 @@ def check_weights_fit(name: str, weights: str) -> None:
         apply_state_dict(net, state, weights, spec.drop_keys)
 
 
-@lru_cache(maxsize=64)
-def layer_table(name: str, size: tuple[int, int] | None = None) -> tuple[LayerInfo, ...]:
-    """Every addressable layer of model ``name`` with its output shape for an input of ``size`` (H, W).
+def layer_table(name: str, size: tuple[int, int] | int | None = None) -> tuple[LayerInfo, ...]:
+    """Every addressable layer of model ``name`` with its output shape for an input of ``size`` (H, W), or
+    ``size`` x ``size``; the model's crop size when None.
 
     Shapes come from running the architecture on PyTorch's meta device: no weights, no compute.
     """
+    if size is not None:
+        sides = (size, size) if isinstance(size, numbers.Integral) else tuple(size) if isinstance(size, (tuple, list)) else ()
+        if len(sides) != 2 or not all(isinstance(n, numbers.Integral) for n in sides):
+            raise VisError(f"size is (height, width) or one side, in whole pixels; got {size!r}")
+        size = (int(sides[0]), int(sides[1]))
+    return _layer_table(name, size)
+
+
+@lru_cache(maxsize=64)
+def _layer_table(name: str, size: tuple[int, int] | None) -> tuple[LayerInfo, ...]:
     spec = model_spec(name)
     pre = spec.preprocessing
     h, w = size or (pre.crop, pre.crop)

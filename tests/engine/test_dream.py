@@ -21,6 +21,7 @@ from vis.engine._dream import (
     octave_sizes,
     zoom_in,
 )
+from vis.errors import VisError
 from vis.exporters import parse_objective
 from vis.models import get_model
 
@@ -297,3 +298,28 @@ def test_gpu_is_judged_by_the_backends_own_library(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(session, "available_providers", lambda: ["cuda", "cpu"])
     assert runs_on_gpu("auto", "ort") and not runs_on_gpu("auto", "torch")
+
+
+def test_a_guide_image_is_taken_as_its_features(net, photo) -> None:
+    """make_backend takes the guide image itself (as `vis dream --guide` does), or its features."""
+    obj = parse_objective("guide:block10", MODEL)
+    x = np.ascontiguousarray(photo.transpose(2, 0, 1)[None])
+    guide = photo[::-1].copy()
+    from_image = make_backend("ort", MODEL, net, obj, threads=2, guide=guide).gradient(x)
+    from_features = make_backend("ort", MODEL, net, obj, threads=2,
+                                 guide=guide_features_of(net, "block10", guide)).gradient(x)
+    assert from_image[0] == from_features[0] and np.array_equal(from_image[1], from_features[1])
+    with pytest.raises(VisError, match="no guide:LAYER term"):
+        make_backend("ort", MODEL, net, parse_objective("block10", MODEL), guide=guide)
+    with pytest.raises(VisError, match="guide is 5: pass the guide image"):
+        make_backend("ort", MODEL, net, obj, guide=np.zeros(5, np.float32))
+    for kind in ("ort", "torch"):
+        with pytest.raises(VisError, match=r"needs a guide \(vis dream --guide IMAGE"):
+            make_backend(kind, MODEL, net, obj, threads=2).gradient(x)
+
+
+@pytest.mark.parametrize("kwargs, words", [({"iterations": 2.5}, "--iterations must be a whole number, got 2.5"),
+                                           ({"octaves": "4"}, "--octaves must be a whole number")])
+def test_counts_of_a_config_are_whole_numbers(kwargs, words) -> None:
+    with pytest.raises(DreamError, match=words):
+        DreamConfig(**kwargs)

@@ -236,3 +236,11 @@ def test_the_registry_states_the_normalisation_each_net_applies(name) -> None:
     net = spec.build()
     assert torch.allclose(net.input_mean.flatten(), torch.tensor(spec.preprocessing.mean, dtype=torch.float32))
     assert torch.allclose(net.input_std.flatten(), torch.tensor(spec.preprocessing.std, dtype=torch.float32))
+
+
+def test_layer_table_takes_one_side_or_a_list() -> None:
+    square = layer_table("googlenet", (224, 224))
+    assert layer_table("googlenet", 224) == square == layer_table("googlenet", [224, 224])
+    for bad in (2.5, (224,), "224", (224.0, 224)):
+        with pytest.raises(VisError, match="size is"):
+            layer_table("googlenet", bad)
