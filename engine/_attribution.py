@@ -32,7 +32,7 @@ from vis.engine._session import SessionConfig, create_session
 from vis.errors import VisError
 from vis.exporters import ExportConfig, export_onnx
 from vis.exporters._onnx_export import INPUT_NAME, check
-from vis.models import StagedNet, model_spec
+from vis.models import StagedNet, check_model, model_spec
 
 CLASS_WEIGHTS = "class_weights"
 OBJECTIVE = "objective"
@@ -195,6 +195,7 @@ class Attribution:
     """
 
     def __init__(self, model_name: str, model: StagedNet, session: SessionConfig = SessionConfig(), weights: str = ""):
+        check_model(model_name, model)
         self.model_name, self.model = model_name, model
         self.spec = model_spec(model_name)
         self.logits_layer = self.spec.logits_layer()

@@ -9,7 +9,7 @@ import numpy as np
 from vis.engine._session import SessionConfig, check_provider_name, resolve_provider
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._objectives import Objective
-from vis.models import StagedNet, model_spec
+from vis.models import StagedNet, check_model, model_spec
 
 BACKENDS = ("ort", "torch")
 LOOPS = ("auto", "host", "device")  # the ort backend's dream loops (see OrtBackend)
@@ -69,6 +69,7 @@ def make_backend(kind: str, model_name: str, model: StagedNet, objective: Object
     """
     if kind in BACKENDS:  # an unknown kind is named below
         check_backend(kind, provider, loop, cuda_graph)
+    check_model(model_name, model)
     guide = None if guide is None else _guide_features(model, objective, guide)
     if kind == "torch":
         from vis.engine._torch_backend import TorchBackend

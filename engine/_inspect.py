@@ -22,7 +22,7 @@ from vis.engine._folders import files_under
 from vis.engine._image_array import as_rgb
 from vis.engine._images import READ_IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
-from vis.models import LayerInfo, StagedNet, classification_input, evaluation_resize, layer_table, model_spec
+from vis.models import LayerInfo, StagedNet, check_model, classification_input, evaluation_resize, layer_table, model_spec
 
 # Stages whose computation is a plain function rather than a module: the module holding their convolution.
 # Stages that are modules (nn.Conv2d, GoogLeNet's BasicConv2d, ...) are inspected instead.
@@ -208,6 +208,7 @@ def feature_maps(model_name: str, model: StagedNet, images: Sequence[np.ndarray]
     Raises:
         UnknownNameError / VisError: unknown or non-spatial layer, channel out of range.
     """
+    check_model(model_name, model)
     info = layer_info(model_name, layer, spatial=True)
     chosen = list(range(info.channels)) if channels is None else list(channels)
     bad = [c for c in chosen if not 0 <= c < info.channels]

@@ -9,7 +9,7 @@ import torch
 
 from vis.engine._image_array import as_rgb
 from vis.errors import VisError
-from vis.models import StagedNet, classification_input, model_spec
+from vis.models import StagedNet, check_model, classification_input, model_spec
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ def predict(model_name: str, model: StagedNet, images: list[np.ndarray], top: in
         raise VisError("predict takes a list of images; for one image pass [image]")
     if not isinstance(top, (int, np.integer)) or top < 1:
         raise VisError(f"top must be a whole number of at least 1, got {top!r}")
+    check_model(model_name, model)
     spec = model_spec(model_name)
     categories = spec.categories
     out = []

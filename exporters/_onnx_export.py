@@ -15,7 +15,7 @@ from torch import nn
 
 import vis
 from vis.errors import VisError
-from vis.models import StagedNet, layer_table, model_spec
+from vis.models import StagedNet, check_model, layer_table, model_spec
 
 INPUT_NAME = "image"
 
@@ -31,12 +31,12 @@ class ExportConfig:
     Attributes:
         layers: the graph's outputs, by layer name; empty means the model's logits.
         opset: ONNX opset version.
-        weights: a label of the weights, recorded in the metadata.
+        weights: a label of the weights, recorded in the metadata (default: what get_model built the model with).
     """
 
     layers: tuple[str, ...] = ()
     opset: int = 17
-    weights: str = "imagenet"
+    weights: str = ""
 
 
 class LayerOutputs(nn.Module):
@@ -78,6 +78,7 @@ def export_onnx(model_name: str, model: StagedNet, config: ExportConfig = Export
         UnknownNameError: a layer is not in the model's table.
         ExportError: the exporter or checker failed.
     """
+    check_model(model_name, model)
     spec = model_spec(model_name)
     layers = resolve_layers(model_name, config.layers)
     pre = spec.preprocessing
@@ -107,7 +108,7 @@ def export_onnx(model_name: str, model: StagedNet, config: ExportConfig = Export
     set_metadata(proto, {
         "vis.version": vis.__version__,
         "vis.model": model_name,
-        "vis.weights": config.weights,
+        "vis.weights": config.weights or getattr(model, "vis_weights", "unknown"),
         "vis.preprocessing": json.dumps(pre.as_dict()),
         "vis.layers": ",".join(layers),
         "vis.input": f"{INPUT_NAME}: float32 NCHW {'grey' if pre.channels == 1 else 'RGB'} in [0, 1]; normalisation is inside the graph",

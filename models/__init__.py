@@ -2,7 +2,7 @@
 
 from vis.models._base import Stage, StagedNet
 from vis.models._preprocess import Preprocessing, classification_input, evaluation_resize, to_channels
-from vis.models._registry import LayerInfo, ModelSpec, get_model, layer_table, list_models, model_spec
+from vis.models._registry import LayerInfo, ModelSpec, check_model, get_model, layer_table, list_models, model_spec
 
 __all__ = [
     "LayerInfo",
@@ -10,6 +10,7 @@ __all__ = [
     "Preprocessing",
     "Stage",
     "StagedNet",
+    "check_model",
     "classification_input",
     "evaluation_resize",
     "get_model",

@@ -163,7 +163,20 @@ def get_model(name: str, weights: str | Path = "imagenet", seed: int = 0) -> Sta
     else:
         apply_state_dict(model, read_state_dict(_weights_path(weights), name), weights, spec.drop_keys)
     model.eval()
+    model.vis_name, model.vis_weights = name, weights  # what it is, for the functions that take name and model
     return model
+
+
+def check_model(name: str, model: StagedNet) -> None:
+    """Refuse a model that :func:`get_model` built as another than ``name`` (the name picks its layer table, class
+    names and preprocessing, which would silently not fit).
+
+    Raises:
+        VisError: the model is another one.
+    """
+    built = getattr(model, "vis_name", None)
+    if built is not None and built != name:
+        raise VisError(f"the model given was built as {built}, not {name}: pass {built!r} as its name")
 
 
 def _weights_path(weights: str) -> Path:
@@ -205,7 +218,9 @@ def layer_table(name: str, size: tuple[int, int] | int | None = None) -> tuple[L
     Shapes come from running the architecture on PyTorch's meta device: no weights, no compute.
     """
     if size is not None:
-        sides = (size, size) if isinstance(size, numbers.Integral) else tuple(size) if isinstance(size, (tuple, list)) else ()
+        sides = (size, size) if isinstance(size, numbers.Integral) else ()
+        if isinstance(size, (tuple, list)):
+            sides = tuple(size)
         if len(sides) != 2 or not all(isinstance(n, numbers.Integral) for n in sides):
             raise VisError(f"size is (height, width) or one side, in whole pixels; got {size!r}")
         size = (int(sides[0]), int(sides[1]))

@@ -244,3 +244,18 @@ def test_layer_table_takes_one_side_or_a_list() -> None:
     for bad in (2.5, (224,), "224", (224.0, 224)):
         with pytest.raises(VisError, match="size is"):
             layer_table("googlenet", bad)
+
+
+def test_a_model_passed_under_another_name_is_refused() -> None:
+    """The name picks layer tables, class names and preprocessing: another model's would silently not fit."""
+    from vis.engine import predict
+    from vis.exporters import export_onnx
+
+    net = get_model("lenet5", "random")
+    assert (net.vis_name, net.vis_weights) == ("lenet5", "random")
+    with pytest.raises(VisError, match="built as lenet5, not googlenet: pass 'lenet5'"):
+        export_onnx("googlenet", net)
+    with pytest.raises(VisError, match="built as lenet5"):
+        predict("vgg19", net, [torch.rand(32, 32, 3).numpy()])
+    meta = {p.key: p.value for p in export_onnx("lenet5", net).metadata_props}
+    assert meta["vis.weights"] == "random"  # the label follows the model when none is given
