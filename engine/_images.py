@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -56,6 +59,27 @@ def load_image(path: str | Path) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] >= 3:
         img = img[..., [2, 1, 0, 3][: img.shape[2]]]  # OpenCV's BGR(A)
     return as_rgb(img)
+
+
+@contextmanager
+def opencv_name(path: str | Path) -> Iterator[str]:
+    """A name of ``path`` that OpenCV's file functions can take. A Linux file name may hold bytes that are no UTF-8
+    (Python holds them as surrogates), on which OpenCV's binding crashes the process (a segfault in
+    haveImageReader): such a file is opened through a link with a plain name, removed on exit."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        folder = tempfile.mkdtemp(prefix="vis-name-")
+        suffix = Path(name).suffix.encode("utf-8", "replace").decode("ascii", "replace").replace("?", "")
+        link = os.path.join(folder, "input" + suffix)
+        try:
+            os.symlink(os.path.abspath(name), link)
+            yield link
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    yield name
 
 
 @contextmanager
@@ -208,9 +232,14 @@ def _partial_name(path: Path) -> str:
     """``.<stem>.partial-<pid><suffix>``, the stem cut so that the name fits where ``path``'s own name (up to the
     limit) fits: a 250-byte name failed only after the work was done."""
     tail = f".partial-{os.getpid()}{path.suffix}"
-    room = NAME_MAX - 1 - len(tail.encode())
-    stem = path.stem.encode()[:room].decode(errors="ignore")  # not into half a UTF-8 character
-    return f".{stem}{tail}"
+    room = NAME_MAX - 1 - len(os.fsencode(tail))
+    # the name's own bytes, which need not be UTF-8 (Python holds the others as surrogates); a cut that would
+    # split a UTF-8 character ends before it (the bytes an incremental decoder still waits on)
+    stem = os.fsencode(path.stem)[:room]
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    decoder.decode(stem, final=False)
+    stem = stem[: len(stem) - len(decoder.getstate()[0])]
+    return f".{os.fsdecode(stem)}{tail}"
 
 
 def even_size(size: tuple[int, int]) -> tuple[int, int]:

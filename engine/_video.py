@@ -5,6 +5,7 @@ Frames are HxWx3 float32 RGB in [0, 1] on the vis side; OpenCV's BGR uint8 stays
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -19,7 +20,7 @@ import numpy as np
 
 from vis.engine._audio import import_av
 from vis.engine._closing import ClosedOnExit
-from vis.engine._images import IMAGE_SUFFIXES, check_output, even_size, opencv_errors_only, to_uint8
+from vis.engine._images import IMAGE_SUFFIXES, check_output, even_size, opencv_errors_only, opencv_name, to_uint8
 from vis.errors import InputFileError, OutputPathError, VisError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
@@ -68,15 +69,16 @@ class VideoSource(ClosedOnExit):
             raise VideoSourceError(f"video not found: {self.path}")
         if self.path.is_dir():
             raise VideoSourceError(f"expected a video file, got a folder: {self.path}")
-        self._cap = cv2.VideoCapture(str(self.path))
+        self._name = contextlib.ExitStack()  # holds a plain-named link while the file is read, where one is needed
+        self._cap = cv2.VideoCapture(self._name.enter_context(opencv_name(self.path)))
         if not self._cap.isOpened():
-            self._cap.release()
+            self.close()
             raise VideoSourceError(f"not a readable video: {self.path}")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 25.0
         self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         ok, first = self._cap.read()
         if not ok or first is None:
-            self._cap.release()
+            self.close()
             raise VideoSourceError(f"video has no frames: {self.path}")
         self._first: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
@@ -140,6 +142,7 @@ class VideoSource(ClosedOnExit):
 
     def close(self) -> None:
         self._cap.release()
+        self._name.close()
 
 
 class _Container(NamedTuple):
@@ -541,13 +544,14 @@ def sniff_kind(path: str | Path) -> str:
                 return "image"
         if signed:  # an image format that does not decode: FFmpeg may still show a torn frame
             raise InputFileError(f"not a readable image (cut short or corrupt?): {path}")
-    cap = cv2.VideoCapture(str(path))
-    try:
-        # a video suffix that opens is a video (VideoSource reports one without frames); other names must decode
-        if cap.isOpened() and (is_video_path(path) or cap.read()[0]):
-            return "video"
-    finally:
-        cap.release()
+    with opencv_name(path) as name:
+        cap = cv2.VideoCapture(name)
+        try:
+            # a video suffix that opens is a video (VideoSource reports one without frames); other names must decode
+            if cap.isOpened() and (is_video_path(path) or cap.read()[0]):
+                return "video"
+        finally:
+            cap.release()
     raise InputFileError(f"not an image or video that can be read: {path}")
 
 
@@ -562,6 +566,7 @@ def open_video(path: str | Path) -> Any:
 def _has_image_signature(path: Path) -> bool:
     """Whether the file starts like an image OpenCV decodes (its header only is read)."""
     try:
-        return bool(cv2.haveImageReader(str(path)))
+        with opencv_name(path) as name:
+            return bool(cv2.haveImageReader(name))
     except cv2.error:
         return False

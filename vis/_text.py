@@ -6,9 +6,16 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def printable(text: str) -> str:
+    """``text`` as a figure can draw it: the bytes of a file name that are no UTF-8 (which Python holds as
+    surrogates, and matplotlib refuses) become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def cut_left(text: str, width: int) -> str:
     """``text`` in at most ``width`` characters, its start cut to an ellipsis: a path's end (its file name) tells
-    paths apart, where its start would not."""
+    paths apart, where its start would not. Printable (see :func:`printable`)."""
+    text = printable(text)
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
