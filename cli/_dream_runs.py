@@ -198,8 +198,12 @@ def kept_note(output: Optional[Path], sink: Any, exact: bool = True) -> str:
     """What a stopped run left behind in ``output``, its ``sink`` closed (one that got no frame removed the file);
     nothing when the sink never opened (a file there is not this run's). ``exact``: the sink's count is what the
     file holds (not after a failed write, which may have cut the frames before it short)."""
+    from vis.engine._video import has_a_frame
+
     if output is None or sink is None:
         return ""
+    if not exact and output.exists() and has_a_frame(output) is False:  # a header and half a frame: no video
+        output.unlink()
     if not sink.frames_written or not output.exists():
         return "; no frame was finished, nothing written"
     done = f"the {counted(sink.frames_written, 'frame')}" if exact else "the frames"

@@ -42,10 +42,10 @@ def npy_path(path: Path) -> Path:
 def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
     """Write the numbers to ``npy`` as :func:`_outputs` returned it (named and checked already)."""
     if npy is not None:
-        from vis.engine._images import atomic_write
+        from vis.engine._images import write_rendered
 
-        with atomic_write(npy) as temp, open(temp, "wb") as file:  # a file object: numpy adds no second .npy to .NPY
-            np.save(file, array)
+        # a file object: numpy adds no second .npy to .NPY, and a full disk is an OSError of ours
+        write_rendered(npy, lambda buffer: np.save(buffer, array))
         typer.echo(f"wrote {npy} {tuple(array.shape)}")
 
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -223,6 +223,16 @@ def atomic_write(path: Path) -> Iterator[Path]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def write_rendered(path: Path, render: Callable[[io.BytesIO], None]) -> None:
+    """``render`` into memory, then the bytes to ``path`` through :func:`atomic_write`: writers that hide a full
+    disk's OSError (matplotlib's PDF backend, ``torch.save``, numpy) would turn it into a traceback or a vague
+    message."""
+    buffer = io.BytesIO()
+    render(buffer)
+    with atomic_write(path) as temp, open(temp, "wb") as file:
+        file.write(buffer.getbuffer())
 
 
 NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems alike

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vis._text import cut_left
-from vis.engine._images import check_output, refuse_non_file, atomic_write
+from vis.engine._images import check_output, refuse_non_file, write_rendered
 from vis.errors import OutputPathError
 
 
@@ -49,8 +49,8 @@ def check_figure_output(path: str | Path, overwrite: bool, inputs: Sequence[Path
 
 def _save(fig, path: str | Path, overwrite: bool) -> Path:
     path = check_figure_output(path, overwrite)
-    with atomic_write(path) as temp:
-        fig.savefig(str(temp), bbox_inches="tight")
+    fmt = path.suffix.lower().lstrip(".")
+    write_rendered(path, lambda buffer: fig.savefig(buffer, format=fmt, bbox_inches="tight"))
     return path
 
 

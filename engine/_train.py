@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from vis._text import counted
-from vis.engine._images import atomic_write
+from vis.engine._images import write_rendered
 from vis.engine._mnist import MnistData, load_mnist
 from vis.engine._torch_device import torch_device
 from vis.errors import OutputExistsError, VisError
@@ -106,8 +106,8 @@ class TrainResult:
         if path.exists() and not overwrite:
             raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as temp:  # a full disk keeps an older checkpoint whole
-            torch.save(self.checkpoint(), temp)
+        # a full disk keeps an older checkpoint whole, and says so (torch.save's own error names no cause)
+        write_rendered(path, lambda buffer: torch.save(self.checkpoint(), buffer))
         return path
 
 

@@ -177,6 +177,19 @@ def _probe(path: Path) -> _Container:
 _FINEST_VARIABLE_RATE = 120.0
 
 
+def has_a_frame(path: str | Path) -> bool | None:
+    """Whether the video file ``path`` shows at least one frame (a cheap check: one frame is decoded); None without
+    PyAV. A write that failed on a full disk can leave a header and half a frame, which no player opens."""
+    av = import_av()
+    if av is None:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            return next(container.decode(video=0), None) is not None
+    except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: a file that does not open shows no frame
+        return False
+
+
 def recording_rate(source: Any) -> float:
     """The frame rate a video of ``source``'s dreams is written at: a file's own; for a live source a time base for
     the moments its dreams were made, 1/60 s or the camera's frame time when that is shorter (at most 1/240 s). What

@@ -61,11 +61,27 @@ def test_checkpoint_loads_as_weights(trained: tuple[TrainResult, list[TrainProgr
     result.save(path, overwrite=True)
     before = path.read_bytes()
 
-    def disk_full(obj, name):
-        Path(name).write_bytes(b"PK half")  # some bytes land before the disk fills
-        raise OSError(28, "No space left on device")
+    import builtins
 
-    monkeypatch.setattr(torch, "save", disk_full)
+    import vis.engine._images as images
+
+    class FullFile:
+        """A file on a disk that fills after a few bytes."""
+
+        def __init__(self, name, mode="r"):
+            self.file = builtins.open(name, mode)
+
+        def write(self, data) -> int:
+            self.file.write(bytes(data)[:7])  # some bytes land before the disk fills
+            raise OSError(28, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.file.close()
+
+    monkeypatch.setattr(images, "open", FullFile, raising=False)
     with pytest.raises(VisError, match="could not write .*lenet.pt: No space left on device"):
         result.save(path, overwrite=True)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lenet.pt"]
