@@ -26,6 +26,8 @@ class FolderPlan:
         pairs: (image, the file its dream is written to), in the order they are dreamed (sorted by path).
         others: files of the folder that are not still images (videos, animations, anything else), left alone.
         kept: outputs that exist and are kept as they are (``--skip-existing``), their images not dreamed again.
+        overwrite: outputs that exist are replaced; otherwise one that appears during the run (another run's) is
+            kept too.
     """
 
     folder: Path
@@ -33,6 +35,7 @@ class FolderPlan:
     pairs: list[tuple[Path, Path]] = field(default_factory=list)
     others: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)
+    overwrite: bool = False
 
 
 def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_existing: bool = False) -> FolderPlan:
@@ -50,7 +53,7 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_exis
 
     listing = list_folder(folder)  # walked once: for the output's place and for the images
     _check_output_folder(folder, output, listing.folders)
-    plan = FolderPlan(folder, output)
+    plan = FolderPlan(folder, output, overwrite=overwrite)
     stills = []
     for path in listing.files:
         (stills if _is_still(path) else plan.others).append(path)
@@ -182,6 +185,10 @@ def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path], None], check_i
     start = time.perf_counter()
     try:
         for index, (path, out) in enumerate(plan.pairs):
+            if not plan.overwrite and out.exists():  # written since the plan was made: two runs into one folder
+                plan.kept.append(out)
+                typer.echo(f"kept {out}: written since this run began (by another run?)")
+                continue
             try:
                 picture = load_image(path)
                 check_image(picture)

@@ -210,3 +210,26 @@ def test_an_image_it_may_not_read_is_skipped(tmp_path, photos, monkeypatch) -> N
     result = invoke(photos, "-o", tmp_path / "dreams", *FAST)
     assert result.exit_code == 2 and "skipped a.jpg: Permission denied" in result.output, result.output
     assert (tmp_path / "dreams" / "c.png").exists() and not (tmp_path / "dreams" / "a.jpg").exists()
+
+
+@pytest.mark.parametrize("flag", [[], ["--skip-existing"]])
+def test_a_dream_another_run_wrote_meanwhile_is_kept(tmp_path, sample_photo, monkeypatch, flag) -> None:
+    """Two runs into one folder: each output is looked at again just before its image is dreamed."""
+    import vis.cli._dream_runs as runs
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), cv2.resize(cv2.imread(str(sample_photo)), (64, 48)))
+    real = runs.run_image
+
+    def and_another_run(setup, picture, output, *args, **kwargs):
+        written = real(setup, picture, output, *args, **kwargs)
+        (out / "b.png").write_bytes(b"the other run's dream")
+        return written
+
+    monkeypatch.setattr(runs, "run_image", and_another_run)
+    result = invoke(folder, "-o", out, *FAST, *flag)
+    assert result.exit_code == 0, result.output
+    assert (out / "b.png").read_bytes() == b"the other run's dream"
+    assert f"kept {out / 'b.png'}: written since this run began" in result.output
