@@ -184,10 +184,15 @@ def has_a_frame(path: str | Path) -> bool | None:
     if av is None:
         return None
     try:
-        with av.open(str(path)) as container:
-            return next(container.decode(video=0), None) is not None
+        container = av.open(str(path))
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: a file that does not open shows no frame
         return False
+    try:
+        return next(container.decode(video=0), None) is not None
+    except Exception:  # noqa: BLE001 - as above: a first frame cut short
+        return False
+    finally:
+        container.close()
 
 
 def recording_rate(source: Any) -> float:
