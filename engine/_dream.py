@@ -321,12 +321,16 @@ def dream(backend: Backend, image: np.ndarray, config: DreamConfig = DreamConfig
     :class:`vis.engine._device_dream.DeviceDreamer`: the same steps and jitter draws, the pyramid shrunk by an
     antialiased linear filter instead of OpenCV's area filter.
     """
-    rng = np.random.default_rng(rng)  # a Generator passes through, a seed starts one
-    image = as_rgb(image)
-    dreamer = _device_dreamer(backend, image.shape[:2], config)
+    # a Generator passes through, a seed starts one; what a caller passes is checked here, once (not per frame)
+    return _dream(backend, as_rgb(image), config, np.random.default_rng(rng), progress, tile_progress)
+
+
+def _dream(backend: Backend, base: np.ndarray, config: DreamConfig, rng: np.random.Generator,
+           progress: ProgressFn | None = None, tile_progress: ProgressFn | None = None) -> np.ndarray:
+    """:func:`dream` of ``base``, HxWx3 float32 RGB in [0, 1] already (the video and zoom loops' own frames)."""
+    dreamer = _device_dreamer(backend, base.shape[:2], config)
     if dreamer is not None:
-        return dreamer.dream(image, config, rng=rng, progress=progress)
-    base = image
+        return dreamer.dream(base, config, rng=rng, progress=progress)
     sizes = octave_sizes(base.shape[:2], config)
     pyramid = [base]
     for size in sizes[1:]:
@@ -386,7 +390,7 @@ def dream_zoom(backend: Backend, image: np.ndarray, frames: int, zoom: float = 0
     rng = np.random.default_rng(rng)
     current = as_rgb(image)
     for _ in range(frames):
-        current = dream(backend, current, config, rng=rng, progress=progress)
+        current = _dream(backend, current, config, rng, progress)
         yield current
         current = zoom_in(current, zoom)
 
@@ -434,10 +438,10 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
         small = fit_max_size(frame, max_size)
         flow = flow_of(frame, small.shape[:2]) if flow_of is not None else None
         if prev_dream is None or video.blend == 0.0 or prev_dream.shape != small.shape:
-            out = dream(backend, small, config, rng=rng, progress=progress)
+            out = _dream(backend, small, config, rng, progress)
         else:
             warped = prev_dream if flow is None else warp(prev_dream, flow)
             start = video.blend * warped + (1.0 - video.blend) * small
-            out = dream(backend, start, later, rng=rng, progress=progress)
+            out = _dream(backend, start, later, rng, progress)
         prev_dream = out
         yield resize(out, frame.shape[:2])
