@@ -50,10 +50,10 @@ def check_layout(array: np.ndarray, what: str = "image") -> None:
 
 def unit_floats(array: np.ndarray, what: str = "image") -> np.ndarray:
     """Pixels as float32 in [0, 1], by the dtype's own scale."""
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
+    if array.dtype in (np.uint8, np.uint16):
+        pixels = array.astype(np.float32)
+        pixels /= 255.0 if array.dtype == np.uint8 else 65535.0  # in place: a large photo's floats once, not twice
+        return pixels
     if array.dtype == np.bool_:
         return array.astype(np.float32)
     if not np.issubdtype(array.dtype, np.floating):

@@ -53,15 +53,13 @@ def load_image(path: str | Path) -> np.ndarray:
     if raw is None:
         raise InputFileError(f"not a readable image: {path}")
     raw = _upright(raw, _exif_orientation(data))
-    scale = 65535.0 if raw.dtype == np.uint16 else 255.0 if raw.dtype == np.uint8 else 1.0
-    img = raw.astype(np.float32)
-    img /= scale
-    np.clip(img, 0.0, 1.0, out=img)  # a float TIFF may hold any values
-    if img.ndim == 3 and img.shape[2] not in (1, 3, 4):  # a multi-channel TIFF: its first three
-        img = img[..., :3]
-    if img.ndim == 3 and img.shape[2] >= 3:
-        img = img[..., [2, 1, 0, 3][: img.shape[2]]]  # OpenCV's BGR(A)
-    return as_rgb(img)
+    if raw.ndim == 3 and raw.shape[2] not in (1, 3, 4):  # a multi-channel TIFF: its first three
+        raw = raw[..., :3]
+    if raw.ndim == 3 and raw.shape[2] >= 3:
+        raw = raw[..., [2, 1, 0, 3][: raw.shape[2]]]  # OpenCV's BGR(A)
+    if raw.dtype not in (np.uint8, np.uint16):  # a float (or signed) TIFF may hold any values: taken as 0..1
+        raw = np.clip(raw.astype(np.float32), 0.0, 1.0)
+    return as_rgb(raw)
 
 
 @contextmanager
