@@ -232,8 +232,13 @@ def write_rendered(path: Path, render: Callable[[io.BytesIO], None]) -> None:
     message."""
     buffer = io.BytesIO()
     render(buffer)
+    write_whole(path, buffer.getbuffer())
+
+
+def write_whole(path: Path, data: bytes | memoryview) -> None:
+    """``data`` to ``path`` through :func:`atomic_write`, with Python's own file writes (a full disk is ENOSPC)."""
     with atomic_write(path) as temp, open(temp, "wb") as file:
-        file.write(buffer.getbuffer())
+        file.write(data)
 
 
 NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems alike
@@ -309,6 +314,5 @@ def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> 
     ok, buf = cv2.imencode(path.suffix.lower(), pixels)
     if not ok:
         raise InputFileError(f"could not encode {path}")
-    with atomic_write(path) as temp, open(temp, "wb") as file:  # a full disk raises ENOSPC (numpy's tofile: no errno)
-        file.write(buf.tobytes())
+    write_whole(path, buf.data)  # not numpy's tofile, whose full disk has no errno
     return path
