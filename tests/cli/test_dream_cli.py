@@ -210,7 +210,7 @@ def test_video_frames_reach_the_loop_as_decoded_only_on_the_device(tmp_path, mon
     import vis.engine._dream as host_dream
 
     seen = []
-    real_device, real_host = device_dream.DeviceDreamer.dream_frames, host_dream.dream
+    real_device, real_host = device_dream.DeviceDreamer.dream_frames, host_dream._dream  # the loop's own frames
 
     def device_spy(self, frames, *args, **kwargs):
         return real_device(self, (seen.append(f.dtype) or f for f in frames), *args, **kwargs)
@@ -220,7 +220,7 @@ def test_video_frames_reach_the_loop_as_decoded_only_on_the_device(tmp_path, mon
         return real_host(backend, image, *args, **kwargs)
 
     monkeypatch.setattr(device_dream.DeviceDreamer, "dream_frames", device_spy)
-    monkeypatch.setattr(host_dream, "dream", host_spy)
+    monkeypatch.setattr(host_dream, "_dream", host_spy)
     src = write_video(tmp_path / "in.mp4", 3, fps=12)
     out = tmp_path / "out.mp4"
     result = invoke(src, "-o", out, "--max-size", "48", "--provider", "cpu", "--loop", loop, *FAST)
