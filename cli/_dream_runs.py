@@ -198,12 +198,8 @@ def kept_note(output: Optional[Path], sink: Any, exact: bool = True) -> str:
     """What a stopped run left behind in ``output``, its ``sink`` closed (one that got no frame removed the file);
     nothing when the sink never opened (a file there is not this run's). ``exact``: the sink's count is what the
     file holds (not after a failed write, which may have cut the frames before it short)."""
-    from vis.engine._video import has_a_frame
-
     if output is None or sink is None:
         return ""
-    if not exact and output.exists() and has_a_frame(output) is False:  # a header and half a frame: no video
-        output.unlink()
     if not sink.frames_written or not output.exists():
         return "; no frame was finished, nothing written"
     done = f"the {counted(sink.frames_written, 'frame')}" if exact else "the frames"
@@ -225,6 +221,10 @@ def stopped_runs(output: Optional[Path], sink: Callable[[], Any], shown: Optiona
     except OSError as e:
         if e.filename is None or output is None:  # not about a path the user gave: a real fault, keep its traceback
             raise
+        from vis.engine._video import has_a_frame
+
+        if sink() is not None and output.exists() and has_a_frame(output) is False:
+            output.unlink()  # the disk took a header and half a frame: no player opens it
         raise OutputPathError(f"{e.filename}: {e.strerror or e}{kept_note(output, sink(), exact=False)}") from e
 
 

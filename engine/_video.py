@@ -486,14 +486,16 @@ class VideoSink:
     def close(self) -> None:
         """Finish the file; a file that got no frame is removed (it would not play, and would block a rerun), and
         a file that was to be replaced but got no frame is left as it was."""
-        if not self._closed and self._writer is not None:
-            self._closed = True
-            try:
-                self._writer.close()  # may fail too (a full disk has no room for the trailer)
-            finally:
-                if self.frames_written == 0:
-                    self.path.unlink(missing_ok=True)
+        if self._closed:
+            return
         self._closed = True
+        if self._writer is None:  # never opened: a file it was to replace is as it was
+            return
+        try:
+            self._writer.close()  # may fail too (a full disk has no room for the trailer)
+        finally:
+            if self.frames_written == 0:
+                self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoSink":
         return self
