@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 import typer
 
+from vis._text import dims
 from vis.cli._app import VisTyper, format_table, torch_threads_option
 from vis.cli._stills import read_still
 from vis.errors import InputFileError, VisError
@@ -49,7 +50,7 @@ def register(app: VisTyper) -> None:
         h, w = size or (spec.preprocessing.crop, spec.preprocessing.crop)
         rows = []
         for row in layer_table(model, (h, w)):
-            shape = "x".join(map(str, row.shape)) if row.shape else f"(needs {spec.preprocessing.crop}x{spec.preprocessing.crop})"
+            shape = dims(row.shape) if row.shape else f"(needs {spec.preprocessing.crop}x{spec.preprocessing.crop})"
             rows.append([row.name, row.kind, shape, str(row.channels) if row.shape else "", ",".join(row.tags)])
         typer.echo(f"{model}, input {spec.preprocessing.channels}x{h}x{w}")
         typer.echo(format_table(["layer", "kind", "output", "channels", "tags"], rows))

@@ -27,6 +27,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
+from vis._text import dims
 from vis.engine._inspect import layer_info, model_batch
 from vis.engine._session import SessionConfig, create_session
 from vis.errors import VisError
@@ -210,7 +211,7 @@ class Attribution:
             channels = self.spec.preprocessing.channels
             if images.shape[1] != channels:
                 raise VisError(f"a batch of {self.model_name} inputs is (N, {channels}, H, W); got "
-                               f"{'x'.join(map(str, images.shape))} (pass HxWx3 images as a list instead)")
+                               f"{dims(images.shape)} (pass HxWx3 images as a list instead)")
             return np.asarray(images, np.float32)
         return model_batch(self.model_name, images)
 

@@ -6,6 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
+from vis._text import dims
 from vis.engine._session import SessionConfig, check_provider_name, resolve_provider
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._objectives import Objective
@@ -100,7 +101,7 @@ def _guide_features(model: StagedNet, objective: Objective, guide: np.ndarray) -
         from vis.engine._image_array import as_rgb
 
         return guide_features_of(model, layer, as_rgb(array, "guide"))
-    raise VisError(f"guide is {'x'.join(map(str, array.shape))}: pass the guide image (HxWx3) or its features at "
+    raise VisError(f"guide is {dims(array.shape)}: pass the guide image (HxWx3) or its features at "
                    f"{layer}, (C, H*W)")
 
 

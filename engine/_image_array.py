@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vis._text import dims
 from vis.errors import VisError
 
 # Float images a little outside [0, 1] (a resize's overshoot) are clipped; beyond these they are on another scale.
@@ -37,7 +38,7 @@ def as_rgb(image: object, what: str = "image") -> np.ndarray:
 
 def check_layout(array: np.ndarray, what: str = "image") -> None:
     """Refuse what is no HxW, HxWx1, HxWx3 or HxWx4 image, saying what it looks like."""
-    shape = "x".join(map(str, array.shape)) or "a scalar"
+    shape = dims(array.shape) or "a scalar"
     if array.ndim == 3 and array.shape[2] not in _CHANNELS and array.shape[0] in _CHANNELS:
         raise VisError(f"{what} is {shape}, channels first; vis takes HxWx3 RGB: pass image.transpose(1, 2, 0)")
     if array.ndim == 4:

@@ -24,6 +24,11 @@ def first_few(names: list[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
 
 
+def dims(shape: tuple[int, ...]) -> str:
+    """``64x3x7x7``: an array's shape as messages and tables write it."""
+    return "x".join(map(str, shape))
+
+
 def clock(seconds: float) -> str:
     """``seconds`` as H:MM:SS (an ETA)."""
     s = max(int(seconds), 0)
