@@ -185,7 +185,7 @@ def register(app: VisTyper) -> None:
                 if source.truncated:
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
                                            f"(truncated or corrupt); {kept}")
-                if getattr(source, "lost", ""):  # the camera ended the run, not the user
+                if source.lost:  # the camera ended the run, not the user
                     raise VideoSourceError(f"webcam {webcam} {source.lost} after {counted(source.frames_read, 'frame')} "
                                            f"(unplugged, or taken by another program?); {kept}")
                 if kind == "video" and output is not None and not source.animated:  # an image format has no sound

@@ -83,6 +83,7 @@ class AnimatedImageSource(ClosedOnExit):
     """
 
     live = False
+    lost = ""
     animated = True  # an image format: no sound to copy
 
     def __init__(self, path: str | Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ def predict(model_name: str, model: StagedNet, images: list[np.ndarray], top: in
     (grey and RGBA are converted; see :func:`vis.engine._image_array.as_rgb`)."""
     if isinstance(images, np.ndarray):
         raise VisError("predict takes a list of images; for one image pass [image]")
-    if not isinstance(top, (int, np.integer)) or top < 1:
+    if not isinstance(top, numbers.Integral) or top < 1:
         raise VisError(f"top must be a whole number of at least 1, got {top!r}")
     check_model(model_name, model)
     spec = model_spec(model_name)

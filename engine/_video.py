@@ -60,6 +60,7 @@ class VideoSource(ClosedOnExit):
     """
 
     live = False  # frames come at the file's pace, not the clock's (see WebcamSource)
+    lost = ""  # a file is not lost as a camera is (see WebcamSource)
     animated = False  # a video file, which may have sound (an animated image's source says True)
 
     def __init__(self, path: str | Path):
@@ -199,7 +200,7 @@ def recording_rate(source: Any) -> float:
     """The frame rate a video of ``source``'s dreams is written at: a file's own; for a live source a time base for
     the moments its dreams were made, 1/60 s or the camera's frame time when that is shorter (at most 1/240 s). What
     a camera claims (0, -1, 5 fps while it delivers 30) must not stretch the recording."""
-    if not getattr(source, "live", False):
+    if not source.live:
         return source.fps
     return min(max(source.fps, 60.0), 240.0)
 
