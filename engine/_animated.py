@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from vis.engine._closing import ClosedOnExit
-from vis.engine._images import MAX_PIXELS, open_picture
+from vis.engine._image_array import as_rgb
+from vis.engine._images import MAX_PIXELS, open_picture, to_uint8
 from vis.errors import InputFileError, VisError
 
 GIF_MAX_FPS = 50
@@ -136,14 +137,14 @@ class AnimatedImageSource(ClosedOnExit):
         for index in range(self.frame_count):
             try:
                 self._picture.seek(index)
-                rgba = np.asarray(self._picture.convert("RGBA"), dtype=np.float32) * np.float32(1.0 / 255.0)
+                rgba = np.asarray(self._picture.convert("RGBA"))
             except (OSError, EOFError, ValueError, SyntaxError):
                 self.truncated = True
                 return
-            rgb = rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])  # over white, as stills are
+            rgb = as_rgb(rgba)  # over white, as stills are
             self.frames_read += 1
             if self.raw:  # uint8 BGR, as OpenCV decodes a video
-                yield np.ascontiguousarray((rgb[..., ::-1] * 255.0 + 0.5).astype(np.uint8))
+                yield np.ascontiguousarray(to_uint8(rgb))
             else:
                 yield np.ascontiguousarray(rgb)
         self.truncated = self._scan_failed

@@ -36,6 +36,11 @@ def as_rgb(image: object, what: str = "image") -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+def quantize(image: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] (clipped) -> uint8, rounded half up; the channels as they are."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def check_layout(array: np.ndarray, what: str = "image") -> None:
     """Refuse what is no HxW, HxWx1, HxWx3 or HxWx4 image, saying what it looks like."""
     shape = dims(array.shape) or "a scalar"

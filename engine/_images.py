@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vis.engine._image_array import as_rgb, check_layout, unit_floats
+from vis.engine._image_array import as_rgb, check_layout, quantize, unit_floats
 from vis.errors import InputFileError, OutputExistsError, OutputPathError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
@@ -274,7 +274,7 @@ def fitted_size(shape: tuple[int, int], max_size: int | None) -> tuple[int, int]
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """HxWx3 RGB (or HxWx4 RGBA) float [0, 1], or HxW grey -> uint8 BGR (BGRA) for OpenCV."""
-    img = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    img = quantize(image)
     if img.ndim == 3 and img.shape[2] == 3:
         return img[..., ::-1]
     return img[..., [2, 1, 0, 3]] if img.ndim == 3 and img.shape[2] == 4 else img

@@ -19,7 +19,7 @@ from torch import nn
 from vis._text import counted
 from vis.engine._animated import is_animated
 from vis.engine._folders import files_under
-from vis.engine._image_array import as_rgb
+from vis.engine._image_array import as_rgb, quantize
 from vis.engine._images import READ_IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
 from vis.models import LayerInfo, StagedNet, check_model, classification_input, evaluation_resize, layer_table, model_spec
@@ -102,7 +102,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
             continue
         if pre is not None and min(image.shape[:2]) > pre.resize:
             image = evaluation_resize(image, pre)
-        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        image = quantize(image)
         if is_animated(path):
             animated.append(path)
         rel = path.relative_to(folder)

@@ -26,6 +26,7 @@ import torch
 
 from vis._step import STEP_EPS
 from vis.engine._backend import Backend, make_backend
+from vis.engine._image_array import quantize
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
 from vis.engine._predict import Prediction, top_classes
 from vis.errors import UnknownNameError, VisError
@@ -474,7 +475,7 @@ def atlas_grid(tiles: np.ndarray, labels: Sequence[str], columns: int | None = N
     for i in range(n):
         r, c = divmod(i, columns)
         top, left = gap + r * cell_h, gap + c * cell_w
-        grid[top : top + h, left : left + w] = np.clip(tiles[i] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        grid[top : top + h, left : left + w] = quantize(tiles[i])
         cv2.putText(grid, labels[i], (left, top + h + label_h - 6), LABEL_FONT, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
     return grid.astype(np.float32) / 255.0
 
