@@ -180,6 +180,9 @@ def register(app: VisTyper) -> None:
                                f"{rate:.2f} fps dreamed{cropped})")
                 else:  # a window or a virtual camera: what was shown
                     typer.echo(f"{counted(done, 'frame')} dreamed at {rate:.2f} fps")
+                if source.live and source.dropped:  # why a 30 fps camera gives a 4 fps recording
+                    typer.echo(f"webcam {webcam}: {counted(source.dropped, 'frame')} skipped, as they came while a "
+                               "dream was made (the newest frame is always the one dreamed)")
                 kept = (f"{output} holds the {counted(done, 'frame')} done" if output is not None
                         else f"{counted(done, 'frame')} dreamed")
                 if source.truncated:

@@ -270,6 +270,8 @@ class WebcamSource(ClosedOnExit):
                 self._cond.notify_all()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        with self._cond:
+            self.dropped = 0  # count what the dreams skipped, not the frames that came while the model was built
         while True:
             with self._cond:
                 came = self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout=self.timeout)

@@ -162,6 +162,8 @@ def test_webcam_recording_plays_at_the_pace_it_was_dreamed(live_camera, monkeypa
     result = CliRunner().invoke(app, ["dream", "--webcam", "0", "-o", str(out), "--max-frames", "4", *FAST])
     assert result.exit_code == 0, result.output
     assert "timed as they were dreamed" in result.output
+    skipped = int(result.output.split("webcam 0: ")[1].split(" frame")[0])  # ~7 camera frames per dream
+    assert 3 * 5 <= skipped <= 4 * 20, result.output  # not the frames of the model's build
     with av.open(str(out)) as c:
         times = [float(f.time) for f in c.decode(video=0)]
     assert len(times) == 4 and times[0] == 0.0
