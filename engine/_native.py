@@ -33,10 +33,12 @@ def describe() -> str:
     """One line on whether CPU sessions use the native kernels, and why not when they do not."""
     if not enabled():
         return f"off ({DISABLE_ENV}=0)"
-    library = library_path()
-    if library is None:
-        return "unavailable (not built: no C++ compiler, or the cache directory is not writable; standard ONNX graphs run)"
-    return f"in use ({library})"
+    if sys.platform != "linux":
+        return "unavailable (built on Linux only; standard ONNX graphs run)"
+    built = _build()
+    if isinstance(built, str):
+        return f"unavailable ({built}; standard ONNX graphs run)"
+    return f"in use ({built})"
 
 
 def cache_dir() -> Path:
@@ -47,14 +49,16 @@ def library_path() -> Path | None:
     """The native kernel library for this machine (built if needed), or None when it cannot be had."""
     if not enabled() or sys.platform != "linux":
         return None
-    return _build()
+    built = _build()
+    return None if isinstance(built, str) else built
 
 
 @functools.lru_cache(maxsize=1)
-def _build() -> Path | None:
+def _build() -> Path | str:
+    """The library, or why there is none (kept for ``describe``: a failed build only makes gradients slower)."""
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if not compiler or not shutil.which(compiler):
-        return None
+        return f"no C++ compiler{f' at CXX={compiler}' if compiler else ''}"
     flags = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden"]
     # -march=native code is for this CPU only: the key names the CPU so a shared home directory stays safe.
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler, *flags, _cpu_id()]).encode()).hexdigest()[:16]
@@ -67,8 +71,13 @@ def _build() -> Path | None:
             built = Path(tmp) / target.name
             subprocess.run([compiler, *flags, "-o", str(built), str(SOURCE)], check=True, capture_output=True, timeout=120)
             os.replace(built, target)  # atomic: a concurrent session sees the whole file or none
-    except (OSError, subprocess.SubprocessError):
-        return None
+    except subprocess.CalledProcessError as e:
+        said = e.stderr.decode(errors="replace").strip().splitlines()
+        return f"{compiler} failed (exit {e.returncode}){f': {said[0][:160]}' if said else ''}"
+    except subprocess.TimeoutExpired:
+        return f"{compiler} took over 120 s"
+    except OSError as e:
+        return f"cannot build in {target.parent}: {e.strerror or e}"
     return target
 
 

@@ -154,6 +154,12 @@ def test_no_compiler_means_no_library_and_standard_graphs(googlenet_grad, monkey
     try:
         assert _native.library_path() is None
         assert _with_native_kernels(googlenet_grad, ort.SessionOptions()) is googlenet_grad
+        # a compiler that is there but fails is named, with its exit status: gradients are just slower
+        assert _native.describe() == "unavailable (/bin/false failed (exit 1); standard ONNX graphs run)"
+        monkeypatch.setenv("CXX", "/no/such/compiler")
+        _native._build.cache_clear()
+        assert _native.describe() == ("unavailable (no C++ compiler at CXX=/no/such/compiler; standard ONNX graphs "
+                                      "run)")
     finally:
         _native._build.cache_clear()
 
