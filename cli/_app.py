@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -135,12 +136,26 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _home_expanded(value: Any) -> Any:
+    """A path that starts with ~ as the home folder, as the shell would have had it: ``--output=~/a.png`` and a
+    quoted "~/a b.png" reach vis unexpanded, and would make a folder named ~ (./~ still names one)."""
+    if isinstance(value, Path) and value.parts and value.parts[0].startswith("~"):
+        try:
+            return value.expanduser()
+        except RuntimeError:  # ~nobody-here: no such user, so the name is the user's own
+            return value
+    if isinstance(value, list):
+        return [_home_expanded(v) for v in value]
+    return value
+
+
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from vis.engine._images import created_folders, remove_empty_created_folders
 
         created_folders.clear()
+        kwargs = {name: _home_expanded(value) for name, value in kwargs.items()}
         try:
             return _reported(fn, *args, **kwargs)
         except BaseException as e:

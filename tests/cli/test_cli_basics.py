@@ -401,3 +401,19 @@ def test_a_pipe_or_device_named_as_output_is_refused(image_files, tmp_path, args
         signal.signal(signal.SIGALRM, previous)
     assert result.exit_code == 2 and f"{target} is not a regular file (a device, pipe or socket)" in result.output, result.output
     assert stat.S_ISFIFO(target.lstat().st_mode)
+
+
+def test_a_path_that_starts_with_tilde_is_in_the_home_folder(tmp_path, monkeypatch) -> None:
+    """``-o=~/x.png`` and a quoted "~/x" reach vis unexpanded: they name the home folder, not a new folder ~."""
+    import cv2
+
+    home = tmp_path / "home"
+    (home / "in").mkdir(parents=True)
+    cv2.imwrite(str(home / "in" / "digit.png"), np.random.default_rng(0).integers(0, 256, (28, 28), np.uint8))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    result = invoke("features", "lenet5", "~/in/digit.png", "-l", "conv1", "--output=~/out/maps.png", "-w", "random",
+                    "--npy", "~/out/maps")
+    assert result.exit_code == 0, result.output
+    assert (home / "out" / "maps.png").is_file() and (home / "out" / "maps.npy").is_file()
+    assert not (tmp_path / "~").exists()
