@@ -12,7 +12,7 @@ import typer
 
 from vis._text import clock, counted, first_few
 from vis.cli._dream_setup import DreamSetup
-from vis.errors import InputFileError, Interrupted, OutputExistsError, OutputPathError, VisError
+from vis.errors import InputFileError, Interrupted, OutputAppearedError, OutputExistsError, OutputPathError, VisError
 
 # written as .png: a grey-only format cannot hold a colour dream
 _GREY_ONLY_SUFFIXES = frozenset({".pgm", ".pbm"})
@@ -199,7 +199,13 @@ def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path], None], check_i
                 continue
             if not quiet:
                 typer.echo(f"[{index + 1}/{len(plan.pairs)}] {path}{_eta(start, index, len(plan.pairs))}", err=True)
-            dream_one(picture, out)
+            try:
+                dream_one(picture, out)
+            except OutputAppearedError as e:  # written while this one was dreamed
+                plan.kept.append(out)
+                typer.echo(f"kept {out}: written since this run began (by another run?); this dream is in {e.kept_in}")
+                written += 1
+                continue
             written += 1
             typer.echo(f"wrote {out}")
     except KeyboardInterrupt:
@@ -235,7 +241,7 @@ def dream_folder(setup: DreamSetup, plan: FolderPlan, config: Any, max_size: Opt
     from vis.cli._dream_setup import check_positions
 
     def dream_one(picture: Any, out: Path) -> None:
-        run_image(setup, picture, out, config, max_size, seed, overwrite=True, quiet=quiet)
+        run_image(setup, picture, out, config, max_size, seed, plan.overwrite, quiet=quiet)
 
     def check_image(picture: Any) -> None:
         sizes = network_inputs("image", picture.shape[:2], max_size, 0, config, None)

@@ -84,9 +84,8 @@ def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size
     """Dream ``image`` (HxWx3 float RGB, as loaded) into the image file ``output``."""
     import numpy as np
 
-    from vis.engine import save_image
     from vis.engine._dream import dream, fit_max_size, octave_sizes
-    from vis.engine._images import check_output
+    from vis.engine._images import check_output, write_image
 
     check_output(output, overwrite)
     image = fit_max_size(image, max_size)
@@ -95,7 +94,7 @@ def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size
     out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step,
                 tile_progress=progress.tile)
     progress.end()
-    return save_image(output, out, overwrite=True)
+    return write_image(output, out, overwrite)
 
 
 def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: int, zoom: float, fps: float,

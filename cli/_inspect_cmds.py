@@ -39,13 +39,13 @@ def npy_path(path: Path) -> Path:
     return path if path.suffix.lower() == ".npy" else path.with_name(path.name.rstrip(".") + ".npy")
 
 
-def _save_npy(npy: Optional[Path], array: np.ndarray) -> None:
+def _save_npy(npy: Optional[Path], array: np.ndarray, overwrite: bool) -> None:
     """Write the numbers to ``npy`` as :func:`_outputs` returned it (named and checked already)."""
     if npy is not None:
         from vis.engine._images import write_rendered
 
         # a file object: numpy adds no second .npy to .NPY, and a full disk is an OSError of ours
-        write_rendered(npy, lambda buffer: np.save(buffer, array))
+        write_rendered(npy, lambda buffer: np.save(buffer, array), overwrite)
         typer.echo(f"wrote {npy} {tuple(array.shape)}")
 
 
@@ -136,7 +136,7 @@ def register(app: VisTyper) -> None:
                             f" over {counted(w.shape[1], 'input channel')}", max_filters=limit,
                             overwrite=overwrite)
         typer.echo(f"wrote {path} ({layer})")
-        _save_npy(npy, w)
+        _save_npy(npy, w, overwrite)
 
     @app.command("features")
     def features_cmd(
@@ -170,7 +170,7 @@ def register(app: VisTyper) -> None:
                                  f"{model} {layer}: {info.channels} channels, {maps.shape[2]}x{maps.shape[3]}", overwrite=overwrite)
         typer.echo(f"wrote {path}")
         _echo_crop(model, pictures, names)
-        _save_npy(npy, maps)
+        _save_npy(npy, maps, overwrite)
 
     @app.command("saliency")
     def saliency_cmd(
@@ -217,7 +217,7 @@ def register(app: VisTyper) -> None:
             typer.echo(f"note: the map is zero everywhere: no pixel changes class {result.class_index}'s score"
                        + (" (the noise may drown the image: lower --noise)" if samples else ""))
         _echo_crop(model, [picture], [image.name])
-        _save_npy(npy, result.map)
+        _save_npy(npy, result.map, overwrite)
 
     @app.command("cam")
     def cam_cmd(
@@ -267,7 +267,7 @@ def register(app: VisTyper) -> None:
             typer.echo(f"note: the map is zero everywhere: nothing at {result.layer} raises class "
                        f"{result.class_index}'s score, so the figure shows no heat")
         _echo_crop(model, [picture], [image.name])
-        _save_npy(npy, result.cam)
+        _save_npy(npy, result.cam, overwrite)
 
     @app.command("patches")
     def patches_cmd(
@@ -319,7 +319,7 @@ def register(app: VisTyper) -> None:
                        f"is the whole image, grey where the field lies outside it; an earlier layer gives parts")
         elif any(min(p.box[2] - p.box[0], p.box[3] - p.box[1]) < rf.size for p in patches):
             typer.echo("grey in a patch is where its unit's field reaches past the image's border")
-        _save_npy(npy, np.stack([p.pixels for p in patches]))
+        _save_npy(npy, np.stack([p.pixels for p in patches]), overwrite)
 
     @app.command("embed")
     def embed_cmd(
@@ -369,4 +369,4 @@ def register(app: VisTyper) -> None:
         if len(shown) < len(points):
             covered = f"; thumbnails for {len(shown)} of them, dots for the rest, which would cover those"
         typer.echo(f"wrote {path} ({counted(len(points), 'image')}{covered})")
-        _save_npy(npy, points)
+        _save_npy(npy, points, overwrite)

@@ -78,7 +78,8 @@ def register(app: VisTyper) -> None:
         quiet: bool = quiet_option(),
     ) -> None:
         """Optimise an image that maximises an objective; class images are classified by the model afterwards."""
-        from vis.engine import make_backend, save_image
+        from vis.engine import make_backend
+        from vis.engine._images import write_image
         from vis.engine._backend import check_backend
         from vis.engine._images import check_image_output
         from vis.engine._maximize import MaximizeConfig, classify, is_class_objective, maximize, parse_scales
@@ -105,7 +106,7 @@ def register(app: VisTyper) -> None:
         engine = make_backend(backend, model, net, obj, provider=provider, threads=threads,
                               weights=weights)
         image = maximize(engine, config, None if quiet else _progress(str(obj)))
-        save_image(output, image, overwrite=True)
+        write_image(output, image, overwrite)
         ran = f"scales {','.join(map(str, config.scales))}, {counted(config.steps, 'step')} per scale" \
             if config.param == "pixel" else counted(config.steps, "step")
         typer.echo(f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {config.param}, {ran}, seed {seed}, {backend})")
@@ -137,7 +138,7 @@ def register(app: VisTyper) -> None:
         quiet: bool = quiet_option(),
     ) -> None:
         """A labelled grid of channel images of one layer, one optimised image per channel, batched per run."""
-        from vis.engine import save_image
+        from vis.engine._images import write_image
         from vis.engine._backend import check_backend
         from vis.engine._images import check_image_output
         from vis.engine._channels import parse_channels
@@ -157,5 +158,5 @@ def register(app: VisTyper) -> None:
         grid, _ = atlas(model, net, layer, units, config, backend=backend, batch=batch, columns=columns,
                         provider=provider, threads=threads, weights=weights,
                         progress=None if quiet else _atlas_progress(layer, units, batch))
-        save_image(output, grid, overwrite=True)
+        write_image(output, grid, overwrite)
         typer.echo(f"wrote {output}: {counted(len(units), 'channel')} of {layer} ({grid.shape[1]}x{grid.shape[0]})")

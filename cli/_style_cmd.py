@@ -69,7 +69,7 @@ def register(app: VisTyper) -> None:
         quiet: bool = quiet_option(),
     ) -> None:
         """Paint CONTENT in the style of STYLE images (Gatys et al., VGG-19)."""
-        from vis.engine._images import check_image_output, save_image
+        from vis.engine._images import check_image_output, write_image
         from vis.engine._style import (
             StyleInterrupted, StyleProgress, check_config, check_layers, style_transfer,
         )
@@ -104,9 +104,9 @@ def register(app: VisTyper) -> None:
             try:
                 result = style_transfer(content_img, style_imgs, config, progress=on_progress)
             except StyleInterrupted as stop:  # keep what the minutes so far made
-                path = save_image(output, stop.image, overwrite=overwrite)
+                path = write_image(output, stop.image, overwrite)
                 raise Interrupted(f"interrupted at {stop.where}; wrote the image so far to {path}") from None
-        path = save_image(output, result, overwrite=overwrite)
+        path = write_image(output, result, overwrite)
         typer.echo(f"wrote {path} ({result.shape[1]}x{result.shape[0]})")
 
 

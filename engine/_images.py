@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import os
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 
 from vis.engine._image_array import as_rgb, check_layout, quantize, unit_floats
-from vis.errors import InputFileError, OutputExistsError, OutputPathError
+from vis.errors import InputFileError, OutputAppearedError, OutputExistsError, OutputPathError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 # read, not written: a folder scan takes what a single image argument takes (OpenCV decodes them all)
@@ -210,14 +211,23 @@ def _probe_writable(path: Path) -> None:
 
 
 @contextmanager
-def atomic_write(path: Path) -> Iterator[Path]:
+def atomic_write(path: Path, overwrite: bool = True) -> Iterator[Path]:
     """Around a write: yields a temporary name beside ``path`` (same suffix, so writers pick the same format) that
     replaces ``path`` only once written whole. A full disk or a Ctrl-C leaves neither a truncated file nor a damaged
-    older one; an OS failure becomes one clear message, not a traceback."""
+    older one; an OS failure becomes one clear message, not a traceback. Without ``overwrite``, a file that another
+    program wrote at ``path`` meanwhile is kept (:func:`_publish_new`).
+
+    Raises:
+        OutputAppearedError: ``path`` appeared while the result was made (not with ``overwrite``).
+        OutputPathError: the file could not be written.
+    """
     temp = path.with_name(_partial_name(path))
     try:
         yield temp
-        os.replace(temp, path)
+        if overwrite:
+            os.replace(temp, path)
+        else:
+            _publish_new(temp, path)
     except OSError as e:
         temp.unlink(missing_ok=True)
         raise OutputPathError(f"could not write {path}: {e.strerror or e}") from None
@@ -226,18 +236,56 @@ def atomic_write(path: Path) -> Iterator[Path]:
         raise
 
 
-def write_rendered(path: Path, render: Callable[[io.BytesIO], None]) -> None:
+def _publish_new(temp: Path, path: Path) -> None:
+    """Give ``temp`` the name ``path`` only if no file has it (checked and named in one step, so two runs that both
+    began before either wrote cannot replace each other's file); else under the first free ``<stem>-2<suffix>``...
+
+    Raises:
+        OutputAppearedError: ``path`` was taken; the result is under the other name.
+    """
+    for n in itertools.count(1):
+        target = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if _claim(temp, target):
+            break
+    if target != path:
+        raise OutputAppearedError(f"{path} exists (written by another run while this one worked?) and is kept; this "
+                                  f"result is in {target} (--overwrite replaces)", target)
+
+
+def _claim(temp: Path, target: Path) -> bool:
+    """Rename ``temp`` to ``target`` unless ``target`` exists: a hard link fails on an existing name, atomically;
+    where links are not allowed (FAT, some network file systems) an exclusively created empty file reserves it."""
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        return False
+    except OSError:
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        try:
+            os.replace(temp, target)  # over the empty file this run made
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return True
+    temp.unlink()
+    return True
+
+
+def write_rendered(path: Path, render: Callable[[io.BytesIO], None], overwrite: bool = True) -> None:
     """``render`` into memory, then the bytes to ``path`` through :func:`atomic_write`: writers that hide a full
     disk's OSError (matplotlib's PDF backend, ``torch.save``, numpy) would turn it into a traceback or a vague
     message."""
     buffer = io.BytesIO()
     render(buffer)
-    write_whole(path, buffer.getbuffer())
+    write_whole(path, buffer.getbuffer(), overwrite)
 
 
-def write_whole(path: Path, data: bytes | memoryview) -> None:
+def write_whole(path: Path, data: bytes | memoryview, overwrite: bool = True) -> None:
     """``data`` to ``path`` through :func:`atomic_write`, with Python's own file writes (a full disk is ENOSPC)."""
-    with atomic_write(path) as temp, open(temp, "wb") as file:
+    with atomic_write(path, overwrite) as temp, open(temp, "wb") as file:
         file.write(data)
 
 
@@ -300,7 +348,16 @@ def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> 
     :func:`vis.engine._image_array.as_rgb`); the format follows the suffix. .png, .webp and .tif keep an alpha
     channel, the others show RGBA composited over white; .pgm is grey only (a colour image is written as its
     luminance)."""
-    path = check_image_output(path, overwrite)
+    return write_image(check_image_output(path, overwrite), image, overwrite)
+
+
+def write_image(path: Path, image: np.ndarray, overwrite: bool) -> Path:
+    """:func:`save_image` to a ``path`` checked before the work that made ``image``: not refused now if it exists
+    (without ``overwrite``, another run wrote it meanwhile), but kept, and the image written beside it.
+
+    Raises:
+        OutputAppearedError: without ``overwrite``, ``path`` exists now; the image is in the error's ``kept_in``.
+    """
     array = np.asarray(image)
     check_layout(array)
     pixels = unit_floats(array)
@@ -314,5 +371,5 @@ def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> 
     ok, buf = cv2.imencode(path.suffix.lower(), pixels)
     if not ok:
         raise InputFileError(f"could not encode {path}")
-    write_whole(path, buf.data)  # not numpy's tofile, whose full disk has no errno
+    write_whole(path, buf.data, overwrite)  # not numpy's tofile, whose full disk has no errno
     return path

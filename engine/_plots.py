@@ -48,9 +48,11 @@ def check_figure_output(path: str | Path, overwrite: bool, inputs: Sequence[Path
 
 
 def _save(fig, path: str | Path, overwrite: bool) -> Path:
-    path = check_figure_output(path, overwrite)
+    """Write the figure; a file that appeared at ``path`` since the command's own check (another run) is kept, the
+    figure written beside it (see :func:`vis.engine._images.atomic_write`)."""
+    path = check_figure_output(path, overwrite=True)  # folders made, writability probed; nothing replaced yet
     fmt = path.suffix.lower().lstrip(".")
-    write_rendered(path, lambda buffer: fig.savefig(buffer, format=fmt, bbox_inches="tight"))
+    write_rendered(path, lambda buffer: fig.savefig(buffer, format=fmt, bbox_inches="tight"), overwrite)
     return path
 
 

@@ -19,7 +19,7 @@ from vis._text import counted
 from vis.engine._images import write_rendered
 from vis.engine._mnist import MnistData, load_mnist
 from vis.engine._torch_device import torch_device
-from vis.errors import OutputExistsError, VisError
+from vis.errors import VisError
 
 MODEL_NAME = "lenet5"
 FULL_EPOCHS = 5  # the thesis: 5 epochs over the 60,000 MNIST digits (235 steps each)
@@ -100,14 +100,13 @@ class TrainResult:
         """Write the checkpoint with ``torch.save``.
 
         Raises:
-            OutputExistsError: ``path`` exists and ``overwrite`` is false.
+            OutputAppearedError: ``path`` exists and ``overwrite`` is false: the file is kept, the checkpoint written
+                beside it (the error's ``kept_in``), so minutes of training are not lost to a name.
         """
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
         path.parent.mkdir(parents=True, exist_ok=True)
         # a full disk keeps an older checkpoint whole, and says so (torch.save's own error names no cause)
-        write_rendered(path, lambda buffer: torch.save(self.checkpoint(), buffer))
+        write_rendered(path, lambda buffer: torch.save(self.checkpoint(), buffer), overwrite)
         return path
 
 

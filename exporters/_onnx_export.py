@@ -163,6 +163,6 @@ def save_onnx(proto: onnx.ModelProto, path: str | Path, overwrite: bool = False)
     from vis.engine._images import atomic_write, check_output
 
     path = check_output(path, overwrite)
-    with atomic_write(path) as temp:
+    with atomic_write(path, overwrite) as temp:
         onnx.save(proto, str(temp))
     return path

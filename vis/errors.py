@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class VisError(Exception):
@@ -55,6 +56,15 @@ class InputFileError(VisError):
 
 class OutputExistsError(VisError):
     """The output file exists and ``overwrite`` was not asked for."""
+
+
+class OutputAppearedError(OutputExistsError):
+    """The output did not exist when the command began and does now (another run wrote it): it is kept, and this
+    run's result is in ``kept_in``."""
+
+    def __init__(self, message: str, kept_in: Path):
+        super().__init__(message)
+        self.kept_in = kept_in
 
 
 class OutputPathError(VisError):

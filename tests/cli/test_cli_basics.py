@@ -417,3 +417,24 @@ def test_a_path_that_starts_with_tilde_is_in_the_home_folder(tmp_path, monkeypat
     assert result.exit_code == 0, result.output
     assert (home / "out" / "maps.png").is_file() and (home / "out" / "maps.npy").is_file()
     assert not (tmp_path / "~").exists()
+
+
+def test_a_figure_another_run_wrote_meanwhile_is_kept(tmp_path, monkeypatch) -> None:
+    """Both runs began before either wrote: the second does not replace the first's figure (exit 2, its own beside)."""
+    import cv2
+
+    import vis.engine._inspect as inspect
+
+    cv2.imwrite(str(tmp_path / "digit.png"), np.random.default_rng(0).integers(0, 256, (28, 28), np.uint8))
+    real, out = inspect.feature_maps, tmp_path / "maps.png"
+
+    def and_another_run(*args, **kwargs):
+        out.write_bytes(b"the other run's figure")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inspect, "feature_maps", and_another_run)
+    result = invoke("features", "lenet5", str(tmp_path / "digit.png"), "-l", "conv1", "-o", str(out), "-w", "random")
+    assert result.exit_code == 2, result.output
+    assert f"{out} exists (written by another run while this one worked?) and is kept; this result is in " \
+           f"{tmp_path / 'maps-2.png'}" in " ".join(result.output.split())
+    assert out.read_bytes() == b"the other run's figure" and (tmp_path / "maps-2.png").stat().st_size > 1000

@@ -233,3 +233,30 @@ def test_a_dream_another_run_wrote_meanwhile_is_kept(tmp_path, sample_photo, mon
     assert result.exit_code == 0, result.output
     assert (out / "b.png").read_bytes() == b"the other run's dream"
     assert f"kept {out / 'b.png'}: written since this run began" in result.output
+
+
+def test_a_dream_written_by_another_run_during_this_ones_dream_is_kept_too(tmp_path, sample_photo, monkeypatch) -> None:
+    """The race the look before each image leaves: the other run writes the file while this one dreams it. Its
+    file stays; this dream goes beside it, said so, and the folder goes on."""
+    import vis.engine._dream as dreaming
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), cv2.resize(cv2.imread(str(sample_photo)), (64, 48)))
+    real = dreaming.dream
+    calls = []
+
+    def and_another_run(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            (out / "a.png").write_bytes(b"the other run's dream")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dreaming, "dream", and_another_run)
+    result = invoke(folder, "-o", out, *FAST)
+    assert result.exit_code == 0, result.output
+    assert (out / "a.png").read_bytes() == b"the other run's dream"
+    assert f"kept {out / 'a.png'}: written since this run began (by another run?); this dream is in {out / 'a-2.png'}" \
+        in result.output
+    assert cv2.imread(str(out / "a-2.png")).shape == (48, 64, 3) and (out / "b.png").is_file()

@@ -9,7 +9,7 @@ import pytest
 
 from vis.engine import load_image, save_image
 from vis.engine._images import check_image_output, check_output
-from vis.errors import InputFileError, OutputExistsError, OutputPathError
+from vis.errors import InputFileError, OutputAppearedError, OutputExistsError, OutputPathError
 
 
 @pytest.mark.parametrize("kind,shape", [("rgb", (37, 53, 3)), ("grey", (41, 29, 3)), ("rgba", (30, 31, 3)), ("deep", (20, 22, 3))])
@@ -114,6 +114,31 @@ def test_save_roundtrip_and_no_overwrite(tmp_path) -> None:
     with pytest.raises(OutputExistsError, match="--overwrite"):
         save_image(path, image)
     save_image(path, image, overwrite=True)
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_file_that_appears_during_the_work_is_kept_and_the_result_written_beside_it(tmp_path, monkeypatch,
+                                                                                       hard_links) -> None:
+    """write_image's path was checked before the work; another run wrote it meanwhile: not replaced, even where the
+    file system has no hard links (FAT), and a third result takes the next name."""
+    from vis.engine._images import write_image
+
+    if not hard_links:
+        def no_links(*args, **kwargs):
+            raise PermissionError(1, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_links)
+    image = np.random.default_rng(1).random((9, 11, 3), dtype=np.float32)
+    path = tmp_path / "out.png"
+    path.write_bytes(b"the other run's")
+    for n in (2, 3):
+        with pytest.raises(OutputAppearedError, match="out.png exists \\(written by another run while this one") as e:
+            write_image(path, image, overwrite=False)
+        assert e.value.kept_in == tmp_path / f"out-{n}.png"
+        assert np.abs(load_image(e.value.kept_in) - image).max() <= 1 / 255
+    assert path.read_bytes() == b"the other run's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out-2.png", "out-3.png", "out.png"]  # no partial file
+    write_image(tmp_path / "new.png", image, overwrite=False)  # a free name is simply written
+    assert np.abs(load_image(tmp_path / "new.png") - image).max() <= 1 / 255
 
 
 def test_a_failed_write_keeps_the_older_file_and_leaves_no_partial_one(tmp_path, monkeypatch) -> None:

@@ -56,8 +56,10 @@ def test_checkpoint_loads_as_weights(trained: tuple[TrainResult, list[TrainProgr
     with torch.no_grad():
         acc = (net(x).argmax(1).numpy() == small_data.test_labels).mean()
     assert acc == pytest.approx(result.accuracy)
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="--overwrite") as e:  # kept, and the training not lost either
         result.save(path)
+    assert e.value.kept_in == tmp_path / "lenet-2.pt" and torch.load(e.value.kept_in, weights_only=True)["epochs"] == 3
+    assert torch.load(path, weights_only=True)["epochs"] == 3
     result.save(path, overwrite=True)
     before = path.read_bytes()
 
