@@ -70,7 +70,8 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
     weights = weights or "imagenet"
     spec = model_spec(model)
     check_dreamable(model)
-    spec_text = spec.default_layer if objective is None else objective  # "" reaches the parser, which refuses it
+    default = spec.guide_layer or spec.default_layer if guide is not None else spec.default_layer
+    spec_text = default if objective is None else objective  # "" reaches the parser, which refuses it
     if guide is not None and "guide:" not in spec_text:  # a plain layer name is the layer to guide
         if not re.fullmatch(r"[\w.]+", spec_text):
             raise VisError(f"--guide pulls one whole layer toward the guide image's features: give --objective LAYER "

@@ -373,9 +373,10 @@ def _device_dreamer(backend: Backend, shape: tuple[int, int], config: DreamConfi
 
 
 def zoom_in(image: np.ndarray, zoom: float) -> np.ndarray:
-    """Crop the centre ``1 - zoom`` of the image and scale it back to the full size."""
+    """Crop the centre ``1 - zoom`` of the image and scale it back to the full size: the seminar's
+    ``affine_transform(frame, [1-s, 1-s, 1], [h*s/2, w*s/2, 0])``, a magnification of 1 / (1 - zoom)."""
     h, w = image.shape[:2]
-    s = 1.0 + zoom
+    s = 1.0 / (1.0 - zoom)
     m = np.float32([[s, 0, (1 - s) * w / 2], [0, s, (1 - s) * h / 2]])
     out = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return out.reshape(image.shape)

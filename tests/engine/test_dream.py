@@ -242,6 +242,16 @@ def test_zoom_in_keeps_size_and_centre() -> None:
     assert out[20, 30].max() > 0.2 and out[0, 0].max() == 0.0
 
 
+@pytest.mark.parametrize("zoom", [0.05, 0.3])
+def test_zoom_in_shows_the_centre_one_minus_zoom(zoom) -> None:
+    """The seminar's frame loop: output pixel o shows input (1 - s) * o + size * s / 2 (scipy's affine_transform)."""
+    h, w = 40, 64
+    ramp = np.broadcast_to(np.arange(w, dtype=np.float32)[None, :, None], (h, w, 3)).copy()
+    out = zoom_in(ramp, zoom)
+    wanted = (1 - zoom) * np.arange(w) + w * zoom / 2
+    np.testing.assert_allclose(out[h // 2, :, 0], wanted, atol=1e-3)
+
+
 def test_dream_zoom_yields_frames(backend, photo) -> None:
     frames = list(dream_zoom(backend, photo, 3, 0.05, DreamConfig(octaves=1, iterations=1), rng=np.random.default_rng(0)))
     assert len(frames) == 3 and all(f.shape == photo.shape for f in frames)
