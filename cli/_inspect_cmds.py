@@ -224,7 +224,7 @@ def register(app: VisTyper) -> None:
         model: str = typer.Argument(..., help="Model name."),
         image: Path = typer.Argument(..., help="Image file (any size; grey and RGBA are converted)."),
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
-        layer: Optional[str] = typer.Option(None, "--layer", "-l", help="Grad-CAM layer (default: the last spatial one)."),
+        layer: Optional[str] = typer.Option(None, "--layer", "-l", help="Grad-CAM layer (default: the last convolutional maps, before any pooling)."),
         klass: Optional[int] = typer.Option(None, "--class", help="Class index to explain (default: the predicted one)."),
         method: str = typer.Option("gradcam", "--method", help="gradcam, or cam (global-average-pooled nets only)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),

@@ -345,10 +345,12 @@ class Attribution:
         return out
 
     def default_cam_layer(self) -> str:
-        """Grad-CAM's usual choice: the last layer with spatial maps."""
+        """Grad-CAM's usual choice: the last convolutional maps (relu5_4 of VGG-19, inception5b of GoogLeNet), not a
+        pooling of them after (VGG-19's 7x7 avgpool would halve the map's resolution)."""
         from vis.models import layer_table
 
-        return [r.name for r in layer_table(self.model_name) if len(r.shape) == 3][-1]
+        return [r.name for r in layer_table(self.model_name)
+                if len(r.shape) == 3 and r.kind not in ("pool", "pad", "dropout")][-1]
 
 
 def plain_cam_layer(model_name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import io
 import itertools
 import os
@@ -252,6 +253,9 @@ def _publish_new(temp: Path, path: Path) -> None:
                                   f"result is in {target} (--overwrite replaces)", target)
 
 
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}  # what link() says where none are made
+
+
 def _claim(temp: Path, target: Path) -> bool:
     """Rename ``temp`` to ``target`` unless ``target`` exists: a hard link fails on an existing name, atomically;
     where links are not allowed (FAT, some network file systems) an exclusively created empty file reserves it."""
@@ -259,7 +263,9 @@ def _claim(temp: Path, target: Path) -> bool:
         os.link(temp, target)
     except FileExistsError:
         return False
-    except OSError:
+    except OSError as e:
+        if e.errno not in _NO_LINKS:  # a full disk, a permission: the write failed
+            raise
         try:
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
         except FileExistsError:

@@ -178,15 +178,19 @@ def test_a_full_disk_stops_the_run_and_keeps_the_dreams_written(tmp_path, photos
 
     import vis.engine._images as images
 
-    real_replace, calls = os.replace, []
+    calls = []
 
-    def replace(src, dst):  # the second image's file finds the disk full
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_replace(src, dst)
+    def failing_second(real):  # the second image's file finds the disk full as it is named
+        def publish(src, dst):
+            calls.append(dst)
+            if len(calls) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(src, dst)
+        return publish
 
-    monkeypatch.setattr(images.os, "replace", replace)
+    # a new file is named by a hard link (an existing name then fails), one being replaced by os.replace
+    monkeypatch.setattr(images.os, "replace", failing_second(os.replace))
+    monkeypatch.setattr(images.os, "link", failing_second(os.link))
     out = tmp_path / "dreams"
     result = invoke(photos, "-o", out, *FAST)
     assert result.exit_code == 2 and "No space left on device" in result.output, result.output

@@ -395,3 +395,12 @@ def test_tsne_refuses_features_that_are_all_the_same_instead_of_crashing() -> No
     points = tsne_embedding(copies)
     assert np.isfinite(points).all()
     assert np.linalg.norm(points[0] - points[1]) < np.linalg.norm(points[0] - points[5])  # copies lie together
+
+
+@pytest.mark.parametrize("name, layer", [("vgg19", "relu5_4"), ("googlenet", "inception5b"),
+                                         ("efficientnet_lite0", "head"), ("lenet5", "tanh2")])
+def test_grad_cam_reads_the_last_convolutional_maps_by_default(name, layer) -> None:
+    """Selvaraju et al. and the lecture's Keras notebook: the last conv layer, not a pooling of it after (VGG-19's 7x7
+    avgpool would halve the map)."""
+    attr = Attribution(name, get_model(name, weights="random"), SessionConfig("cpu", 1))
+    assert attr.default_cam_layer() == layer
