@@ -11,7 +11,7 @@ from vis._text import counted
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, progress_line, quiet_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 
-ITERATIONS_HELP = "Steps per scale (default: 16 pixel, 256 fft; 200 for lenet5)."
+ITERATIONS_HELP = "Steps per scale (default: 16 pixel, 512 fft as lucid; 200 for lenet5)."
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
 
 

@@ -51,7 +51,8 @@ class MaximizeConfig:
         param: ``"pixel"`` (the thesis: pixels from grey + noise, upscaling stages) or ``"fft"`` (lucid).
         scales: image sizes of the upscaling stages, ascending; the last is the output size. ``fft`` uses only
             the last.
-        iterations: ascent steps per scale; ``None``: 16 per scale for ``pixel``, 256 for ``fft``.
+        iterations: ascent steps per scale; ``None``: 16 per scale for ``pixel``, 512 for ``fft`` (lucid's
+            ``render_vis``, the thesis's listing 5.2).
         optimizer: ``"normalized"`` (x += step * g / mean|g|) or ``"adam"``; ``None``: normalized for ``pixel``,
             Adam for ``fft``.
         step: normalised step size, in pixel units of [0, 1] per mean |g|.
@@ -91,7 +92,7 @@ class MaximizeConfig:
         """Ascent steps per scale."""
         if self.iterations is not None:
             return self.iterations
-        return 256 if self.param == "fft" else 16
+        return 512 if self.param == "fft" else 16
 
     @property
     def method(self) -> str:

@@ -60,7 +60,7 @@ def test_for_model_scales(model, spec, size, overrides, scales, fixed):
 def test_defaults_per_param():
     assert MaximizeConfig().steps == 16 and MaximizeConfig().method == "normalized"
     fft = MaximizeConfig(param="fft")
-    assert fft.steps == 256 and fft.method == "adam" and fft.lr == 0.05
+    assert fft.steps == 512 and fft.method == "adam" and fft.lr == 0.05
     assert MaximizeConfig.for_model("googlenet", iterations=None, step=None).step == MaximizeConfig().step
 
 
