@@ -194,6 +194,9 @@ class DeviceDreamer:
             for i in range(config.iterations):
                 shift[:] = rng.integers(-config.jitter, config.jitter + 1, size=2)
                 self.shift.update_inplace(shift)
+                # a copy from pageable memory may still be in flight when the call returns, and ORT's stream does not
+                # wait for it: without this a step could roll by one shift and roll back by another
+                octave.bindings[current].synchronize_inputs()
                 octave.session.run_with_iobinding(octave.bindings[current], octave.run_options[current])
                 current = 1 - current
                 if progress is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,6 +41,11 @@ def tensorrt_loads() -> bool:
     """Whether TensorRT's runtime library (what ORT's TensorRT provider needs) can be loaded."""
     import ctypes
 
+    try:  # TensorRT from pip keeps its libraries in the tensorrt_libs package, off the loader's path until imported
+        importlib.import_module("tensorrt")
+        return True
+    except Exception:  # noqa: BLE001 - absent, or present and broken: try the system's libraries
+        pass
     for name in ("libnvinfer.so.10", "libnvinfer.so", "nvinfer_10.dll", "nvinfer.dll"):
         try:
             ctypes.CDLL(name)
@@ -147,7 +153,9 @@ def graph_key(proto: onnx.ModelProto) -> str:
 
 
 def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig(), shape: tuple | None = None) -> ort.InferenceSession:
-    """A cached session for ``proto``; the cache key is (graph, the whole config, input shape)."""
+    """A cached session for ``proto``; the cache key is (graph, the whole config, input shape). A session that
+    captures CUDA graphs is not cached: ORT replays a captured graph id without looking at the bindings, so a
+    second user of the session numbering its graphs from 1 again would run on the first one's buffers."""
     key = (graph_key(proto), config, shape)
     if key in _CACHE:
         return _CACHE[key]
@@ -161,6 +169,8 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
     }[config.optimization]
     options.log_severity_level = 3
     providers = config.providers()
+    if isinstance(providers[0], tuple) and providers[0][0] == PROVIDERS["tensorrt"]:
+        providers[0] = (providers[0][0], {**providers[0][1], "trt_engine_cache_path": _trt_cache_for(proto)})
     if providers == [PROVIDERS["cpu"]]:
         # The planned memory pattern keeps one block sized for every tensor of the gradient graph alive: on CPU the
         # arena without it peaks ~40% lower (GoogLeNet to inception4c at 512: 430 -> 270 MiB) at the same speed.
@@ -178,8 +188,22 @@ def create_session(proto: onnx.ModelProto, config: SessionConfig = SessionConfig
             f"onnxruntime {ort.__version__} could not start the {config.provider} provider (its CUDA, cuDNN or TensorRT "
             "libraries did not load: install onnxruntime-gpu with the CUDA libraries it was built for, e.g. "
             "`pip install onnxruntime-gpu[cuda,cudnn]`), or use --provider cpu")
-    _CACHE[key] = session
+    if not config.cuda_graph:
+        _CACHE[key] = session
     return session
+
+
+def _trt_cache_for(proto: onnx.ModelProto) -> str:
+    """A TensorRT engine cache folder of this graph's own (made here: TensorRT makes no parent folders). Its cache
+    names hash the graph's names and shapes, not the weights: a shared folder would hand a random-weight GoogLeNet's
+    engine to the ImageNet one."""
+    folder = cache_dir() / "trt" / graph_key(proto)[:16]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VisError(f"cannot make TensorRT's engine cache folder {folder}: {e.strerror or e} (set VIS_CACHE to a "
+                       "writable folder)") from None
+    return str(folder)
 
 
 def _with_native_kernels(proto: onnx.ModelProto, options: ort.SessionOptions) -> onnx.ModelProto:

@@ -142,6 +142,7 @@ def _ort_stepper(engine: str, device: str, grad_proto, value_range, image: np.nd
     def run() -> None:
         i = state["i"]
         shift.update_inplace(np.asarray(shifts[i % len(shifts)], np.int64))
+        bindings[i % 2].synchronize_inputs()  # the copy above may still be in flight (see DeviceDreamer)
         session.run_with_iobinding(bindings[i % 2], options[i % 2])
         bindings[i % 2].synchronize_outputs()
         state["i"] = i + 1
@@ -170,8 +171,14 @@ def _torch_stepper(device: str, net, objective, value_range, image: np.ndarray,
 
 def bench_steps(model: str, spec: str, sizes: Sequence[tuple[int, int]], engines: Sequence[str], device: str = "cpu",
                 runs: int = 10, warmup: int = 3, threads: int = 0, weights: str = "random",
-                progress: Callable[[str], None] | None = None, pause_s: float = 0.2) -> list[StepTiming]:
-    """Median step time per engine and size (warm-up runs first; TensorRT builds its engine in the warm-up)."""
+                progress: Callable[[str], None] | None = None, pause_s: float | None = None) -> list[StepTiming]:
+    """Median step time per engine and size (warm-up runs first; TensorRT builds its engine in the warm-up).
+
+    ``pause_s``: idle time before each timed step (default 0.2 s on the CPU, where the previous engine's threads
+    spin on; none on a GPU, where it would time every step cold). The captured engine warms up for at least 6 runs:
+    ORT captures each of its two graph ids on that id's third run."""
+    if pause_s is None:
+        pause_s = 0.0 if device == "cuda" else 0.2
     from vis.engine._torch_device import limit_torch_threads
     from vis.exporters import parse_objective
     from vis.exporters._gradient import gradient_graph, model_value_range
@@ -203,7 +210,7 @@ def bench_steps(model: str, spec: str, sizes: Sequence[tuple[int, int]], engines
                 run, fetch = _ort_stepper(engine, device, graph, value_range, image, shifts, threads)
             run()
             first_update[engine] = fetch() - image
-            for _ in range(max(0, warmup - 1)):
+            for _ in range(max(0, (max(warmup, 6) if engine == "ort-graph" else warmup) - 1)):
                 run()
             steppers[engine], builds[engine] = run, time.perf_counter() - t0
         # Engines take turns step by step, so a slow spell of a shared machine falls on all of them alike; the pause

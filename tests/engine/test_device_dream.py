@@ -114,12 +114,14 @@ def test_one_octave_equals_the_host_loop(net, backend, photo) -> None:
 
 def test_objective_rises_and_progress_reports_each_step(backend, photo) -> None:
     seen = []
-    DeviceDreamer(backend).dream(photo, DreamConfig(octaves=2, iterations=4, min_size=16),
+    # no jitter: the value is taken on the rolled image, and a random net's value of a 64x96 image moves +-15% with
+    # the roll alone, which would hide the rise (with jitter 0 it is ~2x in 4 steps)
+    DeviceDreamer(backend).dream(photo, DreamConfig(octaves=2, iterations=4, min_size=16, jitter=0),
                                  rng=np.random.default_rng(0), progress=seen.append)
     assert [(p.octave, p.iteration) for p in seen] == [(o, i) for o in range(2) for i in range(4)]
     assert seen[0].shape == (46, 69) and seen[-1].shape == (64, 96)
     top = [p.value for p in seen if p.octave == 1]
-    assert top[-1] > top[0] * 1.02
+    assert top[-1] > top[0] * 1.3
 
 
 class StepSpy:

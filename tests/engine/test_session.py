@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -105,13 +107,15 @@ def test_create_session_hands_ort_the_cuda_graph_options(monkeypatch, lenet_grad
     assert captured.device() == ("cuda", 1) and SessionConfig("cpu").device() == ("cpu", 0)
     clear_session_cache()
     try:
-        for config in (captured, SessionConfig("cuda", 1), captured):  # the cache keeps captured and plain apart
+        # plain sessions are cached; captured ones never (a second user would replay the first one's graph ids)
+        for config in (captured, SessionConfig("cuda", 1), captured, SessionConfig("cuda", 1)):
             create_session(lenet_grad[1], config, shape=(1, 1, 28, 28))
     finally:
         clear_session_cache()
     assert calls == [
         [("CUDAExecutionProvider", {"device_id": "1", "enable_cuda_graph": "1"}), "CPUExecutionProvider"],
         ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        [("CUDAExecutionProvider", {"device_id": "1", "enable_cuda_graph": "1"}), "CPUExecutionProvider"],
     ]
 
 
@@ -144,6 +148,33 @@ def test_tensorrt_counts_only_when_its_library_loads(monkeypatch) -> None:
     assert session_module.available_providers() == ["cpu", "cuda"]
     monkeypatch.setattr(session_module, "tensorrt_loads", lambda: True)
     assert session_module.available_providers() == ["cpu", "cuda", "tensorrt"]
+
+
+def test_tensorrt_sessions_get_an_engine_cache_of_their_own_graph(monkeypatch, tmp_path) -> None:
+    """TensorRT names cached engines by the graph's names and shapes, not its weights, and makes no parent folders:
+    each graph gets a folder, made before the session starts, that a graph with other weights does not share."""
+    import vis.engine._session as session_module
+
+    monkeypatch.setenv("VIS_CACHE", str(tmp_path / "cache"))
+    listed = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(session_module.ort, "get_available_providers", lambda: listed)
+    monkeypatch.setattr(session_module, "tensorrt_loads", lambda: True)
+    made = []
+
+    class Session:  # this machine has no TensorRT: record what the session would be given
+        def __init__(self, data, options, providers):
+            made.append(providers[0][1]["trt_engine_cache_path"])
+
+        def get_providers(self):
+            return listed
+
+    monkeypatch.setattr(session_module.ort, "InferenceSession", Session)
+    objective = parse_objective("tanh2", "lenet5")
+    for shift in (0.0, 0.5):  # the same graph but for one weight
+        net = get_model("lenet5", "random")
+        net.conv1.weight.data[0, 0, 0, 0] += shift
+        create_session(gradient_graph("lenet5", net, objective), SessionConfig("tensorrt"))
+    assert len(set(made)) == 2 and all(Path(p).is_dir() and Path(p).parent == tmp_path / "cache" / "trt" for p in made)
 
 
 def test_ping_pong_bindings_alternate_the_two_buffers_and_name_their_graphs() -> None:

@@ -259,3 +259,34 @@ def test_a_model_passed_under_another_name_is_refused() -> None:
         predict("vgg19", net, [torch.rand(32, 32, 3).numpy()])
     meta = {p.key: p.value for p in export_onnx("lenet5", net).metadata_props}
     assert meta["vis.weights"] == "random"  # the label follows the model when none is given
+
+
+@pytest.mark.parametrize("size", [(224, 224), (97, 130), (64, 33)])
+def test_efficientnet_pads_its_stride_2_convolutions_as_tensorflow_same(size) -> None:
+    """The Lite weights come from TF-Lite checkpoints: "SAME" puts the odd row of padding after (an even side of a
+    3x3 conv gets (0, 1), not (1, 1)). The stem and the four stride-2 depthwise convs, against TF's rule written
+    out, at even and odd sides; and the ONNX export agrees with torch at that size."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch.nn.functional as F
+
+    from vis.exporters import export_onnx
+
+    net = get_model("efficientnet_lite0", weights="imagenet").eval()
+    strided = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == 5
+    for conv in strided:
+        k = conv.kernel_size[0]
+        x = torch.randn(1, conv.in_channels, *size)
+        pads = []
+        for side in reversed(size):  # F.pad's order: width, then height
+            total = max((-(-side // 2) - 1) * 2 + k - side, 0)
+            pads += [total // 2, total - total // 2]
+        want = F.conv2d(F.pad(x, pads), conv.weight, None, 2, 0, 1, conv.groups)
+        torch.testing.assert_close(conv(x), want)
+    image = torch.rand(1, 3, *size)
+    proto = export_onnx("efficientnet_lite0", net)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (onnx_logits,) = session.run(["fc"], {"image": image.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(onnx_logits, net(image).numpy(), rtol=1e-4, atol=1e-4)
