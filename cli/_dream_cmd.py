@@ -146,6 +146,13 @@ def register(app: VisTyper) -> None:
                 input_sizes = network_inputs(kind, input_shape, max_size, zoom_frames, config, video_config)
                 if "octaves" in given and (note := octaves_note(input_shape, max_size, config)):
                     typer.echo(note)
+                from vis.engine._images import fitted_size
+
+                dreamed = max(fitted_size(input_shape, max_size))
+                if cuda_graph and loop == "auto" and dreamed > config.tile:  # the host loop tiles it, uncaptured
+                    typer.echo(f"note: --cuda-graph captures the device loop, which dreams images of up to --tile "
+                               f"{config.tile} px a side; this one ({dreamed} px) is tiled on the host loop without "
+                               "CUDA graphs (--max-size or --tile to change)")
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
                                 cuda_graph=cuda_graph, input_sizes=input_sizes, min_size=config.min_size)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
