@@ -98,7 +98,8 @@ def _evaluate(node: onnx.NodeProto, shapes: Mapping[str, tuple[int, ...]], known
         start, end = attrs.get("start", 0), attrs.get("end", len(shape))
         return [np.asarray(shape[slice(start, end)], dtype=np.int64)]
     inputs = [name for name in node.input if name]
-    if node.op_type == "Constant" or not inputs or any(name not in known for name in inputs):
+    # a Constant (an exported F.pad's shape arithmetic has them) is folded like any node whose inputs are all known
+    if (not inputs and node.op_type != "Constant") or any(name not in known for name in inputs):
         return None
     from onnx.reference import ReferenceEvaluator
 

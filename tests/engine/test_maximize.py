@@ -154,13 +154,13 @@ def test_ladder():
 
 
 def test_efficientnet_ladder_starts_where_its_head_has_a_gradient(effnet):
-    # The fact behind the floor: at 32 px the ImageNet head is all zeros, so a class has no gradient; at 40 it has
+    # The fact behind the floor: at 32 px the ImageNet head is nearly all zeros, so a class has next to no gradient
     def class_gradient(size: int) -> float:
         x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).mul(2).sub(1).requires_grad_(True)
         effnet(x)[0, 319].backward()
         return float(x.grad.abs().max())
 
-    assert class_gradient(32) == 0.0 and class_gradient(40) > 0.0
+    assert class_gradient(32) * 10 < class_gradient(40)
     assert MaximizeConfig.for_model("efficientnet_lite0", size=128).scales == (40, 48, 64, 88, 128)
     assert MaximizeConfig.for_model("efficientnet_lite0", size=36).scales == (36,)
     assert MaximizeConfig.for_model("googlenet", size=128).scales[0] == 32  # the others keep their own minimum
@@ -271,7 +271,7 @@ def test_an_atlas_tile_does_not_depend_on_the_batch(googlenet_random, param):
 
 
 def test_channel_objective_grows_tenfold(effnet):
-    objective = parse_objective("block8:10", "efficientnet_lite0")
+    objective = parse_objective("block8:12", "efficientnet_lite0")  # a channel that starts above 0 on grey noise
     backend = make_backend("ort", "efficientnet_lite0", effnet, objective, threads=2)
     config = MaximizeConfig.for_model("efficientnet_lite0", objective, scales=(64,), iterations=24,
                                       blur_every=0)  # a 1-pixel blur is coarse at 64x64

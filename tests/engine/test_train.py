@@ -59,6 +59,7 @@ def test_checkpoint_loads_as_weights(trained: tuple[TrainResult, list[TrainProgr
     with pytest.raises(OutputExistsError, match="--overwrite") as e:  # kept, and the training not lost either
         result.save(path)
     assert e.value.kept_in == tmp_path / "lenet-2.pt" and torch.load(e.value.kept_in, weights_only=True)["epochs"] == 3
+    e.value.kept_in.unlink()
     assert torch.load(path, weights_only=True)["epochs"] == 3
     result.save(path, overwrite=True)
     before = path.read_bytes()
