@@ -65,7 +65,7 @@ def test_objective_in_float32_and_a_scaled_seed_give_the_same_gradient(name, spe
     assert np.linalg.norm(g16) / np.linalg.norm(g32) == pytest.approx(1.0, abs=0.1)  # not SEED_SCALE times larger
     cosine = float((g16 * g32).sum() / np.linalg.norm(g16) / np.linalg.norm(g32))
     assert cosine > 0.94, cosine  # measured 0.99 (block10), 0.95 (class logit through the classifier, random weights)
-    assert abs(v16 - v32) / abs(v32) < 2e-2
+    assert abs(v16 - v32) < 2e-2 * abs(v32) + 5e-3  # the random net's class logit is near 0 (-0.13)
 
 
 def test_true_float16_arithmetic_keeps_the_gradient_of_a_mean_over_more_than_65504_elements() -> None:
