@@ -204,10 +204,9 @@ def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path], None], check_i
             except OutputAppearedError as e:  # written while this one was dreamed
                 plan.kept.append(out)
                 typer.echo(f"kept {out}: written since this run began (by another run?); this dream is in {e.kept_in}")
-                written += 1
-                continue
+            else:
+                typer.echo(f"wrote {out}")
             written += 1
-            typer.echo(f"wrote {out}")
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; {_kept_note(plan, written)}") from None
     except OutputPathError as e:  # a full disk: the images before stay whole

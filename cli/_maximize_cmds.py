@@ -79,9 +79,8 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """Optimise an image that maximises an objective; class images are classified by the model afterwards."""
         from vis.engine import make_backend
-        from vis.engine._images import write_image
         from vis.engine._backend import check_backend
-        from vis.engine._images import check_image_output
+        from vis.engine._images import check_image_output, write_image
         from vis.engine._maximize import MaximizeConfig, classify, is_class_objective, maximize, parse_scales
         from vis.exporters import parse_objective
         from vis.exporters._objectives import check_neuron_positions
@@ -138,9 +137,8 @@ def register(app: VisTyper) -> None:
         quiet: bool = quiet_option(),
     ) -> None:
         """A labelled grid of channel images of one layer, one optimised image per channel, batched per run."""
-        from vis.engine._images import write_image
         from vis.engine._backend import check_backend
-        from vis.engine._images import check_image_output
+        from vis.engine._images import check_image_output, write_image
         from vis.engine._channels import parse_channels
         from vis.engine._maximize import MaximizeConfig, atlas, batch_objective, parse_scales
         from vis.models import get_model

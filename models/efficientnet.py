@@ -32,8 +32,9 @@ class SamePadConv2d(nn.Conv2d):
     Symmetric padding would sample every stride-2 layer at the other pixel phase: measured on 126 labelled views,
     top-1 0.63 instead of 0.79. The pads follow the input's size at run time, so exported graphs keep any H and W."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 2, groups: int = 1):
-        super().__init__(in_ch, out_ch, kernel, stride=stride, padding=0, groups=groups, bias=False)
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, groups: int = 1):
+        # stride 2 only: the pads below are SAME's for that stride
+        super().__init__(in_ch, out_ch, kernel, stride=2, padding=0, groups=groups, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         after = (self.kernel_size[0] - 1) // 2
@@ -43,9 +44,10 @@ class SamePadConv2d(nn.Conv2d):
 
 
 def _depthwise(channels: int, kernel: int, stride: int) -> nn.Conv2d:
-    if stride == 1:  # an odd kernel at stride 1: SAME is symmetric
+    """Lite0's strides are 1 and 2; at stride 1 an odd kernel's SAME padding is symmetric."""
+    if stride == 1:
         return nn.Conv2d(channels, channels, kernel, padding=(kernel - 1) // 2, groups=channels, bias=False)
-    return SamePadConv2d(channels, channels, kernel, stride, groups=channels)
+    return SamePadConv2d(channels, channels, kernel, groups=channels)
 
 
 class MBConvBlock(nn.Module):
