@@ -170,16 +170,16 @@ def folder_summary(plan: FolderPlan) -> str:
     return f"{plan.folder}: {counted(len(plan.pairs), 'image')} to dream into {plan.output}{left}"
 
 
-def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path], None], check_image: Callable[[Any], None],
+def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path, Any], None], check_image: Callable[[Any], None],
                quiet: bool = False) -> tuple[int, list[str]]:
-    """Dream each planned image with ``dream_one(picture, output)``, after ``check_image(picture)`` (a picture too
-    small, or a neuron outside its maps, is skipped with the reason). Returns (images written, what was skipped).
+    """Dream each planned image with ``dream_one(picture, output, alpha)``, after ``check_image(picture)`` (a picture
+    too small, or a neuron outside its maps, is skipped with the reason). Returns (images written, what was skipped).
 
     Raises:
         Interrupted: Ctrl-C; the images written so far stay, the one under way is not written.
         OutputPathError: a write failed (a full disk); the images written before stay.
     """
-    from vis.engine import load_image
+    from vis.engine._images import load_image_alpha
 
     written, skipped = 0, []
     start = time.perf_counter()
@@ -190,7 +190,7 @@ def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path], None], check_i
                 typer.echo(f"kept {out}: written since this run began (by another run?)")
                 continue
             try:
-                picture = load_image(path)
+                picture, alpha = load_image_alpha(path)
                 check_image(picture)
             except (VisError, OSError) as e:  # unreadable, too small, a permission: the others go on
                 reason = e.strerror if isinstance(e, OSError) and e.strerror else e
@@ -200,7 +200,7 @@ def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path], None], check_i
             if not quiet:
                 typer.echo(f"[{index + 1}/{len(plan.pairs)}] {path}{_eta(start, index, len(plan.pairs))}", err=True)
             try:
-                dream_one(picture, out)
+                dream_one(picture, out, alpha)
             except OutputAppearedError as e:  # written while this one was dreamed
                 plan.kept.append(out)
                 typer.echo(f"kept {out}: written since this run began (by another run?); this dream is in {e.kept_in}")
@@ -239,8 +239,8 @@ def dream_folder(setup: DreamSetup, plan: FolderPlan, config: Any, max_size: Opt
     from vis.cli._dream_runs import run_image
     from vis.cli._dream_setup import check_positions
 
-    def dream_one(picture: Any, out: Path) -> None:
-        run_image(setup, picture, out, config, max_size, seed, plan.overwrite, quiet=quiet)
+    def dream_one(picture: Any, out: Path, alpha: Any) -> None:
+        run_image(setup, picture, out, config, max_size, seed, plan.overwrite, quiet=quiet, alpha=alpha)
 
     def check_image(picture: Any) -> None:
         sizes = network_inputs("image", picture.shape[:2], max_size, 0, config, None)

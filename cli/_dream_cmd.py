@@ -80,10 +80,10 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """DeepDream an image, a folder of images, a video file or a webcam (octaves, jitter, tiles, zoom, temporally
         coherent video)."""
-        from vis.engine import load_image
         from vis.engine._audio import NO_AUDIO, copy_audio
         from vis.engine._backend import check_backend
         from vis.engine._bench import peak_memory_mib
+        from vis.engine._images import load_image_alpha
         from vis.engine._video import VideoSourceError, WebcamSource, open_video, sniff_kind
         from vis.models import list_models
 
@@ -139,7 +139,7 @@ def register(app: VisTyper) -> None:
             webcam_on_cpu = kind == "webcam" and max_size is None and not runs_on_gpu(provider, backend)
             if webcam_on_cpu:
                 max_size = WEBCAM_CPU_MAX_SIZE
-            picture = load_image(input) if kind == "image" else None  # read once: for its size and the dream
+            picture, alpha = load_image_alpha(input) if kind == "image" else (None, None)  # read once
             input_shape = picture.shape[:2] if picture is not None else (source.height, source.width) if source else None
             input_sizes = []  # a folder's images are each checked as they come
             if input_shape is not None:
@@ -159,7 +159,7 @@ def register(app: VisTyper) -> None:
             if plan is not None:
                 typer.echo(dream_folder(setup, plan, config, max_size, seed, quiet, "octaves" in given))
             elif kind == "image" and not zoom_frames:
-                written = run_image(setup, picture, output, config, max_size, seed, overwrite, quiet)
+                written = run_image(setup, picture, output, config, max_size, seed, overwrite, quiet, alpha)
                 typer.echo(f"wrote {written}")
             elif kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
                 n, (w, h), dreamed = run_zoom(setup, picture, output, config, zoom_frames, zoom, fps, max_size, seed,

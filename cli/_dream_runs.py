@@ -80,12 +80,13 @@ class Progress:
 
 
 def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size: Optional[int], seed: Optional[int],
-              overwrite: bool, quiet: bool = False) -> Path:
-    """Dream ``image`` (HxWx3 float RGB, as loaded) into the image file ``output``."""
+              overwrite: bool, quiet: bool = False, alpha: Any = None) -> Path:
+    """Dream ``image`` (HxWx3 float RGB, as loaded) into the image file ``output``, with the input's ``alpha``
+    (HxW, or None) put back: a cut-out stays cut out (composited over white where the format has no alpha)."""
     import numpy as np
 
     from vis.engine._dream import dream, fit_max_size, octave_sizes
-    from vis.engine._images import check_output, write_image
+    from vis.engine._images import check_output, with_alpha, write_image
 
     check_output(output, overwrite)
     image = fit_max_size(image, max_size)
@@ -94,7 +95,7 @@ def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size
     out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step,
                 tile_progress=progress.tile)
     progress.end()
-    return write_image(output, out, overwrite)
+    return write_image(output, with_alpha(out, alpha), overwrite)
 
 
 def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: int, zoom: float, fps: float,

@@ -36,6 +36,38 @@ def load_image(path: str | Path) -> np.ndarray:
     Raises:
         InputFileError: the file is missing or is not a decodable image.
     """
+    return as_rgb(_decoded(path))
+
+
+def load_image_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`load_image`'s RGB and the image's alpha channel, HxW float32 in [0, 1] (None for an image without one,
+    or whose alpha is opaque everywhere), so that a dream of a cut-out can keep its transparency.
+
+    Raises:
+        InputFileError: the file is missing or is not a decodable image.
+    """
+    raw = _decoded(path)
+    alpha = None
+    if raw.ndim == 3 and raw.shape[2] == 4:
+        alpha = unit_floats(raw[..., 3], "alpha")
+        alpha = None if alpha.min() >= 1.0 else alpha
+    return as_rgb(raw), alpha
+
+
+def with_alpha(image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """HxWx3 ``image`` with ``alpha`` (any size: resized to the image's, as the image was) as a fourth channel;
+    ``image`` itself when there is no alpha."""
+    if alpha is None:
+        return image
+    height, width = image.shape[:2]
+    if alpha.shape != (height, width):
+        shrink = alpha.shape[0] > height
+        alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return np.dstack([image, np.clip(alpha, 0.0, 1.0).astype(image.dtype)])
+
+
+def _decoded(path: str | Path) -> np.ndarray:
+    """The pixels of an image file, upright, RGB(A) or grey, uint8, uint16 or float32 in [0, 1]."""
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"image not found: {path}")
@@ -61,7 +93,7 @@ def load_image(path: str | Path) -> np.ndarray:
         raw = raw[..., [2, 1, 0, 3][: raw.shape[2]]]  # OpenCV's BGR(A)
     if raw.dtype not in (np.uint8, np.uint16):  # a float (or signed) TIFF may hold any values: taken as 0..1
         raw = np.clip(raw.astype(np.float32), 0.0, 1.0)
-    return as_rgb(raw)
+    return raw
 
 
 @contextmanager

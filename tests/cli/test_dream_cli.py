@@ -55,6 +55,37 @@ def test_image_to_image_reports_memory(tmp_path, sample_photo) -> None:
     assert again.exit_code == 2 and "--overwrite" in again.output
 
 
+def cut_out(path: Path, size=(72, 96)) -> np.ndarray:
+    """A photo-like RGBA PNG whose right half is transparent and a band half so; returns its alpha (uint8)."""
+    rng = np.random.default_rng(3)
+    bgra = cv2.GaussianBlur(rng.integers(0, 255, (*size, 4), dtype=np.uint8), (0, 0), 2)
+    bgra[..., 3] = 255
+    bgra[:, size[1] // 2:, 3] = 0
+    bgra[:8, :, 3] = 128
+    cv2.imwrite(str(path), bgra)
+    return bgra[..., 3]
+
+
+def test_a_cut_out_keeps_its_transparency(tmp_path) -> None:
+    """An RGBA input's alpha goes back onto the dream (resized with it); where the format has none, the dream is
+    shown over white, as the input was dreamed."""
+    alpha = cut_out(tmp_path / "cut.png")
+    result = invoke(tmp_path / "cut.png", "-o", tmp_path / "d.png", "--seed", "1", *FAST)
+    assert result.exit_code == 0, result.output
+    written = cv2.imread(str(tmp_path / "d.png"), cv2.IMREAD_UNCHANGED)
+    assert written.shape == (72, 96, 4) and np.array_equal(written[..., 3], alpha)
+    assert np.abs(written[..., :3].astype(int) - 255).max() > 40  # the transparent half was dreamed, not left white
+    small = invoke(tmp_path / "cut.png", "-o", tmp_path / "s.webp", "--max-size", "48", *FAST)
+    assert small.exit_code == 0, small.output
+    shrunk = cv2.imread(str(tmp_path / "s.webp"), cv2.IMREAD_UNCHANGED)
+    assert shrunk.shape == (36, 48, 4)
+    assert np.abs(shrunk[..., 3].astype(int) - cv2.resize(alpha, (48, 36), interpolation=cv2.INTER_AREA)).max() <= 1
+    flat = invoke(tmp_path / "cut.png", "-o", tmp_path / "d.jpg", "--seed", "1", *FAST)
+    assert flat.exit_code == 0, flat.output
+    jpeg = cv2.imread(str(tmp_path / "d.jpg"))
+    assert jpeg.shape == (72, 96, 3) and jpeg[10:, 52:].min() >= 245  # the clear half over white
+
+
 def test_demo_into_a_folder_then_again(tmp_path) -> None:
     """The README's first command: the bundled photo dreamed with real weights, an image and a 12-frame zoom."""
     folder = tmp_path / "out"

@@ -61,6 +61,18 @@ def test_a_folder_dreams_into_a_folder_of_the_same_shape(tmp_path, photos) -> No
     np.testing.assert_array_equal(cv2.imread(str(single)), cv2.imread(str(out / "sub" / "b.png")))
 
 
+def test_a_cut_out_in_a_folder_keeps_its_transparency(tmp_path, sample_photo) -> None:
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    bgra = cv2.cvtColor(cv2.resize(cv2.imread(str(sample_photo)), (64, 48)), cv2.COLOR_BGR2BGRA)
+    bgra[:, 40:, 3] = 0
+    cv2.imwrite(str(folder / "logo.png"), bgra)
+    result = invoke(folder, "-o", tmp_path / "dreams", *FAST)
+    assert result.exit_code == 0, result.output
+    dreamed = cv2.imread(str(tmp_path / "dreams" / "logo.png"), cv2.IMREAD_UNCHANGED)
+    assert dreamed.shape == (48, 64, 4) and np.array_equal(dreamed[..., 3], bgra[..., 3])
+
+
 def test_names_that_would_meet_get_names_of_their_own(tmp_path, sample_photo, animation) -> None:
     """A still GIF becomes .png, and a grey-only .pgm too (a colour dream cannot be one), unless that name is taken
     by another image, whatever its case (U.GIF beside U.PNG meet on macOS and Windows)."""

@@ -72,6 +72,30 @@ def test_exif_orientation_keeps_alpha_and_16_bits(tmp_path) -> None:
     assert np.allclose(got[5, 3], [1, 0, 0]) and np.isclose(got.sum(), 1.0)  # the corner went to the bottom right
 
 
+def test_alpha_comes_apart_from_the_composited_colours(tmp_path) -> None:
+    """load_image_alpha gives load_image's RGB (over white) and the alpha in [0, 1]; an opaque alpha is no alpha."""
+    import cv2
+
+    from vis.engine._images import load_image_alpha, with_alpha
+
+    bgra = np.zeros((5, 7, 4), np.uint8)
+    bgra[..., 0] = 255  # blue
+    bgra[:, :3, 3] = 255
+    bgra[:, 3:, 3] = 51  # 0.2
+    cv2.imwrite(str(tmp_path / "cut.png"), bgra)
+    rgb, alpha = load_image_alpha(tmp_path / "cut.png")
+    assert np.array_equal(rgb, load_image(tmp_path / "cut.png"))
+    assert np.allclose(alpha[:, :3], 1.0) and np.allclose(alpha[:, 3:], 0.2)
+    assert np.allclose(rgb[0, 6], [0.8, 0.8, 1.0])  # 20% blue over white
+    bgra[..., 3] = 255
+    cv2.imwrite(str(tmp_path / "opaque.png"), bgra)
+    assert load_image_alpha(tmp_path / "opaque.png")[1] is None
+    assert load_image_alpha(tmp_path / "opaque.png")[0].shape == (5, 7, 3)
+    halved = with_alpha(np.zeros((3, 4, 3), np.float32), np.repeat(alpha, 2, axis=0)[:6, :])
+    assert halved.shape == (3, 4, 4) and halved.dtype == np.float32
+    assert with_alpha(rgb, None) is rgb
+
+
 @pytest.mark.parametrize("kind,match", [("missing", "not found"), ("text", "not a readable image")])
 def test_bad_images(image_files, kind, match) -> None:
     with pytest.raises(InputFileError, match=match):
