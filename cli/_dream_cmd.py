@@ -51,7 +51,7 @@ def register(app: VisTyper) -> None:
         step: float = typer.Option(d.step, "--step", help=f"Step size (8-bit pixel units, gradient / mean|g|; at most {MAX_STEP:g})."),
         jitter: int = typer.Option(d.jitter, "--jitter", min=0, help="Random roll per step, pixels (an image larger than --tile rolls by up to a tile instead, so seams move)."),
         tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
-        guide: Optional[Path] = typer.Option(None, "--guide", help=f"Guide image: dream towards its features (objective guide:LAYER; GoogLeNet's default layer is then inception3b, as in the seminar), taken with the long side at --max-size ({GUIDE_SIDE} when unset)."),
+        guide: Optional[Path] = typer.Option(None, "--guide", help=f"Guide image: dream towards its features (objective guide:LAYER; the layer is inception3b for GoogLeNet, as in the DeepDream seminar's guided dream, and the model's default layer for the others), taken with the long side at --max-size ({GUIDE_SIDE} when unset)."),
         max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help=f"Dream at most this long side (videos keep their size). Default: full size ({WEBCAM_CPU_MAX_SIZE} for a webcam on the CPU)."),
         seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed of the jitter: the same seed gives the same result."),
         zoom_frames: int = typer.Option(0, "--zoom-frames", min=0, help="Image input: dream, zoom, repeat this many frames into a video."),
@@ -60,7 +60,7 @@ def register(app: VisTyper) -> None:
         blend: float = typer.Option(v.blend, "--blend", help="Video: weight of the flow-warped previous dream (0 = no temporal coherence)."),
         iterations_per_frame: int = typer.Option(v.iterations_per_frame, "--iterations-per-frame", min=0, help="Video: steps per octave after the first frame."),
         octaves_per_frame: int = typer.Option(v.octaves_per_frame, "--octaves-per-frame", min=1, help="Video: octaves after the first frame."),
-        flow: str = typer.Option(v.flow, "--flow", help="Optical flow: dis (default, 2-3x faster), farneback or none."),
+        flow: str = typer.Option(v.flow, "--flow", help="Optical flow: dis (default, 1.8-3x faster than farneback), farneback or none."),
         flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
                                       "computed at, at least 16 (0 = the dream's size)."),
         max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all)."),

@@ -3,7 +3,7 @@
 ``_native_src/vis_ops.cc`` holds MaxPoolGrad and ReluGrad as ORT custom ops (see its header comment). The first CPU
 session that can use them compiles the file with the system's C++ compiler (about a second) into vis's cache
 directory; later sessions load the cached library. Without a compiler, or with ``VIS_NATIVE=0``, graphs run as
-exported (standard ONNX, 1.2-1.45x slower gradients for GoogLeNet), and nothing else changes.
+exported (standard ONNX, 1.2-1.56x slower gradients for GoogLeNet), and nothing else changes.
 """
 
 from __future__ import annotations
