@@ -49,6 +49,7 @@ class StyleProgress:
 
 MIN_SIDE = 16  # the smallest output or style image side: four poolings leave VGG-19 a map of 1
 MAX_SIDE = 4096  # the largest output or style image side: VGG-19's activations grow with the area
+MAX_LR = 1e3  # 1e38 overflowed Adam's first step into a traceback; above 1 a pixel saturates at once
 MAX_WEIGHT = 1e12  # loss weights: 1e40 overflowed the float32 loss into inf and wrote a black image
 
 
@@ -60,8 +61,9 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
         raise VisError(f"unknown init {config.init!r}; use one of {', '.join(INITS)}")
     if config.iterations < 1:
         raise VisError(f"iterations must be positive, got {config.iterations}")
-    if not (config.lr > 0 and math.isfinite(config.lr)):
-        raise VisError(f"--lr must be a positive number, got {config.lr:g}")
+    if not 0 < config.lr <= MAX_LR:  # NaN fails too
+        raise VisError(f"--lr must be above 0 and at most {MAX_LR:g} (Adam moves a pixel of 0..1 by about lr a step), "
+                       f"got {config.lr:g}")
     torch_device(config.device)
     scales = config.resolved_scales()
     if any(s < MIN_SIDE for s in scales):
@@ -72,7 +74,7 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
         raise VisError(f"style scale must be a positive number, got {config.style_scale}")
     if round(min(scales) * config.style_scale) < MIN_SIDE:
         raise VisError(f"--style-scale {config.style_scale:g} makes the style image {round(min(scales) * config.style_scale)}"
-                       f" px at {min(scales)} px: give at least {MIN_SIDE / min(scales):.2g} (VGG-19 needs {MIN_SIDE} px)")
+                       f" px at {min(scales)} px: give at least {math.ceil(MIN_SIDE / min(scales) * 100) / 100:g} (VGG-19 needs {MIN_SIDE} px)")
     largest = max(max(scales), round(max(scales) * config.style_scale))
     if largest > MAX_SIDE:
         raise VisError(f"a side of {largest} px (output or style image at --style-scale) is above {MAX_SIDE}: VGG-19's "
@@ -261,37 +263,15 @@ def style_transfer(
     scales = config.resolved_scales()
     result = np.empty((0, 0, 3), dtype=np.float32)
     for k, long_side in enumerate(scales):
-        content_s = resize_long_side(content, long_side)
-        h, w = content_s.shape[:2]
-        style_side = round(long_side * config.style_scale)
-        styles_s = [resize_long_side(np.asarray(s, dtype=np.float32).clip(0.0, 1.0), style_side) for s in styles]
-        if config.preserve_colors:
-            styles_s = [_luminance(s, like=content_s) for s in styles_s]
-            content_net = _luminance(content_s)
-        else:
-            content_net = content_s
-        with torch.no_grad():
-            # the image being painted has the content's size and passes every layer: check them all on it
-            content_target = _features(model, content_net, layers, "the content", device)[0]
-            grams = [torch.zeros(1, device=device)] * n_layers  # broadcasts to C x C on the first add
-            for weight, style in zip(blend, styles_s):
-                feats = _features(model, style, list(config.style_layers), "a style image", device)
-                for name, f in zip(config.style_layers, feats):
-                    if f.dim() != 4:
-                        raise VisError(f"style layer {name} has no spatial maps (its output is {tuple(f.shape[1:])}); "
-                                       "a Gram matrix needs a convolution layer, e.g. conv4_1")
-                grams = [g + float(weight) * gram(f) for g, f in zip(grams, feats)]
-
-        if k == 0:
-            if config.init == "content":
-                start = content_net
-            else:
-                rng = np.random.default_rng(config.seed)
-                start = rng.random((h, w, 3), dtype=np.float32)
-                if config.preserve_colors:
-                    start = np.repeat(start.mean(axis=2, keepdims=True), 3, axis=2)
-        else:
-            start = cv2.resize(result, (w, h), interpolation=cv2.INTER_CUBIC).clip(0.0, 1.0)
+        try:
+            content_target, grams, start = _scale_targets(model, content, styles, config, k, long_side, blend, result,
+                                                          device)
+        except KeyboardInterrupt:  # between two scales: the finished one is kept
+            if k == 0:
+                raise
+            raise StyleInterrupted(_finished(result, content, config), f"the start of scale {k + 1}/{len(scales)} "
+                                   f"(scale {k} finished)") from None
+        h, w = start.shape[:2]
         image = _to_tensor(start, device).requires_grad_(True)
 
         count = 0
@@ -329,6 +309,47 @@ def style_transfer(
             raise StyleInterrupted(_finished(_as_image(image), content, config), where) from None
         result = _as_image(image)
     return _finished(result, content, config)
+
+
+def _scale_targets(model: torch.nn.Module, content: np.ndarray, styles: Sequence[np.ndarray], config: StyleConfig, k: int,
+                   long_side: int, blend: np.ndarray, result: np.ndarray,
+                   device: torch.device) -> tuple[torch.Tensor, list[torch.Tensor], np.ndarray]:
+    """Scale ``k``'s content features, blended style Grams and starting image (the content or noise at the first
+    scale, the previous ``result`` resized after)."""
+    n_layers = len(config.style_layers)
+    layers = [config.content_layer, *config.style_layers]
+    content_s = resize_long_side(content, long_side)
+    h, w = content_s.shape[:2]
+    style_side = round(long_side * config.style_scale)
+    styles_s = [resize_long_side(np.asarray(s, dtype=np.float32).clip(0.0, 1.0), style_side) for s in styles]
+    if config.preserve_colors:
+        styles_s = [_luminance(s, like=content_s) for s in styles_s]
+        content_net = _luminance(content_s)
+    else:
+        content_net = content_s
+    with torch.no_grad():
+        # the image being painted has the content's size and passes every layer: check them all on it
+        content_target = _features(model, content_net, layers, "the content", device)[0]
+        grams = [torch.zeros(1, device=device)] * n_layers  # broadcasts to C x C on the first add
+        for weight, style in zip(blend, styles_s):
+            feats = _features(model, style, list(config.style_layers), "a style image", device)
+            for name, f in zip(config.style_layers, feats):
+                if f.dim() != 4:
+                    raise VisError(f"style layer {name} has no spatial maps (its output is {tuple(f.shape[1:])}); "
+                                   "a Gram matrix needs a convolution layer, e.g. conv4_1")
+            grams = [g + float(weight) * gram(f) for g, f in zip(grams, feats)]
+
+    if k == 0:
+        if config.init == "content":
+            start = content_net
+        else:
+            rng = np.random.default_rng(config.seed)
+            start = rng.random((h, w, 3), dtype=np.float32)
+            if config.preserve_colors:
+                start = np.repeat(start.mean(axis=2, keepdims=True), 3, axis=2)
+    else:
+        start = cv2.resize(result, (w, h), interpolation=cv2.INTER_CUBIC).clip(0.0, 1.0)
+    return content_target, grams, start
 
 
 class StyleInterrupted(KeyboardInterrupt):

@@ -12,8 +12,9 @@ INITS = ("content", "noise")
 @dataclass(frozen=True)
 class StyleConfig:
     """Settings of :func:`style_transfer`: layers, size, iterations and L-BFGS after neural-style-pt; losses after the
-    thesis (content over 4 nH nW nF, style over 4 nF^2 (nH nW)^2, a mean absolute TV) on torchvision's normalised
-    input, so alpha, beta and the TV weight are on that scale, not neural-style-pt's 5 / 100 / 1e-3 (its Caffe
+    thesis (content over 4 nH nW nF, style over 4 nF^2 (nH nW)^2), plus a mean absolute total variation against
+    pixel noise, which the thesis has not (neural-style-pt has one), on torchvision's normalised input, so alpha,
+    beta and the TV weight are on that scale, not neural-style-pt's 5 / 100 / 1e-3 (its Caffe
     input is ~57x larger: a Gram term grows with its 4th power, a content term with its square).
 
     Attributes:

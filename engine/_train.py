@@ -5,6 +5,7 @@ LeCun et al. 1998, http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,6 +130,25 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return total_loss / n, correct / n
 
 
+MAX_LR = 10.0  # Adam's weight steps are about lr: beyond this a run only diverges (1e38 overflowed inside Adam)
+
+
+def check_lr(lr: float) -> None:
+    """Refuse a learning rate outside (0, :data:`MAX_LR`]."""
+    if not 0 < lr <= MAX_LR:  # NaN fails too
+        raise VisError(f"--lr must be above 0 and at most {MAX_LR:g}, got {lr:g} (the default is {TrainConfig.lr:g})")
+
+
+def _check_finite(model: torch.nn.Module, loss: float, epoch: int, lr: float) -> None:
+    """Refuse to go on from weights that overflowed: a diverged run would otherwise be saved as a checkpoint whose
+    every use fails later (batch norm's running variance at inf)."""
+    broken = not math.isfinite(loss) or any(
+        not bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+    if broken:
+        raise VisError(f"training diverged in epoch {epoch} (the loss or the weights are no longer finite numbers): "
+                       f"--lr {lr:g} is too large; the default is {TrainConfig.lr:g}")
+
+
 def train_lenet(
     config: TrainConfig = TrainConfig(),
     progress: Callable[[TrainProgress], None] | None = None,
@@ -152,6 +172,7 @@ def train_lenet(
 
     if (config.epochs is not None and config.epochs < 1) or config.batch_size < 1:
         raise VisError(f"epochs and batch size must be positive, got {config.epochs} and {config.batch_size}")
+    check_lr(config.lr)
     report = progress or (lambda _p: None)
     start = time.perf_counter()
     notes: list[str] = []
@@ -190,6 +211,7 @@ def train_lenet(
             correct += int((logits.detach().argmax(1) == y).sum())
             report(TrainProgress("batch", epoch, epochs, step + 1, steps, loss_sum / seen, correct / seen))
         history.append((loss_sum / seen, correct / seen))
+        _check_finite(model, loss_sum / seen, epoch, config.lr)
         report(TrainProgress("epoch", epoch, epochs, steps, steps, *history[-1]))
     test_loss, test_acc = evaluate(model, x_test, y_test)
     report(TrainProgress("eval", epochs, epochs, loss=test_loss, accuracy=test_acc))

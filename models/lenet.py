@@ -3,6 +3,12 @@
 28x28 grey input zero-padded to 32x32, conv 6@5x5 -> BN -> tanh -> maxpool 2 -> conv 16@5x5 -> BN -> tanh ->
 maxpool 2 -> dropout -> dense 400 -> 120 -> 84 -> 10 (tanh hidden, logits out).
 LeCun et al. 1998, http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf
+
+Where it departs from the listing's Keras code, it follows the thesis's text and LeCun's network, which the listing
+cannot run as printed: ZeroPadding2D((4, 4)) would make 36x36, not the 32x32 the text describes (vis pads by 2);
+after the second BN the listing has no tanh, pool or flatten, so its dense layers would act on a 4-D map; and its
+binary_crossentropy loss is for two classes, so training uses categorical cross-entropy (engine/_train.py; Adam at
+2e-3, where Keras's default is 1e-3).
 """
 
 from __future__ import annotations

@@ -81,6 +81,19 @@ def test_train_lenet_from_idx_folder(app: VisTyper, mnist_dir: Path, tmp_path: P
     _fails(runner.invoke(app, ["train", "lenet", "--data", str(mnist_dir), "-o", str(out)]), "exists", "--overwrite")
 
 
+def test_a_run_at_chance_level_says_so(app: VisTyper, tmp_path: Path, monkeypatch) -> None:
+    import vis.engine._train as train_module
+
+    def learned_nothing(config, progress=None):
+        state = get_model("lenet5", weights="random").state_dict()
+        return train_module.TrainResult(state, "stand-in digits", 1, 0.1, 2.3, 0.1, [(2.3, 0.1)], [])
+
+    monkeypatch.setattr(train_module, "train_lenet", learned_nothing)
+    result = runner.invoke(app, ["train", "lenet", "-o", str(tmp_path / "x.pt"), "--lr", "5", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "note: 10% is chance level for ten digits: the network learned nothing; a smaller --lr (default 0.002)" in result.output
+
+
 def test_train_lenet_bad_data(app: VisTyper, mnist_dir: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "x.pt")
     _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "nope"), "-o", out]), "not found")
@@ -98,10 +111,10 @@ def test_train_lenet_bad_data(app: VisTyper, mnist_dir: Path, tmp_path: Path) ->
     assert not Path(out).exists()
 
 
-@pytest.mark.parametrize("extra, words", [(["--device", "tpu9"], ["unknown device"]), (["--lr", "0"], ["--lr must be positive"]),
+@pytest.mark.parametrize("extra, words", [(["--device", "tpu9"], ["unknown device"]), (["--lr", "0"], ["--lr must be above 0"]),
                                          *([(["--device", "xpu"], ["has no xpu device"])]  # torch raised in training
                                            if not torch.xpu.is_available() else []),
-                                         (["--lr", "-1"], ["--lr must be positive"])])
+                                         (["--lr", "-1"], ["--lr must be above 0"]), (["--lr", "1e38"], ["at most 10"])])
 def test_train_lenet_bad_settings_fail_before_the_data(app: VisTyper, tmp_path: Path, extra, words) -> None:
     # --data names no folder: had the settings not failed first, the message would be about the data
     _fails(runner.invoke(app, ["train", "lenet", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "x.pt"), *extra]),
@@ -141,7 +154,7 @@ def test_style_runs_with_options(app: VisTyper, images: dict[str, Path], tmp_pat
     (["--weights", "nothing.pt"], ["not found"]),
     (["--device", "bogus"], ["unknown device 'bogus'"]),
     (["--device", "cuda:7"] if torch.cuda.is_available() else ["--device", "cuda"], ["--device cuda"]),
-    (["--lr", "0"], ["lr must be a positive number"]),
+    (["--lr", "0"], ["--lr must be above 0 and at most 1000"]),
     (["--lr", "5"], ["--lr is Adam's learning rate; lbfgs sets its own steps"]),  # it was ignored
     (["--style-scale", "inf"], ["--style-scale must be a finite number, got inf"]),
     (["--style-weights", "nan"], ["--style-weights must be finite numbers"]),  # a NaN blend painted garbage
@@ -180,7 +193,7 @@ def test_a_mistake_is_reported_before_an_existing_output(app: VisTyper, images: 
     checkpoint, painting = tmp_path / "old.pt", tmp_path / "old.png"
     checkpoint.write_bytes(b"kept")
     painting.write_bytes(b"kept")
-    _fails(runner.invoke(app, ["train", "lenet", "-o", str(checkpoint), "--lr", "0"]), "--lr must be positive")
+    _fails(runner.invoke(app, ["train", "lenet", "-o", str(checkpoint), "--lr", "0"]), "--lr must be above 0")
     _fails(runner.invoke(app, ["train", "lenet", "-o", str(checkpoint), "--data", str(tmp_path), "--no-download"]),
            "--no-download does nothing with --data")
     _fails(runner.invoke(app, ["style", str(images["content"]), str(tmp_path / "none.jpg"), "-o", str(painting)]),

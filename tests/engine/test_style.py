@@ -151,6 +151,9 @@ def test_preserve_colors_keeps_content_chroma(vgg: torch.nn.Module) -> None:
     # 16x12 pools to 2x1 at relu4_*: only relu5_1, past the fourth pooling, is empty (all six were named)
     (dict(size=16), 1, r"the content at 16x12 px is too small for relu5_1 \(the pooling"),
     (dict(size=16, style_scale=0.5), 1, r"--style-scale 0.5 makes the style image 8 px at 16 px: give at least 1 "),
+    (dict(size=153, style_scale=0.05), 1, r"give at least 0.11 "),  # 16/153 was shown as 0.1, which fails too
+    (dict(optimizer="adam", lr=1e38), 1, "--lr must be above 0 and at most 1000"),  # overflowed inside Adam
+    (dict(optimizer="adam", lr=float("nan")), 1, "--lr must be above 0"),
     (dict(size=64, style_scale=0.25, style_layers=("relu1_1", "relu5_1", "pool5")), 1,
      r"a style image at 16x16 px is too small for pool5 \("),  # the content (64x48) passes; relu5_1 is 1x1
     # nothing to optimise: the run wrote its start image back
@@ -164,6 +167,12 @@ def test_preserve_colors_keeps_content_chroma(vgg: torch.nn.Module) -> None:
 def test_bad_settings(vgg: torch.nn.Module, options: dict, n_styles: int, message: str) -> None:
     with pytest.raises(VisError, match=message):
         style_transfer(_content(), [_style()] * n_styles, StyleConfig(**options), vgg)
+
+
+def test_the_least_style_scale_a_message_names_is_enough() -> None:
+    from vis.engine._style import check_config
+
+    check_config(StyleConfig(size=153, style_scale=0.11), 1)
 
 
 def test_layers_and_weights_are_checked_without_the_model(tmp_path) -> None:
@@ -222,3 +231,25 @@ def test_ctrl_c_hands_back_the_image_so_far(vgg: torch.nn.Module, optimizer: str
     assert stop.value.image.shape == (36, 48, 3) and np.isfinite(stop.value.image).all()
     want = rgb_to_ycrcb(resize_long_side(_content(), 48))[..., 1:]  # the colours are preserved as at the end
     assert np.abs(rgb_to_ycrcb(stop.value.image)[..., 1:] - want).mean() < 0.02
+
+
+def test_ctrl_c_between_scales_keeps_the_finished_one(vgg: torch.nn.Module, monkeypatch) -> None:
+    """A Ctrl-C while the next scale's targets are computed hands back the last finished scale, not nothing."""
+    import vis.engine._style as style_module
+
+    calls = {"n": 0}
+    features = style_module._features
+
+    def stop_at_the_second_scale(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # scale 1: content, style; scale 2: content
+            raise KeyboardInterrupt
+        return features(*args, **kwargs)
+
+    monkeypatch.setattr(style_module, "_features", stop_at_the_second_scale)
+    config = StyleConfig(scales=(32, 48), iterations=2, weights="random")
+    with pytest.raises(style_module.StyleInterrupted) as stop:
+        style_transfer(_content(), [_style()], config, model=vgg)
+    assert stop.value.where == "the start of scale 2/2 (scale 1 finished)"
+    assert stop.value.image.shape == (24, 32, 3) and np.isfinite(stop.value.image).all()
+    assert np.abs(stop.value.image - resize_long_side(_content(), 32)).mean() > 1e-4  # painted, not the content

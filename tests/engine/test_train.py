@@ -99,10 +99,25 @@ def test_train_is_seeded(small_data: MnistData) -> None:
     assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
 
 
-@pytest.mark.parametrize("config", [TrainConfig(epochs=0), TrainConfig(batch_size=0)])
-def test_train_bad_config(config: TrainConfig, small_data: MnistData) -> None:
-    with pytest.raises(VisError, match="positive"):
+@pytest.mark.parametrize("config, message", [(TrainConfig(epochs=0), "positive"), (TrainConfig(batch_size=0), "positive"),
+                                             (TrainConfig(lr=1e38), "--lr must be above 0 and at most 10,"),
+                                             (TrainConfig(lr=0.0), "--lr must be above 0")])
+def test_train_bad_config(config: TrainConfig, message: str, small_data: MnistData) -> None:
+    with pytest.raises(VisError, match=message):
         train_lenet(config, data=small_data)
+
+
+def test_weights_that_overflowed_stop_the_run() -> None:
+    """A diverged run is refused, not saved as a checkpoint whose every use fails (batch norm's variance at inf)."""
+    from vis.engine._train import _check_finite
+
+    model = get_model("lenet5", weights="random")
+    _check_finite(model, 0.5, 1, 2e-3)
+    with pytest.raises(VisError, match="training diverged in epoch 3 .* --lr 5 is too large; the default is 0.002"):
+        _check_finite(model, float("nan"), 3, 5.0)
+    model.state_dict()["bn1.running_var"][0] = float("inf")
+    with pytest.raises(VisError, match="training diverged"):
+        _check_finite(model, 0.5, 1, 5.0)
 
 
 @pytest.mark.slow
