@@ -192,16 +192,16 @@ def register(app: VisTyper) -> None:
                                "dream was made (the newest frame is always the one dreamed)")
                 kept = (f"{output} holds the {counted(done, 'frame')} done" if output is not None
                         else f"{counted(done, 'frame')} dreamed")
+                if kind == "video" and output is not None and not source.animated:  # an image format has no sound
+                    report = copy_audio(input, output)  # a cut input's too: the sound of the frames there were
+                    if not (quiet and report == NO_AUDIO):
+                        typer.echo(report)
                 if source.truncated:
                     raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
                                            f"(truncated or corrupt); {kept}")
                 if source.lost:  # the camera ended the run, not the user
                     raise VideoSourceError(f"webcam {webcam} {source.lost} after {counted(source.frames_read, 'frame')} "
                                            f"(unplugged, or taken by another program?); {kept}")
-                if kind == "video" and output is not None and not source.animated:  # an image format has no sound
-                    report = copy_audio(input, output)
-                    if not (quiet and report == NO_AUDIO):
-                        typer.echo(report)
         finally:
             if source is not None:
                 source.close()

@@ -34,14 +34,18 @@ _LONGEST_DELAY_CS = 65535  # a GIF's delay field: 16 bits of hundredths
 _FINEST_STEP_MS = 10  # the grid of a variable-delay animation: at most 100 fps
 
 
+_ANIMATION_FORMATS = frozenset({"GIF", "PNG", "WEBP"})  # Pillow's names; a PNG with frames is an APNG
+
+
 def is_animated(path: str | Path) -> bool:
-    """Whether ``path`` is an image file with more than one frame (GIF, APNG, WebP); False for anything Pillow
-    cannot open."""
+    """Whether ``path`` is an animation: a GIF, APNG or WebP with more than one frame. False for anything Pillow
+    cannot open, and for the other images Pillow finds frames in, which are pictures, not animations: a camera's
+    JPEG holding a preview or an HDR gain map as a second picture (MPO), a TIFF with pages or a thumbnail."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with open_picture(path) as picture:
-            return bool(getattr(picture, "is_animated", False))
+            return picture.format in _ANIMATION_FORMATS and bool(getattr(picture, "is_animated", False))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
 

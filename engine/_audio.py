@@ -77,13 +77,36 @@ def copy_audio(source: str | Path, video: str | Path) -> str:
         os.replace(tmp, video)
         return f"audio copied from the input ({muxer})"
     except Exception as e:  # noqa: BLE001 - the video itself is fine; report and keep it
-        return f"audio not copied ({type(e).__name__}: {e}); the video has no sound"
+        return f"audio not copied: {_why_not(e, source, video)}; the video has no sound"
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def _why_not(error: Exception, source: Path, video: Path) -> str:
+    """A failed copy in words: FFmpeg's own errors name a temporary file and say little more than "Invalid
+    argument", which is what a container says of a sound it cannot hold (Opus in .mov or .avi)."""
+    if isinstance(error, RuntimeError):
+        return str(error)
+    av = import_av()
+    refused = isinstance(error, ValueError) and "does not support" in str(error)  # PyAV's own check
+    if refused or (av is not None and isinstance(error, av.error.FFmpegError)):
+        try:
+            with av.open(str(source)) as c:
+                codecs = ", ".join(sorted({a.codec_context.name for a in c.streams.audio}))
+        except Exception:  # noqa: BLE001 - the report goes on without the codec's name
+            codecs = "its"
+        said = getattr(error, "strerror", None) or "refused"
+        return f"a {video.suffix.lower()} file does not take the input's {codecs} sound ({said}); .mkv takes any"
+    return f"{type(error).__name__}: {error}"
+
+
 def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
+    """Write ``video``'s stream and ``source``'s audio into ``out_path``.
+
+    Raises:
+        RuntimeError: nothing of the sound falls within the dreamed frames, or the video stream came out empty.
+    """
     import av
 
     with av.open(str(video)) as vin, av.open(str(source)) as ain, av.open(str(out_path), "w") as out:
@@ -92,6 +115,9 @@ def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
         pairs = [(vs, ov)]
         for a in ain.streams.audio:
             pairs.append((a, out.add_stream_from_template(a)))
+        # the dream starts at 0, the input's first frame maybe later (an MPEG-TS clock starts near 1.4 s, a clip cut
+        # from a recording where it was cut): the sound moves back by as much, to stay with the pictures
+        lead = _first_frame_time(ain)
         # the sound stops where the (possibly shorter: --max-frames) video does; Matroska stores no stream
         # duration, so it is also read off the video's last packet
         end = float(vs.duration * vs.time_base) if vs.duration else None
@@ -99,16 +125,43 @@ def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
         # AVI has no times before 0: an AAC priming packet (pts < 0) would make FFmpeg shift every stream, the video
         # by a frame. Other containers keep it (their decoders need it for the first samples).
         drop_early = out_path.suffix.lower() == ".avi"
+        counts = {"video": 0, "audio": 0}
         for src, dst in pairs:
             container = vin if src is vs else ain
+            shift = 0 if src is vs else round(lead / src.time_base)
             for packet in container.demux(src):
-                if packet.dts is None:
+                if packet.size == 0 or packet.pts is None:  # the demuxer's closing empty packet
                     continue
-                if drop_early and src is not vs and packet.pts is not None and packet.pts < 0:
+                if packet.dts is None:  # FFmpeg reads some short H.264 Matroska files without decoding times;
+                    packet.dts = packet.pts  # vis writes no B-frames, so they are the presentation times
+                if shift:
+                    packet.pts -= shift
+                    packet.dts -= shift
+                    if (packet.pts + (packet.duration or 0)) * src.time_base <= -_PRE_ROLL:
+                        continue  # sound from before the first frame
+                if drop_early and src is not vs and packet.pts < 0:
                     continue
-                if src is vs and packet.pts is not None:
+                if src is vs:
                     video_end = max(video_end, float((packet.pts + (packet.duration or 0)) * src.time_base))
-                if src is not vs and packet.pts is not None and float(packet.pts * src.time_base) > (end or video_end):
+                elif float(packet.pts * src.time_base) > (end or video_end):
                     break
                 packet.stream = dst
                 out.mux(packet)
+                counts["video" if src is vs else "audio"] += 1
+    if not counts["video"]:
+        raise RuntimeError("the video stream came back empty")
+    if not counts["audio"]:
+        raise RuntimeError("none of the input's sound falls within the dreamed frames")
+
+
+_PRE_ROLL = 0.1  # seconds of sound before the first frame that are kept: an AAC or Opus priming packet lies there
+
+
+def _first_frame_time(container: Any) -> float:
+    """When the input's video starts, in seconds on the file's clock (0 without a video stream or a start time)."""
+    if not container.streams.video:
+        return 0.0
+    stream = container.streams.video[0]
+    if stream.start_time is None:
+        return 0.0
+    return max(0.0, float(stream.start_time * stream.time_base))

@@ -6,6 +6,7 @@ Frames are HxWx3 float32 RGB in [0, 1] on the vis side; OpenCV's BGR uint8 stays
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import threading
 import time
@@ -80,6 +81,10 @@ class VideoSource(ClosedOnExit):
         ok, first = self._cap.read()
         if not ok or first is None:
             self.close()
+            codec = _undecoded_codec(self.path)
+            if codec:
+                raise VideoSourceError(f"cannot decode {self.path}: its video is {codec}, which OpenCV's FFmpeg "
+                                       f"does not decode here; convert it first (ffmpeg -i IN -c:v libx264 OUT.mp4)")
             raise VideoSourceError(f"video has no frames: {self.path}")
         self._first: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
@@ -138,12 +143,61 @@ class VideoSource(ClosedOnExit):
             return False
         expected = self.frame_count - self._uncounted
         if self.variable_rate:
-            return self._times[-1] - self._times[0] < (expected - 2) / self.fps
-        return self.frames_read < expected - 1
+            short = self._times[-1] - self._times[0] < (expected - 2) / self.fps
+        else:
+            short = self.frames_read < expected - 1
+        return short and not _whole(self.path, self.frames_read, self.fps)
 
     def close(self) -> None:
         self._cap.release()
         self._name.close()
+
+
+def _whole(path: Path, frames_read: int, fps: float) -> bool:
+    """Whether a video that gave fewer frames than announced is whole all the same: its packets reach the end the
+    container announces (a cut file's stop short of it) and the video's own packets were all decoded. The count was
+    then too high: Matroska's is its duration times the rate, and the duration covers sound that runs on after the
+    pictures; a clip trimmed without re-encoding counts the frames before the cut, which it marks to be discarded.
+    False without PyAV, or where it cannot read the file."""
+    av = import_av()
+    if av is None:
+        return False
+    try:
+        with av.open(str(path)) as container:
+            if not container.duration:
+                return False
+            start, length = (container.start_time or 0) / 1e6, container.duration / 1e6
+            video = container.streams.video[0]
+            announced = int(video.frames or 0)  # an AVI's header count, where FFmpeg takes a cut file's duration
+            end, shown, packets = start, 0, 0  # from the packets that are left
+            for packet in container.demux():
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+                if packet.stream is video:
+                    packets += 1
+                    shown += not packet.is_discard
+    except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: a file it cannot read through is no whole one
+        return False
+    reaches_end = end - start >= length - max(2.0 / fps, 0.1)
+    return reaches_end and packets >= announced - 1 and frames_read >= shown - 1
+
+
+def _undecoded_codec(path: Path) -> str | None:
+    """The codec's name (AV1, ...) of a video whose stream holds packets OpenCV could not decode a frame of; None
+    where it holds none (a video with no frames), or without PyAV."""
+    av = import_av()
+    if av is None:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            codec = stream.codec_context.codec
+            name = getattr(codec, "canonical_name", None) or codec.name  # "av1", where the decoder is "libdav1d"
+            has_packets = any(packet.size for packet in itertools.islice(container.demux(stream), 8))
+    except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: nothing more to say
+        return None
+    return name.upper() if has_packets else None
 
 
 class _Container(NamedTuple):
@@ -539,6 +593,10 @@ def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+_UNREAD_STILL_SUFFIXES = frozenset({".heic", ".heif"})
+_SOUND_SUFFIXES = frozenset({".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus", ".wma"})
+
+
 def sniff_kind(path: str | Path) -> str:
     """``"image"`` or ``"video"`` by trying to decode the file (the suffix only breaks ties). An animated image (GIF,
     APNG, WebP with more than one frame) is a video; open it with :func:`open_video`.
@@ -567,6 +625,12 @@ def sniff_kind(path: str | Path) -> str:
                 return "image"
         if signed:  # an image format that does not decode: FFmpeg may still show a torn frame
             raise InputFileError(f"not a readable image (cut short or corrupt?): {path}")
+        suffix = path.suffix.lower()
+        if suffix in _UNREAD_STILL_SUFFIXES:  # FFmpeg opens them: a still would be dreamed as a one-frame video
+            raise InputFileError(f"vis cannot read {suffix[1:].upper()} images (OpenCV has no decoder for them): "
+                                 f"convert {path.name} to JPEG or PNG first")
+        if suffix in _SOUND_SUFFIXES:  # FFmpeg shows a song's cover picture as a video stream of one frame
+            raise InputFileError(f"{path} is a sound file: vis dreams images and videos")
     with opencv_name(path) as name:
         cap = cv2.VideoCapture(name)
         try:

@@ -214,15 +214,16 @@ def test_an_image_it_may_not_read_is_skipped(tmp_path, photos, monkeypatch) -> N
     """A permission (OpenCV's reader raises it; root, as in CI, may read anything, so it is raised here)."""
     import errno
 
-    import vis.engine
-    from vis.engine._images import load_image
+    import vis.engine._images as images
+
+    load = images.load_image_alpha
 
     def guarded(path):
         if Path(path).name == "a.jpg":
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return load_image(path)
+        return load(path)
 
-    monkeypatch.setattr(vis.engine, "load_image", guarded, raising=False)
+    monkeypatch.setattr(images, "load_image_alpha", guarded)
     result = invoke(photos, "-o", tmp_path / "dreams", *FAST)
     assert result.exit_code == 2 and "skipped a.jpg: Permission denied" in result.output, result.output
     assert (tmp_path / "dreams" / "c.png").exists() and not (tmp_path / "dreams" / "a.jpg").exists()
