@@ -35,6 +35,7 @@ def register(app: VisTyper) -> None:
         step: bool = typer.Option(False, "--step", help="Write the fused DeepDream ascent step (needs --objective)."),
         onnx_file: Optional[Path] = typer.Option(None, "--onnx", help="Differentiate this ONNX file instead of a vis model (objective layers are its tensor names)."),
         tensorrt_safe: bool = typer.Option(False, "--tensorrt-safe", help="Gradient variant without MaxPool indices or scatter reductions."),
+        value_range: Optional[str] = typer.Option(None, "--value-range", help="With --onnx and --step: the pixel values the file's model takes, LO,HI (default 0,1; e.g. 0,255 or -1,1); the step clips the image to them."),
         opset: int = typer.Option(17, "--opset", min=13, max=21, help="ONNX opset version."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
@@ -62,9 +63,14 @@ def register(app: VisTyper) -> None:
         ignored = [flag for name, flag in (("weights", "-w/--weights"), ("opset", "--opset")) if name in given_options(ctx)]
         if onnx_file is not None and ignored:
             raise VisError(f"{' and '.join(ignored)} cannot apply to --onnx: the file's own weights and opset are used")
+        if value_range is not None and (onnx_file is None or not step):
+            raise VisError("--value-range sets the range the --step graph of an --onnx file clips to; a vis model "
+                           "has its own" if onnx_file is None else "--value-range needs --step: only the step clips")
+        pixel_range = parse_value_range(value_range)
         variant = "tensorrt_safe" if tensorrt_safe else "fast"
         if objective:
-            proto = _gradient_export(model, onnx_file, objective, weights, variant, step, opset, output, overwrite)
+            proto = _gradient_export(model, onnx_file, objective, weights, variant, step, opset, output, overwrite,
+                                     pixel_range)
             outputs = ", ".join(o.name for o in proto.graph.output)
         else:
             names = resolve_layers(model, split_names(layers))  # fail on names before the slow part
@@ -81,7 +87,22 @@ def register(app: VisTyper) -> None:
         typer.echo(f"wrote {path} ({shown}): {inputs} -> {outputs}")
 
 
-def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, output, overwrite):
+def parse_value_range(text: Optional[str]) -> Optional[tuple[float, float]]:
+    """``--value-range LO,HI`` as two finite numbers, LO below HI; None when not given."""
+    if text is None:
+        return None
+    import math
+
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise VisError(f"--value-range takes two numbers LO,HI like 0,255, got {text!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise VisError(f"--value-range needs finite numbers with LO below HI, got {text!r}")
+    return lo, hi
+
+
+def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, output, overwrite, pixel_range=None):
     from vis.engine._images import check_output
     from vis.exporters._gradient import (
         gradient_graph, onnx_tensor_shapes, read_user_graph, step_graph, user_gradient_graph,
@@ -99,7 +120,18 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         check_output(output, overwrite)  # after the objective: a bad name is reported before an existing file
         proto = user_gradient_graph(user, objective, shapes, variant)
         _note_unchecked_positions(unchecked_neurons(objective, shapes), exported_model(user))
-        value_range = (0.0, 1.0)  # assumed, as vis's own graphs take: the step clips to it
+        exported_from = exported_model(user)
+        if pixel_range is not None:
+            value_range = pixel_range
+        elif exported_from is not None:  # a vis export takes its model's range
+            from vis.models import model_spec
+
+            value_range = model_spec(exported_from).preprocessing.value_range
+        else:
+            value_range = (0.0, 1.0)  # vis's own: a user's model may take 0..255 or normalised values
+            if step:
+                typer.echo("note: the step clips the image to 0..1, as vis's own graphs take it; for a model that "
+                           "takes other values give --value-range LO,HI (0,255; -1,1)")
     else:
         from vis.models import get_model, model_spec
 

@@ -187,6 +187,38 @@ def test_user_graph_with_a_flat_input(tmp_path) -> None:
     assert np.isclose(value, (x @ w)[0, 2], rtol=1e-5) and np.allclose(grad[0], w[:, 2], rtol=1e-5)
 
 
+def test_a_user_step_clips_to_the_range_its_model_takes(tmp_path) -> None:
+    """The step clips its image: to 0..1 by default, which it says, since a user's model may take 0..255 (an image
+    there came out clipped to 0..1 without a word); --value-range names the model's own range."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    kernel = numpy_helper.from_array(np.random.default_rng(0).standard_normal((2, 3, 3, 3)).astype(np.float32), "K")
+    _user_graph(tmp_path / "u.onnx", TensorProto.FLOAT, [1, 3, 8, 8], [helper.make_node("Conv", ["x", "K"], ["y"])],
+                [kernel])
+    x = np.linspace(0, 255, 192, dtype=np.float32).reshape(1, 3, 8, 8)
+    feeds = {"image": x, "shift": np.zeros(2, np.int64), "step_size": np.array(0, np.float32)}
+    default = runner.invoke(app, ["export", "--onnx", str(tmp_path / "u.onnx"), "--objective", "y", "--step", "-o",
+                                  str(tmp_path / "s01.onnx")])
+    assert default.exit_code == 0 and "note: the step clips the image to 0..1" in default.output, default.output
+    assert ort.InferenceSession(str(tmp_path / "s01.onnx")).run(None, feeds)[0].max() == 1.0
+    ranged = runner.invoke(app, ["export", "--onnx", str(tmp_path / "u.onnx"), "--objective", "y", "--step",
+                                 "--value-range", "0,255", "-o", str(tmp_path / "s255.onnx")])
+    assert ranged.exit_code == 0 and "note" not in ranged.output, ranged.output
+    assert np.array_equal(ort.InferenceSession(str(tmp_path / "s255.onnx")).run(None, feeds)[0], x)
+    for extra, message in [(["--value-range", "1,0"], "LO below HI"), (["--value-range", "0"], "two numbers LO,HI"),
+                           (["--value-range", "0,nan"], "finite numbers")]:
+        bad = runner.invoke(app, ["export", "--onnx", str(tmp_path / "u.onnx"), "--objective", "y", "--step", *extra,
+                                  "-o", str(tmp_path / "bad.onnx")])
+        assert bad.exit_code == 2 and message in bad.output, bad.output
+    no_step = runner.invoke(app, ["export", "--onnx", str(tmp_path / "u.onnx"), "--objective", "y", "--value-range",
+                                  "0,255", "-o", str(tmp_path / "bad.onnx")])
+    assert no_step.exit_code == 2 and "--value-range needs --step" in no_step.output
+    model = runner.invoke(app, ["export", "lenet5", "-w", "random", "--objective", "logits:1", "--step",
+                                "--value-range", "0,255", "-o", str(tmp_path / "bad.onnx")])
+    assert model.exit_code == 2 and "a vis model has its own" in model.output
+    assert not (tmp_path / "bad.onnx").exists()
+
+
 def test_user_graph_with_an_integer_input_is_refused_by_its_type(tmp_path) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
