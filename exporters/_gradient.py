@@ -105,22 +105,38 @@ def user_gradient_graph(user: onnx.ModelProto, objective: Objective, shapes: dic
 
 
 def prepare_user_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """A user's ONNX file with its (first) image input renamed ``image``, as every vis graph has it."""
+    """A user's ONNX file with its image input renamed ``image``, as every vis graph has it: its one input, or of
+    several the one float32 input of rank 4 (the others stay inputs of the gradient graph)."""
     proto = onnx.ModelProto.FromString(proto.SerializeToString())
     graph = proto.graph
     initializers = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
     if not inputs:
         raise VisError("the ONNX graph has no input to differentiate with respect to")
-    old = inputs[0].name
-    elem_type = inputs[0].type.tensor_type.elem_type
+    chosen = inputs[0]
+    if len(inputs) > 1:  # the image is the one float input of N, C, H, W: another may be a scale or a mask
+        images = [i for i in inputs if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+                  and len(i.type.tensor_type.shape.dim) == 4]
+        if len(images) != 1:
+            names = ", ".join(repr(i.name) for i in inputs)
+            raise VisError(f"the graph has {len(inputs)} inputs ({names}) and {len(images) or 'none'} of them "
+                           f"{'is' if len(images) == 1 else 'are'} a float32 image of rank 4 (N, C, H, W): vis "
+                           "differentiates with respect to one image; export the model with that one input")
+        chosen = images[0]
+    old = chosen.name
+    elem_type = chosen.type.tensor_type.elem_type
     if elem_type != onnx.TensorProto.FLOAT:
         kind = onnx.TensorProto.DataType.Name(elem_type).lower() if elem_type else "not a tensor"
         raise VisError(f"the graph's input {old!r} is {kind}: vis differentiates with respect to a float32 image "
                        "input; export the model with the float image as its input (before any Cast)")
     if old != INPUT_NAME:
-        inputs[0].name = INPUT_NAME
+        chosen.name = INPUT_NAME
         rename_uses(graph.node, old, INPUT_NAME)
+    if graph.input[0] is not chosen:  # first, where vis's graphs have it (and code that takes input 0 looks)
+        ordered = [chosen, *(i for i in graph.input if i is not chosen)]
+        copies = [onnx.ValueInfoProto.FromString(i.SerializeToString()) for i in ordered]
+        del graph.input[:]
+        graph.input.extend(copies)
     return proto
 
 

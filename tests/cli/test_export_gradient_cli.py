@@ -219,6 +219,31 @@ def test_a_user_step_clips_to_the_range_its_model_takes(tmp_path) -> None:
     assert not (tmp_path / "bad.onnx").exists()
 
 
+def test_of_several_inputs_the_image_is_the_one_differentiated(tmp_path) -> None:
+    """A scale input of shape [1] listed first was taken for the image (renamed so, grad of shape [1])."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    kernel = numpy_helper.from_array(np.random.default_rng(0).standard_normal((2, 3, 3, 3)).astype(np.float32), "K")
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"]), helper.make_node("Mul", ["c", "s"], ["y"])]
+    for second, refused in [([1], False), ([1, 3, 8, 8], True)]:
+        graph = helper.make_graph(nodes, "two", [helper.make_tensor_value_info("s", TensorProto.FLOAT, second),
+                                                 helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [kernel])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "two.onnx"))
+        out = tmp_path / "g.onnx"
+        result = runner.invoke(app, ["export", "--onnx", str(tmp_path / "two.onnx"), "--objective", "y", "-o", str(out),
+                                     "--overwrite"])
+        if refused:
+            assert result.exit_code == 2 and "the graph has 2 inputs ('s', 'x') and 2 of them are" in result.output
+            continue
+        assert result.exit_code == 0 and "image, s -> objective, grad" in result.output, result.output
+        x = np.random.default_rng(1).random((1, 3, 8, 8), dtype=np.float32)
+        value, grad = ort.InferenceSession(str(out)).run(None, {"image": x, "s": np.array([2.0], np.float32)})
+        t = torch.from_numpy(x).requires_grad_(True)
+        (2.0 * torch.nn.functional.conv2d(t, torch.tensor(onnx.numpy_helper.to_array(kernel)))).pow(2).mean().backward()
+        assert grad.shape == x.shape and np.allclose(grad, t.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
 def test_user_graph_with_an_integer_input_is_refused_by_its_type(tmp_path) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
