@@ -481,6 +481,10 @@ class _Context:
     def channel(self, layer: str, text: str, term: str) -> int:
         c = _integer(text, "channel", term)
         channels = self.table[layer][0] if self.table[layer] else 0
+        if not channels:  # a file's tensor whose shape ONNX inference leaves open (after a Pad with computed pads)
+            raise ObjectiveError(f"{term!r}: the channels of {layer} are not known from the file (ONNX shape "
+                                 f"inference leaves them open), so channel {c} cannot be checked; name the tensor "
+                                 "before or after it")
         span = f"{layer} has {channels} channels (0..{channels - 1})"
         if c < 0:
             raise ObjectiveError(f"channel {c} in {term!r} must be >= 0: {span}")

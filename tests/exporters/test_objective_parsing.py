@@ -239,3 +239,11 @@ def test_class_names_match_ignoring_case_when_one_class_does(spec, index) -> Non
 def test_a_class_name_matching_two_classes_but_for_case_is_refused() -> None:
     message = refused("class:CARDIGAN", "googlenet")
     assert "matches 'Cardigan' (264), 'cardigan' (474) except for case" in message
+
+
+def test_a_tensor_whose_channels_inference_leaves_open_is_named_so() -> None:
+    """It read "has 0 channels (0..-1)"; the whole tensor still works as an objective."""
+    with pytest.raises(ObjectiveError, match=re.escape("the channels of pad are not known from the file (ONNX shape "
+                                                       "inference leaves them open), so channel 1 cannot be checked")):
+        parse_objective_for_graph("pad:1", {"pad": (0, 0, 0)})
+    assert str(parse_objective_for_graph("pad", {"pad": (0, 0, 0)})) == "pad"
