@@ -16,6 +16,8 @@ Spec grammar (``parse_objective``): terms joined by ``+``/``-``, each optionally
 - ``tv`` / ``tv:0.1``         -lambda * mean squared difference of neighbouring pixels (total variation)
 - ``guide:inception3b``       guided dreaming (google/deepdream): every position is pulled toward the guide
                               feature with the largest dot product; the guide features are a graph input
+- ``[conv-1:0]:3``            a name holding a character of this grammar (``:+-*@,`` or a space: an ONNX file's
+                              tensor names) in brackets
 
 A leading ``-`` negates the first term (``-inception4c`` minimises it); otherwise every ``+``/``-`` must join two
 terms, and every ``:`` field must be filled (``tv`` alone takes the default weight, ``tv:`` is an error). A sign
@@ -147,7 +149,7 @@ class LayerObjective(Objective):
         return _batch_sum_of_means(g, g.op("Mul", [x, x]), self.rank)
 
     def __str__(self):
-        return self.layer
+        return shown_name(self.layer)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,7 +172,7 @@ class ChannelObjective(Objective):
         return _batch_sum_of_means(g, sliced, self.rank)
 
     def __str__(self):
-        return f"{self.layer}:{self.channel}"
+        return f"{shown_name(self.layer)}:{self.channel}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,7 +227,7 @@ class NeuronObjective(Objective):
 
     def __str__(self):
         pos = "" if self.y is None else f"{self.y},{self.x}"
-        return f"{self.layer}:{self.channel}@{pos}"
+        return f"{shown_name(self.layer)}:{self.channel}@{pos}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,7 +337,7 @@ class GuideObjective(Objective):
         return g.op("ReduceSum", [g.op("ReduceMean", [best], axes=[1], keepdims=0)], keepdims=0)
 
     def __str__(self):
-        return f"guide:{self.layer}"
+        return f"guide:{shown_name(self.layer)}"
 
 
 def guide_features(acts: torch.Tensor) -> torch.Tensor:
@@ -374,8 +376,38 @@ def _is_number_sign(spec: str, i: int) -> bool:
 
 
 def _operator_positions(spec: str) -> list[int]:
-    """Where the ``+``/``-`` that join terms are."""
-    return [i for i, ch in enumerate(spec) if ch in "+-" and not _is_number_sign(spec, i)]
+    """Where the ``+``/``-`` that join terms are (none inside a bracketed name)."""
+    masked = _masked(spec)
+    return [i for i, ch in enumerate(masked) if ch in "+-" and not _is_number_sign(masked, i)]
+
+
+# A tensor name holding a character the grammar uses (tf2onnx's "conv-1:0", torch's "onnx::Relu_5") is written in
+# brackets: [conv-1:0]:3
+_GRAMMAR_CHARS = re.compile(r"[:+\-*@,\[\]\s]")
+
+
+def _masked(text: str) -> str:
+    """``text`` with what lies inside brackets blanked out, so that the grammar's characters there are not read."""
+    out, inside = [], False
+    for ch in text:
+        if ch in "[]":
+            inside = ch == "["
+            out.append(ch)
+        else:
+            out.append("_" if inside else ch)
+    return "".join(out)
+
+
+def _partition(text: str, sep: str) -> tuple[str, str, str]:
+    """``str.partition`` at the first ``sep`` outside brackets."""
+    i = _masked(text).find(sep)
+    return (text, "", "") if i < 0 else (text[:i], sep, text[i + 1:])
+
+
+def shown_name(layer: str) -> str:
+    """A layer or tensor name as an objective spec writes it: in brackets where it holds a character of the
+    grammar."""
+    return f"[{layer}]" if _GRAMMAR_CHARS.search(layer) else layer
 
 
 def _split_terms(spec: str) -> list[tuple[float, str]]:
@@ -448,7 +480,7 @@ def _empty_field_hint(head: str) -> str:
 
 def _check_fields(body: str) -> None:
     """Every ':'-separated field of a term is filled: 'block10:' and ':3' are errors, not 'block10'."""
-    head, *fields = body.split(":")
+    head, *fields = _masked(body).split(":")
     if not head.strip():
         raise ObjectiveError(f"{body!r} has nothing before ':': give a layer, class, prob, l2, tv, guide or neuron")
     if any(not f.strip() for f in fields):
@@ -472,9 +504,17 @@ class _Context:
     no_logits_hint: str = "use LAYER:INDEX instead"
 
     def layer(self, name: str, term: str) -> str:
+        name = name.strip()
+        if len(name) > 1 and name[0] == "[" and name[-1] == "]":
+            name = name[1:-1]
         name = self.aliases.get(name, name)
         if name not in self.table:
             where = f" (in objective term {term!r})" if term.strip() != name else ""  # not the name twice
+            cut = [n for n in self.table if _GRAMMAR_CHARS.search(n) and n.startswith(name)]
+            if cut:  # "conv-1:0" was read as the terms conv and 1:0
+                raise ObjectiveError(f"unknown layer {name!r} of {self.name}{where}: a tensor name with one of "
+                                     f"':+-*@,' or a space goes in brackets, as {shown_name(cut[0])} or "
+                                     f"{shown_name(cut[0])}:CHANNEL")
             raise UnknownNameError(f"layer of {self.name}{where}", name, self.table)
         return name
 
@@ -560,7 +600,7 @@ def _position(text: str, body: str) -> tuple[int, int]:
 
 def _parse_term(body: str, ctx: _Context) -> Objective:
     _check_fields(body)
-    head, _, rest = body.partition(":")
+    head, _, rest = _partition(body, ":")
     if head in ("class", "prob"):
         return _class_term(head, rest, body, ctx)
     if head in ("l2", "tv"):
@@ -572,7 +612,7 @@ def _parse_term(body: str, ctx: _Context) -> Objective:
                                  "convolutional layer")
         return GuideObjective(layer)
     if head == "neuron":
-        layer_part, _, rest = rest.partition(":")
+        layer_part, _, rest = _partition(rest, ":")
         head, rest = layer_part, rest + ("" if "@" in rest else "@")
     layer = ctx.layer(head, body)
     shape = ctx.table[layer]

@@ -244,6 +244,31 @@ def test_of_several_inputs_the_image_is_the_one_differentiated(tmp_path) -> None
         assert grad.shape == x.shape and np.allclose(grad, t.grad.numpy(), rtol=1e-4, atol=1e-6)
 
 
+def test_a_tensor_name_with_the_grammars_characters_goes_in_brackets(tmp_path) -> None:
+    """tf2onnx names tensors "conv-1:0", torch's exporter "onnx::Relu_5": such a name was read as two terms and
+    could not be typed at all."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    kernel = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    _user_graph(tmp_path / "tf.onnx", TensorProto.FLOAT, [1, 3, 9, 9],
+                [helper.make_node("Conv", ["x", "K"], ["conv-1:0"]), helper.make_node("Relu", ["conv-1:0"], ["y"])],
+                [numpy_helper.from_array(kernel, "K")])
+    typed = runner.invoke(app, ["export", "--onnx", str(tmp_path / "tf.onnx"), "--objective", "conv-1:0:2",
+                                "-o", str(tmp_path / "g.onnx")])
+    assert typed.exit_code == 2 and "goes in brackets, as [conv-1:0] or [conv-1:0]:CHANNEL" in typed.output
+    result = runner.invoke(app, ["export", "--onnx", str(tmp_path / "tf.onnx"), "--objective", "[conv-1:0]:2 - 0.5*y",
+                                 "-o", str(tmp_path / "g.onnx")])
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(1).random((1, 3, 9, 9), dtype=np.float32)
+    value, grad = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"image": x})
+    t = torch.from_numpy(x).requires_grad_(True)
+    conv = torch.nn.functional.conv2d(t, torch.tensor(kernel))
+    want = conv[:, 2].mean() - 0.5 * conv.relu().pow(2).mean()
+    want.backward()
+    assert np.isclose(value, want.item(), rtol=1e-5) and np.allclose(grad, t.grad.numpy(), rtol=1e-4, atol=1e-7)
+    assert "[conv-1:0]:2" in {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}["vis.objective"]
+
+
 def test_user_graph_with_an_integer_input_is_refused_by_its_type(tmp_path) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
