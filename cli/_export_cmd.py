@@ -46,7 +46,7 @@ def register(app: VisTyper) -> None:
         if (model is None) == (onnx_file is None):
             raise VisError("give either a MODEL name or --onnx FILE")
         if output.suffix.lower() != ".onnx":
-            raise VisError(f"vis export writes ONNX: name the file .onnx, not {output.name}")
+            raise VisError(f"vis export writes ONNX: name the file .onnx, not {output.name or output}")
         if objective is not None and not objective.strip():
             raise VisError("--objective is empty: name what the gradient is of (e.g. a layer), or leave it out")
         if layers is not None and not split_names(layers):

@@ -75,6 +75,8 @@ def read_user_graph(path: Path) -> onnx.ModelProto:
     """
     if not path.exists():
         raise VisError(f"ONNX file not found: {path}")
+    if path.is_file() and path.stat().st_size == 0:  # protobuf reads 0 bytes as an empty model
+        raise VisError(f"not a readable ONNX file: {path} is empty (0 bytes)")
     try:
         proto = prepare_user_graph(onnx.load(str(path)))
     except VisError:

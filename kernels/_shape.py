@@ -80,7 +80,10 @@ def _slice(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[boo
     starts, ends = node.input[1], node.input[2]
     axes_name, steps_name = optional_input(node, 3), optional_input(node, 4)
     steps = ctx.value(steps_name) if steps_name else None
-    if steps_name and (steps is None or np.any(steps != 1)):
+    if steps_name and steps is None:  # computed while the graph runs (an Unsqueeze of a Constant, unfolded)
+        raise NotImplementedError("Slice whose steps are computed, not constant (simplify the file, e.g. with "
+                                  "onnxsim, or export it with constant folding)")
+    if steps_name and np.any(steps != 1):
         raise NotImplementedError("Slice with steps other than 1")
     if axes_name:
         axes_v = ctx.value(axes_name)

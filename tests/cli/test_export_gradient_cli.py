@@ -269,6 +269,21 @@ def test_a_tensor_name_with_the_grammars_characters_goes_in_brackets(tmp_path) -
     assert "[conv-1:0]:2" in {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}["vis.objective"]
 
 
+def test_a_slice_with_computed_steps_is_named_so(tmp_path) -> None:
+    """The steps were 1, made by an Unsqueeze of a Constant: the message said "steps other than 1"."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(np.array(1, np.int64))),
+             helper.make_node("Unsqueeze", ["one", "axis0"], ["steps"]),
+             helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"])]
+    consts = [numpy_helper.from_array(np.array(v, np.int64), n)
+              for n, v in [("axis0", [0]), ("starts", [1]), ("ends", [7]), ("axes", [3])]]
+    _user_graph(tmp_path / "s.onnx", TensorProto.FLOAT, [1, 3, 8, 8], nodes, consts)
+    result = runner.invoke(app, ["export", "--onnx", str(tmp_path / "s.onnx"), "--objective", "y", "-o",
+                                 str(tmp_path / "g.onnx")])
+    assert result.exit_code == 2 and "Slice whose steps are computed, not constant" in result.output, result.output
+
+
 def test_user_graph_with_an_integer_input_is_refused_by_its_type(tmp_path) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
@@ -289,6 +304,15 @@ def test_user_graph_refuses_settings_it_keeps_its_own_of(tmp_path, extra, flags)
     assert runner.invoke(app, ["export", "lenet5", "--weights", "random", "-o", str(inference)]).exit_code == 0
     result = runner.invoke(app, ["export", "--onnx", str(inference), "--objective", "logits:1", *extra, "-o", str(tmp_path / "g.onnx")])
     assert result.exit_code == 2 and f"{flags} cannot apply to --onnx" in result.output, result.output
+
+
+def test_an_empty_onnx_file_and_a_nameless_output_are_named(tmp_path) -> None:
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    empty = runner.invoke(app, ["export", "--onnx", str(tmp_path / "empty.onnx"), "--objective", "x", "-o",
+                                str(tmp_path / "o.onnx")])
+    assert empty.exit_code == 2 and "empty.onnx is empty (0 bytes)" in empty.output, empty.output
+    dot = runner.invoke(app, ["export", "lenet5", "-w", "random", "-o", "."])
+    assert dot.exit_code == 2 and "name the file .onnx, not ." in dot.output, dot.output
 
 
 def test_not_an_onnx_file(tmp_path) -> None:
