@@ -102,6 +102,7 @@ def user_gradient_graph(user: onnx.ModelProto, objective: Objective, shapes: dic
 
     proto = add_input_gradient(attach_objective(user, objective, shapes), objective=OBJECTIVE, grad_name=GRAD,
                                variant=variant)
+    set_metadata(proto, {"vis.variant": variant})  # as a vis model's gradient graph says which it is
     check(proto)
     return proto
 
