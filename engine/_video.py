@@ -362,6 +362,12 @@ _X264 = {"preset": "veryfast", "tune": "zerolatency", "crf": "20"}
 _QSCALE = {"flags": "+qscale", "global_quality": str(3 * 118)}  # fixed quantiser 3 (118 = FF_QP2LAMBDA)
 
 
+def _tag_bt601(context: Any) -> None:
+    """Tag an encoder's output as BT.601 in limited range (FFmpeg's enum values: 6 is SMPTE 170M, 1 is MPEG)."""
+    context.colorspace = context.color_primaries = context.color_trc = 6
+    context.color_range = 1
+
+
 class _PyAVWriter:
     """BGR uint8 frames -> PyAV encoder -> muxer; every frame is on disk (and readable) once the next one is written."""
 
@@ -379,6 +385,8 @@ class _PyAVWriter:
             self._stream.pix_fmt = pix_fmt
             # a keyframe a second keeps seeking cheap; kill-safety does not need it (fragments are per frame)
             self._stream.codec_context.gop_size = max(1, round(fps))
+            if pix_fmt == "yuv420p":  # say how the colours were made: FFmpeg converts RGB with BT.601, and a player
+                _tag_bt601(self._stream.codec_context)  # takes an untagged HD video for BT.709 (reds shift)
             self._container.start_encoding()  # opens the encoder and writes the header now: errors surface here
         except Exception:
             self._container.close()

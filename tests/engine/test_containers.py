@@ -183,3 +183,17 @@ def test_a_cut_input_keeps_the_sound_of_the_frames_it_had(tmp_path) -> None:
     assert result.exit_code == 2, result.output
     assert "audio copied from the input" in result.output and "(truncated or corrupt)" in result.output
     assert len(sound(out)) > 0
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
+def test_written_video_says_how_its_colours_were_made(tmp_path, suffix) -> None:
+    """FFmpeg turns RGB into YUV with BT.601; untagged, a player takes an HD video for BT.709 and shifts its reds."""
+    out = tmp_path / f"red{suffix}"
+    red = np.zeros((48, 64, 3), np.float32)
+    red[..., 0] = 1.0
+    with VideoSink(out, 10, (64, 48)) as sink:
+        sink.write(red)
+    with av.open(str(out)) as c:
+        context = c.streams.video[0].codec_context
+        tags = (context.colorspace, context.color_primaries, context.color_trc, context.color_range)
+    assert tags == (6, 6, 6, 1)  # SMPTE 170M (BT.601), limited range
