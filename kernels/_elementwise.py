@@ -94,6 +94,21 @@ def _hard_sigmoid(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Seque
     return [ctx.op("Mul", [g, ctx.scalar(alpha, y)])]  # type: ignore[list-item]
 
 
+@register_rule("Elu")
+def _elu(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # dy/dx is 1 above 0 and alpha * exp(x) = y + alpha below
+    x, y, g = node.input[0], node.output[0], grads[0]
+    alpha = float(attr(node, "alpha", 1.0))
+    below = ctx.op("Mul", [g, ctx.op("Add", [y, ctx.scalar(alpha, y)])])
+    return [ctx.op("Where", [ctx.op("Greater", [x, ctx.scalar(0.0, x)]), g, below])]  # type: ignore[list-item]
+
+
+@register_rule("Softplus")
+def _softplus(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # d/dx log(1 + e^x) = sigmoid(x)
+    return [ctx.op("Mul", [grads[0], ctx.op("Sigmoid", [node.input[0]])])]  # type: ignore[list-item]
+
+
 @register_rule("Neg")
 def _neg(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     return [ctx.op("Neg", [grads[0]])]  # type: ignore[list-item]

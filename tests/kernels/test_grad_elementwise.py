@@ -35,6 +35,8 @@ ACTIVATIONS = {
     "reciprocal": lambda m, x: 1.0 / (m.conv(x) ** 2 + 1.0),
     "hardsigmoid": lambda m, x: F.hardsigmoid(m.conv(x)),
     "gelu": lambda m, x: F.gelu(m.conv(x)),
+    "elu": lambda m, x: F.elu(m.conv(x), 0.7),
+    "softplus": lambda m, x: F.softplus(m.conv(x)),
     "pow3": lambda m, x: torch.pow(m.conv(x), 3),
     "pow_frac": lambda m, x: torch.pow(m.conv(x) ** 2 + 0.5, 1.5),
     "cast_roundtrip": lambda m, x: m.conv(x).double().float(),
