@@ -105,7 +105,7 @@ def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
     """Write ``video``'s stream and ``source``'s audio into ``out_path``.
 
     Raises:
-        RuntimeError: nothing of the sound falls within the dreamed frames, or the video stream came out empty.
+        RuntimeError: nothing of the sound falls within the dreamed frames, or the remux lost the pictures.
     """
     import av
 
@@ -149,7 +149,7 @@ def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
                 out.mux(packet)
                 counts["video" if src is vs else "audio"] += 1
     if not counts["video"]:
-        raise RuntimeError("the video stream came back empty")
+        raise RuntimeError("the remux came back without pictures, so the dream is kept as written")
     if not counts["audio"]:
         raise RuntimeError("none of the input's sound falls within the dreamed frames")
 
