@@ -116,11 +116,11 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
                            f"is kept")
         user = read_user_graph(onnx_file)
         shapes = onnx_tensor_shapes(user)
-        objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name, model=exported_model(user))
+        exported_from = exported_model(user)  # the vis model a vis export was made of, else None
+        objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name, model=exported_from)
         check_output(output, overwrite)  # after the objective: a bad name is reported before an existing file
         proto = user_gradient_graph(user, objective, shapes, variant)
-        _note_unchecked_positions(unchecked_neurons(objective, shapes), exported_model(user))
-        exported_from = exported_model(user)
+        _note_unchecked_positions(unchecked_neurons(objective, shapes), exported_from)
         if pixel_range is not None:
             value_range = pixel_range
         elif exported_from is not None:  # a vis export takes its model's range

@@ -135,8 +135,8 @@ def prepare_user_graph(proto: onnx.ModelProto) -> onnx.ModelProto:
     if old != INPUT_NAME:
         chosen.name = INPUT_NAME
         rename_uses(graph.node, old, INPUT_NAME)
-    if graph.input[0] is not chosen:  # first, where vis's graphs have it (and code that takes input 0 looks)
-        ordered = [chosen, *(i for i in graph.input if i is not chosen)]
+    if graph.input[0].name != INPUT_NAME:  # first, where vis's graphs have it (and code that takes input 0 looks)
+        ordered = sorted(graph.input, key=lambda i: i.name != INPUT_NAME)  # stable: the others keep their order
         copies = [onnx.ValueInfoProto.FromString(i.SerializeToString()) for i in ordered]
         del graph.input[:]
         graph.input.extend(copies)
