@@ -73,8 +73,9 @@ def check_config(config: StyleConfig, n_styles: int) -> None:
     if not (math.isfinite(config.style_scale) and config.style_scale > 0):
         raise VisError(f"style scale must be a positive number, got {config.style_scale}")
     if round(min(scales) * config.style_scale) < MIN_SIDE:
+        least = math.ceil(MIN_SIDE / min(scales) * 100) / 100  # rounded up: a value shown rounded down fails again
         raise VisError(f"--style-scale {config.style_scale:g} makes the style image {round(min(scales) * config.style_scale)}"
-                       f" px at {min(scales)} px: give at least {math.ceil(MIN_SIDE / min(scales) * 100) / 100:g} (VGG-19 needs {MIN_SIDE} px)")
+                       f" px at {min(scales)} px: give at least {least:g} (VGG-19 needs {MIN_SIDE} px)")
     largest = max(max(scales), round(max(scales) * config.style_scale))
     if largest > MAX_SIDE:
         raise VisError(f"a side of {largest} px (output or style image at --style-scale) is above {MAX_SIDE}: VGG-19's "
@@ -311,8 +312,8 @@ def style_transfer(
     return _finished(result, content, config)
 
 
-def _scale_targets(model: torch.nn.Module, content: np.ndarray, styles: Sequence[np.ndarray], config: StyleConfig, k: int,
-                   long_side: int, blend: np.ndarray, result: np.ndarray,
+def _scale_targets(model: torch.nn.Module, content: np.ndarray, styles: Sequence[np.ndarray], config: StyleConfig,
+                   k: int, long_side: int, blend: np.ndarray, result: np.ndarray,
                    device: torch.device) -> tuple[torch.Tensor, list[torch.Tensor], np.ndarray]:
     """Scale ``k``'s content features, blended style Grams and starting image (the content or noise at the first
     scale, the previous ``result`` resized after)."""
