@@ -16,13 +16,12 @@ def read_still(path: Path, role: str = "", model: str | None = None) -> np.ndarr
     light. ``role`` names the option it came from (``--guide``)."""
     from vis.engine import load_image
     from vis.engine._animated import is_animated
-    from vis.engine._video import is_video_path
     from vis.models import model_spec
 
     try:
         picture = load_image(path)
     except InputFileError:
-        if path.is_file() and is_video_path(path):
+        if _is_video(path):
             raise InputFileError(f"{path} is a video: this command reads still images") from None
         raise
     if is_animated(path):
@@ -31,3 +30,13 @@ def read_still(path: Path, role: str = "", model: str | None = None) -> np.ndarr
         typer.echo(f"note: {model} learned light digits on a dark ground (MNIST), and {path} is mostly light: "
                    "answers for dark digits on white mean little; invert the image", err=True)
     return picture
+
+
+def _is_video(path: Path) -> bool:
+    """Whether a file that is no readable still is a video: named as one and opening as one (a garbled .mp4 is not)."""
+    from vis.engine._video import is_video_path, sniff_kind
+
+    try:
+        return path.is_file() and is_video_path(path) and sniff_kind(path) == "video"
+    except (InputFileError, OSError):
+        return False

@@ -9,6 +9,7 @@ import sys
 import urllib.error
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -153,21 +154,27 @@ def test_predict_grey_rgba_and_bad_files(image_files) -> None:
 def test_predict_skips_a_file_it_cannot_read_and_classifies_the_rest(image_files, tmp_path) -> None:
     """One bad file among many costs its own result only; the exit code and stderr say so, and --json lists it."""
     clip = tmp_path / "clip.mp4"
-    clip.write_bytes(b"\x00" * 64)
-    files = [str(image_files["grey"]), str(image_files["text"]), str(clip)]
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (32, 32))
+    for _ in range(3):
+        writer.write(np.full((32, 32, 3), 128, np.uint8))
+    writer.release()
+    garbled = tmp_path / "garbled.mp4"  # a video's name is not enough to be called a video
+    garbled.write_bytes(b"\x00" * 64)
+    files = [str(image_files["grey"]), str(image_files["text"]), str(clip), str(garbled)]
     result = invoke("predict", "lenet5", "-w", "random", *files, "--top", "1")
     assert result.exit_code == 2
     assert result.stdout.startswith(f"{files[0]}:") and result.stdout.count("%") == 1
     assert f"skipped: not a readable image: {files[1]}" in result.stderr
     assert f"skipped: {clip} is a video: this command reads still images" in result.stderr
-    assert "error: 2 of the 3 images could not be read (said above)" in result.stderr
+    assert f"skipped: not a readable image: {garbled}" in result.stderr
+    assert "error: 3 of the 4 images could not be read (said above)" in result.stderr
     assert "note: lenet5's weights are random (untrained): these classes say nothing about the images" in result.stderr
     as_json = invoke("predict", "lenet5", "-w", "random", *files, "--top", "1", "--json")
     payload = json.loads(as_json.stdout)
     assert as_json.exit_code == 2 and [r["image"] for r in payload["results"]] == files[:1]
     assert [s["image"] for s in payload["skipped"]] == files[1:]
     none = invoke("predict", "lenet5", "-w", "random", *files[1:])
-    assert none.exit_code == 2 and "none of the 2 images could be read" in none.stderr and not none.stdout
+    assert none.exit_code == 2 and "none of the 3 images could be read" in none.stderr and not none.stdout
     for unreadable in (files[1:], files[1:2]):  # --json answers in JSON even when nothing could be read
         as_json = invoke("predict", "lenet5", "-w", "random", *unreadable, "--json")
         payload = json.loads(as_json.stdout)
