@@ -157,7 +157,8 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     sink = None
     with stopped_runs(output, lambda: sink, shown=lambda: progress.done), contextlib.ExitStack() as stack:
         size = (source.width, source.height)
-        sink = stack.enter_context(VideoSink(output, recording_rate(source), size, overwrite)) if output else None
+        sink = stack.enter_context(VideoSink(output, recording_rate(source), size, overwrite,
+                                                       source.pixel_aspect)) if output else None
         stack.callback(progress.end)  # after the writer's last frames
         writer = None
         if sink is not None:

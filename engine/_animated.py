@@ -90,6 +90,7 @@ class AnimatedImageSource(ClosedOnExit):
     live = False
     lost = ""
     animated = True  # an image format: no sound to copy
+    pixel_aspect = None  # square pixels
 
     def __init__(self, path: str | Path):
         from PIL import Image, UnidentifiedImageError

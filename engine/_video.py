@@ -55,6 +55,8 @@ class VideoSource(ClosedOnExit):
         frame_count: frames the container announces (0 when unknown).
         frames_read: frames delivered so far.
         truncated: the stream ended before ``frame_count`` (a corrupt or cut file).
+        pixel_aspect: a pixel's width over its height where the container says they are not square (DV's 8:9);
+            None for square pixels or without PyAV.
 
     Raises:
         VideoSourceError: missing file, not a video, or no frame at all.
@@ -93,6 +95,7 @@ class VideoSource(ClosedOnExit):
         self._times = [self._position()]  # each frame's time as decoded: a constant rate's fall on its grid
         container = _probe(self.path)
         self._variable = container.nominal_rate is not None
+        self.pixel_aspect = container.pixel_aspect  # written back, so that a player shows the frames as wide
         if container.nominal_rate is not None:
             # OpenCV's rate is the average (or the millisecond clock's 1000) and its count the duration times it
             self.fps, self.frame_count = container.nominal_rate, container.frames
@@ -206,6 +209,7 @@ class _Container(NamedTuple):
     nominal_rate: float | None  # the nominal frame rate of a variable-rate video; None for a constant rate
     frames: int  # the frames the container announces (0: it keeps no count, and OpenCV's is duration x rate)
     lead: float  # seconds before the first frame (B-frames' delay), which an FLV's duration counts
+    pixel_aspect: Fraction | None = None  # a pixel's width over its height where not square (DV, anamorphic DVD)
 
 
 def _probe(path: Path) -> _Container:
@@ -221,12 +225,14 @@ def _probe(path: Path) -> _Container:
             stream = container.streams.video[0]
             nominal, average, frames = stream.guessed_rate, stream.average_rate, max(0, int(stream.frames or 0))
             lead = max(0.0, (container.start_time or 0) / 1e6)  # in AV_TIME_BASE units
+            aspect = stream.sample_aspect_ratio  # None or 0 where unknown
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: OpenCV's reading stands
         return unknown
+    pixel_aspect = Fraction(aspect) if aspect and aspect != 1 else None
     if not nominal or not average or abs(float(average) / float(nominal) - 1.0) <= 0.005:
-        return _Container(None, frames, lead)
+        return _Container(None, frames, lead, pixel_aspect)
     # a container that counts in milliseconds may call its rate 1000: the frames' times need no finer grid than this
-    return _Container(min(float(nominal), _FINEST_VARIABLE_RATE), frames, lead)
+    return _Container(min(float(nominal), _FINEST_VARIABLE_RATE), frames, lead, pixel_aspect)
 
 
 _FINEST_VARIABLE_RATE = 120.0
@@ -270,6 +276,7 @@ class WebcamSource(ClosedOnExit):
         VideoSourceError: no camera at ``index``, or it delivers no frame.
     """
 
+    pixel_aspect = None  # a camera's pixels are taken as square
     live = True  # frames come with the clock: a recording is timed by when each dream was made, not by the camera's fps
     READ_GRACE = 1.0  # seconds of failed reads before the camera counts as gone
 
@@ -373,7 +380,7 @@ class _PyAVWriter:
 
     frames_dropped = 0  # every frame is written (the GIF writer may leave some out)
 
-    def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int]):
+    def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int], pixel_aspect: Fraction | None = None):
         codec, pix_fmt, muxer_options = _PYAV_FORMATS[path.suffix.lower()]
         if codec == "libx264" and codec not in av.codecs_available:
             codec = "mpeg4"  # PyAV builds without x264 (the wheels have it)
@@ -383,6 +390,8 @@ class _PyAVWriter:
             self._stream = self._container.add_stream(codec, rate=fps, options=_X264 if codec == "libx264" else _QSCALE)
             self._stream.width, self._stream.height = size
             self._stream.pix_fmt = pix_fmt
+            if pixel_aspect is not None:
+                self._stream.codec_context.sample_aspect_ratio = pixel_aspect
             # a keyframe a second keeps seeking cheap; kill-safety does not need it (fragments are per frame)
             self._stream.codec_context.gop_size = max(1, round(fps))
             if pix_fmt == "yuv420p":  # say how the colours were made: FFmpeg converts RGB with BT.601, and a player
@@ -457,6 +466,8 @@ class VideoSink:
         size: (width, height) of the frames; other sizes are resized to it. Odd sides lose their last row or column
             (4:2:0 video needs even sizes; OpenCV's writer crops them the same way), except in a GIF.
         overwrite: replace an existing file.
+        pixel_aspect: a pixel's width over its height, for frames meant to be shown wider or narrower than their pixel
+            count (a DV or anamorphic input's); None: square. A GIF, and OpenCV's writer, keep square pixels.
 
     Attributes:
         size: (width, height) actually written (even, but for a GIF).
@@ -474,7 +485,8 @@ class VideoSink:
         VisError: ``fps`` not a positive number.
     """
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], overwrite: bool = False):
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], overwrite: bool = False,
+                 pixel_aspect: Fraction | None = None):
         check_video_suffix(path)
         self.path = check_output(path, overwrite)
         suffix = self.path.suffix.lower()
@@ -490,6 +502,7 @@ class VideoSink:
             raise OutputPathError(f"cannot write {self.path}: an animated GIF is written by PyAV (pip install av)")
         self.kill_safe = av is not None
         self._av = av
+        self._pixel_aspect = pixel_aspect
         self.frames_written = 0
         self._next_pts = 0
         self._closed = False
@@ -508,7 +521,7 @@ class VideoSink:
                 self._writer = GifWriter(self._av, self.path, _frame_rate(self.fps), self.size)
             elif self._av is not None:
                 # 29.97 arrives as the float 29.97002997...: back to 30000/1001 so timestamps do not drift
-                self._writer = _PyAVWriter(self._av, self.path, _frame_rate(self.fps), self.size)
+                self._writer = _PyAVWriter(self._av, self.path, _frame_rate(self.fps), self.size, self._pixel_aspect)
             else:
                 self._writer = _OpenCVWriter(self.path, self.fps, self.size)
         except Exception as e:  # noqa: BLE001 - PyAV raises its own FFmpegError family and ValueError

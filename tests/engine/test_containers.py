@@ -4,6 +4,7 @@ or FFmpeg find more than one picture in."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -21,12 +22,14 @@ RATE = 16000
 
 def write_clip(path: Path, frames: int = 10, fps: int = 10, video_start: int = 0, sound_s: float = 1.0,
                silent_s: float = 0.0, audio_codec: str = "aac", fmt: str | None = None, codec: str = "libx264",
-               size: tuple[int, int] = (64, 48)) -> Path:
+               size: tuple[int, int] = (64, 48), pixel_aspect: Fraction | None = None) -> Path:
     """``frames`` frames at ``fps`` whose first shows at ``video_start`` frames, and ``sound_s`` seconds of sound
     from 0 that is silent for its first ``silent_s`` seconds, then a 440 Hz tone."""
     with av.open(str(path), "w", format=fmt) as c:
         vs = c.add_stream(codec, rate=fps)
         vs.width, vs.height, vs.pix_fmt = *size, "yuv420p"
+        if pixel_aspect is not None:
+            vs.codec_context.sample_aspect_ratio = pixel_aspect
         a = c.add_stream(audio_codec, rate=48000 if audio_codec == "libopus" else RATE)
         t = np.arange(int(sound_s * a.rate), dtype=np.float32) / a.rate
         samples = np.where(t >= silent_s, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)[None]
@@ -198,3 +201,30 @@ def test_written_video_says_how_its_colours_were_made(tmp_path, suffix) -> None:
         context = c.streams.video[0].codec_context
         tags = (context.colorspace, context.color_primaries, context.color_trc, context.color_range)
     assert tags == (6, 6, 6, 1)  # SMPTE 170M (BT.601), limited range
+
+
+def pixel_aspect_of(path: Path) -> Fraction | None:
+    with av.open(str(path)) as c:
+        return c.streams.video[0].sample_aspect_ratio
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov", ".avi"])
+def test_non_square_pixels_are_written_back(tmp_path, suffix) -> None:
+    """A DV or anamorphic video's pixels are narrower or wider than tall: its dream keeps the ratio (8:9 here, a
+    720x480 frame shown as 4:3), so that a player does not show it stretched; the sound's remux keeps it too."""
+    src = write_clip(tmp_path / "dv.mkv", frames=4, size=(72, 48), pixel_aspect=Fraction(8, 9))
+    with VideoSource(src) as vin:
+        assert vin.pixel_aspect == Fraction(8, 9)
+    out = tmp_path / f"out{suffix}"
+    from typer.testing import CliRunner
+
+    from vis.cli import app
+
+    result = CliRunner().invoke(app, ["dream", str(src), "-o", str(out), "--model", "efficientnet_lite0", "--octaves",
+                                      "1", "--iterations", "1", "--iterations-per-frame", "1", "--threads", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "audio copied from the input" in result.output
+    assert pixel_aspect_of(out) == Fraction(8, 9)
+    square = write_clip(tmp_path / "square.mkv", frames=2)
+    with VideoSource(square) as vin:
+        assert vin.pixel_aspect is None
