@@ -94,6 +94,74 @@ def _hard_sigmoid(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Seque
     return [ctx.op("Mul", [g, ctx.scalar(alpha, y)])]  # type: ignore[list-item]
 
 
+@register_rule("HardSwish")
+def _hard_swish(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # y = x * clip(x / 6 + 1/2, 0, 1): dy/dx is 0 below -3, 1 above 3 and x / 3 + 1/2 between (torch's edges)
+    x, g = node.input[0], grads[0]
+    between = ctx.op("Add", [ctx.op("Div", [x, ctx.scalar(3.0, x)]), ctx.scalar(0.5, x)])
+    above = ctx.op("Where", [ctx.op("Greater", [x, ctx.scalar(3.0, x)]), ctx.scalar(1.0, x), between])
+    d = ctx.op("Where", [ctx.op("Less", [x, ctx.scalar(-3.0, x)]), ctx.scalar(0.0, x), above])
+    return [ctx.op("Mul", [g, d])]  # type: ignore[list-item]
+
+
+@register_rule("PRelu")
+def _prelu(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    if len(needs) > 1 and needs[1]:
+        raise NotImplementedError("PRelu gradient with respect to its slope")
+    x, slope, g = node.input[0], node.input[1], grads[0]
+    # the slope broadcasts onto x (one per channel, shaped C x 1 x 1): so does its product with g
+    below = ctx.op("Mul", [g, slope])
+    return [ctx.op("Where", [ctx.op("Greater", [x, ctx.scalar(0.0, x)]), g, below]), None]  # type: ignore[list-item]
+
+
+@register_rule("Selu")
+def _selu(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # y = gamma * x above 0 and gamma * alpha * (e^x - 1) below, whose slope is y + gamma * alpha
+    x, y, g = node.input[0], node.output[0], grads[0]
+    alpha = float(attr(node, "alpha", 1.67326319217681884765625))
+    gamma = float(attr(node, "gamma", 1.05070102214813232421875))
+    below = ctx.op("Mul", [g, ctx.op("Add", [y, ctx.scalar(gamma * alpha, y)])])
+    above = ctx.op("Mul", [g, ctx.scalar(gamma, x)])
+    return [ctx.op("Where", [ctx.op("Greater", [x, ctx.scalar(0.0, x)]), above, below])]  # type: ignore[list-item]
+
+
+@register_rule("Mish")
+def _mish(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # y = x * tanh(softplus(x)): dy/dx = t + x * (1 - t^2) * sigmoid(x), t = tanh(softplus(x))
+    x, g = node.input[0], grads[0]
+    t = ctx.op("Tanh", [ctx.op("Softplus", [x])])
+    one_minus = ctx.op("Sub", [ctx.scalar(1.0, x), ctx.op("Mul", [t, t])])
+    d = ctx.op("Add", [t, ctx.op("Mul", [ctx.op("Mul", [x, one_minus]), ctx.op("Sigmoid", [x])])])
+    return [ctx.op("Mul", [g, d])]  # type: ignore[list-item]
+
+
+@register_rule("Gelu")
+def _gelu(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    x, g = node.input[0], grads[0]
+    if attr(node, "approximate", "none") == "tanh":
+        # y = x/2 (1 + tanh(u)), u = c (x + 0.044715 x^3): dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)
+        c = float(np.sqrt(2.0 / np.pi))
+        x2 = ctx.op("Mul", [x, x])
+        u = ctx.op("Mul", [ctx.op("Add", [x, ctx.op("Mul", [ctx.op("Mul", [x2, x]), ctx.scalar(0.044715, x)])]),
+                           ctx.scalar(c, x)])
+        t = ctx.op("Tanh", [u])
+        du = ctx.op("Mul", [ctx.op("Add", [ctx.scalar(1.0, x), ctx.op("Mul", [x2, ctx.scalar(3 * 0.044715, x)])]),
+                            ctx.scalar(c, x)])
+        half_x = ctx.op("Mul", [x, ctx.scalar(0.5, x)])
+        d = ctx.op("Add", [ctx.op("Mul", [ctx.op("Add", [ctx.scalar(1.0, x), t]), ctx.scalar(0.5, x)]),
+                           ctx.op("Mul", [ctx.op("Mul", [half_x, ctx.op("Sub", [ctx.scalar(1.0, x), ctx.op("Mul", [t, t])])]),
+                                          du])])
+    else:
+        # y = x Phi(x): dy/dx = Phi(x) + x phi(x)
+        cdf = ctx.op("Mul", [ctx.op("Add", [ctx.scalar(1.0, x),
+                                            ctx.op("Erf", [ctx.op("Mul", [x, ctx.scalar(float(1 / np.sqrt(2.0)), x)])])]),
+                             ctx.scalar(0.5, x)])
+        pdf = ctx.op("Mul", [ctx.op("Exp", [ctx.op("Mul", [ctx.op("Mul", [x, x]), ctx.scalar(-0.5, x)])]),
+                             ctx.scalar(float(1 / np.sqrt(2.0 * np.pi)), x)])
+        d = ctx.op("Add", [cdf, ctx.op("Mul", [x, pdf])])
+    return [ctx.op("Mul", [g, d])]  # type: ignore[list-item]
+
+
 @register_rule("Elu")
 def _elu(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     # dy/dx is 1 above 0 and alpha * exp(x) = y + alpha below

@@ -116,10 +116,12 @@ def check_graph(
     x: np.ndarray | None = None,
     seed: int = 0,
     opset: int = 17,
+    value_info: Sequence[onnx.ValueInfoProto] = (),
 ) -> float:
     """Gradient error for a handmade graph ``image -> nodes -> out_name`` with objective ``sum(out * w)``.
 
-    ``reference`` computes ``out_name`` from the image in torch (float64).
+    ``reference`` computes ``out_name`` from the image in torch (float64). ``value_info``: types an exporter would
+    have written for tensors that onnx's shape inference leaves open.
     """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(x_shape).astype(np.float32) if x is None else x
@@ -137,6 +139,7 @@ def check_graph(
          if len(x_shape) == 4 else helper.make_tensor_value_info("image", TensorProto.FLOAT, list(x_shape))],
         [helper.make_tensor_value_info("objective", TensorProto.FLOAT, [])],
         initializer=inits,
+        value_info=list(value_info),
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8

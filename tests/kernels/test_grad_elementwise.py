@@ -135,3 +135,25 @@ def test_relu_mask_is_exact_at_the_edges_of_float32(variant: str) -> None:
     x = np.array([[[[0.0, -1.0, tiny, 1e-30, 1.0, 3.5, 1e37, -1e37]]]], dtype=np.float32)
     nodes = [helper.make_node("Relu", ["image"], ["y"])]
     assert check_graph(nodes, x.shape, "y", torch.relu, x=x, variant=variant) == 0.0
+
+
+MORE_ACTIVATIONS = {
+    "hardswish": lambda m, x: F.hardswish(m.conv(x) * 3.0),  # spread over both bends at -3 and 3
+    "prelu": lambda m, x: F.prelu(m.conv(x), m.p.reshape(-1) * 0.2),
+    "selu": lambda m, x: F.selu(m.conv(x)),
+    "mish": lambda m, x: F.mish(m.conv(x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_ACTIVATIONS))
+def test_activations_of_mobile_and_self_normalising_nets(name: str) -> None:
+    """MobileNetV3's HardSwish, PReLU (one slope per channel), SELU and Mish, as torch exports them as single ops."""
+    torch.manual_seed(2)
+    assert check_module(Lambda(MORE_ACTIVATIONS[name]), (2, 3, 7, 9)) < TOL
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_as_one_op(approximate: str) -> None:
+    """Opset 20's Gelu (the dynamo exporter's ConvNeXt), exact and tanh-approximated."""
+    node = helper.make_node("Gelu", ["image"], ["y"], approximate=approximate)
+    assert check_graph([node], (2, 3, 5, 4), "y", lambda x: F.gelu(x * 1.0, approximate=approximate), opset=20) < TOL

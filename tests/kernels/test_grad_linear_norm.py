@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from _vis_gradcheck import TOL, check_graph, check_module
-from onnx import helper
+from onnx import TensorProto, helper
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 T = torch.nn
@@ -104,3 +104,36 @@ def test_reduce_sum_axes_input(keepdims: int) -> None:
     inits = [("ax", np.array([0, 2], dtype=np.int64))]
     ref = lambda x: x.sum(dim=(0, 2), keepdim=bool(keepdims))  # noqa: E731
     assert check_graph(nodes, (2, 3, 4, 5), "y", ref, initializers=inits) < TOL
+
+
+NORMS = {
+    "layer_norm_last": lambda m, x: torch.nn.functional.layer_norm(m.conv(x), (6,), m.w[:, 0] + 1.0, m.w[:, 1]),
+    "layer_norm_chw": lambda m, x: torch.nn.functional.layer_norm(m.conv(x), (4, 5, 6)),
+    "instance_norm": lambda m, x: torch.nn.functional.instance_norm(m.conv(x), weight=m.bn.weight, bias=m.bn.bias),
+    "group_norm": lambda m, x: torch.nn.functional.group_norm(m.conv(x), 2, m.bn.weight, m.bn.bias),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NORMS))
+def test_normalisations_whose_statistics_come_from_the_image(name: str) -> None:
+    """ConvNeXt's LayerNorm (over the last axis and over C x H x W), InstanceNorm (style nets) and GroupNorm, as torch
+    exports them at opset 17 (GroupNorm as InstanceNormalization between two reshapes)."""
+    torch.manual_seed(3)
+    assert check_module(Head(NORMS[name]), (2, 3, 5, 6)) < TOL
+
+
+def test_group_normalization_as_one_op() -> None:
+    """GroupNormalization at opset 21, its scale one per channel (onnx's checker refuses opset 18's, one per group)."""
+    rng = np.random.default_rng(4)
+    scale, bias = rng.uniform(0.5, 1.5, 4).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    node = helper.make_node("GroupNormalization", ["image", "scale", "bias"], ["y"], num_groups=2, epsilon=1e-5)
+    # onnx infers no type for it: torch's exporter writes every tensor's, as here
+    typed = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 3, 5])
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        s, b = torch.from_numpy(scale).double(), torch.from_numpy(bias).double()
+        return torch.nn.functional.group_norm(x, 2, s, b, eps=1e-5)
+
+    error = check_graph([node], (2, 4, 3, 5), "y", reference, opset=21, value_info=[typed],
+                        initializers=[("scale", scale), ("bias", bias)])
+    assert error < TOL
