@@ -56,7 +56,8 @@ def attach_objective(proto: onnx.ModelProto, objective: Objective, shapes: dict[
 def onnx_tensor_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     """Per-sample shapes (without the batch axis) of every float tensor of a graph, by shape inference.
 
-    Dimensions that are symbolic come out as 0.
+    Dimensions that are symbolic come out as 0. Where inference leaves a map's channels open (a ShuffleNet's channel
+    shuffle, an op onnx infers no type for), one run of the graph on a blank image fills them in.
     """
     inferred = onnx.shape_inference.infer_shapes(proto)
     shapes = {}
@@ -64,7 +65,51 @@ def onnx_tensor_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
         t = info.type.tensor_type
         if t.elem_type == TensorProto.FLOAT and t.HasField("shape") and len(t.shape.dim) >= 2:
             shapes[info.name] = tuple(d.dim_value for d in t.shape.dim[1:])
+    typed = {info.name for info in [*inferred.graph.value_info, *inferred.graph.output]}
+    open_ = [t for n in proto.graph.node for t in n.output
+             if t and (t not in typed or (len(shapes.get(t, ())) >= 3 and not shapes[t][0]))]
+    if open_:
+        shapes.update(_probed_shapes(proto, open_, shapes))
     return shapes
+
+
+_PROBE_SIDES = (64, 224)  # a blank image's sides where the input's are open: small first, then a classifier's own
+
+
+def _probed_shapes(proto: onnx.ModelProto, tensors: list[str], known: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """The per-sample shapes of ``tensors`` found by running the graph once; only the channels where the input's
+    sides are open (the sides then depend on the image). Nothing where the graph has other inputs or does not run."""
+    import onnxruntime as ort
+
+    initializers = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initializers]
+    if len(inputs) != 1 or len(inputs[0].type.tensor_type.shape.dim) != 4:
+        return {}
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 0 for d in inputs[0].type.tensor_type.shape.dim]
+    static = all(dims[1:])
+    probe = onnx.ModelProto.FromString(proto.SerializeToString())
+    del probe.graph.output[:]
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in tensors)
+    for side in _PROBE_SIDES:
+        shape = [1, dims[1] or 3, dims[2] or side, dims[3] or side]
+        try:
+            session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+            values = session.run(None, {inputs[0].name: np.zeros(shape, np.float32)})
+        except Exception:  # noqa: BLE001 - ORT's own errors: a graph that does not run leaves its shapes open
+            if static:
+                return {}
+            continue
+        found = {}
+        for name, value in zip(tensors, values):
+            value = np.asarray(value)
+            if value.dtype != np.float32 or value.ndim < 2:
+                continue
+            if static:
+                found[name] = tuple(value.shape[1:])
+            elif value.ndim >= 3:  # the sides follow the image's; the channels do not
+                found[name] = (value.shape[1], *known.get(name, (0,) * (value.ndim - 1))[1:])
+        return found
+    return {}
 
 
 def read_user_graph(path: Path) -> onnx.ModelProto:

@@ -347,3 +347,45 @@ def test_export_writes_only_onnx_files(tmp_path) -> None:
     result = runner.invoke(app, ["export", "lenet5", "--weights", "random", "-o", str(tmp_path / "model.txt")])
     assert result.exit_code == 2 and "name the file .onnx" in result.output, result.output
     assert list(tmp_path.iterdir()) == []
+
+
+class _ChannelShuffle(torch.nn.Module):
+    """ShuffleNet's channel shuffle: exported with open sides, onnx's inference leaves the shuffled map's channels
+    open (its Reshape takes computed sizes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        n, c, h, w = y.shape
+        y = y.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return torch.relu(y).mean(dim=(2, 3))
+
+
+def test_channels_inference_leaves_open_are_found_by_running_the_graph(tmp_path) -> None:
+    torch.manual_seed(0)
+    net = _ChannelShuffle().eval()
+    model = tmp_path / "shuffle.onnx"
+    torch.onnx.export(net, (torch.rand(1, 3, 16, 16),), str(model), input_names=["x"], dynamo=False, opset_version=17,
+                      dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}})
+    proto = onnx.load(str(model))
+    shuffled = [n.output[0] for n in proto.graph.node if n.op_type == "Reshape"][-1]
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    dims = [i.type.tensor_type.shape.dim for i in inferred.graph.value_info if i.name == shuffled][0]
+    assert not dims[1].HasField("dim_value")  # what the probe is for
+    out = tmp_path / "grad.onnx"
+    result = runner.invoke(app, ["export", "--onnx", str(model), "--objective", f"[{shuffled}]:4", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    refused = runner.invoke(app, ["export", "--onnx", str(model), "--objective", f"[{shuffled}]:6", "-o",
+                                  str(tmp_path / "g6.onnx")])
+    assert refused.exit_code == 2 and "has 6 channels (0..5)" in refused.output, refused.output
+    x = np.random.default_rng(3).random((1, 3, 12, 20), dtype=np.float32)
+    value, grad = ort.InferenceSession(str(out)).run(None, {"image": x})
+    t = torch.from_numpy(x).requires_grad_(True)
+    y = net.conv(t)
+    shuffled_map = y.reshape(1, 2, 3, 12, 20).transpose(1, 2).reshape(1, 6, 12, 20)
+    shuffled_map[:, 4].mean().backward()
+    assert np.isclose(value, shuffled_map[:, 4].mean().item(), rtol=1e-4)
+    assert np.linalg.norm(grad - t.grad.numpy()) / np.linalg.norm(t.grad.numpy()) < 1e-4
