@@ -187,3 +187,63 @@ def _gather(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bo
     if axis != rank - 1:
         out = ctx.op("Transpose", [out], perm=[int(i) for i in np.argsort(perm)])
     return [out, None]  # type: ignore[list-item]
+
+
+# Attributes the identity resizes below do not copy: they pass all four scales or sizes themselves.
+_RESIZE_OWN_ATTRIBUTES = ("axes", "keep_aspect_ratio_policy")
+
+
+@register_rule("Resize")
+def _resize(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # Resize of H and W is separable and linear in x: y = R_h x R_w^T for every image and channel, whatever the mode
+    # (nearest, linear, cubic, antialiased). Each R is found by resizing an identity matrix along that one axis with
+    # the node's own attributes and scale, so the gradient R_h^T g R_w rounds and clamps exactly as the forward does.
+    # Its cost grows with H_in H_out W_out: fine for the maps of a CNN, not free at a video's full size.
+    if any(needs[1:]):
+        raise NotImplementedError("Resize gradient with respect to its scales or sizes")
+    x, y, g = node.input[0], node.output[0], grads[0]
+    if ctx.rank(x) != 4:
+        raise NotImplementedError("Resize of a tensor that is not N x C x H x W")
+    if attr(node, "coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize":
+        raise NotImplementedError("Resize with tf_crop_and_resize")
+    if attr(node, "keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise NotImplementedError("Resize that keeps the aspect ratio")
+    given = attr(node, "axes")
+    axes = None if given is None else [a % 4 for a in given]  # scales and sizes then hold these axes only
+    if axes is not None and not set(axes) <= {2, 3}:
+        raise NotImplementedError("Resize of the batch or channel axis")
+    scales, sizes = optional_input(node, 2), optional_input(node, 3)
+    if sizes or (scales and ctx.value(scales) is not None and ctx.value(scales).size == 0):
+        scales = ""  # opset 13's empty scales beside sizes: the output's sides are the sizes
+    rows = _resize_matrix(ctx, node, x, y, 2, scales, axes)  # R_h: H_out x H_in
+    cols_t = _resize_matrix(ctx, node, x, y, 3, scales, axes)  # R_w^T: W_in x W_out
+    swap = [0, 1, 3, 2]
+    dx = ctx.op("MatMul", [ctx.op("MatMul", [ctx.op("Transpose", [rows], perm=swap), g]),
+                           ctx.op("Transpose", [cols_t], perm=swap)])
+    return [dx] + [None] * (len(node.input) - 1)  # type: ignore[list-item]
+
+
+def _resize_matrix(ctx: Emitter, node: onnx.NodeProto, x: str, y: str, axis: int, scales: str,
+                   axes: list[int] | None) -> str:
+    """The identity of side ``x.shape[axis]`` (1 x 1 x n x n) resized along ``axis`` (2: rows, 3: columns) as
+    ``node`` resizes ``x`` there: R_h (1 x 1 x H_out x H_in) for axis 2, R_w^T (1 x 1 x W_in x W_out) for axis 3.
+    ``scales``: the node's scales ("" where it takes sizes); ``axes``: the axes they are for (None: all four)."""
+    n = ctx.dims(x, axis, axis + 1)
+    square = ctx.op("ConstantOfShape", [ctx.op("Concat", [n, n], axis=0)],
+                    value=onnx.helper.make_tensor("value", ctx.elem_type(x), [1], [0]))
+    eye = ctx.unsqueeze(ctx.op("EyeLike", [square]), [0, 1])  # type: ignore[arg-type]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute if a.name not in _RESIZE_OWN_ATTRIBUTES}
+    attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
+    if scales:  # the forward's scale on this axis, 1 on the others: the same source coordinates as the forward's
+        one = ctx.const(np.ones(1, np.float32), "one")
+        if axes is not None and axis not in axes:
+            scale = one
+        else:
+            at = axis if axes is None else axes.index(axis)
+            scale = ctx.op("Slice", [scales, ctx.ints([at]), ctx.ints([at + 1])])  # type: ignore[assignment]
+        parts = [one, one, scale, one] if axis == 2 else [one, one, one, scale]
+        return ctx.op("Resize", [eye, "", ctx.op("Concat", parts, axis=0)], **attrs)  # type: ignore[return-value,list-item]
+    out = ctx.dims(y, axis, axis + 1)
+    ones = ctx.ints([1, 1])
+    parts = [ones, out, n] if axis == 2 else [ones, n, out]
+    return ctx.op("Resize", [eye, "", "", ctx.op("Concat", parts, axis=0)], **attrs)  # type: ignore[return-value,list-item]

@@ -64,3 +64,65 @@ def test_slice_steps_are_reported() -> None:
     inits = [(n, np.array(v, dtype=np.int64)) for n, v in (("s", [0]), ("e", [6]), ("a", [2]), ("st", [2]))]
     with pytest.raises(UnsupportedOperatorError, match="steps"):
         check_graph(nodes, (1, 2, 6, 3), "y", lambda x: x[:, :, ::2], initializers=inits)
+
+
+RESIZES = {
+    "nearest_x2": lambda m, x: F.interpolate(m.conv(x), scale_factor=2, mode="nearest"),
+    "nearest_x3_2": lambda m, x: F.interpolate(m.conv(x), scale_factor=(3, 2), mode="nearest"),
+    "nearest_to_size": lambda m, x: F.interpolate(m.conv(x), size=(11, 7), mode="nearest"),
+    "bilinear_x2": lambda m, x: F.interpolate(m.conv(x), scale_factor=2, mode="bilinear"),
+    "bilinear_corners": lambda m, x: F.interpolate(m.conv(x), scale_factor=2, mode="bilinear", align_corners=True),
+    "bilinear_down": lambda m, x: F.interpolate(m.conv(x), size=(3, 4), mode="bilinear"),
+    "bicubic_x1_5": lambda m, x: F.interpolate(m.conv(x), scale_factor=1.5, mode="bicubic"),
+    "upsample_module": lambda m, x: T.Upsample(scale_factor=2, mode="nearest")(m.conv(x)),
+}
+
+
+@pytest.mark.parametrize("dynamic", [True, False])
+@pytest.mark.parametrize("name", sorted(RESIZES))
+def test_resize(name: str, dynamic: bool) -> None:
+    """U-Net and FPN upsampling (F.interpolate: nearest, bilinear with and without aligned corners, bicubic, to a
+    scale or a size, shrinking too), with open or fixed sides."""
+    torch.manual_seed(5)
+    assert check_module(Lambda(RESIZES[name]), (2, 3, 6, 5), dynamic=dynamic) < TOL
+
+
+def _resize_adjoint_error(node, opset: int, initializers: dict[str, np.ndarray], out_shape: list[int]) -> float:
+    """Resize is linear without offset: with objective <Resize(x), w> the gradient is R^T w, so <x, grad> equals the
+    objective for every x. How far from it, relative, over two random images."""
+    from onnx import TensorProto, numpy_helper
+
+    from _vis_gradcheck import session
+    from vis.exporters._autodiff import add_input_gradient
+
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal(out_shape).astype(np.float32)
+    nodes = [node, helper.make_node("Mul", ["y", "w"], ["prod"]),
+             helper.make_node("ReduceSum", ["prod"], ["objective"], keepdims=0)]
+    inits = [numpy_helper.from_array(v, k) for k, v in {**initializers, "w": w}.items()]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [2, 3, 6, 5])],
+                              [helper.make_tensor_value_info("objective", TensorProto.FLOAT, [])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    run = session(add_input_gradient(model))
+    worst = 0.0
+    for _ in range(2):
+        x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+        objective, grad = run.run(None, {"image": x})
+        worst = max(worst, abs(float(objective) - float((x * grad).sum())) / max(abs(float(objective)), 1e-6))
+    return worst
+
+
+def test_resize_on_named_axes_with_antialias() -> None:
+    """Opset 18: axes given in reverse (W first), H shrunk with antialias, W grown by 1.5."""
+    node = helper.make_node("Resize", ["image", "", "scales"], ["y"], mode="linear", antialias=1, axes=[3, 2])
+    scales = np.array([1.5, 0.5], np.float32)
+    assert _resize_adjoint_error(node, 18, {"scales": scales}, [2, 3, 3, 7]) < 1e-5
+
+
+def test_resize_to_sizes_beside_empty_scales() -> None:
+    """Opset 13 as older exporters write it: an empty scales input beside the sizes; cubic, asymmetric."""
+    node = helper.make_node("Resize", ["image", "", "scales", "sizes"], ["y"], mode="cubic",
+                            coordinate_transformation_mode="asymmetric")
+    inits = {"scales": np.zeros(0, np.float32), "sizes": np.array([2, 3, 9, 4], np.int64)}
+    assert _resize_adjoint_error(node, 13, inits, [2, 3, 9, 4]) < 1e-5
