@@ -65,7 +65,7 @@ def register(app: VisTyper) -> None:
         step: Optional[float] = typer.Option(None, "--step", help="Normalised step: the mean pixel change per step, on the 0..1 scale (default 0.02, 0.01 for lenet5; 0.02 is 5 of 255; dream's --step counts 8-bit levels)."),
         lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 0.05)."),
         optimizer: Optional[str] = typer.Option(None, "--optimizer", help="normalized (default for pixel) or adam (default for fft)."),
-        l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step (default 0.002, 0 for lenet5)."),
+        l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step (pixel); with fft, the weight of the squared distance from grey taken off the objective (default 0.002, 0 for lenet5)."),
         tv: Optional[float] = typer.Option(None, "--tv", min=0.0, help="Total-variation weight (default 0)."),
         blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never; default 4, 0 for lenet5)."),
         seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Same seed, same image."),
@@ -80,8 +80,10 @@ def register(app: VisTyper) -> None:
         """Optimise an image that maximises an objective; class images are classified by the model afterwards."""
         from vis.engine import make_backend
         from vis.engine._backend import check_backend
-        from vis.engine._images import check_image_output, write_image
-        from vis.engine._maximize import MaximizeConfig, classify, is_class_objective, maximize, parse_scales
+        from vis.engine._images import check_image_output, load_image, write_image
+        from vis.engine._maximize import (
+            MaximizeConfig, classify, is_class_objective, maximize, objective_of, parse_scales,
+        )
         from vis.exporters import parse_objective
         from vis.exporters._objectives import check_neuron_positions
         from vis.models import get_model
@@ -109,9 +111,16 @@ def register(app: VisTyper) -> None:
         ran = f"scales {','.join(map(str, config.scales))}, {counted(config.steps, 'step')} per scale" \
             if config.param == "pixel" else counted(config.steps, "step")
         typer.echo(f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {config.param}, {ran}, seed {seed}, {backend})")
+        written = load_image(output)  # what a reader of the file gets: 8 bits, and a JPEG's losses
+        value, woke = objective_of(engine, written, config.channels)
+        typer.echo(f"objective {value:.4g} on the image written")
+        if not woke:
+            typer.echo(f"note: {obj} gave no gradient from any start tried (grey with noise up to full width): "
+                       "no pixel excites it there, so the image is only its start; try another channel, --param "
+                       "fft or --seed", err=True)
         if is_class_objective(obj):
             typer.echo(f"{model} classifies it as:")
-            for i, c, q in classify(model, net, image, top or 5).classes:
+            for i, c, q in classify(model, net, written, top or 5).classes:
                 typer.echo(f"  {q:7.2%}  {c} ({i})")
 
     @app.command("atlas")

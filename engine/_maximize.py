@@ -339,6 +339,17 @@ class _Adam:
         return (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(np.float32)
 
 
+# Noise widths a start is drawn again with, one per first step in turn, where its objective gives no gradient at
+# all: a channel behind a ReLU that no pixel of grey with faint noise excites stays 0, and its image grey, however
+# long it runs (EfficientNet-Lite0's stem:14, 22 of head's 32 first channels at 64 px). Wider noise excites most.
+WAKING_NOISE = (0.5, 1.0)
+
+
+def _dead(g: np.ndarray) -> np.ndarray:
+    """Which images of a batch got no gradient at all."""
+    return ~g.reshape(len(g), -1).any(axis=1)
+
+
 def _run_pixel(backend: Backend, config: MaximizeConfig, init: Sequence[np.random.Generator],
                rng: np.random.Generator, report: ProgressFn) -> np.ndarray:
     scales = config.scales
@@ -351,6 +362,9 @@ def _run_pixel(backend: Backend, config: MaximizeConfig, init: Sequence[np.rando
             value, g = backend.gradient(np.roll(x, (dy, dx), axis=(2, 3)) if config.jitter else x)
             if config.jitter:
                 g = np.roll(g, (-dy, -dx), axis=(2, 3))
+            if stage == 0 and it < len(WAKING_NOISE) and _dead(g).any():
+                for i in np.flatnonzero(_dead(g)):  # from its own generator: the same image in any batch
+                    x[i] = grey_noise_image([init[i]], config.channels, size, size, WAKING_NOISE[it])[0]
             if config.tv:
                 g = g - config.tv * total_variation_grad(x)
             if adam is None:
@@ -365,6 +379,9 @@ def _run_pixel(backend: Backend, config: MaximizeConfig, init: Sequence[np.rando
             x = np.clip(x, 0.0, 1.0).astype(np.float32)
             report(MaximizeProgress(stage + 1, len(scales), it + 1, config.steps, size, value))
     return x
+
+
+_WAKING_SPECTRUM = (0.5, 1.0)  # spectrum deviations for those turns: pixel deviations near the noise widths
 
 
 def _run_fft(backend: Backend, config: MaximizeConfig, init: Sequence[np.random.Generator],
@@ -388,6 +405,11 @@ def _run_fft(backend: Backend, config: MaximizeConfig, init: Sequence[np.random.
             loss = loss + config.tv * ((dy * dy).flatten(1).mean(1) + (dx * dx).flatten(1).mean(1)).sum()
         loss.backward()
         optimizer.step()
+        if it < len(WAKING_NOISE) and _dead(g).any():  # as in _run_pixel: a wider start, from its own generator
+            with torch.no_grad():
+                for i in np.flatnonzero(_dead(g)):
+                    wider = init[i].normal(size=param.spectrum[:, i].shape) * _WAKING_SPECTRUM[it]
+                    param.spectrum[:, i] = torch.from_numpy(wider.astype(np.float32))
         report(MaximizeProgress(1, 1, it + 1, config.steps, size, value))
     with torch.no_grad():
         return param.image().numpy().astype(np.float32)
@@ -410,6 +432,15 @@ def classify(model_name: str, model: StagedNet, image: np.ndarray, top: int = 5)
     with torch.no_grad():
         logits = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32)))[0].numpy()
     return Prediction(top_classes(logits, spec.categories, top))
+
+
+def objective_of(backend: Backend, image: np.ndarray, channels: int) -> tuple[float, bool]:
+    """The backend's objective for one HxWx3 image in [0, 1] as it is (no jitter, no transforms), and whether it has
+    any gradient there: the value the image written holds (the progress reports that of the jittered image before
+    each step), and False where the objective never woke (a channel no start excited: the image did not move)."""
+    x = to_channels(np.asarray(image, np.float32), channels).transpose(2, 0, 1)[None]
+    value, g = backend.gradient(np.ascontiguousarray(x, np.float32))
+    return float(value), not _dead(g)[0]
 
 
 def is_class_objective(objective: Objective) -> bool:

@@ -142,3 +142,35 @@ def test_maximize_refuses_a_guide_objective_and_points_to_dream(tmp_path) -> Non
                                  "-o", str(tmp_path / "g.png")])
     assert result.exit_code == 2 and "vis dream IMAGE --guide GUIDE" in result.output, result.output
     assert not (tmp_path / "g.png").exists()
+
+
+def test_the_objective_printed_is_the_written_images(tmp_path):
+    """The progress showed the objective of the jittered image before the last step (61 where the file held 30):
+    the line after "wrote" is the written file's, recomputed here in torch."""
+    import re
+
+    import torch
+
+    from vis.engine import load_image
+    from vis.models import get_model
+
+    out = tmp_path / "seven.png"
+    result = runner.invoke(app, ["maximize", "lenet5", "--objective", "class:7", "-o", str(out), "--weights", "random",
+                                 "--iterations", "5", "--threads", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    printed = float(re.search(r"objective (\S+) on the image written", result.output).group(1))
+    grey = load_image(out)[..., :1].transpose(2, 0, 1)[None]
+    with torch.no_grad():
+        logit = get_model("lenet5", weights="random")(torch.from_numpy(np.ascontiguousarray(grey)))[0, 7].item()
+    assert printed == pytest.approx(logit, rel=1e-3, abs=1e-3)
+
+
+def test_an_objective_that_never_woke_is_said(tmp_path, monkeypatch):
+    """Where no start excites the objective, the image is only its start: said on stderr, not silently exit 0."""
+    import vis.engine._maximize as maximizing
+
+    monkeypatch.setattr(maximizing, "objective_of", lambda backend, image, channels: (0.0, False))
+    result = runner.invoke(app, ["maximize", "lenet5", "--objective", "conv2:3", "-o", str(tmp_path / "x.png"),
+                                 "--weights", "random", "--iterations", "2", "--threads", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "note: conv2:3 gave no gradient from any start tried" in result.stderr

@@ -332,3 +332,39 @@ def test_efficientnet_class_images_are_believed(effnet):
     tops = [classify("efficientnet_lite0", effnet, image).classes[0] for image in images]
     assert [t[0] for t in tops] == DRAGONFLY_AND_FRIENDS, (tops, seconds)
     assert np.median([t[2] for t in tops]) >= 0.9 and min(t[2] for t in tops) >= 0.3, (tops, seconds)
+
+
+class _FiresOnBrightPixels:
+    """A stand-in backend whose objective, per image, is the sum of its pixels above 0.8: 0 with no gradient on grey
+    with faint noise (as a ReLU channel that nothing there excites), 1 per such pixel otherwise."""
+
+    def gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        bright = (x > 0.8).astype(np.float32)
+        return float((x * bright).sum()), bright
+
+
+@pytest.mark.parametrize("param", ["pixel", "fft"])
+def test_a_start_that_excites_nothing_is_drawn_again_wider(param):
+    """stem:14 of EfficientNet-Lite0 gave exactly 0 on every step and a grey image, exit 0: a start with no
+    gradient at all is drawn again with wider noise, from the image's own generator."""
+    config = MaximizeConfig(param=param, scales=(32,), iterations=6, blur_every=0, jitter=0)
+    dead = maximize(_FiresOnBrightPixels(), config)
+    assert (dead > 0.8).mean() > 0.05  # woke, then ascended
+    # the image is the same in any batch: the new start comes from its own stream of the seed
+    from vis.engine._maximize import maximize_batch
+
+    pair = maximize_batch(_FiresOnBrightPixels(), config, 2)
+    np.testing.assert_array_equal(pair[0], dead)
+
+
+def test_a_channel_dead_on_grey_noise_is_woken(effnet):
+    objective = parse_objective("stem:14", "efficientnet_lite0")
+    backend = make_backend("ort", "efficientnet_lite0", effnet, objective, threads=2)
+    config = MaximizeConfig.for_model("efficientnet_lite0", objective, scales=(64,), iterations=8)
+    start = grey_noise_image([np.random.default_rng([config.seed, 1, 0])], 3, 64, 64, config.noise)
+    before, g = backend.gradient(start)
+    assert before == 0 and not g.any()  # what the wider start is for
+    from vis.engine._maximize import objective_of
+
+    after, woke = objective_of(backend, maximize(backend, config), 3)
+    assert woke and after > 0.05, after
