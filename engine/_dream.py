@@ -263,6 +263,17 @@ def _tiles(n: int, tile: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
+def _wrapped(start: int, length: int, n: int) -> list[tuple[slice, slice]]:
+    """The span of ``length`` (at most ``n``) from ``start`` on a ring of ``n`` positions, as (ring, span) slice
+    pairs: one, or two where it wraps past the end."""
+    start %= n
+    first = min(length, n - start)
+    pairs = [(slice(start, start + first), slice(0, first))]
+    if first < length:
+        pairs.append((slice(0, length - first), slice(first, length)))
+    return pairs
+
+
 def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.random.Generator,
                 on_tile: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """One DeepDream step on (1, 3, H, W) ``x``; tiled when a side exceeds ``config.tile``, calling
@@ -284,13 +295,16 @@ def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.ra
     total, abs_sum = 0.0, 0.0
     spans = [(ys, xs) for ys in _tiles(h, config.tile) for xs in _tiles(w, config.tile)]
     for done, ((y0, y1), (x0, x1)) in enumerate(spans, 1):
-        rows = (np.arange(y0, y1) - sy) % h
-        cols = (np.arange(x0, x1) - sx) % w
-        where = (slice(None), slice(None), rows[:, None], cols[None, :])
-        value, g = backend.gradient(np.ascontiguousarray(x[where], dtype=np.float32))
-        grad[where] = g
+        # copied by slices, at most two per side where the tile wraps round (fancy indexing took 4x longer)
+        pieces = [(ys, xs, ty, tx) for ys, ty in _wrapped(y0 - sy, y1 - y0, h) for xs, tx in _wrapped(x0 - sx, x1 - x0, w)]
+        tile = np.empty((*x.shape[:2], y1 - y0, x1 - x0), np.float32)
+        for ys, xs, ty, tx in pieces:
+            tile[:, :, ty, tx] = x[:, :, ys, xs]
+        value, g = backend.gradient(tile)
+        for ys, xs, ty, tx in pieces:
+            grad[:, :, ys, xs] = g[:, :, ty, tx]
         total += value
-        abs_sum += float(np.abs(g, dtype=np.float64).sum())
+        abs_sum += cv2.norm(g.reshape(-1, g.shape[-1]), cv2.NORM_L1)  # summed in double, with no float64 copy
         if on_tile is not None and done < len(spans):
             on_tile(done, len(spans))
     lo, hi = getattr(backend, "value_range", (0.0, 1.0))
