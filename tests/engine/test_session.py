@@ -47,6 +47,14 @@ def test_session_cache_keys(lenet_grad) -> None:
     assert create_session(proto, SessionConfig("cpu", 1), shape=(1, 1, 28, 28)) is not a
 
 
+def test_cpu_threads_do_not_spin_between_runs(lenet_grad) -> None:
+    """Spinning ORT threads took the cores the video loop's flow, decoder and encoder need (BENCHMARKS.md)."""
+    _, proto = lenet_grad
+    clear_session_cache()
+    options = create_session(proto, SessionConfig("cpu", 2)).get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_iobinding_with_cpu_ortvalues_matches_plain_run(lenet_grad) -> None:
     _, proto = lenet_grad
     session = create_session(proto, SessionConfig("cpu", 1))
