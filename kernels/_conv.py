@@ -83,3 +83,29 @@ def _conv(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool
                 kernel_shape=list(kernel))
     pad_end = [max(0, s - 1 - e) for s, e in zip(strides, pe)]
     return [ctx.fit_spatial(gx, x, 2, pad_end), None, None]  # type: ignore[arg-type, list-item]
+
+
+@register_rule("ConvTranspose")
+def _conv_transpose(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # ConvTranspose(x, w) is by definition the adjoint of Conv(., w) with the same strides, pads, dilations and
+    # groups (w's layout, [C_in, C_out/group, *k], is that Conv's): its input gradient is that Conv of g. The
+    # output_padding rows lie past the last window, so the Conv ends exactly on x's size.
+    if needs[1] or (optional_input(node, 2) and needs[2]):
+        raise NotImplementedError("ConvTranspose gradient with respect to weights or bias")
+    if attr(node, "output_shape") is not None:
+        raise NotImplementedError("ConvTranspose with output_shape (pads left to the runtime)")
+    auto_pad = attr(node, "auto_pad", "NOTSET")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        raise NotImplementedError(f"ConvTranspose auto_pad={auto_pad}")
+    w = node.input[1]
+    kernel = attr(node, "kernel_shape")
+    if kernel is None:
+        w_shape = ctx.static_shape(w)
+        if w_shape is None or not all(isinstance(d, int) for d in w_shape[2:]):
+            raise NotImplementedError("ConvTranspose with unknown kernel shape")
+        kernel = w_shape[2:]
+    n = len(kernel)
+    pads = list(attr(node, "pads", [0] * (2 * n))) if auto_pad != "VALID" else [0] * (2 * n)
+    dx = ctx.op("Conv", [grads[0], w], group=int(attr(node, "group", 1)), pads=pads, kernel_shape=list(kernel),
+                strides=list(attr(node, "strides", [1] * n)), dilations=list(attr(node, "dilations", [1] * n)))
+    return [dx] + [None] * (len(node.input) - 1)  # type: ignore[list-item]

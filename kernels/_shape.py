@@ -120,11 +120,11 @@ def _slice(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[boo
 def _pad(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     x, g = node.input[0], grads[0]
     mode = attr(node, "mode", "constant")
-    if mode != "constant":
-        raise NotImplementedError(f"Pad mode {mode!r} (only 'constant')")
     if ctx.opset < 11:
         raise NotImplementedError("Pad before opset 11")
     rank = _need_rank(ctx, node, x)
+    if mode != "constant":
+        return _mirrored_pad(ctx, node, g, rank)
     axes_name = optional_input(node, 3)
     if axes_name:
         axes_v = ctx.value(axes_name)
@@ -229,9 +229,7 @@ def _resize_matrix(ctx: Emitter, node: onnx.NodeProto, x: str, y: str, axis: int
     ``node`` resizes ``x`` there: R_h (1 x 1 x H_out x H_in) for axis 2, R_w^T (1 x 1 x W_in x W_out) for axis 3.
     ``scales``: the node's scales ("" where it takes sizes); ``axes``: the axes they are for (None: all four)."""
     n = ctx.dims(x, axis, axis + 1)
-    square = ctx.op("ConstantOfShape", [ctx.op("Concat", [n, n], axis=0)],
-                    value=onnx.helper.make_tensor("value", ctx.elem_type(x), [1], [0]))
-    eye = ctx.unsqueeze(ctx.op("EyeLike", [square]), [0, 1])  # type: ignore[arg-type]
+    eye = _identity(ctx, x, axis)
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute if a.name not in _RESIZE_OWN_ATTRIBUTES}
     attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
     if scales:  # the forward's scale on this axis, 1 on the others: the same source coordinates as the forward's
@@ -247,3 +245,55 @@ def _resize_matrix(ctx: Emitter, node: onnx.NodeProto, x: str, y: str, axis: int
     ones = ctx.ints([1, 1])
     parts = [ones, out, n] if axis == 2 else [ones, n, out]
     return ctx.op("Resize", [eye, "", "", ctx.op("Concat", parts, axis=0)], **attrs)  # type: ignore[return-value,list-item]
+
+
+def _identity(ctx: Emitter, x: str, axis: int) -> str:
+    """The identity matrix of side ``x.shape[axis]`` as a 1 x 1 x n x n tensor of ``x``'s type."""
+    n = ctx.dims(x, axis, axis + 1)
+    square = ctx.op("ConstantOfShape", [ctx.op("Concat", [n, n], axis=0)],
+                    value=onnx.helper.make_tensor("value", ctx.elem_type(x), [1], [0]))
+    return ctx.unsqueeze(ctx.op("EyeLike", [square]), [0, 1])  # type: ignore[arg-type]
+
+
+def _mirrored_pad(ctx: Emitter, node: onnx.NodeProto, g: str, rank: int) -> list[str | None]:
+    """Reflect, edge and wrap padding of H and W (style-transfer and pix2pix generators): linear and separable,
+    y = P_h x P_w^T, so the gradient is P_h^T g P_w, each P found by padding an identity matrix as the node pads x
+    (the copies a border pixel makes are summed back into it). Pads may be computed at run time (torch writes them
+    so); padding the batch or channel axis is refused where the pads are constant."""
+    x, mode = node.input[0], attr(node, "mode")
+    if rank != 4:
+        raise NotImplementedError(f"Pad mode {mode!r} of a tensor that is not N x C x H x W")
+    axes_name = optional_input(node, 3)
+    axes_v = ctx.value(axes_name) if axes_name else np.arange(rank)
+    if axes_v is None:
+        raise NotImplementedError(f"Pad mode {mode!r} with runtime axes")
+    axes = [int(a) % rank for a in np.asarray(axes_v).reshape(-1)]
+    if not {2, 3} & set(axes):
+        raise NotImplementedError(f"Pad mode {mode!r} of the batch or channel axis")
+    pads = ctx.value(node.input[1])
+    if pads is not None:
+        full = [0] * 8
+        for k, a in enumerate(axes):
+            full[a], full[4 + a] = int(pads.reshape(-1)[k]), int(pads.reshape(-1)[len(axes) + k])
+        if any(full[a] or full[4 + a] for a in (0, 1)) or min(full) < 0:
+            raise NotImplementedError(f"Pad mode {mode!r} of the batch or channel axis, or cropping")
+    pads_t = ctx.op("Cast", [node.input[1]], to=onnx.TensorProto.INT64)
+    zeros = ctx.ints([0, 0])
+
+    def along(axis: int) -> str:
+        """The pads that pad the identity along ``axis`` as the node pads x along it."""
+        if axis not in axes:
+            return ctx.ints([0] * 8)
+        k = axes.index(axis)
+        begin = ctx.op("Slice", [pads_t, ctx.ints([k]), ctx.ints([k + 1])])
+        end = ctx.op("Slice", [pads_t, ctx.ints([len(axes) + k]), ctx.ints([len(axes) + k + 1])])
+        zero = ctx.ints([0])
+        parts = [zeros, begin, zero, zeros, end, zero] if axis == 2 else [zeros, zero, begin, zeros, zero, end]
+        return ctx.op("Concat", parts, axis=0)  # type: ignore[return-value]
+
+    rows = ctx.op("Pad", [_identity(ctx, x, 2), along(2)], mode=mode)  # P_h: 1 x 1 x H_out x H_in
+    cols_t = ctx.op("Pad", [_identity(ctx, x, 3), along(3)], mode=mode)  # P_w^T: 1 x 1 x W_in x W_out
+    swap = [0, 1, 3, 2]
+    dx = ctx.op("MatMul", [ctx.op("MatMul", [ctx.op("Transpose", [rows], perm=swap), g]),
+                           ctx.op("Transpose", [cols_t], perm=swap)])
+    return [dx] + [None] * (len(node.input) - 1)  # type: ignore[list-item]

@@ -72,3 +72,22 @@ def test_transposed_weight_equals_conv_transpose(group: int) -> None:
     via_conv = torch.nn.functional.conv2d(g, wt, padding=1, groups=group)
     via_transpose = torch.nn.functional.conv_transpose2d(g, torch.from_numpy(w), padding=1, groups=group)
     np.testing.assert_allclose(via_conv.numpy(), via_transpose.numpy(), rtol=1e-10, atol=1e-10)
+
+
+TRANSPOSED = [
+    # (cin, cout, k, stride, pad, output_padding, dilation, groups, shape): U-Net and GAN decoders
+    (4, 3, 2, 2, 0, 0, 1, 1, (2, 4, 5, 6)),  # the U-Net up-convolution, 2x2 stride 2
+    (4, 6, 3, 2, 1, 1, 1, 1, (1, 4, 5, 7)),  # 3x3 stride 2 with output_padding: exactly twice the size
+    (4, 4, 3, 1, 1, 0, 1, 2, (1, 4, 6, 5)),  # grouped, stride 1
+    (3, 5, 3, 2, 2, 0, 2, 1, (1, 3, 6, 6)),  # dilated
+    (6, 6, 4, 2, 1, 0, 1, 6, (1, 6, 4, 5)),  # depthwise 4x4 stride 2 (a DCGAN layer, per channel)
+]
+
+
+@pytest.mark.parametrize("dynamic", [True, False])
+@pytest.mark.parametrize("case", TRANSPOSED, ids=[f"t{i}" for i in range(len(TRANSPOSED))])
+def test_conv_transpose(case: tuple, dynamic: bool) -> None:
+    cin, cout, k, s, p, op, d, g, shape = case
+    torch.manual_seed(7)
+    layer = T.ConvTranspose2d(cin, cout, k, stride=s, padding=p, output_padding=op, dilation=d, groups=g)
+    assert check_module(T.Sequential(layer, T.Tanh()), shape, dynamic=dynamic) < TOL

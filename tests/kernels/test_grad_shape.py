@@ -126,3 +126,19 @@ def test_resize_to_sizes_beside_empty_scales() -> None:
                             coordinate_transformation_mode="asymmetric")
     inits = {"scales": np.zeros(0, np.float32), "sizes": np.array([2, 3, 9, 4], np.int64)}
     assert _resize_adjoint_error(node, 13, inits, [2, 3, 9, 4]) < 1e-5
+
+
+MIRRORED_PADS = {
+    "reflect": lambda m, x: F.pad(m.conv(x), (2, 1, 1, 3), mode="reflect"),
+    "replicate": lambda m, x: F.pad(m.conv(x), (1, 2, 3, 0), mode="replicate"),
+    "circular": lambda m, x: F.pad(m.conv(x), (1, 1, 2, 1), mode="circular"),
+    "reflection_pad": lambda m, x: T.ReflectionPad2d(1)(m.conv(x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MIRRORED_PADS))
+def test_reflect_edge_and_wrap_padding(name: str) -> None:
+    """Style-transfer and pix2pix generators pad by reflection or by repeating the edge; a border pixel's copies
+    sum their gradients back into it. Asymmetric pads, with open sides."""
+    torch.manual_seed(8)
+    assert check_module(Lambda(MIRRORED_PADS[name]), (2, 3, 6, 5)) < TOL
