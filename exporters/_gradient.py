@@ -57,20 +57,40 @@ def onnx_tensor_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     """Per-sample shapes (without the batch axis) of every float tensor of a graph, by shape inference.
 
     Dimensions that are symbolic come out as 0. Where inference leaves a map's channels open (a ShuffleNet's channel
-    shuffle, an op onnx infers no type for), one run of the graph on a blank image fills them in.
+    shuffle, an op onnx infers no type for), one run of the graph on a blank image fills them in, and they are
+    written into ``proto``'s value_info for the inference that follows.
     """
     inferred = onnx.shape_inference.infer_shapes(proto)
+    weights = {i.name for i in proto.graph.initializer}  # dynamo files type them too: no image moves a weight
     shapes = {}
     for info in [*inferred.graph.value_info, *inferred.graph.output]:
         t = info.type.tensor_type
+        if info.name in weights:
+            continue
         if t.elem_type == TensorProto.FLOAT and t.HasField("shape") and len(t.shape.dim) >= 2:
             shapes[info.name] = tuple(d.dim_value for d in t.shape.dim[1:])
-    typed = {info.name for info in [*inferred.graph.value_info, *inferred.graph.output]}
+    not_float = {info.name for info in [*inferred.graph.value_info, *inferred.graph.output]
+                 if info.type.tensor_type.elem_type not in (0, TensorProto.FLOAT)}
+    # open: a float (or untyped) tensor without a shape, or one whose channels are 0 (TorchScript's opset 13 files
+    # lose every shape after a Reshape of computed sizes)
     open_ = [t for n in proto.graph.node for t in n.output
-             if t and (t not in typed or (len(shapes.get(t, ())) >= 3 and not shapes[t][0]))]
+             if t and t not in not_float and (t not in shapes or (len(shapes[t]) >= 2 and not shapes[t][0]))]
     if open_:
-        shapes.update(_probed_shapes(proto, open_, shapes))
+        found = _probed_shapes(proto, open_, shapes)
+        shapes.update(found)
+        _record_shapes(proto, found)
     return shapes
+
+
+def _record_shapes(proto: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Write probed per-sample shapes into the graph's value_info (0: open), so that the shape inference of the
+    gradient's construction knows these tensors' ranks too, and from them those of the tensors after them."""
+    replaced = [info for info in proto.graph.value_info if info.name not in shapes]
+    del proto.graph.value_info[:]
+    proto.graph.value_info.extend(replaced)
+    proto.graph.value_info.extend(
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, *(d or None for d in shape)])
+        for name, shape in shapes.items())
 
 
 _PROBE_SIDES = (64, 224)  # a blank image's sides where the input's are open: small first, then a classifier's own

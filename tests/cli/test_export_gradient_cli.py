@@ -364,17 +364,20 @@ class _ChannelShuffle(torch.nn.Module):
         return torch.relu(y).mean(dim=(2, 3))
 
 
-def test_channels_inference_leaves_open_are_found_by_running_the_graph(tmp_path) -> None:
+@pytest.mark.parametrize("opset", [13, 17])
+def test_channels_inference_leaves_open_are_found_by_running_the_graph(tmp_path, opset) -> None:
+    """At opset 17 the shuffled map's channels are open; at 13 (TorchScript) its whole shape and those of every
+    tensor after it, so the tensor was called an unknown layer."""
     torch.manual_seed(0)
     net = _ChannelShuffle().eval()
     model = tmp_path / "shuffle.onnx"
-    torch.onnx.export(net, (torch.rand(1, 3, 16, 16),), str(model), input_names=["x"], dynamo=False, opset_version=17,
-                      dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}})
+    torch.onnx.export(net, (torch.rand(1, 3, 16, 16),), str(model), input_names=["x"], dynamo=False,
+                      opset_version=opset, dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}})
     proto = onnx.load(str(model))
     shuffled = [n.output[0] for n in proto.graph.node if n.op_type == "Reshape"][-1]
     inferred = onnx.shape_inference.infer_shapes(proto)
-    dims = [i.type.tensor_type.shape.dim for i in inferred.graph.value_info if i.name == shuffled][0]
-    assert not dims[1].HasField("dim_value")  # what the probe is for
+    dims = [i.type.tensor_type.shape.dim for i in inferred.graph.value_info if i.name == shuffled]
+    assert not dims or not dims[0] or not dims[0][1].HasField("dim_value")  # what the probe is for
     out = tmp_path / "grad.onnx"
     result = runner.invoke(app, ["export", "--onnx", str(model), "--objective", f"[{shuffled}]:4", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -389,3 +392,20 @@ def test_channels_inference_leaves_open_are_found_by_running_the_graph(tmp_path)
     shuffled_map[:, 4].mean().backward()
     assert np.isclose(value, shuffled_map[:, 4].mean().item(), rtol=1e-4)
     assert np.linalg.norm(grad - t.grad.numpy()) / np.linalg.norm(t.grad.numpy()) < 1e-4
+
+
+def test_a_weight_is_no_layer(tmp_path) -> None:
+    """Dynamo's files type their initializers: a weight was taken as an objective (its gradient all 0) and offered
+    among the valid layers."""
+    torch.manual_seed(0)
+    model = tmp_path / "net.onnx"
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    torch.onnx.export(net, (torch.rand(1, 3, 16, 16),), str(model), input_names=["x"], dynamo=False, opset_version=17)
+    proto = onnx.load(str(model))
+    weight = proto.graph.initializer[0]
+    proto.graph.value_info.append(onnx.helper.make_tensor_value_info(weight.name, weight.data_type, list(weight.dims)))
+    onnx.save(proto, str(model))
+    result = runner.invoke(app, ["export", "--onnx", str(model), "--objective", f"[{weight.name}]:0", "-o",
+                                 str(tmp_path / "g.onnx")])
+    assert result.exit_code == 2 and "unknown layer" in result.output, result.output
+    assert weight.name not in result.output.partition("Valid:")[2]
