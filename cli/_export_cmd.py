@@ -105,7 +105,7 @@ def parse_value_range(text: Optional[str]) -> Optional[tuple[float, float]]:
 def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, output, overwrite, pixel_range=None):
     from vis.engine._images import check_output
     from vis.exporters._gradient import (
-        gradient_graph, onnx_tensor_shapes, read_user_graph, step_graph, user_gradient_graph,
+        gradient_graph, is_channels_last, onnx_tensor_shapes, read_user_graph, step_graph, user_gradient_graph,
     )
     from vis.exporters._objectives import parse_objective, parse_objective_for_graph, unchecked_neurons
     from vis.exporters._onnx_export import exported_model
@@ -141,6 +141,9 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         proto = gradient_graph(model, net, objective, variant=variant, opset=opset, weights=weights)
         _note_unchecked_positions(unchecked_neurons(objective), model)
         value_range = model_spec(model).preprocessing.value_range
+    if step and onnx_file is not None and is_channels_last(proto):
+        typer.echo("note: the graph's image is N, H, W, C (channels last): the step rolls its axes 1 and 2")
+        return step_graph(proto, value_range, channels_last=True)
     return step_graph(proto, value_range) if step else proto
 
 

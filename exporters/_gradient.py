@@ -223,8 +223,14 @@ def gradient_graph(model_name: str, model: StagedNet, objective: Objective, vari
     return proto
 
 
+def is_channels_last(proto: onnx.ModelProto) -> bool:
+    """Whether a graph's image input is N, H, W, C (tf2onnx's files): its last side is 1, 3 or 4 and its second not."""
+    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    return len(dims) == 4 and dims[3] in (1, 3, 4) and dims[1] not in (1, 3, 4)
+
+
 def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (0.0, 1.0),
-               size: tuple[int, int] | None = None) -> onnx.ModelProto:
+               size: tuple[int, int] | None = None, channels_last: bool = False) -> onnx.ModelProto:
     """The fused ascent step of google/deepdream's ``make_step`` around a gradient graph.
 
     Inputs ``image`` (N, C, H, W), ``shift`` (int64 [dy, dx]) and ``step_size`` (float scalar) [, ``guide``];
@@ -238,7 +244,11 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
             folded into constants (:func:`vis.exporters._fold.fold_static_shapes`) and the roll is a Gather with
             indices computed on the device from the shift, so no value goes back to the host and nothing in the
             run depends on the shift's value but data. CUDA graph replay needs that form.
+        channels_last: the image is (N, H, W, C), as a user's file may take it: H and W are axes 1 and 2 (any size).
     """
+    spatial = (1, 2) if channels_last else (2, 3)
+    if channels_last and size is not None:
+        raise VisError("a fixed-size step graph is made for vis's own N, C, H, W graphs")
     proto = onnx.ModelProto()
     proto.CopyFrom(grad_proto)
     graph = proto.graph
@@ -252,9 +262,9 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
         if size is not None:
             return gather_roll(x, sign)
         shape = g.op("Shape", [x])
-        for axis in (2, 3):
+        for k, axis in enumerate(spatial):
             n = g.op("Gather", [shape, g.const(axis)], axis=0)
-            s = g.op("Gather", [shift, g.const(axis - 2)], axis=0)
+            s = g.op("Gather", [shift, g.const(k)], axis=0)
             if sign < 0:
                 s = g.op("Neg", [s])
             s = g.op("Mod", [g.op("Add", [g.op("Mod", [s, n], fmod=0), n]), n], fmod=0)

@@ -409,3 +409,41 @@ def test_a_weight_is_no_layer(tmp_path) -> None:
                                  str(tmp_path / "g.onnx")])
     assert result.exit_code == 2 and "unknown layer" in result.output, result.output
     assert weight.name not in result.output.partition("Valid:")[2]
+
+
+class _ChannelsLast(torch.nn.Module):
+    """A model that takes N, H, W, C images, as tf2onnx's files do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(x.permute(0, 3, 1, 2)))
+
+
+def test_a_channels_last_step_rolls_height_and_width(tmp_path) -> None:
+    """The step rolled axes 2 and 3 of an N, H, W, C image (its W and C): off by up to 0.09 at a shift of (3, 5)."""
+    from vis._step import STEP_EPS
+
+    torch.manual_seed(1)
+    net = _ChannelsLast().eval()
+    model = tmp_path / "nhwc.onnx"
+    torch.onnx.export(net, (torch.rand(1, 12, 10, 3),), str(model), input_names=["x"], dynamo=False, opset_version=17,
+                      dynamic_axes={"x": {1: "h", 2: "w"}})
+    tanh = [n.output[0] for n in onnx.load(str(model)).graph.node if n.op_type == "Tanh"][0]
+    out = tmp_path / "step.onnx"
+    result = runner.invoke(app, ["export", "--onnx", str(model), "--objective", f"[{tanh}]:1", "--step", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "the graph's image is N, H, W, C (channels last): the step rolls its axes 1 and 2" in result.output
+    x = np.random.default_rng(4).random((1, 9, 11, 3), dtype=np.float32)
+    shift, step = (3, -4), 0.05
+    stepped, value = ort.InferenceSession(str(out)).run(
+        None, {"image": x, "shift": np.array(shift, np.int64), "step_size": np.array(step, np.float32)})
+    rolled = torch.from_numpy(np.roll(x, shift, axis=(1, 2))).requires_grad_(True)
+    objective = net(rolled)[:, 1].mean()
+    objective.backward()
+    g = np.roll(rolled.grad.numpy(), (-shift[0], -shift[1]), axis=(1, 2))
+    expected = np.clip(x + step * g / (np.abs(g).mean() + STEP_EPS), 0.0, 1.0)
+    assert np.isclose(value, objective.item(), rtol=1e-5)
+    np.testing.assert_allclose(stepped, expected, atol=1e-5)
