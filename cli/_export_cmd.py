@@ -141,10 +141,12 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         proto = gradient_graph(model, net, objective, variant=variant, opset=opset, weights=weights)
         _note_unchecked_positions(unchecked_neurons(objective), model)
         value_range = model_spec(model).preprocessing.value_range
-    if step and onnx_file is not None and is_channels_last(proto):
+    if not step:
+        return proto
+    channels_last = onnx_file is not None and is_channels_last(proto)
+    if channels_last:
         typer.echo("note: the graph's image is N, H, W, C (channels last): the step rolls its axes 1 and 2")
-        return step_graph(proto, value_range, channels_last=True)
-    return step_graph(proto, value_range) if step else proto
+    return step_graph(proto, value_range, channels_last=channels_last)
 
 
 def _note_unchecked_positions(neurons, model):

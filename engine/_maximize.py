@@ -362,7 +362,7 @@ def _run_pixel(backend: Backend, config: MaximizeConfig, init: Sequence[np.rando
             value, g = backend.gradient(np.roll(x, (dy, dx), axis=(2, 3)) if config.jitter else x)
             if config.jitter:
                 g = np.roll(g, (-dy, -dx), axis=(2, 3))
-            if stage == 0 and it < len(WAKING_NOISE) and _dead(g).any():
+            if stage == 0 and it < len(WAKING_NOISE):
                 for i in np.flatnonzero(_dead(g)):  # from its own generator: the same image in any batch
                     x[i] = grey_noise_image([init[i]], config.channels, size, size, WAKING_NOISE[it])[0]
             if config.tv:
@@ -405,7 +405,7 @@ def _run_fft(backend: Backend, config: MaximizeConfig, init: Sequence[np.random.
             loss = loss + config.tv * ((dy * dy).flatten(1).mean(1) + (dx * dx).flatten(1).mean(1)).sum()
         loss.backward()
         optimizer.step()
-        if it < len(WAKING_NOISE) and _dead(g).any():  # as in _run_pixel: a wider start, from its own generator
+        if it < len(WAKING_NOISE):  # as in _run_pixel: a wider start, from its own generator
             with torch.no_grad():
                 for i in np.flatnonzero(_dead(g)):
                     wider = init[i].normal(size=param.spectrum[:, i].shape) * _WAKING_SPECTRUM[it]

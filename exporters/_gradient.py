@@ -62,15 +62,13 @@ def onnx_tensor_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     """
     inferred = onnx.shape_inference.infer_shapes(proto)
     weights = {i.name for i in proto.graph.initializer}  # dynamo files type them too: no image moves a weight
-    shapes = {}
+    shapes, not_float = {}, set()
     for info in [*inferred.graph.value_info, *inferred.graph.output]:
         t = info.type.tensor_type
-        if info.name in weights:
-            continue
-        if t.elem_type == TensorProto.FLOAT and t.HasField("shape") and len(t.shape.dim) >= 2:
+        if t.elem_type not in (0, TensorProto.FLOAT):
+            not_float.add(info.name)
+        elif info.name not in weights and t.elem_type and t.HasField("shape") and len(t.shape.dim) >= 2:
             shapes[info.name] = tuple(d.dim_value for d in t.shape.dim[1:])
-    not_float = {info.name for info in [*inferred.graph.value_info, *inferred.graph.output]
-                 if info.type.tensor_type.elem_type not in (0, TensorProto.FLOAT)}
     # open: a float (or untyped) tensor without a shape, or one whose channels are 0 (TorchScript's opset 13 files
     # lose every shape after a Reshape of computed sizes)
     open_ = [t for n in proto.graph.node for t in n.output

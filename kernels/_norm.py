@@ -30,7 +30,7 @@ def _batchnorm(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence
         f = ctx.const(factor.reshape(-1, *([1] * (rank - 2))), "bn_factor")
     else:
         denom = ctx.op("Sqrt", [ctx.op("Add", [var, ctx.scalar(eps, x)])])
-        f = ctx.op("Reshape", [ctx.op("Div", [scale, denom]), ctx.ints([-1] + [1] * (rank - 2))])  # type: ignore[assignment]
+        f = _per_channel(ctx, ctx.op("Div", [scale, denom]), rank)  # type: ignore[arg-type]
     return [ctx.op("Mul", [grads[0], f])] + [None] * (len(node.input) - 1)  # type: ignore[list-item]
 
 
@@ -48,7 +48,10 @@ def _normalized_grad(ctx: Emitter, x: str, gs: str, axes: list[int], eps: float,
     return ctx.op("Mul", [inner, rstd])  # type: ignore[return-value]
 
 
-def _known_rank(ctx: Emitter, node: onnx.NodeProto) -> int:
+def _known_rank(ctx: Emitter, node: onnx.NodeProto, needs: Sequence[bool]) -> int:
+    """The rank of a normalisation's input; refused where its scale or bias depends on the image too."""
+    if any(needs[1:]):
+        raise NotImplementedError(f"{node.op_type} gradient with respect to its scale or bias")
     rank = ctx.rank(node.input[0])
     if rank is None:
         raise NotImplementedError(f"{node.op_type} of a tensor whose rank shape inference leaves open")
@@ -63,9 +66,7 @@ def _per_channel(ctx: Emitter, values: str, rank: int) -> str:
 @register_rule("LayerNormalization")
 def _layer_norm(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     # y = xhat * scale + bias over the axes from ``axis`` to the last; scale broadcasts from the right
-    if any(needs[1:]):
-        raise NotImplementedError("LayerNormalization gradient with respect to its scale or bias")
-    rank = _known_rank(ctx, node)
+    rank = _known_rank(ctx, node, needs)
     axis = int(attr(node, "axis", -1)) % rank
     gs = ctx.op("Mul", [grads[0], node.input[1]])
     dx = _normalized_grad(ctx, node.input[0], gs, list(range(axis, rank)), float(attr(node, "epsilon", 1e-5)))
@@ -75,9 +76,7 @@ def _layer_norm(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequenc
 @register_rule("InstanceNormalization")
 def _instance_norm(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     # each (sample, channel) normalised over its own positions, then a per-channel scale and bias
-    if any(needs[1:]):
-        raise NotImplementedError("InstanceNormalization gradient with respect to its scale or bias")
-    rank = _known_rank(ctx, node)
+    rank = _known_rank(ctx, node, needs)
     gs = ctx.op("Mul", [grads[0], _per_channel(ctx, node.input[1], rank)])
     dx = _normalized_grad(ctx, node.input[0], gs, list(range(2, rank)), float(attr(node, "epsilon", 1e-5)))
     return [dx] + [None] * (len(node.input) - 1)
@@ -87,9 +86,7 @@ def _instance_norm(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequ
 def _group_norm(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     # the channels fall into num_groups groups, each normalised over its channels and positions; the scale is one
     # per group at opset 18 and one per channel from opset 21
-    if any(needs[1:]):
-        raise NotImplementedError("GroupNormalization gradient with respect to its scale or bias")
-    rank = _known_rank(ctx, node)
+    rank = _known_rank(ctx, node, needs)
     x, scale, g = node.input[0], node.input[1], grads[0]
     groups = int(attr(node, "num_groups"))
     grouped = ctx.ints([0, groups, -1])

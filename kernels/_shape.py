@@ -217,10 +217,7 @@ def _resize(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bo
         scales = ""  # opset 13's empty scales beside sizes: the output's sides are the sizes
     rows = _resize_matrix(ctx, node, x, y, 2, scales, axes)  # R_h: H_out x H_in
     cols_t = _resize_matrix(ctx, node, x, y, 3, scales, axes)  # R_w^T: W_in x W_out
-    swap = [0, 1, 3, 2]
-    dx = ctx.op("MatMul", [ctx.op("MatMul", [ctx.op("Transpose", [rows], perm=swap), g]),
-                           ctx.op("Transpose", [cols_t], perm=swap)])
-    return [dx] + [None] * (len(node.input) - 1)  # type: ignore[list-item]
+    return [_separable_adjoint(ctx, rows, g, cols_t)] + [None] * (len(node.input) - 1)
 
 
 def _resize_matrix(ctx: Emitter, node: onnx.NodeProto, x: str, y: str, axis: int, scales: str,
@@ -229,7 +226,7 @@ def _resize_matrix(ctx: Emitter, node: onnx.NodeProto, x: str, y: str, axis: int
     ``node`` resizes ``x`` there: R_h (1 x 1 x H_out x H_in) for axis 2, R_w^T (1 x 1 x W_in x W_out) for axis 3.
     ``scales``: the node's scales ("" where it takes sizes); ``axes``: the axes they are for (None: all four)."""
     n = ctx.dims(x, axis, axis + 1)
-    eye = _identity(ctx, x, axis)
+    eye = _identity(ctx, n, x)
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute if a.name not in _RESIZE_OWN_ATTRIBUTES}
     attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
     if scales:  # the forward's scale on this axis, 1 on the others: the same source coordinates as the forward's
@@ -247,12 +244,19 @@ def _resize_matrix(ctx: Emitter, node: onnx.NodeProto, x: str, y: str, axis: int
     return ctx.op("Resize", [eye, "", "", ctx.op("Concat", parts, axis=0)], **attrs)  # type: ignore[return-value,list-item]
 
 
-def _identity(ctx: Emitter, x: str, axis: int) -> str:
-    """The identity matrix of side ``x.shape[axis]`` as a 1 x 1 x n x n tensor of ``x``'s type."""
-    n = ctx.dims(x, axis, axis + 1)
+def _identity(ctx: Emitter, n: str, like: str) -> str:
+    """The identity matrix of side ``n`` (a 1-D size tensor) as a 1 x 1 x n x n tensor of ``like``'s type."""
     square = ctx.op("ConstantOfShape", [ctx.op("Concat", [n, n], axis=0)],
-                    value=onnx.helper.make_tensor("value", ctx.elem_type(x), [1], [0]))
+                    value=onnx.helper.make_tensor("value", ctx.elem_type(like), [1], [0]))
     return ctx.unsqueeze(ctx.op("EyeLike", [square]), [0, 1])  # type: ignore[arg-type]
+
+
+def _separable_adjoint(ctx: Emitter, rows: str, g: str, cols_t: str) -> str:
+    """The gradient ``A^T g B`` of a map ``y = A x B^T`` applied to H and W, given A (1 x 1 x H_out x H_in) and
+    B^T (1 x 1 x W_in x W_out) as an identity transformed along each axis yields them."""
+    swap = [0, 1, 3, 2]
+    return ctx.op("MatMul", [ctx.op("MatMul", [ctx.op("Transpose", [rows], perm=swap), g]),  # type: ignore[return-value]
+                             ctx.op("Transpose", [cols_t], perm=swap)])
 
 
 def _mirrored_pad(ctx: Emitter, node: onnx.NodeProto, g: str, rank: int) -> list[str | None]:
@@ -291,9 +295,6 @@ def _mirrored_pad(ctx: Emitter, node: onnx.NodeProto, g: str, rank: int) -> list
         parts = [zeros, begin, zero, zeros, end, zero] if axis == 2 else [zeros, zero, begin, zeros, zero, end]
         return ctx.op("Concat", parts, axis=0)  # type: ignore[return-value]
 
-    rows = ctx.op("Pad", [_identity(ctx, x, 2), along(2)], mode=mode)  # P_h: 1 x 1 x H_out x H_in
-    cols_t = ctx.op("Pad", [_identity(ctx, x, 3), along(3)], mode=mode)  # P_w^T: 1 x 1 x W_in x W_out
-    swap = [0, 1, 3, 2]
-    dx = ctx.op("MatMul", [ctx.op("MatMul", [ctx.op("Transpose", [rows], perm=swap), g]),
-                           ctx.op("Transpose", [cols_t], perm=swap)])
-    return [dx] + [None] * (len(node.input) - 1)  # type: ignore[list-item]
+    rows = ctx.op("Pad", [_identity(ctx, ctx.dims(x, 2, 3), x), along(2)], mode=mode)  # P_h: 1 x 1 x H_out x H_in
+    cols_t = ctx.op("Pad", [_identity(ctx, ctx.dims(x, 3, 4), x), along(3)], mode=mode)  # P_w^T: 1 x 1 x W_in x W_out
+    return [_separable_adjoint(ctx, rows, g, cols_t)] + [None] * (len(node.input) - 1)
