@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 
 from vis.kernels._emitter import Emitter, attr, optional_input
+from vis.kernels._padding import SAME_MODES, runtime_same_begin, static_pads
 from vis.kernels._registry import register_rule
 
 Grads = Sequence["str | None"]
@@ -55,12 +56,19 @@ def _conv(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool
     strides = list(attr(node, "strides", [1] * n))
     dilations = list(attr(node, "dilations", [1] * n))
     group = int(attr(node, "group", 1))
-    auto_pad = attr(node, "auto_pad", "NOTSET")
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        raise NotImplementedError(f"Conv auto_pad={auto_pad}")
-    pads = list(attr(node, "pads", [0] * (2 * n))) if auto_pad != "VALID" else [0] * (2 * n)
-    pb, pe = pads[:n], pads[n:]
     k_eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    xs = ctx.static_shape(x)
+    spatial = xs[2:] if xs is not None else [None] * n
+    known = static_pads(node, spatial, k_eff, strides)
+    if known is None:
+        # SAME pads of a size known only at run time: the gradient of the padded input, cropped at the runtime
+        # begin pads. The padded input is at most stride - 1 longer than the transposed conv's output.
+        gx = ctx.op("ConvTranspose", [g, w], group=group, dilations=dilations, strides=strides,
+                    kernel_shape=list(kernel))
+        start = runtime_same_begin(ctx, node, x, k_eff, strides)
+        return [ctx.fit_spatial(gx, x, 2, [s - 1 for s in strides], start), None, None]  # type: ignore[arg-type, list-item]
+    pb, pe = known
+    pads = pb + pe
 
     if all(s == 1 for s in strides):
         conv_pads = [ke - 1 - p for ke, p in zip(k_eff + k_eff, pb + pe)]
@@ -72,8 +80,6 @@ def _conv(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool
                        kernel_shape=list(kernel)), None, None]  # type: ignore[list-item]
 
     # Strided: trailing rows not covered by any window get zeros.
-    xs = ctx.static_shape(x)
-    spatial = xs[2:] if xs is not None else [None] * n
     if all(isinstance(d, int) for d in spatial):
         out_pad = [(h + a + e - ke) % s for h, a, e, ke, s in zip(spatial, pb, pe, k_eff, strides)]  # type: ignore[operator]
         return [ctx.op("ConvTranspose", [g, w], group=group, pads=pads, dilations=dilations, strides=strides,
@@ -95,7 +101,7 @@ def _conv_transpose(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Seq
     if attr(node, "output_shape") is not None:
         raise NotImplementedError("ConvTranspose with output_shape (pads left to the runtime)")
     auto_pad = attr(node, "auto_pad", "NOTSET")
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+    if auto_pad in SAME_MODES:
         raise NotImplementedError(f"ConvTranspose auto_pad={auto_pad}")
     w = node.input[1]
     kernel = attr(node, "kernel_shape")

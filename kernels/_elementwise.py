@@ -171,6 +171,15 @@ def _elu(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]
     return [ctx.op("Where", [ctx.op("Greater", [x, ctx.scalar(0.0, x)]), g, below])]  # type: ignore[list-item]
 
 
+@register_rule("Celu")
+def _celu(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # y = alpha * (exp(x / alpha) - 1) below 0, so dy/dx = exp(x / alpha) = y / alpha + 1 there, and 1 above
+    x, y, g = node.input[0], node.output[0], grads[0]
+    alpha = float(attr(node, "alpha", 1.0))
+    slope = ctx.op("Add", [ctx.op("Mul", [y, ctx.scalar(1.0 / alpha, y)]), ctx.scalar(1.0, y)])
+    return [ctx.op("Where", [ctx.op("Greater", [x, ctx.scalar(0.0, x)]), g, ctx.op("Mul", [g, slope])])]  # type: ignore[list-item]
+
+
 @register_rule("Softplus")
 def _softplus(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     # d/dx log(1 + e^x) = sigmoid(x)

@@ -232,13 +232,13 @@ class Emitter:
         return self.reshape_like(red, x)  # type: ignore[arg-type]
 
     def fit_spatial(
-        self, g: str, x: str, first_axis: int, pad_end: Sequence[int], start: Sequence[int] | None = None
+        self, g: str, x: str, first_axis: int, pad_end: Sequence[int], start: Sequence[int] | str | None = None
     ) -> str:
         """Make the trailing spatial dims of ``g`` equal those of ``x``.
 
-        ``g`` (from offset ``start``, default 0) is at most ``pad_end[i]`` short at the end of spatial axis ``i``
-        and may be longer; it is padded with zeros by the static ``pad_end`` amounts and sliced to ``x``'s
-        runtime size.
+        ``g`` (from offset ``start``, default 0; static, or a 1-D int64 tensor computed at run time) is at most
+        ``pad_end[i]`` short at the end of spatial axis ``i`` and may be longer; it is padded with zeros by the
+        static ``pad_end`` amounts and sliced to ``x``'s runtime size.
         """
         n = len(pad_end)
         if any(pad_end):
@@ -247,6 +247,8 @@ class Emitter:
             g = self.op("Pad", [g, self.ints(pads)], mode="constant")  # type: ignore[assignment]
         axes = list(range(first_axis, first_axis + n))
         size = self.dims(x, first_axis, first_axis + n)
+        if isinstance(start, str):
+            return self.op("Slice", [g, start, self.op("Add", [size, start]), self.ints(axes)])  # type: ignore[return-value]
         start = list(start) if start is not None else [0] * n
         end = self.op("Add", [size, self.ints(start)]) if any(start) else size
         return self.op("Slice", [g, self.ints(start), end, self.ints(axes)])  # type: ignore[return-value]

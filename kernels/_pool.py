@@ -18,27 +18,33 @@ import numpy as np
 import onnx
 
 from vis.kernels._emitter import Emitter, attr
+from vis.kernels._padding import static_pads
 from vis.kernels._registry import register_rule
 
 Grads = Sequence["str | None"]
 
 
 class _PoolGeometry:
-    """Static attributes of a 2-D/N-D pooling node."""
+    """Static attributes of a 2-D/N-D pooling node; ``pads_known`` is False for SAME pads of a size known only at
+    run time (only the index route, which needs no pads, takes those)."""
 
-    def __init__(self, node: onnx.NodeProto) -> None:
+    def __init__(self, ctx: Emitter, node: onnx.NodeProto) -> None:
         self.kernel: list[int] = list(attr(node, "kernel_shape"))
         n = len(self.kernel)
         self.n = n
         self.strides: list[int] = list(attr(node, "strides", [1] * n))
         self.dilations: list[int] = list(attr(node, "dilations", [1] * n))
-        auto_pad = attr(node, "auto_pad", "NOTSET")
-        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            raise NotImplementedError(f"{node.op_type} auto_pad={auto_pad}")
-        pads = list(attr(node, "pads", [0] * (2 * n))) if auto_pad != "VALID" else [0] * (2 * n)
-        self.pb, self.pe = pads[:n], pads[n:]
         self.ceil = int(attr(node, "ceil_mode", 0))
         self.k_eff = [(k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations)]
+        xs = ctx.static_shape(node.input[0])
+        known = static_pads(node, xs[2:] if xs is not None else [None] * n, self.k_eff, self.strides)
+        self.pads_known = known is not None
+        self.pb, self.pe = known if known is not None else ([0] * n, [0] * n)
+        self._what = f"{node.op_type} auto_pad={attr(node, 'auto_pad')} with stride > 1 on an input of unknown size"
+
+    def need_pads(self) -> None:
+        if not self.pads_known:
+            raise NotImplementedError(self._what)
 
     def place_pad_end(self) -> list[int]:
         """Static zero padding after a no-end-crop transposed placement so a Slice can reach the input size."""
@@ -128,7 +134,7 @@ def _maxpool_separable(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: 
     ``Indices`` is single-threaded and ~5x slower in ORT CPU).
     """
     x, y, g = node.input[0], node.output[0], grads[0]
-    geo = _PoolGeometry(node)
+    geo = _PoolGeometry(ctx, node)
     kh, kw = geo.kernel
     if kh == 1 or kw == 1:
         return [_route_s1(ctx, x, y, g, geo.kernel, geo.pb, geo.pe)]  # type: ignore[arg-type]
@@ -141,14 +147,14 @@ def _maxpool_separable(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: 
 def _maxpool_fast(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     if int(attr(node, "storage_order", 0)) != 0:
         raise NotImplementedError("MaxPool storage_order=1")
-    geo = _PoolGeometry(node)
+    geo = _PoolGeometry(ctx, node)
     if geo.n == 2 and all(s == 1 for s in geo.strides) and all(d == 1 for d in geo.dilations):
         dx = _maxpool_separable(ctx, node, grads, needs)[0]
     elif ctx.opset < 16:  # ScatterElements reduction="add" needs opset 16
         dx = _maxpool_dense(ctx, node, grads, needs)[0]
     else:
         dx = _maxpool_indices(ctx, node, grads[0])
-    if geo.n == 2 and all(d == 1 for d in geo.dilations):
+    if geo.n == 2 and all(d == 1 for d in geo.dilations) and geo.pads_known:
         ctx.native_route("MaxPoolGrad", [node.input[0], grads[0]], dx, kernel_shape=geo.kernel,  # type: ignore[list-item]
                          strides=geo.strides, pads=geo.pb + geo.pe)
     return [dx]
@@ -169,7 +175,8 @@ def _maxpool_indices(ctx: Emitter, node: onnx.NodeProto, g: str) -> str:
 @register_rule("MaxPool", variants=("tensorrt_safe",))
 def _maxpool_dense(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     x, y, g = node.input[0], node.output[0], grads[0]
-    geo = _PoolGeometry(node)
+    geo = _PoolGeometry(ctx, node)
+    geo.need_pads()
     views = _window_slices(ctx, x, y, geo)
     taken = None
     parts: list[str] = []
@@ -191,7 +198,8 @@ def _maxpool_dense(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequ
 @register_rule("AveragePool")
 def _avgpool(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     x, y, g = node.input[0], node.output[0], grads[0]
-    geo = _PoolGeometry(node)
+    geo = _PoolGeometry(ctx, node)
+    geo.need_pads()
     n = geo.n
     include_pad = int(attr(node, "count_include_pad", 0))
     if any(d != 1 for d in geo.dilations):

@@ -83,8 +83,6 @@ def _slice(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[boo
     if steps_name and steps is None:  # computed while the graph runs (an Unsqueeze of a Constant, unfolded)
         raise NotImplementedError("Slice whose steps are computed, not constant (simplify the file, e.g. with "
                                   "onnxsim, or export it with constant folding)")
-    if steps_name and np.any(steps != 1):
-        raise NotImplementedError("Slice with steps other than 1")
     if axes_name:
         axes_v = ctx.value(axes_name)
         if axes_v is None:
@@ -95,6 +93,8 @@ def _slice(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[boo
         if n is None or not isinstance(n[0], int):
             raise NotImplementedError("Slice with starts of unknown length")
         axes = list(range(n[0]))
+    if steps_name and np.any(steps != 1):
+        return [_strided_slice(ctx, node, grads[0], axes, rank)] + [None] * (len(node.input) - 1)
     sizes = ctx.op("Gather", [ctx.shape(x), ctx.ints(axes)], axis=0)
     zero = ctx.ints([0])
     s = _normalized(ctx, ctx.op("Cast", [starts], to=onnx.TensorProto.INT64), sizes, sizes, zero)  # type: ignore[arg-type]
@@ -114,6 +114,54 @@ def _slice(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[boo
             end_parts.append(zero)
     pads = ctx.op("Concat", begin_parts + end_parts, axis=0)
     return [ctx.op("Pad", [grads[0], pads], mode="constant")] + [None] * (len(node.input) - 1)  # type: ignore[list-item]
+
+
+def _strided_slice(ctx: Emitter, node: onnx.NodeProto, g: str, axes: list[int], rank: int) -> str:
+    """The gradient of a Slice with steps (``x[::2]``, a flip ``x[::-1]``): along each sliced axis the slice is
+    y = S x with S the identity sliced as the node slices that axis, so the gradient is S^T g, axis by axis; starts
+    and ends are clamped by the forward's own Slice."""
+    x = node.input[0]
+    for k, axis in enumerate(axes):
+        one = [ctx.op("Slice", [ctx.op("Cast", [node.input[i]], to=onnx.TensorProto.INT64), ctx.ints([k]),
+                                ctx.ints([k + 1])]) for i in (1, 2, 4)]
+        n = ctx.dims(x, axis, axis + 1)
+        selection = ctx.op("Slice", [_identity(ctx, n, x, batched=False), one[0], one[1], ctx.ints([0]), one[2]])
+        last = [i for i in range(rank) if i != axis] + [axis]  # the sliced axis last, for a MatMul by S
+        moved = ctx.op("Transpose", [g], perm=last) if axis != rank - 1 else g
+        g = ctx.op("MatMul", [moved, selection])  # type: ignore[assignment]
+        if axis != rank - 1:
+            g = ctx.op("Transpose", [g], perm=[int(i) for i in np.argsort(last)])  # type: ignore[assignment]
+    return g
+
+
+@register_rule("DepthToSpace")
+@register_rule("SpaceToDepth")
+def _depth_space(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # Both only move elements: SpaceToDepth undoes DepthToSpace in DCR order (and the reverse); CRD order's
+    # permutation is undone by reshaping g to N, C, H, b, W, b and moving the two block axes back behind C.
+    x, g = node.input[0], grads[0]
+    b = int(attr(node, "blocksize"))
+    if node.op_type == "SpaceToDepth":
+        return [ctx.op("DepthToSpace", [g], blocksize=b, mode="DCR")]  # type: ignore[list-item]
+    if attr(node, "mode", "DCR") == "DCR":
+        return [ctx.op("SpaceToDepth", [g], blocksize=b)]  # type: ignore[list-item]
+    block = ctx.ints([b])
+    split = ctx.op("Concat", [ctx.dims(node.output[0], 0, 2), ctx.dims(x, 2, 3), block, ctx.dims(x, 3, 4), block],
+                   axis=0)
+    blocks = ctx.op("Transpose", [ctx.op("Reshape", [g, split])], perm=[0, 1, 3, 5, 2, 4])
+    return [ctx.reshape_like(blocks, x)]  # type: ignore[list-item]
+
+
+@register_rule("Tile")
+def _tile(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
+    # y = x repeated r_i times along axis i: g reshaped to r_0, d_0, r_1, d_1, ... sums over the r axes.
+    x, repeats = node.input
+    rank = _need_rank(ctx, node, x)
+    parts: list[str] = []
+    for i in range(rank):
+        parts += [ctx.op("Slice", [repeats, ctx.ints([i]), ctx.ints([i + 1])]), ctx.dims(x, i, i + 1)]  # type: ignore[list-item]
+    split = ctx.op("Reshape", [grads[0], ctx.op("Concat", parts, axis=0)])
+    return [ctx.reduce("ReduceSum", split, list(range(0, 2 * rank, 2)), keepdims=0), None]  # type: ignore[arg-type]
 
 
 @register_rule("Pad")
@@ -168,12 +216,16 @@ def _gather(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bo
     rank = _need_rank(ctx, node, x)
     axis = int(attr(node, "axis", 0)) % rank
     idx_rank = ctx.rank(idx)
-    if idx_rank is None or idx_rank > 1:
-        raise NotImplementedError("Gather with indices of rank > 1")
+    if idx_rank is None:
+        raise NotImplementedError("Gather with indices of unknown rank")
     g = grads[0]
     if idx_rank == 0:
         g = ctx.unsqueeze(g, [axis])
         idx_vec = ctx.op("Reshape", [idx, ctx.ints([1])])
+    elif idx_rank > 1:  # the indices' axes in g become one, as for flattened indices
+        flat = ctx.op("Concat", [ctx.dims(x, 0, axis), ctx.ints([-1]), ctx.dims(x, axis + 1, rank)], axis=0)
+        g = ctx.op("Reshape", [g, flat])  # type: ignore[assignment]
+        idx_vec = ctx.op("Reshape", [idx, ctx.ints([-1])])
     else:
         idx_vec = idx
     depth = _axis_size(ctx, x, axis)
@@ -244,11 +296,13 @@ def _resize_matrix(ctx: Emitter, node: onnx.NodeProto, x: str, y: str, axis: int
     return ctx.op("Resize", [eye, "", "", ctx.op("Concat", parts, axis=0)], **attrs)  # type: ignore[return-value,list-item]
 
 
-def _identity(ctx: Emitter, n: str, like: str) -> str:
-    """The identity matrix of side ``n`` (a 1-D size tensor) as a 1 x 1 x n x n tensor of ``like``'s type."""
+def _identity(ctx: Emitter, n: str, like: str, batched: bool = True) -> str:
+    """The identity matrix of side ``n`` (a 1-D size tensor) of ``like``'s type: 1 x 1 x n x n, or n x n where not
+    ``batched``."""
     square = ctx.op("ConstantOfShape", [ctx.op("Concat", [n, n], axis=0)],
                     value=onnx.helper.make_tensor("value", ctx.elem_type(like), [1], [0]))
-    return ctx.unsqueeze(ctx.op("EyeLike", [square]), [0, 1])  # type: ignore[arg-type]
+    eye = ctx.op("EyeLike", [square])
+    return ctx.unsqueeze(eye, [0, 1]) if batched else eye  # type: ignore[arg-type, return-value]
 
 
 def _separable_adjoint(ctx: Emitter, rows: str, g: str, cols_t: str) -> str:

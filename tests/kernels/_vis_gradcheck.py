@@ -117,11 +117,13 @@ def check_graph(
     seed: int = 0,
     opset: int = 17,
     value_info: Sequence[onnx.ValueInfoProto] = (),
+    static: bool = False,
 ) -> float:
     """Gradient error for a handmade graph ``image -> nodes -> out_name`` with objective ``sum(out * w)``.
 
     ``reference`` computes ``out_name`` from the image in torch (float64). ``value_info``: types an exporter would
-    have written for tensors that onnx's shape inference leaves open.
+    have written for tensors that onnx's shape inference leaves open. A 4-D image has symbolic dims unless
+    ``static``.
     """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(x_shape).astype(np.float32) if x is None else x
@@ -136,7 +138,7 @@ def check_graph(
     graph = helper.make_graph(
         list(nodes) + objective_nodes, "g",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", "c", "h", "w"][: len(x_shape)])
-         if len(x_shape) == 4 else helper.make_tensor_value_info("image", TensorProto.FLOAT, list(x_shape))],
+         if len(x_shape) == 4 and not static else helper.make_tensor_value_info("image", TensorProto.FLOAT, list(x_shape))],
         [helper.make_tensor_value_info("objective", TensorProto.FLOAT, [])],
         initializer=inits,
         value_info=list(value_info),

@@ -36,6 +36,7 @@ ACTIVATIONS = {
     "hardsigmoid": lambda m, x: F.hardsigmoid(m.conv(x)),
     "gelu": lambda m, x: F.gelu(m.conv(x)),
     "elu": lambda m, x: F.elu(m.conv(x), 0.7),
+    "celu": lambda m, x: F.celu(m.conv(x), 0.6),
     "softplus": lambda m, x: F.softplus(m.conv(x)),
     "pow3": lambda m, x: torch.pow(m.conv(x), 3),
     "pow_frac": lambda m, x: torch.pow(m.conv(x) ** 2 + 0.5, 1.5),

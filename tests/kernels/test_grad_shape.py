@@ -30,6 +30,12 @@ CASES = {
     "pad_crop": lambda m, x: F.pad(m.conv(x), (-1, 2, 1, -2)),
     "gather_scalar": lambda m, x: m.conv(x)[:, 2] * 2.0 + m.conv(x)[:, 0],
     "gather_index": lambda m, x: m.conv(x)[:, [0, 2, 2, 5]],
+    "gather_matrix": lambda m, x: m.conv(x)[:, torch.tensor([[0, 2], [2, 5], [4, 4]])].tanh(),
+    "gather_matrix_last_axis": lambda m, x: m.conv(x)[..., torch.tensor([[1, 0], [3, 3]])],
+    "slice_steps": lambda m, x: m.conv(x)[:, ::2, 1::2, ::3],
+    "flip": lambda m, x: torch.flip(m.conv(x), [2, 3]) * m.conv(x),
+    "pixel_shuffle": lambda m, x: F.pixel_shuffle(m.conv(x)[:, :4], 2).tanh(),
+    "tile": lambda m, x: m.conv(x).repeat(1, 2, 1, 3).tanh(),
     "transform_input": lambda m, x: torch.cat(
         [torch.unsqueeze(x[:, i], 1) * s + b for i, (s, b) in enumerate([(0.5, 0.1), (0.4, -0.2), (0.3, 0.3)])], 1),
 }
@@ -41,7 +47,8 @@ def test_shape_ops(name: str) -> None:
     assert check_module(Lambda(CASES[name], channels=6), (2, 3, 7, 6)) < TOL
 
 
-@pytest.mark.parametrize("name", ["concat", "split_both", "slice_neg", "pad", "gather_index", "flatten"])
+@pytest.mark.parametrize("name", ["concat", "split_both", "slice_neg", "pad", "gather_index", "flatten", "gather_matrix",
+                                  "slice_steps", "flip", "pixel_shuffle", "tile"])
 def test_shape_ops_dynamic(name: str) -> None:
     torch.manual_seed(0)
     assert check_module(Lambda(CASES[name], channels=6), (1, 3, 7, 6), run_shapes=[(2, 3, 11, 9)]) < TOL
@@ -57,13 +64,50 @@ def test_split_handmade_with_unused_output() -> None:
     assert check_graph(nodes, (1, 2, 6, 3), "y", ref, initializers=inits) < TOL
 
 
-def test_slice_steps_are_reported() -> None:
-    from vis.exporters._autodiff import UnsupportedOperatorError
-
+@pytest.mark.parametrize("starts,ends,axes,steps", [
+    ([0], [6], [2], [2]),
+    ([5, -1], [0, -100], [2, 3], [-2, -1]),  # backwards, clamped past the start
+    ([1, 0, 2], [100, 3, 5], [3, 1, 2], [2, 1, 3]),  # axes out of order, a step of 1 among others
+])
+@pytest.mark.parametrize("index_type", [np.int64, np.int32])
+def test_slice_with_steps(starts: list[int], ends: list[int], axes: list[int], steps: list[int],
+                          index_type: type) -> None:
     nodes = [helper.make_node("Slice", ["image", "s", "e", "a", "st"], ["y"])]
-    inits = [(n, np.array(v, dtype=np.int64)) for n, v in (("s", [0]), ("e", [6]), ("a", [2]), ("st", [2]))]
-    with pytest.raises(UnsupportedOperatorError, match="steps"):
-        check_graph(nodes, (1, 2, 6, 3), "y", lambda x: x[:, :, ::2], initializers=inits)
+    inits = [(n, np.array(v, dtype=index_type)) for n, v in (("s", starts), ("e", ends), ("a", axes), ("st", steps))]
+
+    def ref(x: torch.Tensor) -> torch.Tensor:
+        # torch indexing takes no negative steps: flip, then slice the flipped range forwards
+        for start, end, axis, step in zip(starts, ends, axes, steps):
+            size = x.shape[axis]
+            if step > 0:
+                x = x.narrow(axis, 0, size)[(slice(None),) * axis + (slice(start, end, step),)]
+                continue
+            first = min(start + size if start < 0 else start, size - 1)
+            stop = end + size if end < 0 else end
+            picked = list(range(first, max(stop, -1), step))
+            x = x.index_select(axis, torch.tensor(picked, dtype=torch.long))
+        return x
+
+    assert check_graph(nodes, (1, 2, 6, 5), "y", ref, initializers=inits) < TOL
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+def test_depth_to_space_and_back(mode: str) -> None:
+    nodes = [helper.make_node("DepthToSpace", ["image"], ["d"], blocksize=2, mode=mode),
+             helper.make_node("Tanh", ["d"], ["t"]),
+             helper.make_node("SpaceToDepth", ["t"], ["y"], blocksize=2)]
+
+    def ref(x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        if mode == "DCR":
+            d = x.reshape(n, 2, 2, c // 4, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c // 4, h * 2, w * 2)
+        else:
+            d = F.pixel_shuffle(x, 2)
+        t = torch.tanh(d)
+        return t.reshape(n, c // 4, h, 2, w, 2).permute(0, 3, 5, 1, 2, 4).reshape(n, c, h, w)
+
+    for static in (False, True):
+        assert check_graph(nodes, (2, 8, 3, 5), "y", ref, static=static) < TOL
 
 
 RESIZES = {
