@@ -1,4 +1,5 @@
-"""The typer application and its error policy: user errors print one line and exit 2, never a traceback."""
+"""The typer application and its error policy: user errors print one line and exit with the error's code (2 for
+bad input, 130 for Ctrl-C, 143 for SIGTERM), never a traceback."""
 
 from __future__ import annotations
 
@@ -210,7 +211,7 @@ def not_finite(option: str, value: Any) -> str:
 
 
 class VisTyper(typer.Typer):
-    """A Typer whose commands turn :class:`VisError` into one message and exit code 2."""
+    """A Typer whose commands turn :class:`VisError` into one message and its ``exit_code``."""
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         register = super().command(*args, **kwargs)

@@ -105,7 +105,8 @@ def parse_value_range(text: Optional[str]) -> Optional[tuple[float, float]]:
 def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, output, overwrite, pixel_range=None):
     from vis.engine._images import check_output
     from vis.exporters._gradient import (
-        gradient_graph, is_channels_last, onnx_tensor_shapes, read_user_graph, step_graph, user_gradient_graph,
+        gradient_graph, is_channels_last, model_value_range, onnx_tensor_shapes, read_user_graph, step_graph,
+        user_gradient_graph,
     )
     from vis.exporters._objectives import parse_objective, parse_objective_for_graph, unchecked_neurons
     from vis.exporters._onnx_export import exported_model
@@ -124,23 +125,21 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         if pixel_range is not None:
             value_range = pixel_range
         elif exported_from is not None:  # a vis export takes its model's range
-            from vis.models import model_spec
-
-            value_range = model_spec(exported_from).preprocessing.value_range
+            value_range = model_value_range(exported_from)
         else:
             value_range = (0.0, 1.0)  # vis's own: a user's model may take 0..255 or normalised values
             if step:
                 typer.echo("note: the step clips the image to 0..1, as vis's own graphs take it; for a model that "
                            "takes other values give --value-range LO,HI (0,255; -1,1)")
     else:
-        from vis.models import get_model, model_spec
+        from vis.models import get_model
 
         objective = parse_objective(spec, model)
         check_output(output, overwrite)
         net = get_model(model, weights=weights)
         proto = gradient_graph(model, net, objective, variant=variant, opset=opset, weights=weights)
         _note_unchecked_positions(unchecked_neurons(objective), model)
-        value_range = model_spec(model).preprocessing.value_range
+        value_range = model_value_range(model)
     if not step:
         return proto
     channels_last = onnx_file is not None and is_channels_last(proto)

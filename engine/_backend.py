@@ -10,7 +10,7 @@ from vis._text import dims
 from vis.engine._session import SessionConfig, check_provider_name, resolve_provider
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._objectives import Objective
-from vis.models import StagedNet, check_model, model_spec
+from vis.models import StagedNet, check_model
 
 BACKENDS = ("ort", "torch")
 LOOPS = ("auto", "host", "device")  # the ort backend's dream loops (see OrtBackend)
@@ -20,6 +20,8 @@ class Backend(Protocol):
     """What every loop needs from a backend. Images are float32 NCHW in the model's value range ([0, 1])."""
 
     name: str
+    value_range: tuple[float, float]
+    """The model's pixel range, to which every step clips."""
 
     def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective value (summed over the batch) and its gradient with respect to ``image``."""
@@ -77,8 +79,11 @@ def make_backend(kind: str, model_name: str, model: StagedNet, objective: Object
         from vis.engine._torch_device import limit_torch_threads
 
         limit_torch_threads(threads)
-        device = "cuda" if provider in ("cuda", "tensorrt") or (provider == "auto" and _torch_cuda()) else "cpu"
-        return TorchBackend(model, objective, model_spec(model_name).preprocessing.value_range, guide, device=device)
+        from vis.engine._dream import runs_on_gpu
+        from vis.exporters._gradient import model_value_range
+
+        device = "cuda" if runs_on_gpu(provider, "torch") else "cpu"
+        return TorchBackend(model, objective, model_value_range(model_name), guide, device=device)
     if kind == "ort":
         from vis.engine._ort_backend import OrtBackend
 

@@ -408,6 +408,6 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool) -> Path:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
     ok, buf = cv2.imencode(path.suffix.lower(), pixels)
     if not ok:
-        raise InputFileError(f"could not encode {path}")
+        raise OutputPathError(f"could not encode {path} as {path.suffix.lower()}")
     write_whole(path, buf.data, overwrite)  # not numpy's tofile, whose full disk has no errno
     return path

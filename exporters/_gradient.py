@@ -233,7 +233,7 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
 
     Inputs ``image`` (N, C, H, W), ``shift`` (int64 [dy, dx]) and ``step_size`` (float scalar) [, ``guide``];
     outputs ``image_out`` and ``objective``:
-    roll the image by the shift, take the gradient, roll the gradient back, divide by mean |g| (+1e-8), add
+    roll the image by the shift, take the gradient, roll the gradient back, divide by mean |g| (+``STEP_EPS``), add
     step_size times that, clip to the model's valid pixel range.
 
     Args:
@@ -254,6 +254,7 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
     rename_uses(graph.node, INPUT_NAME, rolled)  # the gradient graph now reads the rolled image
     g = GraphBuilder.joining(proto, "step")
     pre: list[onnx.NodeProto] = []
+    shift = "shift"
 
     def roll(x: str, sign: int) -> str:
         """np.roll over H and W by ``sign * shift`` (dynamic shift, dynamic size)."""
@@ -283,9 +284,8 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
 
     if size is not None and (len(size) != 2 or min(size) < 1):
         raise VisError(f"a fixed-size step graph needs a size (H, W) >= 1, got {size}")
-    shift = "shift"
-    rolled_out = roll(INPUT_NAME, +1)
-    g.nodes[-1].output[0] = rolled
+    roll(INPUT_NAME, +1)
+    g.nodes[-1].output[0] = rolled  # the roll's last node writes the tensor the gradient graph reads
     pre.extend(g.nodes)
     g.nodes.clear()
     grad = roll(GRAD, -1)
@@ -294,7 +294,6 @@ def step_graph(grad_proto: onnx.ModelProto, value_range: tuple[float, float] = (
     moved = g.op("Add", [INPUT_NAME, g.op("Mul", [grad, scale])])
     g.op("Clip", [moved, g.const(np.float32(value_range[0])), g.const(np.float32(value_range[1]))])
     g.nodes[-1].output[0] = "image_out"
-    del rolled_out
     nodes = pre + list(graph.node) + g.nodes
     del graph.node[:]
     graph.node.extend(nodes)

@@ -104,7 +104,7 @@ def export_onnx(model_name: str, model: StagedNet, config: ExportConfig = Export
         raise ExportError(f"exporting {model_name} to ONNX (opset {config.opset}) failed: {e}") from e
     proto = onnx.load_from_string(buf.getvalue())
     if not dynamic:
-        _declare_fixed_shapes(proto, model_name, layers)
+        _declare_fixed_shapes(proto, model_name)
     set_metadata(proto, {
         "vis.version": vis.__version__,
         "vis.model": model_name,
@@ -117,7 +117,7 @@ def export_onnx(model_name: str, model: StagedNet, config: ExportConfig = Export
     return proto
 
 
-def _declare_fixed_shapes(proto: onnx.ModelProto, model_name: str, layers: list[str]) -> None:
+def _declare_fixed_shapes(proto: onnx.ModelProto, model_name: str) -> None:
     """Declare each output's shape from the layer table where the image size is fixed: the legacy exporter's own
     guess gave LeNet-5's conv1 (batch, 6, batch, ?) and its flattened dropout (batch, batch), which readers of the
     declared shapes (and TensorRT) take at their word."""

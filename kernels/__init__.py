@@ -13,7 +13,6 @@ from vis.kernels._registry import (
     Rule,
     get_rule,
     register_rule,
-    rules,
     supported_ops,
 )
 
@@ -25,6 +24,5 @@ __all__ = [
     "Rule",
     "get_rule",
     "register_rule",
-    "rules",
     "supported_ops",
 ]

@@ -12,7 +12,7 @@ its gradient (same shape as the input) or None where none is needed. Rules emit 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import onnx
 
@@ -79,9 +79,3 @@ def supported_ops(variant: str = "fast") -> list[str]:
     _load()
     return sorted(set(GRADIENT_RULES[variant]) | NON_DIFFERENTIABLE_OPS)
 
-
-def rules(variant: str = "fast") -> Mapping[str, Rule]:
-    """A read-only view of the rules of ``variant``."""
-    _check_variant(variant)
-    _load()
-    return dict(GRADIENT_RULES[variant])
