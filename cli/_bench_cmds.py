@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from vis._text import counted
+from vis._text import comma_list, counted
 from vis.cli._app import MAX_THREADS, VisTyper, format_table, given_options
 from vis.errors import VisError
 from vis.engine._bench import MAX_BENCH_SIDE
@@ -90,7 +90,7 @@ def bench_step_cmd(
     spec = objective or model_spec(model).default_layer
     parse_objective(spec, model)
     dev = resolve_device(device)
-    chosen = check_engines([e.strip() for e in engines.split(",") if e.strip()], dev) if engines else available_engines(dev)
+    chosen = check_engines(list(comma_list(engines, "--engines")), dev) if engines else available_engines(dev)
     if not chosen:
         raise VisError(f"no engine can run on {dev} here (is onnxruntime-gpu or a CUDA build of torch installed? "
                        "`vis info` lists the providers)")
@@ -127,7 +127,7 @@ def bench_dream(
     from vis.engine._dream import GPU_TILE, DreamConfig, runs_on_gpu
     from vis.engine._dream_bench import bench_dream as run, check_dream_bench, format_bench
 
-    chosen = tuple(b.strip() for b in backends.split(",") if b.strip())
+    chosen = comma_list(backends, "--backends")
     if flow == "none" and "flow_size" in given_options(ctx):
         raise VisError("--flow-size sizes the optical flow, and --flow none computes none")
     check_dream_bench(model, chosen, provider, cuda_graph, weights)  # before the header, so a bad name is all that is printed

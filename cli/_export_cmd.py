@@ -9,18 +9,13 @@ import typer
 
 from vis.cli._app import VisTyper, given_options
 from vis.cli._model_cmds import WEIGHTS_HELP
+from vis._text import comma_list
 from vis.errors import VisError
 
 
 def split_names(text: Optional[str]) -> tuple[str, ...]:
-    """``--layers a,b`` as its names; none for a blank text (the caller says so), and an error for a blank name
-    among others (``a,,b``: a name left out by mistake, as ``atlas -c 1,,2`` is refused)."""
-    parts = [n.strip() for n in text.split(",")] if text else []
-    if not any(parts):
-        return ()
-    if not all(parts):
-        raise VisError(f"--layers {text!r} has an empty name between its commas")
-    return tuple(parts)
+    """``--layers a,b`` as its names; none for a blank text (the caller says so)."""
+    return comma_list(text, "--layers")
 
 
 def register(app: VisTyper) -> None:
@@ -130,7 +125,7 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
             value_range = (0.0, 1.0)  # vis's own: a user's model may take 0..255 or normalised values
             if step:
                 typer.echo("note: the step clips the image to 0..1, as vis's own graphs take it; for a model that "
-                           "takes other values give --value-range LO,HI (0,255; -1,1)")
+                           "takes other values give --value-range LO,HI (0,255; -1,1)", err=True)
     else:
         from vis.models import get_model
 
@@ -144,7 +139,7 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         return proto
     channels_last = onnx_file is not None and is_channels_last(proto)
     if channels_last:
-        typer.echo("note: the graph's image is N, H, W, C (channels last): the step rolls its axes 1 and 2")
+        typer.echo("note: the graph's image is N, H, W, C (channels last): the step rolls its axes 1 and 2", err=True)
     return step_graph(proto, value_range, channels_last=channels_last)
 
 
@@ -166,4 +161,4 @@ def _note_unchecked_positions(neurons, model):
                 size = f" (it is {h}x{w} at a {crop}x{crop} input)"
         typer.echo(f"note: {neuron.layer}'s map size is set by the input{size}, so the position ({neuron.y}, "
                    f"{neuron.x}) of {neuron} is not checked here: where the map is smaller, the objective and "
-                   f"gradient are 0")
+                   f"gradient are 0", err=True)

@@ -215,7 +215,7 @@ def register(app: VisTyper) -> None:
         typer.echo(f"wrote {path} (class {result.class_index})")
         if not result.map.any():
             typer.echo(f"note: the map is zero everywhere: no pixel changes class {result.class_index}'s score"
-                       + (" (the noise may drown the image: lower --noise)" if samples else ""))
+                       + (" (the noise may drown the image: lower --noise)" if samples else ""), err=True)
         _echo_crop(model, [picture], [image.name])
         _save_npy(npy, result.map, overwrite)
 
@@ -265,7 +265,7 @@ def register(app: VisTyper) -> None:
         typer.echo(f"wrote {path} (class {result.class_index}, layer {result.layer})")
         if not result.heatmap.any():  # Grad-CAM keeps what raises the class: a blank figure is an answer, say it
             typer.echo(f"note: the map is zero everywhere: nothing at {result.layer} raises class "
-                       f"{result.class_index}'s score, so the figure shows no heat")
+                       f"{result.class_index}'s score, so the figure shows no heat", err=True)
         _echo_crop(model, [picture], [image.name])
         _save_npy(npy, result.cam, overwrite)
 
@@ -316,7 +316,7 @@ def register(app: VisTyper) -> None:
         crop = model_spec(model).preprocessing.crop
         if rf.size > crop:
             typer.echo(f"note: {layer}'s receptive field ({rf.size}px) is larger than the {crop}px input: each patch "
-                       f"is the whole image, grey where the field lies outside it; an earlier layer gives parts")
+                       f"is the whole image, grey where the field lies outside it; an earlier layer gives parts", err=True)
         elif any(min(p.box[2] - p.box[0], p.box[3] - p.box[1]) < rf.size for p in patches):
             typer.echo("grey in a patch is where its unit's field reaches past the image's border")
         _save_npy(npy, np.stack([p.pixels for p in patches]), overwrite)

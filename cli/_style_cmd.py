@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from vis._text import comma_list
 from vis.cli._app import MAX_SEED, VisTyper, given_options, quiet_option, staged_progress, torch_threads_option
 from vis.cli._stills import read_still
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
@@ -20,7 +21,7 @@ def _floats(text: Optional[str], what: str) -> tuple[float, ...] | None:
     if not text:
         return None
     try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in comma_list(text, what))
     except ValueError as e:
         raise VisError(f"{what} must be comma-separated numbers, got {text!r}") from e
     if not all(math.isfinite(v) for v in values):  # nan and inf parse as floats
@@ -33,10 +34,6 @@ def _ints(text: Optional[str], what: str) -> tuple[int, ...]:
     if any(v != int(v) or v <= 0 for v in values):
         raise VisError(f"{what} must be positive whole numbers, got {text!r}")
     return tuple(int(v) for v in values)
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def register(app: VisTyper) -> None:
@@ -79,7 +76,7 @@ def register(app: VisTyper) -> None:
         limit_torch_threads(threads)
         config = StyleConfig(
             size=size, scales=_ints(scales, "--scales"), iterations=iterations, optimizer=optimizer, lr=lr, init=init,
-            content_layer=content_layer, style_layers=_names(style_layers),
+            content_layer=content_layer, style_layers=comma_list(style_layers, "--style-layers"),
             layer_weights=_floats(layer_weights, "--layer-weights"), content_weight=content_weight,
             style_weight=style_weight, tv_weight=tv_weight, style_blend=_floats(style_weights, "--style-weights"),
             style_scale=style_scale, preserve_colors=preserve_colors, weights=weights, seed=seed, device=device,

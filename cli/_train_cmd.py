@@ -67,6 +67,6 @@ def register(app: VisTyper) -> None:
         typer.echo(f"wrote {path}; use it with --weights {path}")
         if result.accuracy < 0.2:  # ten classes: 0.1 is a guess
             typer.echo(f"note: {result.accuracy:.0%} is chance level for ten digits: the network learned nothing; a "
-                       f"smaller --lr (default {TrainConfig.lr:g}) or more --epochs helps")
+                       f"smaller --lr (default {TrainConfig.lr:g}) or more --epochs helps", err=True)
 
     app.add_typer(train_app, name="train")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from vis._step import STEP_EPS
+from vis._text import comma_list
 from vis.engine._backend import Backend, make_backend
 from vis.engine._image_array import quantize
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
@@ -237,9 +238,12 @@ MAX_SCALE = 4096  # far past any of the models' training sizes; the gradient's m
 def parse_scales(text: str) -> tuple[int, ...]:
     """``"56,80,112"`` -> (56, 80, 112). Raises :class:`MaximizeError` on anything else."""
     try:
-        return tuple(int(v) for v in text.replace(" ", "").split(","))  # an empty field (',48', '48,') is an error
-    except ValueError:
-        raise MaximizeError(f"--scales must be comma-separated integers like 56,80,112,160,224, got {text!r}") from None
+        scales = tuple(int(v) for v in comma_list(text, "--scales"))
+    except (ValueError, VisError):  # not a number, or an empty entry (',48', '48,')
+        scales = ()
+    if not scales:
+        raise MaximizeError(f"--scales must be comma-separated integers like 56,80,112,160,224, got {text!r}")
+    return scales
 
 
 @dataclass(frozen=True)

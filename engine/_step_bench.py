@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vis._text import comma_list
 from vis.engine._bench import BenchError, check_input_sizes
 
 ENGINES = ("torch", "ort", "ort-graph", "ort-fp16", "tensorrt")
@@ -48,7 +49,7 @@ class StepTiming:
 def parse_sizes(text: str) -> list[tuple[int, int]]:
     """``"224,512,720x1280"`` -> ``[(224, 224), (512, 512), (720, 1280)]`` (height x width)."""
     sizes = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    for part in comma_list(text, "--sizes"):
         try:
             h, w = (int(v) for v in part.lower().split("x")) if "x" in part.lower() else (int(part), int(part))
         except ValueError:

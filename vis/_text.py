@@ -33,3 +33,16 @@ def clock(seconds: float) -> str:
     """``seconds`` as H:MM:SS (an ETA)."""
     s = max(int(seconds), 0)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def comma_list(text: str | None, option: str) -> tuple[str, ...]:
+    """``--option a, b,c`` as its stripped entries; none for an absent or blank text (the caller decides what that
+    means). An empty entry among others (``a,,b``, ``a,``) is refused: something was left out by mistake."""
+    from vis.errors import VisError
+
+    parts = [p.strip() for p in text.split(",")] if text else []
+    if not any(parts):
+        return ()
+    if not all(parts):
+        raise VisError(f"{option} {text!r} has an empty entry between commas")
+    return tuple(parts)

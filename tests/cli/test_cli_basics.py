@@ -65,6 +65,19 @@ def test_bench_dream_refuses_a_flow_size_without_a_flow() -> None:
     assert result.exit_code == 2 and "--flow-size sizes the optical flow, and --flow none computes none" in result.output
 
 
+@pytest.mark.parametrize("args, option", [
+    (["bench", "dream", "--backends", "ort,,torch"], "--backends 'ort,,torch'"),
+    (["bench", "step", "googlenet", "--engines", "ort,"], "--engines 'ort,'"),
+    (["bench", "step", "googlenet", "--sizes", "64,,96"], "--sizes '64,,96'"),
+    (["style", "content.png", "style.png", "-o", "out.png", "--style-layers", "conv1_1,,conv2_1"],
+     "--style-layers 'conv1_1,,conv2_1'"),
+])
+def test_an_empty_entry_in_a_comma_list_is_refused(args, option) -> None:
+    # one message for every list option: an entry left out by mistake is not quietly dropped
+    result = invoke(*args)
+    assert result.exit_code == 2 and f"{option} has an empty entry between commas" in result.output, result.output
+
+
 @pytest.mark.parametrize("args, flag", [(["maximize", "googlenet", "--objective", "inception4c", "--step", "nan"], "--step"),
                                         (["dream", "--demo", "--blend", "inf"], "--blend")])
 def test_non_finite_numbers_are_refused(args, flag, tmp_path) -> None:

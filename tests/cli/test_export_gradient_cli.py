@@ -156,7 +156,7 @@ def test_a_neuron_position_a_dynamic_map_may_not_hold_is_noted(tmp_path) -> None
     (["export", "googlenet", "--layers", "conv1", "--objective", "conv1"], "do not go together"),
     (["export", "googlenet", "--objective", " "], "--objective is empty"),
     (["export", "googlenet", "--layers", ","], "--layers is empty"),
-    (["export", "googlenet", "--layers", "inception4c,,inception4d"], "has an empty name between its commas"),
+    (["export", "googlenet", "--layers", "inception4c,,inception4d"], "has an empty entry between commas"),
 ])
 def test_bad_export_arguments(args, message, tmp_path) -> None:
     result = runner.invoke(app, [*args, "--weights", "random", "-o", str(tmp_path / "x.onnx")] if args[1] != "--objective" and "--onnx" not in args else [*args, "-o", str(tmp_path / "x.onnx")])

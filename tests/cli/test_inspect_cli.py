@@ -235,9 +235,9 @@ def test_a_grad_cam_map_that_is_zero_everywhere_is_said(sample_photo, tmp_path) 
     blank figure gets a line saying why, where the predicted class's map gets none (real ImageNet weights)."""
     blank = invoke("cam", "efficientnet_lite0", sample_photo, "--class", "319", "-o", tmp_path / "c.png", "--threads", "1")
     assert blank.exit_code == 0, blank.output
-    assert "note: the map is zero everywhere: nothing at head raises class 319's score" in blank.stdout
+    assert "note: the map is zero everywhere: nothing at head raises class 319's score" in blank.stderr
     predicted = invoke("cam", "efficientnet_lite0", sample_photo, "-o", tmp_path / "top.png", "--threads", "1")
-    assert predicted.exit_code == 0 and "zero everywhere" not in predicted.stdout
+    assert predicted.exit_code == 0 and "zero everywhere" not in predicted.output
 
 
 
