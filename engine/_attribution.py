@@ -30,7 +30,7 @@ from torch import nn
 from vis._text import dims
 from vis.engine._inspect import layer_info, model_batch
 from vis.engine._session import SessionConfig, create_session
-from vis.errors import VisError
+from vis.errors import UnknownNameError, VisError
 from vis.exporters import ExportConfig, export_onnx
 from vis.exporters._onnx_export import INPUT_NAME, check
 from vis.models import StagedNet, check_model, model_spec
@@ -236,7 +236,7 @@ class Attribution:
             dynamic = self.spec.dynamic_size([self.logits_layer])
             return score_gradient_graph(head_graph(self.model_name, self.model, layer, shape, dynamic=dynamic),
                                         ACTIVATION, LOGITS)
-        raise VisError(f"unknown attribution graph {kind!r}; valid: saliency, forward, head")
+        raise UnknownNameError("attribution graph", kind, ("saliency", "forward", "head"))
 
     def _session(self, kind: str, layer: str = ""):
         key = (kind, layer)

@@ -27,7 +27,7 @@ import torch
 from vis._text import counted
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.engine._torch_device import torch_device
-from vis.errors import VisError
+from vis.errors import UnknownNameError, VisError
 
 @dataclass(frozen=True)
 class StyleProgress:
@@ -56,22 +56,22 @@ MAX_WEIGHT = 1e12  # loss weights: 1e40 overflowed the float32 loss into inf and
 def check_config(config: StyleConfig, n_styles: int) -> None:
     """Raise :class:`VisError` for settings that cannot run (before any slow work)."""
     if config.optimizer not in OPTIMIZERS:
-        raise VisError(f"unknown optimizer {config.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+        raise UnknownNameError("optimizer", config.optimizer, OPTIMIZERS)
     if config.init not in INITS:
-        raise VisError(f"unknown init {config.init!r}; use one of {', '.join(INITS)}")
+        raise UnknownNameError("init", config.init, INITS)
     if config.iterations < 1:
-        raise VisError(f"iterations must be positive, got {config.iterations}")
+        raise VisError(f"--iterations must be positive, got {config.iterations}")
     if not 0 < config.lr <= MAX_LR:  # NaN fails too
         raise VisError(f"--lr must be above 0 and at most {MAX_LR:g} (Adam moves a pixel of 0..1 by about lr a step), "
                        f"got {config.lr:g}")
     torch_device(config.device)
     scales = config.resolved_scales()
     if any(s < MIN_SIDE for s in scales):
-        raise VisError(f"sizes must be at least {MIN_SIDE} pixels, got {scales}")
+        raise VisError(f"--size and --scales must be at least {MIN_SIDE} pixels, got {scales}")
     if any(b <= a for a, b in zip(scales, scales[1:])):
         raise VisError(f"--scales go from coarse to fine: each larger than the one before, got {scales}")
     if not (math.isfinite(config.style_scale) and config.style_scale > 0):
-        raise VisError(f"style scale must be a positive number, got {config.style_scale}")
+        raise VisError(f"--style-scale must be a positive number, got {config.style_scale}")
     if round(min(scales) * config.style_scale) < MIN_SIDE:
         least = math.ceil(MIN_SIDE / min(scales) * 100) / 100  # rounded up: a value shown rounded down fails again
         raise VisError(f"--style-scale {config.style_scale:g} makes the style image {round(min(scales) * config.style_scale)}"

@@ -138,8 +138,8 @@ def test_preserve_colors_keeps_content_chroma(vgg: torch.nn.Module) -> None:
     (dict(style_blend=(1.0, 1.0)), 1, "2 style weights for 1 style image$"),  # was "1 style images"
     (dict(style_blend=(1.0, -1.0)), 2, "non-negative"),
     (dict(style_layers=()), 1, "style layer"),
-    (dict(style_scale=0.0), 1, "style scale"),
-    (dict(style_scale=float("inf")), 1, "style scale must be a positive number, got inf"),  # was an OverflowError
+    (dict(style_scale=0.0), 1, "--style-scale must be a positive"),
+    (dict(style_scale=float("inf")), 1, "--style-scale must be a positive number, got inf"),  # was an OverflowError
     (dict(size=64, style_scale=100.0), 1, "a side of 6400 px .output or style image at --style-scale. is above 4096"),
     (dict(size=20000), 1, "a side of 20000 px"),  # was torch's allocator failing with a traceback
     (dict(scales=(64, 32)), 1, "--scales go from coarse to fine"),
