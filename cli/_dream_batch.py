@@ -4,170 +4,15 @@ of the same shape. An image that cannot be dreamed is skipped and said; what was
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 
-from vis._text import clock, counted, first_few
-from vis.cli._dream_setup import DreamSetup
-from vis.errors import InputFileError, Interrupted, OutputAppearedError, OutputExistsError, OutputPathError, VisError
-
-# written as .png: a grey-only format cannot hold a colour dream
-_GREY_ONLY_SUFFIXES = frozenset({".pgm", ".pbm"})
-
-
-@dataclass
-class FolderPlan:
-    """What a folder run will do.
-
-    Attributes:
-        pairs: (image, the file its dream is written to), in the order they are dreamed (sorted by path).
-        others: files of the folder that are not still images (videos, animations, anything else), left alone.
-        kept: outputs that exist and are kept as they are (``--skip-existing``), their images not dreamed again.
-        overwrite: outputs that exist are replaced; otherwise one that appears during the run (another run's) is
-            kept too.
-    """
-
-    folder: Path
-    output: Path
-    pairs: list[tuple[Path, Path]] = field(default_factory=list)
-    others: list[Path] = field(default_factory=list)
-    kept: list[Path] = field(default_factory=list)
-    overwrite: bool = False
-
-
-def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_existing: bool = False) -> FolderPlan:
-    """The images under ``folder`` (recursively) and where each dream goes: the same path under ``output``, with the
-    same suffix where vis writes it in colour (.png otherwise). Fails before any work on an output that is no
-    folder or that overlaps the input, and on outputs that exist (unless ``overwrite``, or ``skip_existing``, which
-    keeps them and leaves their images out).
-
-    Raises:
-        VisError: the output is missing, a file or overlaps the input; the folder holds no still image.
-        OutputExistsError: some outputs exist, and neither ``overwrite`` nor ``skip_existing`` is set.
-    """
-    from vis.engine._folders import list_folder
-    from vis.engine._images import check_output
-
-    listing = list_folder(folder)  # walked once: for the output's place and for the images
-    _check_output_folder(folder, output, listing.folders)
-    plan = FolderPlan(folder, output, overwrite=overwrite)
-    stills = []
-    for path in listing.files:
-        (stills if _is_still(path) else plan.others).append(path)
-    if not stills:
-        hint = f"; {_ON_ITS_OWN}" if any(map(_moves, plan.others)) else ""
-        raise InputFileError(f"{folder} holds no still image to dream ({_others_text(plan.others)}){hint}")
-    plan.pairs = list(zip(stills, _outputs_for([p.relative_to(folder) for p in stills], output)))
-    existing = [out for _, out in plan.pairs if out.exists()]
-    if skip_existing:
-        plan.kept, kept = existing, set(existing)
-        plan.pairs = [(path, out) for path, out in plan.pairs if out not in kept]
-    elif existing and not overwrite:
-        names = first_few([str(p.relative_to(output)) for p in existing])
-        held = f"{len(existing)} of the {len(plan.pairs)} outputs" if len(plan.pairs) > 1 else "the output"
-        raise OutputExistsError(f"{output} already holds {held} ({names}); pass --overwrite to replace "
-                                f"{'it' if len(existing) == 1 else 'them'}, --skip-existing to keep "
-                                f"{'it' if len(existing) == 1 else 'them'} and dream the rest, or choose another -o")
-    for _, out in plan.pairs:
-        check_output(out, overwrite=True)  # writable, its folders made: a wrong place fails before any work
-    return plan
-
-
-def _check_output_folder(folder: Path, output: Optional[Path], walked: list[tuple[Path, Path]]) -> None:
-    """An output folder apart from the input and the folders ``walked`` (see ``FolderListing.folders``) reads through
-    links: inside, a later run would dream the dreams (or a subfolder's photos would be written over); around it, the
-    dreams would mix with the input's own files."""
-    from vis.engine._video import is_image_path, is_video_path
-
-    if output is None:
-        raise VisError(f"a folder input needs -o OUTPUT_FOLDER: each image of {folder} is dreamed into it under its "
-                       "own name")
-    if output.exists() and not output.is_dir():
-        raise VisError(f"{output} is a file: a folder input writes a folder of images, so name a folder with -o")
-    if not output.exists() and (is_image_path(output) or is_video_path(output)):
-        raise VisError(f"a folder input writes a folder of images, not {output.suffix}: name a folder with -o "
-                       f"(e.g. {output.with_suffix('')})")
-    inside, around = output.resolve(), folder.resolve()
-    beside = around.parent / f"{around.name}-dreams"
-    if inside == around:
-        raise VisError(f"-o {output} is the input folder: the dreams would replace the photos; choose another folder "
-                       f"(e.g. {beside})")
-    if inside.is_relative_to(around):
-        raise VisError(f"-o {output} is inside the input folder {folder}: a later run would dream the dreams; choose a "
-                       f"folder outside it (e.g. {beside})")
-    if around.is_relative_to(inside):
-        raise VisError(f"-o {output} holds the input folder {folder}: the dreams would mix with the input's files; "
-                       f"choose a folder beside it (e.g. {beside})")
-    linked = next((seen for seen, real in walked if inside.is_relative_to(real)), None)
-    if linked is not None:  # a linked folder is read as part of the input: the next run would dream the dreams
-        raise VisError(f"-o {output} is inside {linked}, which the input folder {folder} reads through a link: a "
-                       f"later run would dream the dreams; choose a folder outside it (e.g. {beside})")
-
-
-def _is_still(path: Path) -> bool:
-    """An image by its suffix that is not an animation (an animated GIF is dreamed as a video, on its own)."""
-    from vis.engine._animated import is_animated
-
-    return _is_image_suffix(path) and not is_animated(path)
-
-
-def _outputs_for(rels: list[Path], output: Path) -> list[Path]:
-    """Each of ``rels`` under ``output``: with its own suffix where vis writes it in colour, else .png, and with the
-    old suffix kept in the name (a.gif.png), then a number, where two would meet. Names meet regardless of case (a
-    U.GIF beside a U.PNG), as they do on macOS and Windows."""
-    from vis.engine._images import IMAGE_SUFFIXES
-
-    kept_as_is = [r.suffix.lower() in IMAGE_SUFFIXES - _GREY_ONLY_SUFFIXES for r in rels]
-    taken = {str(r).casefold() for r, as_is in zip(rels, kept_as_is) if as_is}
-    names = []
-    for rel, as_is in zip(rels, kept_as_is):
-        if not as_is:
-            candidates = [rel.with_suffix(".png"), rel.with_name(rel.name + ".png")]
-            candidates += (rel.with_name(f"{rel.name}-{n}.png") for n in range(2, len(rels) + 2))
-            rel = next(c for c in candidates if str(c).casefold() not in taken)
-            taken.add(str(rel).casefold())
-        names.append(output / rel)
-    return names
-
-
-def _others_text(others: list[Path]) -> str:
-    """``2 videos or animations, 1 other file``: what a folder holds besides still images."""
-    if not others:
-        return "no file but hidden ones"
-    moving = sum(map(_moves, others))
-    parts = [counted(moving, "video or animation", "videos or animations")] if moving else []
-    parts += [counted(len(others) - moving, "other file")] if len(others) > moving else []
-    return ", ".join(parts)
-
-
-def _moves(path: Path) -> bool:
-    """A video, or an animation (an image suffix among the files that are not stills), by its suffix."""
-    from vis.engine._video import is_video_path
-
-    return is_video_path(path) or _is_image_suffix(path)
-
-
-_ON_ITS_OWN = "a video or an animated image is dreamed on its own: vis dream FILE -o OUT.mp4"
-
-
-def _is_image_suffix(path: Path) -> bool:
-    from vis.engine._images import READ_IMAGE_SUFFIXES
-
-    return path.suffix.lower() in READ_IMAGE_SUFFIXES
-
-
-def folder_summary(plan: FolderPlan) -> str:
-    """What the run will dream and leave alone, before it starts."""
-    left = ""
-    if plan.others:
-        hint = f" ({_ON_ITS_OWN})" if any(map(_moves, plan.others)) else ""
-        left = f"; left alone: {_others_text(plan.others)}{hint}"
-    if plan.kept:
-        left += f"; kept: {counted(len(plan.kept), 'dream')} already there (--skip-existing)"
-    return f"{plan.folder}: {counted(len(plan.pairs), 'image')} to dream into {plan.output}{left}"
+from vis._text import clock, counted
+from vis.engine._dream_setup import DreamSetup
+from vis.engine._folders import FolderPlan
+from vis.errors import Interrupted, OutputAppearedError, OutputPathError, VisError
 
 
 def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path, Any], None], check_image: Callable[[Any], None],
@@ -235,9 +80,9 @@ def dream_folder(setup: DreamSetup, plan: FolderPlan, config: Any, max_size: Opt
     Raises:
         VisError: some images were not dreamed (each said as it came); the others were.
     """
-    from vis.cli._dream_checks import network_inputs, octaves_note
     from vis.cli._dream_runs import run_image
-    from vis.cli._dream_setup import check_positions
+    from vis.engine._dream_setup import check_positions
+    from vis.engine._dream_sizes import network_inputs, octaves_note
 
     def dream_one(picture: Any, out: Path, alpha: Any) -> None:
         run_image(setup, picture, out, config, max_size, seed, plan.overwrite, quiet=quiet, alpha=alpha)

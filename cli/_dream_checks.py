@@ -1,10 +1,10 @@
-"""`vis dream`'s checks before any work: the output against the input, options that would do nothing, and the
-sizes the network will see (for neuron positions)."""
+"""`vis dream`'s checks before any work: the output against the input, and options that would do nothing (the sizes
+the network will see are worked out in :mod:`vis.engine._dream_sizes`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from vis.engine._animated import GIF_MAX_FPS, GIF_MIN_FPS
 from vis.errors import VisError
@@ -112,35 +112,3 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
     if kind != "image" and octaves_per_frame > octaves:
         raise VisError(f"--octaves-per-frame {octaves_per_frame} is above --octaves {octaves}: frames after the "
                        "first start from the last dream and need no more octaves than the first")
-
-
-def network_inputs(kind: str, input_shape: tuple[int, int], max_size: Optional[int], zoom_frames: int, config: Any,
-                   video: Any) -> list[tuple[int, int]]:
-    """The (h, w) inputs the network will see for an input of ``input_shape``: every octave (or tile) of the dreamed
-    image (cropped to even sides for a zoom video), of the first video frame and of the later ones."""
-    from vis.engine._dream import network_input_sizes
-    from vis.engine._images import even_size, fitted_size
-
-    shape = fitted_size(input_shape, max_size)
-    if min(shape) < config.min_size:
-        (h, w), (fh, fw) = input_shape, shape
-        shrunk = f", and --max-size {max_size} makes it {fw}x{fh}" if shape != tuple(input_shape) else ""
-        raise VisError(f"the {kind} is {w}x{h} px{shrunk}: a dream needs at least {config.min_size} px a side"
-                       + (" (raise --max-size)" if shrunk and min(input_shape) >= config.min_size else ""))
-    if kind == "image":
-        return network_input_sizes(even_size(shape) if zoom_frames else shape, config)
-    return network_input_sizes(shape, config) + network_input_sizes(shape, video.later(config))
-
-
-def octaves_note(input_shape: tuple[int, int], max_size: Optional[int], config: Any) -> Optional[str]:
-    """A note when the image has room for fewer octaves than ``config`` asks (each must keep ``min_size`` px a
-    side), else ``None``."""
-    from vis.engine._dream import octave_sizes
-    from vis.engine._images import fitted_size
-
-    shape = fitted_size(input_shape, max_size)  # network_inputs has refused a shape too small for one octave
-    fits = len(octave_sizes(shape, config))
-    if fits >= config.octaves:
-        return None
-    return (f"{shape[1]}x{shape[0]} px has room for {fits} of the {config.octaves} --octaves (at --octave-scale "
-            f"{config.octave_scale:g} the next would be under {config.min_size} px a side); dreaming {fits}")

@@ -2,37 +2,97 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from vis._text import counted
 from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag, quiet_option
-from vis.cli._dream_batch import dream_folder, folder_summary, plan_folder
-from vis.cli._dream_checks import (
-    DEMO_OPTIONS, check_options_apply, check_output_for, network_inputs, octaves_note,
-)
+from vis.cli._dream_batch import dream_folder
+from vis.cli._dream_checks import DEMO_OPTIONS, check_options_apply, check_output_for
 from vis.cli._dream_demo import run_demo
-from vis.cli._dream_runs import crop_note, run_image, run_video, run_zoom
-from vis.cli._dream_setup import build_setup
+from vis.cli._dream_runs import run_image, run_video, run_zoom
+from vis.cli._dream_setup import DreamSetup, build_setup
 from vis.cli._model_cmds import WEIGHTS_HELP
-from vis.engine._animated import GIF_MAX_FPS
-from vis.engine._dream import GUIDE_SIDE, VideoDreamConfig  # their defaults are the options' defaults
+from vis.engine._dream import (  # their defaults are the options' defaults
+    GPU_TILE, GUIDE_SIDE, MAX_STEP, WEBCAM_CPU_MAX_SIZE, DreamConfig, VideoDreamConfig, default_tile, runs_on_gpu,
+)
+from vis.engine._folders import FolderPlan, folder_summary
 
 
-def _config(octaves: int, octave_scale: float, iterations: int, step: float, jitter: int, tile: int) -> Any:
-    from vis.engine._dream import DreamConfig
+@dataclass(frozen=True)
+class _Options:
+    """`vis dream`'s parameters as the command got them (a path's ~ expanded), by their names."""
 
-    return DreamConfig(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step, jitter=jitter, tile=tile)
+    input: Optional[Path]
+    output: Optional[Path]
+    webcam: Optional[int]
+    demo: bool
+    model: Optional[str]
+    weights: Optional[str]
+    objective: Optional[str]
+    octaves: int
+    octave_scale: float
+    iterations: int
+    step: float
+    jitter: int
+    tile: Optional[int]
+    guide: Optional[Path]
+    max_size: Optional[int]
+    seed: int
+    zoom_frames: int
+    zoom: float
+    fps: float
+    blend: float
+    iterations_per_frame: int
+    octaves_per_frame: int
+    flow: str
+    flow_size: int
+    max_frames: int
+    preview: bool
+    virtual_cam: bool
+    backend: str
+    provider: str
+    threads: int
+    loop: str
+    cuda_graph: bool
+    overwrite: bool
+    skip_existing: bool
+    quiet: bool
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> _Options:
+        """The options among ``values`` (the command's ``locals()``, which hold its context too)."""
+        return cls(**{field.name: values[field.name] for field in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What the checked options ask for.
+
+    Attributes:
+        kind: the input's kind: image, folder, video or webcam.
+        plan: a folder input's images and their outputs.
+        preview: show the dream in a window (a webcam with neither -o nor --virtual-cam is shown so).
+        max_size: the long side dreamed at most (``--max-size``, or the webcam's on the CPU).
+        webcam_capped: a webcam on the CPU is dreamed smaller, for speed, as --max-size was not given.
+    """
+
+    kind: str
+    config: DreamConfig
+    video_config: VideoDreamConfig
+    plan: Optional[FolderPlan]
+    preview: bool
+    max_size: Optional[int]
+    webcam_capped: bool = False
 
 
 # ---- the command ------------------------------------------------------------------------------------------------
 
 def register(app: VisTyper) -> None:
-    from vis.engine._dream import GPU_TILE, MAX_STEP, WEBCAM_CPU_MAX_SIZE, DreamConfig, default_tile, runs_on_gpu
-
     d, v = DreamConfig(), VideoDreamConfig()
 
     @app.command("dream")
@@ -80,129 +140,194 @@ def register(app: VisTyper) -> None:
     ) -> None:
         """DeepDream an image, a folder of images, a video file or a webcam (octaves, jitter, tiles, zoom, temporally
         coherent video)."""
-        from vis.engine._audio import NO_AUDIO, copy_audio
-        from vis.engine._backend import check_backend
         from vis.engine._bench import peak_memory_mib
         from vis.engine._images import load_image_alpha
-        from vis.engine._video import VideoSourceError, WebcamSource, open_video, sniff_kind
-        from vis.models import list_models
 
+        opts = _Options.of(locals())  # one value to hand the helpers below, instead of thirty-five arguments
         t0 = time.perf_counter()
         given = given_options(ctx)
-        if demo:  # the demo's own settings: say which typed options it would ignore, before anything else
-            ignored = sorted(given - DEMO_OPTIONS, key=[p.name for p in ctx.command.params].index)
-            if ignored:
-                raise fail(f"--demo dreams its own photo with EfficientNet-Lite0 at its own settings; drop "
-                           f"{', '.join(option_flag(ctx, name) for name in ignored)} (or drop --demo)")
-        check_backend(backend, provider, loop, cuda_graph)  # before the demo too: a misspelt provider fails before any model loads
+        _check_demo_and_backend(ctx, opts, given)
         if demo:
             run_demo(output, backend, provider, threads, seed, overwrite, quiet)
             return
-        if (input is None) == (webcam is None):
-            raise fail("give one input: an image or video file, a folder of images, or --webcam N (or --demo)")
-        config = _config(octaves, octave_scale, iterations, step, jitter, tile or default_tile(provider, backend))
-        video_config = VideoDreamConfig(blend, iterations_per_frame, octaves_per_frame, flow, flow_size or None)
-        if input is not None and not input.exists() and str(input) in list_models():
-            raise fail(f"{input} is a model: name it with --model (vis dream INPUT -m {input} -o OUTPUT)")
-        kind = "webcam" if webcam is not None else "folder" if input.is_dir() else sniff_kind(input)
-        check_options_apply(kind, zoom_frames, given, octaves, octaves_per_frame, blend, flow)
-        plan = plan_folder(input, output, overwrite, skip_existing) if kind == "folder" else None
-        if plan is None:
-            check_output_for(kind, input, output, zoom_frames, zoom, fps, overwrite, guide)
-        else:
-            typer.echo(folder_summary(plan))
-        if virtual_cam:
-            from vis.engine._display import check_virtual_cam
-
-            check_virtual_cam()  # a missing pyvirtualcam fails now, not after the model is built
-        if kind == "webcam" and output is None and not virtual_cam:
-            preview = True
-        if kind == "video" and output is None and not (preview or virtual_cam):
-            raise fail("a video input needs -o OUTPUT.mp4 (or --preview)")
-        # open the source before the (slow) model so bad inputs fail fast
-        source = WebcamSource(webcam) if kind == "webcam" else open_video(input) if kind == "video" else None
+        request = _checked_request(opts, given)
+        if request.plan is not None:
+            typer.echo(folder_summary(request.plan))
+        source = _open_source(request.kind, opts)  # before the (slow) model, so bad inputs fail fast
         try:
-            # the window and the virtual camera fail now, not after the model is built
-            if preview:
-                from vis.engine._display import NoDisplayError, Preview
-
-                try:
-                    Preview().close()
-                except NoDisplayError as e:
-                    if "preview" in given:
-                        raise
-                    raise NoDisplayError(f"a webcam without -o is shown in a window: {e}") from None
-            if virtual_cam and source is not None:
-                from vis.engine._display import VirtualCamera
-
-                VirtualCamera(source.width, source.height, source.fps).close()
-            webcam_on_cpu = kind == "webcam" and max_size is None and not runs_on_gpu(provider, backend)
-            if webcam_on_cpu:
-                max_size = WEBCAM_CPU_MAX_SIZE
-            picture, alpha = load_image_alpha(input) if kind == "image" else (None, None)  # read once
-            input_shape = picture.shape[:2] if picture is not None else (source.height, source.width) if source else None
-            input_sizes = []  # a folder's images are each checked as they come
-            if input_shape is not None:
-                input_sizes = network_inputs(kind, input_shape, max_size, zoom_frames, config, video_config)
-                if "octaves" in given and (note := octaves_note(input_shape, max_size, config)):
-                    typer.echo(note)
-                from vis.engine._images import fitted_size
-
-                dreamed = max(fitted_size(input_shape, max_size))
-                if cuda_graph and loop == "auto" and dreamed > config.tile:  # the host loop tiles it, uncaptured
-                    typer.echo(f"note: --cuda-graph captures the device loop, which dreams images of up to --tile "
-                               f"{config.tile} px a side; this one ({dreamed} px) is tiled on the host loop without "
-                               "CUDA graphs (--max-size or --tile to change)")
-            setup = build_setup(model, weights, objective, guide, backend, provider, threads, max_size, loop=loop,
-                                cuda_graph=cuda_graph, input_sizes=input_sizes, min_size=config.min_size)
+            _open_displays(opts, request, source, given)
+            request = _capped_for_cpu(opts, request)
+            picture, alpha = load_image_alpha(input) if request.kind == "image" else (None, None)  # read once
+            shape = picture.shape[:2] if picture is not None else (source.height, source.width) if source else None
+            sizes = _input_sizes(opts, request, shape, given)  # neuron positions are checked before the weights load
+            setup = build_setup(model, weights, objective, guide, backend, provider, threads, request.max_size,
+                                loop=loop, cuda_graph=cuda_graph, input_sizes=sizes, min_size=request.config.min_size)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
-            if plan is not None:
-                typer.echo(dream_folder(setup, plan, config, max_size, seed, quiet, "octaves" in given))
-            elif kind == "image" and not zoom_frames:
-                written = run_image(setup, picture, output, config, max_size, seed, overwrite, quiet, alpha)
-                typer.echo(f"wrote {written}")
-            elif kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
-                n, (w, h), dreamed = run_zoom(setup, picture, output, config, zoom_frames, zoom, fps, max_size, seed,
-                                              overwrite, quiet)
-                typer.echo(f"wrote {output} ({counted(n, 'frame')}, {w}x{h}, zoom {zoom:g} per frame"
-                           f"{crop_note((w, h), dreamed)})")
-            else:
-                if webcam_on_cpu:
-                    typer.echo(f"webcam on the CPU: dreaming at most {max_size} px a side, for speed (--max-size "
-                               "to change)")
-                # Ctrl-C and a failed write are reported by run_video, with what the file holds
-                done, rate, (w, h), dropped = run_video(setup, source, output, config, video_config, max_size, seed,
-                                                        overwrite, preview, virtual_cam, max_frames, quiet=quiet)
-                if output is not None and source.live:
-                    typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h}, timed as they were "
-                               f"dreamed: {rate:.2f} fps)")
-                elif output is not None:
-                    # the output keeps the input's size (the dream is scaled back up), less odd rows and columns
-                    cropped = crop_note((w, h), (source.width, source.height))
-                    # a GIF leaves out frames that come sooner than it can show them (a 60 fps input)
-                    rate_kept = ", variable frame rate kept," if source.variable_rate else f" at {source.fps:g} fps,"
-                    timing = (f"; {dropped} of the {source.fps:g} fps input's frames left out, as a GIF plays at "
-                              f"most {GIF_MAX_FPS} a second;" if dropped else rate_kept)
-                    typer.echo(f"wrote {output} ({counted(done, 'frame')}, {w}x{h}{timing} "
-                               f"{rate:.2f} fps dreamed{cropped})")
-                else:  # a window or a virtual camera: what was shown
-                    typer.echo(f"{counted(done, 'frame')} dreamed at {rate:.2f} fps")
-                if source.live and source.dropped:  # why a 30 fps camera gives a 4 fps recording
-                    typer.echo(f"webcam {webcam}: {counted(source.dropped, 'frame')} skipped, as they came while a "
-                               "dream was made (the newest frame is always the one dreamed)")
-                kept = (f"{output} holds the {counted(done, 'frame')} done" if output is not None
-                        else f"{counted(done, 'frame')} dreamed")
-                if kind == "video" and output is not None and not source.animated:  # an image format has no sound
-                    report = copy_audio(input, output)  # a cut input's too: the sound of the frames there were
-                    if not (quiet and report == NO_AUDIO):
-                        typer.echo(report)
-                if source.truncated:
-                    raise VideoSourceError(f"{input} ended after {source.frames_read} of {source.frame_count} frames "
-                                           f"(truncated or corrupt); {kept}")
-                if source.lost:  # the camera ended the run, not the user
-                    raise VideoSourceError(f"webcam {webcam} {source.lost} after {counted(source.frames_read, 'frame')} "
-                                           f"(unplugged, or taken by another program?); {kept}")
+            _run(setup, opts, request, given, picture, alpha, source)
         finally:
             if source is not None:
                 source.close()
         typer.echo(f"done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")
+
+
+# ---- check ------------------------------------------------------------------------------------------------------
+
+def _check_demo_and_backend(ctx: typer.Context, opts: _Options, given: set[str]) -> None:
+    """Refuse typed options that --demo would ignore, then a backend, provider or loop that cannot run: before the
+    demo too, so that a misspelt provider fails before any model loads."""
+    from vis.engine._backend import check_backend
+
+    if opts.demo:  # the demo's own settings: say which typed options it would ignore, before anything else
+        ignored = sorted(given - DEMO_OPTIONS, key=[p.name for p in ctx.command.params].index)
+        if ignored:
+            raise fail(f"--demo dreams its own photo with EfficientNet-Lite0 at its own settings; drop "
+                       f"{', '.join(option_flag(ctx, name) for name in ignored)} (or drop --demo)")
+    check_backend(opts.backend, opts.provider, opts.loop, opts.cuda_graph)
+
+
+def _checked_request(opts: _Options, given: set[str]) -> _Request:
+    """The input's kind and the dream's settings, with every option checked against the input and the output before
+    any work (a folder input's outputs planned).
+
+    Raises:
+        typer.Exit: no input, or more than one.
+        VisError: settings out of range, options that would do nothing, an output that does not fit the input.
+    """
+    if (opts.input is None) == (opts.webcam is None):
+        raise fail("give one input: an image or video file, a folder of images, or --webcam N (or --demo)")
+    tile = opts.tile or default_tile(opts.provider, opts.backend)
+    config = DreamConfig(octaves=opts.octaves, octave_scale=opts.octave_scale, iterations=opts.iterations,
+                         step=opts.step, jitter=opts.jitter, tile=tile)
+    video_config = VideoDreamConfig(opts.blend, opts.iterations_per_frame, opts.octaves_per_frame, opts.flow,
+                                    opts.flow_size or None)
+    kind = _input_kind(opts)
+    check_options_apply(kind, opts.zoom_frames, given, opts.octaves, opts.octaves_per_frame, opts.blend, opts.flow)
+    plan = _checked_outputs(kind, opts)
+    preview = opts.preview or (kind == "webcam" and opts.output is None and not opts.virtual_cam)
+    if kind == "video" and opts.output is None and not (preview or opts.virtual_cam):
+        raise fail("a video input needs -o OUTPUT.mp4 (or --preview)")
+    return _Request(kind, config, video_config, plan, preview, opts.max_size)
+
+
+def _input_kind(opts: _Options) -> str:
+    """``webcam``, ``folder``, or what the input file holds: ``image`` or ``video``."""
+    from vis.engine._video import sniff_kind
+    from vis.models import list_models
+
+    if opts.webcam is not None:
+        return "webcam"
+    input = opts.input
+    if not input.exists() and str(input) in list_models():
+        raise fail(f"{input} is a model: name it with --model (vis dream INPUT -m {input} -o OUTPUT)")
+    return "folder" if input.is_dir() else sniff_kind(input)
+
+
+def _checked_outputs(kind: str, opts: _Options) -> Optional[FolderPlan]:
+    """Check the output against the input (a folder input's planned, image by image), and that a virtual camera can
+    be had; returns the folder's plan, or ``None`` for other inputs."""
+    from vis.engine._folders import plan_folder
+
+    plan = None
+    if kind == "folder":
+        plan = plan_folder(opts.input, opts.output, opts.overwrite, opts.skip_existing)
+    else:
+        check_output_for(kind, opts.input, opts.output, opts.zoom_frames, opts.zoom, opts.fps, opts.overwrite,
+                         opts.guide)
+    if opts.virtual_cam:
+        from vis.engine._display import check_virtual_cam
+
+        check_virtual_cam()  # a missing pyvirtualcam fails now, not after the model is built
+    return plan
+
+
+# ---- build ------------------------------------------------------------------------------------------------------
+
+def _open_source(kind: str, opts: _Options) -> Any:
+    """The frame source of a video file or a webcam; ``None`` for an image or a folder."""
+    from vis.engine._video import WebcamSource, open_video
+
+    if kind == "webcam":
+        return WebcamSource(opts.webcam)
+    return open_video(opts.input) if kind == "video" else None
+
+
+def _open_displays(opts: _Options, request: _Request, source: Any, given: set[str]) -> None:
+    """Open and close the window and the virtual camera once, so that they fail now, not after the model is built."""
+    if request.preview:
+        from vis.engine._display import NoDisplayError, Preview
+
+        try:
+            Preview().close()
+        except NoDisplayError as e:
+            if "preview" in given:
+                raise
+            raise NoDisplayError(f"a webcam without -o is shown in a window: {e}") from None
+    if opts.virtual_cam and source is not None:
+        from vis.engine._display import VirtualCamera
+
+        VirtualCamera(source.width, source.height, source.fps).close()
+
+
+def _capped_for_cpu(opts: _Options, request: _Request) -> _Request:
+    """A webcam on the CPU without --max-size is dreamed at most ``WEBCAM_CPU_MAX_SIZE`` long, for speed."""
+    if request.kind != "webcam" or opts.max_size is not None or runs_on_gpu(opts.provider, opts.backend):
+        return request
+    return dataclasses.replace(request, max_size=WEBCAM_CPU_MAX_SIZE, webcam_capped=True)
+
+
+def _input_sizes(opts: _Options, request: _Request, shape: Optional[tuple[int, int]],
+                 given: set[str]) -> list[tuple[int, int]]:
+    """The (h, w) inputs the network will see for an input of ``shape`` (none for a folder, whose images are checked
+    as they come), saying when it has room for fewer --octaves than typed or --cuda-graph cannot capture it."""
+    from vis.engine._dream_sizes import host_loop_note, network_inputs, octaves_note
+
+    if shape is None:
+        return []
+    config, max_size = request.config, request.max_size
+    sizes = network_inputs(request.kind, shape, max_size, opts.zoom_frames, config, request.video_config)
+    if "octaves" in given and (note := octaves_note(shape, max_size, config)):
+        typer.echo(note)
+    if opts.cuda_graph and opts.loop == "auto" and (note := host_loop_note(shape, max_size, config)):
+        typer.echo(note)
+    return sizes
+
+
+# ---- run and report ---------------------------------------------------------------------------------------------
+
+def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], picture: Any, alpha: Any,
+         source: Any) -> None:
+    """Dream the input as its kind asks, and say what was written."""
+    from vis.engine._dream_report import zoom_summary
+
+    config, max_size = request.config, request.max_size
+    if request.plan is not None:
+        typer.echo(dream_folder(setup, request.plan, config, max_size, opts.seed, opts.quiet, "octaves" in given))
+    elif request.kind == "image" and not opts.zoom_frames:
+        written = run_image(setup, picture, opts.output, config, max_size, opts.seed, opts.overwrite, opts.quiet,
+                            alpha)
+        typer.echo(f"wrote {written}")
+    elif request.kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
+        n, size, dreamed = run_zoom(setup, picture, opts.output, config, opts.zoom_frames, opts.zoom, opts.fps,
+                                    max_size, opts.seed, opts.overwrite, opts.quiet)
+        typer.echo(zoom_summary(opts.output, n, size, dreamed, opts.zoom))
+    else:
+        _run_video(setup, opts, request, source)
+
+
+def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any) -> None:
+    """Dream a video file or a webcam, say what was written, and fail when the source ended early (Ctrl-C and a
+    failed write are reported by run_video, with what the file holds)."""
+    from vis.engine._dream_report import VideoDreamRun
+
+    if request.webcam_capped:
+        typer.echo(f"webcam on the CPU: dreaming at most {request.max_size} px a side, for speed (--max-size to "
+                   "change)")
+    done, rate, size, dropped = run_video(setup, source, opts.output, request.config, request.video_config,
+                                          request.max_size, opts.seed, opts.overwrite, request.preview,
+                                          opts.virtual_cam, opts.max_frames, quiet=opts.quiet)
+    run = VideoDreamRun(source, opts.input, opts.webcam, opts.output, done, rate, size, dropped)
+    lines, ended_early = run.finish(opts.quiet)
+    for line in lines:
+        typer.echo(line)
+    if ended_early is not None:
+        raise ended_early

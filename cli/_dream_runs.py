@@ -11,15 +11,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from vis._text import clock, counted
 from vis.cli._app import end_progress, progress_interval, progress_line
-from vis.cli._dream_setup import DreamSetup
+from vis.engine._dream_setup import DreamSetup
 from vis.errors import Interrupted, OutputPathError
-
-
-def crop_note(written: tuple[int, int], frame: tuple[int, int]) -> str:
-    """What the summary says when the video's (width, height) ``written`` is smaller than the frames it was given."""
-    if tuple(written) == tuple(frame):
-        return ""
-    return f"; cropped from {frame[0]}x{frame[1]}: video encoders need even sides"
 
 
 class Progress:

@@ -515,7 +515,7 @@ def test_an_objective_typo_fails_before_the_weights_load(tmp_path, sample_photo,
 
 
 def test_default_model_names_itself_when_an_objective_does_not_fit(tmp_path, sample_photo, monkeypatch) -> None:
-    import vis.cli._dream_setup as dream_setup
+    import vis.engine._dream_setup as dream_setup
 
     monkeypatch.setattr(dream_setup, "default_model", lambda: ("efficientnet_lite0", None))
     result = runner.invoke(app, ["dream", str(sample_photo), "-o", str(tmp_path / "o.png"), "--objective", "inception4c"])

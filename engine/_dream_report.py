@@ -1,0 +1,108 @@
+"""What a finished dream run reports: the summary of a zoom or video dream, the input's sound copied into the
+output, and a source that ended before its frames did (a cut file, a lost camera)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from vis._text import counted
+from vis.engine._animated import GIF_MAX_FPS
+from vis.engine._video import VideoSourceError
+
+
+def crop_note(written: tuple[int, int], frame: tuple[int, int]) -> str:
+    """What the summary says when the video's (width, height) ``written`` is smaller than the frames it was given."""
+    if tuple(written) == tuple(frame):
+        return ""
+    return f"; cropped from {frame[0]}x{frame[1]}: video encoders need even sides"
+
+
+def zoom_summary(output: Path, frames: int, size: tuple[int, int], dreamed: tuple[int, int], zoom: float) -> str:
+    """The line a zoom video ends with: its ``frames`` of (width, height) ``size``, cropped from ``dreamed``."""
+    w, h = size
+    return f"wrote {output} ({counted(frames, 'frame')}, {w}x{h}, zoom {zoom:g} per frame{crop_note(size, dreamed)})"
+
+
+@dataclass(frozen=True)
+class VideoDreamRun:
+    """A video or webcam dream that has run to its end (or was stopped by the window), to be reported.
+
+    Attributes:
+        source: the frame source it read (a video file's, an animation's or a webcam's), closed or not.
+        input: the video file (``None`` for a webcam).
+        webcam: the webcam's index (``None`` for a file).
+        output: the video written (``None``: shown in a window or sent to a virtual camera only).
+        frames: frames written (or shown, without ``output``).
+        rate: frames dreamed a second.
+        size: (width, height) of the frames written: odd sides lose a row or column.
+        gif_dropped: frames a GIF output left out, as they came sooner than a GIF can show them.
+    """
+
+    source: Any
+    input: Optional[Path]
+    webcam: Optional[int]
+    output: Optional[Path]
+    frames: int
+    rate: float
+    size: tuple[int, int]
+    gif_dropped: int = 0
+
+    def finish(self, quiet: bool = False) -> tuple[list[str], Optional[VideoSourceError]]:
+        """Copy a video file's sound into the output, and say what the run did.
+
+        Returns:
+            The lines to print (the summary, frames a webcam skipped, what became of the sound; ``quiet`` leaves
+            out that the input had none), and the error to raise after them when the source ended early.
+        """
+        lines = [self.summary()]
+        if self.source.live and self.source.dropped:  # why a 30 fps camera gives a 4 fps recording
+            lines.append(f"webcam {self.webcam}: {counted(self.source.dropped, 'frame')} skipped, as they came while a "
+                         "dream was made (the newest frame is always the one dreamed)")
+        if (audio := self._copy_audio()) is not None:
+            from vis.engine._audio import NO_AUDIO
+
+            if not (quiet and audio == NO_AUDIO):
+                lines.append(audio)
+        return lines, self.ended_early()
+
+    def summary(self) -> str:
+        """What was written (its frames, size and timing), or what was shown."""
+        source, (w, h) = self.source, self.size
+        if self.output is not None and source.live:
+            return (f"wrote {self.output} ({counted(self.frames, 'frame')}, {w}x{h}, timed as they were dreamed: "
+                    f"{self.rate:.2f} fps)")
+        if self.output is None:  # a window or a virtual camera: what was shown
+            return f"{counted(self.frames, 'frame')} dreamed at {self.rate:.2f} fps"
+        # the output keeps the input's size (the dream is scaled back up), less odd rows and columns
+        cropped = crop_note(self.size, (source.width, source.height))
+        # a GIF leaves out frames that come sooner than it can show them (a 60 fps input)
+        rate_kept = ", variable frame rate kept," if source.variable_rate else f" at {source.fps:g} fps,"
+        timing = (f"; {self.gif_dropped} of the {source.fps:g} fps input's frames left out, as a GIF plays at most "
+                  f"{GIF_MAX_FPS} a second;" if self.gif_dropped else rate_kept)
+        return (f"wrote {self.output} ({counted(self.frames, 'frame')}, {w}x{h}{timing} {self.rate:.2f} fps "
+                f"dreamed{cropped})")
+
+    def ended_early(self) -> Optional[VideoSourceError]:
+        """The error that says the source stopped before its end (a truncated file, a camera lost), and what was
+        kept; ``None`` when it did not."""
+        source = self.source
+        kept = (f"{self.output} holds the {counted(self.frames, 'frame')} done" if self.output is not None
+                else f"{counted(self.frames, 'frame')} dreamed")
+        if source.truncated:
+            return VideoSourceError(f"{self.input} ended after {source.frames_read} of {source.frame_count} frames "
+                                    f"(truncated or corrupt); {kept}")
+        if source.lost:  # the camera ended the run, not the user
+            return VideoSourceError(f"webcam {self.webcam} {source.lost} after {counted(source.frames_read, 'frame')} "
+                                    f"(unplugged, or taken by another program?); {kept}")
+        return None
+
+    def _copy_audio(self) -> Optional[str]:
+        """The input video's sound copied into the output (a cut input's too: the sound of the frames there were);
+        the report of it, or ``None`` where there is nothing to copy into or from (an animation has no sound)."""
+        if self.input is None or self.output is None or self.source.animated:
+            return None
+        from vis.engine._audio import copy_audio
+
+        return copy_audio(self.input, self.output)
