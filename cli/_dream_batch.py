@@ -47,11 +47,12 @@ def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path, Any], None], ch
             try:
                 dream_one(picture, out, alpha)
             except OutputAppearedError as e:  # written while this one was dreamed
+                written += 1
                 plan.kept.append(out)
                 typer.echo(f"kept {out}: written since this run began (by another run?); this dream is in {e.kept_in}")
             else:
+                written += 1  # before the line saying so: a Ctrl-C just after that line counts this dream
                 typer.echo(f"wrote {out}")
-            written += 1
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; {_kept_note(plan, written)}") from None
     except OutputPathError as e:  # a full disk: the images before stay whole
@@ -91,7 +92,7 @@ def dream_folder(setup: DreamSetup, plan: FolderPlan, config: Any, max_size: Opt
         sizes = network_inputs("image", picture.shape[:2], max_size, 0, config, None)
         check_positions(setup.objective, setup.model_name, sizes)
         if octaves_given and (note := octaves_note(picture.shape[:2], max_size, config)):
-            typer.echo(note)
+            typer.echo(note, err=True)
 
     written, skipped = run_folder(plan, dream_one, check_image, quiet)
     done = f"wrote {counted(written, 'dream')} into {plan.output}"

@@ -286,9 +286,9 @@ def _input_sizes(opts: _Options, request: _Request, shape: Optional[tuple[int, i
     config, max_size = request.config, request.max_size
     sizes = network_inputs(request.kind, shape, max_size, opts.zoom_frames, config, request.video_config)
     if "octaves" in given and (note := octaves_note(shape, max_size, config)):
-        typer.echo(note)
+        typer.echo(note, err=True)
     if opts.cuda_graph and opts.loop == "auto" and (note := host_loop_note(shape, max_size, config)):
-        typer.echo(note)
+        typer.echo(note, err=True)
     return sizes
 
 

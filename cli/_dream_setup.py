@@ -24,4 +24,4 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
 
     return prepare_dream(model, weights, objective, guide, backend, provider, threads, guide_size, loop=loop,
                          cuda_graph=cuda_graph, input_sizes=input_sizes, min_size=min_size,
-                         read_guide=lambda path: read_still(path, "--guide"), on_note=typer.echo)
+                         read_guide=lambda path: read_still(path, "--guide"), on_note=lambda note: typer.echo(note, err=True))

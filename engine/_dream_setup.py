@@ -41,7 +41,7 @@ def default_model() -> tuple[str, str | None]:
 
     if model_spec("googlenet").pretrained.available_locally():
         return "googlenet", None
-    return "efficientnet_lite0", ("GoogLeNet's ImageNet weights are not here; dreaming with EfficientNet-Lite0 "
+    return "efficientnet_lite0", ("note: GoogLeNet's ImageNet weights are not here; dreaming with EfficientNet-Lite0 "
                                   "(real ImageNet weights). Pick another with --model/--weights.")
 
 

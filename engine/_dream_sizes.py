@@ -49,7 +49,7 @@ def octaves_note(input_shape: tuple[int, int], max_size: Optional[int], config: 
     fits = len(octave_sizes(shape, config))
     if fits >= config.octaves:
         return None
-    return (f"{shape[1]}x{shape[0]} px has room for {fits} of the {config.octaves} --octaves (at --octave-scale "
+    return (f"note: {shape[1]}x{shape[0]} px has room for {fits} of the {config.octaves} --octaves (at --octave-scale "
             f"{config.octave_scale:g} the next would be under {config.min_size} px a side); dreaming {fits}")
 
 
