@@ -404,3 +404,17 @@ def test_grad_cam_reads_the_last_convolutional_maps_by_default(name, layer) -> N
     avgpool would halve the map)."""
     attr = Attribution(name, get_model(name, weights="random"), SessionConfig("cpu", 1))
     assert attr.default_cam_layer() == layer
+
+
+def test_plain_cam_heatmap_is_min_max_scaled():
+    from vis.engine._attribution import Attribution, upsample
+    from vis.engine._session import SessionConfig
+    from vis.models import get_model
+
+    net = get_model("googlenet", weights="random")
+    x = np.random.default_rng(2).random((1, 3, 64, 80)).astype(np.float32)
+    cam = Attribution("googlenet", net, SessionConfig("cpu", 2)).cam(x, class_index=7)[0]
+    up = upsample(cam.cam, (64, 80))
+    assert up.min() < up.max()  # signed (here all negative: random weights); clipping at 0 would blank it
+    np.testing.assert_allclose(cam.heatmap, (up - up.min()) / (up.max() - up.min()), atol=1e-6)
+    assert cam.heatmap.min() == 0.0
