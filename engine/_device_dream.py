@@ -242,7 +242,7 @@ class DeviceDreamer:
             layout = _layout(frame)
             size = fitted_size(frame.shape, max_size)
             small = self._run(f"pre_{layout}", {"frame": self.upload(frame), "size": np.asarray(size, np.int64)})
-            if prev_dream is None or video.blend == 0.0 or tuple(prev_dream.shape()[2:]) != size:
+            if not video.continues(None if prev_dream is None else prev_dream.shape()[2:], size):
                 start, settings = small, config
             else:
                 warped = prev_dream

@@ -172,6 +172,11 @@ class VideoDreamConfig:
         """Whether frames after the first warp the previous dream by an optical flow."""
         return self.blend > 0.0 and self.flow != "none"
 
+    def continues(self, previous: tuple[int, ...] | None, size: tuple[int, ...]) -> bool:
+        """Whether a frame dreamed at ``size`` starts from the previous dream (of ``previous`` size, None before the
+        first): not without blending, and not across a change of size (a stream that changed size starts afresh)."""
+        return previous is not None and self.blend != 0.0 and tuple(previous) == tuple(size)
+
     def later(self, config: DreamConfig) -> DreamConfig:
         """The dream settings of every frame after the first."""
         return replace(config, iterations=config.iterations if self.iterations_per_frame is None else self.iterations_per_frame,
@@ -452,7 +457,7 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
         frame = as_rgb(frame, "frame")
         small = fit_max_size(frame, max_size)
         flow = flow_of(frame, small.shape[:2]) if flow_of is not None else None
-        if prev_dream is None or video.blend == 0.0 or prev_dream.shape != small.shape:
+        if not video.continues(None if prev_dream is None else prev_dream.shape, small.shape):
             out = _dream(backend, small, config, rng, progress)
         else:
             warped = prev_dream if flow is None else warp(prev_dream, flow)

@@ -40,11 +40,12 @@ class UnsupportedOperatorError(AutodiffError):
     """
 
     def __init__(self, op_type: str, node_name: str, supported: list[str], reason: str | None = None) -> None:
-        why = f": {reason}" if reason else ""
-        super().__init__(
-            f"cannot differentiate operator {op_type!r} (node {node_name!r}){why}. "
-            f"Supported operators: {', '.join(supported)}"
-        )
+        where = f"cannot differentiate operator {op_type!r} (node {node_name!r})"
+        if reason:  # the operator has a rule, not for this configuration: the list would only name it again
+            super().__init__(f"{where}: {reason}")
+        else:  # ops that carry no gradient (shapes, comparisons) pass anyway: the list names those with a rule
+            with_rule = [op for op in supported if op not in NON_DIFFERENTIABLE_OPS]
+            super().__init__(f"{where}: it has no gradient rule. Operators with one: {', '.join(with_rule)}")
         self.op_type, self.node_name, self.supported, self.reason = op_type, node_name, supported, reason
 
 

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from vis.errors import VisError
 from vis.exporters._autodiff import AutodiffError, UnsupportedOperatorError, add_input_gradient
-from vis.kernels import supported_ops
+from vis.kernels import NON_DIFFERENTIABLE_OPS, supported_ops
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 T = torch.nn
@@ -160,8 +160,9 @@ def test_unsupported_operator_message() -> None:
         add_input_gradient(_graph(nodes, {}, []))
     msg = str(info.value)
     assert "'Hardmax'" in msg and "'my_hardmax'" in msg
-    listed = msg.split("Supported operators: ")[1].split(", ")
-    assert listed == sorted(listed) == supported_ops("fast")
+    listed = msg.split("Operators with one: ")[1].split(", ")
+    assert listed == sorted(listed) == [op for op in supported_ops("fast") if op not in NON_DIFFERENTIABLE_OPS]
+    assert "Conv" in listed and "Shape" not in listed
     assert isinstance(info.value, VisError)
     assert info.value.op_type == "Hardmax" and info.value.node_name == "my_hardmax"
 
@@ -171,8 +172,9 @@ def test_unsupported_configuration_names_reason() -> None:
         helper.make_node("Pad", ["image", "pads"], ["p"], name="reflect_pad", mode="reflect"),
         helper.make_node("ReduceSum", ["p"], ["objective"], keepdims=0),
     ]
-    with pytest.raises(UnsupportedOperatorError, match="reflect_pad.*reflect.*channel axis"):  # H and W are fine
+    with pytest.raises(UnsupportedOperatorError, match="reflect_pad.*reflect.*channel axis") as info:  # H and W are fine
         add_input_gradient(_graph(nodes, {"pads": np.array([0, 1, 1, 1, 0, 1, 1, 1], np.int64)}, []))
+    assert "Operators with one" not in str(info.value)  # Pad has a rule: no list that names it again
 
 
 def test_ops_off_the_path_need_no_rule() -> None:
