@@ -37,36 +37,37 @@ def register(app: VisTyper) -> None:
 
         typer.echo(f"native CPU kernels: {describe()}")
 
-    @bench_app.command("grad")
-    def bench_grad_cmd(
-        model: str = typer.Argument("googlenet", help="Model name."),
-        objective: str = typer.Option(None, "--objective", help="Objective (default: the model's dream layer)."),
-        size: tuple[int, int] = typer.Option((512, 512), "--size", help="Input height and width."),
-        threads: int = typer.Option(2, "--threads", min=0, max=MAX_THREADS,
-                                    help="Threads for every backend (0: each library's default)."),
-        runs: int = typer.Option(10, "--runs", min=3, help="Timed runs (median reported)."),
-        weights: str = typer.Option("random", "--weights", "-w", help="Weights (speed does not depend on them)."),
-        tensorrt_safe: bool = typer.Option(False, "--tensorrt-safe", help="Time the index-free gradient variant."),
-    ) -> None:
-        """Forward+backward to the input: ORT gradient graph against torch autograd."""
-        from vis.engine._bench import GRAD_BACKENDS, bench_grad, check_grad_bench, machine_summary
-        from vis.models import model_spec
 
-        spec = objective or model_spec(model).default_layer
-        check_grad_bench(model, spec, size, weights, GRAD_BACKENDS)  # what can fail here fails before any child starts
-        typer.echo(f"{model} {spec} at {size[0]}x{size[1]}; {machine_summary(threads)}")
-        results = bench_grad(model, spec, size, threads, runs, weights=weights,
-                             variant="tensorrt_safe" if tensorrt_safe else "fast", checked=True)
-        ms = lambda v: f"{v:.2f}" if v < 10 else f"{v:.1f}"  # noqa: E731 - LeNet-5's gradients take a fraction of one
-        rows = [[r.backend, ms(r.median_ms), ms(r.min_ms), f"{r.peak_rss_mib:.0f}",
-                 "-" if r.export_peak_rss_mib is None else f"{r.export_peak_rss_mib:.0f}", f"{r.setup_s:.1f}"] for r in results]
-        typer.echo(format_table(["backend", "median ms", "min ms", "peak RSS MiB", "export peak MiB", "setup s"], rows))
-        typer.echo("(ORT times and peak: a process that loads only the exported graph file; the export runs before, in its own process)")
-        by = {r.backend: r for r in results}
-        from vis.engine._native import describe
+@bench_app.command("grad")
+def bench_grad_cmd(
+    model: str = typer.Argument("googlenet", help="Model name."),
+    objective: str = typer.Option(None, "--objective", help="Objective (default: the model's dream layer)."),
+    size: tuple[int, int] = typer.Option((512, 512), "--size", help="Input height and width."),
+    threads: int = typer.Option(2, "--threads", min=0, max=MAX_THREADS,
+                                help="Threads for every backend (0: each library's default)."),
+    runs: int = typer.Option(10, "--runs", min=3, help="Timed runs (median reported)."),
+    weights: str = typer.Option("random", "--weights", "-w", help="Weights (speed does not depend on them)."),
+    tensorrt_safe: bool = typer.Option(False, "--tensorrt-safe", help="Time the index-free gradient variant."),
+) -> None:
+    """Forward+backward to the input: ORT gradient graph against torch autograd."""
+    from vis.engine._bench import GRAD_BACKENDS, bench_grad, check_grad_bench, machine_summary
+    from vis.models import model_spec
 
-        typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x (native CPU kernels: "
-                   f"{describe()}); standard ONNX ops only (ort-onnx): {by['torch'].median_ms / by['ort-onnx'].median_ms:.2f}x")
+    spec = objective or model_spec(model).default_layer
+    check_grad_bench(model, spec, size, weights, GRAD_BACKENDS)  # what can fail here fails before any child starts
+    typer.echo(f"{model} {spec} at {size[0]}x{size[1]}; {machine_summary(threads)}")
+    results = bench_grad(model, spec, size, threads, runs, weights=weights,
+                         variant="tensorrt_safe" if tensorrt_safe else "fast", checked=True)
+    ms = lambda v: f"{v:.2f}" if v < 10 else f"{v:.1f}"  # noqa: E731 - LeNet-5's gradients take a fraction of one
+    rows = [[r.backend, ms(r.median_ms), ms(r.min_ms), f"{r.peak_rss_mib:.0f}",
+             "-" if r.export_peak_rss_mib is None else f"{r.export_peak_rss_mib:.0f}", f"{r.setup_s:.1f}"] for r in results]
+    typer.echo(format_table(["backend", "median ms", "min ms", "peak RSS MiB", "export peak MiB", "setup s"], rows))
+    typer.echo("(ORT times and peak: a process that loads only the exported graph file; the export runs before, in its own process)")
+    by = {r.backend: r for r in results}
+    from vis.engine._native import describe
+
+    typer.echo(f"ORT speed-up over torch: {by['torch'].median_ms / by['ort'].median_ms:.2f}x (native CPU kernels: "
+               f"{describe()}); standard ONNX ops only (ort-onnx): {by['torch'].median_ms / by['ort-onnx'].median_ms:.2f}x")
 
 
 @bench_app.command("step")
@@ -103,7 +104,8 @@ def bench_step_cmd(
         typer.echo(line)
 
 
-def bench_dream(
+@bench_app.command("dream")
+def bench_dream_cmd(
     ctx: typer.Context,
     model: str = typer.Option("googlenet", "--model", help="Model (timing does not depend on weight values)."),
     weights: str = typer.Option("random", "--weights", "-w", help="random (seeded; speed does not depend on weight values), "
@@ -146,32 +148,26 @@ def bench_dream(
     typer.echo(format_bench(results))
 
 
-def _register_loop_benches() -> None:
-    bench_app.command("dream")(bench_dream)
+@bench_app.command("atlas")
+def bench_atlas_cmd(
+    model: str = typer.Argument("googlenet", help="Model name."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Layer whose channels are drawn (default: "
+                                        "inception4a for googlenet, else the model's dream layer)."),
+    channels: int = typer.Option(64, "--channels", min=1, help="How many channels (0..N-1)."),
+    size: int = typer.Option(128, "--size", min=1, help="Image side (at least the model's smallest input)."),
+    iterations: int = typer.Option(8, "--iterations", min=1, help="Ascent steps per channel."),
+    batch: int = typer.Option(16, "--batch", min=1, help="Channels per ORT run."),
+    threads: int = typer.Option(2, "--threads", min=0, max=MAX_THREADS,
+                                help="Threads for both backends (0: each library's default)."),
+) -> None:
+    """Layer atlas: batched ORT runs against torch eager one channel at a time."""
+    from vis.engine._bench import format_seconds, machine_summary
+    from vis.engine._maximize_bench import bench_atlas, check_atlas_bench
+    from vis.models import model_spec
 
-    @bench_app.command("atlas")
-    def bench_atlas_cmd(
-        model: str = typer.Argument("googlenet", help="Model name."),
-        layer: Optional[str] = typer.Option(None, "--layer", help="Layer whose channels are drawn (default: "
-                                            "inception4a for googlenet, else the model's dream layer)."),
-        channels: int = typer.Option(64, "--channels", min=1, help="How many channels (0..N-1)."),
-        size: int = typer.Option(128, "--size", min=1, help="Image side (at least the model's smallest input)."),
-        iterations: int = typer.Option(8, "--iterations", min=1, help="Ascent steps per channel."),
-        batch: int = typer.Option(16, "--batch", min=1, help="Channels per ORT run."),
-        threads: int = typer.Option(2, "--threads", min=0, max=MAX_THREADS,
-                                    help="Threads for both backends (0: each library's default)."),
-    ) -> None:
-        """Layer atlas: batched ORT runs against torch eager one channel at a time."""
-        from vis.engine._bench import format_seconds, machine_summary
-        from vis.engine._maximize_bench import bench_atlas, check_atlas_bench
-        from vis.models import model_spec
-
-        layer = layer or ("inception4a" if model == "googlenet" else model_spec(model).default_layer)
-        check_atlas_bench(model, layer, channels, size)  # before the header, so a bad name is all that is printed
-        typer.echo(f"{model} {layer}, {channels} channels at {size}x{size}, {iterations} steps; {machine_summary(threads)}")
-        r = bench_atlas(model, layer, channels, size, iterations, batch, threads)
-        typer.echo(f"ORT (batch {r.batch}): {format_seconds(r.ort_seconds)}   torch (one channel per run): "
-                   f"{format_seconds(r.torch_seconds)}   speed-up {r.speedup:.2f}x")
-
-
-_register_loop_benches()
+    layer = layer or ("inception4a" if model == "googlenet" else model_spec(model).default_layer)
+    check_atlas_bench(model, layer, channels, size)  # before the header, so a bad name is all that is printed
+    typer.echo(f"{model} {layer}, {channels} channels at {size}x{size}, {iterations} steps; {machine_summary(threads)}")
+    r = bench_atlas(model, layer, channels, size, iterations, batch, threads)
+    typer.echo(f"ORT (batch {r.batch}): {format_seconds(r.ort_seconds)}   torch (one channel per run): "
+               f"{format_seconds(r.torch_seconds)}   speed-up {r.speedup:.2f}x")

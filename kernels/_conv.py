@@ -4,7 +4,9 @@ The input gradient of a convolution is the transposed convolution with the same 
 exact for groups, strides, pads and dilations). Where the stride leaves trailing input rows outside every window
 the transposed output comes out short; those rows get zeros (static ``output_padding`` when the shape is known,
 else a static zero Pad plus a Slice to the runtime input shape). In the ``fast`` variant a stride-1 ConvTranspose
-with constant weights becomes a plain ``Conv`` with flipped, transposed weights (faster on ORT CPU).
+with constant weights becomes a plain ``Conv`` with flipped, transposed weights (faster on ORT CPU). SAME pads
+(``auto_pad``) are made explicit (:mod:`vis.kernels._padding`), or cropped at run time where they depend on a size
+only known then.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Gradient rules of data-movement ops: reshapes, transposes, concatenation, splitting, slicing, padding, gather."""
+"""Gradient rules of data-movement ops: reshapes, transposes, concatenation, splitting, slicing, padding, gather,
+tiling, depth/space moves and resizing."""
 
 from __future__ import annotations
 
