@@ -16,7 +16,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from vis.errors import VisError
-from vis.exporters._graph import names_read, needed_nodes
+from vis.exporters._graph import names_read, needed_nodes, tensor_types
 from vis.exporters._native_routes import record_native_routes
 from vis.kernels import NON_DIFFERENTIABLE_OPS, VARIANTS, Emitter, get_rule, supported_ops
 from vis.kernels._emitter import FLOAT_TYPES, Dim, attr
@@ -54,34 +54,6 @@ def _default_opset(model: onnx.ModelProto) -> int:
         if imp.domain in ("", "ai.onnx"):
             return int(imp.version)
     raise AutodiffError("the model imports no default-domain (ai.onnx) opset")
-
-
-def _types(model: onnx.ModelProto) -> dict[str, tuple[int, list[Dim] | None]]:
-    """Element type and dims of every tensor ONNX shape inference can see."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception:  # noqa: BLE001 - inference is best effort; rules fall back to runtime shapes
-        inferred = model
-    out: dict[str, tuple[int, list[Dim] | None]] = {}
-    g = inferred.graph
-    for vi in [*g.input, *g.value_info, *g.output]:
-        t = vi.type.tensor_type
-        if not vi.type.HasField("tensor_type"):
-            continue
-        dims: list[Dim] | None = None
-        if t.HasField("shape"):
-            dims = []
-            for d in t.shape.dim:
-                if d.HasField("dim_value"):
-                    dims.append(int(d.dim_value))
-                elif d.HasField("dim_param") and d.dim_param:
-                    dims.append(d.dim_param)
-                else:
-                    dims.append(None)
-        out[vi.name] = (t.elem_type, dims)
-    for init in g.initializer:
-        out[init.name] = (init.data_type, [int(d) for d in init.dims])
-    return out
 
 
 def _constant_values(graph: onnx.GraphProto, nodes: Iterable[onnx.NodeProto]) -> dict:
@@ -151,7 +123,7 @@ def add_input_gradient(
 
     kept = needed_nodes(nodes, [objective])  # prune what the objective does not need
 
-    types = _types(model)
+    types = tensor_types(model)
     # Activity: tensors that depend on wrt through differentiable float paths.
     active = {wrt}
     active_nodes: list[onnx.NodeProto] = []

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import onnx
-from onnx import numpy_helper, shape_inference
+from onnx import numpy_helper
+
+from vis.exporters._graph import tensor_types
 
 # The largest value that is folded into an initializer: shape arithmetic is tiny; a ConstantOfShape or a Range with
 # all-constant inputs may be large and is left to the runtime rather than stored in the file.
@@ -48,16 +50,9 @@ def fold_static_shapes(proto: onnx.ModelProto, input_shapes: Mapping[str, Sequen
 
 
 def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-    inferred = shape_inference.infer_shapes(proto, data_prop=True)
-    shapes = {}
-    graph = inferred.graph
-    for value in [*graph.input, *graph.value_info, *graph.output]:
-        t = value.type.tensor_type
-        if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
-            shapes[value.name] = tuple(d.dim_value for d in t.shape.dim)
-    for init in graph.initializer:
-        shapes[init.name] = tuple(init.dims)
-    return shapes
+    """The tensors whose every dim shape inference knows."""
+    return {name: tuple(dims) for name, (_, dims) in tensor_types(proto).items()  # type: ignore[arg-type]
+            if dims is not None and all(isinstance(d, int) for d in dims)}
 
 
 def _fold_round(proto: onnx.ModelProto) -> bool:

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper, shape_inference
+from onnx import TensorProto, helper, numpy_helper
 
-from vis.exporters._graph import rename_uses
+from vis.exporters._graph import rename_uses, tensor_types
 from vis.exporters._native_routes import record_native_routes
 
 FP16_MAX = float(np.finfo(np.float16).max)
@@ -39,7 +39,7 @@ def to_float16(proto: onnx.ModelProto, seed_scale: float = SEED_SCALE) -> onnx.M
     out = onnx.ModelProto.FromString(proto.SerializeToString())
     record_native_routes(out, [])  # the native kernels are float32 only
     graph = out.graph
-    types = _value_types(proto)
+    types = {name: elem_type for name, (elem_type, _) in tensor_types(proto).items()}
     float_values = {name for name, t in types.items() if t == TensorProto.FLOAT}
     island = _float32_island(graph.node, types, {i.name for i in graph.initializer})
     in_island = {id(n) for n in island}
@@ -107,13 +107,6 @@ def _half(value: np.ndarray) -> np.ndarray:
 
 def _cast(source: str, target: str, to: int) -> onnx.NodeProto:
     return helper.make_node("Cast", [source], [target], to=to, name=f"cast:{target}")  # not under objective/
-
-
-def _value_types(proto: onnx.ModelProto) -> dict[str, int]:
-    """The element type of every tensor of the (float32) graph that ONNX shape inference can tell."""
-    graph = shape_inference.infer_shapes(proto).graph
-    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]}
-    return types | {i.name: i.data_type for i in graph.initializer}
 
 
 def _is_seed(node: onnx.NodeProto) -> bool:

@@ -1,4 +1,5 @@
-"""A small helper for emitting ONNX nodes with unique names (objectives, step graphs)."""
+"""Helpers on ONNX graphs: emitting nodes with unique names (objectives, step graphs), what shape inference knows of
+each tensor, and walks over the nodes (what a node reads, which nodes an output needs)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,30 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from vis.kernels._emitter import reduce_axes_are_an_input
+from vis.kernels._emitter import Dim, reduce_axes_are_an_input
+
+
+def tensor_types(model: onnx.ModelProto) -> dict[str, tuple[int, list[Dim] | None]]:
+    """Element type and dims (ints, symbols or None; None for an unknown rank) of every tensor ONNX shape inference
+    (with data propagation) can see, initializers included. Inference is best effort: where it fails, what the file
+    itself declares."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception:  # noqa: BLE001 - a graph inference cannot follow still has its declared types
+        inferred = model
+    out: dict[str, tuple[int, list[Dim] | None]] = {}
+    g = inferred.graph
+    for vi in [*g.input, *g.value_info, *g.output]:
+        if not vi.type.HasField("tensor_type"):
+            continue
+        t = vi.type.tensor_type
+        dims: list[Dim] | None = None
+        if t.HasField("shape"):
+            dims = [int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+        out[vi.name] = (t.elem_type, dims)
+    for init in g.initializer:
+        out[init.name] = (init.data_type, [int(d) for d in init.dims])
+    return out
 
 
 def rename_uses(nodes: Sequence[onnx.NodeProto], old: str, new: str, outputs: bool = False) -> None:
