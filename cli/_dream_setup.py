@@ -18,7 +18,7 @@ def build_setup(model: Optional[str], weights: Optional[str], objective: Optiona
                 loop: str = "auto", cuda_graph: bool = False,
                 input_sizes: Sequence[tuple[int, int]] = (), min_size: int = 32) -> DreamSetup:
     """Model, objective (guided when ``guide`` is given) and backend, as the options ask (see
-    :func:`vis.engine._dream_setup.prepare_dream`); the default model's note goes to stdout, and the guide is read
+    :func:`vis.engine._dream_setup.prepare_dream`); the default model's note goes to stderr, and the guide is read
     with :func:`read_still`, which says on stderr when it is an animation."""
     from vis.engine._dream_setup import prepare_dream
 

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from vis.kernels._emitter import Emitter, attr, optional_input
-from vis.kernels._padding import SAME_MODES, runtime_same_begin, static_pads
+from vis.kernels._padding import SAME_MODES, explicit_pads, runtime_same_begin, static_pads
 from vis.kernels._registry import register_rule
 
 Grads = Sequence["str | None"]
@@ -113,7 +113,7 @@ def _conv_transpose(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Seq
             raise NotImplementedError("ConvTranspose with unknown kernel shape")
         kernel = w_shape[2:]
     n = len(kernel)
-    pads = list(attr(node, "pads", [0] * (2 * n))) if auto_pad != "VALID" else [0] * (2 * n)
-    dx = ctx.op("Conv", [grads[0], w], group=int(attr(node, "group", 1)), pads=pads, kernel_shape=list(kernel),
+    pb, pe = explicit_pads(node, n)
+    dx = ctx.op("Conv", [grads[0], w], group=int(attr(node, "group", 1)), pads=pb + pe, kernel_shape=list(kernel),
                 strides=list(attr(node, "strides", [1] * n)), dilations=list(attr(node, "dilations", [1] * n)))
     return [dx] + [None] * (len(node.input) - 1)  # type: ignore[list-item]

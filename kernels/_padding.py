@@ -17,17 +17,21 @@ from vis.kernels._emitter import Dim, Emitter, attr
 SAME_MODES = ("SAME_UPPER", "SAME_LOWER")
 
 
+def explicit_pads(node: onnx.NodeProto, n: int) -> tuple[list[int], list[int]]:
+    """``(begin, end)`` pads of a node over ``n`` spatial axes whose ``auto_pad`` is NOTSET or VALID."""
+    if attr(node, "auto_pad", "NOTSET") == "VALID":
+        return [0] * n, [0] * n
+    pads = list(attr(node, "pads", [0] * (2 * n)))
+    return pads[:n], pads[n:]
+
+
 def static_pads(node: onnx.NodeProto, spatial: Sequence[Dim], k_eff: Sequence[int],
                 strides: Sequence[int]) -> tuple[list[int], list[int]] | None:
     """``(begin, end)`` pads of ``node`` on an input of spatial dims ``spatial``, or None when they are SAME pads
     that depend on a size not known before run time."""
-    n = len(k_eff)
     auto_pad = attr(node, "auto_pad", "NOTSET")
-    if auto_pad == "VALID":
-        return [0] * n, [0] * n
     if auto_pad not in SAME_MODES:
-        pads = list(attr(node, "pads", [0] * (2 * n)))
-        return pads[:n], pads[n:]
+        return explicit_pads(node, len(k_eff))
     totals = []
     for size, k, s in zip(spatial, k_eff, strides):
         if s == 1:
