@@ -100,8 +100,8 @@ def parse_value_range(text: Optional[str]) -> Optional[tuple[float, float]]:
 def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, output, overwrite, pixel_range=None):
     from vis.engine._images import check_output
     from vis.exporters._gradient import (
-        gradient_graph, is_channels_last, model_value_range, onnx_tensor_shapes, read_user_graph, step_graph,
-        user_gradient_graph,
+        gradient_graph, is_channels_last, model_value_range, read_user_graph, step_graph, user_gradient_graph,
+        user_graph_shapes,
     )
     from vis.exporters._objectives import parse_objective, parse_objective_for_graph, unchecked_neurons
     from vis.exporters._onnx_export import exported_model
@@ -111,12 +111,14 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
             raise VisError(f"{output} is the --onnx input: write the gradient graph to another file, so the model "
                            f"is kept")
         user = read_user_graph(onnx_file)
-        shapes = onnx_tensor_shapes(user)
+        graph_shapes = user_graph_shapes(user)
+        shapes = graph_shapes.shapes
         exported_from = exported_model(user)  # the vis model a vis export was made of, else None
         objective = parse_objective_for_graph(spec, shapes, name=onnx_file.name, model=exported_from)
         check_output(output, overwrite)  # after the objective: a bad name is reported before an existing file
-        proto = user_gradient_graph(user, objective, shapes, variant)
+        proto = user_gradient_graph(user, objective, shapes, variant, graph_shapes.channels_last)
         _note_unchecked_positions(unchecked_neurons(objective, shapes), exported_from)
+        _note_unknown_layouts(objective, graph_shapes.unknown_layout)
         if pixel_range is not None:
             value_range = pixel_range
         elif exported_from is not None:  # a vis export takes its model's range
@@ -141,6 +143,16 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
     if channels_last:
         typer.echo("note: the graph's image is N, H, W, C (channels last): the step rolls its axes 1 and 2", err=True)
     return step_graph(proto, value_range, channels_last=channels_last)
+
+
+def _note_unknown_layouts(objective, unknown):
+    """A channel of a 4-D tensor whose layout the walk from an N, H, W, C image lost is read on axis 1: say so."""
+    from vis.exporters._objectives import ChannelObjective, NeuronObjective, shown_name
+
+    reads_channel = [o.layer for _, o in objective.terms() if isinstance(o, (ChannelObjective, NeuronObjective))]
+    for layer in dict.fromkeys(name for name in reads_channel if name in unknown):
+        typer.echo(f"note: vis cannot follow which axis of {shown_name(layer)} holds the channels (the image is "
+                   f"N, H, W, C); it reads the channel on axis 1, as of N, C, H, W", err=True)
 
 
 def _note_unchecked_positions(neurons, model):

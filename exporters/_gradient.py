@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from vis._step import STEP_EPS
 from vis.errors import VisError
 from vis.exporters._fold import fold_static_shapes
 from vis.exporters._graph import GraphBuilder, rename_uses
+from vis.exporters._layouts import channel_axes
 from vis.exporters._objectives import GUIDE_INPUT, Objective
 from vis.exporters._onnx_export import INPUT_NAME, ExportConfig, check, export_onnx, set_metadata
 from vis.models import StagedNet, layer_table, model_spec
@@ -30,13 +32,20 @@ def objective_graph(model_name: str, model: StagedNet, objective: Objective, ops
     return attach_objective(proto, objective, shapes)
 
 
-def attach_objective(proto: onnx.ModelProto, objective: Objective, shapes: dict[str, tuple[int, ...]]) -> onnx.ModelProto:
+def attach_objective(proto: onnx.ModelProto, objective: Objective, shapes: dict[str, tuple[int, ...]],
+                     channels_last: frozenset[str] = frozenset()) -> onnx.ModelProto:
     """Append ``objective``'s nodes to a graph whose tensors include its layers; the only output becomes ``objective``.
 
-    Forward work the objective does not need is left in place here and pruned by the autodiff.
+    ``channels_last``: tensors (layers or the image) that are N, H, W, C; the objective reads them transposed to
+    N, C, H, W, as it reads every other map. Forward work the objective does not need is left in place here and
+    pruned by the autodiff.
     """
     g = GraphBuilder.joining(proto, "objective")
-    value = objective.emit(g, {n: n for n in objective.layers()}, INPUT_NAME)
+
+    def channels_first(tensor: str) -> str:
+        return g.op("Transpose", [tensor], perm=[0, 3, 1, 2]) if tensor in channels_last else tensor
+
+    value = objective.emit(g, {n: channels_first(n) for n in objective.layers()}, channels_first(INPUT_NAME))
     g.rename_output(value, OBJECTIVE)
     graph = proto.graph
     graph.node.extend(g.nodes)
@@ -47,6 +56,9 @@ def attach_objective(proto: onnx.ModelProto, objective: Objective, shapes: dict[
             GUIDE_INPUT, TensorProto.FLOAT, [shapes[guide_layer][0], "guide_positions"], doc_string=(
                 f"the guide image's activations at {guide_layer}, channels by positions: its (1, C, H, W) output "
                 f"for the guide, reshaped to (C, H*W); each position of the image is scored by its best match")))
+    # a file's outputs may be typed only where declared (a Reshape of computed sizes): keep what they say
+    described = {info.name for info in graph.value_info}
+    graph.value_info.extend(info for info in graph.output if info.name not in described)
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(OBJECTIVE, TensorProto.FLOAT, []))
     set_metadata(proto, {"vis.objective": str(objective)})
@@ -74,10 +86,36 @@ def onnx_tensor_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     open_ = [t for n in proto.graph.node for t in n.output
              if t and t not in not_float and (t not in shapes or (len(shapes[t]) >= 2 and not shapes[t][0]))]
     if open_:
-        found = _probed_shapes(proto, open_, shapes)
+        found = _probed_shapes(proto, open_)
         shapes.update(found)
         _record_shapes(proto, found)
     return shapes
+
+
+@dataclass(frozen=True)
+class UserGraphShapes:
+    """What an objective on a user's graph is parsed against.
+
+    ``shapes``: per-sample shapes of the float tensors (:func:`onnx_tensor_shapes`), those of ``channels_last``
+    tensors given as C, H, W (the objective reads them transposed). ``unknown_layout``: the 4-D tensors of an
+    N, H, W, C graph whose channel axis could not be followed; they are read as N, C, H, W.
+    """
+
+    shapes: dict[str, tuple[int, ...]]
+    channels_last: frozenset[str] = frozenset()
+    unknown_layout: frozenset[str] = frozenset()
+
+
+def user_graph_shapes(proto: onnx.ModelProto) -> UserGraphShapes:
+    """:class:`UserGraphShapes` of a prepared user graph (its image input named ``image``)."""
+    shapes = onnx_tensor_shapes(proto)
+    if not is_channels_last(proto):
+        return UserGraphShapes(shapes)
+    axes = channel_axes(proto, INPUT_NAME, shapes)
+    last = frozenset(t for t, axis in axes.items() if axis == 3)
+    view = {t: (s[2], s[0], s[1]) if t in last else s for t, s in shapes.items()}
+    unknown = frozenset(t for t, s in shapes.items() if len(s) == 3 and t not in axes)
+    return UserGraphShapes(view, last, unknown)
 
 
 def _record_shapes(proto: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> None:
@@ -94,9 +132,11 @@ def _record_shapes(proto: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -
 _PROBE_SIDES = (64, 224)  # a blank image's sides where the input's are open: small first, then a classifier's own
 
 
-def _probed_shapes(proto: onnx.ModelProto, tensors: list[str], known: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
-    """The per-sample shapes of ``tensors`` found by running the graph once; only the channels where the input's
-    sides are open (the sides then depend on the image). Nothing where the graph has other inputs or does not run."""
+def _probed_shapes(proto: onnx.ModelProto, tensors: list[str]) -> dict[str, tuple[int, ...]]:
+    """The per-sample shapes of ``tensors`` found by running the graph on blank images (0: open). A dimension counts
+    only where it stays the same for batches of 1 and 2 (where the batch is open) and, where the input's sides are
+    open, for two sizes: a graph may move the batch off axis 0 (tf2onnx's dilated convolutions) or take N, H, W, C
+    images. Nothing where the graph has other inputs or does not run."""
     import onnxruntime as ort
 
     initializers = {i.name for i in proto.graph.initializer}
@@ -105,27 +145,33 @@ def _probed_shapes(proto: onnx.ModelProto, tensors: list[str], known: dict[str, 
         return {}
     dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 0 for d in inputs[0].type.tensor_type.shape.dim]
     static = all(dims[1:])
+    channels_last = _channels_last(dims)
+    batches = [dims[0]] if dims[0] else [1, 2]
     probe = onnx.ModelProto.FromString(proto.SerializeToString())
     del probe.graph.output[:]
     probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in tensors)
+
+    def blank(batch: int, side: int) -> np.ndarray:
+        if channels_last:
+            return np.zeros([batch, dims[1] or side, dims[2] or side, dims[3]], np.float32)
+        return np.zeros([batch, dims[1] or 3, dims[2] or side, dims[3] or side], np.float32)
+
     for side in _PROBE_SIDES:
-        shape = [1, dims[1] or 3, dims[2] or side, dims[3] or side]
+        runs = [(n, side) for n in batches] + ([] if static else [(batches[0], side + 16)])
         try:
             session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-            values = session.run(None, {inputs[0].name: np.zeros(shape, np.float32)})
+            results = [session.run(None, {inputs[0].name: blank(*run)}) for run in runs]
         except Exception:  # noqa: BLE001 - ORT's own errors: a graph that does not run leaves its shapes open
             if static:
                 return {}
             continue
         found = {}
-        for name, value in zip(tensors, values):
-            value = np.asarray(value)
-            if value.dtype != np.float32 or value.ndim < 2:
+        for k, name in enumerate(tensors):
+            values = [np.asarray(r[k]) for r in results]
+            if values[0].dtype != np.float32 or values[0].ndim < 2 or len({v.ndim for v in values}) != 1:
                 continue
-            if static:
-                found[name] = tuple(value.shape[1:])
-            elif value.ndim >= 3:  # the sides follow the image's; the channels do not
-                found[name] = (value.shape[1], *known.get(name, (0,) * (value.ndim - 1))[1:])
+            found[name] = tuple(d if all(v.shape[a] == d for v in values) else 0
+                                for a, d in enumerate(values[0].shape))[1:]
         return found
     return {}
 
@@ -158,13 +204,14 @@ def read_user_graph(path: Path) -> onnx.ModelProto:
 
 
 def user_gradient_graph(user: onnx.ModelProto, objective: Objective, shapes: dict[str, tuple[int, ...]],
-                        variant: str = "fast") -> onnx.ModelProto:
+                        variant: str = "fast", channels_last: frozenset[str] = frozenset()) -> onnx.ModelProto:
     """``image -> objective, grad`` for a prepared user graph, ``objective`` parsed on its ``shapes``
-    (:func:`vis.exporters._objectives.parse_objective_for_graph`)."""
+    (:func:`vis.exporters._objectives.parse_objective_for_graph`; those of ``channels_last`` tensors as C, H, W:
+    :func:`user_graph_shapes`)."""
     from vis.exporters._autodiff import add_input_gradient
 
-    proto = add_input_gradient(attach_objective(user, objective, shapes), objective=OBJECTIVE, grad_name=GRAD,
-                               variant=variant)
+    proto = add_input_gradient(attach_objective(user, objective, shapes, channels_last), objective=OBJECTIVE,
+                               grad_name=GRAD, variant=variant)
     set_metadata(proto, {"vis.variant": variant})  # as a vis model's gradient graph says which it is
     check(proto)
     return proto
@@ -223,7 +270,10 @@ def gradient_graph(model_name: str, model: StagedNet, objective: Objective, vari
 
 def is_channels_last(proto: onnx.ModelProto) -> bool:
     """Whether a graph's image input is N, H, W, C (tf2onnx's files): its last side is 1, 3 or 4 and its second not."""
-    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    return _channels_last([d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim])
+
+
+def _channels_last(dims: list[int]) -> bool:
     return len(dims) == 4 and dims[3] in (1, 3, 4) and dims[1] not in (1, 3, 4)
 
 

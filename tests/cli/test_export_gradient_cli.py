@@ -447,3 +447,39 @@ def test_a_channels_last_step_rolls_height_and_width(tmp_path) -> None:
     expected = np.clip(x + step * g / (np.abs(g).mean() + STEP_EPS), 0.0, 1.0)
     assert np.isclose(value, objective.item(), rtol=1e-5)
     np.testing.assert_allclose(stepped, expected, atol=1e-5)
+
+
+class _BatchMoved(torch.nn.Module):
+    """Moves the batch off axis 0 and back through Reshapes of computed sizes (as tf2onnx's dilated convolutions
+    do), so that shape inference leaves the tensors between open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        n, c, h, w = y.shape
+        moved = torch.relu(y.transpose(0, 1).reshape(c, n, h * w))
+        return moved.reshape(c, n, h, w).transpose(0, 1).reshape(n, c, h, w)
+
+
+def test_the_probe_keeps_a_moved_batch_open(tmp_path) -> None:
+    """A probe on a batch of 1 froze the moved batch axis at 1: the gradient was right for one image and wrong
+    (relative error ~1) for two."""
+    torch.manual_seed(0)
+    net = _BatchMoved().eval()
+    model = tmp_path / "moved.onnx"
+    torch.onnx.export(net, (torch.rand(1, 3, 16, 16),), str(model), input_names=["x"], dynamo=False,
+                      opset_version=13, dynamic_axes={"x": {0: "n"}})
+    last = [n.output[0] for n in onnx.load(str(model)).graph.node if n.op_type == "Reshape"][-1]
+    out = tmp_path / "grad.onnx"
+    result = runner.invoke(app, ["export", "--onnx", str(model), "--objective", f"[{last}]:4", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(4).random((2, 3, 16, 16), dtype=np.float32)
+    value, grad = ort.InferenceSession(str(out)).run(None, {"image": x})
+    t = torch.from_numpy(x).requires_grad_(True)
+    objective = net(t)[:, 4].mean(dim=(1, 2)).sum()  # vis's channel objective: per image, summed over the batch
+    objective.backward()
+    assert np.isclose(value, objective.item(), rtol=1e-4)
+    assert np.linalg.norm(grad - t.grad.numpy()) / np.linalg.norm(t.grad.numpy()) < 1e-4
