@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from vis.kernels._emitter import Emitter, attr, optional_input
-from vis.kernels._padding import SAME_MODES, explicit_pads, runtime_same_begin, static_pads
+from vis.kernels._padding import SAME_MODES, explicit_pads, runtime_same_pads, static_pads
 from vis.kernels._registry import register_rule
 
 Grads = Sequence["str | None"]
@@ -67,7 +67,7 @@ def _conv(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool
         # begin pads. The padded input is at most stride - 1 longer than the transposed conv's output.
         gx = ctx.op("ConvTranspose", [g, w], group=group, dilations=dilations, strides=strides,
                     kernel_shape=list(kernel))
-        start = runtime_same_begin(ctx, node, x, k_eff, strides)
+        start, _ = runtime_same_pads(ctx, node, x, k_eff, strides)
         return [ctx.fit_spatial(gx, x, 2, [s - 1 for s in strides], start), None, None]  # type: ignore[arg-type, list-item]
     pb, pe = known
     pads = pb + pe

@@ -45,15 +45,16 @@ def static_pads(node: onnx.NodeProto, spatial: Sequence[Dim], k_eff: Sequence[in
     return (small, large) if auto_pad == "SAME_UPPER" else (large, small)
 
 
-def runtime_same_begin(ctx: Emitter, node: onnx.NodeProto, x: str, k_eff: Sequence[int],
-                       strides: Sequence[int]) -> str:
-    """The begin pads of a SAME ``node`` on ``x`` computed while the graph runs (1-D int64, one per spatial axis)."""
+def runtime_same_pads(ctx: Emitter, node: onnx.NodeProto, x: str, k_eff: Sequence[int],
+                      strides: Sequence[int]) -> tuple[str, str]:
+    """The ``(begin, end)`` pads of a SAME ``node`` on ``x`` computed while the graph runs (1-D int64 tensors, one
+    entry per spatial axis)."""
     n = len(k_eff)
     size = ctx.dims(x, 2, 2 + n)
     s = ctx.ints(strides)
     out = ctx.op("Div", [ctx.op("Add", [size, ctx.ints([v - 1 for v in strides])]), s])  # ceil(in / s)
     span = ctx.op("Add", [ctx.op("Mul", [ctx.op("Sub", [out, ctx.ints([1] * n)]), s]), ctx.ints(k_eff)])
     total = ctx.op("Max", [ctx.op("Sub", [span, size]), ctx.ints([0] * n)])
-    if attr(node, "auto_pad") == "SAME_LOWER":
-        total = ctx.op("Add", [total, ctx.ints([1] * n)])
-    return ctx.op("Div", [total, ctx.ints([2] * n)])  # type: ignore[return-value]
+    rounded_up = ctx.op("Add", [total, ctx.ints([1] * n)]) if attr(node, "auto_pad") == "SAME_LOWER" else total
+    begin = ctx.op("Div", [rounded_up, ctx.ints([2] * n)])  # the odd pixel at the end (UPPER) or start (LOWER)
+    return begin, ctx.op("Sub", [total, begin])  # type: ignore[return-value]

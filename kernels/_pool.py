@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from vis.kernels._emitter import Emitter, attr
-from vis.kernels._padding import static_pads
+from vis.kernels._padding import runtime_same_pads, static_pads
 from vis.kernels._registry import register_rule
 
 Grads = Sequence["str | None"]
@@ -26,9 +26,10 @@ Grads = Sequence["str | None"]
 
 class _PoolGeometry:
     """Static attributes of a 2-D/N-D pooling node; ``pads_known`` is False for SAME pads of a size known only at
-    run time (only the index route, which needs no pads, takes those)."""
+    run time, which :meth:`pad_tensors` then computes while the graph runs."""
 
     def __init__(self, ctx: Emitter, node: onnx.NodeProto) -> None:
+        self.node = node
         self.kernel: list[int] = list(attr(node, "kernel_shape"))
         n = len(self.kernel)
         self.n = n
@@ -40,11 +41,22 @@ class _PoolGeometry:
         known = static_pads(node, xs[2:] if xs is not None else [None] * n, self.k_eff, self.strides)
         self.pads_known = known is not None
         self.pb, self.pe = known if known is not None else ([0] * n, [0] * n)
-        self._what = f"{node.op_type} auto_pad={attr(node, 'auto_pad')} with stride > 1 on an input of unknown size"
+        self._runtime: tuple[str, str] | None = None
 
-    def need_pads(self) -> None:
-        if not self.pads_known:
-            raise NotImplementedError(self._what)
+    def pad_tensors(self, ctx: Emitter) -> tuple[str, str]:
+        """``(begin, end)`` pads as 1-D int64 tensors: constants where known, else computed at run time (once)."""
+        if self.pads_known:
+            return ctx.ints(self.pb), ctx.ints(self.pe)
+        if self._runtime is None:
+            self._runtime = runtime_same_pads(ctx, self.node, self.node.input[0], self.k_eff, self.strides)
+        return self._runtime
+
+    def spatial_pads(self, ctx: Emitter, end: Sequence[int] = ()) -> str:
+        """A Pad node's ``pads`` input for ``[N, C, *spatial]``: the node's pads, ``end`` more at the ends."""
+        pb, pe = self.pad_tensors(ctx)
+        if any(end):
+            pe = ctx.op("Add", [pe, ctx.ints(list(end))])
+        return ctx.op("Concat", [ctx.ints([0, 0]), pb, ctx.ints([0, 0]), pe], axis=0)  # type: ignore[return-value]
 
     def place_pad_end(self) -> list[int]:
         """Static zero padding after a no-end-crop transposed placement so a Slice can reach the input size."""
@@ -63,9 +75,14 @@ def _place(ctx: Emitter, cols: str, x: str, geo: _PoolGeometry, weight: np.ndarr
         ``[N, C, *in]``.
     """
     wname = ctx.const(weight.astype(ctx.np_dtype(x)), "pool_place")
-    full = ctx.op("ConvTranspose", [cols, wname], strides=geo.strides, dilations=geo.dilations,
-                  kernel_shape=geo.kernel, pads=geo.pb + [0] * geo.n)
-    fitted = ctx.fit_spatial(full, x, 2, geo.place_pad_end())  # type: ignore[arg-type]
+    if geo.pads_known:
+        full = ctx.op("ConvTranspose", [cols, wname], strides=geo.strides, dilations=geo.dilations,
+                      kernel_shape=geo.kernel, pads=geo.pb + [0] * geo.n)
+        fitted = ctx.fit_spatial(full, x, 2, geo.place_pad_end())  # type: ignore[arg-type]
+    else:  # the padded input's gradient, cropped at the run-time begin pads (as Conv's SAME rule does)
+        full = ctx.op("ConvTranspose", [cols, wname], strides=geo.strides, dilations=geo.dilations,
+                      kernel_shape=geo.kernel)
+        fitted = ctx.fit_spatial(full, x, 2, [s - 1 for s in geo.strides], geo.pad_tensors(ctx)[0])  # type: ignore[arg-type]
     return ctx.reshape_like(fitted, x)
 
 
@@ -82,8 +99,7 @@ def _window_slices(ctx: Emitter, x: str, y: str, geo: _PoolGeometry) -> list[tup
     The end padding of one extra stride keeps every view full-size for ceil_mode windows that run past the end.
     """
     n = geo.n
-    pads = [0, 0] + geo.pb + [0, 0] + [e + s for e, s in zip(geo.pe, geo.strides)]
-    xp = ctx.op("Pad", [x, ctx.ints(pads), ctx.scalar(-np.inf, x)], mode="constant")
+    xp = ctx.op("Pad", [x, geo.spatial_pads(ctx, end=geo.strides), ctx.scalar(-np.inf, x)], mode="constant")
     out_sp = ctx.dims(y, 2, 2 + n)
     axes = ctx.ints(list(range(2, 2 + n)))
     strides = ctx.ints(geo.strides)
@@ -176,7 +192,6 @@ def _maxpool_indices(ctx: Emitter, node: onnx.NodeProto, g: str) -> str:
 def _maxpool_dense(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     x, y, g = node.input[0], node.output[0], grads[0]
     geo = _PoolGeometry(ctx, node)
-    geo.need_pads()
     views = _window_slices(ctx, x, y, geo)
     taken = None
     parts: list[str] = []
@@ -199,28 +214,26 @@ def _maxpool_dense(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequ
 def _avgpool(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool]) -> list[str | None]:
     x, y, g = node.input[0], node.output[0], grads[0]
     geo = _PoolGeometry(ctx, node)
-    geo.need_pads()
     n = geo.n
     include_pad = int(attr(node, "count_include_pad", 0))
     if any(d != 1 for d in geo.dilations):
         raise NotImplementedError("AveragePool with dilations")
     kernel_ones = np.ones([1, 1, *geo.kernel], dtype=ctx.np_dtype(x))
-    if include_pad and not geo.ceil:
-        g_div = ctx.op("Mul", [g, ctx.scalar(1.0 / float(np.prod(geo.kernel)), y)])
-    elif not any(geo.pb + geo.pe) and not geo.ceil:
+    unpadded = geo.pads_known and not any(geo.pb + geo.pe)
+    if not geo.ceil and (include_pad or unpadded):
         g_div = ctx.op("Mul", [g, ctx.scalar(1.0 / float(np.prod(geo.kernel)), y)])
     else:
-        # Per-window divisor: the count of real (or real+pad) elements in the window, like the forward op.
+        # Per-window divisor: the count of real (or real+pad) elements in the window, like the forward op; one
+        # stride of zeros more at the end keeps ceil_mode's last windows.
         one = onnx.helper.make_tensor("value", ctx.elem_type(x), [1], [1])
         shape = ctx.op("Concat", [ctx.ints([1, 1]), ctx.dims(x, 2, 2 + n)], axis=0)
         ones = ctx.op("ConstantOfShape", [shape], value=one)
-        extra = list(geo.strides)
         if include_pad:
-            ones = ctx.op("Pad", [ones, ctx.ints([0, 0] + geo.pb + [0, 0] + geo.pe), ctx.scalar(1.0, x)],
-                          mode="constant")
-            conv_pads = [0] * n + extra
+            ones = ctx.op("Pad", [ones, geo.spatial_pads(ctx), ctx.scalar(1.0, x)], mode="constant")
+            conv_pads = [0] * n + list(geo.strides)
         else:
-            conv_pads = geo.pb + [e + s for e, s in zip(geo.pe, extra)]
+            ones = ctx.op("Pad", [ones, geo.spatial_pads(ctx, end=geo.strides)], mode="constant")
+            conv_pads = [0] * (2 * n)
         counts = ctx.op("Conv", [ones, ctx.const(kernel_ones, "pool_ones")], strides=geo.strides,
                         pads=conv_pads, kernel_shape=geo.kernel)
         counts = ctx.op("Slice", [counts, ctx.ints([0] * n), ctx.dims(y, 2, 2 + n),

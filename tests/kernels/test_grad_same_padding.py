@@ -10,7 +10,6 @@ import torch
 from _vis_gradcheck import TOL, check_graph
 from onnx import helper
 
-from vis.exporters._autodiff import UnsupportedOperatorError
 
 F = torch.nn.functional
 
@@ -60,37 +59,40 @@ def test_conv_same(case: tuple, mode: str, static: bool) -> None:
         assert check_graph([node], shape, "y", ref, initializers=[("w", w)], variant=variant, static=static) < TOL
 
 
+POOL_SHAPES = [(1, 2, 10, 9), (2, 2, 11, 12)]  # odd and even sides: the pad totals differ
+
+
 @pytest.mark.parametrize("mode", ["SAME_UPPER", "SAME_LOWER"])
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("static", [False, True], ids=["runtime-size", "static-size"])
 def test_maxpool_same(mode: str, stride: int, static: bool) -> None:
+    """Every route: indices (opset 16+), the dense index-free one (opset 13, TensorRT) and the stride-1 one."""
     node = helper.make_node("MaxPool", ["image"], ["y"], auto_pad=mode, kernel_shape=[3, 3], strides=[stride] * 2)
 
     def ref(x: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(torch_pad(x, (3, 3), (stride, stride), mode, value=-np.inf), 3, stride)
 
-    assert check_graph([node], (1, 2, 10, 9), "y", ref, static=static) < TOL
-    if static or stride == 1:
-        assert check_graph([node], (1, 2, 10, 9), "y", ref, variant="tensorrt_safe", static=static) < TOL
+    for shape in POOL_SHAPES:
+        for variant, opset in (("fast", 17), ("fast", 13), ("tensorrt_safe", 17)):
+            error = check_graph([node], shape, "y", ref, static=static, variant=variant, opset=opset)
+            assert error < TOL, (shape, variant, opset)
 
 
 @pytest.mark.parametrize("mode", ["SAME_UPPER", "SAME_LOWER"])
-@pytest.mark.parametrize("stride,static", [(1, False), (2, True), (3, True)])
-def test_avgpool_same_excludes_the_padding(mode: str, stride: int, static: bool) -> None:
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("static", [False, True], ids=["runtime-size", "static-size"])
+@pytest.mark.parametrize("include_pad", [0, 1])
+def test_avgpool_same(mode: str, stride: int, static: bool, include_pad: int) -> None:
+    """TensorFlow's SAME average excludes the padding (count_include_pad=0); ONNX allows counting it too."""
     node = helper.make_node("AveragePool", ["image"], ["y"], auto_pad=mode, kernel_shape=[4, 4],
-                            strides=[stride] * 2)
+                            strides=[stride] * 2, count_include_pad=include_pad)
 
     def ref(x: torch.Tensor) -> torch.Tensor:
         def window_sum(t: torch.Tensor) -> torch.Tensor:
             return F.avg_pool2d(torch_pad(t, (4, 4), (stride, stride), mode), 4, stride) * 16
 
-        return window_sum(x) / window_sum(torch.ones_like(x))
+        return window_sum(x) / (16 if include_pad else window_sum(torch.ones_like(x)))
 
-    assert check_graph([node], (1, 2, 11, 10), "y", ref, static=static) < TOL
-
-
-@pytest.mark.parametrize("op,variant", [("AveragePool", "fast"), ("MaxPool", "tensorrt_safe")])
-def test_strided_same_pool_of_runtime_size_is_refused(op: str, variant: str) -> None:
-    node = helper.make_node(op, ["image"], ["y"], auto_pad="SAME_UPPER", kernel_shape=[3, 3], strides=[2, 2])
-    with pytest.raises(UnsupportedOperatorError, match=f"{op} auto_pad=SAME_UPPER with stride > 1 on an input of"):
-        check_graph([node], (1, 2, 10, 9), "y", lambda x: x, variant=variant)
+    for shape in POOL_SHAPES:
+        for variant in ("fast", "tensorrt_safe"):
+            assert check_graph([node], shape, "y", ref, static=static, variant=variant) < TOL, (shape, variant)
