@@ -85,7 +85,6 @@ def register(app: VisTyper) -> None:
             MaximizeConfig, classify, is_class_objective, maximize, objective_of, parse_scales,
         )
         from vis.exporters import parse_objective
-        from vis.exporters._objectives import check_neuron_positions
         from vis.models import get_model
 
         obj = parse_objective(objective, model)
@@ -99,8 +98,6 @@ def register(app: VisTyper) -> None:
             model, obj, size, param=param, scales=parse_scales(scales) if scales is not None else None,
             iterations=iterations, step=step, lr=lr, optimizer=optimizer, l2_decay=l2, tv=tv, blur_every=blur_every,
             seed=seed)
-        # an out-of-range position would read an empty slice in the graph: a silent 0, so check every scale now
-        check_neuron_positions(obj, model, [(s, s) for s in (config.scales if config.param == "pixel" else config.scales[-1:])])
         check_image_output(output, overwrite)
         check_backend(backend, provider)
         net = get_model(model, weights=weights)

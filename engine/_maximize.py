@@ -31,7 +31,7 @@ from vis.engine._image_array import quantize
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
 from vis.engine._predict import Prediction, top_classes
 from vis.errors import UnknownNameError, VisError
-from vis.exporters._objectives import BatchChannelObjective, ClassObjective, Objective
+from vis.exporters._objectives import BatchChannelObjective, ClassObjective, Objective, check_neuron_positions
 from vis.models import StagedNet, layer_table, model_spec, to_channels
 
 PARAMS = ("pixel", "fft")
@@ -141,6 +141,7 @@ class MaximizeConfig:
 
         Raises:
             MaximizeError: bad scales or size, or scales other than the fixed size where one is needed.
+            ObjectiveError: a neuron position outside its layer's map at one of the sizes.
             UnknownNameError: unknown model, parameterisation or optimiser.
         """
         spec = model_spec(model_name)
@@ -169,7 +170,12 @@ class MaximizeConfig:
                 raise MaximizeError(f"{model_name} needs images of at least {pre.min_size}x{pre.min_size}, got --size {final}")
             values["scales"] = ladder(final, max(pre.min_size, LADDER_FLOOR.get(model_name, 0)))
         values.update(given)
-        return cls(**values).validate(pre.min_size).refuse_unused(given)  # type: ignore[arg-type]
+        config = cls(**values).validate(pre.min_size).refuse_unused(given)  # type: ignore[arg-type]
+        if objective is not None:
+            # an out-of-range neuron position reads an empty slice in the graph, a silent 0: check every size now
+            sizes = config.scales if config.param == "pixel" else config.scales[-1:]
+            check_neuron_positions(objective, model_name, [(s, s) for s in sizes])
+        return config
 
     def refuse_unused(self, given: Mapping[str, object]) -> "MaximizeConfig":
         """Raise :class:`MaximizeError` for a setting in ``given`` that this recipe would ignore (a step size for

@@ -79,6 +79,20 @@ def test_bad_configs(model, spec, size, overrides):
         MaximizeConfig.for_model(model, parse_objective(spec, model), size, **overrides)
 
 
+def test_a_neuron_outside_a_scale_s_map_is_refused_by_the_config():
+    """The CLI checked positions and the Python API did not: there a neuron off the first scale's map read an empty
+    slice, and the run optimised a silent 0."""
+    from vis.exporters._objectives import ObjectiveError
+
+    neuron = parse_objective("inception4a:1@9,9", "googlenet")  # a 14x14 map at 224, 7x7 at 112
+    MaximizeConfig.for_model("googlenet", neuron, scales=(224,))
+    with pytest.raises(ObjectiveError, match=r"outside inception4a's 7x7 map at a 112x112 input"):
+        MaximizeConfig.for_model("googlenet", neuron, scales=(112, 224))
+    MaximizeConfig.for_model("googlenet", neuron, 224, param="fft")
+    with pytest.raises(ObjectiveError, match=r"outside inception4a's 7x7 map at a 112x112 input"):
+        MaximizeConfig.for_model("googlenet", neuron, 112, param="fft")
+
+
 @pytest.mark.parametrize("size, overrides, words", [
     (100000, {}, "sizes above 4096 px are refused (got 100000)"),  # it was killed for memory, silently
     (None, {"scales": (56, 5000)}, "sizes above 4096 px"),
