@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import onnx
 
 from vis.kernels._emitter import Emitter, attr, optional_input
@@ -23,21 +22,22 @@ from vis.kernels._registry import register_rule
 Grads = Sequence["str | None"]
 
 
-def transposed_weight(w: np.ndarray, group: int) -> np.ndarray:
-    """Weights of the Conv that equals ``ConvTranspose(w, group)`` at stride 1.
+def transposed_weight(ctx: Emitter, w: str, shape: Sequence[int], group: int) -> str:
+    """Weights of the Conv that equals ``ConvTranspose(w, group)`` at stride 1, ``w`` being Conv weights of
+    ``shape`` ``[M, C/group, *k]``: ``[C, M/group, *k]``, per group input and output channels swapped and kernels
+    flipped in every spatial axis.
 
-    Args:
-        w: Conv weights ``[M, C/group, *k]``.
-        group: the Conv's groups.
-
-    Returns:
-        ``[C, M/group, *k]``: per group, input and output channels swapped, kernels flipped in every spatial axis.
-    """
-    m, cg, *k = w.shape
+    Nodes on the constant ``w``, not a second initializer: ONNX Runtime folds them when a session is made, and the
+    file holds the weights once."""
+    m, cg, *k = shape
     mg = m // group
-    wt = w.reshape(group, mg, cg, *k).swapaxes(1, 2).reshape(group * cg, mg, *k)
-    spatial = tuple(range(2, 2 + len(k)))
-    return np.ascontiguousarray(np.flip(wt, axis=spatial))
+    spatial = list(range(2, 2 + len(k)))
+    grouped = ctx.op("Reshape", [w, ctx.ints([group, mg, cg, *k])])
+    swapped = ctx.op("Transpose", [grouped], perm=[0, 2, 1, *(a + 1 for a in spatial)])
+    wt = ctx.op("Reshape", [swapped, ctx.ints([group * cg, mg, *k])])
+    n = len(k)
+    return ctx.op("Slice", [wt, ctx.ints([-1] * n), ctx.ints([-(2**63)] * n), ctx.ints(spatial),  # type: ignore[return-value]
+                            ctx.ints([-1] * n)])
 
 
 @register_rule("Conv")
@@ -75,7 +75,7 @@ def _conv(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bool
     if all(s == 1 for s in strides):
         conv_pads = [ke - 1 - p for ke, p in zip(k_eff + k_eff, pb + pe)]
         if ctx.variant == "fast" and w_static is not None and min(conv_pads) >= 0:
-            wt = ctx.const(transposed_weight(w_static, group), "conv_wT")
+            wt = transposed_weight(ctx, w, list(w_static.shape), group)
             return [ctx.op("Conv", [g, wt], group=group, pads=conv_pads, dilations=dilations,
                            kernel_shape=list(kernel)), None, None]  # type: ignore[list-item]
         return [ctx.op("ConvTranspose", [g, w], group=group, pads=pads, dilations=dilations, strides=strides,
