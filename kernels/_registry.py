@@ -32,7 +32,9 @@ NON_DIFFERENTIABLE_OPS: frozenset[str] = frozenset(
 )
 """Ops whose outputs carry no gradient (integer/boolean results or piecewise-constant functions)."""
 
-_RULE_MODULES = ("_elementwise", "_shape", "_conv", "_pool", "_reduce", "_linear", "_einsum", "_norm", "_softmax")
+_RULE_MODULES = (
+    "_elementwise", "_shape", "_conv", "_pool", "_reduce", "_linear", "_einsum", "_indexed", "_norm", "_softmax",
+)
 
 GRADIENT_RULES: dict[str, dict[str, Rule]] = {v: {} for v in VARIANTS}
 """variant -> op_type -> rule. Filled on first use (see :func:`get_rule`); prefer the functions below."""
