@@ -159,8 +159,13 @@ def register(app: VisTyper) -> None:
         check_image_output(output, overwrite)
         check_backend(backend, provider)
         net = get_model(model, weights=weights)
-        grid, _ = atlas(model, net, layer, units, config, backend=backend, batch=batch, columns=columns,
-                        provider=provider, threads=threads, weights=weights,
-                        progress=None if quiet else _atlas_progress(layer, units, batch))
-        write_image(output, grid, overwrite)
-        typer.echo(f"wrote {output}: {counted(len(units), 'channel')} of {layer} ({grid.shape[1]}x{grid.shape[0]})")
+        made = atlas(model, net, layer, units, config, backend=backend, batch=batch, columns=columns,
+                     provider=provider, threads=threads, weights=weights,
+                     progress=None if quiet else _atlas_progress(layer, units, batch))
+        write_image(output, made.grid, overwrite)
+        h, w = made.grid.shape[:2]
+        typer.echo(f"wrote {output}: {counted(len(units), 'channel')} of {layer} ({w}x{h})")
+        if made.asleep:
+            typer.echo(f"note: no start woke {counted(len(made.asleep), 'channel')} of {layer} "
+                       f"({','.join(map(str, made.asleep))}): no pixel excites them there, so their tiles are only "
+                       "their noisy grey starts; try --param fft or --seed", err=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -488,6 +489,15 @@ def maximize_units(model_name: str, model: StagedNet, layer: str, units: Sequenc
     Returns:
         (len(units), H, W, 3) float32 in [0, 1].
     """
+    return _unit_images(model_name, model, layer, units, config, backend=backend, batch=batch, provider=provider,
+                        threads=threads, weights=weights, progress=progress)[0]
+
+
+def _unit_images(model_name: str, model: StagedNet, layer: str, units: Sequence[int],
+                 config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8,
+                 provider: str = "auto", threads: int = 0, weights: str = "",
+                 progress: Callable[[int, int, MaximizeProgress], None] | None = None) -> tuple[np.ndarray, list[int]]:
+    """:func:`maximize_units`' images, and the units whose image has no gradient at the end (never woke)."""
     objective = batch_objective(model_name, layer)
     units = list(units)
     first = objective.selection(units[: max(1, batch)])  # validates every unit below too
@@ -497,13 +507,17 @@ def maximize_units(model_name: str, model: StagedNet, layer: str, units: Sequenc
     config = config or MaximizeConfig.for_model(model_name, objective)
     engine = make_backend(backend, model_name, model, objective, provider=provider, threads=threads, guide=first,
                           weights=weights)
-    images = []
+    images, asleep = [], []
     for start in range(0, len(units), batch):
         chunk = units[start : start + batch]
         engine.set_guide(objective.selection(chunk))
         hook = (lambda p, s=start: progress(s, len(units), p)) if progress else None
-        images.append(maximize_batch(engine, config, len(chunk), hook, starts=chunk))  # a unit's image: any --batch
-    return np.concatenate(images, axis=0)
+        made = maximize_batch(engine, config, len(chunk), hook, starts=chunk)  # a unit's image: any --batch
+        x = np.stack([to_channels(image, config.channels).transpose(2, 0, 1) for image in made])
+        _, g = engine.gradient(np.ascontiguousarray(x, np.float32))
+        asleep += [unit for unit, dead in zip(chunk, _dead(g)) if dead]
+        images.append(made)
+    return np.concatenate(images, axis=0), asleep
 
 
 def atlas_grid(tiles: np.ndarray, labels: Sequence[str], columns: int | None = None, gap: int = 4) -> np.ndarray:
@@ -542,12 +556,17 @@ def _fitted_labels(labels: list[str], width: int) -> tuple[list[str], float]:
 def atlas(model_name: str, model: StagedNet, layer: str, channels: Sequence[int],
           config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8, columns: int | None = None,
           provider: str = "auto", threads: int = 0, weights: str = "",
-          progress: Callable[[int, int, MaximizeProgress], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A labelled grid of channel images of ``layer``.
+          progress: Callable[[int, int, MaximizeProgress], None] | None = None) -> Atlas:
+    """A labelled grid of channel images of ``layer``."""
+    tiles, asleep = _unit_images(model_name, model, layer, channels, config, backend=backend, batch=batch,
+                                 provider=provider, threads=threads, weights=weights, progress=progress)
+    return Atlas(atlas_grid(tiles, [f"{layer}:{c}" for c in channels], columns), tiles, asleep)
 
-    Returns:
-        (grid HxWx3 float32, tiles (N, h, w, 3)).
-    """
-    tiles = maximize_units(model_name, model, layer, channels, config, backend=backend, batch=batch,
-                           provider=provider, threads=threads, weights=weights, progress=progress)
-    return atlas_grid(tiles, [f"{layer}:{c}" for c in channels], columns), tiles
+
+class Atlas(NamedTuple):
+    grid: np.ndarray
+    """HxWx3 float32 in [0, 1]."""
+    tiles: np.ndarray
+    """(N, h, w, 3), one per channel, in the order asked."""
+    asleep: list[int]
+    """The channels no start woke: their tiles are only their noisy grey starts."""

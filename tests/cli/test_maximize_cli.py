@@ -174,3 +174,14 @@ def test_an_objective_that_never_woke_is_said(tmp_path, monkeypatch):
                                  "--weights", "random", "--iterations", "2", "--threads", "1", "-q"])
     assert result.exit_code == 0, result.output
     assert "note: conv2:3 gave no gradient from any start tried" in result.stderr
+
+
+def test_an_atlas_says_which_channels_never_woke(tmp_path, monkeypatch):
+    import vis.engine._maximize as maximizing
+
+    real = maximizing.atlas
+    monkeypatch.setattr(maximizing, "atlas", lambda *a, **k: real(*a, **k)._replace(asleep=[1, 2]))
+    result = runner.invoke(app, ["atlas", "lenet5", "--layer", "conv2", "--channels", "0:3", "-o",
+                                 str(tmp_path / "a.png"), "--weights", "random", "--iterations", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "note: no start woke 2 channels of conv2 (1,2)" in result.stderr

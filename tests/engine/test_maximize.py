@@ -13,6 +13,7 @@ from vis.engine._maximize import (
     MaximizeConfig,
     MaximizeError,
     _fitted_labels,
+    atlas,
     atlas_grid,
     batch_objective,
     classify,
@@ -382,3 +383,15 @@ def test_a_channel_dead_on_grey_noise_is_woken(effnet):
 
     after, woke = objective_of(backend, maximize(backend, config), 3)
     assert woke and after > 0.05, after
+
+
+def test_an_atlas_names_the_channels_no_start_woke():
+    """A tile whose channel nothing excites is only its noisy grey start; the atlas said nothing of it."""
+    net = get_model("efficientnet_lite0", weights="random")
+    with torch.no_grad():
+        net._bn0.bias[5] = -1e4  # stem:5 is 0 after its ReLU6 for every image
+    config = MaximizeConfig.for_model("efficientnet_lite0", batch_objective("efficientnet_lite0", "stem"),
+                                      scales=(32,), iterations=2)
+    made = atlas("efficientnet_lite0", net, "stem", [4, 5, 6], config, batch=2, threads=1)
+    assert made.asleep == [5]
+    assert made.tiles.shape == (3, 32, 32, 3) and made.grid.shape[2] == 3
