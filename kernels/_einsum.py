@@ -57,28 +57,29 @@ def _einsum(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bo
         has_ellipsis = term.startswith(ELLIPSIS)  # then the output has one too
         equation = ",".join([out, *others]) + "->" + (ELLIPSIS if has_ellipsis else "") + kept
         gx = ctx.op("Einsum", [g, *(node.input[j] for j in range(len(terms)) if j != i)], equation=equation)
-        if kept != letters:  # summed away in the forward: spread the gradient back along those indices
+        if kept != letters:  # summed away in the forward: the gradient is constant along those indices
             rank = ctx.rank(x)
             if rank is None:
                 raise NotImplementedError("Einsum summing an index of an operand of unknown rank")
             lead = rank - len(letters)
             gx = ctx.unsqueeze(gx, [lead + k for k, c in enumerate(letters) if c not in seen])
-            gx = ctx.op("Expand", [gx, ctx.shape(x)])
-        if has_ellipsis and _may_broadcast(ctx, node, i):
-            # to the broadcast of both shapes (ellipsis dims the gradient lacks), then summed down to x's shape
-            full = ctx.op("Expand", [gx, ctx.shape(x)])
-            gx = ctx.unbroadcast(full, x, full)  # type: ignore[arg-type]
+        broadcast = has_ellipsis and _may_broadcast(ctx, x, node.output[0], term, out)
+        if kept != letters or broadcast:
+            # to the broadcast of both shapes: spread along the summed indices and any ellipsis dims it lacks
+            gx = ctx.op("Expand", [gx, ctx.shape(x)])  # type: ignore[assignment]
+        if broadcast:  # then summed down to x's shape where its ellipsis dims were 1
+            gx = ctx.unbroadcast(gx, x, gx)  # type: ignore[arg-type]
         results.append(gx)  # type: ignore[arg-type]
     return results
 
 
-def _may_broadcast(ctx: Emitter, node: onnx.NodeProto, i: int) -> bool:
-    """Whether operand ``i``'s ellipsis dims may differ from the output's (broadcast from 1, or fewer of them)."""
-    x_shape, y_shape = ctx.static_shape(node.input[i]), ctx.static_shape(node.output[0])
+def _may_broadcast(ctx: Emitter, x: str, y: str, term: str, out: str) -> bool:
+    """Whether operand ``x``'s (term ``term``) ellipsis dims may differ from output ``y``'s (term ``out``):
+    broadcast from 1, or fewer of them."""
+    x_shape, y_shape = ctx.static_shape(x), ctx.static_shape(y)
     if x_shape is None or y_shape is None:
         return True
-    terms, out = parse_equation(str(attr(node, "equation", "")), len(node.input))
-    x_lead = len(x_shape) - len(terms[i].replace(ELLIPSIS, ""))
+    x_lead = len(x_shape) - len(term.replace(ELLIPSIS, ""))
     y_lead = len(y_shape) - len(out.replace(ELLIPSIS, ""))
     if x_lead != y_lead:
         return True

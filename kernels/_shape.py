@@ -127,12 +127,19 @@ def _strided_slice(ctx: Emitter, node: onnx.NodeProto, g: str, axes: list[int], 
                                 ctx.ints([k + 1])]) for i in (1, 2, 4)]
         n = ctx.dims(x, axis, axis + 1)
         selection = ctx.op("Slice", [_identity(ctx, n, x, batched=False), one[0], one[1], ctx.ints([0]), one[2]])
-        last = [i for i in range(rank) if i != axis] + [axis]  # the sliced axis last, for a MatMul by S
-        moved = ctx.op("Transpose", [g], perm=last) if axis != rank - 1 else g
-        g = ctx.op("MatMul", [moved, selection])  # type: ignore[assignment]
-        if axis != rank - 1:
-            g = ctx.op("Transpose", [g], perm=[int(i) for i in np.argsort(last)])  # type: ignore[assignment]
+        g = _matmul_along(ctx, g, selection, axis, rank)  # type: ignore[arg-type]
     return g
+
+
+def _matmul_along(ctx: Emitter, g: str, matrix: str, axis: int, rank: int) -> str:
+    """``g`` with its ``axis`` contracted with ``matrix``'s rows (``g`` times ``matrix`` along that axis): the axis
+    moved last for a MatMul, then back."""
+    last = [i for i in range(rank) if i != axis] + [axis]
+    moved = ctx.op("Transpose", [g], perm=last) if axis != rank - 1 else g
+    out = ctx.op("MatMul", [moved, matrix])
+    if axis != rank - 1:
+        out = ctx.op("Transpose", [out], perm=[int(i) for i in np.argsort(last)])
+    return out  # type: ignore[return-value]
 
 
 @register_rule("DepthToSpace")
@@ -233,13 +240,7 @@ def _gather(ctx: Emitter, node: onnx.NodeProto, grads: Grads, needs: Sequence[bo
     like = node.output[0]
     on_off = ctx.const(np.array([0.0, 1.0], dtype=ctx.np_dtype(like)), "onoff")
     onehot = ctx.op("OneHot", [idx_vec, depth, on_off], axis=-1)  # [k, depth]
-    # move the gathered axis last, contract, move back
-    perm = [i for i in range(rank) if i != axis] + [axis]
-    gt = ctx.op("Transpose", [g], perm=perm) if axis != rank - 1 else g
-    out = ctx.op("MatMul", [gt, onehot])
-    if axis != rank - 1:
-        out = ctx.op("Transpose", [out], perm=[int(i) for i in np.argsort(perm)])
-    return [out, None]  # type: ignore[list-item]
+    return [_matmul_along(ctx, g, onehot, axis, rank), None]  # type: ignore[arg-type]
 
 
 # Attributes the identity resizes below do not copy: they pass all four scales or sizes themselves.
