@@ -439,9 +439,8 @@ def classify(model_name: str, model: StagedNet, image: np.ndarray, top: int = 5)
     if pre.fixed_size and (h, w) != (pre.crop, pre.crop):
         interp = cv2.INTER_AREA if min(h, w) > pre.crop else cv2.INTER_LINEAR
         image = cv2.resize(image, (pre.crop, pre.crop), interpolation=interp)
-    x = to_channels(np.asarray(image, np.float32), pre.channels).transpose(2, 0, 1)[None]
     with torch.no_grad():
-        logits = model.eval()(torch.from_numpy(np.ascontiguousarray(x, np.float32)))[0].numpy()
+        logits = model.eval()(torch.from_numpy(_network_batch([image], pre.channels)))[0].numpy()
     return Prediction(top_classes(logits, spec.categories, top))
 
 
@@ -449,9 +448,14 @@ def objective_of(backend: Backend, image: np.ndarray, channels: int) -> tuple[fl
     """The backend's objective for one HxWx3 image in [0, 1] as it is (no jitter, no transforms), and whether it has
     any gradient there: the value the image written holds (the progress reports that of the jittered image before
     each step), and False where the objective never woke (a channel no start excited: the image did not move)."""
-    x = to_channels(np.asarray(image, np.float32), channels).transpose(2, 0, 1)[None]
-    value, g = backend.gradient(np.ascontiguousarray(x, np.float32))
+    value, g = backend.gradient(_network_batch([image], channels))
     return float(value), not _dead(g)[0]
+
+
+def _network_batch(images: Sequence[np.ndarray], channels: int) -> np.ndarray:
+    """HxWx3 images in [0, 1] as the network's N, C, H, W float32 batch (grey for a one-channel model)."""
+    x = np.stack([to_channels(np.asarray(image, np.float32), channels).transpose(2, 0, 1) for image in images])
+    return np.ascontiguousarray(x, np.float32)
 
 
 def is_class_objective(objective: Objective) -> bool:
@@ -490,14 +494,16 @@ def maximize_units(model_name: str, model: StagedNet, layer: str, units: Sequenc
         (len(units), H, W, 3) float32 in [0, 1].
     """
     return _unit_images(model_name, model, layer, units, config, backend=backend, batch=batch, provider=provider,
-                        threads=threads, weights=weights, progress=progress)[0]
+                        threads=threads, weights=weights, progress=progress, find_asleep=False)[0]
 
 
 def _unit_images(model_name: str, model: StagedNet, layer: str, units: Sequence[int],
                  config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8,
                  provider: str = "auto", threads: int = 0, weights: str = "",
-                 progress: Callable[[int, int, MaximizeProgress], None] | None = None) -> tuple[np.ndarray, list[int]]:
-    """:func:`maximize_units`' images, and the units whose image has no gradient at the end (never woke)."""
+                 progress: Callable[[int, int, MaximizeProgress], None] | None = None,
+                 find_asleep: bool = True) -> tuple[np.ndarray, list[int]]:
+    """:func:`maximize_units`' images, and (with ``find_asleep``, one more gradient a batch) the units whose image
+    has no gradient at the end (never woke)."""
     objective = batch_objective(model_name, layer)
     units = list(units)
     first = objective.selection(units[: max(1, batch)])  # validates every unit below too
@@ -513,9 +519,9 @@ def _unit_images(model_name: str, model: StagedNet, layer: str, units: Sequence[
         engine.set_guide(objective.selection(chunk))
         hook = (lambda p, s=start: progress(s, len(units), p)) if progress else None
         made = maximize_batch(engine, config, len(chunk), hook, starts=chunk)  # a unit's image: any --batch
-        x = np.stack([to_channels(image, config.channels).transpose(2, 0, 1) for image in made])
-        _, g = engine.gradient(np.ascontiguousarray(x, np.float32))
-        asleep += [unit for unit, dead in zip(chunk, _dead(g)) if dead]
+        if find_asleep:
+            _, g = engine.gradient(_network_batch(made, config.channels))
+            asleep += [unit for unit, dead in zip(chunk, _dead(g)) if dead]
         images.append(made)
     return np.concatenate(images, axis=0), asleep
 
