@@ -51,13 +51,12 @@ def _gradient(tmp_path, model: str, spec: str, x: np.ndarray):
     return value, grad, result
 
 
-def _torch_gradient(objective: torch.Tensor, t: torch.Tensor) -> np.ndarray:
+def _check_against_torch(value, grad: np.ndarray, objective: torch.Tensor, t: torch.Tensor, what: str = "") -> None:
+    """vis's objective and gradient equal torch's ``objective`` of the image ``t`` and its autograd gradient."""
     objective.backward()
-    return t.grad.numpy()
-
-
-def _rel(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+    expected = t.grad.numpy()
+    assert np.isclose(value, objective.item(), rtol=1e-5), what
+    assert np.linalg.norm(grad - expected) / np.linalg.norm(expected) < 1e-5, what
 
 
 def test_a_channel_of_a_channels_last_tensor_is_its_last_axis(tmp_path) -> None:
@@ -70,8 +69,7 @@ def test_a_channel_of_a_channels_last_tensor_is_its_last_axis(tmp_path) -> None:
         value, grad, _ = _gradient(tmp_path, model, f"[{names[op]}]:{channel}", x)
         t = torch.from_numpy(x).requires_grad_(True)
         objective = net.layers(t)[op][..., channel].mean(dim=(1, 2)).sum()
-        assert np.isclose(value, objective.item(), rtol=1e-5), op
-        assert _rel(grad, _torch_gradient(objective, t)) < 1e-5, op
+        _check_against_torch(value, grad, objective, t, op)
 
 
 def test_a_neuron_of_a_channels_last_tensor(tmp_path) -> None:
@@ -82,8 +80,7 @@ def test_a_neuron_of_a_channels_last_tensor(tmp_path) -> None:
     value, grad, _ = _gradient(tmp_path, model, f"[{names['Add']}]:3@7,2", x)
     t = torch.from_numpy(x).requires_grad_(True)
     objective = net.layers(t)["Add"][:, 7, 2, 3].sum()
-    assert np.isclose(value, objective.item(), rtol=1e-5)
-    assert _rel(grad, _torch_gradient(objective, t)) < 1e-5
+    _check_against_torch(value, grad, objective, t)
 
 
 def test_a_channel_past_the_last_is_refused_by_the_channel_count(tmp_path) -> None:
@@ -107,8 +104,7 @@ def test_total_variation_runs_over_height_and_width_of_a_channels_last_image(tmp
     dy, dx = t[:, 1:] - t[:, :-1], t[:, :, 1:] - t[:, :, :-1]
     tv = (dy * dy).flatten(1).mean(1) + (dx * dx).flatten(1).mean(1)
     objective = (out * out).flatten(1).mean(1).sum() - 0.5 * tv.sum()
-    assert np.isclose(value, objective.item(), rtol=1e-5)
-    assert _rel(grad, _torch_gradient(objective, t)) < 1e-5
+    _check_against_torch(value, grad, objective, t)
 
 
 class _Reshaped(_KerasLike):
@@ -135,8 +131,7 @@ def test_a_reshaped_map_is_probed_on_a_channels_last_image(tmp_path) -> None:
     value, grad, _ = _gradient(tmp_path, model, f"[{names['Tanh']}]:4", x)
     t = torch.from_numpy(x).requires_grad_(True)
     objective = net.layers(t)["Tanh"][:, 4].mean(dim=(1, 2)).sum()
-    assert np.isclose(value, objective.item(), rtol=1e-5)
-    assert _rel(grad, _torch_gradient(objective, t)) < 1e-5
+    _check_against_torch(value, grad, objective, t)
 
 
 def test_a_channel_of_a_map_whose_layout_is_lost_comes_with_a_note(tmp_path) -> None:
