@@ -35,6 +35,13 @@ class VideoSourceError(InputFileError):
     """A video file or webcam that cannot be opened or read."""
 
 
+class UndecodedVideoError(VideoSourceError):
+    """A video whose stream holds pictures in a codec OpenCV's FFmpeg has no decoder for (``codec``: "AV1")."""
+
+    def __init__(self, message: str, codec: str):
+        super().__init__(message)
+        self.codec = codec
+
 
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     """A frame for OpenCV: uint8 BGR frames pass through, float RGB ones in [0, 1] are converted."""
@@ -85,8 +92,8 @@ class VideoSource(ClosedOnExit):
             self.close()
             codec = _undecoded_codec(self.path)
             if codec:
-                raise VideoSourceError(f"cannot decode {self.path}: its video is {codec}, which OpenCV's FFmpeg "
-                                       f"does not decode here; convert it first (ffmpeg -i IN -c:v libx264 OUT.mp4)")
+                raise UndecodedVideoError(f"cannot decode {self.path}: its video is {codec}, which OpenCV's FFmpeg "
+                                          f"does not decode here; {_CONVERT}", codec)
             raise VideoSourceError(f"video has no frames: {self.path}")
         self._first: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
@@ -184,6 +191,9 @@ def _whole(path: Path, frames_read: int, fps: float) -> bool:
         return False
     reaches_end = end - start >= length - max(2.0 / fps, 0.1)
     return reaches_end and packets >= announced - 1 and frames_read >= shown - 1
+
+
+_CONVERT = "convert it first (ffmpeg -i IN -c:v libx264 OUT.mp4)"
 
 
 def _undecoded_codec(path: Path) -> str | None:
@@ -665,10 +675,20 @@ def sniff_kind(path: str | Path) -> str:
 
 def open_video(path: str | Path) -> Any:
     """The frame source for a file :func:`sniff_kind` calls a video: an animated image's (through Pillow, which
-    reads animated WebP and each frame's delay), else a :class:`VideoSource`."""
+    reads animated WebP and each frame's delay), else a :class:`VideoSource`, or PyAV's decoder for a codec OpenCV
+    has none for (:class:`vis.engine._pyav_source.PyAVVideoSource`)."""
     from vis.engine._animated import AnimatedImageSource, is_animated
+    from vis.engine._pyav_source import PyAVVideoSource, decodes_first_frame
 
-    return AnimatedImageSource(path) if is_animated(path) else VideoSource(path)
+    if is_animated(path):
+        return AnimatedImageSource(path)
+    try:
+        return VideoSource(path)
+    except UndecodedVideoError as e:
+        if not decodes_first_frame(path):
+            raise UndecodedVideoError(f"cannot decode {path}: its video is {e.codec}, which neither OpenCV's nor "
+                                      f"PyAV's FFmpeg decodes here; {_CONVERT}", e.codec) from None
+        return PyAVVideoSource(path)
 
 
 def _has_image_signature(path: Path) -> bool:
