@@ -21,6 +21,7 @@ from vis.engine._dream import (  # their defaults are the options' defaults
     GPU_TILE, GUIDE_SIDE, MAX_STEP, WEBCAM_CPU_MAX_SIZE, DreamConfig, VideoDreamConfig, default_tile, runs_on_gpu,
 )
 from vis.engine._folders import FolderPlan, folder_summary
+from vis.errors import VisError
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class _Options:
 
     input: Optional[Path]
     output: Optional[Path]
-    webcam: Optional[int]
+    webcam: Optional[int | str]
     demo: bool
     model: Optional[str]
     weights: Optional[str]
@@ -100,7 +101,7 @@ def register(app: VisTyper) -> None:
         ctx: typer.Context,
         input: Optional[Path] = typer.Argument(None, help="An image, a video file or a folder of images (or use --webcam N / --demo)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension); a folder for a folder input. --demo: a folder, or the image's (or video's) name."),
-        webcam: Optional[int] = typer.Option(None, "--webcam", min=0, max=2**31 - 1, help="Dream webcam N in real time (previews without -o)."),
+        webcam: Optional[str] = typer.Option(None, "--webcam", metavar="N|URL", callback=_camera_option, help="Dream webcam N, or a live stream's URL (rtsp://, http://, udp://, srt://...), in real time: the newest frame each time (previews without -o)."),
         demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0 at the demo's own settings (takes only -o, --backend, --provider, --threads, --seed, --overwrite, -q); needs no download."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
         weights: Optional[str] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
@@ -138,8 +139,8 @@ def register(app: VisTyper) -> None:
                                            "the output folder and dream the rest (go on after Ctrl-C)."),
         quiet: bool = quiet_option(),
     ) -> None:
-        """DeepDream an image, a folder of images, a video file or a webcam (octaves, jitter, tiles, zoom, temporally
-        coherent video)."""
+        """DeepDream an image, a folder of images, a video file, a webcam or a live stream (octaves, jitter, tiles,
+        zoom, temporally coherent video)."""
         from vis.engine._bench import peak_memory_mib
         from vis.engine._images import load_image_alpha
 
@@ -209,14 +210,28 @@ def _checked_request(opts: _Options, given: set[str]) -> _Request:
     return _Request(kind, config, video_config, plan, preview, opts.max_size)
 
 
+def _camera_option(value: Optional[str]) -> Optional[int | str]:
+    """``--webcam``'s text as a camera's index or a stream's URL; a usage error (exit 2) for anything else."""
+    from vis.engine._cameras import camera_of
+
+    try:
+        return None if value is None else camera_of(value)
+    except VisError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 def _input_kind(opts: _Options) -> str:
     """``webcam``, ``folder``, or what the input file holds: ``image`` or ``video``."""
+    from vis.engine._cameras import stream_scheme
     from vis.engine._video import sniff_kind
     from vis.models import list_models
 
     if opts.webcam is not None:
         return "webcam"
     input = opts.input
+    if not input.exists() and (scheme := stream_scheme(str(input))):
+        raise fail(f"{scheme}:// names a live stream: dream it with --webcam URL (the newest frame each time); to "
+                   f"dream every frame of a video online, download it first")
     if not input.exists() and str(input) in list_models():
         raise fail(f"{input} is a model: name it with --model (vis dream INPUT -m {input} -o OUTPUT)")
     return "folder" if input.is_dir() else sniff_kind(input)
@@ -320,7 +335,8 @@ def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any
     from vis.engine._dream_report import VideoDreamRun
 
     if request.webcam_capped:
-        typer.echo(f"webcam on the CPU: dreaming at most {request.max_size} px a side, for speed (--max-size to "
+        live = "webcam" if isinstance(opts.webcam, int) else "live stream"
+        typer.echo(f"{live} on the CPU: dreaming at most {request.max_size} px a side, for speed (--max-size to "
                    "change)")
     done, rate, size, dropped = run_video(setup, source, opts.output, request.config, request.video_config,
                                           request.max_size, opts.seed, opts.overwrite, request.preview,

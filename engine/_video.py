@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from vis.engine._audio import import_av
+from vis.engine._cameras import shown_camera
 from vis.engine._closing import ClosedOnExit
 from vis.engine._images import IMAGE_SUFFIXES, check_output, even_size, opencv_errors_only, opencv_name, to_uint8
 from vis.errors import InputFileError, OutputPathError, VisError
@@ -276,33 +277,38 @@ def recording_rate(source: Any) -> float:
 
 
 class WebcamSource(ClosedOnExit):
-    """The newest frame of a webcam: a reader thread keeps only the latest frame and drops the rest.
+    """The newest frame of a webcam or a live stream: a reader thread keeps only the latest frame and drops the rest.
 
-    Iterating yields each new frame once (waiting for the next when the consumer is faster than the camera). It ends
-    when the camera is lost: its reads have failed for ``READ_GRACE`` seconds (one failed read, as cameras have while
-    they start, is not the end) or no frame came for ``timeout`` seconds; ``lost`` then says which.
+    ``camera`` is a webcam's index or a live stream's URL (see :func:`vis.engine._cameras.camera_of`). Iterating
+    yields each new frame once (waiting for the next when the consumer is faster than the camera). It ends when the
+    camera is lost: its reads have failed for ``READ_GRACE`` seconds (one failed read, as cameras have while they
+    start, is not the end) or no frame came for ``timeout`` seconds (10 for a stream, whose first key frame may take
+    a while); ``lost`` then says which.
 
     Raises:
-        VideoSourceError: no camera at ``index``, or it delivers no frame.
+        VideoSourceError: no camera at the index, a stream that does not open, or no frame from either.
     """
 
     pixel_aspect = None  # a camera's pixels are taken as square
     live = True  # frames come with the clock: a recording is timed by when each dream was made, not by the camera's fps
     READ_GRACE = 1.0  # seconds of failed reads before the camera counts as gone
 
-    def __init__(self, index: int, timeout: float = 5.0):
-        self.index = index
+    def __init__(self, camera: int | str, timeout: float | None = None):
+        self.camera = camera
+        self.name = shown_camera(camera)
         self.raw = False  # as VideoSource.raw
+        timeout = timeout if timeout is not None else 5.0 if isinstance(camera, int) else 10.0
         with opencv_errors_only():  # a missing camera is our one-line error, not OpenCV's backend warnings too
-            self._cap = cv2.VideoCapture(index)
+            self._cap = _live_capture(camera, timeout)
         if not self._cap.isOpened():
             self._cap.release()
-            raise VideoSourceError(f"no webcam at index {index} (is one connected and free?)")
+            raise VideoSourceError(f"no webcam at index {camera} (is one connected and free?)" if isinstance(camera, int)
+                                   else f"cannot open {self.name}: is it reachable, and a live video stream?")
         self._stop = threading.Event()
         first = self._read_one(deadline=time.monotonic() + timeout)
         if first is None:
             self._cap.release()
-            raise VideoSourceError(f"webcam {index} opened but delivers no frames")
+            raise VideoSourceError(f"{self.name} opened but delivers no frames")
         self.height, self.width = first.shape[:2]
         reported = float(self._cap.get(cv2.CAP_PROP_FPS))
         self.fps = reported if math.isfinite(reported) and reported > 0 else 30.0  # some drivers say 0, -1 or NaN
@@ -314,7 +320,7 @@ class WebcamSource(ClosedOnExit):
         self.timeout = timeout
         self._latest: np.ndarray | None = first
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._read, name=f"webcam-{index}", daemon=True)
+        self._thread = threading.Thread(target=self._read, name=self.name.replace(" ", "-"), daemon=True)
         self._thread.start()
 
     def _read_one(self, deadline: float) -> np.ndarray | None:
@@ -359,6 +365,16 @@ class WebcamSource(ClosedOnExit):
         self._thread.join(timeout=2.0)
         if not self._thread.is_alive():  # a read stuck in the driver still uses the capture: leave it to the exit
             self._cap.release()
+
+
+def _live_capture(camera: int | str, timeout: float) -> Any:
+    """OpenCV's capture of a webcam, or of a stream through FFmpeg, whose opening and reads give up after ``timeout``
+    seconds (an unreachable host would otherwise hold the run for FFmpeg's 30 s)."""
+    if isinstance(camera, int):
+        return cv2.VideoCapture(camera)
+    milliseconds = int(timeout * 1000)
+    return cv2.VideoCapture(camera, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds,
+                                                     cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds])
 
 
 # suffix -> (codec, pixel format, muxer options) of the PyAV writer. Every kind of file can be read up to the last
