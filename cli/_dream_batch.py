@@ -15,10 +15,11 @@ from vis.engine._folders import FolderPlan
 from vis.errors import Interrupted, OutputAppearedError, OutputPathError, VisError
 
 
-def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path, Any], None], check_image: Callable[[Any], None],
+def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path], None], check_image: Callable[[Any], None],
                quiet: bool = False) -> tuple[int, list[str]]:
-    """Dream each planned image with ``dream_one(picture, output, alpha)``, after ``check_image(picture)`` (a picture
-    too small, or a neuron outside its maps, is skipped with the reason). Returns (images written, what was skipped).
+    """Dream each planned image with ``dream_one(still, output)`` (``still``: the image as read, with its alpha and
+    depth), after ``check_image(picture)`` (a picture too small, or a neuron outside its maps, is skipped with the
+    reason). Returns (images written, what was skipped).
 
     Raises:
         Interrupted: Ctrl-C; the images written so far stay, the one under way is not written.
@@ -35,8 +36,8 @@ def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path, Any], None], ch
                 typer.echo(f"kept {out}: written since this run began (by another run?)")
                 continue
             try:
-                picture, alpha = load_image_alpha(path)
-                check_image(picture)
+                still = load_image_alpha(path)
+                check_image(still.rgb)
             except (VisError, OSError) as e:  # unreadable, too small, a permission: the others go on
                 reason = e.strerror if isinstance(e, OSError) and e.strerror else e
                 skipped.append(f"{path.relative_to(plan.folder)}: {reason}")
@@ -45,7 +46,7 @@ def run_folder(plan: FolderPlan, dream_one: Callable[[Any, Path, Any], None], ch
             if not quiet:
                 typer.echo(f"[{index + 1}/{len(plan.pairs)}] {path}{_eta(start, index, len(plan.pairs))}", err=True)
             try:
-                dream_one(picture, out, alpha)
+                dream_one(still, out)
             except OutputAppearedError as e:  # written while this one was dreamed
                 written += 1
                 plan.kept.append(out)
@@ -85,8 +86,9 @@ def dream_folder(setup: DreamSetup, plan: FolderPlan, config: Any, max_size: Opt
     from vis.engine._dream_setup import check_positions
     from vis.engine._dream_sizes import network_inputs, octaves_note
 
-    def dream_one(picture: Any, out: Path, alpha: Any) -> None:
-        run_image(setup, picture, out, config, max_size, seed, plan.overwrite, quiet=quiet, alpha=alpha)
+    def dream_one(still: Any, out: Path) -> None:
+        run_image(setup, still.rgb, out, config, max_size, seed, plan.overwrite, quiet=quiet, alpha=still.alpha,
+                  bits=still.bits)
 
     def check_image(picture: Any) -> None:
         sizes = network_inputs("image", picture.shape[:2], max_size, 0, config, None)

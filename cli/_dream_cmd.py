@@ -158,13 +158,13 @@ def register(app: VisTyper) -> None:
         try:
             _open_displays(opts, request, source, given)
             request = _capped_for_cpu(opts, request)
-            picture, alpha = load_image_alpha(input) if request.kind == "image" else (None, None)  # read once
-            shape = picture.shape[:2] if picture is not None else (source.height, source.width) if source else None
+            still = load_image_alpha(input) if request.kind == "image" else None  # read once
+            shape = still.rgb.shape[:2] if still is not None else (source.height, source.width) if source else None
             sizes = _input_sizes(opts, request, shape, given)  # neuron positions are checked before the weights load
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, request.max_size,
                                 loop=loop, cuda_graph=cuda_graph, input_sizes=sizes, min_size=request.config.min_size)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
-            _run(setup, opts, request, given, picture, alpha, source)
+            _run(setup, opts, request, given, still, source)
         finally:
             if source is not None:
                 source.close()
@@ -309,20 +309,19 @@ def _input_sizes(opts: _Options, request: _Request, shape: Optional[tuple[int, i
 
 # ---- run and report ---------------------------------------------------------------------------------------------
 
-def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], picture: Any, alpha: Any,
-         source: Any) -> None:
-    """Dream the input as its kind asks, and say what was written."""
+def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], still: Any, source: Any) -> None:
+    """Dream the input as its kind asks (``still``: an image input as read), and say what was written."""
     from vis.engine._dream_report import zoom_summary
 
     config, max_size = request.config, request.max_size
     if request.plan is not None:
         typer.echo(dream_folder(setup, request.plan, config, max_size, opts.seed, opts.quiet, "octaves" in given))
     elif request.kind == "image" and not opts.zoom_frames:
-        written = run_image(setup, picture, opts.output, config, max_size, opts.seed, opts.overwrite, opts.quiet,
-                            alpha)
+        written = run_image(setup, still.rgb, opts.output, config, max_size, opts.seed, opts.overwrite, opts.quiet,
+                            still.alpha, still.bits)
         typer.echo(f"wrote {written}")
     elif request.kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
-        n, size, dreamed = run_zoom(setup, picture, opts.output, config, opts.zoom_frames, opts.zoom, opts.fps,
+        n, size, dreamed = run_zoom(setup, still.rgb, opts.output, config, opts.zoom_frames, opts.zoom, opts.fps,
                                     max_size, opts.seed, opts.overwrite, opts.quiet)
         typer.echo(zoom_summary(opts.output, n, size, dreamed, opts.zoom))
     else:

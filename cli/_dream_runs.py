@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+import typer
+
 from vis._text import clock, counted
 from vis.cli._app import end_progress, progress_interval, progress_line
 from vis.engine._dream_setup import DreamSetup
@@ -73,22 +75,26 @@ class Progress:
 
 
 def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size: Optional[int], seed: Optional[int],
-              overwrite: bool, quiet: bool = False, alpha: Any = None) -> Path:
+              overwrite: bool, quiet: bool = False, alpha: Any = None, bits: int = 8) -> Path:
     """Dream ``image`` (HxWx3 float RGB, as loaded) into the image file ``output``, with the input's ``alpha``
-    (HxW, or None) put back: a cut-out stays cut out (composited over white where the format has no alpha)."""
+    (HxW, or None) put back: a cut-out stays cut out (composited over white where the format has no alpha). ``bits``:
+    the input's depth (:attr:`vis.engine._images.Still.bits`), kept where the format holds it, said where not."""
     import numpy as np
 
     from vis.engine._dream import dream, fit_max_size, octave_sizes
-    from vis.engine._images import check_output, with_alpha, write_image
+    from vis.engine._images import check_output, with_alpha, write_image, written_bits
 
     check_output(output, overwrite)
+    if written_bits(output, bits) < bits:  # before the dream, so a run that wants them can stop and take a .png
+        typer.echo(f"note: {output.suffix} holds 8 bits a channel: the input's finer levels are lost (.png and .tif "
+                   "keep 16)", err=True)
     image = fit_max_size(image, max_size)
     octaves = [h * w for h, w in reversed(octave_sizes(image.shape[:2], config))]
     progress = Progress(enabled=not quiet, octave_pixels=octaves)
     out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step,
                 tile_progress=progress.tile)
     progress.end()
-    return write_image(output, with_alpha(out, alpha), overwrite)
+    return write_image(output, with_alpha(out, alpha), overwrite, bits)
 
 
 def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: int, zoom: float, fps: float,

@@ -36,9 +36,14 @@ def as_rgb(image: object, what: str = "image") -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def quantize(image: np.ndarray) -> np.ndarray:
-    """Float pixels in [0, 1] (clipped) -> uint8, rounded half up; the channels as they are."""
-    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+def quantize(image: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Float pixels in [0, 1] (clipped) -> uint8, or uint16 with ``bits=16``, rounded half up; the channels as they
+    are."""
+    top, dtype = _LEVELS[bits]
+    return (np.clip(image, 0.0, 1.0) * top + 0.5).astype(dtype)
+
+
+_LEVELS = {8: (255.0, np.uint8), 16: (65535.0, np.uint16)}  # the top level and the dtype of each depth
 
 
 def check_layout(array: np.ndarray, what: str = "image") -> None:

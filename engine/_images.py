@@ -13,18 +13,20 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
 
 from vis.engine._image_array import as_rgb, check_layout, quantize, unit_floats
-from vis.errors import InputFileError, OutputAppearedError, OutputExistsError, OutputPathError
+from vis.errors import InputFileError, OutputAppearedError, OutputExistsError, OutputPathError, VisError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 # read, not written: a folder scan takes what a single image argument takes (OpenCV decodes them all)
 ALPHA_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff"})  # written with their alpha channel
 READ_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".pbm", ".pnm", ".jp2", ".avif", ".jfif", ".jpe"}
+# written with 16 bits a channel when asked; OpenCV writes JPEG, WebP and BMP with 8
+DEEP_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".ppm", ".pgm"})
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -39,9 +41,17 @@ def load_image(path: str | Path) -> np.ndarray:
     return as_rgb(_decoded(path))
 
 
-def load_image_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`load_image`'s RGB and the image's alpha channel, HxW float32 in [0, 1] (None for an image without one,
-    or whose alpha is opaque everywhere), so that a dream of a cut-out can keep its transparency.
+class Still(NamedTuple):
+    """A still image as :func:`load_image_alpha` reads it."""
+
+    rgb: np.ndarray  # :func:`load_image`'s HxWx3 float32 RGB, alpha composited over white
+    alpha: np.ndarray | None  # HxW float32 in [0, 1]; None without one, or where it is opaque everywhere
+    bits: int  # 8, or 16 for a deeper file (16-bit, a float TIFF): the depth its dream is written back with
+
+
+def load_image_alpha(path: str | Path) -> Still:
+    """:func:`load_image`'s RGB, the image's alpha channel and its depth, from one decode, so that a dream of a
+    cut-out can keep its transparency and one of a 16-bit photo its depth.
 
     Raises:
         InputFileError: the file is missing or is not a decodable image.
@@ -51,7 +61,7 @@ def load_image_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     if raw.ndim == 3 and raw.shape[2] == 4:
         alpha = unit_floats(raw[..., 3], "alpha")
         alpha = None if alpha.min() >= 1.0 else alpha
-    return as_rgb(raw), alpha
+    return Still(as_rgb(raw), alpha, 8 if raw.dtype == np.uint8 else 16)
 
 
 def with_alpha(image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
@@ -360,10 +370,25 @@ def fitted_size(shape: tuple[int, int], max_size: int | None) -> tuple[int, int]
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """HxWx3 RGB (or HxWx4 RGBA) float [0, 1], or HxW grey -> uint8 BGR (BGRA) for OpenCV."""
-    img = quantize(image)
-    if img.ndim == 3 and img.shape[2] == 3:
-        return img[..., ::-1]
-    return img[..., [2, 1, 0, 3]] if img.ndim == 3 and img.shape[2] == 4 else img
+    return _opencv_order(quantize(image))
+
+
+def _opencv_order(pixels: np.ndarray) -> np.ndarray:
+    """RGB(A) pixels in OpenCV's BGR(A) order; grey as it is."""
+    if pixels.ndim == 3 and pixels.shape[2] == 3:
+        return pixels[..., ::-1]
+    return pixels[..., [2, 1, 0, 3]] if pixels.ndim == 3 and pixels.shape[2] == 4 else pixels
+
+
+def written_bits(path: Path, bits: int) -> int:
+    """The bits a channel an image asked for with ``bits`` gets in ``path``'s format: 8 where it holds no more.
+
+    Raises:
+        VisError: ``bits`` is neither 8 nor 16.
+    """
+    if bits not in (8, 16):
+        raise VisError(f"images are written with 8 or 16 bits a channel, not {bits}")
+    return bits if path.suffix.lower() in DEEP_SUFFIXES else 8
 
 
 def _same_file(path: Path, other: Path) -> bool:
@@ -381,15 +406,21 @@ def check_image_output(path: str | Path, overwrite: bool, inputs: Sequence[Path 
     return check_output(path, overwrite, inputs)
 
 
-def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False) -> Path:
+def save_image(path: str | Path, image: np.ndarray, overwrite: bool = False, bits: int = 8) -> Path:
     """Write an HxWx3 RGB image, HxW (or HxWx1) grey or HxWx4 RGBA, float in [0, 1] or uint8 (see
     :func:`vis.engine._image_array.as_rgb`); the format follows the suffix. .png, .webp and .tif keep an alpha
     channel, the others show RGBA composited over white; .pgm is grey only (a colour image is written as its
-    luminance)."""
-    return write_image(check_image_output(path, overwrite), image, overwrite)
+    luminance). ``bits=16`` writes 16 bits a channel where the format holds them (.png, .tif, .ppm, .pgm; the
+    others get 8).
+
+    Raises:
+        VisError: ``bits`` is neither 8 nor 16.
+    """
+    written_bits(Path(path), bits)  # a bad depth fails before any folder is made
+    return write_image(check_image_output(path, overwrite), image, overwrite, bits)
 
 
-def write_image(path: Path, image: np.ndarray, overwrite: bool) -> Path:
+def write_image(path: Path, image: np.ndarray, overwrite: bool, bits: int = 8) -> Path:
     """:func:`save_image` to a ``path`` checked before the work that made ``image``: not refused now if it exists
     (without ``overwrite``, another run wrote it meanwhile), but kept, and the image written beside it.
 
@@ -403,7 +434,7 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool) -> Path:
         pixels = pixels[..., 0]
     elif pixels.ndim == 3 and pixels.shape[2] == 4 and path.suffix.lower() not in ALPHA_SUFFIXES:
         pixels = as_rgb(pixels)
-    pixels = to_uint8(pixels)
+    pixels = _opencv_order(quantize(pixels, written_bits(path, bits)))
     if path.suffix.lower() == ".pgm" and pixels.ndim == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
     ok, buf = cv2.imencode(path.suffix.lower(), pixels)

@@ -86,6 +86,38 @@ def test_a_cut_out_keeps_its_transparency(tmp_path) -> None:
     assert jpeg.shape == (72, 96, 3) and jpeg[10:, 52:].min() >= 245  # the clear half over white
 
 
+def deep_photo(path: Path, size=(48, 64), channels: int = 3) -> np.ndarray:
+    """A smooth 16-bit image (a blurred noise on a ramp: more levels than 8 bits hold); returns its pixels (BGR(A))."""
+    rng = np.random.default_rng(5)
+    noise = cv2.GaussianBlur(rng.random((*size, channels), dtype=np.float32), (0, 0), 3)
+    ramp = np.linspace(0.0, 0.5, size[1], dtype=np.float32)[None, :, None]
+    pixels = np.round((0.5 * noise + ramp) * 65535).astype(np.uint16)
+    cv2.imwrite(str(path), pixels)
+    return pixels
+
+
+def test_a_16_bit_photo_is_dreamed_into_16_bits_where_the_format_holds_them(tmp_path) -> None:
+    """A 16-bit PNG dreamed into .png or .tif stays 16-bit (a 16-bit alpha exactly); into .jpg it is 8-bit, with one
+    note; an 8-bit input still writes 8 bits, without one."""
+    deep = deep_photo(tmp_path / "deep.png", channels=4)
+    for name in ("d.png", "d.tif"):
+        result = invoke(tmp_path / "deep.png", "-o", tmp_path / name, "--seed", "1", *FAST)
+        assert result.exit_code == 0, result.output
+        assert "note:" not in result.stderr
+        written = cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED)
+        assert written.dtype == np.uint16 and written.shape == (48, 64, 4)
+        assert len(np.unique(written[..., :3])) > 256 and np.array_equal(written[..., 3], deep[..., 3])
+    flat = invoke(tmp_path / "deep.png", "-o", tmp_path / "d.jpg", "--seed", "1", *FAST)
+    assert flat.exit_code == 0, flat.output
+    assert cv2.imread(str(tmp_path / "d.jpg"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+    assert flat.stderr.count("note: .jpg holds 8 bits a channel") == 1
+    cv2.imwrite(str(tmp_path / "eight.png"), (deep[..., :3] // 257).astype(np.uint8))
+    eight = invoke(tmp_path / "eight.png", "-o", tmp_path / "e.png", "--seed", "1", *FAST)
+    assert eight.exit_code == 0, eight.output
+    assert "note:" not in eight.stderr
+    assert cv2.imread(str(tmp_path / "e.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
 def test_demo_into_a_folder_then_again(tmp_path) -> None:
     """The README's first command: the bundled photo dreamed with real weights, an image and a 12-frame zoom."""
     folder = tmp_path / "out"

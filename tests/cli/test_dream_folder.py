@@ -210,6 +210,20 @@ def test_a_full_disk_stops_the_run_and_keeps_the_dreams_written(tmp_path, photos
     assert [p.name for p in out.rglob("*") if p.is_file()] == ["a.jpg"]  # whole; no partial file left
 
 
+def test_a_folder_keeps_each_images_depth(tmp_path) -> None:
+    """A 16-bit PNG beside an 8-bit one: each dream is written with its own image's bits."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ramp = np.linspace(0.0, 1.0, 64 * 48 * 3).reshape(48, 64, 3)
+    cv2.imwrite(str(folder / "deep.png"), np.round(ramp * 65535).astype(np.uint16))
+    cv2.imwrite(str(folder / "flat.png"), np.round(ramp * 255).astype(np.uint8))
+    result = invoke(folder, "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 0, result.output
+    deep = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert deep.dtype == np.uint16 and len(np.unique(deep)) > 256
+    assert cv2.imread(str(tmp_path / "out" / "flat.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
 def test_an_image_it_may_not_read_is_skipped(tmp_path, photos, monkeypatch) -> None:
     """A permission (OpenCV's reader raises it; root, as in CI, may read anything, so it is raised here)."""
     import errno

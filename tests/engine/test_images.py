@@ -83,7 +83,8 @@ def test_alpha_comes_apart_from_the_composited_colours(tmp_path) -> None:
     bgra[:, :3, 3] = 255
     bgra[:, 3:, 3] = 51  # 0.2
     cv2.imwrite(str(tmp_path / "cut.png"), bgra)
-    rgb, alpha = load_image_alpha(tmp_path / "cut.png")
+    rgb, alpha, bits = load_image_alpha(tmp_path / "cut.png")
+    assert bits == 8
     assert np.array_equal(rgb, load_image(tmp_path / "cut.png"))
     assert np.allclose(alpha[:, :3], 1.0) and np.allclose(alpha[:, 3:], 0.2)
     assert np.allclose(rgb[0, 6], [0.8, 0.8, 1.0])  # 20% blue over white
@@ -198,6 +199,119 @@ def test_a_failed_write_keeps_the_older_file_and_leaves_no_partial_one(tmp_path,
     with pytest.raises(OutputPathError):
         save_image(tmp_path / "new.png", old)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def ramp(height: int = 4, width: int = 2000, channels: int = 3) -> np.ndarray:
+    """A smooth float ramp of ``width`` levels, each channel its own, between 16-bit levels: 8 bits cannot hold it,
+    and only a rounding quantisation keeps it to half a 16-bit level."""
+    levels = np.linspace(0.0, 1.0, width, dtype=np.float32)
+    return np.stack([np.tile(np.roll(levels, 301 * c), (height, 1)) for c in range(channels)], axis=2)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".tiff", ".ppm"])
+def test_16_bits_round_trip_to_half_a_level(tmp_path, suffix) -> None:
+    import cv2
+
+    image = ramp()
+    path = save_image(tmp_path / f"deep{suffix}", image, bits=16)
+    stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert stored.dtype == np.uint16 and stored.shape == image.shape
+    assert len(np.unique(stored)) > 256
+    assert np.abs(load_image(path) - image).max() <= 0.51 / 65535  # rounded, not cut: at most half a level
+    assert np.array_equal(stored[..., ::-1], np.round(image.astype(np.float64) * 65535).astype(np.uint16))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pgm"])
+def test_16_bit_grey_stays_grey_and_deep(tmp_path, suffix) -> None:
+    import cv2
+
+    image = ramp(channels=1)[..., 0]
+    stored = cv2.imread(str(save_image(tmp_path / f"grey{suffix}", image, bits=16)), cv2.IMREAD_UNCHANGED)
+    assert stored.dtype == np.uint16 and stored.shape == image.shape and len(np.unique(stored)) > 256
+    assert np.abs(stored / 65535 - image).max() <= 0.51 / 65535
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_alpha_is_written_and_read_back(tmp_path, suffix) -> None:
+    """A cut-out keeps its alpha at 16 bits, and load_image_alpha says the file is 16-bit."""
+    import cv2
+
+    from vis.engine._images import load_image_alpha
+
+    rgba = ramp(channels=4)
+    path = save_image(tmp_path / f"cut{suffix}", rgba, bits=16)
+    stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert stored.dtype == np.uint16 and stored.shape == rgba.shape and len(np.unique(stored[..., 3])) > 256
+    still = load_image_alpha(path)
+    assert still.bits == 16
+    assert np.abs(still.alpha - rgba[..., 3]).max() <= 0.51 / 65535
+    assert np.abs(stored[..., 2] / 65535 - rgba[..., 0]).max() <= 0.51 / 65535  # red, in OpenCV's BGRA order
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".bmp"])
+def test_16_bits_asked_of_an_8_bit_format_write_8(tmp_path, suffix) -> None:
+    import cv2
+
+    image = ramp(height=16, width=64)
+    stored = cv2.imread(str(save_image(tmp_path / f"flat{suffix}", image, bits=16)), cv2.IMREAD_UNCHANGED)
+    assert stored.dtype == np.uint8 and stored.shape == image.shape
+    assert np.abs(stored[..., ::-1] / 255 - image).mean() <= 0.02  # the picture, not 16-bit levels cut to 255
+
+
+def test_a_depth_other_than_8_or_16_is_refused_before_any_folder_is_made(tmp_path) -> None:
+    from vis.errors import VisError
+
+    with pytest.raises(VisError, match="8 or 16 bits a channel, not 12"):
+        save_image(tmp_path / "new" / "o.png", ramp(), bits=12)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".webp", ".bmp", ".ppm", ".pgm"])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_8_bits_are_written_as_before(tmp_path, suffix, channels) -> None:
+    """The default (and bits=8) writes the bytes the 8-bit writer always wrote: OpenCV's encoding of the image
+    rounded half up to 8 bits, in BGR(A) order."""
+    import cv2
+
+    from vis.engine._image_array import as_rgb
+    from vis.engine._images import ALPHA_SUFFIXES
+
+    if suffix == ".ppm" and channels == 1:
+        pytest.skip("OpenCV writes no grey PPM")
+    image = np.random.default_rng(channels).random((13, 17, channels), dtype=np.float32)
+    flat = as_rgb(image) if channels == 4 and suffix not in ALPHA_SUFFIXES else image
+    levels = (np.clip(flat, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    old = levels[..., 0] if channels == 1 else levels[..., [2, 1, 0, 3][: levels.shape[2]]]
+    if suffix == ".pgm" and old.ndim == 3:
+        old = cv2.cvtColor(old, cv2.COLOR_BGR2GRAY)
+    want = cv2.imencode(suffix, old)[1].tobytes()
+    assert save_image(tmp_path / f"default{suffix}", image).read_bytes() == want
+    assert save_image(tmp_path / f"eight{suffix}", image, bits=8).read_bytes() == want
+
+
+def test_an_8_bit_png_read_and_written_again_is_the_same_file(tmp_path) -> None:
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "in.png"), np.random.default_rng(4).integers(0, 256, (13, 17, 3), dtype=np.uint8))
+    written = save_image(tmp_path / "out.png", load_image(tmp_path / "in.png"), bits=8)
+    assert written.read_bytes() == (tmp_path / "in.png").read_bytes()
+
+
+def test_load_image_alpha_says_how_deep_the_file_is(tmp_path) -> None:
+    """8 for 8-bit files, 16 for 16-bit ones and for float TIFFs (deeper than vis writes: its 16 bits keep most)."""
+    import cv2
+
+    from vis.engine._images import load_image_alpha
+
+    grey = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    cv2.imwrite(str(tmp_path / "u8.png"), (grey * 255).astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "u16.png"), (grey * 65535).astype(np.uint16))
+    cv2.imwrite(str(tmp_path / "u16.tif"), np.dstack([(grey * 65535).astype(np.uint16)] * 3))
+    cv2.imwrite(str(tmp_path / "f32.tif"), grey)
+    cv2.imwrite(str(tmp_path / "u8.jpg"), (grey * 255).astype(np.uint8))
+    depths = {name: load_image_alpha(tmp_path / name).bits for name in ("u8.png", "u16.png", "u16.tif", "f32.tif",
+                                                                        "u8.jpg")}
+    assert depths == {"u8.png": 8, "u16.png": 16, "u16.tif": 16, "f32.tif": 16, "u8.jpg": 8}
 
 
 def test_a_colour_image_saved_as_pgm_is_its_luminance(tmp_path) -> None:
