@@ -61,7 +61,7 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
 
 FRAME_OPTIONS = {"blend": "--blend", "iterations_per_frame": "--iterations-per-frame",
                  "octaves_per_frame": "--octaves-per-frame", "flow": "--flow", "flow_size": "--flow-size",
-                 "max_frames": "--max-frames", "preview": "--preview", "virtual_cam": "--virtual-cam"}
+                 "max_frames": "--max-frames", "preview": "--preview", "virtual_cam": "--virtual-cam", "serve": "--serve"}
 ZOOM_OPTIONS = {"zoom": "--zoom", "fps": "--fps"}
 # what --demo takes from the command line; anything else typed beside it would be ignored, so it is refused
 DEMO_OPTIONS = {"demo", "output", "backend", "provider", "threads", "seed", "overwrite", "quiet"}

@@ -55,6 +55,7 @@ class _Options:
     max_frames: int
     preview: bool
     virtual_cam: bool
+    serve: Optional[str]
     backend: str
     provider: str
     threads: int
@@ -77,7 +78,7 @@ class _Request:
     Attributes:
         kind: the input's kind: image, folder, video or webcam.
         plan: a folder input's images and their outputs.
-        preview: show the dream in a window (a webcam with neither -o nor --virtual-cam is shown so).
+        preview: show the dream in a window (a webcam with neither -o, --virtual-cam nor --serve is shown so).
         max_size: the long side dreamed at most (``--max-size``, or the webcam's on the CPU).
         webcam_capped: a webcam on the CPU is dreamed smaller, for speed, as --max-size was not given.
     """
@@ -127,6 +128,7 @@ def register(app: VisTyper) -> None:
         max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all)."),
         preview: bool = typer.Option(False, "--preview", help="Show the result in a window (q, Esc or closing it stops)."),
         virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
+        serve: Optional[str] = typer.Option(None, "--serve", metavar="[HOST:]PORT", callback=_address_option, help="Serve the dream live over HTTP (MJPEG) for a browser or a stream reader: PORT alone for this machine only, 0.0.0.0:PORT for others too (a server without a display)."),
         backend: str = typer.Option("ort", "--backend", help="ort (ONNX Runtime gradient graphs) or torch (autograd)."),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
         threads: int = typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="Intra-op threads (0 = all cores)."),
@@ -155,8 +157,9 @@ def register(app: VisTyper) -> None:
         if request.plan is not None:
             typer.echo(folder_summary(request.plan))
         source = _open_source(request.kind, opts)  # before the (slow) model, so bad inputs fail fast
+        served = None
         try:
-            _open_displays(opts, request, source, given)
+            served = _open_displays(opts, request, source, given)
             request = _capped_for_cpu(opts, request)
             still = load_image_alpha(input) if request.kind == "image" else None  # read once
             shape = still.rgb.shape[:2] if still is not None else (source.height, source.width) if source else None
@@ -164,8 +167,10 @@ def register(app: VisTyper) -> None:
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, request.max_size,
                                 loop=loop, cuda_graph=cuda_graph, input_sizes=sizes, min_size=request.config.min_size)
             typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
-            _run(setup, opts, request, given, still, source)
+            _run(setup, opts, request, given, still, source, served)
         finally:
+            if served is not None:
+                served.close()
             if source is not None:
                 source.close()
         typer.echo(f"done in {time.perf_counter() - t0:.1f} s, peak memory {peak_memory_mib():.0f} MiB")
@@ -204,9 +209,10 @@ def _checked_request(opts: _Options, given: set[str]) -> _Request:
     kind = _input_kind(opts)
     check_options_apply(kind, opts.zoom_frames, given, opts.octaves, opts.octaves_per_frame, opts.blend, opts.flow)
     plan = _checked_outputs(kind, opts)
-    preview = opts.preview or (kind == "webcam" and opts.output is None and not opts.virtual_cam)
-    if kind == "video" and opts.output is None and not (preview or opts.virtual_cam):
-        raise fail("a video input needs -o OUTPUT.mp4 (or --preview)")
+    shown_elsewhere = opts.virtual_cam or opts.serve is not None
+    preview = opts.preview or (kind == "webcam" and opts.output is None and not shown_elsewhere)
+    if kind == "video" and opts.output is None and not (preview or shown_elsewhere):
+        raise fail("a video input needs -o OUTPUT.mp4 (or --preview, or --serve PORT)")
     return _Request(kind, config, video_config, plan, preview, opts.max_size)
 
 
@@ -218,6 +224,18 @@ def _camera_option(value: Optional[str]) -> Optional[int | str]:
         return None if value is None else camera_of(value)
     except VisError as e:
         raise typer.BadParameter(str(e)) from None
+
+
+def _address_option(value: Optional[str]) -> Optional[str]:
+    """``--serve``'s address, checked now; a usage error (exit 2) for one that is no port."""
+    from vis.engine._served import served_address
+
+    try:
+        if value is not None:
+            served_address(value)
+    except VisError as e:
+        raise typer.BadParameter(str(e)) from None
+    return value
 
 
 def _input_kind(opts: _Options) -> str:
@@ -266,8 +284,10 @@ def _open_source(kind: str, opts: _Options) -> Any:
     return open_video(opts.input) if kind == "video" else None
 
 
-def _open_displays(opts: _Options, request: _Request, source: Any, given: set[str]) -> None:
-    """Open and close the window and the virtual camera once, so that they fail now, not after the model is built."""
+def _open_displays(opts: _Options, request: _Request, source: Any, given: set[str]) -> Any:
+    """Open and close the window and the virtual camera once, so that they fail now, not after the model is built;
+    open the server of ``--serve`` and say where it is (a browser can wait there while the model loads). Returns the
+    server (a :class:`vis.engine._served.ServedStream`), or None."""
     if request.preview:
         from vis.engine._display import NoDisplayError, Preview
 
@@ -281,6 +301,13 @@ def _open_displays(opts: _Options, request: _Request, source: Any, given: set[st
         from vis.engine._display import VirtualCamera
 
         VirtualCamera(source.width, source.height, source.fps).close()
+    if opts.serve is None:
+        return None
+    from vis.engine._served import ServedStream
+
+    served = ServedStream(opts.serve)
+    typer.echo(f"serving the dream at {served.url} (MJPEG at {served.url}stream)")
+    return served
 
 
 def _capped_for_cpu(opts: _Options, request: _Request) -> _Request:
@@ -309,7 +336,8 @@ def _input_sizes(opts: _Options, request: _Request, shape: Optional[tuple[int, i
 
 # ---- run and report ---------------------------------------------------------------------------------------------
 
-def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], still: Any, source: Any) -> None:
+def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], still: Any, source: Any,
+         served: Any = None) -> None:
     """Dream the input as its kind asks (``still``: an image input as read), and say what was written."""
     from vis.engine._dream_report import zoom_summary
 
@@ -325,10 +353,10 @@ def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], 
                                     max_size, opts.seed, opts.overwrite, opts.quiet)
         typer.echo(zoom_summary(opts.output, n, size, dreamed, opts.zoom))
     else:
-        _run_video(setup, opts, request, source)
+        _run_video(setup, opts, request, source, served)
 
 
-def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any) -> None:
+def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any, served: Any = None) -> None:
     """Dream a video file or a webcam, say what was written, and fail when the source ended early (Ctrl-C and a
     failed write are reported by run_video, with what the file holds)."""
     from vis.engine._dream_report import VideoDreamRun
@@ -339,7 +367,7 @@ def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any
                    "change)")
     done, rate, size, dropped = run_video(setup, source, opts.output, request.config, request.video_config,
                                           request.max_size, opts.seed, opts.overwrite, request.preview,
-                                          opts.virtual_cam, opts.max_frames, quiet=opts.quiet)
+                                          opts.virtual_cam, opts.max_frames, quiet=opts.quiet, served=served)
     run = VideoDreamRun(source, opts.input, opts.webcam, opts.output, done, rate, size, dropped)
     lines, ended_early = run.finish(opts.quiet)
     for line in lines:

@@ -131,8 +131,9 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
-              quiet: bool = False) -> tuple[int, float, tuple[int, int], int]:
-    """Dream every frame of ``source`` into ``output`` / a window / a virtual camera; returns (frames, fps, the
+              quiet: bool = False, served: Any = None) -> tuple[int, float, tuple[int, int], int]:
+    """Dream every frame of ``source`` into ``output`` / a window / a virtual camera / the ``served`` stream (a
+    :class:`vis.engine._served.ServedStream`); returns (frames, fps, the
     written frame size (width, height): odd sides lose a row or column, frames a GIF left out).
 
     Raises:
@@ -186,6 +187,8 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
                 progress.frame()
             if cam is not None:
                 cam.send(out)
+            if served is not None:
+                served.send(out)
             rate = f"{(len(recent) - 1) / (recent[-1] - recent[0]):.1f} fps" if len(recent) > 1 else ""
             if window is not None and not window.show(out, rate):
                 break
