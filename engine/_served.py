@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import re
+import socket
 import threading
 
 import cv2
@@ -35,6 +36,10 @@ def served_address(text: str) -> tuple[str, int]:
     return match.group(1) or "127.0.0.1", int(match.group(2))
 
 
+class _IPv6Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class ServedStream(ClosedOnExit):
     """An HTTP server on ``address`` (see :func:`served_address`) showing the frames it is sent: ``/`` is a page
     with the dream, ``/stream`` the MJPEG stream, ``/frame.jpg`` the newest frame. Each viewer gets the newest frame
@@ -53,13 +58,15 @@ class ServedStream(ClosedOnExit):
         self.viewers = 0
         self._closed = False
         self._changed = threading.Condition()
+        server_class = _IPv6Server if ":" in host else http.server.ThreadingHTTPServer
         try:
-            self._server = http.server.ThreadingHTTPServer((host, port), self._handler())
+            self._server = server_class((host, port), self._handler())
         except OSError as e:
             raise VisError(f"cannot serve the dream on {host}:{port}: {e.strerror or e}") from None
         self._server.daemon_threads = True  # a viewer still connected does not keep vis from exiting
         bound_host, bound_port = self._server.server_address[:2]
-        shown_host = "localhost" if bound_host in ("127.0.0.1", "::1") else bound_host
+        shown_host = ("localhost" if bound_host in ("127.0.0.1", "::1") else
+                      f"[{bound_host}]" if ":" in bound_host else bound_host)
         self.url = f"http://{shown_host}:{bound_port}/"
         self._thread = threading.Thread(target=self._server.serve_forever, name="served-dream", daemon=True)
         self._thread.start()

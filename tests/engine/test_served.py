@@ -69,6 +69,20 @@ def test_float_rgb_frames_are_served_in_their_colours() -> None:
     assert bgr[..., 2].mean() > 240 and bgr[..., 0].mean() < 15
 
 
+def test_an_ipv6_address_is_served() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    try:
+        served = ServedStream("[::1]:0")
+    except VisError as e:
+        pytest.skip(f"no IPv6 loopback here: {e}")
+    with served:
+        served.send(grey(200))
+        port = served.url.rsplit(":", 1)[1].strip("/")
+        jpeg = urllib.request.urlopen(f"http://[::1]:{port}/frame.jpg", timeout=5).read()
+    assert abs(float(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).mean()) - 200) < 3
+
+
 def test_an_unknown_path_is_a_404_that_says_where_the_dream_is() -> None:
     with ServedStream("0") as served:
         with pytest.raises(urllib.error.HTTPError) as e:
