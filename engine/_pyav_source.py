@@ -3,15 +3,13 @@ decoded by PyAV instead, whose FFmpeg has one (libdav1d)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vis.engine._audio import import_av
-from vis.engine._closing import ClosedOnExit
-from vis.engine._video import VideoSourceError, _probe, _whole, from_bgr
+from vis.engine._video import FileFrames, VideoSourceError, _probe
 
 
 def decodes_first_frame(path: str | Path) -> bool:
@@ -26,7 +24,7 @@ def decodes_first_frame(path: str | Path) -> bool:
         return False
 
 
-class PyAVVideoSource(ClosedOnExit):
+class PyAVVideoSource(FileFrames):
     """The frames of a video file decoded by PyAV, with the interface of :class:`vis.engine._video.VideoSource`.
 
     Frames are turned upright as OpenCV turns them (a phone's display rotation), so a video reads the same through
@@ -38,10 +36,6 @@ class PyAVVideoSource(ClosedOnExit):
     Raises:
         VideoSourceError: PyAV is missing, or the file has no frame it can decode.
     """
-
-    live = False
-    lost = ""
-    animated = False  # a video file, which may have sound
 
     def __init__(self, path: str | Path):
         av = import_av()
@@ -61,7 +55,7 @@ class PyAVVideoSource(ClosedOnExit):
         self._times: list[float] = []
         self.frames_read = 0
         self.truncated = False
-        first = self._next()
+        first = self._decode_next()
         if first is None:
             self.close()
             raise VideoSourceError(f"video has no frames: {self.path}")
@@ -73,6 +67,7 @@ class PyAVVideoSource(ClosedOnExit):
         self.fps = container.nominal_rate or (float(rate) if rate else 25.0)
         self.frame_count = max(0, int(stream.frames or 0)) or self._counted_by_duration(stream)
         self._variable = container.nominal_rate is not None
+        self._uncounted = 0 if stream.frames else round(container.lead * self.fps)  # a count by duration: as OpenCV's
 
     def _counted_by_duration(self, stream: Any) -> int:
         """Frames a container that keeps no count (Matroska, WebM) announces: its duration times the rate, as OpenCV
@@ -83,7 +78,7 @@ class PyAVVideoSource(ClosedOnExit):
             seconds = (self._container.duration or 0) / 1e6  # in AV_TIME_BASE units
         return max(0, round(seconds * self.fps))
 
-    def _next(self) -> np.ndarray | None:
+    def _decode_next(self) -> np.ndarray | None:
         """The next frame, uint8 BGR and upright; None at the end, or where the stream breaks off (a cut file)."""
         try:
             frame = next(self._frames, None)
@@ -97,37 +92,6 @@ class PyAVVideoSource(ClosedOnExit):
         bgr = frame.to_ndarray(format="bgr24")
         quarter_turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise, as np.rot90 turns
         return np.ascontiguousarray(np.rot90(bgr, quarter_turns)) if quarter_turns else bgr
-
-    @property
-    def variable_rate(self) -> bool:
-        """As :attr:`vis.engine._video.VideoSource.variable_rate`."""
-        return self._variable or any(abs(t - self._times[0] - i / self.fps) > 0.5 / self.fps
-                                     for i, t in enumerate(self._times))
-
-    def frame_time(self, index: int) -> float | None:
-        """When frame ``index`` (already read) starts, in seconds from the first."""
-        return self._times[index] - self._times[0]
-
-    def frame_duration(self, index: int) -> float | None:
-        """None: each frame shows until the next (the last for 1/``fps`` s)."""
-        return None
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        while True:
-            if self._first is not None:
-                frame, self._first = self._first, None
-            else:
-                frame = self._next()
-                if frame is None:
-                    self.truncated = self.truncated or self._ended_early()
-                    return
-            self.frames_read += 1
-            yield frame if self.raw else from_bgr(frame)
-
-    def _ended_early(self) -> bool:
-        """Fewer frames than the container announces, and its packets do not reach the announced end either."""
-        short = bool(self.frame_count) and self.frames_read < self.frame_count - 1
-        return short and not _whole(self.path, self.frames_read, self.fps)
 
     def close(self) -> None:
         container: Any = getattr(self, "_container", None)

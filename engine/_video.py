@@ -54,8 +54,63 @@ def from_bgr(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[..., ::-1], dtype=np.float32) * np.float32(1.0 / 255.0)
 
 
-class VideoSource(ClosedOnExit):
-    """Frames of a video file, as a context manager and an iterator.
+class FileFrames(ClosedOnExit):
+    """The frames of a video file, whichever decoder reads them: their times, the rate's kind, the iteration and
+    the check that the file was whole. A subclass opens the file, decodes its first frame into ``_first`` (its time
+    into ``_times``) and sets ``path``, ``fps``, ``frame_count``, ``_variable`` (the container says the rate varies)
+    and ``_uncounted`` (announced frames that never were); :meth:`_decode_next` gives each further frame."""
+
+    live = False  # frames come at the file's pace, not the clock's (see WebcamSource)
+    lost = ""  # a file is not lost as a camera is (see WebcamSource)
+    animated = False  # a video file, which may have sound (an animated image's source says True)
+
+    def _decode_next(self) -> np.ndarray | None:
+        """The next frame, uint8 BGR, its time appended to ``_times``; None at the end of the frames."""
+        raise NotImplementedError
+
+    @property
+    def variable_rate(self) -> bool:
+        """The container says the frames come at their own times, or a frame read so far came more than half a
+        frame away from its place at the constant rate."""
+        return self._variable or any(abs(t - self._times[0] - i / self.fps) > 0.5 / self.fps
+                                     for i, t in enumerate(self._times))
+
+    def frame_time(self, index: int) -> float | None:
+        """When frame ``index`` (already read) starts, in seconds from the first. A constant rate's frames come every
+        1/``fps`` s; a variable one's (a screen recording that pauses) at their own times."""
+        return self._times[index] - self._times[0]
+
+    def frame_duration(self, index: int) -> float | None:
+        """None: each frame shows until the next (the last for 1/``fps`` s)."""
+        return None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            if self._first is not None:
+                frame, self._first = self._first, None
+            else:
+                frame = self._decode_next()
+                if frame is None:
+                    self.truncated = self.truncated or self._ended_early()
+                    return
+            self.frames_read += 1
+            yield frame if self.raw else from_bgr(frame)
+
+    def _ended_early(self) -> bool:
+        """Whether the frames stopped short of what the container announces. A variable rate's count from OpenCV
+        is its duration times the rate, so there the last frame's time is compared with that duration instead."""
+        if not self.frame_count:
+            return False
+        expected = self.frame_count - self._uncounted
+        if self.variable_rate:
+            short = self._times[-1] - self._times[0] < (expected - 2) / self.fps
+        else:
+            short = self.frames_read < expected - 1
+        return short and not _whole(self.path, self.frames_read, self.fps)
+
+
+class VideoSource(FileFrames):
+    """Frames of a video file decoded by OpenCV, as a context manager and an iterator.
 
     Attributes:
         fps, width, height: the stream's; for a variable frame rate (a screen recording, a phone in low light) the
@@ -69,10 +124,6 @@ class VideoSource(ClosedOnExit):
     Raises:
         VideoSourceError: missing file, not a video, or no frame at all.
     """
-
-    live = False  # frames come at the file's pace, not the clock's (see WebcamSource)
-    lost = ""  # a file is not lost as a camera is (see WebcamSource)
-    animated = False  # a video file, which may have sound (an animated image's source says True)
 
     def __init__(self, path: str | Path):
         self.raw = False  # True: yield frames as decoded (uint8 BGR) for loops that convert on the device
@@ -114,50 +165,16 @@ class VideoSource(ClosedOnExit):
     def _position(self) -> float:
         return float(self._cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
 
-    @property
-    def variable_rate(self) -> bool:
-        """The container says the frames come at their own times, or a frame read so far came more than half a
-        frame away from its place at the constant rate."""
-        return self._variable or any(abs(t - self._times[0] - i / self.fps) > 0.5 / self.fps
-                                     for i, t in enumerate(self._times))
-
-    def frame_time(self, index: int) -> float | None:
-        """When frame ``index`` (already read) starts, in seconds from the first. A constant rate's frames come every
-        1/``fps`` s; a variable one's (a screen recording that pauses) at their own times."""
-        return self._times[index] - self._times[0]
-
-    def frame_duration(self, index: int) -> float | None:
-        """None: each frame shows until the next (the last for 1/``fps`` s)."""
-        return None
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        while True:
-            if self._first is not None:
-                frame, self._first = self._first, None
-            else:
-                try:
-                    ok, frame = self._cap.read()
-                except cv2.error:
-                    ok, frame = False, None
-                if not ok or frame is None:
-                    self.truncated = self._ended_early()
-                    return
-                # a frame without a time of its own (OpenCV gives 0 for MPEG-PS's last one) comes a frame after
-                self._times.append(max(self._position(), self._times[-1] + 1.0 / self.fps))
-            self.frames_read += 1
-            yield frame if self.raw else from_bgr(frame)
-
-    def _ended_early(self) -> bool:
-        """Whether the frames stopped short of what the container announces. A variable rate's count from OpenCV
-        is its duration times the rate, so there the last frame's time is compared with that duration instead."""
-        if not self.frame_count:
-            return False
-        expected = self.frame_count - self._uncounted
-        if self.variable_rate:
-            short = self._times[-1] - self._times[0] < (expected - 2) / self.fps
-        else:
-            short = self.frames_read < expected - 1
-        return short and not _whole(self.path, self.frames_read, self.fps)
+    def _decode_next(self) -> np.ndarray | None:
+        try:
+            ok, frame = self._cap.read()
+        except cv2.error:
+            return None
+        if not ok or frame is None:
+            return None
+        # a frame without a time of its own (OpenCV gives 0 for MPEG-PS's last one) comes a frame after
+        self._times.append(max(self._position(), self._times[-1] + 1.0 / self.fps))
+        return frame
 
     def close(self) -> None:
         self._cap.release()
