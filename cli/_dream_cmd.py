@@ -55,7 +55,7 @@ class _Options:
     max_frames: int
     preview: bool
     virtual_cam: bool
-    serve: Optional[str]
+    serve: Optional[tuple[str, int]]
     backend: str
     provider: str
     threads: int
@@ -216,26 +216,31 @@ def _checked_request(opts: _Options, given: set[str]) -> _Request:
     return _Request(kind, config, video_config, plan, preview, opts.max_size)
 
 
+def _parsed_by(parse: Any) -> Any:
+    """An option's callback that gives ``parse(text)``'s value, and a usage error (exit 2) with its message where it
+    raises a VisError."""
+
+    def callback(value: Optional[str]) -> Any:
+        try:
+            return None if value is None else parse(value)
+        except VisError as e:
+            raise typer.BadParameter(str(e)) from None
+
+    return callback
+
+
 def _camera_option(value: Optional[str]) -> Optional[int | str]:
-    """``--webcam``'s text as a camera's index or a stream's URL; a usage error (exit 2) for anything else."""
+    """``--webcam``'s text as a camera's index or a stream's URL."""
     from vis.engine._cameras import camera_of
 
-    try:
-        return None if value is None else camera_of(value)
-    except VisError as e:
-        raise typer.BadParameter(str(e)) from None
+    return _parsed_by(camera_of)(value)
 
 
-def _address_option(value: Optional[str]) -> Optional[str]:
-    """``--serve``'s address, checked now; a usage error (exit 2) for one that is no port."""
+def _address_option(value: Optional[str]) -> Optional[tuple[str, int]]:
+    """``--serve``'s text as the (host, port) to serve on."""
     from vis.engine._served import served_address
 
-    try:
-        if value is not None:
-            served_address(value)
-    except VisError as e:
-        raise typer.BadParameter(str(e)) from None
-    return value
+    return _parsed_by(served_address)(value)
 
 
 def _input_kind(opts: _Options) -> str:
@@ -305,7 +310,7 @@ def _open_displays(opts: _Options, request: _Request, source: Any, given: set[st
         return None
     from vis.engine._served import ServedStream
 
-    served = ServedStream(opts.serve)
+    served = ServedStream(*opts.serve)
     typer.echo(f"serving the dream at {served.url} (MJPEG at {served.url}stream)")
     return served
 

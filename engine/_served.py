@@ -41,17 +41,16 @@ class _IPv6Server(http.server.ThreadingHTTPServer):
 
 
 class ServedStream(ClosedOnExit):
-    """An HTTP server on ``address`` (see :func:`served_address`) showing the frames it is sent: ``/`` is a page
-    with the dream, ``/stream`` the MJPEG stream, ``/frame.jpg`` the newest frame. Each viewer gets the newest frame
-    as soon as it can take one, so a slow one skips frames rather than falling behind; frames are encoded only
-    while someone watches.
+    """An HTTP server on ``host``:``port`` (see :func:`served_address`; port 0: one the system picks) showing the
+    frames it is sent: ``/`` is a page with the dream, ``/stream`` the MJPEG stream, ``/frame.jpg`` the newest frame.
+    Each viewer gets the newest frame as soon as it can take one, so a slow one skips frames rather than falling
+    behind; frames are encoded only while someone watches.
 
     Raises:
         VisError: the address cannot be served (a port in use, a host that is not this machine's).
     """
 
-    def __init__(self, address: str):
-        host, port = served_address(address)
+    def __init__(self, host: str, port: int):
         self._frame: np.ndarray | None = None  # the newest frame sent
         self._jpeg: bytes | None = None  # it encoded, once a viewer asked for it
         self._number = 0  # counts the frames sent, so that a viewer knows when one is new

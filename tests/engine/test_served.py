@@ -27,7 +27,7 @@ def grey(level: int) -> np.ndarray:
 
 
 def test_a_viewer_gets_the_frames_sent(tmp_path) -> None:
-    with ServedStream("127.0.0.1:0") as served:
+    with ServedStream("127.0.0.1", 0) as served:
         assert served.url.startswith("http://localhost:") and served.url.endswith("/")
         page = urllib.request.urlopen(served.url, timeout=5).read().decode()
         assert '<img src="stream"' in page
@@ -60,7 +60,7 @@ def test_a_viewer_gets_the_frames_sent(tmp_path) -> None:
 
 
 def test_float_rgb_frames_are_served_in_their_colours() -> None:
-    with ServedStream("0") as served:
+    with ServedStream("127.0.0.1", 0) as served:
         rgb = np.zeros((32, 40, 3), np.float32)
         rgb[..., 0] = 1.0  # red
         served.send(rgb)
@@ -73,7 +73,7 @@ def test_an_ipv6_address_is_served() -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 here")
     try:
-        served = ServedStream("[::1]:0")
+        served = ServedStream("::1", 0)
     except VisError as e:
         pytest.skip(f"no IPv6 loopback here: {e}")
     with served:
@@ -84,14 +84,14 @@ def test_an_ipv6_address_is_served() -> None:
 
 
 def test_an_unknown_path_is_a_404_that_says_where_the_dream_is() -> None:
-    with ServedStream("0") as served:
+    with ServedStream("127.0.0.1", 0) as served:
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(served.url + "nothing", timeout=5)
     assert e.value.code == 404
 
 
 def test_closing_ends_every_viewers_stream() -> None:
-    served = ServedStream("0")
+    served = ServedStream("127.0.0.1", 0)
     served.send(grey(100))
     response = urllib.request.urlopen(served.url + "stream", timeout=5)
     assert response.readline().startswith(b"--visframe")
