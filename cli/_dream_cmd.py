@@ -373,7 +373,7 @@ def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any
     done, rate, size, dropped = run_video(setup, source, opts.output, request.config, request.video_config,
                                           request.max_size, opts.seed, opts.overwrite, request.preview,
                                           opts.virtual_cam, opts.max_frames, quiet=opts.quiet, served=served)
-    run = VideoDreamRun(source, opts.input, opts.webcam, opts.output, done, rate, size, dropped)
+    run = VideoDreamRun(source, opts.input, opts.output, done, rate, size, dropped)
     lines, ended_early = run.finish(opts.quiet)
     for line in lines:
         typer.echo(line)

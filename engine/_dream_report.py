@@ -9,7 +9,6 @@ from typing import Any, Optional
 
 from vis._text import counted
 from vis.engine._animated import GIF_MAX_FPS
-from vis.engine._cameras import shown_camera
 from vis.engine._video import VideoSourceError
 
 
@@ -32,8 +31,7 @@ class VideoDreamRun:
 
     Attributes:
         source: the frame source it read (a video file's, an animation's or a webcam's), closed or not.
-        input: the video file (``None`` for a webcam).
-        webcam: the webcam's index or the live stream's URL (``None`` for a file).
+        input: the video file (``None`` for a webcam or a stream, which the source names).
         output: the video written (``None``: shown in a window or sent to a virtual camera only).
         frames: frames written (or shown, without ``output``).
         rate: frames dreamed a second.
@@ -43,7 +41,6 @@ class VideoDreamRun:
 
     source: Any
     input: Optional[Path]
-    webcam: Optional[int | str]
     output: Optional[Path]
     frames: int
     rate: float
@@ -59,7 +56,7 @@ class VideoDreamRun:
         """
         lines = [self.summary()]
         if self.source.live and self.source.dropped:  # why a 30 fps camera gives a 4 fps recording
-            lines.append(f"{shown_camera(self.webcam)}: {counted(self.source.dropped, 'frame')} skipped, as they came "
+            lines.append(f"{self.source.name}: {counted(self.source.dropped, 'frame')} skipped, as they came "
                          "while a dream was made (the newest frame is always the one dreamed)")
         if (audio := self._copy_audio()) is not None:
             from vis.engine._audio import NO_AUDIO
@@ -95,9 +92,9 @@ class VideoDreamRun:
             return VideoSourceError(f"{self.input} ended after {source.frames_read} of {source.frame_count} frames "
                                     f"(truncated or corrupt); {kept}")
         if source.lost:  # the camera ended the run, not the user
-            why = ("unplugged, or taken by another program?" if isinstance(self.webcam, int)
+            why = ("unplugged, or taken by another program?" if isinstance(source.camera, int)
                    else "the sender stopped, or the connection dropped?")
-            return VideoSourceError(f"{shown_camera(self.webcam)} {source.lost} after "
+            return VideoSourceError(f"{source.name} {source.lost} after "
                                     f"{counted(source.frames_read, 'frame')} ({why}); {kept}")
         return None
 
