@@ -63,6 +63,7 @@ FRAME_OPTIONS = {"blend": "--blend", "iterations_per_frame": "--iterations-per-f
                  "octaves_per_frame": "--octaves-per-frame", "flow": "--flow", "flow_size": "--flow-size",
                  "max_frames": "--max-frames", "preview": "--preview", "virtual_cam": "--virtual-cam", "serve": "--serve"}
 ZOOM_OPTIONS = {"zoom": "--zoom", "fps": "--fps"}
+SECTION_OPTIONS = {"start": "--start", "duration": "--duration"}
 # what --demo takes from the command line; anything else typed beside it would be ignored, so it is refused
 DEMO_OPTIONS = {"demo", "output", "backend", "provider", "threads", "seed", "overwrite", "quiet"}
 
@@ -103,6 +104,10 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
                       "; a webcam recording is timed as it is dreamed")
         raise VisError(f"{listed(zoom_flags, 'applies', 'apply')} to a zoom video only (an image with --zoom-frames "
                        f"N){timing}")
+    section_flags = [flag for name, flag in SECTION_OPTIONS.items() if name in given]
+    if kind != "video" and section_flags:
+        whole = "a webcam or a live stream is dreamed as it comes" if kind == "webcam" else "an image has no time"
+        raise VisError(f"{listed(section_flags, 'cuts', 'cut')} a section of a video file; {whole}")
     later_flags = [flag for name, flag in LATER_FRAME_OPTIONS.items() if name in given]
     if kind != "image" and blend == 0.0 and later_flags:  # blend 0: every frame is dreamed as the first one
         raise VisError(f"--blend 0 dreams every frame afresh at --octaves and --iterations, without the last dream: "

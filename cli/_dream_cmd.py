@@ -53,6 +53,8 @@ class _Options:
     flow: str
     flow_size: int
     max_frames: int
+    start: Optional[float]
+    duration: Optional[float]
     preview: bool
     virtual_cam: bool
     serve: Optional[tuple[str, int]]
@@ -126,6 +128,8 @@ def register(app: VisTyper) -> None:
         flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
                                       "computed at, at least 16 (0 = the dream's size)."),
         max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all)."),
+        start: Optional[str] = typer.Option(None, "--start", metavar="TIME", callback=_start_option, help="Video file: begin this far in, in seconds or [H:]M:SS (90, 1:30, 0:01:30.5); the sound is cut to match."),
+        duration: Optional[str] = typer.Option(None, "--duration", metavar="TIME", callback=_duration_option, help="Video file: dream a section this long (from --start, or the beginning)."),
         preview: bool = typer.Option(False, "--preview", help="Show the result in a window (q, Esc or closing it stops)."),
         virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
         serve: Optional[str] = typer.Option(None, "--serve", metavar="[HOST:]PORT", callback=_address_option, help="Serve the dream live over HTTP (MJPEG) for a browser or a stream reader: PORT alone for this machine only, 0.0.0.0:PORT for others too (a server without a display)."),
@@ -236,6 +240,25 @@ def _camera_option(value: Optional[str]) -> Optional[int | str]:
     return _parsed_by(camera_of)(value)
 
 
+def _start_option(value: Optional[str]) -> Optional[float]:
+    """``--start``'s text in seconds."""
+    from vis._text import seconds_in
+
+    return _parsed_by(seconds_in)(value)
+
+
+def _duration_option(value: Optional[str]) -> Optional[float]:
+    """``--duration``'s text in seconds, above 0."""
+    from vis._text import seconds_in
+
+    def positive(text: str) -> float:
+        if (seconds := seconds_in(text)) <= 0:
+            raise VisError(f"a section must last longer than 0 s, got {text!r}")
+        return seconds
+
+    return _parsed_by(positive)(value)
+
+
 def _address_option(value: Optional[str]) -> Optional[tuple[str, int]]:
     """``--serve``'s text as the (host, port) to serve on."""
     from vis.engine._served import served_address
@@ -286,7 +309,19 @@ def _open_source(kind: str, opts: _Options) -> Any:
 
     if kind == "webcam":
         return WebcamSource(opts.webcam)
-    return open_video(opts.input) if kind == "video" else None
+    if kind != "video":
+        return None
+    source = open_video(opts.input)
+    if opts.start is None and opts.duration is None:
+        return source
+    try:
+        if source.animated:
+            raise fail("--start and --duration cut a section of a video file; an animated image is dreamed whole")
+        source.seek(opts.start or 0.0, opts.duration)
+    except BaseException:
+        source.close()
+        raise
+    return source
 
 
 def _open_displays(opts: _Options, request: _Request, source: Any, given: set[str]) -> Any:

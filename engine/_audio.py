@@ -48,8 +48,9 @@ def muxer_name() -> str | None:
     return "ffmpeg" if shutil.which("ffmpeg") else None
 
 
-def copy_audio(source: str | Path, video: str | Path) -> str:
-    """Copy the audio stream(s) of ``source`` into ``video`` (streams copied, not re-encoded) in place.
+def copy_audio(source: str | Path, video: str | Path, start: float = 0.0) -> str:
+    """Copy the audio stream(s) of ``source`` into ``video`` (streams copied, not re-encoded) in place; ``start``:
+    seconds from ``source``'s first frame to the one ``video`` starts with (a section of it).
 
     Returns:
         A one-line report: what was done, or why not (no audio, no muxer, codec not fit for the container).
@@ -67,10 +68,10 @@ def copy_audio(source: str | Path, video: str | Path) -> str:
     os.close(fd)
     try:
         if muxer == "pyav":
-            _mux_pyav(source, video, Path(tmp))
+            _mux_pyav(source, video, Path(tmp), start)
         else:
-            cmd = ["ffmpeg", "-y", "-v", "error", "-i", str(video), "-i", str(source), "-map", "0:v:0", "-map", "1:a",
-                   "-c", "copy", "-shortest", tmp]
+            cmd = ["ffmpeg", "-y", "-v", "error", "-i", str(video), "-ss", f"{start:.6f}", "-i", str(source),
+                   "-map", "0:v:0", "-map", "1:a", "-c", "copy", "-shortest", tmp]
             if subprocess.run(cmd, capture_output=True).returncode:
                 raise RuntimeError("ffmpeg failed")
         shutil.copymode(video, tmp)  # mkstemp made it private; the output keeps the video's own permissions
@@ -101,8 +102,8 @@ def _why_not(error: Exception, source: Path, video: Path) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
-    """Write ``video``'s stream and ``source``'s audio into ``out_path``.
+def _mux_pyav(source: Path, video: Path, out_path: Path, start: float = 0.0) -> None:
+    """Write ``video``'s stream and ``source``'s audio from ``start`` seconds after its first frame into ``out_path``.
 
     Raises:
         RuntimeError: nothing of the sound falls within the dreamed frames, or the remux lost the pictures.
@@ -117,7 +118,7 @@ def _mux_pyav(source: Path, video: Path, out_path: Path) -> None:
             pairs.append((a, out.add_stream_from_template(a)))
         # the dream starts at 0, the input's first frame maybe later (an MPEG-TS clock starts near 1.4 s, a clip cut
         # from a recording where it was cut): the sound moves back by as much, to stay with the pictures
-        lead = _first_frame_time(ain)
+        lead = _first_frame_time(ain) + start  # and a section's sound by its start
         # the sound stops where the (possibly shorter: --max-frames) video does; Matroska stores no stream
         # duration, so it is also read off the video's last packet
         end = float(vs.duration * vs.time_base) if vs.duration else None

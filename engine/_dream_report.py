@@ -55,6 +55,8 @@ class VideoDreamRun:
             out that the input had none), and the error to raise after them when the source ended early.
         """
         lines = [self.summary()]
+        if (short := self._short_section()) is not None:
+            lines.append(short)
         if self.source.live and self.source.dropped:  # why a 30 fps camera gives a 4 fps recording
             lines.append(f"{self.source.name}: {counted(self.source.dropped, 'frame')} skipped, as they came "
                          "while a dream was made (the newest frame is always the one dreamed)")
@@ -80,7 +82,27 @@ class VideoDreamRun:
         timing = (f"; {self.gif_dropped} of the {source.fps:g} fps input's frames left out, as a GIF plays at most "
                   f"{GIF_MAX_FPS} a second;" if self.gif_dropped else rate_kept)
         return (f"wrote {self.output} ({counted(self.frames, 'frame')}, {w}x{h}{timing} {self.rate:.2f} fps "
-                f"dreamed{cropped})")
+                f"dreamed{cropped}{self._section_note()})")
+
+    def _section(self) -> Optional[tuple[float, float]]:
+        """(start, end) in seconds of the input's frames dreamed, where only a section of a video file was."""
+        if self.input is None or self.source.animated:
+            return None
+        return self.source.section()
+
+    def _section_note(self) -> str:
+        section = self._section()
+        return f"; the input's {section[0]:.2f}-{section[1]:.2f} s" if section is not None else ""
+
+    def _short_section(self) -> Optional[str]:
+        """What the summary adds when the video ended before the section asked for did."""
+        section, source = self._section(), self.source
+        if section is None or source.duration_asked is None or not source.reached_end or source.truncated:
+            return None  # no section's length asked for, not the file's end that stopped it, or a cut file (said)
+        asked, length = source.duration_asked, section[1] - section[0]
+        if length >= asked - 0.5 / source.fps:
+            return None
+        return f"the input ends {length:.2f} s after the section's start, before the {asked:g} s asked for"
 
     def ended_early(self) -> Optional[VideoSourceError]:
         """The error that says the source stopped before its end (a truncated file, a camera lost), and what was
@@ -105,4 +127,4 @@ class VideoDreamRun:
             return None
         from vis.engine._audio import copy_audio
 
-        return copy_audio(self.input, self.output)
+        return copy_audio(self.input, self.output, self.source.start_time)

@@ -51,6 +51,7 @@ class PyAVVideoSource(FileFrames):
                 self._container.close()
             raise VideoSourceError(f"not a readable video: {self.path} ({e})") from None
         stream.thread_type = "AUTO"  # frame threads: AV1 at 720p decodes several times faster
+        self._stream = stream
         self._frames = self._container.decode(stream)
         self._times: list[float] = []
         self.frames_read = 0
@@ -92,6 +93,14 @@ class PyAVVideoSource(FileFrames):
         bgr = frame.to_ndarray(format="bgr24")
         quarter_turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise, as np.rot90 turns
         return np.ascontiguousarray(np.rot90(bgr, quarter_turns)) if quarter_turns else bgr
+
+    def _jump(self, seconds: float) -> bool:
+        try:
+            self._container.seek(int(seconds / self._stream.time_base), stream=self._stream, backward=True)
+        except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: a file without an index to seek by
+            return False
+        self._times, self._frames = [], self._container.decode(self._stream)
+        return True
 
     def close(self) -> None:
         container: Any = getattr(self, "_container", None)

@@ -63,10 +63,48 @@ class FileFrames(ClosedOnExit):
     live = False  # frames come at the file's pace, not the clock's (see WebcamSource)
     lost = ""  # a file is not lost as a camera is (see WebcamSource)
     animated = False  # a video file, which may have sound (an animated image's source says True)
+    start_time = 0.0  # seconds from the file's first frame to the first one read (see seek)
+    _skipped = 0  # frames before that one, about (the checks for a cut file count them)
+    _whole_count: int | None = None  # the file's announced count, where frame_count is a section's
+    duration_asked: float | None = None  # seconds after the first frame read where the section ends (seek)
+    reached_end = False  # the file's frames ran out (not a section's end, nor a reader that stopped)
 
     def _decode_next(self) -> np.ndarray | None:
         """The next frame, uint8 BGR, its time appended to ``_times``; None at the end of the frames."""
         raise NotImplementedError
+
+    def _jump(self, seconds: float) -> bool:
+        """Move the decoder near ``seconds`` on the file's clock, at or before it where the index is right, so that
+        decoding goes on from there (``_times`` emptied first); False where it cannot."""
+        return False
+
+    def seek(self, start: float, duration: float | None = None) -> None:
+        """Read the section of the video ``start`` seconds after its first frame, ``duration`` seconds long (to the
+        end when None): from the first frame at or after ``start``. Call it once, before iterating.
+
+        Raises:
+            VideoSourceError: no frame starts ``start`` seconds in or later (the video ends before).
+        """
+        origin, frame = self._times[0], self._first
+        target = origin + start - _SAME_TIME
+        if start > _JUMP_FROM and self._jump(max(origin, target - _JUMP_MARGIN)):
+            frame = self._decode_next()
+            if frame is None or self._times[-1] > target:  # an index that is off: from the top, frame by frame
+                if (not self._jump(origin) or (frame := self._decode_next()) is None
+                        or abs(self._times[-1] - origin) > _SAME_TIME):
+                    raise VideoSourceError(f"cannot seek in {self.path}: its frames are not where its index says")
+        while frame is not None and self._times[-1] < target:
+            frame = self._decode_next()
+        if frame is None:
+            raise VideoSourceError(f"{self.path} has no frame {start:g} s in: its last one starts at "
+                                   f"{self._times[-1] - origin:.2f} s")
+        self._first, self._times = frame, [self._times[-1]]
+        self.start_time = self._times[0] - origin
+        self._skipped = round(self.start_time * self.fps)
+        self._whole_count, self.duration_asked = self.frame_count, duration
+        if self.frame_count:  # what the progress line counts: the section's frames
+            left = max(1, self.frame_count - self._skipped)
+            self.frame_count = left if duration is None else min(left, max(1, math.ceil(duration * self.fps - 1e-6)))
 
     @property
     def variable_rate(self) -> bool:
@@ -91,22 +129,40 @@ class FileFrames(ClosedOnExit):
             else:
                 frame = self._decode_next()
                 if frame is None:
+                    self.reached_end = True
                     self.truncated = self.truncated or self._ended_early()
                     return
+                asked = self.duration_asked
+                if asked is not None and self._times[-1] - self._times[0] >= asked - _SAME_TIME:
+                    return  # the section's end
             self.frames_read += 1
             yield frame if self.raw else from_bgr(frame)
 
     def _ended_early(self) -> bool:
         """Whether the frames stopped short of what the container announces. A variable rate's count from OpenCV
         is its duration times the rate, so there the last frame's time is compared with that duration instead."""
-        if not self.frame_count:
+        announced = self.frame_count if self._whole_count is None else self._whole_count
+        if not announced:
             return False
-        expected = self.frame_count - self._uncounted
+        expected, frames_decoded = announced - self._uncounted, self._skipped + self.frames_read
         if self.variable_rate:
-            short = self._times[-1] - self._times[0] < (expected - 2) / self.fps
+            short = self.start_time + self._times[-1] - self._times[0] < (expected - 2) / self.fps
         else:
-            short = self.frames_read < expected - 1
-        return short and not _whole(self.path, self.frames_read, self.fps)
+            short = frames_decoded < expected - 1
+        return short and not _whole(self.path, frames_decoded, self.fps)
+
+    def section(self) -> tuple[float, float] | None:
+        """Where the frames read lie in the file, (start, end) in seconds from its first frame, after a
+        :meth:`seek`; None before one."""
+        if self._whole_count is None:
+            return None
+        read = max(self.frames_read, 1)
+        return self.start_time, self.start_time + self._times[read - 1] - self._times[0] + 1.0 / self.fps
+
+
+_SAME_TIME = 1e-3  # seconds: a frame this close to a section's start or end is at it (clocks round to milliseconds)
+_JUMP_FROM = 5.0  # seconds: a section starting later is sought through the index, not decoded up to
+_JUMP_MARGIN = 2.0  # seconds before the section's start that a jump aims for, so that it lands before it
 
 
 class VideoSource(FileFrames):
@@ -173,8 +229,15 @@ class VideoSource(FileFrames):
         if not ok or frame is None:
             return None
         # a frame without a time of its own (OpenCV gives 0 for MPEG-PS's last one) comes a frame after
-        self._times.append(max(self._position(), self._times[-1] + 1.0 / self.fps))
+        after = self._times[-1] + 1.0 / self.fps if self._times else 0.0
+        self._times.append(max(self._position(), after))
         return frame
+
+    def _jump(self, seconds: float) -> bool:
+        if not self._cap.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0):
+            return False
+        self._times = []
+        return True
 
     def close(self) -> None:
         self._cap.release()

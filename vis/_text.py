@@ -46,3 +46,29 @@ def comma_list(text: str | None, option: str) -> tuple[str, ...]:
     if not all(parts):
         raise VisError(f"{option} {text!r} has an empty entry between commas")
     return tuple(parts)
+
+
+def seconds_in(text: str) -> float:
+    """A time as a user types it: seconds (``90``, ``2.5``, ``90s``) or ``[H:]M:SS[.ff]`` (``1:30``, ``0:01:30.5``).
+
+    Raises:
+        VisError: anything else, or a time below 0.
+    """
+    import math
+
+    from vis.errors import VisError
+
+    parts = text.strip().removesuffix("s").split(":") if text.strip() else []
+    try:
+        numbers = [float(p) if i == len(parts) - 1 else int(p) for i, p in enumerate(parts)]
+    except ValueError:
+        numbers = []
+    well_formed = 1 <= len(numbers) <= 3 and all(p.strip() == p and p for p in parts)
+    if len(numbers) > 1 and ("s" in text or any(n >= 60 for n in numbers[1:]) or any(n < 0 for n in numbers)):
+        well_formed = False
+    if not well_formed or not math.isfinite(numbers[-1]):
+        raise VisError(f"expected a time in seconds (90, 2.5) or as [H:]M:SS (1:30, 0:01:30.5), got {text!r}")
+    seconds = sum(n * 60 ** i for i, n in enumerate(reversed(numbers)))
+    if seconds < 0:
+        raise VisError(f"a time must be 0 or later, got {text!r}")
+    return float(seconds)

@@ -1,0 +1,251 @@
+"""A section of a video (`vis dream --start T --duration D`): the frames at those times through either decoder and
+in several containers, a far start sought through the index, the sound cut to match, and the CLI's messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vis._text import seconds_in
+from vis.cli import app
+from vis.engine._audio import copy_audio
+from vis.engine._pyav_source import PyAVVideoSource
+from vis.engine._video import VideoSink, VideoSource, VideoSourceError
+from vis.errors import VisError
+
+av = pytest.importorskip("av")
+
+BITS, BLOCK = 10, 16  # a frame shows its index in binary: block b white where bit b is set
+
+
+def numbered_frame(index: int) -> np.ndarray:
+    frame = np.zeros((32, BITS * BLOCK, 3), np.uint8)
+    for bit in range(BITS):
+        if index >> bit & 1:
+            frame[:, bit * BLOCK:(bit + 1) * BLOCK] = 255
+    return frame
+
+
+def index_of(frame: np.ndarray) -> int:
+    """The index a frame shows (uint8 or float in [0, 1], any channel order): each block's middle, thresholded."""
+    level = 127 if frame.dtype == np.uint8 else 0.5
+    return sum(1 << bit for bit in range(BITS) if frame[:, bit * BLOCK + 4:(bit + 1) * BLOCK - 4].mean() > level)
+
+
+def numbered_clip(path: Path, count: int = 360, fps: int = 30, keyframe_every: int = 60, fmt: str | None = None,
+                  sound_s: float = 0.0) -> Path:
+    """``count`` numbered frames at ``fps`` (H.264, a keyframe every ``keyframe_every``); with ``sound_s`` seconds of
+    sound from 0 whose level says the time: silent in even seconds, a 440 Hz tone in odd ones."""
+    with av.open(str(path), "w", format=fmt) as c:
+        video = c.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = BITS * BLOCK, 32, "yuv420p"
+        video.codec_context.gop_size = keyframe_every
+        if sound_s:
+            audio = c.add_stream("aac", rate=16000)
+            t = np.arange(int(sound_s * 16000), dtype=np.float32) / 16000
+            samples = np.where(t.astype(int) % 2 == 1, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
+            sound = av.AudioFrame.from_ndarray(samples[None], format="fltp", layout="mono")
+            sound.sample_rate, sound.pts = 16000, 0
+            for packet in [*audio.encode(sound), *audio.encode()]:
+                c.mux(packet)
+        for i in range(count):
+            for packet in video.encode(av.VideoFrame.from_ndarray(numbered_frame(i), format="rgb24")):
+                c.mux(packet)
+        for packet in video.encode():
+            c.mux(packet)
+    return path
+
+
+def read_section(source, start: float, duration: float | None = None) -> list[int]:
+    with source:
+        source.raw = True
+        source.seek(start, duration)
+        return [index_of(frame) for frame in source]
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".mp4", None), (".mkv", None), (".ts", "mpegts"), (".avi", None)])
+@pytest.mark.parametrize("decoder", [VideoSource, PyAVVideoSource])
+def test_a_section_is_the_frames_at_its_times(tmp_path, suffix, fmt, decoder) -> None:
+    """From 7.5 s for 2 s at 30 fps: frames 225-284 (a start past 5 s is sought through the index; an MPEG-TS clock
+    starts near 1.4 s, which the times are counted from)."""
+    clip = numbered_clip(tmp_path / f"c{suffix}", fmt=fmt)
+    source = decoder(clip)
+    assert read_section(source, 7.5, 2.0) == list(range(225, 285))
+    assert source.frame_count == 60 and not source.truncated and not source.reached_end
+    start, end = source.section()
+    assert start == pytest.approx(7.5, abs=1e-3) and end == pytest.approx(9.5, abs=1e-3)
+    assert source.frame_time(0) == 0.0 and source.frame_time(30) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("decoder", [VideoSource, PyAVVideoSource])
+def test_a_near_start_is_decoded_up_to_and_a_section_may_run_to_the_end(tmp_path, decoder) -> None:
+    clip = numbered_clip(tmp_path / "c.mp4", count=90)
+    source = decoder(clip)
+    assert read_section(source, 1.0) == list(range(30, 90))
+    assert source.reached_end and not source.truncated and source.frame_count == 60
+    assert read_section(decoder(clip), 0.0, 0.5) == list(range(15))
+    assert read_section(decoder(clip), 2.95) == [89]  # the first frame at or after the start: 2.9667 s
+
+
+def test_a_far_start_is_sought_not_decoded_up_to(tmp_path, monkeypatch) -> None:
+    """9 s into a 12 s clip: at most a keyframe interval (2 s) and the jump's margin before it are decoded, not 270
+    frames."""
+    clip = numbered_clip(tmp_path / "c.mp4")
+    decoded = []
+    real = VideoSource._decode_next
+    monkeypatch.setattr(VideoSource, "_decode_next", lambda self: decoded.append(1) or real(self))
+    assert read_section(VideoSource(clip), 9.0) == list(range(270, 360))
+    assert len(decoded) - 90 < 130
+
+
+@pytest.mark.parametrize("decoder", [VideoSource, PyAVVideoSource])
+def test_an_index_that_lands_past_the_start_is_read_from_the_top(tmp_path, monkeypatch, decoder) -> None:
+    """A file whose index is off (the jump lands after the section's start): it is read frame by frame instead,
+    from the first, and still starts at the right one."""
+    clip = numbered_clip(tmp_path / "c.mp4")
+    real = decoder._jump
+    jumps = []
+
+    def off_by_three_seconds(self, seconds: float) -> bool:
+        jumps.append(seconds)
+        return real(self, seconds + 3.0 if len(jumps) == 1 else seconds)
+
+    monkeypatch.setattr(decoder, "_jump", off_by_three_seconds)
+    assert read_section(decoder(clip), 6.0, 1.0) == list(range(180, 210))
+    assert jumps == [pytest.approx(4.0 - 1e-3), 0.0]
+
+
+def test_a_start_past_the_end_is_one_message(tmp_path) -> None:
+    clip = numbered_clip(tmp_path / "c.mp4", count=90)
+    for start in (3.5, 60.0):  # decoded up to, and sought
+        with pytest.raises(VideoSourceError, match=r"c.mp4 has no frame .* s in: its last one starts at 2.97 s"):
+            read_section(VideoSource(clip), start)
+
+
+def test_a_variable_rate_section_is_found_by_the_frames_own_times(tmp_path, variable_rate_clip) -> None:
+    """Frames at 0, 1/30, 2/30, then a pause to 1 s, 31/30, then 2 s: the section from 0.5 s starts at the frame
+    of 1 s and keeps the times after it."""
+    clip = variable_rate_clip(tmp_path / "vfr.mp4", [0, 1, 2, 30, 31, 60])
+    with VideoSource(clip) as source:
+        source.raw = True
+        source.seek(0.5)
+        levels = [int(frame.mean() + 15) // 30 for frame in source]
+        assert levels == [3, 4, 5]  # the frames' grey levels are 30 x their index
+        assert [source.frame_time(i) for i in range(3)] == pytest.approx([0.0, 1 / 30, 1.0], abs=2e-3)
+        assert source.variable_rate and not source.truncated
+
+
+def test_a_cut_file_is_still_said_to_be_cut_after_a_section_start(tmp_path) -> None:
+    clip = numbered_clip(tmp_path / "c.avi", count=90)
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    source = VideoSource(cut)
+    frames = read_section(source, 0.5)
+    assert frames[0] == 15 and len(frames) < 60 - 15 and source.truncated
+
+
+def dreamed_copy(src: Path, out: Path, start: float, duration: float) -> None:
+    """The dream loop's writing of a section, without the dream."""
+    with VideoSource(src) as source, VideoSink(out, source.fps, (source.width, source.height)) as sink:
+        source.seek(start, duration)
+        for frame in source:
+            sink.write(frame)
+
+
+def loudness_by_half_second(path: Path) -> list[float]:
+    with av.open(str(path)) as c:
+        heard = np.concatenate([frame.to_ndarray()[0] for frame in c.decode(audio=0)])
+    halves = heard[: len(heard) // 8000 * 8000].reshape(-1, 8000)
+    return [round(float(np.sqrt(np.mean(h ** 2))), 2) for h in halves]
+
+
+@pytest.mark.parametrize("start", [1.0, 6.5])  # decoded up to, and sought through the index
+def test_a_sections_sound_is_the_sound_of_its_frames(tmp_path, start) -> None:
+    """The sound is a tone in odd seconds and silent in even ones: the section's copy must start where its first
+    frame is (copied from the file's start, it played the wrong seconds under the frames) and end with it."""
+    src = numbered_clip(tmp_path / "in.mp4", sound_s=12.0)
+    out = tmp_path / "out.mp4"
+    dreamed_copy(src, out, start, 3.0)
+    assert copy_audio(src, out, start) == "audio copied from the input (pyav)"
+    heard = [level > 0.1 for level in loudness_by_half_second(out)]  # silence is below 0.01, the tone above 0.1
+    assert heard == [int(start + t / 2) % 2 == 1 for t in range(6)]
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90.0), ("2.5", 2.5), ("90s", 90.0), ("1:30", 90.0),
+                                           ("0:01:30.5", 90.5), ("1:02:03.25", 3723.25), ("0", 0.0)])
+def test_times_are_read_as_seconds_or_a_clock(text, seconds) -> None:
+    assert seconds_in(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1:60", "1:2:3:4", "nan", "inf", "1:-3", "1:30s", "1::3", ":30",
+                                  "1:2.5:3"])
+def test_a_time_that_is_none_is_refused(text) -> None:
+    with pytest.raises(VisError, match="expected a time in seconds"):
+        seconds_in(text)
+
+
+def test_a_negative_time_is_refused() -> None:
+    with pytest.raises(VisError, match="a time must be 0 or later, got '-1'"):
+        seconds_in("-1")
+
+
+# ---- vis dream --start / --duration -----------------------------------------------------------------------------
+
+runner = CliRunner()
+FAST = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1",
+        "--iterations-per-frame", "1", "--threads", "2", "-q"]
+
+
+def dream(*args) -> tuple[int, str]:
+    result = runner.invoke(app, ["dream", *map(str, args)])
+    return result.exit_code, " ".join(result.output.replace("│", " ").split())
+
+
+def test_vis_dreams_a_section_with_its_sound(tmp_path) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=120, sound_s=4.0)
+    out = tmp_path / "out.mp4"
+    code, said = dream(src, "-o", out, "--start", "0:01.5", "--duration", "0.5", *FAST)
+    assert code == 0, said
+    assert "wrote" in said and "(15 frames, 160x32 at 30 fps," in said and "the input's 1.50-2.00 s)" in said
+    assert "audio copied from the input" in said
+    with VideoSource(out) as written:
+        assert written.frame_count == 15 and written.fps == pytest.approx(30.0)
+    with av.open(str(out)) as c:
+        assert float(c.streams.audio[0].duration * c.streams.audio[0].time_base) == pytest.approx(0.5, abs=0.1)
+
+
+def test_a_section_longer_than_the_rest_of_the_video_says_so(tmp_path) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=60)
+    code, said = dream(src, "-o", tmp_path / "out.mp4", "--start", "1.5", "--duration", "10", *FAST)
+    assert code == 0, said
+    assert "(15 frames," in said and "the input's 1.50-2.00 s" in said
+    assert "the input ends 0.50 s after the section's start, before the 10 s asked for" in said
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--start", "1:75"], "Invalid value for '--start': expected a time in seconds"),
+    (["--duration", "0"], "Invalid value for '--duration': a section must last longer than 0 s, got '0'"),
+    (["--start", "5"], "has no frame 5 s in: its last one starts at 1.97 s"),
+])
+def test_a_bad_section_is_one_message(tmp_path, args, message) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=60)
+    out = tmp_path / "out.mp4"
+    code, said = dream(src, "-o", out, *args, *FAST)
+    assert code == 2 and message in said, said
+    assert not out.exists()
+
+
+def test_a_section_of_what_is_no_video_file_is_refused(tmp_path, sample_photo, animation) -> None:
+    still = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1", "-q"]
+    code, said = dream(sample_photo, "-o", tmp_path / "o.png", "--start", "1", *still)
+    assert code == 2 and "--start cuts a section of a video file; an image has no time" in said
+    code, said = dream("--webcam", "0", "-o", tmp_path / "o.mp4", "--start", "1", "--duration", "2", *FAST)
+    assert code == 2 and "--start, --duration cut a section of a video file; a webcam or a live stream" in said
+    frames = [np.full((16, 16, 3), 40 * i, np.uint8) for i in range(3)]
+    gif = animation.write(tmp_path / "a.gif", frames, 100)
+    code, said = dream(gif, "-o", tmp_path / "o.gif", "--duration", "1", *FAST)
+    assert code == 2 and "an animated image is dreamed whole" in said
