@@ -75,8 +75,9 @@ LATER_FRAME_OPTIONS = {"flow": "--flow", "flow_size": "--flow-size", "iterations
 
 def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: int, octaves_per_frame: int,
                         blend: float = 0.8, flow: str = "dis") -> None:
-    """Refuse options that would do nothing for this input (``kind``: image, folder, video or webcam) or beside the
-    other options, so that a setting the user typed is never silently ignored."""
+    """Refuse options that would do nothing for this input (``kind``: image, folder, video, webcam or frame: a video
+    file's frame dreamed as a still) or beside the other options, so that a setting the user typed is never silently
+    ignored."""
     if kind == "folder" and zoom_frames:
         raise VisError("--zoom-frames zooms into one image: give an image file, not a folder")
     if kind != "folder" and "skip_existing" in given:
@@ -84,13 +85,23 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
                        "output, an existing file is kept unless --overwrite")
     if {"skip_existing", "overwrite"} <= given:
         raise VisError("--skip-existing keeps existing dreams and --overwrite replaces them: choose one")
-    kind = "image" if kind == "folder" else kind  # a folder's images are dreamed as stills
     frame_flags = [flag for name, flag in FRAME_OPTIONS.items() if name in given]
     zoom_flags = [flag for name, flag in ZOOM_OPTIONS.items() if name in given]
 
     def listed(flags: list[str], one: str, many: str) -> str:
         return f"{', '.join(flags)} {one if len(flags) == 1 else many}"
 
+    section_flags = [flag for name, flag in SECTION_OPTIONS.items() if name in given]
+    if kind in ("image", "folder", "webcam") and section_flags:
+        whole = "a webcam or a live stream is dreamed as it comes" if kind == "webcam" else "an image has no time"
+        raise VisError(f"{listed(section_flags, 'cuts', 'cut')} a section of a video file; {whole}")
+    if kind == "frame" and "duration" in given:
+        raise VisError("--duration is a section's length, and an image output holds one frame: that at --start (or "
+                       "the first); write a video (.mp4) to dream a section")
+    if kind == "frame" and frame_flags:
+        raise VisError(f"{listed(frame_flags, 'applies', 'apply')} to a video output; an image output holds one frame "
+                       "of the video, dreamed as a still")
+    kind = "image" if kind in ("folder", "frame") else kind  # a folder's images, a video's frame: stills
     if kind == "image" and frame_flags:
         raise VisError(f"{listed(frame_flags, 'applies', 'apply')} to a video or webcam input only; an image is dreamed "
                        "as a still" + (" and zoomed" if zoom_frames else ""))
@@ -104,10 +115,6 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
                       "; a webcam recording is timed as it is dreamed")
         raise VisError(f"{listed(zoom_flags, 'applies', 'apply')} to a zoom video only (an image with --zoom-frames "
                        f"N){timing}")
-    section_flags = [flag for name, flag in SECTION_OPTIONS.items() if name in given]
-    if kind != "video" and section_flags:
-        whole = "a webcam or a live stream is dreamed as it comes" if kind == "webcam" else "an image has no time"
-        raise VisError(f"{listed(section_flags, 'cuts', 'cut')} a section of a video file; {whole}")
     later_flags = [flag for name, flag in LATER_FRAME_OPTIONS.items() if name in given]
     if kind != "image" and blend == 0.0 and later_flags:  # blend 0: every frame is dreamed as the first one
         raise VisError(f"--blend 0 dreams every frame afresh at --octaves and --iterations, without the last dream: "

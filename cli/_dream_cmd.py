@@ -78,7 +78,8 @@ class _Request:
     """What the checked options ask for.
 
     Attributes:
-        kind: the input's kind: image, folder, video or webcam.
+        kind: the input's kind: image, folder, video, webcam, or frame (a video file's frame dreamed as a still
+            image: an image output).
         plan: a folder input's images and their outputs.
         preview: show the dream in a window (a webcam with neither -o, --virtual-cam nor --serve is shown so).
         max_size: the long side dreamed at most (``--max-size``, or the webcam's on the CPU).
@@ -148,7 +149,6 @@ def register(app: VisTyper) -> None:
         """DeepDream an image, a folder of images, a video file, a webcam or a live stream (octaves, jitter, tiles,
         zoom, temporally coherent video)."""
         from vis.engine._bench import peak_memory_mib
-        from vis.engine._images import load_image_alpha
 
         opts = _Options.of(locals())  # one value to hand the helpers below, instead of thirty-five arguments
         t0 = time.perf_counter()
@@ -165,7 +165,7 @@ def register(app: VisTyper) -> None:
         try:
             served = _open_displays(opts, request, source, given)
             request = _capped_for_cpu(opts, request)
-            still = load_image_alpha(input) if request.kind == "image" else None  # read once
+            still = _still_of(request.kind, input, source)  # read once
             shape = still.rgb.shape[:2] if still is not None else (source.height, source.width) if source else None
             sizes = _input_sizes(opts, request, shape, given)  # neuron positions are checked before the weights load
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, request.max_size,
@@ -211,6 +211,8 @@ def _checked_request(opts: _Options, given: set[str]) -> _Request:
     video_config = VideoDreamConfig(opts.blend, opts.iterations_per_frame, opts.octaves_per_frame, opts.flow,
                                     opts.flow_size or None)
     kind = _input_kind(opts)
+    if kind == "video" and opts.output is not None and _is_still_path(opts.output):
+        kind = "frame"  # one frame of the video, dreamed as a still
     check_options_apply(kind, opts.zoom_frames, given, opts.octaves, opts.octaves_per_frame, opts.blend, opts.flow)
     plan = _checked_outputs(kind, opts)
     shown_elsewhere = opts.virtual_cam or opts.serve is not None
@@ -292,8 +294,8 @@ def _checked_outputs(kind: str, opts: _Options) -> Optional[FolderPlan]:
     if kind == "folder":
         plan = plan_folder(opts.input, opts.output, opts.overwrite, opts.skip_existing)
     else:
-        check_output_for(kind, opts.input, opts.output, opts.zoom_frames, opts.zoom, opts.fps, opts.overwrite,
-                         opts.guide)
+        check_output_for("image" if kind == "frame" else kind, opts.input, opts.output, opts.zoom_frames, opts.zoom,
+                         opts.fps, opts.overwrite, opts.guide)
     if opts.virtual_cam:
         from vis.engine._display import check_virtual_cam
 
@@ -309,7 +311,7 @@ def _open_source(kind: str, opts: _Options) -> Any:
 
     if kind == "webcam":
         return WebcamSource(opts.webcam)
-    if kind != "video":
+    if kind not in ("video", "frame"):
         return None
     source = open_video(opts.input)
     if opts.start is None and opts.duration is None:
@@ -322,6 +324,26 @@ def _open_source(kind: str, opts: _Options) -> Any:
         source.close()
         raise
     return source
+
+
+def _is_still_path(path: Path) -> bool:
+    """Whether ``path`` names a still image (.png, .jpg; a .gif is written as a video)."""
+    from vis.engine._video import is_image_path, is_video_path
+
+    return is_image_path(path) and not is_video_path(path)
+
+
+def _still_of(kind: str, input: Optional[Path], source: Any) -> Any:
+    """The still image dreamed (:class:`vis.engine._images.Still`): an image input as read, or the video's frame
+    (the first of its section) for a frame; ``None`` for other kinds."""
+    from vis.engine._images import Still, load_image_alpha
+
+    if kind == "image":
+        return load_image_alpha(input)
+    if kind != "frame":
+        return None
+    frame = next(iter(source))
+    return Still(frame, None, 8)
 
 
 def _open_displays(opts: _Options, request: _Request, source: Any, given: set[str]) -> Any:
@@ -366,7 +388,8 @@ def _input_sizes(opts: _Options, request: _Request, shape: Optional[tuple[int, i
     if shape is None:
         return []
     config, max_size = request.config, request.max_size
-    sizes = network_inputs(request.kind, shape, max_size, opts.zoom_frames, config, request.video_config)
+    kind = "image" if request.kind == "frame" else request.kind
+    sizes = network_inputs(kind, shape, max_size, opts.zoom_frames, config, request.video_config)
     if "octaves" in given and (note := octaves_note(shape, max_size, config)):
         typer.echo(note, err=True)
     if opts.cuda_graph and opts.loop == "auto" and (note := host_loop_note(shape, max_size, config)):
@@ -384,10 +407,11 @@ def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], 
     config, max_size = request.config, request.max_size
     if request.plan is not None:
         typer.echo(dream_folder(setup, request.plan, config, max_size, opts.seed, opts.quiet, "octaves" in given))
-    elif request.kind == "image" and not opts.zoom_frames:
+    elif request.kind in ("image", "frame") and not opts.zoom_frames:
         written = run_image(setup, still.rgb, opts.output, config, max_size, opts.seed, opts.overwrite, opts.quiet,
                             still.alpha, still.bits)
-        typer.echo(f"wrote {written}")
+        frame = f" (the frame {source.start_time:.2f} s into {opts.input})" if request.kind == "frame" else ""
+        typer.echo(f"wrote {written}{frame}")
     elif request.kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
         n, size, dreamed = run_zoom(setup, still.rgb, opts.output, config, opts.zoom_frames, opts.zoom, opts.fps,
                                     max_size, opts.seed, opts.overwrite, opts.quiet)

@@ -90,6 +90,7 @@ class AnimatedImageSource(ClosedOnExit):
     live = False
     lost = ""
     animated = True  # an image format: no sound to copy
+    start_time = 0.0  # read from its first frame (a section is for video files)
     pixel_aspect = None  # square pixels
 
     def __init__(self, path: str | Path):

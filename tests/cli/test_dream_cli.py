@@ -449,7 +449,7 @@ def test_a_video_is_not_dreamed_into_itself(tmp_path) -> None:
     ("jitter_huge", "--jitter must be at most 4096"),
     ("guide_dense", "'guide:avgpool': avgpool has no spatial map"),
     ("fps_huge", "--fps must be a positive number of frames per second up to 1000, got 1e+09"),
-    ("video_to_image", "use a video output (.mp4, .mov, .m4v, .avi, .mkv, .gif), not .png"),
+    ("webcam_to_image", "a webcam input makes a video: use a video output (.mp4, .mov, .m4v, .avi, .mkv, .gif), not .png"),
     ("guide_missing", "--guide: image not found"),
     ("shrunk_below_minimum", "is 2000x50 px, and --max-size 160 makes it 160x4: a dream needs at least 32 px a side (raise --max-size)"),
     ("webcam_negative", "--webcam"),
@@ -523,7 +523,7 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, sample_photo, monkeypatch
         "jitter_huge": [sample_photo, "-o", tmp_path / "o.png", "--jitter", "99999999999999999999999"],
         "guide_dense": [sample_photo, "-o", tmp_path / "o.png", "--guide", sample_photo, "--objective", "guide:avgpool"],
         "fps_huge": [sample_photo, "-o", tmp_path / "z.mp4", "--zoom-frames", "2", "--fps", "1e9"],
-        "video_to_image": [clip, "-o", tmp_path / "o.png"],
+        "webcam_to_image": ["--webcam", "0", "-o", tmp_path / "o.png"],
         "guide_missing": [sample_photo, "-o", tmp_path / "o.png", "--guide", tmp_path / "nope.jpg"],
         "shrunk_below_minimum": [wide, "-o", tmp_path / "o.png", "--max-size", "160"],
     }.get(case, [])

@@ -1,5 +1,6 @@
 """A section of a video (`vis dream --start T --duration D`): the frames at those times through either decoder and
-in several containers, a far start sought through the index, the sound cut to match, and the CLI's messages."""
+in several containers, a far start sought through the index, the sound cut to match, the CLI's messages, and one
+frame dreamed as a still (an image output)."""
 
 from __future__ import annotations
 
@@ -198,6 +199,8 @@ def test_a_negative_time_is_refused() -> None:
 runner = CliRunner()
 FAST = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1",
         "--iterations-per-frame", "1", "--threads", "2", "-q"]
+STILL = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1", "--threads", "2",
+         "-q"]
 
 
 def dream(*args) -> tuple[int, str]:
@@ -240,12 +243,50 @@ def test_a_bad_section_is_one_message(tmp_path, args, message) -> None:
 
 
 def test_a_section_of_what_is_no_video_file_is_refused(tmp_path, sample_photo, animation) -> None:
-    still = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1", "-q"]
-    code, said = dream(sample_photo, "-o", tmp_path / "o.png", "--start", "1", *still)
+    code, said = dream(sample_photo, "-o", tmp_path / "o.png", "--start", "1", *STILL)
     assert code == 2 and "--start cuts a section of a video file; an image has no time" in said
     code, said = dream("--webcam", "0", "-o", tmp_path / "o.mp4", "--start", "1", "--duration", "2", *FAST)
     assert code == 2 and "--start, --duration cut a section of a video file; a webcam or a live stream" in said
     frames = [np.full((16, 16, 3), 40 * i, np.uint8) for i in range(3)]
     gif = animation.write(tmp_path / "a.gif", frames, 100)
     code, said = dream(gif, "-o", tmp_path / "o.gif", "--duration", "1", *FAST)
+    assert code == 2 and "an animated image is dreamed whole" in said
+
+
+def test_an_image_output_dreams_the_frame_at_the_start_as_a_still(tmp_path) -> None:
+    """A step this small leaves each frame's number readable: the still must be frame 45 (1.5 s at 30 fps), dreamed
+    at the still's settings and size."""
+    import cv2
+
+    src = numbered_clip(tmp_path / "in.mp4", count=60)
+    out = tmp_path / "frame.png"
+    code, said = dream(src, "-o", out, "--start", "1.5", "--step", "0.01", *STILL)
+    assert code == 0, said
+    assert f"wrote {out} (the frame 1.50 s into {src})" in said
+    assert index_of(cv2.imread(str(out))) == 45 and cv2.imread(str(out)).shape == (32, 160, 3)
+    code, said = dream(src, "-o", tmp_path / "first.jpg", "--step", "0.01", *STILL)
+    assert code == 0 and "(the frame 0.00 s into" in said
+    assert index_of(cv2.imread(str(tmp_path / "first.jpg"))) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--duration", "1"], "--duration is a section's length, and an image output holds one frame"),
+    (["--blend", "0.5"], "--blend applies to a video output; an image output holds one frame of the video"),
+    (["--start", "3"], "has no frame 3 s in"),
+])
+def test_an_image_output_of_a_video_refuses_what_it_would_not_use(tmp_path, args, message) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=60)
+    code, said = dream(src, "-o", tmp_path / "frame.png", *args, *STILL)
+    assert code == 2 and message in said, said
+
+
+def test_an_animated_images_still_is_its_first_frame(tmp_path, animation) -> None:
+    import cv2
+
+    frames = [np.full((48, 48, 3), level, np.uint8) for level in (200, 20, 20)]
+    gif = animation.write(tmp_path / "a.gif", frames, 100)
+    code, said = dream(gif, "-o", tmp_path / "first.png", "--step", "0.01", *STILL)
+    assert code == 0, said
+    assert abs(cv2.imread(str(tmp_path / "first.png")).mean() - 200) < 3
+    code, said = dream(gif, "-o", tmp_path / "later.png", "--start", "0.1", *STILL)
     assert code == 2 and "an animated image is dreamed whole" in said
