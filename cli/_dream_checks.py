@@ -14,10 +14,12 @@ MAX_FPS = 1000  # players and containers give up long before; 1e9 wrote a 1/1e9 
 
 
 def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], zoom_frames: int, zoom: float,
-                     fps: float, overwrite: bool, guide: Optional[Path] = None) -> None:
+                     fps: float, overwrite: bool, guide: Optional[Path] = None, resume: bool = False) -> None:
     """Fail before any work on an output that does not fit the input (``kind``: image, video or webcam): its kind,
-    suffix, place, the input itself or the guide image, or the zoom settings."""
+    suffix, place, the input itself or the guide image, or the zoom settings. ``resume``: the output may exist (a
+    stopped dream to go on with)."""
     from vis.engine._images import check_output
+    from vis.errors import OutputExistsError
     from vis.engine._video import WRITTEN_VIDEO_SUFFIXES, check_video_suffix, is_image_path, is_video_path
 
     if output is not None and output.is_dir():
@@ -56,7 +58,13 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
         check_video_suffix(output)
     if kind == "video" and output.exists() and output.samefile(input):
         raise VisError(f"{output} is the input: a video cannot be dreamed into itself while it is read; choose another -o")
-    check_output(output, overwrite, [input, guide])
+    try:
+        check_output(output, overwrite or resume, [input, guide])
+    except OutputExistsError:
+        if kind != "video":
+            raise
+        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it, or --resume to go on with a dream "
+                                "of this video that was stopped") from None
 
 
 FRAME_OPTIONS = {"blend": "--blend", "iterations_per_frame": "--iterations-per-frame",
@@ -85,6 +93,11 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
                        "output, an existing file is kept unless --overwrite")
     if {"skip_existing", "overwrite"} <= given:
         raise VisError("--skip-existing keeps existing dreams and --overwrite replaces them: choose one")
+    if "resume" in given and kind != "video":
+        told = " (--skip-existing goes on with a folder)" if kind == "folder" else ""
+        raise VisError(f"--resume goes on with a stopped dream of a video file, written to a video{told}")
+    if {"resume", "overwrite"} <= given:
+        raise VisError("--resume keeps the frames the output holds and --overwrite replaces them: choose one")
     frame_flags = [flag for name, flag in FRAME_OPTIONS.items() if name in given]
     zoom_flags = [flag for name, flag in ZOOM_OPTIONS.items() if name in given]
 

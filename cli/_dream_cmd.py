@@ -64,6 +64,7 @@ class _Options:
     loop: str
     cuda_graph: bool
     overwrite: bool
+    resume: bool
     skip_existing: bool
     quiet: bool
 
@@ -84,6 +85,7 @@ class _Request:
         preview: show the dream in a window (a webcam with neither -o, --virtual-cam nor --serve is shown so).
         max_size: the long side dreamed at most (``--max-size``, or the webcam's on the CPU).
         webcam_capped: a webcam on the CPU is dreamed smaller, for speed, as --max-size was not given.
+        stopped: with --resume, what the stopped dream's output holds (``None``: there is none, dream from the start).
     """
 
     kind: str
@@ -93,6 +95,7 @@ class _Request:
     preview: bool
     max_size: Optional[int]
     webcam_capped: bool = False
+    stopped: Any = None
 
 
 # ---- the command ------------------------------------------------------------------------------------------------
@@ -142,6 +145,7 @@ def register(app: VisTyper) -> None:
         cuda_graph: bool = typer.Option(False, "--cuda-graph", help="Capture the device loop's steps as CUDA graphs "
                                         "(--provider cuda; one graph per octave size)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+        resume: bool = typer.Option(False, "--resume", help="Video: go on with a dream that was stopped (Ctrl-C, a crash): keep the frames the output holds and dream the rest (the same command again, with --resume)."),
         skip_existing: bool = typer.Option(False, "--skip-existing", help="Folder input: keep the dreams already in "
                                            "the output folder and dream the rest (go on after Ctrl-C)."),
         quiet: bool = quiet_option(),
@@ -160,7 +164,7 @@ def register(app: VisTyper) -> None:
         request = _checked_request(opts, given)
         if request.plan is not None:
             typer.echo(folder_summary(request.plan))
-        source = _open_source(request.kind, opts)  # before the (slow) model, so bad inputs fail fast
+        source = _open_source(request.kind, opts, request.stopped)  # before the (slow) model: bad inputs fail fast
         served = None
         try:
             served = _open_displays(opts, request, source, given)
@@ -219,7 +223,20 @@ def _checked_request(opts: _Options, given: set[str]) -> _Request:
     preview = opts.preview or (kind == "webcam" and opts.output is None and not shown_elsewhere)
     if kind == "video" and opts.output is None and not (preview or shown_elsewhere):
         raise fail("a video input needs -o OUTPUT.mp4 (or --preview, or --serve PORT)")
-    return _Request(kind, config, video_config, plan, preview, opts.max_size)
+    return _Request(kind, config, video_config, plan, preview, opts.max_size, stopped=_stopped_dream(opts))
+
+
+def _stopped_dream(opts: _Options) -> Any:
+    """With --resume, what the output holds (a :class:`vis.engine._resume.StoppedDream`); ``None`` without it, or
+    where there is no output yet (said: the dream starts from the beginning)."""
+    from vis.engine._resume import stopped_dream
+
+    if not opts.resume:
+        return None
+    if not opts.output.exists():
+        typer.echo(f"nothing to resume at {opts.output}: dreaming from the start", err=True)
+        return None
+    return stopped_dream(opts.output)
 
 
 def _parsed_by(parse: Any) -> Any:
@@ -294,8 +311,10 @@ def _checked_outputs(kind: str, opts: _Options) -> Optional[FolderPlan]:
     if kind == "folder":
         plan = plan_folder(opts.input, opts.output, opts.overwrite, opts.skip_existing)
     else:
+        if opts.resume and opts.output is None:
+            raise fail("--resume goes on with the video that -o names: give -o OUTPUT")
         check_output_for("image" if kind == "frame" else kind, opts.input, opts.output, opts.zoom_frames, opts.zoom,
-                         opts.fps, opts.overwrite, opts.guide)
+                         opts.fps, opts.overwrite, opts.guide, resume=opts.resume)
     if opts.virtual_cam:
         from vis.engine._display import check_virtual_cam
 
@@ -305,21 +324,31 @@ def _checked_outputs(kind: str, opts: _Options) -> Optional[FolderPlan]:
 
 # ---- build ------------------------------------------------------------------------------------------------------
 
-def _open_source(kind: str, opts: _Options) -> Any:
-    """The frame source of a video file or a webcam; ``None`` for an image or a folder."""
-    from vis.engine._video import WebcamSource, open_video
+def _open_source(kind: str, opts: _Options, stopped: Any = None) -> Any:
+    """The frame source of a video file or a webcam; ``None`` for an image or a folder. A video's is sought to its
+    section, and past the frames a stopped dream (``stopped``, with --resume) holds.
+
+    Raises:
+        typer.Exit: (0) the stopped dream holds every frame: there is nothing to go on with.
+    """
+    from vis.engine._video import SectionReadError, WebcamSource, open_video
 
     if kind == "webcam":
         return WebcamSource(opts.webcam)
     if kind not in ("video", "frame"):
         return None
     source = open_video(opts.input)
-    if opts.start is None and opts.duration is None:
+    if opts.start is None and opts.duration is None and stopped is None:
         return source
     try:
         if source.animated:
-            raise fail("--start and --duration cut a section of a video file; an animated image is dreamed whole")
-        source.seek(opts.start or 0.0, opts.duration)
+            what = "--resume goes on with" if stopped is not None else "--start and --duration cut a section of"
+            raise fail(f"{what} a video file; an animated image is dreamed whole")
+        source.seek(opts.start or 0.0, opts.duration, after=None if stopped is None else stopped.last_start)
+    except SectionReadError:
+        source.close()
+        typer.echo(f"{opts.output} holds the whole dream already ({stopped.frames} frames): nothing to resume")
+        raise typer.Exit(0) from None
     except BaseException:
         source.close()
         raise
@@ -431,8 +460,10 @@ def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any
                    "change)")
     done, rate, size, dropped = run_video(setup, source, opts.output, request.config, request.video_config,
                                           request.max_size, opts.seed, opts.overwrite, request.preview,
-                                          opts.virtual_cam, opts.max_frames, quiet=opts.quiet, served=served)
-    run = VideoDreamRun(source, opts.input, opts.output, done, rate, size, dropped)
+                                          opts.virtual_cam, opts.max_frames, quiet=opts.quiet, served=served,
+                                          resume=request.stopped is not None)
+    kept = request.stopped.frames if request.stopped is not None else 0
+    run = VideoDreamRun(source, opts.input, opts.output, done, rate, size, dropped, kept)
     lines, ended_early = run.finish(opts.quiet)
     for line in lines:
         typer.echo(line)

@@ -131,10 +131,11 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
-              quiet: bool = False, served: Any = None) -> tuple[int, float, tuple[int, int], int]:
+              quiet: bool = False, served: Any = None, resume: bool = False) -> tuple[int, float, tuple[int, int], int]:
     """Dream every frame of ``source`` into ``output`` / a window / a virtual camera / the ``served`` stream (a
     :class:`vis.engine._served.ServedStream`); returns (frames, fps, the
-    written frame size (width, height): odd sides lose a row or column, frames a GIF left out).
+    written frame size (width, height): odd sides lose a row or column, frames a GIF left out). ``resume``: go on
+    with the stopped dream in ``output`` (its frames come first, and count among those returned).
 
     Raises:
         Interrupted: Ctrl-C, saying what ``output`` holds.
@@ -155,10 +156,12 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     progress = Progress(total, enabled=not quiet)
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)
     sink = None
-    with stopped_runs(output, lambda: sink, shown=lambda: progress.done), contextlib.ExitStack() as stack:
+    resumable = not (source.live or source.animated) and output is not None and output.suffix.lower() != ".gif"
+    with stopped_runs(output, lambda: sink, shown=lambda: progress.done, resumable=resumable), \
+            contextlib.ExitStack() as stack:
         size = (source.width, source.height)
         sink = stack.enter_context(VideoSink(output, recording_rate(source), size, overwrite,
-                                                       source.pixel_aspect)) if output else None
+                                             source.pixel_aspect, resume=resume)) if output else None
         stack.callback(progress.end)  # after the writer's last frames
         writer = None
         if sink is not None:
@@ -194,7 +197,7 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
                 break
     if sink is None:
         return progress.done, progress.fps(), (source.width, source.height), 0
-    return sink.frames_written, progress.fps(), sink.size, sink.frames_dropped
+    return sink.frames_before + sink.frames_written, progress.fps(), sink.size, sink.frames_dropped
 
 
 def kept_note(output: Optional[Path], sink: Any, exact: bool = True) -> str:
@@ -203,24 +206,29 @@ def kept_note(output: Optional[Path], sink: Any, exact: bool = True) -> str:
     file holds (not after a failed write, which may have cut the frames before it short)."""
     if output is None or sink is None:
         return ""
-    if not sink.frames_written or not output.exists():
+    frames = sink.frames_before + sink.frames_written
+    if not frames or not output.exists():
         return "; no frame was finished, nothing written"
-    done = f"the {counted(sink.frames_written, 'frame')}" if exact else "the frames"
+    done = f"the {counted(frames, 'frame')}" if exact else "the frames"
     return f"; {output} holds {done} done so far"
 
 
 @contextlib.contextmanager
-def stopped_runs(output: Optional[Path], sink: Callable[[], Any], shown: Optional[Callable[[], int]] = None):
+def stopped_runs(output: Optional[Path], sink: Callable[[], Any], shown: Optional[Callable[[], int]] = None,
+                 resumable: bool = False):
     """Ctrl-C, or a write that failed (a full disk), inside a video run: one message that says what the output holds.
 
     Enter it outside the sink's ``with``, so that the file is finished and ``sink().frames_written`` counts its
-    frames by the time the message is made. ``shown``: frames dreamed, for a run without ``output``.
+    frames by the time the message is made. ``shown``: frames dreamed, for a run without ``output``. ``resumable``:
+    say that --resume goes on with what the output holds.
     """
     try:
         yield
     except KeyboardInterrupt:
         done = f" after {counted(shown(), 'frame')} dreamed" if output is None and shown is not None else ""
-        raise Interrupted(f"interrupted{done}{kept_note(output, sink())}") from None
+        kept = sink() is not None and sink().frames_before + sink().frames_written > 0
+        again = " (the same command with --resume goes on from there)" if resumable and kept else ""
+        raise Interrupted(f"interrupted{done}{kept_note(output, sink())}{again}") from None
     except OSError as e:
         if e.filename is None or output is None:  # not about a path the user gave: a real fault, keep its traceback
             raise

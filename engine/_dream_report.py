@@ -37,6 +37,7 @@ class VideoDreamRun:
         rate: frames dreamed a second.
         size: (width, height) of the frames written: odd sides lose a row or column.
         gif_dropped: frames a GIF output left out, as they came sooner than a GIF can show them.
+        kept: frames of a stopped dream that this run went on with (--resume), among ``frames``.
     """
 
     source: Any
@@ -46,6 +47,7 @@ class VideoDreamRun:
     rate: float
     size: tuple[int, int]
     gif_dropped: int = 0
+    kept: int = 0
 
     def finish(self, quiet: bool = False) -> tuple[list[str], Optional[VideoSourceError]]:
         """Copy a video file's sound into the output, and say what the run did.
@@ -81,7 +83,8 @@ class VideoDreamRun:
         rate_kept = ", variable frame rate kept," if source.variable_rate else f" at {source.fps:g} fps,"
         timing = (f"; {self.gif_dropped} of the {source.fps:g} fps input's frames left out, as a GIF plays at most "
                   f"{GIF_MAX_FPS} a second;" if self.gif_dropped else rate_kept)
-        return (f"wrote {self.output} ({counted(self.frames, 'frame')}, {w}x{h}{timing} {self.rate:.2f} fps "
+        kept = f" ({self.kept} kept from the stopped dream)" if self.kept else ""
+        return (f"wrote {self.output} ({counted(self.frames, 'frame')}{kept}, {w}x{h}{timing} {self.rate:.2f} fps "
                 f"dreamed{cropped}{self._section_note()})")
 
     def _section(self) -> Optional[tuple[float, float]]:

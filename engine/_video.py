@@ -36,6 +36,10 @@ class VideoSourceError(InputFileError):
     """A video file or webcam that cannot be opened or read."""
 
 
+class SectionReadError(VideoSourceError):
+    """A section of a video has no frame after the point asked for: a stopped dream of it was finished."""
+
+
 class UndecodedVideoError(VideoSourceError):
     """A video whose stream holds pictures in a codec OpenCV's FFmpeg has no decoder for (``codec``: "AV1")."""
 
@@ -68,6 +72,7 @@ class FileFrames(ClosedOnExit):
     _whole_count: int | None = None  # the file's announced count, where frame_count is a section's
     duration_asked: float | None = None  # seconds after the first frame read where the section ends (seek)
     reached_end = False  # the file's frames ran out (not a section's end, nor a reader that stopped)
+    _zero: float | None = None  # the section's start on the file's clock, which frame times count from (seek)
 
     def _decode_next(self) -> np.ndarray | None:
         """The next frame, uint8 BGR, its time appended to ``_times``; None at the end of the frames."""
@@ -78,16 +83,42 @@ class FileFrames(ClosedOnExit):
         decoding goes on from there (``_times`` emptied first); False where it cannot."""
         return False
 
-    def seek(self, start: float, duration: float | None = None) -> None:
+    def seek(self, start: float, duration: float | None = None, after: float | None = None) -> None:
         """Read the section of the video ``start`` seconds after its first frame, ``duration`` seconds long (to the
-        end when None): from the first frame at or after ``start``. Call it once, before iterating.
+        end when None): from the first frame at or after ``start``. ``after``: seconds into the section; reading
+        begins with the first frame later than that (where a stopped dream goes on), times still counted from the
+        section's start. Call it once, before iterating.
 
         Raises:
             VideoSourceError: no frame starts ``start`` seconds in or later (the video ends before).
+            SectionReadError: with ``after``, the section has no frame after it.
         """
-        origin, frame = self._times[0], self._first
-        target = origin + start - _SAME_TIME
-        if start > _JUMP_FROM and self._jump(max(origin, target - _JUMP_MARGIN)):
+        origin = self._times[0]
+        frame = self._advance(self._first, origin, origin + start - _SAME_TIME)
+        if frame is None:
+            raise VideoSourceError(f"{self.path} has no frame {start:g} s in: its last one starts at "
+                                   f"{self._times[-1] - origin:.2f} s")
+        zero = self._times[-1]
+        if after is not None:
+            frame = self._advance(frame, origin, zero + after + _SAME_TIME)
+            if frame is None or (duration is not None and self._times[-1] - zero >= duration - _SAME_TIME):
+                raise SectionReadError(f"{self.path}'s section has no frame after {after:.2f} s")
+        self._first, self._times, self._zero = frame, [self._times[-1]], zero
+        self.start_time = zero - origin
+        self._skipped = round((self._times[0] - origin) * self.fps)
+        self._whole_count, self.duration_asked = self.frame_count, duration
+        if self.frame_count:  # what the progress line counts: the section's frames still to read
+            left = max(1, self.frame_count - self._skipped)
+            if duration is not None:
+                done = round((self._times[0] - zero) * self.fps)
+                left = min(left, max(1, math.ceil(duration * self.fps - 1e-6) - done))
+            self.frame_count = left
+
+    def _advance(self, frame: np.ndarray | None, origin: float, target: float) -> np.ndarray | None:
+        """The first frame at or after ``target`` (seconds on the file's clock), ``frame`` being the one decoded
+        last: sought through the index where it lies far ahead (read from ``origin``, the first frame, where the
+        index is off), decoded up to where near. None where the frames end before."""
+        if target - self._times[-1] > _JUMP_FROM and self._jump(max(origin, target - _JUMP_MARGIN)):
             frame = self._decode_next()
             if frame is None or self._times[-1] > target:  # an index that is off: from the top, frame by frame
                 if (not self._jump(origin) or (frame := self._decode_next()) is None
@@ -95,16 +126,7 @@ class FileFrames(ClosedOnExit):
                     raise VideoSourceError(f"cannot seek in {self.path}: its frames are not where its index says")
         while frame is not None and self._times[-1] < target:
             frame = self._decode_next()
-        if frame is None:
-            raise VideoSourceError(f"{self.path} has no frame {start:g} s in: its last one starts at "
-                                   f"{self._times[-1] - origin:.2f} s")
-        self._first, self._times = frame, [self._times[-1]]
-        self.start_time = self._times[0] - origin
-        self._skipped = round(self.start_time * self.fps)
-        self._whole_count, self.duration_asked = self.frame_count, duration
-        if self.frame_count:  # what the progress line counts: the section's frames
-            left = max(1, self.frame_count - self._skipped)
-            self.frame_count = left if duration is None else min(left, max(1, math.ceil(duration * self.fps - 1e-6)))
+        return frame
 
     @property
     def variable_rate(self) -> bool:
@@ -114,9 +136,13 @@ class FileFrames(ClosedOnExit):
                                      for i, t in enumerate(self._times))
 
     def frame_time(self, index: int) -> float | None:
-        """When frame ``index`` (already read) starts, in seconds from the first. A constant rate's frames come every
-        1/``fps`` s; a variable one's (a screen recording that pauses) at their own times."""
-        return self._times[index] - self._times[0]
+        """When frame ``index`` (already read) starts, in seconds from the first (from the section's start after a
+        :meth:`seek`). A constant rate's frames come every 1/``fps`` s; a variable one's (a screen recording that
+        pauses) at their own times."""
+        return self._times[index] - self._section_zero()
+
+    def _section_zero(self) -> float:
+        return self._times[0] if self._zero is None else self._zero
 
     def frame_duration(self, index: int) -> float | None:
         """None: each frame shows until the next (the last for 1/``fps`` s)."""
@@ -133,7 +159,7 @@ class FileFrames(ClosedOnExit):
                     self.truncated = self.truncated or self._ended_early()
                     return
                 asked = self.duration_asked
-                if asked is not None and self._times[-1] - self._times[0] >= asked - _SAME_TIME:
+                if asked is not None and self._times[-1] - self._section_zero() >= asked - _SAME_TIME:
                     return  # the section's end
             self.frames_read += 1
             yield frame if self.raw else from_bgr(frame)
@@ -146,7 +172,7 @@ class FileFrames(ClosedOnExit):
             return False
         expected, frames_decoded = announced - self._uncounted, self._skipped + self.frames_read
         if self.variable_rate:
-            short = self.start_time + self._times[-1] - self._times[0] < (expected - 2) / self.fps
+            short = self.start_time + self._times[-1] - self._section_zero() < (expected - 2) / self.fps
         else:
             short = frames_decoded < expected - 1
         return short and not _whole(self.path, frames_decoded, self.fps)
@@ -157,7 +183,7 @@ class FileFrames(ClosedOnExit):
         if self._whole_count is None:
             return None
         read = max(self.frames_read, 1)
-        return self.start_time, self.start_time + self._times[read - 1] - self._times[0] + 1.0 / self.fps
+        return self.start_time, self.start_time + self._times[read - 1] - self._section_zero() + 1.0 / self.fps
 
 
 _SAME_TIME = 1e-3  # seconds: a frame this close to a section's start or end is at it (clocks round to milliseconds)
@@ -508,6 +534,12 @@ class _PyAVWriter:
             raise
         self.codec = codec
 
+    def copy_from(self, path: Path) -> int:
+        """Put the frames of ``path`` (a stopped dream's file) first, copied as they are; returns how many."""
+        from vis.engine._resume import copy_frames
+
+        return copy_frames(path, self._container, self._stream)
+
     def write(self, bgr: np.ndarray, pts: int, length: int = 1) -> None:
         """``pts`` in frames of the stream's rate; a gap holds the frame before (MP4 keeps the times as they are,
         the AVI muxer fills the gap with empty chunks that repeat it). ``length``: frames it shows if it is the last
@@ -574,11 +606,14 @@ class VideoSink:
         overwrite: replace an existing file.
         pixel_aspect: a pixel's width over its height, for frames meant to be shown wider or narrower than their pixel
             count (a DV or anamorphic input's); None: square. A GIF, and OpenCV's writer, keep square pixels.
+        resume: go on with the file at ``path``, which a stopped dream wrote: its frames come first (copied, not
+            re-encoded) and the frames written follow them (``at`` times counted from its start).
 
     Attributes:
         size: (width, height) actually written (even, but for a GIF).
         kill_safe: whether the file stays readable if the process dies without :meth:`close`.
         frames_written: frames written (a frame held over a gap counts once).
+        frames_before: with ``resume``, the frames the file held already.
         frames_dropped: frames left out: in a GIF, those less than 20 ms after the one before (see ``GIF_MAX_FPS``).
         codec: the encoder in use.
 
@@ -592,9 +627,9 @@ class VideoSink:
     """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], overwrite: bool = False,
-                 pixel_aspect: Fraction | None = None):
+                 pixel_aspect: Fraction | None = None, resume: bool = False):
         check_video_suffix(path)
-        self.path = check_output(path, overwrite)
+        self.path = Path(path) if resume else check_output(path, overwrite)
         suffix = self.path.suffix.lower()
         if not (math.isfinite(fps) and fps > 0):
             raise VisError(f"cannot write {self.path} at {fps} fps: the frame rate must be a positive number")
@@ -610,12 +645,15 @@ class VideoSink:
         self._av = av
         self._pixel_aspect = pixel_aspect
         self.frames_written = 0
+        self.frames_before = 0  # a resumed dream's frames, there before this sink's
         self._next_pts = 0
         self._closed = False
         # a file being replaced is opened (emptied) with the first frame, so that a run stopped before it (Ctrl-C
         # in the first dream, a camera that fails) keeps the old one; a new file is opened now, failing early
         self._writer: Any = None  # _PyAVWriter, _OpenCVWriter or GifWriter
-        if not self.path.exists():
+        if resume:
+            self._resume()
+        elif not self.path.exists():
             self._open()
 
     def _open(self) -> None:
@@ -636,6 +674,34 @@ class VideoSink:
             if isinstance(e, VisError):
                 raise
             raise OutputPathError(f"cannot open a video writer for {self.path}: {e}") from e
+
+    def _resume(self) -> None:
+        """Open the writer on a new file that starts with the frames ``path`` holds (a stopped dream's), and put it
+        in ``path``'s place at once: from then on, a run stopped again leaves all frames so far there."""
+        import os
+
+        from vis.engine._resume import stopped_dream
+
+        if self._av is None or self.path.suffix.lower() == ".gif":
+            raise OutputPathError(f"cannot go on with {self.path}: vis goes on with .mp4, .mov, .m4v, .mkv and .avi "
+                                  "files, written with PyAV" + ("" if self._av is not None else " (pip install av)"))
+        stopped = stopped_dream(self.path)
+        if stopped.size != self.size:
+            raise OutputPathError(f"cannot go on with {self.path}: its frames are {stopped.size[0]}x{stopped.size[1]}, "
+                                  f"this dream's {self.size[0]}x{self.size[1]} (a dream of another video?)")
+        partial = self.path.with_name(f".{self.path.name}.resumed{self.path.suffix}")
+        writer = None
+        try:
+            writer = _PyAVWriter(self._av, partial, _frame_rate(self.fps), self.size, self._pixel_aspect)
+            self.frames_before = writer.copy_from(self.path)
+            os.replace(partial, self.path)  # the writer goes on writing into it under its new name
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            partial.unlink(missing_ok=True)
+            raise
+        self._writer = writer
+        self._next_pts = round(float(stopped.end_pts) * self.fps)
 
     @property
     def codec(self) -> str | None:
@@ -678,7 +744,7 @@ class VideoSink:
         try:
             self._writer.close()  # may fail too (a full disk has no room for the trailer)
         finally:
-            if self.frames_written == 0:
+            if self.frames_written == 0 and not self.frames_before:
                 self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoSink":

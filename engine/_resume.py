@@ -1,0 +1,130 @@
+"""Going on with a video dream that was stopped (Ctrl-C, a crash, a full disk): what its file holds, and its frames
+copied into a new writer as they are (not re-encoded, so that a dream resumed many times loses nothing)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from vis.errors import VisError
+
+
+class StoppedDream(NamedTuple):
+    """What a video file that a stopped dream wrote holds."""
+
+    frames: int
+    last_start: float  # seconds from its first frame to its last
+    end_pts: Fraction  # seconds from its first frame to where its last frame ends
+    size: tuple[int, int]  # (width, height)
+    codec: str
+    has_audio: bool
+
+
+def stopped_dream(path: Path) -> StoppedDream:
+    """Read what ``path`` holds, packet by packet (nothing is decoded).
+
+    Raises:
+        VisError: PyAV is missing, or the file holds no video vis could go on with.
+    """
+    av = _av_or_fail(path)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            frames, first, last, end = 0, None, None, None
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                frames += 1
+                first = packet.pts if first is None else min(first, packet.pts)
+                last = packet.pts if last is None else max(last, packet.pts)
+                stop = packet.pts + (packet.duration or 0)
+                end = stop if end is None else max(end, stop)
+            size = (stream.codec_context.width, stream.codec_context.height)
+            codec, has_audio, tb = stream.codec_context.name, bool(container.streams.audio), stream.time_base
+    except Exception as e:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: no video stream
+        raise VisError(f"cannot go on with {path}: it is no video vis can read ({e})") from None
+    if not frames:
+        raise VisError(f"cannot go on with {path}: it holds no frame")
+    return StoppedDream(frames, float((last - first) * tb), (end - first) * tb, size, codec, has_audio)
+
+
+def copy_frames(path: Path, container: Any, stream: Any) -> int:
+    """Mux the video packets of ``path`` into ``stream`` of the open ``container`` (an encoder's, whose frames
+    follow them), their times kept; returns how many. H.264 is stored with length-prefixed units in MP4 and
+    Matroska, while the encoder hands the muxer start codes: the copies are given start codes too, so that the
+    muxer treats all packets alike.
+
+    Raises:
+        VisError: the stopped file was encoded otherwise than ``stream`` encodes (another codec, or other H.264
+            parameters: a file from another FFmpeg), so its frames and the new ones could not share one stream.
+    """
+    av = _av_or_fail(path)
+    copied = 0
+    with av.open(str(path)) as old:
+        source = old.streams.video[0]
+        context = source.codec_context
+        if _format_of(context) != _format_of(stream.codec_context) or (
+                context.name == "h264" and not _same_parameter_sets(context.extradata, stream.codec_context.extradata)):
+            raise VisError(f"cannot go on with {path}: it was encoded otherwise than vis encodes now ({context.name} "
+                           f"with other settings); dream into a new file, or --overwrite to start again")
+        first = None
+        for packet in old.demux(source):
+            if packet.size == 0 or packet.pts is None:
+                continue
+            first = packet.pts if first is None else first
+            data = bytes(packet)
+            copy = av.Packet(_start_codes(data) if context.name == "h264" else data)
+            copy.pts = packet.pts - first
+            copy.dts = (packet.dts if packet.dts is not None else packet.pts) - first
+            copy.duration, copy.time_base, copy.is_keyframe = packet.duration, packet.time_base, packet.is_keyframe
+            copy.stream = stream
+            container.mux(copy)
+            copied += 1
+    return copied
+
+
+def _format_of(context: Any) -> str:
+    """The coding format of a codec context, whichever codec reads or writes it: ``h264`` for libx264's too."""
+    codec = context.codec
+    return getattr(codec, "canonical_name", None) or codec.name
+
+
+def _start_codes(data: bytes) -> bytes:
+    """A length-prefixed (4-byte, as FFmpeg writes) H.264 access unit with start codes instead."""
+    out, i = bytearray(), 0
+    while i + 4 <= len(data):
+        n = int.from_bytes(data[i:i + 4], "big")
+        out += b"\0\0\0\1" + data[i + 4:i + 4 + n]
+        i += 4 + n
+    return bytes(out)
+
+
+def _parameter_sets(extradata: bytes | None) -> set[bytes]:
+    """The SPS and PPS units of H.264 extradata, in either form: an avcC record (MP4, Matroska) or start codes."""
+    data = bytes(extradata or b"")
+    if data[:1] == b"\1":  # avcC: version, profile, compatibility, level, length size, then the counted units
+        units, i = set(), 5
+        for mask in (0x1F, 0xFF):  # the SPS list (its count in 5 bits), then the PPS list
+            if i >= len(data):
+                break
+            count, i = data[i] & mask, i + 1
+            for _ in range(count):
+                n = int.from_bytes(data[i:i + 2], "big")
+                units.add(data[i + 2:i + 2 + n])
+                i += 2 + n
+        return units
+    return {unit.strip(b"\0") for unit in data.split(b"\0\0\1") if unit.strip(b"\0")}
+
+
+def _same_parameter_sets(old: bytes | None, new: bytes | None) -> bool:
+    return bool(_parameter_sets(old)) and _parameter_sets(old) == _parameter_sets(new)
+
+
+def _av_or_fail(path: Path) -> Any:
+    from vis.engine._audio import import_av
+
+    av = import_av()
+    if av is None:
+        raise VisError(f"cannot go on with {path}: that needs PyAV (pip install av)")
+    return av

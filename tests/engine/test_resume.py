@@ -1,0 +1,207 @@
+"""Going on with a stopped video dream (`vis dream VIDEO -o OUT --resume`): the frames the file held come first,
+bit for bit (copied, not re-encoded), the new ones follow at their times, and what cannot be gone on with says so."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vis.cli import app
+from vis.engine._resume import stopped_dream
+from vis.engine._video import VideoSink, VideoSource
+from vis.errors import OutputPathError, VisError
+
+from _numbered_video import index_of, numbered_clip, numbered_frame  # noqa: I001 - tests/engine's helper
+
+av = pytest.importorskip("av")
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    with VideoSource(path) as source:
+        source.raw = True
+        return list(source)
+
+
+def write_numbered(path: Path, indices: range, sink_kwargs: dict | None = None, timed: bool = True) -> VideoSink:
+    """Frames ``indices`` written at their times (``timed``), or each after the one before."""
+    with VideoSink(path, 30.0, (160, 32), **(sink_kwargs or {})) as sink:
+        for i in indices:
+            sink.write(numbered_frame(i)[:, :, ::-1].copy(), at=i / 30 if timed else None)
+    return sink
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi", ".mov"])
+def test_a_resumed_file_holds_the_old_frames_as_they_were_and_the_new_at_their_times(tmp_path, suffix) -> None:
+    out = tmp_path / f"dream{suffix}"
+    write_numbered(out, range(40))
+    before = decoded(out)
+    sink = write_numbered(out, range(40, 70), {"resume": True})
+    assert sink.frames_before == 40 and sink.frames_written == 30
+    after = decoded(out)
+    assert [index_of(f) for f in after] == list(range(70))
+    assert all(np.array_equal(a, b) for a, b in zip(before, after[:40]))  # copied: not one bit changed
+    with VideoSource(out) as source:
+        list(source)
+        assert source.frame_time(40) == pytest.approx(40 / 30, abs=2e-3) and not source.truncated
+    assert not list(tmp_path.glob(".*"))  # no partial file left beside it
+
+
+def test_frames_written_without_times_follow_the_old_ones(tmp_path) -> None:
+    out = tmp_path / "dream.mp4"
+    write_numbered(out, range(10))
+    write_numbered(out, range(10, 15), {"resume": True}, timed=False)
+    with VideoSource(out) as source:
+        assert [index_of(f) for f in source] == list(range(15))
+        assert [source.frame_time(i) for i in (9, 10, 14)] == pytest.approx([0.3, 1 / 3, 14 / 30], abs=2e-3)
+
+
+def test_the_file_holds_the_old_frames_from_the_moment_the_resumed_sink_opens(tmp_path) -> None:
+    """The new file takes the old one's place before any new frame: a run killed then loses at most the last frame
+    (whose fragment the MP4 muxer finishes when the next comes, as in any run), which --resume dreams again."""
+    out = tmp_path / "dream.mp4"
+    write_numbered(out, range(20))
+    sink = VideoSink(out, 30.0, (160, 32), resume=True)
+    try:
+        shown = [index_of(f) for f in decoded(out)]  # read while the sink still writes
+        assert shown == list(range(len(shown))) and len(shown) >= 19
+    finally:
+        sink.close()
+    assert stopped_dream(out).frames == 20  # a resumed sink that got no frame keeps the file
+
+
+def test_what_a_stopped_dream_holds(tmp_path) -> None:
+    out = tmp_path / "dream.mkv"
+    write_numbered(out, range(12))
+    stopped = stopped_dream(out)
+    assert stopped.frames == 12 and stopped.size == (160, 32) and stopped.codec == "h264"
+    assert stopped.last_start == pytest.approx(11 / 30, abs=2e-3) and float(stopped.end_pts) == pytest.approx(0.4, abs=2e-3)
+
+
+def test_a_file_of_another_size_or_encoder_is_not_gone_on_with(tmp_path) -> None:
+    out = tmp_path / "dream.mp4"
+    write_numbered(out, range(5))
+    with pytest.raises(OutputPathError, match="its frames are 160x32, this dream's 80x32"):
+        VideoSink(out, 30.0, (80, 32), resume=True)
+    foreign = tmp_path / "foreign.mp4"
+    with av.open(str(foreign), "w") as c:  # H.264 at other settings: its units cannot share one stream with vis's
+        stream = c.add_stream("libx264", rate=30, options={"preset": "slow", "crf": "30"})
+        stream.width, stream.height, stream.pix_fmt = 160, 32, "yuv420p"
+        for i in range(5):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(numbered_frame(i), format="rgb24")):
+                c.mux(packet)
+        for packet in stream.encode():
+            c.mux(packet)
+    with pytest.raises(VisError, match="it was encoded otherwise than vis encodes now"):
+        VideoSink(foreign, 30.0, (160, 32), resume=True)
+    assert len(decoded(foreign)) == 5  # and it is kept as it was
+    with pytest.raises(OutputPathError, match="vis goes on with .mp4, .mov, .m4v, .mkv and .avi"):
+        VideoSink(tmp_path / "dream.gif", 30.0, (160, 32), resume=True)
+
+
+def test_a_file_that_is_no_video_says_so(tmp_path) -> None:
+    junk = tmp_path / "dream.mp4"
+    junk.write_bytes(b"not a video")
+    with pytest.raises(VisError, match="cannot go on with .*dream.mp4: it is no video vis can read"):
+        stopped_dream(junk)
+
+
+# ---- vis dream --resume -----------------------------------------------------------------------------------------
+
+runner = CliRunner()
+# --blend 0: each frame dreamed alone, so that a step this small leaves its number readable in the output
+FAST = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1", "--blend", "0",
+        "--step", "0.01", "--threads", "2", "-q"]
+
+
+def dream(*args) -> tuple[int, str]:
+    result = runner.invoke(app, ["dream", *map(str, args)])
+    return result.exit_code, " ".join(result.output.replace("│", " ").split())
+
+
+def test_vis_goes_on_with_a_stopped_dream_and_its_sound(tmp_path) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=60, sound_s=2.0)
+    out = tmp_path / "out.mp4"
+    code, said = dream(src, "-o", out, "--max-frames", "25", *FAST)  # a run that stopped after 25 frames
+    assert code == 0, said
+    code, said = dream(src, "-o", out, *FAST)
+    assert code == 2 and "or --resume to go on with a dream of this video that was stopped" in said
+    code, said = dream(src, "-o", out, "--resume", *FAST)
+    assert code == 0, said
+    assert "(60 frames (25 kept from the stopped dream), 160x32 at 30 fps," in said
+    assert "audio copied from the input" in said
+    assert [index_of(f) for f in decoded(out)] == list(range(60))
+    with av.open(str(out)) as c:
+        assert float(c.streams.audio[0].duration * c.streams.audio[0].time_base) == pytest.approx(2.0, abs=0.1)
+    code, said = dream(src, "-o", out, "--resume", *FAST)
+    assert code == 0 and "holds the whole dream already (60 frames): nothing to resume" in said
+
+
+def test_a_stopped_section_goes_on_within_the_section(tmp_path) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=120)
+    out = tmp_path / "out.mkv"
+    section = ["--start", "1", "--duration", "1.5"]
+    code, said = dream(src, "-o", out, *section, "--max-frames", "10", *FAST)
+    assert code == 0, said
+    code, said = dream(src, "-o", out, *section, "--resume", *FAST)
+    assert code == 0, said
+    assert "(45 frames (10 kept from the stopped dream)," in said and "the input's 1.00-2.50 s" in said
+    assert [index_of(f) for f in decoded(out)] == list(range(30, 75))
+
+
+def test_resume_without_a_file_dreams_from_the_start(tmp_path) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=12)
+    code, said = dream(src, "-o", tmp_path / "new.mp4", "--resume", *FAST)
+    assert code == 0 and "nothing to resume at" in said and "dreaming from the start" in said
+    assert len(decoded(tmp_path / "new.mp4")) == 12
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "{tmp}/o.png"], "--resume goes on with a stopped dream of a video file, written to a video"),
+    (["-o", "{tmp}/o.mp4", "--overwrite"], "--resume keeps the frames the output holds and --overwrite replaces them"),
+    (["--preview"], "--resume goes on with the video that -o names"),
+    (["-o", "{tmp}/other.mp4"], "cannot go on with"),
+])
+def test_resume_that_cannot_be_is_one_message(tmp_path, args, message) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=12)
+    (tmp_path / "other.mp4").write_bytes(b"no video")
+    code, said = dream(src, *[a.format(tmp=tmp_path) for a in args], "--resume", *FAST)
+    assert code == 2 and message in said, said
+    assert (tmp_path / "other.mp4").read_bytes() == b"no video"
+
+
+def test_resume_of_a_webcam_or_a_folder_is_refused(tmp_path) -> None:
+    code, said = dream("--webcam", "0", "-o", tmp_path / "cam.mp4", "--resume", *FAST)
+    assert code == 2 and "--resume goes on with a stopped dream of a video file" in said
+    (tmp_path / "photos").mkdir()
+    code, said = dream(tmp_path / "photos", "-o", tmp_path / "dreams", "--resume", *FAST)
+    assert code == 2 and "(--skip-existing goes on with a folder)" in said
+
+
+def test_ctrl_c_says_that_resume_goes_on(tmp_path) -> None:
+    """A real interrupted run: its message points to --resume, which then finishes the video."""
+    import signal
+
+    src = numbered_clip(tmp_path / "in.mp4", count=150)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *FAST[:-1]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    buf, deadline = "", time.time() + 120
+    while time.time() < deadline and "frame 8/" not in buf:
+        ch = proc.stderr.read(1)
+        if not ch:
+            break
+        buf += ch
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, buf + err
+    assert "done so far (the same command with --resume goes on from there)" in err, err
+    kept = stopped_dream(out).frames
+    code, said = dream(src, "-o", out, "--resume", *FAST)
+    assert code == 0 and f"({kept} kept from the stopped dream)" in said, said
+    assert [index_of(f) for f in decoded(out)] == list(range(150))
