@@ -107,7 +107,7 @@ def register(app: VisTyper) -> None:
     def dream_cmd(
         ctx: typer.Context,
         input: Optional[Path] = typer.Argument(None, help="An image, a video file or a folder of images (or use --webcam N / --demo)."),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension); a folder for a folder input. --demo: a folder, or the image's (or video's) name."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image or video (by extension; an image of a video input: one frame, see --start); a folder for a folder input. --demo: a folder, or the image's (or video's) name."),
         webcam: Optional[str] = typer.Option(None, "--webcam", metavar="N|URL", callback=_camera_option, help="Dream webcam N, or a live stream's URL (rtsp://, http://, udp://, srt://...), in real time: the newest frame each time (previews without -o)."),
         demo: bool = typer.Option(False, "--demo", help="Dream a bundled photo with EfficientNet-Lite0 at the demo's own settings (takes only -o, --backend, --provider, --threads, --seed, --overwrite, -q); needs no download."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
@@ -132,7 +132,7 @@ def register(app: VisTyper) -> None:
         flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
                                       "computed at, at least 16 (0 = the dream's size)."),
         max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all)."),
-        start: Optional[str] = typer.Option(None, "--start", metavar="TIME", callback=_start_option, help="Video file: begin this far in, in seconds or [H:]M:SS (90, 1:30, 0:01:30.5); the sound is cut to match."),
+        start: Optional[str] = typer.Option(None, "--start", metavar="TIME", callback=_start_option, help="Video file: begin this far in, in seconds or [H:]M:SS (90, 1:30, 0:01:30.5); the sound is cut to match. With an image output (-o frame.png): the frame dreamed as a still."),
         duration: Optional[str] = typer.Option(None, "--duration", metavar="TIME", callback=_duration_option, help="Video file: dream a section this long (from --start, or the beginning)."),
         preview: bool = typer.Option(False, "--preview", help="Show the result in a window (q, Esc or closing it stops)."),
         virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the result to a virtual camera (pyvirtualcam)."),
