@@ -156,6 +156,7 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     progress = Progress(total, enabled=not quiet)
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)
     sink = None
+    previous = _kept_frame(source, output) if resume else None  # read before the sink takes the output's place
     resumable = not (source.live or source.animated) and output is not None and output.suffix.lower() != ".gif"
     with stopped_runs(output, lambda: sink, shown=lambda: progress.done, resumable=resumable), \
             contextlib.ExitStack() as stack:
@@ -182,7 +183,7 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
             return source.frame_time(index), source.frame_duration(index)
         recent: collections.deque[float] = collections.deque(maxlen=10)  # the window shows the rate now
         for out in dream_frames(setup.backend, frames, config, video, max_size=max_size, rng=np.random.default_rng(seed),
-                                live=source.live):
+                                live=source.live, previous=previous):
             recent.append(time.perf_counter())
             if writer is not None:
                 writer.submit((out, *timing()))
@@ -198,6 +199,24 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     if sink is None:
         return progress.done, progress.fps(), (source.width, source.height), 0
     return sink.frames_before + sink.frames_written, progress.fps(), sink.size, sink.frames_dropped
+
+
+def _kept_frame(source: Any, output: Path) -> Optional[tuple[Any, Any]]:
+    """The input frame before the first that ``source`` gives after a resumed seek and the stopped dream's last
+    frame (its dream), in the layout and size of the source's frames: where the resumed dream goes on from. None
+    where either is missing (the dream then starts afresh there)."""
+    import cv2
+
+    from vis.engine._resume import last_frame
+    from vis.engine._video import from_bgr
+
+    dreamed = last_frame(output)
+    if source.frame_before is None or dreamed is None:
+        return None
+    before = source.frame_before
+    if dreamed.shape != before.shape:  # odd sides were cropped when written
+        dreamed = cv2.resize(dreamed, (before.shape[1], before.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return (before, dreamed) if source.raw else (from_bgr(before), from_bgr(dreamed))
 
 
 def kept_note(output: Optional[Path], sink: Any, exact: bool = True) -> str:

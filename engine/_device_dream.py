@@ -215,7 +215,7 @@ class DeviceDreamer:
     def dream_frames(self, frames: Iterable[np.ndarray], config: DreamConfig = DreamConfig(),
                      video: VideoDreamConfig = VideoDreamConfig(), *, max_size: int | None = None,
                      rng: np.random.Generator | None = None, progress: ProgressFn | None = None,
-                     live: bool = False) -> Iterator[np.ndarray]:
+                     live: bool = False, previous: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """:func:`vis.engine._dream.dream_frames` with the previous dream kept on the device.
 
         Frames are uint8 BGR or float32 RGB (HxWx3); each result has its frame's layout and size. The optical flow
@@ -235,8 +235,15 @@ class DeviceDreamer:
         # session takes ~0.5 s to create: 15 frames of a real-time video)
         for kind in (["blend"] if video.blend > 0.0 else []) + (["warp"] if uses_flow else []):
             self._session(kind)
-        prepared = _with_flow(frames, video.flow, max_size, video.flow_size) if uses_flow else ((f, None) for f in frames)
+        before = previous[0] if previous is not None else None
+        prepared = (_with_flow(frames, video.flow, max_size, video.flow_size, before) if uses_flow
+                    else ((f, None) for f in frames))
         prev_dream: ort.OrtValue | None = None
+        if previous is not None:  # a resumed dream's last kept frame, brought to the dream's size on the device
+            dreamed = previous[1] if previous[1].dtype == np.uint8 else np.asarray(previous[1], np.float32)
+            prev_dream = self._run(f"pre_{_layout(dreamed)}", {"frame": self.upload(dreamed),
+                                                               "size": np.asarray(fitted_size(dreamed.shape, max_size),
+                                                                                  np.int64)})
         for frame, flow in read_ahead(prepared) if uses_flow and not live else prepared:
             frame = frame if frame.dtype == np.uint8 else np.asarray(frame, np.float32)
             layout = _layout(frame)
@@ -255,13 +262,16 @@ class DeviceDreamer:
             yield self._run(f"post_{layout}", {"image": prev_dream, "size": np.asarray(frame.shape[:2], np.int64)}).numpy()
 
 
-def _with_flow(frames: Iterable[np.ndarray], method: str, max_size: int | None,
-               flow_size: int | None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+def _with_flow(frames: Iterable[np.ndarray], method: str, max_size: int | None, flow_size: int | None,
+               before: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Each frame with the optical flow from it to the previous frame at dream size, in the pixels of the flow's
-    small copy (``None`` for the first frame and after a change of size)."""
+    small copy (``None`` for the first frame, unless ``before`` is the frame before it, and after a change of
+    size)."""
     from vis.engine._flow import FlowTracker
 
     flow_of = FlowTracker(method, flow_size)
+    if before is not None:
+        flow_of(before, fitted_size(before.shape, max_size))
     for frame in frames:
         _layout(frame)  # a malformed frame fails here with vis's message, not inside OpenCV
         yield frame, flow_of(frame, fitted_size(frame.shape, max_size))

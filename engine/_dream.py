@@ -418,7 +418,7 @@ def dream_zoom(backend: Backend, image: np.ndarray, frames: int, zoom: float = 0
 def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamConfig = DreamConfig(),
                  video: VideoDreamConfig = VideoDreamConfig(), *, max_size: int | None = None,
                  rng: np.random.Generator | int | None = None, progress: ProgressFn | None = None,
-                 live: bool = False) -> Iterator[np.ndarray]:
+                 live: bool = False, previous: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[np.ndarray]:
     """Dream a sequence of frames with temporal coherence.
 
     Each frame after the first starts from ``blend * warp(previous dream) + (1 - blend) * frame``, the warp being the
@@ -431,6 +431,8 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
         max_size: dream at most this long side (the result is scaled back to the frame's size).
         live: the frames come from a camera that keeps only its newest: none is taken before it is dreamed (the
             device loop would otherwise read one ahead, and dream a frame a dream old).
+        previous: the frame before the first and its dream, in the frames' layout and size (a resumed dream's last
+            kept frame): the first frame then goes on from it, as later frames go on from theirs.
 
     Yields:
         Dreamed frames, each the size of its input frame.
@@ -448,11 +450,16 @@ def dream_frames(backend: Backend, frames: Iterable[np.ndarray], config: DreamCo
     dreamer = _device_dreamer(backend, fitted_size(first.shape[:2], max_size), config)
     if dreamer is not None:
         yield from dreamer.dream_frames(frames, config, video, max_size=max_size, rng=rng, progress=progress,
-                                        live=live)
+                                        live=live, previous=previous)
         return
     later = video.later(config)
     flow_of = FlowTracker(video.flow, video.flow_size) if video.uses_flow else None
     prev_dream: np.ndarray | None = None
+    if previous is not None:
+        before, dreamed = (fit_max_size(as_rgb(image, "frame"), max_size) for image in previous)
+        if flow_of is not None:
+            flow_of(before, before.shape[:2])  # the flow to the first frame starts from it
+        prev_dream = dreamed
     for frame in frames:
         frame = as_rgb(frame, "frame")
         small = fit_max_size(frame, max_size)

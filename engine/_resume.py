@@ -7,6 +7,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from vis.errors import VisError
 
 
@@ -47,6 +49,24 @@ def stopped_dream(path: Path) -> StoppedDream:
     if not frames:
         raise VisError(f"cannot go on with {path}: it holds no frame")
     return StoppedDream(frames, float((last - first) * tb), (end - first) * tb, size, codec, has_audio)
+
+
+def last_frame(path: Path) -> np.ndarray | None:
+    """The last frame of ``path`` (a stopped dream's), uint8 BGR; None where it cannot be decoded."""
+    av = _av_or_fail(path)
+    last = None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            packets = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
+            if not packets:
+                return None
+            container.seek(max(packets), stream=stream, backward=True)  # to the keyframe before it
+            for frame in container.decode(stream):
+                last = frame
+    except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: the resumed dream then starts afresh
+        return None
+    return None if last is None else last.to_ndarray(format="bgr24")
 
 
 def copy_frames(path: Path, container: Any, stream: Any) -> int:

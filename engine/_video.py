@@ -73,6 +73,7 @@ class FileFrames(ClosedOnExit):
     duration_asked: float | None = None  # seconds after the first frame read where the section ends (seek)
     reached_end = False  # the file's frames ran out (not a section's end, nor a reader that stopped)
     _zero: float | None = None  # the section's start on the file's clock, which frame times count from (seek)
+    frame_before: np.ndarray | None = None  # the frame before the first read, after seek(after=) (uint8 BGR)
 
     def _decode_next(self) -> np.ndarray | None:
         """The next frame, uint8 BGR, its time appended to ``_times``; None at the end of the frames."""
@@ -94,13 +95,13 @@ class FileFrames(ClosedOnExit):
             SectionReadError: with ``after``, the section has no frame after it.
         """
         origin = self._times[0]
-        frame = self._advance(self._first, origin, origin + start - _SAME_TIME)
+        frame, _ = self._advance(self._first, origin, origin + start - _SAME_TIME)
         if frame is None:
             raise VideoSourceError(f"{self.path} has no frame {start:g} s in: its last one starts at "
                                    f"{self._times[-1] - origin:.2f} s")
         zero = self._times[-1]
         if after is not None:
-            frame = self._advance(frame, origin, zero + after + _SAME_TIME)
+            frame, self.frame_before = self._advance(frame, origin, zero + after + _SAME_TIME, keep_before=True)
             if frame is None or (duration is not None and self._times[-1] - zero >= duration - _SAME_TIME):
                 raise SectionReadError(f"{self.path}'s section has no frame after {after:.2f} s")
         self._first, self._times, self._zero = frame, [self._times[-1]], zero
@@ -114,19 +115,22 @@ class FileFrames(ClosedOnExit):
                 left = min(left, max(1, math.ceil(duration * self.fps - 1e-6) - done))
             self.frame_count = left
 
-    def _advance(self, frame: np.ndarray | None, origin: float, target: float) -> np.ndarray | None:
+    def _advance(self, frame: np.ndarray | None, origin: float, target: float,
+                 keep_before: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The first frame at or after ``target`` (seconds on the file's clock), ``frame`` being the one decoded
         last: sought through the index where it lies far ahead (read from ``origin``, the first frame, where the
-        index is off), decoded up to where near. None where the frames end before."""
+        index is off), decoded up to where near; None where the frames end before. With it, the frame decoded just
+        before it (``keep_before``; None where the decoder landed on it)."""
         if target - self._times[-1] > _JUMP_FROM and self._jump(max(origin, target - _JUMP_MARGIN)):
             frame = self._decode_next()
             if frame is None or self._times[-1] > target:  # an index that is off: from the top, frame by frame
                 if (not self._jump(origin) or (frame := self._decode_next()) is None
                         or abs(self._times[-1] - origin) > _SAME_TIME):
                     raise VideoSourceError(f"cannot seek in {self.path}: its frames are not where its index says")
+        before = None
         while frame is not None and self._times[-1] < target:
-            frame = self._decode_next()
-        return frame
+            before, frame = frame if keep_before else None, self._decode_next()
+        return frame, before
 
     @property
     def variable_rate(self) -> bool:

@@ -205,3 +205,28 @@ def test_ctrl_c_says_that_resume_goes_on(tmp_path) -> None:
     code, said = dream(src, "-o", out, "--resume", *FAST)
     assert code == 0 and f"({kept} kept from the stopped dream)" in said, said
     assert [index_of(f) for f in decoded(out)] == list(range(150))
+
+
+@pytest.mark.parametrize("loop", ["host", "device"])
+def test_the_dream_goes_on_across_the_seam(tmp_path, sample_photo, loop) -> None:
+    """A still scene, blended strongly: each frame changes the dream a little. The first resumed frame must go on
+    from the last kept one (its dream, the flow from the input frame before), not start afresh: dreamed afresh,
+    the seam changed the picture 1.9x as much as the frames around it did. MJPEG, whose frames are all keyframes,
+    so that the encoder adds no step of its own at the seam."""
+    import cv2
+
+    photo = cv2.resize(cv2.imread(str(sample_photo)), (160, 120))
+    src = tmp_path / "still.avi"
+    with VideoSink(src, 12.0, (160, 120)) as sink:
+        for _ in range(12):
+            sink.write(photo)
+    out = tmp_path / "out.avi"
+    settings = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "2", "--iterations", "4",
+                "--blend", "0.95", "--iterations-per-frame", "1", "--loop", loop, "--threads", "2", "-q"]
+    assert dream(src, "-o", out, "--max-frames", "6", *settings)[0] == 0
+    code, said = dream(src, "-o", out, "--resume", *settings)
+    assert code == 0 and "(12 frames (6 kept from the stopped dream)" in said, said
+    frames = [f.astype(float) for f in decoded(out)]
+    steps = [np.abs(frames[i] - frames[i - 1]).mean() for i in range(1, len(frames))]
+    seam, others = steps[5], steps[:5] + steps[6:]
+    assert seam < 1.2 * np.median(others), steps
