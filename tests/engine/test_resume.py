@@ -187,9 +187,11 @@ def test_ctrl_c_says_that_resume_goes_on(tmp_path) -> None:
     """A real interrupted run: its message points to --resume, which then finishes the video."""
     import signal
 
-    src = numbered_clip(tmp_path / "in.mp4", count=150)
+    src = numbered_clip(tmp_path / "in.mp4", count=300)
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *FAST[:-1]],
+    slow = FAST[:-1] + ["--iterations", "8"]  # some 12 s of work: the signal comes while it runs (at one iteration
+    # a run took under 2 s, and could end before it)
+    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *slow],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     buf, deadline = "", time.time() + 120
     while time.time() < deadline and "frame 8/" not in buf:
@@ -204,7 +206,7 @@ def test_ctrl_c_says_that_resume_goes_on(tmp_path) -> None:
     kept = stopped_dream(out).frames
     code, said = dream(src, "-o", out, "--resume", *FAST)
     assert code == 0 and f"({kept} kept from the stopped dream)" in said, said
-    assert [index_of(f) for f in decoded(out)] == list(range(150))
+    assert [index_of(f) for f in decoded(out)] == list(range(300))
 
 
 @pytest.mark.parametrize("loop", ["host", "device"])
