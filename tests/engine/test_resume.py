@@ -189,10 +189,11 @@ def test_ctrl_c_says_that_resume_goes_on(tmp_path) -> None:
 
     src = numbered_clip(tmp_path / "in.mp4", count=300)
     out = tmp_path / "out.mp4"
-    slow = FAST[:-1] + ["--iterations", "8"]  # some 12 s of work: the signal comes while it runs (at one iteration
-    # a run took under 2 s, and could end before it)
+    slow = FAST[:-1] + ["--iterations", "8"]  # some 12 s of work: the signal surely comes while it runs
+    # a shell's background job ignores SIGINT, and its children inherit that: give the run the default back
     proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *slow],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     buf, deadline = "", time.time() + 120
     while time.time() < deadline and "frame 8/" not in buf:
         ch = proc.stderr.read(1)
