@@ -461,7 +461,7 @@ def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any
     done, rate, size, dropped = run_video(setup, source, opts.output, request.config, request.video_config,
                                           request.max_size, opts.seed, opts.overwrite, request.preview,
                                           opts.virtual_cam, opts.max_frames, quiet=opts.quiet, served=served,
-                                          resume=request.stopped is not None)
+                                          stopped=request.stopped)
     kept = request.stopped.frames if request.stopped is not None else 0
     run = VideoDreamRun(source, opts.input, opts.output, done, rate, size, dropped, kept)
     lines, ended_early = run.finish(opts.quiet)

@@ -131,11 +131,12 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
-              quiet: bool = False, served: Any = None, resume: bool = False) -> tuple[int, float, tuple[int, int], int]:
+              quiet: bool = False, served: Any = None, stopped: Any = None) -> tuple[int, float, tuple[int, int], int]:
     """Dream every frame of ``source`` into ``output`` / a window / a virtual camera / the ``served`` stream (a
     :class:`vis.engine._served.ServedStream`); returns (frames, fps, the
-    written frame size (width, height): odd sides lose a row or column, frames a GIF left out). ``resume``: go on
-    with the stopped dream in ``output`` (its frames come first, and count among those returned).
+    written frame size (width, height): odd sides lose a row or column, frames a GIF left out). ``stopped``: what
+    ``output`` holds, a stopped dream to go on with (:class:`vis.engine._resume.StoppedDream`; its frames come
+    first, and count among those returned).
 
     Raises:
         Interrupted: Ctrl-C, saying what ``output`` holds.
@@ -156,13 +157,13 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
     progress = Progress(total, enabled=not quiet)
     frames = itertools.islice(source, max_frames) if max_frames else iter(source)
     sink = None
-    previous = _kept_frame(source, output) if resume else None  # read before the sink takes the output's place
+    previous = _kept_frame(source, output, stopped) if stopped is not None else None  # before the sink replaces it
     resumable = not (source.live or source.animated) and output is not None and output.suffix.lower() != ".gif"
     with stopped_runs(output, lambda: sink, shown=lambda: progress.done, resumable=resumable), \
             contextlib.ExitStack() as stack:
         size = (source.width, source.height)
         sink = stack.enter_context(VideoSink(output, recording_rate(source), size, overwrite,
-                                             source.pixel_aspect, resume=resume)) if output else None
+                                             source.pixel_aspect, resume=stopped)) if output else None
         stack.callback(progress.end)  # after the writer's last frames
         writer = None
         if sink is not None:
@@ -198,19 +199,19 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
                 break
     if sink is None:
         return progress.done, progress.fps(), (source.width, source.height), 0
-    return sink.frames_before + sink.frames_written, progress.fps(), sink.size, sink.frames_dropped
+    return sink.frames_held, progress.fps(), sink.size, sink.frames_dropped
 
 
-def _kept_frame(source: Any, output: Path) -> Optional[tuple[Any, Any]]:
-    """The input frame before the first that ``source`` gives after a resumed seek and the stopped dream's last
-    frame (its dream), in the layout and size of the source's frames: where the resumed dream goes on from. None
-    where either is missing (the dream then starts afresh there)."""
+def _kept_frame(source: Any, output: Path, stopped: Any) -> Optional[tuple[Any, Any]]:
+    """The input frame before the first that ``source`` gives after a resumed seek and the last frame of the
+    stopped dream ``output`` holds (its dream), in the layout and size of the source's frames: where the resumed
+    dream goes on from. None where either is missing (the dream then starts afresh there)."""
     import cv2
 
     from vis.engine._resume import last_frame
     from vis.engine._video import from_bgr
 
-    dreamed = last_frame(output)
+    dreamed = last_frame(output, stopped)
     if source.frame_before is None or dreamed is None:
         return None
     before = source.frame_before
@@ -225,10 +226,9 @@ def kept_note(output: Optional[Path], sink: Any, exact: bool = True) -> str:
     file holds (not after a failed write, which may have cut the frames before it short)."""
     if output is None or sink is None:
         return ""
-    frames = sink.frames_before + sink.frames_written
-    if not frames or not output.exists():
+    if not sink.frames_held or not output.exists():
         return "; no frame was finished, nothing written"
-    done = f"the {counted(frames, 'frame')}" if exact else "the frames"
+    done = f"the {counted(sink.frames_held, 'frame')}" if exact else "the frames"
     return f"; {output} holds {done} done so far"
 
 
@@ -237,7 +237,7 @@ def stopped_runs(output: Optional[Path], sink: Callable[[], Any], shown: Optiona
                  resumable: bool = False):
     """Ctrl-C, or a write that failed (a full disk), inside a video run: one message that says what the output holds.
 
-    Enter it outside the sink's ``with``, so that the file is finished and ``sink().frames_written`` counts its
+    Enter it outside the sink's ``with``, so that the file is finished and ``sink().frames_held`` counts its
     frames by the time the message is made. ``shown``: frames dreamed, for a run without ``output``. ``resumable``:
     say that --resume goes on with what the output holds.
     """
@@ -245,7 +245,7 @@ def stopped_runs(output: Optional[Path], sink: Callable[[], Any], shown: Optiona
         yield
     except KeyboardInterrupt:
         done = f" after {counted(shown(), 'frame')} dreamed" if output is None and shown is not None else ""
-        kept = sink() is not None and sink().frames_before + sink().frames_written > 0
+        kept = sink() is not None and sink().frames_held > 0
         again = " (the same command with --resume goes on from there)" if resumable and kept else ""
         raise Interrupted(f"interrupted{done}{kept_note(output, sink())}{again}") from None
     except OSError as e:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from vis.engine._video import coding_format
 from vis.errors import VisError
 
 
@@ -17,10 +18,10 @@ class StoppedDream(NamedTuple):
 
     frames: int
     last_start: float  # seconds from its first frame to its last
-    end_pts: Fraction  # seconds from its first frame to where its last frame ends
+    end: Fraction  # seconds from its first frame to where its last frame ends
     size: tuple[int, int]  # (width, height)
     codec: str
-    has_audio: bool
+    last_pts: int  # its last frame's time in its stream's units, where :func:`last_frame` seeks
 
 
 def stopped_dream(path: Path) -> StoppedDream:
@@ -43,25 +44,23 @@ def stopped_dream(path: Path) -> StoppedDream:
                 stop = packet.pts + (packet.duration or 0)
                 end = stop if end is None else max(end, stop)
             size = (stream.codec_context.width, stream.codec_context.height)
-            codec, has_audio, tb = stream.codec_context.name, bool(container.streams.audio), stream.time_base
+            codec, tb = stream.codec_context.name, stream.time_base
     except Exception as e:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: no video stream
         raise VisError(f"cannot go on with {path}: it is no video vis can read ({e})") from None
     if not frames:
         raise VisError(f"cannot go on with {path}: it holds no frame")
-    return StoppedDream(frames, float((last - first) * tb), (end - first) * tb, size, codec, has_audio)
+    return StoppedDream(frames, float((last - first) * tb), (end - first) * tb, size, codec, last)
 
 
-def last_frame(path: Path) -> np.ndarray | None:
-    """The last frame of ``path`` (a stopped dream's), uint8 BGR; None where it cannot be decoded."""
+def last_frame(path: Path, stopped: StoppedDream) -> np.ndarray | None:
+    """The last frame of ``path``, which holds ``stopped`` (a stopped dream's), uint8 BGR; None where it cannot be
+    decoded."""
     av = _av_or_fail(path)
     last = None
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            packets = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
-            if not packets:
-                return None
-            container.seek(max(packets), stream=stream, backward=True)  # to the keyframe before it
+            container.seek(stopped.last_pts, stream=stream, backward=True)  # to the keyframe before it
             for frame in container.decode(stream):
                 last = frame
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: the resumed dream then starts afresh
@@ -84,7 +83,7 @@ def copy_frames(path: Path, container: Any, stream: Any) -> int:
     with av.open(str(path)) as old:
         source = old.streams.video[0]
         context = source.codec_context
-        if _format_of(context) != _format_of(stream.codec_context) or (
+        if coding_format(context) != coding_format(stream.codec_context) or (
                 context.name == "h264" and not _same_parameter_sets(context.extradata, stream.codec_context.extradata)):
             raise VisError(f"cannot go on with {path}: it was encoded otherwise than vis encodes now ({context.name} "
                            f"with other settings); dream into a new file, or --overwrite to start again")
@@ -102,12 +101,6 @@ def copy_frames(path: Path, container: Any, stream: Any) -> int:
             container.mux(copy)
             copied += 1
     return copied
-
-
-def _format_of(context: Any) -> str:
-    """The coding format of a codec context, whichever codec reads or writes it: ``h264`` for libx264's too."""
-    codec = context.codec
-    return getattr(codec, "canonical_name", None) or codec.name
 
 
 def _start_codes(data: bytes) -> bytes:

@@ -184,7 +184,7 @@ class FileFrames(ClosedOnExit):
     def section(self) -> tuple[float, float] | None:
         """Where the frames read lie in the file, (start, end) in seconds from its first frame, after a
         :meth:`seek`; None before one."""
-        if self._whole_count is None:
+        if self._zero is None:
             return None
         read = max(self.frames_read, 1)
         return self.start_time, self.start_time + self._times[read - 1] - self._section_zero() + 1.0 / self.fps
@@ -307,6 +307,13 @@ def _whole(path: Path, frames_read: int, fps: float) -> bool:
 _CONVERT = "convert it first (ffmpeg -i IN -c:v libx264 OUT.mp4)"
 
 
+def coding_format(context: Any) -> str:
+    """The coding format of a PyAV codec context, whichever codec reads or writes it: ``av1`` where the decoder is
+    libdav1d, ``h264`` for libx264's."""
+    codec = context.codec
+    return getattr(codec, "canonical_name", None) or codec.name
+
+
 def _undecoded_codec(path: Path) -> str | None:
     """The codec's name (AV1, ...) of a video whose stream holds packets OpenCV could not decode a frame of; None
     where it holds none (a video with no frames), or without PyAV."""
@@ -316,8 +323,7 @@ def _undecoded_codec(path: Path) -> str | None:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            codec = stream.codec_context.codec
-            name = getattr(codec, "canonical_name", None) or codec.name  # "av1", where the decoder is "libdav1d"
+            name = coding_format(stream.codec_context)
             has_packets = any(packet.size for packet in itertools.islice(container.demux(stream), 8))
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: nothing more to say
         return None
@@ -610,14 +616,16 @@ class VideoSink:
         overwrite: replace an existing file.
         pixel_aspect: a pixel's width over its height, for frames meant to be shown wider or narrower than their pixel
             count (a DV or anamorphic input's); None: square. A GIF, and OpenCV's writer, keep square pixels.
-        resume: go on with the file at ``path``, which a stopped dream wrote: its frames come first (copied, not
-            re-encoded) and the frames written follow them (``at`` times counted from its start).
+        resume: what the file at ``path`` holds, a stopped dream's (:class:`vis.engine._resume.StoppedDream`): go on
+            with it, its frames first (copied, not re-encoded) and the frames written after them (``at`` times
+            counted from its start). None: a new file.
 
     Attributes:
         size: (width, height) actually written (even, but for a GIF).
         kill_safe: whether the file stays readable if the process dies without :meth:`close`.
         frames_written: frames written (a frame held over a gap counts once).
         frames_before: with ``resume``, the frames the file held already.
+        frames_held: the frames the file holds, those before included.
         frames_dropped: frames left out: in a GIF, those less than 20 ms after the one before (see ``GIF_MAX_FPS``).
         codec: the encoder in use.
 
@@ -631,9 +639,9 @@ class VideoSink:
     """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], overwrite: bool = False,
-                 pixel_aspect: Fraction | None = None, resume: bool = False):
+                 pixel_aspect: Fraction | None = None, resume: Any = None):
         check_video_suffix(path)
-        self.path = Path(path) if resume else check_output(path, overwrite)
+        self.path = Path(path) if resume is not None else check_output(path, overwrite)
         suffix = self.path.suffix.lower()
         if not (math.isfinite(fps) and fps > 0):
             raise VisError(f"cannot write {self.path} at {fps} fps: the frame rate must be a positive number")
@@ -655,8 +663,8 @@ class VideoSink:
         # a file being replaced is opened (emptied) with the first frame, so that a run stopped before it (Ctrl-C
         # in the first dream, a camera that fails) keeps the old one; a new file is opened now, failing early
         self._writer: Any = None  # _PyAVWriter, _OpenCVWriter or GifWriter
-        if resume:
-            self._resume()
+        if resume is not None:
+            self._resume(resume)
         elif not self.path.exists():
             self._open()
 
@@ -679,17 +687,14 @@ class VideoSink:
                 raise
             raise OutputPathError(f"cannot open a video writer for {self.path}: {e}") from e
 
-    def _resume(self) -> None:
-        """Open the writer on a new file that starts with the frames ``path`` holds (a stopped dream's), and put it
-        in ``path``'s place at once: from then on, a run stopped again leaves all frames so far there."""
+    def _resume(self, stopped: Any) -> None:
+        """Open the writer on a new file that starts with the frames ``path`` holds (``stopped``: what they are),
+        and put it in ``path``'s place at once: from then on, a run stopped again leaves all frames so far there."""
         import os
-
-        from vis.engine._resume import stopped_dream
 
         if self._av is None or self.path.suffix.lower() == ".gif":
             raise OutputPathError(f"cannot go on with {self.path}: vis goes on with .mp4, .mov, .m4v, .mkv and .avi "
                                   "files, written with PyAV" + ("" if self._av is not None else " (pip install av)"))
-        stopped = stopped_dream(self.path)
         if stopped.size != self.size:
             raise OutputPathError(f"cannot go on with {self.path}: its frames are {stopped.size[0]}x{stopped.size[1]}, "
                                   f"this dream's {self.size[0]}x{self.size[1]} (a dream of another video?)")
@@ -705,7 +710,7 @@ class VideoSink:
             partial.unlink(missing_ok=True)
             raise
         self._writer = writer
-        self._next_pts = round(float(stopped.end_pts) * self.fps)
+        self._next_pts = round(float(stopped.end) * self.fps)
 
     @property
     def codec(self) -> str | None:
@@ -734,6 +739,10 @@ class VideoSink:
         self.frames_written += self._writer.frames_dropped == dropped
 
     @property
+    def frames_held(self) -> int:
+        return self.frames_before + self.frames_written
+
+    @property
     def frames_dropped(self) -> int:
         return 0 if self._writer is None else self._writer.frames_dropped
 
@@ -748,7 +757,7 @@ class VideoSink:
         try:
             self._writer.close()  # may fail too (a full disk has no room for the trailer)
         finally:
-            if self.frames_written == 0 and not self.frames_before:
+            if not self.frames_held:
                 self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoSink":

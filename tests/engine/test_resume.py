@@ -41,7 +41,7 @@ def test_a_resumed_file_holds_the_old_frames_as_they_were_and_the_new_at_their_t
     out = tmp_path / f"dream{suffix}"
     write_numbered(out, range(40))
     before = decoded(out)
-    sink = write_numbered(out, range(40, 70), {"resume": True})
+    sink = write_numbered(out, range(40, 70), {"resume": stopped_dream(out)})
     assert sink.frames_before == 40 and sink.frames_written == 30
     after = decoded(out)
     assert [index_of(f) for f in after] == list(range(70))
@@ -55,7 +55,7 @@ def test_a_resumed_file_holds_the_old_frames_as_they_were_and_the_new_at_their_t
 def test_frames_written_without_times_follow_the_old_ones(tmp_path) -> None:
     out = tmp_path / "dream.mp4"
     write_numbered(out, range(10))
-    write_numbered(out, range(10, 15), {"resume": True}, timed=False)
+    write_numbered(out, range(10, 15), {"resume": stopped_dream(out)}, timed=False)
     with VideoSource(out) as source:
         assert [index_of(f) for f in source] == list(range(15))
         assert [source.frame_time(i) for i in (9, 10, 14)] == pytest.approx([0.3, 1 / 3, 14 / 30], abs=2e-3)
@@ -66,7 +66,7 @@ def test_the_file_holds_the_old_frames_from_the_moment_the_resumed_sink_opens(tm
     (whose fragment the MP4 muxer finishes when the next comes, as in any run), which --resume dreams again."""
     out = tmp_path / "dream.mp4"
     write_numbered(out, range(20))
-    sink = VideoSink(out, 30.0, (160, 32), resume=True)
+    sink = VideoSink(out, 30.0, (160, 32), resume=stopped_dream(out))
     try:
         shown = [index_of(f) for f in decoded(out)]  # read while the sink still writes
         assert shown == list(range(len(shown))) and len(shown) >= 19
@@ -80,14 +80,14 @@ def test_what_a_stopped_dream_holds(tmp_path) -> None:
     write_numbered(out, range(12))
     stopped = stopped_dream(out)
     assert stopped.frames == 12 and stopped.size == (160, 32) and stopped.codec == "h264"
-    assert stopped.last_start == pytest.approx(11 / 30, abs=2e-3) and float(stopped.end_pts) == pytest.approx(0.4, abs=2e-3)
+    assert stopped.last_start == pytest.approx(11 / 30, abs=2e-3) and float(stopped.end) == pytest.approx(0.4, abs=2e-3)
 
 
 def test_a_file_of_another_size_or_encoder_is_not_gone_on_with(tmp_path) -> None:
     out = tmp_path / "dream.mp4"
     write_numbered(out, range(5))
     with pytest.raises(OutputPathError, match="its frames are 160x32, this dream's 80x32"):
-        VideoSink(out, 30.0, (80, 32), resume=True)
+        VideoSink(out, 30.0, (80, 32), resume=stopped_dream(out))
     foreign = tmp_path / "foreign.mp4"
     with av.open(str(foreign), "w") as c:  # H.264 at other settings: its units cannot share one stream with vis's
         stream = c.add_stream("libx264", rate=30, options={"preset": "slow", "crf": "30"})
@@ -98,10 +98,10 @@ def test_a_file_of_another_size_or_encoder_is_not_gone_on_with(tmp_path) -> None
         for packet in stream.encode():
             c.mux(packet)
     with pytest.raises(VisError, match="it was encoded otherwise than vis encodes now"):
-        VideoSink(foreign, 30.0, (160, 32), resume=True)
+        VideoSink(foreign, 30.0, (160, 32), resume=stopped_dream(foreign))
     assert len(decoded(foreign)) == 5  # and it is kept as it was
     with pytest.raises(OutputPathError, match="vis goes on with .mp4, .mov, .m4v, .mkv and .avi"):
-        VideoSink(tmp_path / "dream.gif", 30.0, (160, 32), resume=True)
+        VideoSink(tmp_path / "dream.gif", 30.0, (160, 32), resume=stopped_dream(out))
 
 
 def test_a_file_that_is_no_video_says_so(tmp_path) -> None:
