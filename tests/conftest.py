@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -132,3 +137,32 @@ class Animation:
 def animation() -> type[Animation]:
     """:class:`Animation`: write an animated image, read a GIF's delays."""
     return Animation
+
+
+class DreamProcess:
+    """`vis dream` in a process of its own, as a user starts it, to be stopped (Ctrl-C, a signal) while it runs."""
+
+    @staticmethod
+    def start(*args: object) -> subprocess.Popen:
+        """``vis dream ARGS`` with its output piped. A shell's background job ignores SIGINT and a child inherits
+        that: the process gets the default back, as a terminal would give it."""
+        return subprocess.Popen([sys.executable, "-m", "vis", "dream", *map(str, args)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    @staticmethod
+    def read_until(stream: Any, text: str, timeout: float = 120.0) -> str:
+        """What ``stream`` (a process's stdout or stderr) says up to ``text``, its end, or ``timeout`` seconds."""
+        said, deadline = "", time.time() + timeout
+        while time.time() < deadline and text not in said:
+            char = stream.read(1)
+            if not char:
+                break
+            said += char
+        return said
+
+
+@pytest.fixture
+def dream_process() -> type[DreamProcess]:
+    """:class:`DreamProcess`: start `vis dream` in a process, read its output up to a word."""
+    return DreamProcess

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -362,21 +361,11 @@ def test_bad_inputs_exit_2_with_one_message(tmp_path, sample_photo, case) -> Non
     assert "error:" in result.output and "Traceback" not in result.output
 
 
-def test_sigint_mid_video_leaves_a_playable_file(tmp_path) -> None:
+def test_sigint_mid_video_leaves_a_playable_file(tmp_path, dream_process) -> None:
     src = write_video(tmp_path / "long.mp4", 400, size=(64, 48))
     out = tmp_path / "partial.mp4"
-    # A shell's background job ignores SIGINT and a child inherits that: give vis the default, as a terminal would.
-    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *FAST[:-1]],  # progress on
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    buf, deadline = "", time.time() + 120
-    while time.time() < deadline:
-        ch = proc.stderr.read(1)
-        if not ch:
-            break
-        buf += ch
-        if "frame 4/" in buf:
-            break
+    proc = dream_process.start(src, "-o", out, *FAST[:-1])  # progress on
+    buf = dream_process.read_until(proc.stderr, "frame 4/")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, buf + err
@@ -385,21 +374,16 @@ def test_sigint_mid_video_leaves_a_playable_file(tmp_path) -> None:
     assert f"{out} holds the {frames} frames done so far" in err, err  # the frames in the file, not those read
 
 
-def test_sigkill_mid_video_leaves_the_frames_done(tmp_path) -> None:
+def test_sigkill_mid_video_leaves_the_frames_done(tmp_path, dream_process) -> None:
     """No handler runs on SIGKILL: the file must already be readable (fragmented MP4, one fragment per frame).
 
     Slack of one frame: the muxer writes a frame's fragment when the next frame arrives.
     """
     src = write_video(tmp_path / "long.mp4", 400, size=(80, 60), fps=30000 / 1001)
     out = tmp_path / "killed.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), "--weights", "random",
-                             *FAST[:-1]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    buf, deadline, done = "", time.time() + 120, 6
-    while time.time() < deadline and f"frame {done}/" not in buf:
-        ch = proc.stderr.read(1)
-        if not ch:
-            break
-        buf += ch
+    done = 6
+    proc = dream_process.start(src, "-o", out, "--weights", "random", *FAST[:-1])
+    buf = dream_process.read_until(proc.stderr, f"frame {done}/")
     proc.kill()
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL and f"frame {done}/" in buf, buf
@@ -591,18 +575,12 @@ def test_interrupt_before_the_first_frame_leaves_no_file(tmp_path, monkeypatch) 
     assert "nothing written" in result.output and not out.exists()
 
 
-def test_sigterm_finishes_the_file_as_ctrl_c_does(tmp_path) -> None:
+def test_sigterm_finishes_the_file_as_ctrl_c_does(tmp_path, dream_process) -> None:
     """SIGTERM finishes the file (a Matroska file's index is written on close) and says what it holds, as Ctrl-C does."""
     src = write_video(tmp_path / "long.mp4", 400, size=(64, 48))
     out = tmp_path / "stopped.mkv"
-    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *FAST[:-1]],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    buf, deadline = "", time.time() + 120
-    while time.time() < deadline and "frame 4/" not in buf:
-        ch = proc.stderr.read(1)
-        if not ch:
-            break
-        buf += ch
+    proc = dream_process.start(src, "-o", out, *FAST[:-1])
+    buf = dream_process.read_until(proc.stderr, "frame 4/")
     proc.terminate()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, buf + err  # 128 + SIGTERM, as a shell reports it

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -153,22 +150,14 @@ def test_a_folder_run_that_cannot_go_on_says_why_before_any_work(tmp_path, photo
         assert not out.exists() and not (tmp_path / "x.png").exists()
 
 
-def test_ctrl_c_keeps_the_dreams_written(tmp_path, sample_photo) -> None:
+def test_ctrl_c_keeps_the_dreams_written(tmp_path, sample_photo, dream_process) -> None:
     photo = cv2.imread(str(sample_photo))
     folder, out = tmp_path / "photos", tmp_path / "dreams"
     folder.mkdir()
     for i in range(30):
         cv2.imwrite(str(folder / f"{i:02d}.png"), np.roll(photo, 10 * i, axis=1))
-    # A shell's background job ignores SIGINT and a child inherits that: give vis the default, as a terminal would.
-    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(folder), "-o", str(out), *FAST[:-1]],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    seen, deadline = "", time.time() + 120
-    while time.time() < deadline and "wrote" not in seen:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen += line
+    proc = dream_process.start(folder, "-o", out, *FAST[:-1])
+    seen = dream_process.read_until(proc.stdout, "wrote")
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, seen + rest + err

@@ -3,21 +3,17 @@ bit for bit (copied, not re-encoded), the new ones follow at their times, and wh
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from vis.cli import app
 from vis.engine._resume import stopped_dream
 from vis.engine._video import VideoSink, VideoSource
 from vis.errors import OutputPathError, VisError
 
-from _numbered_video import index_of, numbered_clip, numbered_frame  # noqa: I001 - tests/engine's helper
+from _numbered_video import index_of, numbered_clip, numbered_frame  # noqa: I001 - tests/engine's helpers
+from _vis_cli import dream  # noqa: I001
 
 av = pytest.importorskip("av")
 
@@ -113,15 +109,9 @@ def test_a_file_that_is_no_video_says_so(tmp_path) -> None:
 
 # ---- vis dream --resume -----------------------------------------------------------------------------------------
 
-runner = CliRunner()
 # --blend 0: each frame dreamed alone, so that a step this small leaves its number readable in the output
 FAST = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1", "--blend", "0",
         "--step", "0.01", "--threads", "2", "-q"]
-
-
-def dream(*args) -> tuple[int, str]:
-    result = runner.invoke(app, ["dream", *map(str, args)])
-    return result.exit_code, " ".join(result.output.replace("│", " ").split())
 
 
 def test_vis_goes_on_with_a_stopped_dream_and_its_sound(tmp_path) -> None:
@@ -183,23 +173,15 @@ def test_resume_of_a_webcam_or_a_folder_is_refused(tmp_path) -> None:
     assert code == 2 and "(--skip-existing goes on with a folder)" in said
 
 
-def test_ctrl_c_says_that_resume_goes_on(tmp_path) -> None:
+def test_ctrl_c_says_that_resume_goes_on(tmp_path, dream_process) -> None:
     """A real interrupted run: its message points to --resume, which then finishes the video."""
     import signal
 
     src = numbered_clip(tmp_path / "in.mp4", count=300)
     out = tmp_path / "out.mp4"
     slow = FAST[:-1] + ["--iterations", "8"]  # some 12 s of work: the signal surely comes while it runs
-    # a shell's background job ignores SIGINT, and its children inherit that: give the run the default back
-    proc = subprocess.Popen([sys.executable, "-m", "vis", "dream", str(src), "-o", str(out), *slow],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    buf, deadline = "", time.time() + 120
-    while time.time() < deadline and "frame 8/" not in buf:
-        ch = proc.stderr.read(1)
-        if not ch:
-            break
-        buf += ch
+    proc = dream_process.start(src, "-o", out, *slow)
+    buf = dream_process.read_until(proc.stderr, "frame 8/")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, buf + err

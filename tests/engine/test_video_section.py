@@ -8,16 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from vis._text import seconds_in
-from vis.cli import app
 from vis.engine._audio import copy_audio
 from vis.engine._pyav_source import PyAVVideoSource
 from vis.engine._video import VideoSink, VideoSource, VideoSourceError
 from vis.errors import VisError
 
-from _numbered_video import index_of, numbered_clip  # noqa: I001 - tests/engine's helper
+from _numbered_video import index_of, numbered_clip  # noqa: I001 - tests/engine's helpers
+from _vis_cli import dream  # noqa: I001
 
 av = pytest.importorskip("av")
 
@@ -157,16 +156,10 @@ def test_a_negative_time_is_refused() -> None:
 
 # ---- vis dream --start / --duration -----------------------------------------------------------------------------
 
-runner = CliRunner()
 FAST = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1",
         "--iterations-per-frame", "1", "--threads", "2", "-q"]
 STILL = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1", "--threads", "2",
          "-q"]
-
-
-def dream(*args) -> tuple[int, str]:
-    result = runner.invoke(app, ["dream", *map(str, args)])
-    return result.exit_code, " ".join(result.output.replace("│", " ").split())
 
 
 def test_vis_dreams_a_section_with_its_sound(tmp_path) -> None:
