@@ -20,7 +20,8 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
     stopped dream to go on with)."""
     from vis.engine._images import check_output
     from vis.errors import OutputExistsError
-    from vis.engine._video import WRITTEN_VIDEO_SUFFIXES, check_video_suffix, is_image_path, is_video_path
+    from vis.engine._media_kinds import is_image_path, is_video_path
+    from vis.engine._video_sink import WRITTEN_VIDEO_SUFFIXES, check_video_suffix
 
     if output is not None and output.is_dir():
         raise VisError(f"{output} is a folder: name an image or video file (a folder is the output of a folder input)")

@@ -288,7 +288,7 @@ def _address_option(value: Optional[str]) -> Optional[tuple[str, int]]:
 def _input_kind(opts: _Options) -> str:
     """``webcam``, ``folder``, or what the input file holds: ``image`` or ``video``."""
     from vis.engine._cameras import stream_scheme
-    from vis.engine._video import sniff_kind
+    from vis.engine._media_kinds import sniff_kind
     from vis.models import list_models
 
     if opts.webcam is not None:
@@ -331,7 +331,8 @@ def _open_source(kind: str, opts: _Options, stopped: Any = None) -> Any:
     Raises:
         typer.Exit: (0) the stopped dream holds every frame: there is nothing to go on with.
     """
-    from vis.engine._video import SectionReadError, WebcamSource, open_video
+    from vis.engine._cameras import WebcamSource
+    from vis.engine._video import SectionReadError, open_video
 
     if kind == "webcam":
         return WebcamSource(opts.webcam)
@@ -357,7 +358,7 @@ def _open_source(kind: str, opts: _Options, stopped: Any = None) -> Any:
 
 def _is_still_path(path: Path) -> bool:
     """Whether ``path`` names a still image (.png, .jpg; a .gif is written as a video)."""
-    from vis.engine._video import is_image_path, is_video_path
+    from vis.engine._media_kinds import is_image_path, is_video_path
 
     return is_image_path(path) and not is_video_path(path)
 

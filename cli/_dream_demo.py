@@ -25,7 +25,7 @@ def demo_outputs(output: Optional[Path]) -> tuple[Path, Path, bool]:
     A folder (or nothing: ``vis-out/``) gets ``dream-demo.jpg`` and ``dream-zoom-demo.mp4``; an image name gets the
     image with the video beside it as ``<stem>-zoom.mp4``; a video name gets the video with ``<stem>.jpg`` beside it.
     """
-    from vis.engine._video import is_image_path, is_video_path
+    from vis.engine._media_kinds import is_image_path, is_video_path
 
     named = output is not None and not output.is_dir()  # an existing folder stays a folder, whatever its name
     if named and is_image_path(output):
@@ -75,7 +75,7 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
     from vis.engine import load_image
     from vis.engine._dream import DreamConfig
     from vis.engine._images import check_output
-    from vis.engine._video import check_video_suffix
+    from vis.engine._video_sink import check_video_suffix
 
     t0 = time.perf_counter()
     photo = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"

@@ -110,7 +110,7 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
     import numpy as np
 
     from vis.engine._dream import dream_zoom, fit_max_size
-    from vis.engine._video import VideoSink, written_size
+    from vis.engine._video_sink import VideoSink, written_size
     from vis.engine._write_behind import WriteBehind
 
     image = fit_max_size(image, max_size)
@@ -148,7 +148,7 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
 
     from vis.engine._dream import dream_frames, fitted_size, uses_device_loop
     from vis.engine._display import Preview, VirtualCamera
-    from vis.engine._video import VideoSink, recording_rate
+    from vis.engine._video_sink import VideoSink, recording_rate
     from vis.engine._write_behind import WriteBehind
 
     # The device loop converts frames on the device: hand them over as decoded (uint8 BGR) and write them back so.

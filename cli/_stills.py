@@ -34,7 +34,7 @@ def read_still(path: Path, role: str = "", model: str | None = None) -> np.ndarr
 
 def _is_video(path: Path) -> bool:
     """Whether a file that is no readable still is a video: named as one and opening as one (a garbled .mp4 is not)."""
-    from vis.engine._video import is_video_path, sniff_kind
+    from vis.engine._media_kinds import is_video_path, sniff_kind
 
     try:
         return path.is_file() and is_video_path(path) and sniff_kind(path) == "video"

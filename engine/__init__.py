@@ -44,9 +44,9 @@ _EXPORTS: dict[str, str] = {
     "style_transfer": "vis.engine._style",
     "TrainConfig": "vis.engine._train",
     "train_lenet": "vis.engine._train",
-    "VideoSink": "vis.engine._video",
+    "VideoSink": "vis.engine._video_sink",
     "VideoSource": "vis.engine._video",
-    "WebcamSource": "vis.engine._video",
+    "WebcamSource": "vis.engine._cameras",
 }
 
 __all__ = sorted(_EXPORTS)

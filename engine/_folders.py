@@ -117,7 +117,7 @@ def _check_output_folder(folder: Path, output: Optional[Path], walked: list[tupl
     """An output folder apart from the input and the folders ``walked`` (see ``FolderListing.folders``) reads through
     links: inside, a later run would dream the dreams (or a subfolder's photos would be written over); around it, the
     dreams would mix with the input's own files."""
-    from vis.engine._video import is_image_path, is_video_path
+    from vis.engine._media_kinds import is_image_path, is_video_path
 
     if output is None:
         raise VisError(f"a folder input needs -o OUTPUT_FOLDER: each image of {folder} is dreamed into it under its "
@@ -182,7 +182,7 @@ def _others_text(others: list[Path]) -> str:
 
 def _moves(path: Path) -> bool:
     """A video, or an animation (an image suffix among the files that are not stills), by its suffix."""
-    from vis.engine._video import is_video_path
+    from vis.engine._media_kinds import is_video_path
 
     return is_video_path(path) or _is_image_suffix(path)
 

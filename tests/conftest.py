@@ -51,9 +51,9 @@ def full_disk(monkeypatch):
     a frame) are in the file, and with ``close_fails`` closing the file fails too (no room for its trailer)."""
     import errno
 
-    import vis.engine._video as video
+    import vis.engine._video_sink as video_sink
 
-    real = video.import_av()
+    real = video_sink.import_av()
 
     def fill_after(packets: int, close_fails: bool = False) -> None:
         class Container:
@@ -82,7 +82,7 @@ def full_disk(monkeypatch):
             def open(path, *args, **kwargs):
                 return Container(real.open(path, *args, **kwargs), path)
 
-        monkeypatch.setattr(video, "import_av", lambda: FullDiskAv())
+        monkeypatch.setattr(video_sink, "import_av", lambda: FullDiskAv())
 
     return fill_after
 

@@ -12,7 +12,9 @@ from PIL import Image
 
 from vis.engine._animated import GIF_MAX_FPS, AnimatedImageSource, frame_rate_of, is_animated
 from vis.engine._audio import copy_audio
-from vis.engine._video import VideoSink, VideoSource, open_video, sniff_kind
+from vis.engine._media_kinds import sniff_kind
+from vis.engine._video import VideoSource, open_video
+from vis.engine._video_sink import VideoSink
 
 
 def frames_rgb(n: int, h: int = 40, w: int = 56) -> list[np.ndarray]:
@@ -153,7 +155,7 @@ def test_a_gif_leaves_out_frames_it_could_not_show(tmp_path, animation) -> None:
 KILLED_GIF_WRITER = """
 import os, signal, sys
 import numpy as np
-from vis.engine._video import VideoSink
+from vis.engine._video_sink import VideoSink
 sink = VideoSink(sys.argv[1], 10, (31, 21))
 for i in range(9):
     sink.write(np.full((21, 31, 3), i / 9, np.float32))

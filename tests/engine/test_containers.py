@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from vis.engine._audio import copy_audio
-from vis.engine._video import VideoSink, VideoSource, VideoSourceError, sniff_kind
+from vis.engine._media_kinds import sniff_kind
+from vis.engine._video import VideoSource, VideoSourceError
+from vis.engine._video_sink import VideoSink
 from vis.errors import InputFileError
 
 av = pytest.importorskip("av")

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from vis.cli import app
 from vis.engine._cameras import camera_of, shown_camera, stream_scheme
-from vis.engine._video import WebcamSource
+from vis.engine._cameras import WebcamSource
 from vis.errors import VisError
 
 FAST = ["--model", "efficientnet_lite0", "--weights", "random", "--octaves", "1", "--iterations", "1", "--threads", "2",

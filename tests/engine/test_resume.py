@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from vis.engine._resume import stopped_dream
-from vis.engine._video import VideoSink, VideoSource
+from vis.engine._video import VideoSource
+from vis.engine._video_sink import VideoSink
 from vis.errors import OutputPathError, VisError
 
 from _numbered_video import index_of, numbered_clip, numbered_frame  # noqa: I001 - tests/engine's helpers

@@ -14,13 +14,10 @@ import pytest
 from vis.engine import make_backend
 from vis.engine._dream import DreamConfig, VideoDreamConfig, dream_frames, resize
 from vis.engine._audio import copy_audio, has_audio
-from vis.engine._video import (
-    VideoSink,
-    VideoSource,
-    VideoSourceError,
-    WebcamSource,
-    sniff_kind,
-)
+from vis.engine._cameras import WebcamSource
+from vis.engine._media_kinds import sniff_kind
+from vis.engine._video import VideoSource, VideoSourceError
+from vis.engine._video_sink import VideoSink
 from vis.errors import InputFileError, OutputExistsError, OutputPathError
 from vis.exporters import parse_objective
 from vis.models import get_model
@@ -96,7 +93,7 @@ def test_crash_mid_video_keeps_the_frames_done(tmp_path, backend) -> None:
 KILLED_WRITER = """
 import os, signal, sys
 import numpy as np
-from vis.engine._video import VideoSink
+from vis.engine._video_sink import VideoSink
 
 path, n = sys.argv[1], int(sys.argv[2])
 sink = VideoSink(path, 30000 / 1001, (81, 61))
@@ -142,9 +139,9 @@ def test_sink_keeps_the_exact_frame_rate(tmp_path, fps) -> None:
 
 
 def test_sink_without_pyav_falls_back_to_opencv(tmp_path, monkeypatch) -> None:
-    import vis.engine._video as video
+    import vis.engine._video_sink as video_sink
 
-    monkeypatch.setattr(video, "import_av", lambda: None)
+    monkeypatch.setattr(video_sink, "import_av", lambda: None)
     path = tmp_path / "cv.mp4"
     with VideoSink(path, 10, (96, 72)) as sink:
         assert not sink.kill_safe and sink.codec == "mp4v"
@@ -169,10 +166,10 @@ TIMED = [(0.0, 1), (0.5, 2), (0.52, 3), (2.0, 4), (1.0, 5)]  # (at, grey level /
 @pytest.mark.parametrize("suffix, pyav", [(".mp4", True), (".avi", True), (".avi", False)])
 def test_timed_frames_play_at_the_pace_they_were_made(tmp_path, monkeypatch, suffix, pyav) -> None:
     """A live recording: each frame shows until the next one's time, at the sink's rate (10 fps here)."""
-    import vis.engine._video as video
+    import vis.engine._video_sink as video_sink
 
     if not pyav:
-        monkeypatch.setattr(video, "import_av", lambda: None)
+        monkeypatch.setattr(video_sink, "import_av", lambda: None)
     path = tmp_path / f"timed{suffix}"
     with VideoSink(path, 10, (64, 48)) as sink:
         for at, level in TIMED:
@@ -413,7 +410,7 @@ def test_the_sound_of_a_shortened_video_ends_with_it(tmp_path, suffix) -> None:
 
 def test_a_writer_that_fails_to_open_leaves_no_file(tmp_path, monkeypatch) -> None:
     # PyAV creates the file before the encoder opens; a left-over empty file would make the next run say "exists"
-    import vis.engine._video as video
+    import vis.engine._video_sink as video_sink
 
     class Container:
         def __init__(self, path: str):
@@ -426,7 +423,7 @@ def test_a_writer_that_fails_to_open_leaves_no_file(tmp_path, monkeypatch) -> No
             pass
 
     fake_av = type("av", (), {"codecs_available": {"libx264"}, "open": staticmethod(lambda p, *a, **k: Container(p))})
-    monkeypatch.setattr(video, "import_av", lambda: fake_av)
+    monkeypatch.setattr(video_sink, "import_av", lambda: fake_av)
     out = tmp_path / "out.mp4"
     with pytest.raises(OutputPathError, match="no such encoder"):
         VideoSink(out, 12.0, (64, 48))

@@ -12,7 +12,8 @@ import pytest
 from vis._text import seconds_in
 from vis.engine._audio import copy_audio
 from vis.engine._pyav_source import PyAVVideoSource
-from vis.engine._video import VideoSink, VideoSource, VideoSourceError
+from vis.engine._video import VideoSource, VideoSourceError
+from vis.engine._video_sink import VideoSink
 from vis.errors import VisError
 
 from _numbered_video import index_of, numbered_clip  # noqa: I001 - tests/engine's helpers

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vis.cli import app
-from vis.engine import _video
+from vis.engine import _cameras
 
 FRAME_SHAPE = (48, 64, 3)  # h, w, c
 REAL_CAPTURE = cv2.VideoCapture  # the fixtures replace it (vis reads cameras and files through the same class)
@@ -53,13 +53,13 @@ class FakeCamera:
 
 @pytest.fixture
 def fake_camera(monkeypatch):
-    monkeypatch.setattr(_video.cv2, "VideoCapture", FakeCamera)
+    monkeypatch.setattr(_cameras.cv2, "VideoCapture", FakeCamera)
 
 
 @pytest.fixture
 def live_camera(monkeypatch):
     """A camera that keeps delivering (30 fps) for as long as a dream takes."""
-    monkeypatch.setattr(_video.cv2, "VideoCapture", lambda index: FakeCamera(index, count=10**6, period=1 / 30))
+    monkeypatch.setattr(_cameras.cv2, "VideoCapture", lambda index: FakeCamera(index, count=10**6, period=1 / 30))
 
 
 def frame_number(frame: np.ndarray) -> int:
@@ -68,7 +68,7 @@ def frame_number(frame: np.ndarray) -> int:
 
 def test_webcam_yields_the_newest_frame_and_counts_drops(fake_camera) -> None:
     seen = []
-    with _video.WebcamSource(0) as cam:
+    with _cameras.WebcamSource(0) as cam:
         assert (cam.height, cam.width, cam.fps) == (48, 64, 30.0)
         for frame in cam:
             seen.append(frame_number(frame))
@@ -81,7 +81,7 @@ def test_webcam_yields_the_newest_frame_and_counts_drops(fake_camera) -> None:
 
 
 def test_a_fast_consumer_waits_for_new_frames(fake_camera) -> None:
-    with _video.WebcamSource(0) as cam:
+    with _cameras.WebcamSource(0) as cam:
         seen = [frame_number(f) for f in cam]
     assert seen == sorted(set(seen)) and len(seen) > 30  # no repeats while waiting; most frames arrive
 
@@ -195,7 +195,7 @@ def test_virtual_camera_without_pyvirtualcam_is_a_clear_error(live_camera, monke
 
 
 def test_webcam_reader_thread_stops_on_close(fake_camera) -> None:
-    cam = _video.WebcamSource(0)
+    cam = _cameras.WebcamSource(0)
     next(iter(cam))
     cam.close()
     assert not any(t.name == "webcam-0" and t.is_alive() for t in threading.enumerate())
@@ -203,8 +203,8 @@ def test_webcam_reader_thread_stops_on_close(fake_camera) -> None:
 
 def test_a_missing_camera_is_one_line_of_ours(capfd) -> None:
     """OpenCV's backends warn on stderr while probing a camera that is not there; vis says it once, in its words."""
-    with pytest.raises(_video.VideoSourceError, match="no webcam at index 57"):
-        _video.WebcamSource(57)
+    with pytest.raises(_cameras.VideoSourceError, match="no webcam at index 57"):
+        _cameras.WebcamSource(57)
     captured = capfd.readouterr()
     assert "WARN" not in captured.err and "WARN" not in captured.out
 
@@ -229,15 +229,15 @@ class FlakyCamera(FakeCamera):
 
 def test_a_failed_read_or_two_is_not_the_end_of_a_camera(monkeypatch) -> None:
     """Cameras fail a read while they start, and now and then: only a second of failed reads ends the run."""
-    monkeypatch.setattr(_video.cv2, "VideoCapture", lambda i: FlakyCamera(i, failing={0, 1, 30}, count=60))
-    with _video.WebcamSource(0) as cam:
+    monkeypatch.setattr(_cameras.cv2, "VideoCapture", lambda i: FlakyCamera(i, failing={0, 1, 30}, count=60))
+    with _cameras.WebcamSource(0) as cam:
         seen = [frame_number(f) for f in cam]
     assert seen[0] == 0 and seen[-1] == 59  # the first frame came after two failed reads, the run went on past 30
     assert cam.lost == "stopped delivering frames"  # the end of the stream was the camera's
 
 
 def test_a_camera_that_stops_is_an_error_that_keeps_the_recording(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(_video.cv2, "VideoCapture", lambda i: FakeCamera(i, count=30, period=1 / 30))
+    monkeypatch.setattr(_cameras.cv2, "VideoCapture", lambda i: FakeCamera(i, count=30, period=1 / 30))
     out = tmp_path / "cam.mp4"
     result = CliRunner().invoke(app, ["dream", "--webcam", "0", "-o", str(out), *FAST])
     assert result.exit_code == 2, result.output
@@ -258,7 +258,7 @@ def test_a_camera_that_says_a_wrong_frame_rate_records_at_the_pace_dreamed(monke
 
     monkeypatch.setattr(host_dream, "dream_frames", quick_dreams)
     for claimed in (-1.0, float("nan"), 5.0):
-        monkeypatch.setattr(_video.cv2, "VideoCapture",
+        monkeypatch.setattr(_cameras.cv2, "VideoCapture",
                             lambda i, c=claimed: FlakyCamera(i, fps=c, count=10**6, period=1 / 30))
         out = tmp_path / f"cam{claimed}.mp4"
         result = CliRunner().invoke(app, ["dream", "--webcam", "0", "-o", str(out), "--max-frames", "6", *FAST])
