@@ -103,7 +103,7 @@ def _gradient_export(model, onnx_file, spec, weights, variant, step, opset, outp
         gradient_graph, is_channels_last, model_value_range, read_user_graph, step_graph, user_gradient_graph,
         user_graph_shapes,
     )
-    from vis.exporters._objectives import parse_objective, parse_objective_for_graph, unchecked_neurons
+    from vis.exporters._objective_spec import parse_objective, parse_objective_for_graph, unchecked_neurons
     from vis.exporters._onnx_export import exported_model
 
     if onnx_file is not None:

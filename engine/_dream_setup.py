@@ -52,7 +52,8 @@ def check_positions(obj: Any, model: str, input_sizes: Sequence[tuple[int, int]]
     Raises:
         ObjectiveError: a position lies outside its map at the smallest of ``input_sizes``.
     """
-    from vis.exporters._objectives import ObjectiveError, check_neuron_positions
+    from vis.exporters._objective_spec import check_neuron_positions
+    from vis.exporters._objectives import ObjectiveError
 
     try:
         check_neuron_positions(obj, model, sorted(input_sizes, key=lambda hw: (hw[0] * hw[1], hw)))

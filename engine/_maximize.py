@@ -32,7 +32,8 @@ from vis.engine._image_array import quantize
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
 from vis.engine._predict import Prediction, top_classes
 from vis.errors import UnknownNameError, VisError
-from vis.exporters._objectives import BatchChannelObjective, ClassObjective, Objective, check_neuron_positions
+from vis.exporters._objective_spec import check_neuron_positions
+from vis.exporters._objectives import BatchChannelObjective, ClassObjective, Objective
 from vis.models import StagedNet, layer_table, model_spec, to_channels
 
 PARAMS = ("pixel", "fft")

@@ -12,6 +12,7 @@ from vis.exporters._frame_graphs import (
     warp_graph,
 )
 from vis.exporters._gradient import GRAD, OBJECTIVE, gradient_graph, objective_graph, step_graph
+from vis.exporters._objective_spec import parse_objective
 from vis.exporters._objectives import (
     GUIDE_INPUT,
     ChannelObjective,
@@ -24,7 +25,6 @@ from vis.exporters._objectives import (
     ObjectiveError,
     TVPenalty,
     guide_features,
-    parse_objective,
 )
 from vis.exporters._onnx_export import ExportConfig, ExportError, export_onnx, resolve_layers, save_onnx
 

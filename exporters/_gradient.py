@@ -206,7 +206,7 @@ def read_user_graph(path: Path) -> onnx.ModelProto:
 def user_gradient_graph(user: onnx.ModelProto, objective: Objective, shapes: dict[str, tuple[int, ...]],
                         variant: str = "fast", channels_last: frozenset[str] = frozenset()) -> onnx.ModelProto:
     """``image -> objective, grad`` for a prepared user graph, ``objective`` parsed on its ``shapes``
-    (:func:`vis.exporters._objectives.parse_objective_for_graph`; those of ``channels_last`` tensors as C, H, W:
+    (:func:`vis.exporters._objective_spec.parse_objective_for_graph`; those of ``channels_last`` tensors as C, H, W:
     :func:`user_graph_shapes`)."""
     from vis.exporters._autodiff import add_input_gradient
 

@@ -8,15 +8,8 @@ import pytest
 import torch
 
 from vis.exporters import ChannelObjective, ClassObjective, LayerObjective, NeuronObjective, ObjectiveError
-from vis.exporters._objectives import (
-    GuideObjective,
-    L2Penalty,
-    Sum,
-    TVPenalty,
-    check_neuron_positions,
-    parse_objective,
-    parse_objective_for_graph,
-)
+from vis.exporters._objective_spec import check_neuron_positions, parse_objective, parse_objective_for_graph
+from vis.exporters._objectives import GuideObjective, L2Penalty, Sum, TVPenalty
 from vis.models import get_model
 
 MODEL = "efficientnet_lite0"  # parsing reads only its layer table (meta device): no weights, no compute
