@@ -146,7 +146,8 @@ def register(app: VisTyper) -> None:
         from vis.engine._backend import check_backend
         from vis.engine._images import check_image_output, write_image
         from vis.engine._channels import parse_channels
-        from vis.engine._maximize import MaximizeConfig, atlas, batch_objective, parse_scales
+        from vis.engine._atlas import atlas, batch_objective
+        from vis.engine._maximize import MaximizeConfig, parse_scales
         from vis.models import get_model
 
         objective = batch_objective(model, layer)

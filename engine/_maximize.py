@@ -1,4 +1,4 @@
-"""Activation maximisation: channel, neuron, layer and class images, and batched layer atlases.
+"""Activation maximisation: channel, neuron, layer and class images (batched units: :mod:`vis.engine._atlas`).
 
 Two recipes, one loop:
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -27,14 +26,13 @@ import torch
 
 from vis._step import STEP_EPS
 from vis._text import comma_list
-from vis.engine._backend import Backend, make_backend
-from vis.engine._image_array import quantize
+from vis.engine._backend import Backend
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
 from vis.engine._predict import Prediction, top_classes
 from vis.errors import UnknownNameError, VisError
 from vis.exporters._objective_spec import check_neuron_positions
-from vis.exporters._objectives import BatchChannelObjective, ClassObjective, Objective
-from vis.models import StagedNet, layer_table, model_spec, to_channels
+from vis.exporters._objectives import ClassObjective, Objective
+from vis.models import StagedNet, model_spec, to_channels
 
 PARAMS = ("pixel", "fft")
 OPTIMIZERS = ("normalized", "adam")
@@ -357,7 +355,7 @@ class _Adam:
 WAKING_NOISE = (0.5, 1.0)
 
 
-def _dead(g: np.ndarray) -> np.ndarray:
+def no_gradient(g: np.ndarray) -> np.ndarray:
     """Which images of a batch got no gradient at all."""
     return ~g.reshape(len(g), -1).any(axis=1)
 
@@ -375,7 +373,7 @@ def _run_pixel(backend: Backend, config: MaximizeConfig, init: Sequence[np.rando
             if config.jitter:
                 g = np.roll(g, (-dy, -dx), axis=(2, 3))
             if stage == 0 and it < len(WAKING_NOISE):
-                for i in np.flatnonzero(_dead(g)):  # from its own generator: the same image in any batch
+                for i in np.flatnonzero(no_gradient(g)):  # from its own generator: the same image in any batch
                     x[i] = grey_noise_image([init[i]], config.channels, size, size, WAKING_NOISE[it])[0]
             if config.tv:
                 g = g - config.tv * total_variation_grad(x)
@@ -419,7 +417,7 @@ def _run_fft(backend: Backend, config: MaximizeConfig, init: Sequence[np.random.
         optimizer.step()
         if it < len(WAKING_NOISE):  # as in _run_pixel: a wider start, from its own generator
             with torch.no_grad():
-                for i in np.flatnonzero(_dead(g)):
+                for i in np.flatnonzero(no_gradient(g)):
                     wider = init[i].normal(size=param.spectrum[:, i].shape) * _WAKING_SPECTRUM[it]
                     param.spectrum[:, i] = torch.from_numpy(wider.astype(np.float32))
         report(MaximizeProgress(1, 1, it + 1, config.steps, size, value))
@@ -441,7 +439,7 @@ def classify(model_name: str, model: StagedNet, image: np.ndarray, top: int = 5)
         interp = cv2.INTER_AREA if min(h, w) > pre.crop else cv2.INTER_LINEAR
         image = cv2.resize(image, (pre.crop, pre.crop), interpolation=interp)
     with torch.no_grad():
-        logits = model.eval()(torch.from_numpy(_network_batch([image], pre.channels)))[0].numpy()
+        logits = model.eval()(torch.from_numpy(network_batch([image], pre.channels)))[0].numpy()
     return Prediction(top_classes(logits, spec.categories, top))
 
 
@@ -449,11 +447,11 @@ def objective_of(backend: Backend, image: np.ndarray, channels: int) -> tuple[fl
     """The backend's objective for one HxWx3 image in [0, 1] as it is (no jitter, no transforms), and whether it has
     any gradient there: the value the image written holds (the progress reports that of the jittered image before
     each step), and False where the objective never woke (a channel no start excited: the image did not move)."""
-    value, g = backend.gradient(_network_batch([image], channels))
-    return float(value), not _dead(g)[0]
+    value, g = backend.gradient(network_batch([image], channels))
+    return float(value), not no_gradient(g)[0]
 
 
-def _network_batch(images: Sequence[np.ndarray], channels: int) -> np.ndarray:
+def network_batch(images: Sequence[np.ndarray], channels: int) -> np.ndarray:
     """HxWx3 images in [0, 1] as the network's N, C, H, W float32 batch (grey for a one-channel model)."""
     x = np.stack([to_channels(np.asarray(image, np.float32), channels).transpose(2, 0, 1) for image in images])
     return np.ascontiguousarray(x, np.float32)
@@ -462,118 +460,3 @@ def _network_batch(images: Sequence[np.ndarray], channels: int) -> np.ndarray:
 def is_class_objective(objective: Objective) -> bool:
     """Whether any term of ``objective`` is a class logit or probability."""
     return any(isinstance(o, ClassObjective) for _, o in objective.terms())
-
-
-# --- batched units: layer atlases and several classes at once -------------------------------------------------
-
-
-def batch_objective(model_name: str, layer: str) -> BatchChannelObjective:
-    """The per-image channel objective on ``layer`` of ``model_name`` (unknown layers raise with the valid ones)."""
-    table = {row.name: row.shape for row in layer_table(model_name)}
-    if layer not in table:
-        raise UnknownNameError(f"layer of {model_name}", layer, table)
-    shape = table[layer]
-    if not shape:
-        raise MaximizeError(f"{layer} of {model_name} has no known shape")
-    return BatchChannelObjective(layer, shape[0], rank=len(shape) + 1)
-
-
-def maximize_units(model_name: str, model: StagedNet, layer: str, units: Sequence[int],
-                   config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8,
-                   provider: str = "auto", threads: int = 0, weights: str = "",
-                   progress: Callable[[int, int, MaximizeProgress], None] | None = None) -> np.ndarray:
-    """One image per unit (channel of a conv layer, unit of a dense layer, class logit) of ``layer``.
-
-    ``batch`` units are optimised per backend run: one gradient graph with a batch of N images, image i
-    maximising unit ``units[i]`` (:class:`BatchChannelObjective`; the selection is a graph input, so one graph
-    serves every batch).
-
-    Args:
-        progress: called with (first unit index of the batch, number of units, step report).
-
-    Returns:
-        (len(units), H, W, 3) float32 in [0, 1].
-    """
-    return _unit_images(model_name, model, layer, units, config, backend=backend, batch=batch, provider=provider,
-                        threads=threads, weights=weights, progress=progress, find_asleep=False)[0]
-
-
-def _unit_images(model_name: str, model: StagedNet, layer: str, units: Sequence[int],
-                 config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8,
-                 provider: str = "auto", threads: int = 0, weights: str = "",
-                 progress: Callable[[int, int, MaximizeProgress], None] | None = None,
-                 find_asleep: bool = True) -> tuple[np.ndarray, list[int]]:
-    """:func:`maximize_units`' images, and (with ``find_asleep``, one more gradient a batch) the units whose image
-    has no gradient at the end (never woke)."""
-    objective = batch_objective(model_name, layer)
-    units = list(units)
-    first = objective.selection(units[: max(1, batch)])  # validates every unit below too
-    objective.selection(units)
-    if batch < 1:
-        raise MaximizeError(f"--batch must be at least 1, got {batch}")
-    config = config or MaximizeConfig.for_model(model_name, objective)
-    engine = make_backend(backend, model_name, model, objective, provider=provider, threads=threads, guide=first,
-                          weights=weights)
-    images, asleep = [], []
-    for start in range(0, len(units), batch):
-        chunk = units[start : start + batch]
-        engine.set_guide(objective.selection(chunk))
-        hook = (lambda p, s=start: progress(s, len(units), p)) if progress else None
-        made = maximize_batch(engine, config, len(chunk), hook, starts=chunk)  # a unit's image: any --batch
-        if find_asleep:
-            _, g = engine.gradient(_network_batch(made, config.channels))
-            asleep += [unit for unit, dead in zip(chunk, _dead(g)) if dead]
-        images.append(made)
-    return np.concatenate(images, axis=0), asleep
-
-
-def atlas_grid(tiles: np.ndarray, labels: Sequence[str], columns: int | None = None, gap: int = 4) -> np.ndarray:
-    """Lay out (N, H, W, 3) tiles in a grid on white with a label under each (the thesis's figures 4.3-4.7)."""
-    n, h, w, _ = tiles.shape
-    columns = columns or max(1, math.ceil(math.sqrt(n)))
-    rows = math.ceil(n / columns)
-    labels, font_scale = _fitted_labels([str(label) for label in labels], w)
-    label_h = int(22 * font_scale / 0.5)
-    cell_h, cell_w = h + label_h + gap, w + gap
-    grid = np.full((rows * cell_h + gap, columns * cell_w + gap, 3), 255, np.uint8)
-    for i in range(n):
-        r, c = divmod(i, columns)
-        top, left = gap + r * cell_h, gap + c * cell_w
-        grid[top : top + h, left : left + w] = quantize(tiles[i])
-        cv2.putText(grid, labels[i], (left, top + h + label_h - 6), LABEL_FONT, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return grid.astype(np.float32) / 255.0
-
-
-LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
-SMALLEST_LABEL = 0.3  # font scale; below it Hershey text is unreadable
-
-
-def _fitted_labels(labels: list[str], width: int) -> tuple[list[str], float]:
-    """Labels that fit under ``width``-px tiles without running into the next one, and their font scale: scaled
-    with the tile, smaller if needed, and at the smallest scale ``layer:12`` becomes ``12`` (one layer per grid)."""
-    widest = lambda texts, scale: max(cv2.getTextSize(t, LABEL_FONT, scale, 1)[0][0] for t in texts)  # noqa: E731
-    scale = max(SMALLEST_LABEL, min(0.6, width / 200))
-    while scale > SMALLEST_LABEL and widest(labels, scale) > width:
-        scale = max(SMALLEST_LABEL, scale - 0.05)
-    if widest(labels, scale) > width:
-        labels = [label.rsplit(":", 1)[-1] for label in labels]
-    return labels, scale
-
-
-def atlas(model_name: str, model: StagedNet, layer: str, channels: Sequence[int],
-          config: MaximizeConfig | None = None, *, backend: str = "ort", batch: int = 8, columns: int | None = None,
-          provider: str = "auto", threads: int = 0, weights: str = "",
-          progress: Callable[[int, int, MaximizeProgress], None] | None = None) -> Atlas:
-    """A labelled grid of channel images of ``layer``."""
-    tiles, asleep = _unit_images(model_name, model, layer, channels, config, backend=backend, batch=batch,
-                                 provider=provider, threads=threads, weights=weights, progress=progress)
-    return Atlas(atlas_grid(tiles, [f"{layer}:{c}" for c in channels], columns), tiles, asleep)
-
-
-class Atlas(NamedTuple):
-    grid: np.ndarray
-    """HxWx3 float32 in [0, 1]."""
-    tiles: np.ndarray
-    """(N, h, w, 3), one per channel, in the order asked."""
-    asleep: list[int]
-    """The channels no start woke: their tiles are only their noisy grey starts."""

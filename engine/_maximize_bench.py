@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from vis.engine._bench import check_input_sizes
-from vis.engine._maximize import MaximizeConfig, MaximizeError, batch_objective, maximize_batch
+from vis.engine._atlas import batch_objective
+from vis.engine._maximize import MaximizeConfig, MaximizeError, maximize_batch
 from vis.exporters._objectives import BatchChannelObjective
 
 

@@ -108,13 +108,14 @@ def test_subprocess_error_exit_code(tmp_path):
 
 @pytest.mark.parametrize("command", [["maximize", "lenet5", "--objective", "conv2:1"], ["atlas", "lenet5", "--layer", "conv2"]])
 def test_an_output_no_image_is_written_as_fails_before_the_work(tmp_path, monkeypatch, command):
+    import vis.engine._atlas as atlas_module
     import vis.engine._maximize as maximize_module
 
     def never(*args, **kwargs):
         raise AssertionError("optimised before the output was checked")
 
     monkeypatch.setattr(maximize_module, "maximize", never)
-    monkeypatch.setattr(maximize_module, "atlas", never)
+    monkeypatch.setattr(atlas_module, "atlas", never)
     result = runner.invoke(app, [*command, "-o", str(tmp_path / "o.txt"), "--weights", "random", "-q"])
     assert result.exit_code == 2 and "cannot write an image as .txt" in result.output, result.output
 
@@ -177,10 +178,10 @@ def test_an_objective_that_never_woke_is_said(tmp_path, monkeypatch):
 
 
 def test_an_atlas_says_which_channels_never_woke(tmp_path, monkeypatch):
-    import vis.engine._maximize as maximizing
+    import vis.engine._atlas as atlases
 
-    real = maximizing.atlas
-    monkeypatch.setattr(maximizing, "atlas", lambda *a, **k: real(*a, **k)._replace(asleep=[1, 2]))
+    real = atlases.atlas
+    monkeypatch.setattr(atlases, "atlas", lambda *a, **k: real(*a, **k)._replace(asleep=[1, 2]))
     result = runner.invoke(app, ["atlas", "lenet5", "--layer", "conv2", "--channels", "0:3", "-o",
                                  str(tmp_path / "a.png"), "--weights", "random", "--iterations", "1", "-q"])
     assert result.exit_code == 0, result.output

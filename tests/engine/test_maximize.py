@@ -9,19 +9,8 @@ import pytest
 import torch
 
 from vis.engine import make_backend
-from vis.engine._maximize import (
-    MaximizeConfig,
-    MaximizeError,
-    _fitted_labels,
-    atlas,
-    atlas_grid,
-    batch_objective,
-    classify,
-    ladder,
-    maximize,
-    maximize_units,
-    parse_scales,
-)
+from vis.engine._atlas import _fitted_labels, atlas, atlas_grid, batch_objective, maximize_units
+from vis.engine._maximize import MaximizeConfig, MaximizeError, classify, ladder, maximize, parse_scales
 from vis.engine._param import FFTImage, Transforms, grey_noise_image, total_variation_grad
 from vis.errors import UnknownNameError
 from vis.exporters import parse_objective
