@@ -63,6 +63,31 @@ def check_positions(obj: Any, model: str, input_sizes: Sequence[tuple[int, int]]
                              "--tile)") from None
 
 
+def check_any_size(obj: Any, model: str, backend: str) -> None:
+    """Refuse an objective that reads a layer behind a fixed-size classifier (VGG-19's avgpool, fc6-fc8, classes) on
+    the ort backend: its ONNX graph takes the canonical size only, and a dream feeds every octave and tile at its own
+    size. Torch's adaptive pooling takes any size, so the torch backend dreams it.
+
+    Raises:
+        DreamError: such an objective with ``backend`` ort.
+    """
+    from vis.engine._dream import DreamError
+    from vis.models import layer_table, model_spec
+
+    spec = model_spec(model)
+    layers = list(obj.layers())
+    if backend == "torch" or spec.dynamic_size(layers):
+        return
+    names = [row.name for row in layer_table(model)]
+    last_free = names[names.index(spec.fixed_size_from) - 1]
+    fixed = [layer for layer in layers if not spec.dynamic_size([layer])]
+    crop = spec.preprocessing.crop
+    raise DreamError(f"{', '.join(fixed)} of {model} takes {crop}x{crop} inputs only on the ort backend (the "
+                     "classifier has a fixed input size), and a dream feeds the network every octave and tile at its "
+                     f"own size: dream a layer up to {last_free} (e.g. --objective {spec.default_layer}), or this "
+                     "objective with --backend torch")
+
+
 def _no_note(text: str) -> None:
     """The default of ``on_note``: notes are dropped."""
 
@@ -108,6 +133,7 @@ def prepare_dream(model: Optional[str], weights: Optional[str], objective: Optio
     model = model or "googlenet"
     weights = weights or "imagenet"
     obj, spec_text = _dream_objective(model, objective, guide, chosen_for_user)
+    check_any_size(obj, model, backend)
     check_positions(obj, model, input_sizes)
     guide_image = None
     if obj.needs_guide():

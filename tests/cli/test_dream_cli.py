@@ -530,6 +530,29 @@ def test_an_objective_typo_fails_before_the_weights_load(tmp_path, sample_photo,
     assert result.exit_code == 2 and "unknown layer" in result.output, result.output
 
 
+@pytest.mark.parametrize("objective, refused", [("class:3", "fc8"), ("conv5_4 + 0.1*fc6:7", "fc6"), ("avgpool", "avgpool")])
+def test_vgg19_objectives_behind_its_fixed_size_classifier_are_refused_on_ort(tmp_path, sample_photo, monkeypatch,
+                                                                            objective, refused) -> None:
+    """Its ONNX graph takes 224x224 only, so the dream failed in ORT with a traceback at the first octave."""
+    import vis.models as models
+
+    monkeypatch.setattr(models, "get_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("model loaded")))
+    result = invoke(sample_photo, "-o", tmp_path / "o.png", "-m", "vgg19", "-w", "random", "--objective", objective)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert f"error: {refused} of vgg19 takes 224x224 inputs only on the ort backend" in message
+    assert "up to pool5" in message and "--backend torch" in message and not (tmp_path / "o.png").exists()
+
+
+def test_vgg19_class_objective_dreams_on_torch(tmp_path, sample_photo) -> None:
+    """torchvision's adaptive pooling takes any size: the torch backend is what the refusal above points to."""
+    out = tmp_path / "o.png"
+    result = invoke(sample_photo, "-o", out, "-m", "vgg19", "-w", "random", "--objective", "class:3", "--backend",
+                    "torch", "--max-size", "48", "--octaves", "1", "--iterations", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+
+
 def test_default_model_names_itself_when_an_objective_does_not_fit(tmp_path, sample_photo, monkeypatch) -> None:
     import vis.engine._dream_setup as dream_setup
 
