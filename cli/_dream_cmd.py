@@ -131,7 +131,7 @@ def register(app: VisTyper) -> None:
         flow: str = typer.Option(v.flow, "--flow", help="Optical flow: dis (default, 1.8-3x faster than farneback), farneback or none."),
         flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
                                       "computed at, at least 16 (0 = the dream's size)."),
-        max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all)."),
+        max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all; with --resume, the frames kept count)."),
         start: Optional[str] = typer.Option(None, "--start", metavar="TIME", callback=_start_option, help="Video file: begin this far in, in seconds or [H:]M:SS (90, 1:30, 0:01:30.5); the sound is cut to match. With an image output (-o frame.png): the frame dreamed as a still."),
         duration: Optional[str] = typer.Option(None, "--duration", metavar="TIME", callback=_duration_option, help="Video file: dream a section this long (from --start, or the beginning)."),
         preview: bool = typer.Option(False, "--preview", help="Show the result in a window (q, Esc or closing it stops)."),
@@ -342,6 +342,8 @@ def _open_source(kind: str, opts: _Options, stopped: Any = None) -> Any:
     if opts.start is None and opts.duration is None and stopped is None:
         return source
     try:
+        if stopped is not None and opts.max_frames and stopped.frames >= opts.max_frames:
+            raise SectionReadError("the --max-frames asked for are there")  # --max-frames counts the output's frames
         if source.animated:
             what = "--resume goes on with" if stopped is not None else "--start and --duration cut a section of"
             raise fail(f"{what} a video file; an animated image is dreamed whole")
@@ -459,11 +461,11 @@ def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any
         live = "webcam" if isinstance(opts.webcam, int) else "live stream"
         typer.echo(f"{live} on the CPU: dreaming at most {request.max_size} px a side, for speed (--max-size to "
                    "change)")
+    kept = request.stopped.frames if request.stopped is not None else 0  # --max-frames counts them
     done, rate, size, dropped = run_video(setup, source, opts.output, request.config, request.video_config,
                                           request.max_size, opts.seed, opts.overwrite, request.preview,
-                                          opts.virtual_cam, opts.max_frames, quiet=opts.quiet, served=served,
-                                          stopped=request.stopped)
-    kept = request.stopped.frames if request.stopped is not None else 0
+                                          opts.virtual_cam, opts.max_frames and opts.max_frames - kept,
+                                          quiet=opts.quiet, served=served, stopped=request.stopped)
     run = VideoDreamRun(source, opts.input, opts.output, done, rate, size, dropped, kept)
     lines, ended_early = run.finish(opts.quiet)
     for line in lines:

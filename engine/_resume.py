@@ -22,6 +22,7 @@ class StoppedDream(NamedTuple):
     size: tuple[int, int]  # (width, height)
     codec: str
     last_pts: int  # its last frame's time in its stream's units, where :func:`last_frame` seeks
+    rate: Fraction | None = None  # its frame rate, where the container says
 
 
 def stopped_dream(path: Path) -> StoppedDream:
@@ -45,11 +46,13 @@ def stopped_dream(path: Path) -> StoppedDream:
                 end = stop if end is None else max(end, stop)
             size = (stream.codec_context.width, stream.codec_context.height)
             codec, tb = stream.codec_context.name, stream.time_base
+            rate = stream.guessed_rate or stream.average_rate
     except Exception as e:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: no video stream
         raise VisError(f"cannot go on with {path}: it is no video vis can read ({e})") from None
     if not frames:
         raise VisError(f"cannot go on with {path}: it holds no frame")
-    return StoppedDream(frames, float((last - first) * tb), (end - first) * tb, size, codec, last)
+    return StoppedDream(frames, float((last - first) * tb), (end - first) * tb, size, codec, last,
+                        Fraction(rate) if rate else None)
 
 
 def last_frame(path: Path, stopped: StoppedDream) -> np.ndarray | None:

@@ -248,11 +248,21 @@ class VideoSink:
         if stopped.size != self.size:
             raise OutputPathError(f"cannot go on with {self.path}: its frames are {stopped.size[0]}x{stopped.size[1]}, "
                                   f"this dream's {self.size[0]}x{self.size[1]} (a dream of another video?)")
+        rate = _frame_rate(self.fps)
+        if stopped.rate is not None and abs(float(stopped.rate) / float(rate) - 1) > 1e-3:
+            raise OutputPathError(f"cannot go on with {self.path}: its frames run at {float(stopped.rate):g} fps, "
+                                  f"this dream's at {float(rate):g} fps (a dream of another video?)")
         partial = self.path.with_name(f".{self.path.name}.resumed{self.path.suffix}")
         writer = None
         try:
-            writer = _PyAVWriter(self._av, partial, _frame_rate(self.fps), self.size, self._pixel_aspect)
-            self.frames_before = writer.copy_from(self.path)
+            writer = _PyAVWriter(self._av, partial, rate, self.size, self._pixel_aspect)
+            try:
+                self.frames_before = writer.copy_from(self.path)
+            except VisError:
+                raise
+            except Exception as e:  # noqa: BLE001 - PyAV's FFmpegError family: a muxer that refuses the old packets
+                raise OutputPathError(f"cannot go on with {self.path}: its frames cannot be copied as they are "
+                                      f"({e}); dream into a new file, or --overwrite to start again") from None
             os.replace(partial, self.path)  # the writer goes on writing into it under its new name
         except BaseException:
             if writer is not None:

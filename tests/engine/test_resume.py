@@ -101,6 +101,30 @@ def test_a_file_of_another_size_or_encoder_is_not_gone_on_with(tmp_path) -> None
         VideoSink(tmp_path / "dream.gif", 30.0, (160, 32), resume=stopped_dream(out))
 
 
+def test_a_file_at_another_rate_is_not_gone_on_with(tmp_path) -> None:
+    """The AVI muxer failed with a traceback on a 25 fps file's packets given to a 10 fps stream."""
+    out = tmp_path / "dream.avi"
+    write_numbered(out, range(5))
+    with pytest.raises(OutputPathError, match="its frames run at 30 fps, this dream's at 10 fps"):
+        VideoSink(out, 10.0, (160, 32), resume=stopped_dream(out))
+    assert len(decoded(out)) == 5 and not list(tmp_path.glob(".*"))
+
+
+def test_a_muxer_that_refuses_the_old_frames_is_one_message(tmp_path, monkeypatch) -> None:
+    import vis.engine._resume as resume
+
+    out = tmp_path / "dream.avi"
+    write_numbered(out, range(5))
+
+    def refused(*args):
+        raise av.error.ArgumentError(22, "Invalid argument")
+
+    monkeypatch.setattr(resume, "copy_frames", refused)
+    with pytest.raises(OutputPathError, match="its frames cannot be copied as they are .*Invalid argument"):
+        VideoSink(out, 30.0, (160, 32), resume=stopped_dream(out))
+    assert len(decoded(out)) == 5 and not list(tmp_path.glob(".*"))
+
+
 def test_a_file_that_is_no_video_says_so(tmp_path) -> None:
     junk = tmp_path / "dream.mp4"
     junk.write_bytes(b"not a video")
@@ -143,6 +167,20 @@ def test_a_stopped_section_goes_on_within_the_section(tmp_path) -> None:
     assert code == 0, said
     assert "(45 frames (10 kept from the stopped dream)," in said and "the input's 1.00-2.50 s" in said
     assert [index_of(f) for f in decoded(out)] == list(range(30, 75))
+
+
+def test_max_frames_counts_the_frames_the_output_holds(tmp_path) -> None:
+    """The same command again with --resume makes what one run would have: a resumed --max-frames run added that
+    many frames each time."""
+    src = numbered_clip(tmp_path / "in.mp4", count=30)
+    out = tmp_path / "out.mp4"
+    code, said = dream(src, "-o", out, "--max-frames", "6", *FAST)
+    assert code == 0, said
+    code, said = dream(src, "-o", out, "--max-frames", "10", "--resume", *FAST)
+    assert code == 0 and "(10 frames (6 kept from the stopped dream)," in said, said
+    code, said = dream(src, "-o", out, "--max-frames", "10", "--resume", *FAST)
+    assert code == 0 and "holds the whole dream already (10 frames): nothing to resume" in said, said
+    assert [index_of(f) for f in decoded(out)] == list(range(10))
 
 
 def test_resume_without_a_file_dreams_from_the_start(tmp_path) -> None:
