@@ -332,6 +332,7 @@ def _open_source(kind: str, opts: _Options, stopped: Any = None) -> Any:
         typer.Exit: (0) the stopped dream holds every frame: there is nothing to go on with.
     """
     from vis.engine._cameras import WebcamSource
+    from vis.engine._resume import check_same_dream, dream_record
     from vis.engine._video import SectionReadError, open_video
 
     if kind == "webcam":
@@ -342,6 +343,9 @@ def _open_source(kind: str, opts: _Options, stopped: Any = None) -> Any:
     if opts.start is None and opts.duration is None and stopped is None:
         return source
     try:
+        if stopped is not None:  # another input's dream could look finished below: say so first
+            check_same_dream(opts.output, stopped, dream_record(**_input_facts(opts)), only=("input", "input_bytes",
+                                                                                              "start"))
         if stopped is not None and opts.max_frames and stopped.frames >= opts.max_frames:
             raise SectionReadError("the --max-frames asked for are there")  # --max-frames counts the output's frames
         if source.animated:
@@ -452,6 +456,26 @@ def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], 
         _run_video(setup, opts, request, source, served)
 
 
+def _input_facts(opts: _Options) -> dict[str, Any]:
+    """The input's part of a dream's record: the file (its name and length in bytes) and where the dream starts."""
+    return {"input": opts.input.name, "input_bytes": opts.input.stat().st_size, "start": opts.start or 0.0}
+
+
+def _dream_record(setup: DreamSetup, opts: _Options, request: _Request) -> Optional[str]:
+    """What a video file's dream is of, kept in the output so that --resume goes on only with the same dream: the
+    input (its name and length in bytes), where it starts, and every setting that changes the frames; not the
+    backend, provider, tile or threads, which change only how fast they come. None for a webcam."""
+    from vis.engine._resume import dream_record
+
+    if opts.input is None:
+        return None
+    dream = {key: value for key, value in dataclasses.asdict(request.config).items() if key != "tile"}
+    weights = Path(setup.weights).name if Path(setup.weights).suffix else setup.weights
+    return dream_record(**_input_facts(opts), model=setup.model_name, weights=weights, objective=str(setup.objective),
+                        guide=opts.guide.name if opts.guide else None, max_size=request.max_size, seed=opts.seed,
+                        dream=dream, video=dataclasses.asdict(request.video_config))
+
+
 def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any, served: Any = None) -> None:
     """Dream a video file or a webcam, say what was written, and fail when the source ended early (Ctrl-C and a
     failed write are reported by run_video, with what the file holds)."""
@@ -465,7 +489,8 @@ def _run_video(setup: DreamSetup, opts: _Options, request: _Request, source: Any
     done, rate, size, dropped = run_video(setup, source, opts.output, request.config, request.video_config,
                                           request.max_size, opts.seed, opts.overwrite, request.preview,
                                           opts.virtual_cam, opts.max_frames and opts.max_frames - kept,
-                                          quiet=opts.quiet, served=served, stopped=request.stopped)
+                                          quiet=opts.quiet, served=served, stopped=request.stopped,
+                                          record=_dream_record(setup, opts, request))
     run = VideoDreamRun(source, opts.input, opts.output, done, rate, size, dropped, kept)
     lines, ended_early = run.finish(opts.quiet)
     for line in lines:

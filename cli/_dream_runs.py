@@ -131,12 +131,14 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],
               seed: Optional[int], overwrite: bool, preview: bool, virtual_cam: bool, max_frames: int,
-              quiet: bool = False, served: Any = None, stopped: Any = None) -> tuple[int, float, tuple[int, int], int]:
+              quiet: bool = False, served: Any = None, stopped: Any = None,
+              record: Optional[str] = None) -> tuple[int, float, tuple[int, int], int]:
     """Dream every frame of ``source`` into ``output`` / a window / a virtual camera / the ``served`` stream (a
     :class:`vis.engine._served.ServedStream`); returns (frames, fps, the
     written frame size (width, height): odd sides lose a row or column, frames a GIF left out). ``stopped``: what
     ``output`` holds, a stopped dream to go on with (:class:`vis.engine._resume.StoppedDream`; its frames come
-    first, and count among those returned).
+    first, and count among those returned). ``record``: what the output is a dream of, kept in it for --resume
+    (:func:`vis.engine._resume.dream_record`).
 
     Raises:
         Interrupted: Ctrl-C, saying what ``output`` holds.
@@ -163,7 +165,7 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
             contextlib.ExitStack() as stack:
         size = (source.width, source.height)
         sink = stack.enter_context(VideoSink(output, recording_rate(source), size, overwrite,
-                                             source.pixel_aspect, resume=stopped)) if output else None
+                                             source.pixel_aspect, resume=stopped, record=record)) if output else None
         stack.callback(progress.end)  # after the writer's last frames
         writer = None
         if sink is not None:

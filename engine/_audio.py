@@ -110,7 +110,12 @@ def _mux_pyav(source: Path, video: Path, out_path: Path, start: float = 0.0) -> 
     """
     import av
 
+    from vis.engine._resume import comment_of
+
     with av.open(str(video)) as vin, av.open(str(source)) as ain, av.open(str(out_path), "w") as out:
+        comment = comment_of(vin)
+        if comment:  # what the dream is of, for --resume (ffmpeg keeps the first input's anyway)
+            out.metadata["comment"] = comment
         vs = vin.streams.video[0]
         ov = out.add_stream_from_template(vs)
         pairs = [(vs, ov)]

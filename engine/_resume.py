@@ -3,6 +3,8 @@ copied into a new writer as they are (not re-encoded, so that a dream resumed ma
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,6 +25,7 @@ class StoppedDream(NamedTuple):
     codec: str
     last_pts: int  # its last frame's time in its stream's units, where :func:`last_frame` seeks
     rate: Fraction | None = None  # its frame rate, where the container says
+    record: dict | None = None  # the dream's input and settings as its writer recorded them (:func:`dream_record`)
 
 
 def stopped_dream(path: Path) -> StoppedDream:
@@ -47,12 +50,59 @@ def stopped_dream(path: Path) -> StoppedDream:
             size = (stream.codec_context.width, stream.codec_context.height)
             codec, tb = stream.codec_context.name, stream.time_base
             rate = stream.guessed_rate or stream.average_rate
+            record = read_record(comment_of(container))
     except Exception as e:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: no video stream
         raise VisError(f"cannot go on with {path}: it is no video vis can read ({e})") from None
     if not frames:
         raise VisError(f"cannot go on with {path}: it holds no frame")
     return StoppedDream(frames, float((last - first) * tb), (end - first) * tb, size, codec, last,
-                        Fraction(rate) if rate else None)
+                        Fraction(rate) if rate else None, record)
+
+
+RECORD_TAG = "vis dream "  # the comment of a video vis dream wrote starts so, its record (JSON) following
+
+
+def dream_record(**facts: Any) -> str:
+    """The comment a dreamed video carries: what it is a dream of (input and settings), so that --resume goes on
+    only with a dream of the same input at the same settings."""
+    return RECORD_TAG + json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def comment_of(container: Any) -> str:
+    """A PyAV container's comment (Matroska names it ``COMMENT``, MP4 and AVI ``comment``)."""
+    return next((value for key, value in container.metadata.items() if key.lower() == "comment"), "")
+
+
+def read_record(comment: str) -> dict | None:
+    """The facts of :func:`dream_record` in a video's comment; None where it holds none."""
+    if not comment.startswith(RECORD_TAG):
+        return None
+    try:
+        facts = json.loads(comment[len(RECORD_TAG):])
+    except ValueError:
+        return None
+    return facts if isinstance(facts, dict) else None
+
+
+def check_same_dream(path: Path, stopped: StoppedDream, record: str, only: Sequence[str] | None = None) -> None:
+    """Refuse to go on with ``path`` (holding ``stopped``) in a dream whose :func:`dream_record` is ``record``
+    unless it is a dream of the same input at the same settings (``only``: of these facts): frames of two dreams
+    would be spliced.
+
+    Raises:
+        VisError: ``path`` records no dream (another program's video, or an older vis's), or another one.
+    """
+    again = "dream into a new file, or --overwrite to start again"
+    if stopped.record is None:
+        raise VisError(f"cannot go on with {path}: it does not say what it is a dream of (another program's video, "
+                       f"or an older vis's); {again}")
+    now = read_record(record) or {}
+    keys = sorted(set(now) | set(stopped.record)) if only is None else only
+    differ = [key for key in keys if now.get(key) != stopped.record.get(key)]
+    if differ:
+        shown = "; ".join(f"{key} {stopped.record.get(key)!r} there, {now.get(key)!r} now" for key in differ[:4])
+        raise VisError(f"cannot go on with {path}: it is a dream of another input or at other settings ({shown}); "
+                       f"{again}")
 
 
 def last_frame(path: Path, stopped: StoppedDream) -> np.ndarray | None:

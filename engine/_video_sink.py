@@ -73,13 +73,16 @@ class _PyAVWriter:
 
     frames_dropped = 0  # every frame is written (the GIF writer may leave some out)
 
-    def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int], pixel_aspect: Fraction | None = None):
+    def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int], pixel_aspect: Fraction | None = None,
+                 comment: str | None = None):
         codec, pix_fmt, muxer_options = _PYAV_FORMATS[path.suffix.lower()]
         if codec == "libx264" and codec not in av.codecs_available:
             codec = "mpeg4"  # PyAV builds without x264 (the wheels have it)
         self._av = av
         self._container = av.open(str(path), "w", options=muxer_options)
         try:
+            if comment is not None:  # in the header, so that a killed run's file has it too
+                self._container.metadata["comment"] = comment
             self._stream = self._container.add_stream(codec, rate=fps, options=_X264 if codec == "libx264" else _QSCALE)
             self._stream.width, self._stream.height = size
             self._stream.pix_fmt = pix_fmt
@@ -169,6 +172,8 @@ class VideoSink:
         resume: what the file at ``path`` holds, a stopped dream's (:class:`vis.engine._resume.StoppedDream`): go on
             with it, its frames first (copied, not re-encoded) and the frames written after them (``at`` times
             counted from its start). None: a new file.
+        record: what the video is a dream of (:func:`vis.engine._resume.dream_record`), kept in its comment (MP4,
+            MOV, AVI and Matroska); with ``resume``, the file must hold the same (else :class:`VisError`).
 
     Attributes:
         size: (width, height) actually written (even, but for a GIF).
@@ -189,7 +194,7 @@ class VideoSink:
     """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], overwrite: bool = False,
-                 pixel_aspect: Fraction | None = None, resume: Any = None):
+                 pixel_aspect: Fraction | None = None, resume: Any = None, record: str | None = None):
         check_video_suffix(path)
         self.path = Path(path) if resume is not None else check_output(path, overwrite)
         suffix = self.path.suffix.lower()
@@ -206,6 +211,7 @@ class VideoSink:
         self.kill_safe = av is not None
         self._av = av
         self._pixel_aspect = pixel_aspect
+        self._record = record
         self.frames_written = 0
         self.frames_before = 0  # a resumed dream's frames, there before this sink's
         self._next_pts = 0
@@ -227,7 +233,8 @@ class VideoSink:
                 self._writer = GifWriter(self._av, self.path, _frame_rate(self.fps), self.size)
             elif self._av is not None:
                 # 29.97 arrives as the float 29.97002997...: back to 30000/1001 so timestamps do not drift
-                self._writer = _PyAVWriter(self._av, self.path, _frame_rate(self.fps), self.size, self._pixel_aspect)
+                self._writer = _PyAVWriter(self._av, self.path, _frame_rate(self.fps), self.size, self._pixel_aspect,
+                                           self._record)
             else:
                 self._writer = _OpenCVWriter(self.path, self.fps, self.size)
         except Exception as e:  # noqa: BLE001 - PyAV raises its own FFmpegError family and ValueError
@@ -248,6 +255,10 @@ class VideoSink:
         if stopped.size != self.size:
             raise OutputPathError(f"cannot go on with {self.path}: its frames are {stopped.size[0]}x{stopped.size[1]}, "
                                   f"this dream's {self.size[0]}x{self.size[1]} (a dream of another video?)")
+        if self._record is not None:
+            from vis.engine._resume import check_same_dream
+
+            check_same_dream(self.path, stopped, self._record)
         rate = _frame_rate(self.fps)
         if stopped.rate is not None and abs(float(stopped.rate) / float(rate) - 1) > 1e-3:
             raise OutputPathError(f"cannot go on with {self.path}: its frames run at {float(stopped.rate):g} fps, "
@@ -255,7 +266,7 @@ class VideoSink:
         partial = self.path.with_name(f".{self.path.name}.resumed{self.path.suffix}")
         writer = None
         try:
-            writer = _PyAVWriter(self._av, partial, rate, self.size, self._pixel_aspect)
+            writer = _PyAVWriter(self._av, partial, rate, self.size, self._pixel_aspect, self._record)
             try:
                 self.frames_before = writer.copy_from(self.path)
             except VisError:

@@ -146,6 +146,9 @@ def test_vis_goes_on_with_a_stopped_dream_and_its_sound(tmp_path) -> None:
     assert code == 0, said
     code, said = dream(src, "-o", out, *FAST)
     assert code == 2 and "or --resume to go on with a dream of this video that was stopped" in said
+    code, said = dream(src, "-o", out, "--resume", *FAST, "--objective", "block5", "--seed", "3")
+    assert code == 2 and "it is a dream of another input or at other settings (objective 'block10' there, " \
+        "'block5' now; seed 0 there, 3 now)" in said, said
     code, said = dream(src, "-o", out, "--resume", *FAST)
     assert code == 0, said
     assert "(60 frames (25 kept from the stopped dream), 160x32 at 30 fps," in said
@@ -181,6 +184,23 @@ def test_max_frames_counts_the_frames_the_output_holds(tmp_path) -> None:
     code, said = dream(src, "-o", out, "--max-frames", "10", "--resume", *FAST)
     assert code == 0 and "holds the whole dream already (10 frames): nothing to resume" in said, said
     assert [index_of(f) for f in decoded(out)] == list(range(10))
+
+
+def test_a_dream_of_another_input_or_none_is_not_gone_on_with(tmp_path) -> None:
+    """Its frames and this input's would be spliced into one video, which no longer is a dream of either."""
+    src, other = numbered_clip(tmp_path / "in.mp4", count=20), numbered_clip(tmp_path / "other.mp4", count=10)
+    out = tmp_path / "out.mp4"
+    code, said = dream(other, "-o", out, *FAST)
+    assert code == 0, said
+    code, said = dream(src, "-o", out, "--resume", *FAST)  # other.mp4's 10 frames would pass for the first 10
+    assert code == 2 and "(input 'other.mp4' there, 'in.mp4' now; input_bytes" in said, said
+    code, said = dream(other, "-o", out, "--resume", "--start", "0.1", *FAST)
+    assert code == 2 and "(start 0.0 there, 0.1 now)" in said, said
+    foreign = tmp_path / "foreign.mp4"
+    write_numbered(foreign, range(5))  # a video no dream wrote
+    code, said = dream(src, "-o", foreign, "--resume", *FAST)
+    assert code == 2 and "it does not say what it is a dream of" in said, said
+    assert len(decoded(foreign)) == 5 and len(decoded(out)) == 10
 
 
 def test_resume_without_a_file_dreams_from_the_start(tmp_path) -> None:
@@ -226,7 +246,7 @@ def test_ctrl_c_says_that_resume_goes_on(tmp_path, dream_process) -> None:
     assert proc.returncode == 130, buf + err
     assert "done so far (the same command with --resume goes on from there)" in err, err
     kept = stopped_dream(out).frames
-    code, said = dream(src, "-o", out, "--resume", *FAST)
+    code, said = dream(src, "-o", out, "--resume", *slow)  # the same settings: the record in the file says so
     assert code == 0 and f"({kept} kept from the stopped dream)" in said, said
     assert [index_of(f) for f in decoded(out)] == list(range(300))
 
