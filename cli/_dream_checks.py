@@ -107,7 +107,8 @@ def check_options_apply(kind: str, zoom_frames: int, given: set[str], octaves: i
 
     section_flags = [flag for name, flag in SECTION_OPTIONS.items() if name in given]
     if kind in ("image", "folder", "webcam") and section_flags:
-        whole = "a webcam or a live stream is dreamed as it comes" if kind == "webcam" else "an image has no time"
+        whole = {"webcam": "a webcam or a live stream is dreamed as it comes", "image": "an image has no time",
+                 "folder": "a folder's images have no time (a video in it is dreamed on its own)"}[kind]
         raise VisError(f"{listed(section_flags, 'cuts', 'cut')} a section of a video file; {whole}")
     if kind == "frame" and "duration" in given:
         raise VisError("--duration is a section's length, and an image output holds one frame: that at --start (or "

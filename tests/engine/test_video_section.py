@@ -200,6 +200,8 @@ def test_a_bad_section_is_one_message(tmp_path, args, message) -> None:
 def test_a_section_of_what_is_no_video_file_is_refused(tmp_path, sample_photo, animation) -> None:
     code, said = dream(sample_photo, "-o", tmp_path / "o.png", "--start", "1", *STILL)
     assert code == 2 and "--start cuts a section of a video file; an image has no time" in said
+    code, said = dream(tmp_path, "-o", tmp_path / "dreams", "--start", "1", *STILL)
+    assert code == 2 and "--start cuts a section of a video file; a folder's images have no time" in said, said
     code, said = dream("--webcam", "0", "-o", tmp_path / "o.mp4", "--start", "1", "--duration", "2", *FAST)
     assert code == 2 and "--start, --duration cut a section of a video file; a webcam or a live stream" in said
     frames = [np.full((16, 16, 3), 40 * i, np.uint8) for i in range(3)]
