@@ -83,7 +83,8 @@ class FileFrames(ClosedOnExit):
         section's start. Call it once, before iterating.
 
         Raises:
-            VideoSourceError: no frame starts ``start`` seconds in or later (the video ends before).
+            VideoSourceError: no frame starts ``start`` seconds in or later (the video ends before), or none before
+                the section's end.
             SectionReadError: with ``after``, the section has no frame after it.
         """
         origin = self._times[0]
@@ -92,6 +93,9 @@ class FileFrames(ClosedOnExit):
             raise VideoSourceError(f"{self.path} has no frame {start:g} s in: its last one starts at "
                                    f"{self._times[-1] - origin:.2f} s")
         zero = self._times[-1]
+        if duration is not None and zero - origin >= start + duration - _SAME_TIME:  # a section between two frames
+            raise VideoSourceError(f"{self.path} has no frame from {start:g} to {start + duration:g} s: the next "
+                                   f"one starts at {zero - origin:.2f} s ({self.fps:g} fps)")
         if after is not None:
             frame, self.frame_before = self._advance(frame, origin, zero + after + _SAME_TIME, keep_before=True)
             if frame is None or (duration is not None and self._times[-1] - zero >= duration - _SAME_TIME):

@@ -188,6 +188,7 @@ def test_a_section_longer_than_the_rest_of_the_video_says_so(tmp_path) -> None:
     (["--start", "1:75"], "Invalid value for '--start': expected a time in seconds"),
     (["--duration", "0"], "Invalid value for '--duration': a section must last longer than 0 s, got '0'"),
     (["--start", "5"], "has no frame 5 s in: its last one starts at 1.97 s"),
+    (["--start", "0.01", "--duration", "0.02"], "has no frame from 0.01 to 0.03 s: the next one starts at 0.03 s"),
 ])
 def test_a_bad_section_is_one_message(tmp_path, args, message) -> None:
     src = numbered_clip(tmp_path / "in.mp4", count=60)
