@@ -31,6 +31,7 @@ _SHORTEST_DELAY_MS = 10  # a delay of at most this plays as 100 ms in browsers (
 _DEFAULT_DELAY_MS = 100
 _CENTISECOND = Fraction(1, 100)
 _LONGEST_DELAY_CS = 65535  # a GIF's delay field: 16 bits of hundredths
+_SHORTEST_WRITTEN_CS = 100 // GIF_MAX_FPS  # browsers play a shorter delay at 100 ms
 _FINEST_STEP_MS = 10  # the grid of a variable-delay animation: at most 100 fps
 
 
@@ -190,7 +191,7 @@ class GifWriter:
         from PIL import Image
 
         at_cs = round(pts * 100 / self._fps)
-        if self._last_cs is not None and at_cs - self._last_cs < 100 // GIF_MAX_FPS:
+        if self._last_cs is not None and at_cs - self._last_cs < _SHORTEST_WRITTEN_CS:
             self.frames_dropped += 1
             return
         picture = Image.fromarray(np.ascontiguousarray(bgr[..., ::-1])).quantize(256, method=Image.Quantize.FASTOCTREE)
@@ -200,8 +201,10 @@ class GifWriter:
         palette[: len(rgb), 1:] = rgb
         frame = self._av.VideoFrame.from_ndarray((np.asarray(picture, np.uint8), palette), format="pal8")
         frame.pts, frame.time_base = at_cs, _CENTISECOND
-        # the muxer takes each frame's delay from the next frame's time, the last one's from its packet
-        self._mux(self._stream.encode(frame), max(1, min(_LONGEST_DELAY_CS, round(length * 100 / self._fps))))
+        # the muxer takes each frame's delay from the next frame's time, the last one's from its packet: at least
+        # 20 ms, as the frames before it are, or a browser would hold the last frame of a 120 fps video for 100 ms
+        delay_cs = max(_SHORTEST_WRITTEN_CS, min(_LONGEST_DELAY_CS, round(length * 100 / self._fps)))
+        self._mux(self._stream.encode(frame), delay_cs)
         self._last_cs = at_cs
 
     def _mux(self, packets: list[Any], delay_cs: int = 1) -> None:

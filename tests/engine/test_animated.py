@@ -152,6 +152,16 @@ def test_a_gif_leaves_out_frames_it_could_not_show(tmp_path, animation) -> None:
     assert set(starts) <= {round(i * 100 / 60) for i in range(12)} and starts[-1] == 17
 
 
+
+def test_the_last_frame_of_a_fast_gif_shows_20_ms_too(tmp_path, animation) -> None:
+    """120 fps: one frame of the rate is 10 ms, which browsers would hold for 100 ms at the end of the loop."""
+    out = tmp_path / "fast.gif"
+    with VideoSink(out, 120, (16, 16)) as sink:
+        for i in range(20):
+            sink.write(np.full((16, 16, 3), i * 10, np.uint8))
+    assert set(animation.delays(out)) == {1000 // GIF_MAX_FPS}
+
+
 KILLED_GIF_WRITER = """
 import os, signal, sys
 import numpy as np
