@@ -14,7 +14,14 @@ import torch
 from vis.errors import UnknownNameError, VisError
 from vis.models._base import StagedNet
 from vis.models._preprocess import Preprocessing
-from vis.models._weights import WeightsFile, apply_state_dict, init_random, read_state_dict, smooth_noise
+from vis.models._weights import (
+    WeightsFile,
+    apply_state_dict,
+    init_random,
+    read_state_dict,
+    refuse_non_finite,
+    smooth_noise,
+)
 from vis.models.efficientnet import EfficientNetLite
 from vis.models.googlenet import GoogLeNet
 from vis.models.lenet import LeNet5
@@ -163,7 +170,9 @@ def get_model(name: str, weights: str | Path = "imagenet", seed: int = 0) -> Sta
             raise VisError(f"{name} has no published weights ({spec.pretrained.note}); use --weights random or a file")
         apply_state_dict(model, spec.pretrained.load(), f"{name} imagenet weights", spec.drop_keys)
     else:
-        apply_state_dict(model, read_state_dict(_weights_path(weights), name), weights, spec.drop_keys)
+        state = read_state_dict(_weights_path(weights), name)
+        refuse_non_finite(state, weights)
+        apply_state_dict(model, state, weights, spec.drop_keys)
     model.eval()
     model.vis_name, model.vis_weights = name, weights  # what it is, for the functions that take name and model
     return model

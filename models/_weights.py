@@ -129,6 +129,21 @@ def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
                        f"{_misfit(model.state_dict(), state)}") from e
 
 
+def refuse_non_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinity (a training run that diverged, a file written wrong): every output
+    would be NaN, and a dream would run to its end and then blame the image.
+
+    Raises:
+        WeightsUnavailableError: naming the first such tensor.
+    """
+    for name, tensor in state.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise WeightsUnavailableError(f"{source} holds weights that are not finite: {name} has "
+                                              f"{bad} of {tensor.numel()} values NaN or infinite")
+
+
 def _misfit(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
     """What differs between a model's tensors and a file's, in a line (torch lists every key)."""
     def some(names: list[str]) -> str:

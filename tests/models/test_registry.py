@@ -116,6 +116,17 @@ def test_wrong_state_dict_names_the_file(tmp_path) -> None:
         get_model("lenet5", weights=str(path))
 
 
+def test_weights_that_are_not_finite_are_refused_naming_a_tensor(tmp_path) -> None:
+    """A diverged training run's NaN would give NaN everywhere (a dream would blame the image at its end)."""
+    state = get_model("lenet5", weights="random").state_dict()
+    state["conv2.bias"][3] = float("inf")
+    path = tmp_path / "diverged.pt"
+    torch.save({"model": "lenet5", "state_dict": state}, path)
+    with pytest.raises(WeightsUnavailableError, match=r"diverged.pt holds weights that are not finite: conv2.bias has "
+                                                      r"1 of 16 values NaN or infinite"):
+        get_model("lenet5", weights=str(path))
+
+
 def test_unknown_weights_name() -> None:
     with pytest.raises(UnknownNameError, match="random"):
         get_model("googlenet", weights="imagenett")
