@@ -62,6 +62,16 @@ def _folder(images: Path, model: str, files: list[Path], quiet: bool, min_count:
     return found
 
 
+def _refuse_unread(found) -> None:
+    """After the outputs are written: images of the folder that could not be decoded are in the exit code, as in
+    predict and a folder's dream (a script sees them there, the user in the folder's line above)."""
+    from vis.errors import VisError
+
+    if found.unreadable:
+        total = len(found.paths) + len(found.unreadable)
+        raise VisError(f"{len(found.unreadable)} of the {counted(total, 'image')} could not be read (said above)")
+
+
 def _check_class_and_provider(model: str, klass: Optional[int], provider: str) -> None:
     """Fail on a class index the model lacks or a provider this machine lacks, before the model loads."""
     from vis.engine._session import resolve_provider
@@ -320,6 +330,7 @@ def register(app: VisTyper) -> None:
         elif any(min(p.box[2] - p.box[0], p.box[3] - p.box[1]) < rf.size for p in patches):
             typer.echo("grey in a patch is where its unit's field reaches past the image's border")
         _save_npy(npy, np.stack([p.pixels for p in patches]), overwrite)
+        _refuse_unread(found)
 
     @app.command("embed")
     def embed_cmd(
@@ -370,3 +381,4 @@ def register(app: VisTyper) -> None:
             covered = f"; thumbnails for {len(shown)} of them, dots for the rest, which would cover those"
         typer.echo(f"wrote {path} ({counted(len(points), 'image')}{covered})")
         _save_npy(npy, points, overwrite)
+        _refuse_unread(found)

@@ -57,6 +57,11 @@ class ImageSet:
     def has_labels(self) -> bool:
         return len(set(self.labels)) > 1 or any(self.labels)
 
+    @property
+    def unreadable(self) -> list[Path]:
+        """The skipped files named as images, which could not be decoded (other files are no fault of the folder)."""
+        return [path for path in self.skipped if path.suffix.lower() in READ_IMAGE_SUFFIXES]
+
 
 def check_image_folder(folder: str | Path) -> Path:
     """``folder`` as a Path, if it is a folder (the quick part of :func:`scan_images`, for checking before outputs).
