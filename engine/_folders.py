@@ -3,6 +3,7 @@ where `vis dream FOLDER -o OUTDIR` writes each image's dream, planned before any
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,8 @@ def plan_folder(folder: Path, output: Optional[Path], overwrite: bool, skip_exis
         (stills if _is_still(path) else plan.others).append(path)
     if not stills:
         hint = f"; {_ON_ITS_OWN}" if any(map(_moves, plan.others)) else ""
-        raise InputFileError(f"{folder} holds no still image to dream ({_others_text(plan.others)}){hint}")
+        held = _others_text(plan.others) if plan.others else _no_file_text(listing)
+        raise InputFileError(f"{folder} holds no still image to dream ({held}){hint}")
     plan.pairs = list(zip(stills, _outputs_for([p.relative_to(folder) for p in stills], output)))
     existing = [out for _, out in plan.pairs if out.exists()]
     if skip_existing:
@@ -172,12 +174,19 @@ def _outputs_for(rels: list[Path], output: Path) -> list[Path]:
 
 def _others_text(others: list[Path]) -> str:
     """``2 videos or animations, 1 other file``: what a folder holds besides still images."""
-    if not others:
-        return "no file but hidden ones"
     moving = sum(map(_moves, others))
     parts = [counted(moving, "video or animation", "videos or animations")] if moving else []
     parts += [counted(len(others) - moving, "other file")] if len(others) > moving else []
     return ", ".join(parts)
+
+
+def _no_file_text(listing: FolderListing) -> str:
+    """What a folder in which no file was listed holds: hidden ones (left out), empty folders, or nothing."""
+    for _, real in listing.folders:
+        with contextlib.suppress(OSError):  # unreadable: os.walk passed over it too
+            if any(name.startswith(".") for name in os.listdir(real)):
+                return "no file but hidden ones"
+    return "the folder is empty" if len(listing.folders) <= 1 else "only empty folders"
 
 
 def _moves(path: Path) -> bool:

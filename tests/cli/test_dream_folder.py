@@ -119,7 +119,8 @@ def test_an_output_folder_overlapping_the_input_is_refused(tmp_path, photos, whe
 
 
 @pytest.mark.parametrize("case", ["no_output", "output_file", "output_suffix", "output_is_input", "existing",
-                                  "skip_and_overwrite", "skip_for_one_image", "zoom", "video_option", "empty"])
+                                  "skip_and_overwrite", "skip_for_one_image", "zoom", "video_option", "empty",
+                                  "only_hidden", "empty_subfolder"])
 def test_a_folder_run_that_cannot_go_on_says_why_before_any_work(tmp_path, photos, case) -> None:
     out = tmp_path / "dreams"
     args, expected = {
@@ -134,13 +135,19 @@ def test_a_folder_run_that_cannot_go_on_says_why_before_any_work(tmp_path, photo
                                "--skip-existing keeps the dreams a folder input already has"),
         "zoom": ([photos, "-o", out, "--zoom-frames", "3"], "--zoom-frames zooms into one image"),
         "video_option": ([photos, "-o", out, "--blend", "0.5"], "--blend applies to a video or webcam input only"),
-        "empty": ([tmp_path / "none", "-o", out], "holds no still image to dream (no file but hidden ones)"),
+        "empty": ([tmp_path / "none", "-o", out], "holds no still image to dream (the folder is empty)"),
+        "only_hidden": ([tmp_path / "none", "-o", out], "holds no still image to dream (no file but hidden ones)"),
+        "empty_subfolder": ([tmp_path / "none", "-o", out], "holds no still image to dream (only empty folders)"),
     }[case]
     if case == "existing":
         (out / "sub").mkdir(parents=True)
         (out / "sub" / "b.png").write_bytes(b"mine")
-    if case == "empty":
+    if case in ("empty", "only_hidden", "empty_subfolder"):
         (tmp_path / "none").mkdir()
+    if case == "only_hidden":
+        (tmp_path / "none" / ".DS_Store").write_bytes(b"")
+    if case == "empty_subfolder":
+        (tmp_path / "none" / "sub").mkdir()
     result = invoke(*args, *FAST)
     assert result.exit_code == 2 and expected in result.output, result.output
     assert "Traceback" not in result.output
