@@ -130,6 +130,16 @@ def _rich_bar(fields: tuple[str, ...]) -> Any:
     return Progress(*columns, console=Console(stderr=True), transient=False)
 
 
+def note_grey_only(output: Path, model: str) -> None:
+    """Say, before the work, that ``model``'s colour result written to a grey-only format (.pgm) keeps only its
+    luminance, as the loss of a 16-bit input's levels is said (LeNet's grey results lose nothing)."""
+    from vis.engine._images import GREY_ONLY_SUFFIXES
+    from vis.models import model_spec
+
+    if output.suffix.lower() in GREY_ONLY_SUFFIXES and model_spec(model).preprocessing.channels == 3:
+        typer.echo(f"note: {output.suffix} holds grey only: the colours are lost (.png keeps them)", err=True)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` to stderr (on a line of its own, after a progress line) and return the Exit to raise."""
     end_progress()

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional, Sequence
 import typer
 
 from vis._text import clock, counted
-from vis.cli._app import end_progress, progress_interval, progress_line
+from vis.cli._app import end_progress, note_grey_only, progress_interval, progress_line
 from vis.engine._dream_setup import DreamSetup
 from vis.errors import Interrupted, OutputPathError
 
@@ -88,6 +88,7 @@ def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size
     if written_bits(output, bits) < bits:  # before the dream, so a run that wants them can stop and take a .png
         typer.echo(f"note: {output.suffix} holds 8 bits a channel: the input's finer levels are lost (.png and .tif "
                    "keep 16)", err=True)
+    note_grey_only(output, setup.model_name)
     image = fit_max_size(image, max_size)
     octaves = [h * w for h, w in reversed(octave_sizes(image.shape[:2], config))]
     progress = Progress(enabled=not quiet, octave_pixels=octaves)

@@ -8,7 +8,9 @@ from typing import Optional
 import typer
 
 from vis._text import counted
-from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, progress_line, quiet_option
+from vis.cli._app import (
+    MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, note_grey_only, progress_line, quiet_option,
+)
 from vis.cli._model_cmds import WEIGHTS_HELP
 
 ITERATIONS_HELP = "Steps per scale (default: 16 pixel, 512 fft as lucid; 200 for lenet5)."
@@ -99,6 +101,7 @@ def register(app: VisTyper) -> None:
             iterations=iterations, step=step, lr=lr, optimizer=optimizer, l2_decay=l2, tv=tv, blur_every=blur_every,
             seed=seed)
         check_image_output(output, overwrite)
+        note_grey_only(output, model)
         check_backend(backend, provider)
         net = get_model(model, weights=weights)
         engine = make_backend(backend, model, net, obj, provider=provider, threads=threads,
@@ -158,6 +161,7 @@ def register(app: VisTyper) -> None:
             model, objective, size, param=param, scales=parse_scales(scales) if scales is not None else None,
             iterations=iterations, blur_every=blur_every, seed=seed)
         check_image_output(output, overwrite)
+        note_grey_only(output, model)
         check_backend(backend, provider)
         net = get_model(model, weights=weights)
         made = atlas(model, net, layer, units, config, backend=backend, batch=batch, columns=columns,

@@ -9,7 +9,9 @@ from typing import Optional
 import typer
 
 from vis._text import comma_list
-from vis.cli._app import MAX_SEED, VisTyper, given_options, quiet_option, staged_progress, torch_threads_option
+from vis.cli._app import (
+    MAX_SEED, VisTyper, given_options, note_grey_only, quiet_option, staged_progress, torch_threads_option,
+)
 from vis.cli._stills import read_still
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
 from vis.errors import Interrupted, VisError
@@ -89,6 +91,7 @@ def register(app: VisTyper) -> None:
         content_img = read_still(content)
         style_imgs = [read_still(p) for p in styles]
         check_image_output(output, overwrite, [content, *styles])  # after the inputs: a missing image is reported before an existing file
+        note_grey_only(output, "vgg19")
 
         # the bar opens at the first step (see StagedProgress)
         with staged_progress("content", "style", "tv", enabled=not quiet) as bar:

@@ -27,6 +27,7 @@ ALPHA_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff"})  # written with t
 READ_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".pbm", ".pnm", ".jp2", ".avif", ".jfif", ".jpe"}
 # written with 16 bits a channel when asked; OpenCV writes JPEG, WebP and BMP with 8
 DEEP_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".ppm", ".pgm"})
+GREY_ONLY_SUFFIXES = frozenset({".pgm"})  # a colour image is written as its luminance
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -435,7 +436,7 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool, bits: int = 8) -
     elif pixels.ndim == 3 and pixels.shape[2] == 4 and path.suffix.lower() not in ALPHA_SUFFIXES:
         pixels = as_rgb(pixels)
     pixels = _opencv_order(quantize(pixels, written_bits(path, bits)))
-    if path.suffix.lower() == ".pgm" and pixels.ndim == 3:
+    if path.suffix.lower() in GREY_ONLY_SUFFIXES and pixels.ndim == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
     ok, buf = cv2.imencode(path.suffix.lower(), pixels)
     if not ok:

@@ -117,6 +117,15 @@ def test_a_16_bit_photo_is_dreamed_into_16_bits_where_the_format_holds_them(tmp_
     assert cv2.imread(str(tmp_path / "e.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
 
 
+def test_a_colour_dream_into_a_grey_only_format_says_the_colours_are_lost(tmp_path) -> None:
+    """.pgm holds grey only: the dream is written as its luminance, with a note, as the loss of 16 bits gets one."""
+    cv2.imwrite(str(tmp_path / "photo.png"), (deep_photo(tmp_path / "deep.png") // 257).astype(np.uint8))
+    result = invoke(tmp_path / "photo.png", "-o", tmp_path / "d.pgm", "--seed", "1", *FAST)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("note: .pgm holds grey only: the colours are lost (.png keeps them)") == 1
+    assert cv2.imread(str(tmp_path / "d.pgm"), cv2.IMREAD_UNCHANGED).shape == (48, 64)
+
+
 def test_demo_into_a_folder_then_again(tmp_path) -> None:
     """The README's first command: the bundled photo dreamed with real weights, an image and a 12-frame zoom."""
     folder = tmp_path / "out"
