@@ -403,7 +403,9 @@ def check_image_output(path: str | Path, overwrite: bool, inputs: Sequence[Path 
     """:func:`check_output` for an image file, whose suffix must be one OpenCV writes."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise OutputPathError(f"cannot write an image as {path.suffix or 'a file without suffix'}: use .png or .jpg")
+        *most, last = sorted(IMAGE_SUFFIXES)
+        raise OutputPathError(f"cannot write an image as {path.suffix or 'a file without suffix'}: use "
+                              f"{', '.join(most)} or {last}")
     return check_output(path, overwrite, inputs)
 
 

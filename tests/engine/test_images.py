@@ -353,3 +353,10 @@ def test_save_image_refuses_a_suffix_before_writing(tmp_path) -> None:
     with pytest.raises(OutputPathError, match="cannot write an image as .txt"):
         check_image_output(tmp_path / "o.txt", overwrite=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_image_suffix_is_told_every_suffix_written(tmp_path) -> None:
+    """A .gif for a still (vis style) was told to use .png or .jpg, though .tif, .webp, .bmp ... are written too."""
+    with pytest.raises(OutputPathError, match=r"as .gif: use .bmp, .jpeg, .jpg, .pgm, .png, .ppm, .tif, .tiff or "
+                                              r".webp$"):
+        check_image_output(tmp_path / "o.gif", overwrite=False)
