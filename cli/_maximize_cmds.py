@@ -11,7 +11,7 @@ from vis._text import counted
 from vis.cli._app import (
     MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, note_grey_only, progress_line, quiet_option,
 )
-from vis.cli._model_cmds import WEIGHTS_HELP
+from vis.cli._model_cmds import WEIGHTS_HELP, note_top_past_classes
 
 ITERATIONS_HELP = "Steps per scale (default: 16 pixel, 512 fft as lucid; 200 for lenet5)."
 SCALES_HELP = "Upscaling stages, e.g. 56,80,112,160,224: optimise at the smallest, upscale, continue (pixel param)."
@@ -93,6 +93,7 @@ def register(app: VisTyper) -> None:
         if top is not None and not is_class_objective(obj):
             raise fail("--top sets how many classes are printed for a class image (class:N or prob:N); "
                        f"{objective} is not one")
+        note_top_past_classes(model, top)
         if obj.needs_guide():
             raise fail(f"{objective}: a guide objective pulls an image toward a guide image's features, and "
                        "vis maximize has none; use vis dream IMAGE --guide GUIDE")

@@ -17,6 +17,16 @@ from vis.errors import InputFileError, VisError
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 
 
+def note_top_past_classes(model: str, top: Optional[int]) -> None:
+    """Say, on stderr (stdout may be JSON), that ``--top`` asks for more classes than ``model`` has, as -k and
+    --perplexity say when they are more than a folder allows: all of them are shown."""
+    from vis.models import model_spec
+
+    classes = len(model_spec(model).categories)
+    if top is not None and top > classes:
+        typer.echo(f"note: {model} has {classes} classes: --top {top} shows all of them", err=True)
+
+
 def register(app: VisTyper) -> None:
     @app.command("models")
     def models_cmd() -> None:
@@ -68,10 +78,10 @@ def register(app: VisTyper) -> None:
         code 2); the others are classified."""
         from vis.engine import predict
         from vis.engine._torch_device import limit_torch_threads
-        from vis.models import get_model, model_spec
+        from vis.models import get_model
 
         limit_torch_threads(threads)
-        model_spec(model)
+        note_top_past_classes(model, top)  # an unknown model fails here, before any file is read
         readable, pictures, skipped = _read_stills(images, model)  # before loading weights: nothing readable, no wait
         results = predict(model, get_model(model, weights=weights), pictures, top=top) if readable else []
         if as_json:  # even when nothing could be read: a script always gets its JSON, and the exit code

@@ -155,6 +155,14 @@ def test_predict_json_real_weights(sample_photo) -> None:
     assert abs(sum(c["probability"] for c in every["results"][0]["top"]) - 1) < 1e-5  # unrounded: they sum to 1
 
 
+def test_a_top_past_the_classes_shows_them_all_and_says_so(image_files) -> None:
+    """LeNet-5 has 10 classes: --top 20 prints the 10, and a note on stderr says why (stdout stays JSON)."""
+    result = invoke("predict", "lenet5", "-w", "random", str(image_files["grey"]), "--top", "20", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["results"][0]["top"]) == 10
+    assert "note: lenet5 has 10 classes: --top 20 shows all of them" in result.stderr
+
+
 def test_predict_grey_rgba_and_bad_files(image_files) -> None:
     result = invoke("predict", "efficientnet_lite0", str(image_files["grey"]), str(image_files["rgba"]), "--top", "2")
     assert result.exit_code == 0, result.output

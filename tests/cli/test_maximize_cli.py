@@ -44,6 +44,14 @@ def test_class_image_is_classified(tmp_path):
     assert len([line for line in result.output.splitlines() if line.startswith("  ") and "%" in line]) == 5
 
 
+def test_a_top_past_the_classes_is_said(tmp_path):
+    result = runner.invoke(app, ["maximize", "lenet5", "--objective", "class:7", "-o", str(tmp_path / "d.png"),
+                                 "--weights", "random", "--iterations", "2", "--top", "11", "-q"])
+    assert result.exit_code == 0, result.output
+    assert len([line for line in result.stdout.splitlines() if line.startswith("  ") and "%" in line]) == 10
+    assert "note: lenet5 has 10 classes: --top 11 shows all of them" in result.stderr
+
+
 def test_atlas_grid(tmp_path):
     out = tmp_path / "grid.png"
     result = runner.invoke(app, ["atlas", "lenet5", "--layer", "conv2", "--channels", "0:3", "-o", str(out),
