@@ -90,7 +90,7 @@ def _decoded(path: str | Path) -> np.ndarray:
         raise InputFileError(f"cannot read {path}: {e.strerror or e}") from None
     try:
         with opencv_errors_only(silent=True):  # a cut PNG: vis says so itself
-            raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+            raw = cv2.imdecode(without_colour_profile(data), cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error as e:
         if "CV_IO_MAX_IMAGE_PIXELS" not in str(e):
             raise
@@ -165,6 +165,26 @@ def open_picture(source: str | Path | io.BytesIO) -> Any:
             return Image.open(source)
         finally:
             Image.MAX_IMAGE_PIXELS = previous
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def without_colour_profile(data: np.ndarray) -> np.ndarray:
+    """A PNG's bytes without its colour profile (the iCCP chunk), which OpenCV does not apply anyway: libpng prints
+    its own "libpng warning: iCCP: ..." on stderr about a profile it finds odd, and OpenCV's log level does not
+    reach it. Other files, and a PNG without one, are returned as they are."""
+    if data[:8].tobytes() != _PNG_SIGNATURE:
+        return data
+    at = len(_PNG_SIGNATURE)
+    while at + 8 <= data.size:  # chunks: 4 bytes of length, 4 of type, the data, 4 of CRC
+        length, kind = int.from_bytes(data[at:at + 4].tobytes(), "big"), data[at + 4:at + 8].tobytes()
+        if kind == b"iCCP":
+            return np.concatenate([data[:at], data[at + 12 + length:]])
+        if kind in (b"PLTE", b"IDAT"):  # a profile comes before both
+            break
+        at += 12 + length
+    return data
 
 
 def _exif_orientation(data: np.ndarray) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vis.engine._images import IMAGE_SUFFIXES, opencv_errors_only, opencv_name
+from vis.engine._images import IMAGE_SUFFIXES, opencv_errors_only, opencv_name, without_colour_profile
 from vis.errors import InputFileError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
@@ -49,7 +49,7 @@ def sniff_kind(path: str | Path) -> str:
             return "video"
         data = np.fromfile(str(path), dtype=np.uint8)
         with opencv_errors_only(silent=True):  # a cut GIF or WebP: vis says so itself
-            if cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None:
+            if cv2.imdecode(without_colour_profile(data), cv2.IMREAD_UNCHANGED) is not None:
                 return "image"
         if signed:  # an image format that does not decode: FFmpeg may still show a torn frame
             raise InputFileError(f"not a readable image (cut short or corrupt?): {path}")

@@ -360,3 +360,20 @@ def test_a_refused_image_suffix_is_told_every_suffix_written(tmp_path) -> None:
     with pytest.raises(OutputPathError, match=r"as .gif: use .bmp, .jpeg, .jpg, .pgm, .png, .ppm, .tif, .tiff or "
                                               r".webp$"):
         check_image_output(tmp_path / "o.gif", overwrite=False)
+
+
+def test_a_png_with_an_odd_colour_profile_is_read_without_libpng_s_warning(tmp_path, capfd) -> None:
+    """libpng printed "libpng warning: iCCP: ... invalid rendering intent" on stderr, past OpenCV's log level: the
+    profile, which OpenCV does not apply, is left out of what it decodes."""
+    from PIL import Image
+
+    from vis.engine._media_kinds import sniff_kind
+
+    ImageCms = pytest.importorskip("PIL.ImageCms")
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[64:68] = (0x01000000).to_bytes(4, "big")  # the rendering intent: 0..3 are valid
+    pixels = np.random.default_rng(0).integers(0, 255, (9, 7, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "odd.png", icc_profile=bytes(profile))
+    assert sniff_kind(tmp_path / "odd.png") == "image"
+    np.testing.assert_array_equal(np.round(load_image(tmp_path / "odd.png") * 255), pixels)
+    assert capfd.readouterr().err == ""
