@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -86,7 +87,11 @@ def read_state_dict(path: Path, model_name: str | None = None, mmap: bool = Fals
     if path.is_dir():
         raise WeightsUnavailableError(f"expected a weights file, got a folder: {path}")
     try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():
+            # torch's weights-only reader warns of any pickle protocol but its own 2 (a pickle not saved by torch),
+            # before the line vis says about the file
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            obj: Any = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:  # torch raises many types (and terse messages) for a corrupt or foreign file
         raise WeightsUnavailableError(f"{path} is not a PyTorch weights file that torch.load can read "
                                       f"({_load_failure(path, e)})") from e

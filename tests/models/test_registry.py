@@ -233,6 +233,17 @@ def test_a_vis_checkpoint_names_its_model_and_a_foreign_file_says_what_it_is(tmp
         get_model("lenet5", str(tmp_path / "objects.pt"))
 
 
+def test_a_pickle_of_another_protocol_is_refused_without_torch_s_warning(tmp_path, recwarn) -> None:
+    """torch.load warned "Detected pickle protocol 4 ..." before vis's own line about the file."""
+    import pickle
+
+    path = tmp_path / "list.pkl"
+    path.write_bytes(pickle.dumps([1, 2, 3], protocol=4))
+    with pytest.raises(WeightsUnavailableError, match="list.pkl"):
+        get_model("lenet5", weights=str(path))
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)]
+
+
 def test_a_folder_given_as_weights_is_named_as_one(tmp_path) -> None:
     from vis.errors import WeightsUnavailableError
 
