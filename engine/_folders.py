@@ -3,7 +3,6 @@ where `vis dream FOLDER -o OUTDIR` writes each image's dream, planned before any
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,21 +20,24 @@ class FolderListing:
         files: every file, sorted, as paths below the folder.
         folders: (path below the folder, real path) of every folder entered, the folder itself first: what lies
             inside any of them, through a link too, is read as part of the folder.
+        hidden: whether hidden files or folders were left out.
     """
 
     files: list[Path]
     folders: list[tuple[Path, Path]]
+    hidden: bool
 
 
 def list_folder(folder: Path) -> FolderListing:
     """The files and folders under ``folder``. Hidden files and folders are left out (.DS_Store, a partial write);
     linked folders are followed, each real folder once, so a link back up ends rather than loops."""
     seen = set()
-    found, folders = [], []
+    found, folders, hidden = [], [], False
     for root, dirs, names in os.walk(folder, followlinks=True):
         real_root = os.path.realpath(root)
         seen.add(real_root)
         folders.append((Path(root), Path(real_root)))
+        hidden = hidden or any(name.startswith(".") for name in (*dirs, *names))
         kept = []
         for name in sorted(dirs):
             real = os.path.realpath(os.path.join(root, name))
@@ -45,16 +47,12 @@ def list_folder(folder: Path) -> FolderListing:
             kept.append(name)
         dirs[:] = kept
         found += (Path(root, name) for name in names if not name.startswith("."))
-    return FolderListing(sorted(path for path in found if path.is_file()), folders)
+    return FolderListing(sorted(path for path in found if path.is_file()), folders, hidden)
 
 
 def files_under(folder: Path) -> list[Path]:
     """The files of :func:`list_folder`."""
     return list_folder(folder).files
-
-
-# written as .png: a grey-only format cannot hold a colour dream
-_GREY_ONLY_SUFFIXES = frozenset({".pgm", ".pbm"})
 
 
 @dataclass
@@ -157,9 +155,10 @@ def _outputs_for(rels: list[Path], output: Path) -> list[Path]:
     """Each of ``rels`` under ``output``: with its own suffix where vis writes it in colour, else .png, and with the
     old suffix kept in the name (a.gif.png), then a number, where two would meet. Names meet regardless of case (a
     U.GIF beside a U.PNG), as they do on macOS and Windows."""
-    from vis.engine._images import IMAGE_SUFFIXES
+    from vis.engine._images import GREY_ONLY_SUFFIXES, IMAGE_SUFFIXES
 
-    kept_as_is = [r.suffix.lower() in IMAGE_SUFFIXES - _GREY_ONLY_SUFFIXES for r in rels]
+    # written as .png where the input's format is one vis does not write, or a grey-only one (no colour dream)
+    kept_as_is = [r.suffix.lower() in IMAGE_SUFFIXES - GREY_ONLY_SUFFIXES for r in rels]
     taken = {str(r).casefold() for r, as_is in zip(rels, kept_as_is) if as_is}
     names = []
     for rel, as_is in zip(rels, kept_as_is):
@@ -182,10 +181,8 @@ def _others_text(others: list[Path]) -> str:
 
 def _no_file_text(listing: FolderListing) -> str:
     """What a folder in which no file was listed holds: hidden ones (left out), empty folders, or nothing."""
-    for _, real in listing.folders:
-        with contextlib.suppress(OSError):  # unreadable: os.walk passed over it too
-            if any(name.startswith(".") for name in os.listdir(real)):
-                return "no file but hidden ones"
+    if listing.hidden:
+        return "no file but hidden ones"
     return "the folder is empty" if len(listing.folders) <= 1 else "only empty folders"
 
 
