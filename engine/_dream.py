@@ -285,7 +285,8 @@ def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.ra
     ``on_tile(done, total)`` after each tile but the last.
 
     Returns:
-        The updated image (same shape) and the objective value (summed over tiles).
+        The updated image (same shape) and the objective value; a tiled step's is the tiles' values weighted by their
+        areas, so that it reads as an untiled step's would and does not grow with the number of tiles.
     """
     h, w = x.shape[2:]
     if max(h, w) <= config.tile:
@@ -308,7 +309,7 @@ def ascent_step(backend: Backend, x: np.ndarray, config: DreamConfig, rng: np.ra
         value, g = backend.gradient(tile)
         for ys, xs, ty, tx in pieces:
             grad[:, :, ys, xs] = g[:, :, ty, tx]
-        total += value
+        total += value * (y1 - y0) * (x1 - x0) / (h * w)
         abs_sum += cv2.norm(g.reshape(-1, g.shape[-1]), cv2.NORM_L1)  # summed in double, with no float64 copy
         if on_tile is not None and done < len(spans):
             on_tile(done, len(spans))

@@ -85,6 +85,22 @@ def test_tiled_step_covers_large_images(backend) -> None:
     assert (changed > 0).mean() > 0.95  # every tile got a gradient
 
 
+class MeanBackend:
+    """A stand-in whose objective is the mean of its input: the value of any split into tiles is known."""
+
+    def gradient(self, x):
+        return float(x.mean()), np.ones_like(x)
+
+
+@pytest.mark.parametrize("shape, tile", [((150, 200), 64), ((130, 1000), 256), ((100, 100), 64)])
+def test_tiled_value_reads_as_an_untiled_one(shape, tile) -> None:
+    """A tiled step reports the tiles' values weighted by area: the mean objective of the whole image, not a sum
+    that grows with the number of tiles."""
+    x = np.random.default_rng(1).random((1, 3, *shape), dtype=np.float32)
+    _, value = ascent_step(MeanBackend(), x, DreamConfig(tile=tile), np.random.default_rng(0))
+    assert value == pytest.approx(float(x.mean()), rel=1e-5)
+
+
 def rolled_tiled_step(backend, x, config, rng):
     """The tiled step written plainly: roll the image, a gradient per tile, roll the gradient back, normalise by the
     mean |g|, add, clip (what ascent_step does without the copies)."""
