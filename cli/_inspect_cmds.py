@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -16,6 +17,8 @@ from vis.cli._stills import read_still
 
 OUT_HELP = "The figure to write (.png, .jpg, .tif, .webp, .pdf, .svg; .png is added to a name without suffix)."
 NPY_HELP = "Also save the raw numbers as a .npy file."
+CLASS_HELP = ("Class to explain: its index (281) or its name as `vis predict` prints it (tabby, 'Egyptian cat'); "
+              "default: the predicted one.")
 
 
 def _outputs(output: Path, npy: Optional[Path], overwrite: bool, inputs: Sequence[Path] = ()) -> tuple[Path, Optional[Path]]:
@@ -72,16 +75,33 @@ def _refuse_unread(found) -> None:
         raise VisError(f"{len(found.unreadable)} of the {counted(total, 'image')} could not be read (said above)")
 
 
-def _check_class_and_provider(model: str, klass: Optional[int], provider: str) -> None:
-    """Fail on a class index the model lacks or a provider this machine lacks, before the model loads."""
+def _class_and_provider(model: str, klass: Optional[str], provider: str) -> Optional[int]:
+    """The index of ``--class`` (a number, or a name as in `vis predict`: 'tabby', 'Egyptian cat' or Egyptian_cat);
+    fails on a class the model lacks or a provider this machine lacks, before the model loads."""
     from vis.engine._session import resolve_provider
     from vis.errors import VisError
+    from vis.exporters._objective_spec import class_by_name
     from vis.models import model_spec
 
-    classes = len(model_spec(model).categories)
-    if klass is not None and not 0 <= klass < classes:
-        raise VisError(f"class {klass} is out of range: {model} has {classes} classes (0..{classes - 1})")
+    categories = model_spec(model).categories
+    index = None
+    if klass is not None and re.fullmatch(r"\s*[+-]?\d+\s*", klass):
+        index = int(klass)
+        if not 0 <= index < len(categories):
+            raise VisError(f"class {index} is out of range: {model} has {len(categories)} classes "
+                           f"(0..{len(categories) - 1})")
+    elif klass is not None:
+        index = class_by_name(klass.strip().replace("_", " "), categories, model, "given to --class")
     resolve_provider(provider)
+    return index
+
+
+def _class_named(model: str, index: int) -> str:
+    """``class 281 'tabby'``: the number a script can use and the name a person reads."""
+    from vis.models import model_spec
+
+    name = model_spec(model).categories[index]
+    return f"class {index}" + (f" {name!r}" if name != str(index) else "")
 
 
 def _row_names(paths: list[Path]) -> list[str]:
@@ -188,7 +208,7 @@ def register(app: VisTyper) -> None:
         model: str = typer.Argument(..., help="Model name."),
         image: Path = typer.Argument(..., help="Image file (any size; grey and RGBA are converted)."),
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
-        klass: Optional[int] = typer.Option(None, "--class", help="Class index to explain (default: the predicted one)."),
+        klass: Optional[str] = typer.Option(None, "--class", help=CLASS_HELP),
         samples: int = typer.Option(0, "--samples", min=0, help="SmoothGrad: average over this many noisy copies (0: plain)."),
         noise: float = typer.Option(0.15, "--noise", min=0.0, help="SmoothGrad noise std as a fraction of the pixel spread."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
@@ -205,7 +225,7 @@ def register(app: VisTyper) -> None:
         from vis.errors import VisError
         from vis.models import get_model
 
-        _check_class_and_provider(model, klass, provider)
+        klass = _class_and_provider(model, klass, provider)
         if "noise" in given_options(ctx) and not samples:
             raise VisError("--noise is SmoothGrad's: it needs --samples N (N >= 1 noisy copies); a plain saliency map "
                            "adds no noise")
@@ -222,9 +242,9 @@ def register(app: VisTyper) -> None:
         kind = f"SmoothGrad ({samples} samples, noise {noise:g})" if samples else "saliency"
         path = plot_saliency(display_image(x[0]), result.map, output,
                              f"{model} {kind}\n{_title_classes(model, result.logits, result.class_index)}", overwrite=overwrite)
-        typer.echo(f"wrote {path} (class {result.class_index})")
+        typer.echo(f"wrote {path} ({_class_named(model, result.class_index)})")
         if not result.map.any():
-            typer.echo(f"note: the map is zero everywhere: no pixel changes class {result.class_index}'s score"
+            typer.echo(f"note: the map is zero everywhere: no pixel changes the score of {_class_named(model, result.class_index)}"
                        + (" (the noise may drown the image: lower --noise)" if samples else ""), err=True)
         _echo_crop(model, [picture], [image.name])
         _save_npy(npy, result.map, overwrite)
@@ -235,7 +255,7 @@ def register(app: VisTyper) -> None:
         image: Path = typer.Argument(..., help="Image file (any size; grey and RGBA are converted)."),
         output: Path = typer.Option(..., "--output", "-o", help=OUT_HELP),
         layer: Optional[str] = typer.Option(None, "--layer", "-l", help="Grad-CAM layer (default: the last convolutional maps, before any pooling)."),
-        klass: Optional[int] = typer.Option(None, "--class", help="Class index to explain (default: the predicted one)."),
+        klass: Optional[str] = typer.Option(None, "--class", help=CLASS_HELP),
         method: str = typer.Option("gradcam", "--method", help="gradcam, or cam (global-average-pooled nets only)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ONNX Runtime provider: auto, cpu, cuda, tensorrt."),
@@ -250,7 +270,7 @@ def register(app: VisTyper) -> None:
         from vis.errors import UnknownNameError, VisError
         from vis.models import get_model
 
-        _check_class_and_provider(model, klass, provider)
+        klass = _class_and_provider(model, klass, provider)
         if method not in ("gradcam", "cam"):
             raise UnknownNameError("CAM method", method, ["gradcam", "cam"])
         if layer is not None:
@@ -272,10 +292,10 @@ def register(app: VisTyper) -> None:
         path = plot_cam(display_image(x[0]), result.heatmap, output,
                         f"{model} {name} at {result.layer}\n{_title_classes(model, result.logits, result.class_index)}",
                         overwrite=overwrite)
-        typer.echo(f"wrote {path} (class {result.class_index}, layer {result.layer})")
+        typer.echo(f"wrote {path} ({_class_named(model, result.class_index)}, layer {result.layer})")
         if not result.heatmap.any():  # Grad-CAM keeps what raises the class: a blank figure is an answer, say it
-            typer.echo(f"note: the map is zero everywhere: nothing at {result.layer} raises class "
-                       f"{result.class_index}'s score, so the figure shows no heat", err=True)
+            typer.echo(f"note: the map is zero everywhere: nothing at {result.layer} raises the score "
+                       f"of {_class_named(model, result.class_index)}, so the figure shows no heat", err=True)
         _echo_crop(model, [picture], [image.name])
         _save_npy(npy, result.cam, overwrite)
 

@@ -243,22 +243,24 @@ def _class_term(head: str, rest: str, body: str, ctx: _Context) -> ClassObjectiv
     if _INTEGER.match(rest.strip()):
         index = ctx.class_index(rest, body)
     else:
-        index = _class_by_name(rest.replace("_", " "), body, ctx)
+        index = class_by_name(rest.replace("_", " "), ctx.categories, ctx.name, f"in {body!r}")
     return ClassObjective(ctx.logits, index, prob=head == "prob")
 
 
-def _class_by_name(name: str, body: str, ctx: _Context) -> int:
-    """The exact name first, else the one name that matches ignoring case ('Dragonfly'); ImageNet has both
-    'Cardigan' (the corgi) and 'cardigan' (the sweater), so a case-only match of two is an error, not a guess."""
-    if name in ctx.categories:
-        return ctx.categories.index(name)
-    folded = [i for i, c in enumerate(ctx.categories) if c.casefold() == name.casefold()]
+def class_by_name(name: str, categories: list[str], model: str, where: str) -> int:
+    """The index of class ``name`` of ``model`` (``where``: what gave it, for the message, e.g. "in 'class:x'").
+
+    The exact name first, else the one name that matches ignoring case ('Dragonfly'); ImageNet has both 'Cardigan'
+    (the corgi) and 'cardigan' (the sweater), so a case-only match of two is an error, not a guess."""
+    if name in categories:
+        return categories.index(name)
+    folded = [i for i, c in enumerate(categories) if c.casefold() == name.casefold()]
     if len(folded) > 1:
-        choices = ", ".join(f"{ctx.categories[i]!r} ({i})" for i in folded)
-        raise ObjectiveError(f"class {name!r} in {body!r} matches {choices} except for case: spell it exactly, "
+        choices = ", ".join(f"{categories[i]!r} ({i})" for i in folded)
+        raise ObjectiveError(f"class {name!r} {where} matches {choices} except for case: spell it exactly, "
                              f"or give the number")
     if not folded:
-        raise UnknownNameError(f"class of {ctx.name} (in {body!r})", name, ctx.categories)
+        raise UnknownNameError(f"class of {model} ({where})", name, categories)
     return folded[0]
 
 

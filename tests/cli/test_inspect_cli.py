@@ -76,7 +76,7 @@ def test_real_efficientnet_cam_and_saliency(sample_photo, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "c.npy").shape == (7, 7)
     result = invoke("saliency", "efficientnet_lite0", sample_photo, "--class", "698", "-o", tmp_path / "s.png")
-    assert result.exit_code == 0 and "class 698" in result.output
+    assert result.exit_code == 0 and "wrote " + str(tmp_path / "s.png") + " (class 698 'palace')" in result.output
     assert "the figure shows the centre 374x374 of its 640x427 px" in result.output
 
 
@@ -164,6 +164,9 @@ def test_a_figure_suffix_matplotlib_cannot_write_exits_2(tmp_path, name, message
 @pytest.mark.parametrize("args, message", [
     (("saliency", "efficientnet_lite0", "{rgb}", "--class", "1000"), "class 1000 is out of range"),
     (("cam", "efficientnet_lite0", "{rgb}", "--class", "-1"), "class -1 is out of range"),
+    (("cam", "efficientnet_lite0", "{rgb}", "--class", "tabbby"), "unknown class of efficientnet_lite0 (given to "
+                                                                  "--class) 'tabbby'. Did you mean: tabby"),
+    (("saliency", "efficientnet_lite0", "{rgb}", "--class", "CARDIGAN"), "'Cardigan' (264), 'cardigan' (474)"),
     (("saliency", "efficientnet_lite0", "{rgb}", "--provider", "bogus"), "unknown provider 'bogus'"),
     (("cam", "vgg19", "{rgb}", "--method", "cam"), "plain CAM needs a global-average-pooled net"),
     (("cam", "efficientnet_lite0", "{rgb}", "--method", "cam", "--layer", "block10"), "plain CAM reads head"),
@@ -236,9 +239,10 @@ def test_an_animation_given_for_one_picture_is_its_first_frame_and_said_so(tmp_p
 def test_a_grad_cam_map_that_is_zero_everywhere_is_said(sample_photo, tmp_path) -> None:
     """Grad-CAM keeps only what raises the class: for class 319 (dragonfly) nothing in the temple photo does, and the
     blank figure gets a line saying why, where the predicted class's map gets none (real ImageNet weights)."""
-    blank = invoke("cam", "efficientnet_lite0", sample_photo, "--class", "319", "-o", tmp_path / "c.png", "--threads", "1")
+    blank = invoke("cam", "efficientnet_lite0", sample_photo, "--class", "dragonfly", "-o", tmp_path / "c.png",
+                   "--threads", "1")
     assert blank.exit_code == 0, blank.output
-    assert "note: the map is zero everywhere: nothing at head raises class 319's score" in blank.stderr
+    assert "note: the map is zero everywhere: nothing at head raises the score of class 319 'dragonfly'" in blank.stderr
     predicted = invoke("cam", "efficientnet_lite0", sample_photo, "-o", tmp_path / "top.png", "--threads", "1")
     assert predicted.exit_code == 0 and "zero everywhere" not in predicted.output
 
@@ -282,3 +286,12 @@ def test_smoothgrad_counts_its_noisy_copies_unless_quiet(image_files, tmp_path) 
     assert shown.stderr.startswith("SmoothGrad: ") and shown.stderr.endswith("SmoothGrad: 20/20 noisy copies\n")
     quiet = invoke(*args, "-o", tmp_path / "b.png", "-q")
     assert quiet.exit_code == 0 and "SmoothGrad" not in quiet.stderr
+
+
+@pytest.mark.parametrize("given", ["Egyptian cat", "egyptian_cat", "285"])
+def test_a_class_is_named_or_numbered(given, image_files, tmp_path) -> None:
+    """--class takes a class's name as predict prints it (any case, _ for a space) or its number: the same class."""
+    result = invoke("saliency", "efficientnet_lite0", image_files["rgb"], "--class", given, "-o", tmp_path / "s.png",
+                    "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "(class 285 'Egyptian cat')" in result.output
