@@ -17,6 +17,7 @@ from vis.cli._stills import read_still
 
 OUT_HELP = "The figure to write (.png, .jpg, .tif, .webp, .pdf, .svg; .png is added to a name without suffix)."
 NPY_HELP = "Also save the raw numbers as a .npy file."
+MANY_MAPS = 512  # feature maps in a figure above which its drawing is announced
 CLASS_HELP = ("Class to explain: its index (281) or its name as `vis predict` prints it (tabby, 'Egyptian cat'); "
               "default: the predicted one.")
 
@@ -196,6 +197,8 @@ def register(app: VisTyper) -> None:
         maps = feature_maps(model, net, pictures, layer, chosen)
         shown = [display_image(x) for x in model_batch(model, pictures)]
         names = _row_names(images)
+        if maps.shape[0] * maps.shape[1] > MANY_MAPS:  # a figure of 1000s of maps takes a while to draw: say so
+            typer.echo(f"drawing {counted(maps.shape[0] * maps.shape[1], 'map')} into one figure ...", err=True)
         path = plot_feature_maps(maps, chosen, shown, names, output,
                                  f"{model} {layer}: {info.channels} channels, {maps.shape[2]}x{maps.shape[3]}", overwrite=overwrite)
         typer.echo(f"wrote {path}")

@@ -295,3 +295,15 @@ def test_a_class_is_named_or_numbered(given, image_files, tmp_path) -> None:
                     "--threads", "1")
     assert result.exit_code == 0, result.output
     assert "(class 285 'Egyptian cat')" in result.output
+
+
+def test_drawing_many_feature_maps_is_announced(image_files, tmp_path, monkeypatch) -> None:
+    """A figure of 1000s of maps takes a while to draw; over MANY_MAPS maps a line on stderr says it is under way
+    (here the threshold is lowered so that 6 maps count as many), under it nothing is said."""
+    import vis.cli._inspect_cmds as inspect_cmds
+
+    monkeypatch.setattr(inspect_cmds, "MANY_MAPS", 5)
+    many = invoke("features", "lenet5", image_files["grey"], "--layer", "tanh1", "-c", "0:6", *R, "-o", tmp_path / "a.png")
+    assert many.exit_code == 0 and "drawing 6 maps into one figure ..." in many.stderr, many.output
+    few = invoke("features", "lenet5", image_files["grey"], "--layer", "tanh1", "-c", "0:5", *R, "-o", tmp_path / "b.png")
+    assert few.exit_code == 0 and "into one figure" not in few.output, few.output
