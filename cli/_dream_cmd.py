@@ -113,7 +113,7 @@ def register(app: VisTyper) -> None:
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: googlenet if its ImageNet weights are here, else efficientnet_lite0)."),
         weights: Optional[str] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
         objective: Optional[str] = typer.Option(None, "--objective", help="Objective, e.g. inception4c, inception4c:97, a+0.5*b (default: the model's dream layer)."),
-        octaves: int = typer.Option(d.octaves, "--octaves", min=1, help="Pyramid levels."),
+        octaves: int = typer.Option(d.octaves, "--octaves", min=1, help="Pyramid levels (a small image gets fewer: said when this is typed)."),
         octave_scale: float = typer.Option(d.octave_scale, "--octave-scale", help="Size ratio between octaves."),
         iterations: int = typer.Option(d.iterations, "--iterations", min=1, help="Steps per octave."),
         step: float = typer.Option(d.step, "--step", help=f"Step size (8-bit pixel units, gradient / mean|g|; at most {MAX_STEP:g})."),
