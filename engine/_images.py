@@ -97,7 +97,7 @@ def _decoded(path: str | Path) -> np.ndarray:
         raise InputFileError(f"{path} is too large to read: OpenCV decodes at most {MAX_PIXELS} pixels") from None
     if raw is None:
         raise InputFileError(f"not a readable image: {path}")
-    raw = _upright(raw, _exif_orientation(data))
+    raw = _upright(_straight_tiff_alpha(data, raw), _exif_orientation(data))
     if raw.ndim == 3 and raw.shape[2] not in (1, 3, 4):  # a multi-channel TIFF: its first three
         raw = raw[..., :3]
     if raw.ndim == 3 and raw.shape[2] >= 3:
@@ -105,6 +105,24 @@ def _decoded(path: str | Path) -> np.ndarray:
     if raw.dtype not in (np.uint8, np.uint16):  # a float (or signed) TIFF may hold any values: taken as 0..1
         raw = np.clip(raw.astype(np.float32), 0.0, 1.0)
     return raw
+
+
+def _straight_tiff_alpha(data: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """An 8-bit RGBA TIFF whose alpha is marked as such (the ExtraSamples tag, as GIMP, Pillow and vis write it) in
+    straight colours: OpenCV decodes it through libtiff's RGBA reader, which multiplies the colours by the alpha, and
+    a premultiplied file comes as stored; Pillow reads both as straight RGBA. Other images are returned as they are."""
+    if raw.dtype != np.uint8 or raw.ndim != 3 or raw.shape[2] != 4 or data[:4].tobytes() not in TIFF_HEADERS:
+        return raw
+    from PIL import UnidentifiedImageError
+
+    try:
+        with open_picture(io.BytesIO(data.tobytes())) as picture:
+            if picture.mode not in ("RGBA", "RGBa"):
+                return raw
+            rgba = np.asarray(picture.convert("RGBA"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # a TIFF Pillow cannot decode: OpenCV's pixels
+        return raw
+    return rgba[..., [2, 1, 0, 3]] if rgba.shape == raw.shape else raw  # in OpenCV's BGRA, as the rest expects
 
 
 @contextmanager
@@ -168,6 +186,7 @@ def open_picture(source: str | Path | io.BytesIO) -> Any:
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TIFF_HEADERS = (b"II*\0", b"MM\0*")  # classic TIFF, little- and big-endian
 
 
 def without_colour_profile(data: np.ndarray) -> np.ndarray:
@@ -463,5 +482,10 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool, bits: int = 8) -
     ok, buf = cv2.imencode(path.suffix.lower(), pixels)
     if not ok:
         raise OutputPathError(f"could not encode {path} as {path.suffix.lower()}")
-    write_whole(path, buf.data, overwrite)  # not numpy's tofile, whose full disk has no errno
+    data = buf.data
+    if path.suffix.lower() in (".tif", ".tiff") and pixels.ndim == 3 and pixels.shape[2] == 4:
+        from vis.engine._tiff import with_alpha_tag
+
+        data = with_alpha_tag(buf.tobytes())  # so that viewers see the fourth channel as transparency
+    write_whole(path, data, overwrite)  # not numpy's tofile, whose full disk has no errno
     return path
