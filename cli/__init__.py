@@ -67,12 +67,18 @@ def _report_usage_error(e: Any) -> int:
 
 
 def _extra_argument_hint(e: Any, ctx: Any) -> str:
-    """What an unexpected extra argument most likely is: an output without -o, or for dream a model without -m."""
-    if "unexpected extra argument" not in e.format_message():
+    """What an unexpected extra argument most likely is, from the command's own parameters: what it takes by
+    position, and its options for an output (-o) and a model (-m) where it has them."""
+    if "unexpected extra argument" not in e.format_message() or ctx is None:
         return ""
-    if ctx is not None and ctx.command_path.endswith(" dream"):
-        return ": dream takes one INPUT; name the output with -o and a model with -m"
-    return ": name the output with -o"
+    params = ctx.command.params
+    positions = [p.name.upper() + ("..." if p.nargs == -1 else "") for p in params if p.param_type_name == "argument"]
+    opts = {o for p in params if p.param_type_name == "option" for o in p.opts}
+    named = [f"the output with {'-o' if '-o' in opts else '--output'}" if opts & {"-o", "--output"} else "",
+             f"a model with {'-m' if '-m' in opts else '--model'}" if opts & {"-m", "--model"} else ""]
+    named = [n for n in named if n]
+    takes = " ".join(positions) if positions else "no arguments"
+    return f": {ctx.info_name} takes {takes}" + (f"; name {' and '.join(named)}" if named else "")
 
 
 def _non_finite_message(e: Any) -> str | None:

@@ -47,9 +47,14 @@ def test_version_as_subprocess() -> None:
     (["saliency", "m", "i.png", "-o", "s.png", "--noise", "nan"], "error: --noise must be a finite number, got nan"),
     (["saliency", "m", "i.png", "-o", "s.png", "--noise=-inf"], "error: --noise must be a finite number, got -inf"),
     # an argument too many is most likely an output without -o, or in dream the model given as in other commands
+    # (the hint is each command's own: what it takes by position, and its -o and -m where it has them)
     (["dream", "efficientnet_lite0", "photo.png", "-o", "d.png"],
-     "error: Got unexpected extra argument(s) (photo.png): dream takes one INPUT; name the output with -o and a model with -m"),
-    (["export", "lenet5", "-o", "a.onnx", "b.onnx"], "error: Got unexpected extra argument(s) (b.onnx): name the output with -o"),
+     "error: Got unexpected extra argument(s) (photo.png): dream takes INPUT; name the output with -o and a model with -m"),
+    (["export", "lenet5", "-o", "a.onnx", "b.onnx"],
+     "error: Got unexpected extra argument(s) (b.onnx): export takes MODEL; name the output with -o"),
+    (["bench", "dream", "efficientnet_lite0"],
+     "error: Got unexpected extra argument(s) (efficientnet_lite0): dream takes no arguments; name a model with --model"),
+    (["layers", "googlenet", "extra"], "error: Got unexpected extra argument(s) (extra): layers takes MODEL ("),
 ])
 def test_usage_errors_are_one_error_line_as_subprocess(args, message) -> None:
     # The console script reports typer's usage errors as it reports its own: one `error:` line that says where help is
