@@ -21,7 +21,7 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
     from vis.engine._images import check_output
     from vis.errors import OutputExistsError
     from vis.engine._media_kinds import is_image_path, is_video_path
-    from vis.engine._video_sink import WRITTEN_VIDEO_SUFFIXES, check_video_suffix
+    from vis.engine._video_sink import RESUMABLE_NOTE, RESUMABLE_SUFFIXES, WRITTEN_VIDEO_SUFFIXES, check_video_suffix
 
     if output is not None and output.is_dir():
         raise VisError(f"{output} is a folder: name an image or video file (a folder is the output of a folder input)")
@@ -57,12 +57,16 @@ def check_output_for(kind: str, input: Optional[Path], output: Optional[Path], z
         return
     if is_video_path(output):
         check_video_suffix(output)
+    resumable = output.suffix.lower() in RESUMABLE_SUFFIXES
+    if resume and kind == "video" and not resumable:  # before the stopped file is read: a GIF holds no record of its dream to check
+        raise VisError(f"cannot go on with {output}: {RESUMABLE_NOTE} (a GIF is written whole); dream into a new "
+                       "file, or --overwrite to start again")
     if kind == "video" and output.exists() and output.samefile(input):
         raise VisError(f"{output} is the input: a video cannot be dreamed into itself while it is read; choose another -o")
     try:
         check_output(output, overwrite or resume, [input, guide])
     except OutputExistsError:
-        if kind != "video":
+        if kind != "video" or not resumable:
             raise
         raise OutputExistsError(f"{output} exists; pass --overwrite to replace it, or --resume to go on with a dream "
                                 "of this video that was stopped") from None

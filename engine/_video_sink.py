@@ -18,6 +18,8 @@ from vis.engine._video import as_bgr_uint8
 from vis.errors import OutputPathError, VisError
 
 WRITTEN_VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".gif")
+RESUMABLE_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi")  # a stopped dream in these is gone on with (--resume)
+RESUMABLE_NOTE = "vis goes on with .mp4, .mov, .m4v, .mkv and .avi files"
 """The containers vis writes and tests; the others read fine but OpenCV's writer fails on them (.webm, .flv) or
 changes the frame rate (.wmv). A .gif is written as an animated GIF; read, one is a video only when it has more than
 one frame (see :func:`vis.engine._media_kinds.sniff_kind`)."""
@@ -250,8 +252,8 @@ class VideoSink:
         import os
 
         if self._av is None or self.path.suffix.lower() == ".gif":
-            raise OutputPathError(f"cannot go on with {self.path}: vis goes on with .mp4, .mov, .m4v, .mkv and .avi "
-                                  "files, written with PyAV" + ("" if self._av is not None else " (pip install av)"))
+            raise OutputPathError(f"cannot go on with {self.path}: {RESUMABLE_NOTE}, written with PyAV"
+                                  + ("" if self._av is not None else " (pip install av)"))
         if stopped.size != self.size:
             raise OutputPathError(f"cannot go on with {self.path}: its frames are {stopped.size[0]}x{stopped.size[1]}, "
                                   f"this dream's {self.size[0]}x{self.size[1]} (a dream of another video?)")

@@ -274,3 +274,17 @@ def test_the_dream_goes_on_across_the_seam(tmp_path, sample_photo, loop) -> None
     steps = [np.abs(frames[i] - frames[i - 1]).mean() for i in range(1, len(frames))]
     seam, others = steps[5], steps[:5] + steps[6:]
     assert seam < 1.2 * np.median(others), steps
+
+
+def test_a_stopped_gif_is_not_offered_nor_gone_on_with(tmp_path) -> None:
+    """A GIF is written whole: its existing output does not suggest --resume, and --resume says why at once (it said
+    the file was another program's, which vis had written itself)."""
+    src = numbered_clip(tmp_path / "in.mp4", count=12)
+    out = tmp_path / "out.gif"
+    code, said = dream(src, "-o", out, "--max-frames", "3", *FAST)
+    assert code == 0, said
+    code, said = dream(src, "-o", out, *FAST)
+    assert code == 2 and "exists" in said and "--resume" not in said, said
+    code, said = dream(src, "-o", out, "--resume", *FAST)
+    assert code == 2 and "cannot go on with " + str(out) + ": vis goes on with .mp4, .mov, .m4v, .mkv and .avi " \
+        "files (a GIF is written whole)" in said, said
