@@ -21,15 +21,16 @@ class Preview(ClosedOnExit):
 
     def __init__(self, title: str = "vis dream"):
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            raise NoDisplayError("--preview needs a display (no DISPLAY set); write to a file with -o, or send the "
-                                 "dream to a virtual camera with --virtual-cam")
+            raise NoDisplayError("--preview needs a display (no DISPLAY set); watch the dream in a browser with "
+                                 "--serve PORT, write it to a file with -o, or send it to a virtual camera with "
+                                 "--virtual-cam")
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as e:
             raise NoDisplayError("--preview needs OpenCV with GUI support, and vis installs the headless one (it "
                                  "runs on servers without libGL); for a window: pip uninstall -y "
-                                 "opencv-python-headless && pip install opencv-python; or write to a file with -o "
-                                 "or send the dream to --virtual-cam") from e
+                                 "opencv-python-headless && pip install opencv-python; or watch it in a browser "
+                                 "with --serve PORT, write to a file with -o or send the dream to --virtual-cam") from e
         self.title = title
 
     def show(self, frame: np.ndarray, text: str = "") -> bool:
