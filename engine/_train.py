@@ -181,7 +181,7 @@ def train_lenet(
     for note in notes:
         report(TrainProgress("note", message=note))
     epochs = config.epochs or (FULL_EPOCHS if len(data.train_labels) > 10_000 else SUBSET_EPOCHS)
-    said = counted(epochs, "epoch")
+    said = f"training for {counted(epochs, 'epoch')}"
     report(TrainProgress("note", message=said if notes else f"data: {data.source}; {said}"))  # notes named the data
 
     device = torch_device(config.device)

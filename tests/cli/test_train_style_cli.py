@@ -306,6 +306,7 @@ def test_train_and_style_quiet_show_no_bar(app: VisTyper, mnist_dir: Path, image
     result = runner.invoke(app, ["train", "lenet", "--data", str(mnist_dir), "--epochs", "1", "-o", str(tmp_path / "x.pt"), "-q"])
     assert result.exit_code == 0, result.output
     assert "epoch 1/1" not in result.stderr and "400 train / 100 test" in result.stderr  # the notes stay
+    assert "; training for 1 epoch" in result.stderr
     result = runner.invoke(app, ["style", str(images["content"]), str(images["style"]), "-o", str(tmp_path / "s.png"),
                                  "-w", "random", "--size", "24", "-n", "2", "-q"])
     assert result.exit_code == 0, result.output
