@@ -58,8 +58,11 @@ def _folder(images: Path, model: str, files: list[Path], quiet: bool, min_count:
 
     reading = CountProgress(f"reading {images}:", "files", enabled=not quiet)
     found = scan_images(images, min_count=min_count, model_name=model, files=files, progress=reading)
-    named = first_few([str(p.relative_to(images)) for p in found.skipped])
-    note = f", skipped {counted(len(found.skipped), 'file')} not readable as images ({named})" if found.skipped else ""
+    unread = found.unreadable
+    others = [p for p in found.skipped if p not in unread]
+    named = lambda paths: first_few([str(p.relative_to(images)) for p in paths])  # noqa: E731
+    note = f"; {len(unread)} could not be read ({named(unread)})" if unread else ""  # in the exit code at the end
+    note += f"; skipped {counted(len(others), 'other file')} ({named(others)})" if others else ""
     if found.animated:
         note += f"; of {counted(len(found.animated), 'animation')}, only the first frame is used"
     typer.echo(f"{images}: {counted(len(found.paths), 'image')}{note}")

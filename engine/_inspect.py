@@ -117,9 +117,12 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     if files:
         report(len(files), len(files))
     if len(paths) < min_count:
-        found = counted(len(paths), "image")
+        unread = sum(path.suffix.lower() in READ_IMAGE_SUFFIXES for path in skipped)
+        why = [f"{unread} could not be read"] if unread else []
+        why += [f"{counted(len(skipped) - unread, 'other file')} skipped"] if len(skipped) > unread else []
+        why_text = f" ({'; '.join(why)})" if why else ""
         raise InputFileError(
-            f"{folder} holds {found} ({counted(len(skipped), 'file')} not readable as images skipped); "
+            f"{folder} holds {counted(len(paths), 'image')}{why_text}; "
             f"need at least {min_count} ({', '.join(sorted(READ_IMAGE_SUFFIXES))})"
         )
     return ImageSet(paths, images, labels, skipped, animated)

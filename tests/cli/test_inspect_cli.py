@@ -51,7 +51,7 @@ def test_every_command_on_odd_images(image_files, folder, tmp_path_factory) -> N
         assert result.exit_code == (2 if of_folder else 0), (args[0], result.output)
         assert png.stat().st_size > 1000 and np.load(npy).size > 0  # written all the same
         if of_folder:
-            assert "6 images, skipped 2 files not readable as images (notes.png, readme.md)" in result.output
+            assert "6 images; 1 could not be read (notes.png); skipped 1 other file (readme.md)" in result.output
             assert "error: 1 of the 7 images could not be read (said above)" in result.output
         if args[0] == "embed":  # 6 images allow perplexity 5/3, not the default 30: said, not done quietly
             assert "perplexity 1.67, not 30: 6 images allow no more" in result.output
@@ -122,7 +122,7 @@ def test_empty_folder_as_subprocess(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "vis", "embed", "lenet5", "--images", str(tmp_path), "--layer", "tanh2",
                           "-o", str(tmp_path / "t.png"), "--weights", "random"], capture_output=True, text=True)
     assert out.returncode == 2
-    assert "0 images (1 file not readable as images skipped)" in out.stderr and "Traceback" not in out.stderr
+    assert "0 images (1 other file skipped)" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_outputs_are_named_as_written_and_checked_before_the_work(tmp_path) -> None:

@@ -339,7 +339,10 @@ def test_scan_images_skips_and_counts(image_files, tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "x.txt").write_text("x")
-    with pytest.raises(InputFileError, match="1 file not readable as images skipped"):
+    with pytest.raises(InputFileError, match=r"holds 0 images \(1 other file skipped\); need at least 1"):
+        scan_images(empty)
+    (empty / "broken.jpg").write_text("x")
+    with pytest.raises(InputFileError, match=r"holds 0 images \(1 could not be read; 1 other file skipped\)"):
         scan_images(empty)
     with pytest.raises(InputFileError, match="not found"):
         scan_images(tmp_path / "nope")
