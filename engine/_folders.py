@@ -154,19 +154,28 @@ def _is_still(path: Path) -> bool:
 def _outputs_for(rels: list[Path], output: Path) -> list[Path]:
     """Each of ``rels`` under ``output``: with its own suffix where vis writes it in colour, else .png, and with the
     old suffix kept in the name (a.gif.png), then a number, where two would meet. Names meet regardless of case (a
-    U.GIF beside a U.PNG), as they do on macOS and Windows."""
+    U.GIF beside a U.PNG; d.JPG beside D.jpg becomes d-2.JPG), as they do on macOS and Windows."""
     from vis.engine._images import GREY_ONLY_SUFFIXES, IMAGE_SUFFIXES
 
     # written as .png where the input's format is one vis does not write, or a grey-only one (no colour dream)
     kept_as_is = [r.suffix.lower() in IMAGE_SUFFIXES - GREY_ONLY_SUFFIXES for r in rels]
-    taken = {str(r).casefold() for r, as_is in zip(rels, kept_as_is) if as_is}
+    owner: dict[str, int] = {}  # a name kept as is: the first input of it (D.jpg before d.JPG) keeps it
+    for i, (rel, as_is) in enumerate(zip(rels, kept_as_is)):
+        if as_is:
+            owner.setdefault(str(rel).casefold(), i)
+    taken = set(owner)
     names = []
-    for rel, as_is in zip(rels, kept_as_is):
-        if not as_is:
+    for i, (rel, as_is) in enumerate(zip(rels, kept_as_is)):
+        if as_is and owner[str(rel).casefold()] == i:
+            names.append(output / rel)
+            continue
+        if as_is:  # d.JPG after D.jpg: numbered, in its own format
+            candidates = [rel.with_name(f"{rel.stem}-{n}{rel.suffix}") for n in range(2, len(rels) + 2)]
+        else:
             candidates = [rel.with_suffix(".png"), rel.with_name(rel.name + ".png")]
             candidates += (rel.with_name(f"{rel.name}-{n}.png") for n in range(2, len(rels) + 2))
-            rel = next(c for c in candidates if str(c).casefold() not in taken)
-            taken.add(str(rel).casefold())
+        rel = next(c for c in candidates if str(c).casefold() not in taken)
+        taken.add(str(rel).casefold())
         names.append(output / rel)
     return names
 

@@ -36,3 +36,16 @@ def test_a_listing_names_each_folder_read_with_its_real_place(tmp_path) -> None:
     assert walked == {".": root, "to-dreams": out, "to-sub": out / "sub"}  # dreams/sub read once, by its nearer link
     found = [str(p.relative_to(root)) for p in files_under(root)]
     assert found == ["a.png", "to-sub/a.png"]
+
+
+def test_outputs_that_differ_only_in_case_get_names_of_their_own() -> None:
+    """D.jpg and d.JPG are two files on Linux and one on macOS or Windows: the second is numbered in its own format,
+    past a name another input keeps (d-2.JPG), and a .png written for a GIF keeps clear of both."""
+    from pathlib import Path
+
+    from vis.engine._folders import _outputs_for
+
+    rels = [Path(n) for n in ["D.jpg", "d-2.JPG", "d.JPG", "d.gif", "sub/x.png", "SUB/X.PNG"]]
+    names = [p.relative_to("out").as_posix() for p in _outputs_for(rels, Path("out"))]
+    assert names == ["D.jpg", "d-2.JPG", "d-3.JPG", "d.png", "sub/x.png", "SUB/X-2.PNG"]
+    assert len({n.casefold() for n in names}) == len(names)
