@@ -167,7 +167,7 @@ def bench_atlas_cmd(
 
     layer = layer or ("inception4a" if model == "googlenet" else model_spec(model).default_layer)
     check_atlas_bench(model, layer, channels, size)  # before the header, so a bad name is all that is printed
-    typer.echo(f"{model} {layer}, {channels} channels at {size}x{size}, {iterations} steps; {machine_summary(threads)}")
+    typer.echo(f"{model} {layer}, {channels} channels at {size}x{size}, {counted(iterations, 'step')}; {machine_summary(threads)}")
     r = bench_atlas(model, layer, channels, size, iterations, batch, threads)
     typer.echo(f"ORT (batch {r.batch}): {format_seconds(r.ort_seconds)}   torch (one channel per run): "
                f"{format_seconds(r.torch_seconds)}   speed-up {r.speedup:.2f}x")

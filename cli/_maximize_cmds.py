@@ -117,8 +117,8 @@ def register(app: VisTyper) -> None:
         typer.echo(f"objective {value:.4g} on the image written")
         if not woke:
             typer.echo(f"note: {obj} gave no gradient from any start tried (grey with noise up to full width): "
-                       "no pixel excites it there, so the image is only its start; try another channel, --param "
-                       "fft or --seed", err=True)
+                       "none of them excites it, so the image is only its start (a channel that fires on photos may "
+                       "still sleep from grey); try another channel, --param fft or --seed", err=True)
         if is_class_objective(obj):
             typer.echo(f"{model} classifies it as:")
             for i, c, q in classify(model, net, written, top or 5).classes:
@@ -172,6 +172,8 @@ def register(app: VisTyper) -> None:
         h, w = made.grid.shape[:2]
         typer.echo(f"wrote {output}: {counted(len(units), 'channel')} of {layer} ({w}x{h})")
         if made.asleep:
+            one = len(made.asleep) == 1
             typer.echo(f"note: no start woke {counted(len(made.asleep), 'channel')} of {layer} "
-                       f"({','.join(map(str, made.asleep))}): no pixel excites them there, so their tiles are only "
-                       "their noisy grey starts; try --param fft or --seed", err=True)
+                       f"({','.join(map(str, made.asleep))}): none of the starts tried excites {'it' if one else 'them'}"
+                       f", so {'its tile shows' if one else 'their tiles show'} only noisy grey; try --param fft or "
+                       "--seed", err=True)

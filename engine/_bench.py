@@ -76,8 +76,8 @@ def check_input_sizes(model: str, layers: Sequence[str], sizes: Sequence[tuple[i
     if not info.dynamic_size(list(layers)):
         odd = [s for s in sizes if s != (crop, crop)]
         if odd:
-            raise BenchError(f"{model} takes {crop}x{crop} only up to {', '.join(layers)}: its classifier has a fixed "
-                             f"input size (got {odd[0][0]}x{odd[0][1]})")
+            raise BenchError(f"{model} takes only {crop}x{crop} where the objective reads {', '.join(layers)}: its "
+                             f"classifier has a fixed input size (got {odd[0][0]}x{odd[0][1]})")
     small = [s for s in sizes if min(s) < min_size]
     if small:
         raise BenchError(f"{model} needs at least {min_size} pixels a side; got {small[0][0]}x{small[0][1]}")

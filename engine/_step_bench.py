@@ -100,6 +100,9 @@ def check_engines(engines: Sequence[str], device: str) -> list[str]:
             from vis.errors import UnknownNameError
 
             raise UnknownNameError("engine", name, list(ENGINES))
+    twice = [name for i, name in enumerate(engines) if name in engines[:i]]
+    if twice:
+        raise StepBenchError(f"engine {twice[0]} is given twice: each engine is timed once, side by side")
     have = available_engines(device)
     missing = [e for e in engines if e not in have]
     if missing:

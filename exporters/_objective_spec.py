@@ -259,8 +259,10 @@ def class_by_name(name: str, categories: list[str], model: str, where: str) -> i
         choices = ", ".join(f"{categories[i]!r} ({i})" for i in folded)
         raise ObjectiveError(f"class {name!r} {where} matches {choices} except for case: spell it exactly, "
                              f"or give the number")
-    if not folded:
-        raise UnknownNameError(f"class of {model} ({where})", name, categories)
+    if not folded:  # 'cat' suggests the cats (tiger cat, Persian cat, ...), not the names spelt like it (cab, ant)
+        word = name.casefold()
+        near = [c for c in categories if word in c.casefold().replace("-", " ").split()][:8]
+        raise UnknownNameError(f"class of {model} ({where})", name, categories, near=near)
     return folded[0]
 
 

@@ -65,6 +65,16 @@ def test_usage_errors_are_one_error_line_as_subprocess(args, message) -> None:
     assert out.stderr.rstrip().endswith(f"vis{command} -h')"), out.stderr  # 'python -m vis' as run here
 
 
+@pytest.mark.parametrize("args, message", [
+    (["bench", "step", "lenet5", "--engines", "ort,torch,ort"], "engine ort is given twice"),
+    (["bench", "grad", "lenet5", "--size", "32", "32", "--objective", "class:3"],
+     "lenet5 takes only 28x28 where the objective reads fc4: its classifier has a fixed input size (got 32x32)"),
+])
+def test_bench_refusals(args, message) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
 def test_bench_dream_refuses_a_flow_size_without_a_flow() -> None:
     result = invoke("bench", "dream", "--flow", "none", "--flow-size", "100")
     assert result.exit_code == 2 and "--flow-size sizes the optical flow, and --flow none computes none" in result.output

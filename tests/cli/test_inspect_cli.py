@@ -166,6 +166,8 @@ def test_a_figure_suffix_matplotlib_cannot_write_exits_2(tmp_path, name, message
     (("cam", "efficientnet_lite0", "{rgb}", "--class", "-1"), "class -1 is out of range"),
     (("cam", "efficientnet_lite0", "{rgb}", "--class", "tabbby"), "unknown class of efficientnet_lite0 (given to "
                                                                   "--class) 'tabbby'. Did you mean: tabby"),
+    (("cam", "efficientnet_lite0", "{rgb}", "--class", "cat"), "Did you mean: tiger cat, Persian cat, Siamese cat, "
+                                                               "Egyptian cat"),
     (("saliency", "efficientnet_lite0", "{rgb}", "--class", "CARDIGAN"), "'Cardigan' (264), 'cardigan' (474)"),
     (("saliency", "efficientnet_lite0", "{rgb}", "--provider", "bogus"), "unknown provider 'bogus'"),
     (("cam", "vgg19", "{rgb}", "--method", "cam"), "plain CAM needs a global-average-pooled net"),

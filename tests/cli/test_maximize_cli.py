@@ -183,6 +183,7 @@ def test_an_objective_that_never_woke_is_said(tmp_path, monkeypatch):
                                  "--weights", "random", "--iterations", "2", "--threads", "1", "-q"])
     assert result.exit_code == 0, result.output
     assert "note: conv2:3 gave no gradient from any start tried" in result.stderr
+    assert "none of them excites it" in result.stderr and "no pixel" not in result.stderr  # photos may wake it
 
 
 def test_an_atlas_says_which_channels_never_woke(tmp_path, monkeypatch):
@@ -193,4 +194,5 @@ def test_an_atlas_says_which_channels_never_woke(tmp_path, monkeypatch):
     result = runner.invoke(app, ["atlas", "lenet5", "--layer", "conv2", "--channels", "0:3", "-o",
                                  str(tmp_path / "a.png"), "--weights", "random", "--iterations", "1", "-q"])
     assert result.exit_code == 0, result.output
-    assert "note: no start woke 2 channels of conv2 (1,2)" in result.stderr
+    assert "note: no start woke 2 channels of conv2 (1,2): none of the starts tried excites them, so their tiles " \
+        "show only noisy grey" in result.stderr
