@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 
 from vis._text import dims
 from vis.cli._app import VisTyper, format_table, torch_threads_option
-from vis.cli._stills import read_still
+from vis.cli._stills import read_stills
 from vis.errors import InputFileError, VisError
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
@@ -82,7 +81,7 @@ def register(app: VisTyper) -> None:
 
         limit_torch_threads(threads)
         note_top_past_classes(model, top)  # an unknown model fails here, before any file is read
-        readable, pictures, skipped = _read_stills(images, model)  # before loading weights: nothing readable, no wait
+        readable, pictures, skipped = read_stills(images, model)  # before loading weights: nothing readable, no wait
         results = predict(model, get_model(model, weights=weights), pictures, top=top) if readable else []
         if as_json:  # even when nothing could be read: a script always gets its JSON, and the exit code
             # probabilities unrounded: a program reads them (and all 1000 sum to 1)
@@ -106,18 +105,3 @@ def register(app: VisTyper) -> None:
                        err=True)
         if skipped:  # a script sees it in the exit code, the user on stderr
             raise VisError(f"{len(skipped)} of the {len(images)} images could not be read (said above)")
-
-
-def _read_stills(paths: list[Path], model: str) -> tuple[list[Path], list[np.ndarray], list[tuple[Path, str]]]:
-    """(the paths read, their pictures, (path, why not) of the others, each said on stderr when several were given:
-    one path given is the command's own error)."""
-    readable, pictures, skipped = [], [], []
-    for path in paths:
-        try:
-            pictures.append(read_still(path, model=model))
-            readable.append(path)
-        except InputFileError as e:
-            skipped.append((path, str(e)))
-            if len(paths) > 1:
-                typer.echo(f"skipped: {e}", err=True)
-    return readable, pictures, skipped

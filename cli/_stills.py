@@ -1,4 +1,4 @@
-"""Reading the one picture a command takes (predict, features, saliency, cam, style, a dream's guide)."""
+"""Reading the pictures a command takes (predict, features, saliency, cam, style, a dream's guide)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,21 @@ def read_still(path: Path, role: str = "", model: str | None = None) -> np.ndarr
         typer.echo(f"note: {model} learned light digits on a dark ground (MNIST), and {path} is mostly light: "
                    "answers for dark digits on white mean little; invert the image", err=True)
     return picture
+
+
+def read_stills(paths: list[Path], model: str) -> tuple[list[Path], list[np.ndarray], list[tuple[Path, str]]]:
+    """(the paths read, their pictures, (path, why not) of the others, each said on stderr when several were given:
+    one path given is the command's own error)."""
+    readable, pictures, skipped = [], [], []
+    for path in paths:
+        try:
+            pictures.append(read_still(path, model=model))
+            readable.append(path)
+        except InputFileError as e:
+            skipped.append((path, str(e)))
+            if len(paths) > 1:
+                typer.echo(f"skipped: {e}", err=True)
+    return readable, pictures, skipped
 
 
 def _is_video(path: Path) -> bool:

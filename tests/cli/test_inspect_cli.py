@@ -309,3 +309,13 @@ def test_drawing_many_feature_maps_is_announced(image_files, tmp_path, monkeypat
     assert many.exit_code == 0 and "drawing 6 maps into one figure ..." in many.stderr, many.output
     few = invoke("features", "lenet5", image_files["grey"], "--layer", "tanh1", "-c", "0:5", *R, "-o", tmp_path / "b.png")
     assert few.exit_code == 0 and "into one figure" not in few.output, few.output
+
+
+def test_features_skips_an_unreadable_image_and_says_so_in_the_exit_code(image_files, tmp_path) -> None:
+    """As predict does: the readable images are drawn, the other one is named on stderr, and the exit code is 2."""
+    result = invoke("features", "lenet5", image_files["rgb"], image_files["text"], "--layer", "tanh1", *R,
+                    "-o", tmp_path / "f.png", "--npy", tmp_path / "f.npy")
+    assert result.exit_code == 2, result.output
+    assert "skipped: not a readable image: " + str(image_files["text"]) in result.stderr
+    assert "1 of the 2 images could not be read (said above)" in result.stderr
+    assert np.load(tmp_path / "f.npy").shape[0] == 1 and (tmp_path / "f.png").stat().st_size > 1000
