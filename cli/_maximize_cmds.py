@@ -65,7 +65,7 @@ def register(app: VisTyper) -> None:
         size: Optional[int] = typer.Option(None, "--size", min=16, help="Output size (default: the model's input size)."),
         iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help=ITERATIONS_HELP),
         step: Optional[float] = typer.Option(None, "--step", help="Normalised step: the mean pixel change per step, on the 0..1 scale (default 0.02, 0.01 for lenet5; 0.02 is 5 of 255; dream's --step counts 8-bit levels)."),
-        lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 0.05)."),
+        lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 0.05; at most 1000)."),
         optimizer: Optional[str] = typer.Option(None, "--optimizer", help="normalized (default for pixel) or adam (default for fft)."),
         l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step (pixel); with fft, the weight of the squared distance from grey taken off the objective (default 0.002, 0 for lenet5)."),
         tv: Optional[float] = typer.Option(None, "--tv", min=0.0, help="Total-variation weight (default 0)."),

@@ -36,6 +36,7 @@ from vis.models import StagedNet, model_spec, to_channels
 
 PARAMS = ("pixel", "fft")
 OPTIMIZERS = ("normalized", "adam")
+MAX_LR = 1e3  # as style's: far past any useful rate, short of the overflows that come later
 # The upscaling ladder, as fractions of the final size (56, 80, 112, 160, 224 for 224).
 SCALE_LADDER = (0.25, 0.36, 0.5, 0.71, 1.0)
 
@@ -122,6 +123,9 @@ class MaximizeConfig:
         for name, value in (("--tv", self.tv), ("--l2", self.l2_decay)):
             if not (value >= 0 and math.isfinite(value)):
                 raise MaximizeError(f"{name} must be a finite number >= 0, got {value:g}")
+        if self.lr > MAX_LR:  # as in style: Adam moves a value by about lr a step, and these live near 0..1
+            raise MaximizeError(f"--lr must be at most {MAX_LR:g} (Adam moves a pixel of 0..1, or an fft coefficient, "
+                                f"by about lr a step), got {self.lr:g}")
         if self.param == "pixel" and self.l2_decay >= 1:
             raise MaximizeError(f"--l2 is the fraction of the way to grey each step for --param pixel, below 1 (at 1 "
                                 f"every step ends on plain grey), got {self.l2_decay:g}")

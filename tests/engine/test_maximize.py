@@ -91,6 +91,7 @@ def test_a_neuron_outside_a_scale_s_map_is_refused_by_the_config():
     (None, {"l2_decay": float("nan")}, "--l2 must be a finite number >= 0, got nan"),
     (None, {"step": -1.0}, "--step must be a positive number, got -1"),  # it named --lr too, which was not given
     (None, {"lr": 0.0}, "--lr must be a positive number, got 0"),
+    (None, {"lr": 1e6, "param": "fft"}, "--lr must be at most 1000"),  # QA: accepted, and an image written
     (None, {"l2_decay": 5.0}, "--l2 is the fraction of the way to grey each step for --param pixel, below 1"),
     (None, {"l2_decay": 1.0}, "below 1 (at 1 every step ends on plain grey), got 1"),  # a grey image, exit 0
     (None, {"step": 1.5}, "--step is the mean pixel change per step on the 0..1 scale (0.02 is 5 of 255), at most 1"),
