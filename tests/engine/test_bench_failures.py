@@ -112,7 +112,7 @@ def test_atlas_refuses_bad_channels_and_sizes() -> None:
         bench_atlas("efficientnet_lite0", "fc", channels=1001, size=32, iterations=1)
     with pytest.raises(VisError, match="at least 32 pixels"):
         bench_atlas("efficientnet_lite0", "fc", channels=2, size=16, iterations=1)
-    with pytest.raises(VisError, match="28x28 only"):
+    with pytest.raises(VisError, match="takes only 28x28 where the objective reads"):
         bench_atlas("lenet5", "fc3", channels=2, size=32, iterations=1)
 
 

@@ -51,7 +51,7 @@ def test_cli_rejects_unavailable_engine_and_bad_size() -> None:
     result = runner.invoke(app, ["bench", "step", "--sizes", "16"])
     assert result.exit_code == 2 and "at least 32 pixels" in result.output
     result = runner.invoke(app, ["bench", "step", "lenet5", "--objective", "class:3", "--sizes", "64"])
-    assert result.exit_code == 2 and "28x28 only" in result.output
+    assert result.exit_code == 2 and "takes only 28x28 where the objective reads fc4" in result.output
 
 
 def test_cli_prints_a_table() -> None:
