@@ -18,11 +18,11 @@ from vis.engine._video import as_bgr_uint8
 from vis.errors import OutputPathError, VisError
 
 WRITTEN_VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".gif")
-RESUMABLE_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi")  # a stopped dream in these is gone on with (--resume)
-RESUMABLE_NOTE = "vis goes on with .mp4, .mov, .m4v, .mkv and .avi files"
 """The containers vis writes and tests; the others read fine but OpenCV's writer fails on them (.webm, .flv) or
 changes the frame rate (.wmv). A .gif is written as an animated GIF; read, one is a video only when it has more than
 one frame (see :func:`vis.engine._media_kinds.sniff_kind`)."""
+RESUMABLE_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi")  # a stopped dream in these is gone on with (--resume)
+RESUMABLE_NOTE = f"vis goes on with {', '.join(RESUMABLE_SUFFIXES[:-1])} and {RESUMABLE_SUFFIXES[-1]} files"
 
 
 def check_video_suffix(path: str | Path) -> None:
@@ -251,7 +251,7 @@ class VideoSink:
         and put it in ``path``'s place at once: from then on, a run stopped again leaves all frames so far there."""
         import os
 
-        if self._av is None or self.path.suffix.lower() == ".gif":
+        if self._av is None or self.path.suffix.lower() not in RESUMABLE_SUFFIXES:
             raise OutputPathError(f"cannot go on with {self.path}: {RESUMABLE_NOTE}, written with PyAV"
                                   + ("" if self._av is not None else " (pip install av)"))
         if stopped.size != self.size:
