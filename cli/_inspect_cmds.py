@@ -59,7 +59,8 @@ def _folder(images: Path, model: str, files: list[Path], quiet: bool, min_count:
     reading = CountProgress(f"reading {images}:", "files", enabled=not quiet)
     found = scan_images(images, min_count=min_count, model_name=model, files=files, progress=reading)
     unread = found.unreadable
-    others = [p for p in found.skipped if p not in unread]
+    read_failed = set(unread)
+    others = [p for p in found.skipped if p not in read_failed]
     named = lambda paths: first_few([str(p.relative_to(images)) for p in paths])  # noqa: E731
     note = f"; {len(unread)} could not be read ({named(unread)})" if unread else ""  # in the exit code at the end
     note += f"; skipped {counted(len(others), 'other file')} ({named(others)})" if others else ""

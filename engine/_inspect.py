@@ -60,7 +60,12 @@ class ImageSet:
     @property
     def unreadable(self) -> list[Path]:
         """The skipped files named as images, which could not be decoded (other files are no fault of the folder)."""
-        return [path for path in self.skipped if path.suffix.lower() in READ_IMAGE_SUFFIXES]
+        return _named_as_images(self.skipped)
+
+
+def _named_as_images(paths: Sequence[Path]) -> list[Path]:
+    """Those of ``paths`` whose suffix is an image's."""
+    return [path for path in paths if path.suffix.lower() in READ_IMAGE_SUFFIXES]
 
 
 def check_image_folder(folder: str | Path) -> Path:
@@ -117,7 +122,7 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
     if files:
         report(len(files), len(files))
     if len(paths) < min_count:
-        unread = sum(path.suffix.lower() in READ_IMAGE_SUFFIXES for path in skipped)
+        unread = len(_named_as_images(skipped))
         why = [f"{unread} could not be read"] if unread else []
         why += [f"{counted(len(skipped) - unread, 'other file')} skipped"] if len(skipped) > unread else []
         why_text = f" ({'; '.join(why)})" if why else ""
