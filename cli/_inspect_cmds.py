@@ -13,7 +13,7 @@ import typer
 from vis._text import counted, cut_left, first_few
 from vis.cli._app import CountProgress, MAX_THREADS, VisTyper, given_options, quiet_option, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
-from vis.cli._stills import read_still, read_stills
+from vis.cli._stills import none_read, read_still, read_stills, refuse_skipped
 
 OUT_HELP = "The figure to write (.png, .jpg, .tif, .webp, .pdf, .svg; .png is added to a name without suffix)."
 NPY_HELP = "Also save the raw numbers as a .npy file."
@@ -190,7 +190,6 @@ def register(app: VisTyper) -> None:
         from vis.engine._inspect import display_image, feature_maps, layer_info, model_batch
         from vis.engine._plots import plot_feature_maps
         from vis.engine._torch_device import limit_torch_threads
-        from vis.errors import InputFileError, VisError
         from vis.models import get_model
 
         limit_torch_threads(threads)
@@ -199,8 +198,7 @@ def register(app: VisTyper) -> None:
         given = images
         images, pictures, skipped = read_stills(given, model)  # an unreadable one is skipped, as predict does
         if not images:
-            raise InputFileError(skipped[0][1] if len(given) == 1 else
-                                 f"none of the {len(given)} images could be read (said above)")
+            raise none_read(given, skipped)
         output, npy = _outputs(output, npy, overwrite, given)
         net = get_model(model, weights=weights)
         maps = feature_maps(model, net, pictures, layer, chosen)
@@ -213,8 +211,7 @@ def register(app: VisTyper) -> None:
         typer.echo(f"wrote {path}")
         _echo_crop(model, pictures, names)
         _save_npy(npy, maps, overwrite)
-        if skipped:  # after the figure, as predict: in the exit code for a script, on stderr for the user
-            raise VisError(f"{len(skipped)} of the {len(given)} images could not be read (said above)")
+        refuse_skipped(given, skipped)  # after the figure, as predict
 
     @app.command("saliency")
     def saliency_cmd(

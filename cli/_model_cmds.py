@@ -10,8 +10,7 @@ import typer
 
 from vis._text import dims
 from vis.cli._app import VisTyper, format_table, torch_threads_option
-from vis.cli._stills import read_stills
-from vis.errors import InputFileError, VisError
+from vis.cli._stills import none_read, read_stills, refuse_skipped
 
 WEIGHTS_HELP = "imagenet (published weights, cached), random (seeded, well-scaled) or a state_dict/checkpoint file."
 
@@ -93,8 +92,7 @@ def register(app: VisTyper) -> None:
             typer.echo(json.dumps({"model": model, "weights": weights, "results": payload, "skipped": unread},
                                   indent=2))
         if not readable:
-            raise InputFileError(skipped[0][1] if len(images) == 1 else
-                                 f"none of the {len(images)} images could be read (said above)")
+            raise none_read(images, skipped)
         if not as_json:
             for path, result in zip(readable, results):
                 typer.echo(f"{path}:")
@@ -103,5 +101,4 @@ def register(app: VisTyper) -> None:
         if weights == "random":  # a student may take a confident 76% from untrained weights for a finding
             typer.echo(f"note: {model}'s weights are random (untrained): these classes say nothing about the images",
                        err=True)
-        if skipped:  # a script sees it in the exit code, the user on stderr
-            raise VisError(f"{len(skipped)} of the {len(images)} images could not be read (said above)")
+        refuse_skipped(images, skipped)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from vis.errors import InputFileError
+from vis.errors import InputFileError, VisError
 
 
 def read_still(path: Path, role: str = "", model: str | None = None) -> np.ndarray:
@@ -45,6 +45,19 @@ def read_stills(paths: list[Path], model: str) -> tuple[list[Path], list[np.ndar
             if len(paths) > 1:
                 typer.echo(f"skipped: {e}", err=True)
     return readable, pictures, skipped
+
+
+def none_read(given: list[Path], skipped: list[tuple[Path, str]]) -> InputFileError:
+    """The error when no image of ``given`` could be read: the file's own where only one was given."""
+    return InputFileError(skipped[0][1] if len(given) == 1 else
+                          f"none of the {len(given)} images could be read (said above)")
+
+
+def refuse_skipped(given: list[Path], skipped: list[tuple[Path, str]]) -> None:
+    """After the outputs are written: images of ``given`` that could not be read are in the exit code (a script
+    sees them there, the user in the lines :func:`read_stills` printed)."""
+    if skipped:
+        raise VisError(f"{len(skipped)} of the {len(given)} images could not be read (said above)")
 
 
 def _is_video(path: Path) -> bool:
