@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from vis.engine._image_array import as_rgb, check_layout, quantize, unit_floats
+from vis.engine._tiff import EXTRA_SAMPLES, TIFF_HEADERS
 from vis.errors import InputFileError, OutputAppearedError, OutputExistsError, OutputPathError, VisError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
@@ -117,8 +118,8 @@ def _straight_tiff_alpha(data: np.ndarray, raw: np.ndarray) -> np.ndarray:
 
     try:
         with open_picture(io.BytesIO(data.tobytes())) as picture:
-            if picture.mode not in ("RGBA", "RGBa"):
-                return raw
+            if EXTRA_SAMPLES not in picture.tag_v2 or picture.mode not in ("RGBA", "RGBa"):
+                return raw  # an unmarked fourth channel: OpenCV read it as stored, and it is not decoded again
             rgba = np.asarray(picture.convert("RGBA"))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # a TIFF Pillow cannot decode: OpenCV's pixels
         return raw
@@ -186,7 +187,6 @@ def open_picture(source: str | Path | io.BytesIO) -> Any:
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TIFF_HEADERS = (b"II*\0", b"MM\0*")  # classic TIFF, little- and big-endian
 
 
 def without_colour_profile(data: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import struct
 EXTRA_SAMPLES = 338  # TIFF 6.0: the meaning of the samples past the colour ones
 UNASSOCIATED_ALPHA = 2  # straight (not premultiplied) alpha, as vis's RGBA is
 SHORT = 3  # the TIFF field type of a 16-bit unsigned value
+TIFF_HEADERS = (b"II*\0", b"MM\0*")  # classic TIFF, little- and big-endian
 
 
 def with_alpha_tag(tiff: bytes) -> bytes:
@@ -19,9 +20,9 @@ def with_alpha_tag(tiff: bytes) -> bytes:
     Raises:
         ValueError: the bytes are no classic TIFF (a BigTIFF, or no TIFF header).
     """
-    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
-    if order is None or struct.unpack(order + "H", tiff[2:4])[0] != 42:
+    if tiff[:4] not in TIFF_HEADERS:
         raise ValueError("not a classic TIFF")
+    order = "<" if tiff[:2] == b"II" else ">"
     first = struct.unpack(order + "I", tiff[4:8])[0]
     count = struct.unpack(order + "H", tiff[first:first + 2])[0]
     entries = [tiff[first + 2 + 12 * i:first + 14 + 12 * i] for i in range(count)]
