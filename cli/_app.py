@@ -23,12 +23,24 @@ from vis.errors import Interrupted, VisError
 # --threads above this is a typo or a mistake (100000 threads took 16 GiB before the first step); a few per core
 # still leaves room to oversubscribe on purpose
 MAX_THREADS = 4 * (os.cpu_count() or 1)
-MAX_SEED = 2**63 - 1  # the largest int64: a larger --seed is refused at the command line rather than passed on
+INT64_END = 2**63  # a --seed or a frame count reaches numpy and itertools as an int64
 
 
 def torch_threads_option() -> Any:
     """``--threads`` of a command that computes with torch (features, patches, embed, predict, train, style)."""
     return typer.Option(0, "--threads", min=0, max=MAX_THREADS, help="torch's CPU threads (0: its default, all cores).")
+
+
+def below_int64(value: int) -> int:
+    """Callback refusing a number an int64 cannot hold; a max= would print 9223372036854775807 in every help."""
+    if value >= INT64_END:
+        raise typer.BadParameter("must be below 2**63.")
+    return value
+
+
+def seed_option(default: int, help: str) -> Any:
+    """``--seed``: any int64 from 0."""
+    return typer.Option(default, "--seed", min=0, callback=below_int64, help=help)
 
 
 def quiet_option() -> Any:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from vis.cli._app import MAX_SEED, MAX_THREADS, VisTyper, fail, given_options, option_flag, quiet_option
+from vis.cli._app import MAX_THREADS, VisTyper, below_int64, fail, given_options, option_flag, quiet_option, seed_option
 from vis.cli._dream_batch import dream_folder
 from vis.cli._dream_checks import DEMO_OPTIONS, check_options_apply, check_output_for
 from vis.cli._dream_demo import run_demo
@@ -121,7 +121,7 @@ def register(app: VisTyper) -> None:
         tile: Optional[int] = typer.Option(None, "--tile", min=64, help=f"Larger images are dreamed in tiles of at most this size (default {d.tile} on the CPU, {GPU_TILE} on a GPU provider)."),
         guide: Optional[Path] = typer.Option(None, "--guide", help=f"Guide image: dream towards its features (objective guide:LAYER; the layer is inception3b for GoogLeNet, as in the DeepDream seminar's guided dream, and the model's default layer for the others), taken with the long side at --max-size ({GUIDE_SIDE} when unset)."),
         max_size: Optional[int] = typer.Option(None, "--max-size", min=32, help=f"Dream at most this long side (videos keep their size). Default: full size ({WEBCAM_CPU_MAX_SIZE} for a webcam on the CPU)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed of the jitter: the same seed gives the same result."),
+        seed: int = seed_option(0, help="Random seed of the jitter: the same seed gives the same result."),
         zoom_frames: int = typer.Option(0, "--zoom-frames", min=0, help="Image input: dream, zoom, repeat this many frames into a video."),
         zoom: float = typer.Option(0.05, "--zoom", help="Zoom per frame: the centre 1 - ZOOM of each dream fills the next frame (0.05: 95%)."),
         fps: float = typer.Option(25.0, "--fps", help="Frame rate of a zoom video."),
@@ -131,7 +131,7 @@ def register(app: VisTyper) -> None:
         flow: str = typer.Option(v.flow, "--flow", help="Optical flow: dis (default, 1.8-3x faster than farneback), farneback or none."),
         flow_size: int = typer.Option(v.flow_size, "--flow-size", min=0, help="Video: long side the optical flow is "
                                       "computed at, at least 16 (0 = the dream's size)."),
-        max_frames: int = typer.Option(0, "--max-frames", min=0, max=2**62, help="Stop after this many frames (0 = all; with --resume, the frames kept count)."),
+        max_frames: int = typer.Option(0, "--max-frames", min=0, callback=below_int64, help="Stop after this many frames (0 = all; with --resume, the frames kept count)."),
         start: Optional[str] = typer.Option(None, "--start", metavar="TIME", callback=_start_option, help="Video file: begin this far in, in seconds or [H:]M:SS (90, 1:30, 0:01:30.5); the sound is cut to match. With an image output (-o frame.png): the frame dreamed as a still."),
         duration: Optional[str] = typer.Option(None, "--duration", metavar="TIME", callback=_duration_option, help="Video file: dream a section this long (from --start, or the beginning)."),
         preview: bool = typer.Option(False, "--preview", help="Show the result in a window (q, Esc or closing it stops)."),

@@ -9,7 +9,7 @@ import typer
 
 from vis._text import counted
 from vis.cli._app import (
-    MAX_SEED, MAX_THREADS, VisTyper, end_progress, fail, note_grey_only, progress_line, quiet_option,
+    MAX_THREADS, VisTyper, end_progress, fail, note_grey_only, progress_line, quiet_option, seed_option,
 )
 from vis.cli._model_cmds import WEIGHTS_HELP, note_top_past_classes
 
@@ -70,7 +70,7 @@ def register(app: VisTyper) -> None:
         l2: Optional[float] = typer.Option(None, "--l2", min=0.0, help="L2 decay toward grey per step (pixel); with fft, the weight of the squared distance from grey taken off the objective (default 0.002, 0 for lenet5)."),
         tv: Optional[float] = typer.Option(None, "--tv", min=0.0, help="Total-variation weight (default 0)."),
         blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never; default 4, 0 for lenet5)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Same seed, same image."),
+        seed: int = seed_option(0, help="Same seed, same image."),
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch (the reference)."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider: auto, cpu, cuda, tensorrt."),
@@ -138,7 +138,7 @@ def register(app: VisTyper) -> None:
         batch: int = typer.Option(8, "--batch", min=1, help="Channels optimised per run (one batched graph)."),
         columns: Optional[int] = typer.Option(None, "--columns", min=1, help="Grid columns (default: square)."),
         blur_every: Optional[int] = typer.Option(None, "--blur-every", min=0, help="Blur every N steps (0: never; default 4, 0 for lenet5)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Same seed, same grid."),
+        seed: int = seed_option(0, help="Same seed, same grid."),
         backend: str = typer.Option("ort", "--backend", help="ort (default) or torch."),
         weights: str = typer.Option("imagenet", "--weights", "-w", help=WEIGHTS_HELP),
         provider: str = typer.Option("auto", "--provider", help="ORT execution provider."),

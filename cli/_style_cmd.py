@@ -10,7 +10,7 @@ import typer
 
 from vis._text import comma_list
 from vis.cli._app import (
-    MAX_SEED, VisTyper, given_options, note_grey_only, quiet_option, staged_progress, torch_threads_option,
+    VisTyper, given_options, note_grey_only, quiet_option, seed_option, staged_progress, torch_threads_option,
 )
 from vis.cli._stills import read_still
 from vis.engine._style_config import INITS, OPTIMIZERS, StyleConfig
@@ -61,7 +61,7 @@ def register(app: VisTyper) -> None:
         style_scale: float = typer.Option(_D.style_scale, "--style-scale", min=0.01, help="Style image size relative to the output."),
         preserve_colors: bool = typer.Option(False, "--preserve-colors", help="Transfer luminance only; keep the content's colours."),
         weights: str = typer.Option(_D.weights, "--weights", "-w", help="VGG-19 weights: imagenet, random or a file."),
-        seed: int = typer.Option(_D.seed, "--seed", min=0, max=MAX_SEED, help="Seed of the noise start."),
+        seed: int = seed_option(_D.seed, help="Seed of the noise start."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
         threads: int = torch_threads_option(),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from vis._text import counted
-from vis.cli._app import MAX_SEED, VisTyper, fail, quiet_option, staged_progress, torch_threads_option
+from vis.cli._app import VisTyper, fail, quiet_option, seed_option, staged_progress, torch_threads_option
 
 
 def register(app: VisTyper) -> None:
@@ -24,7 +24,7 @@ def register(app: VisTyper) -> None:
         epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (default: 20 for up to 10,000 training digits, as the offline subset has; 5 for more, as full MNIST has)."),
         batch: int = typer.Option(256, "--batch", min=1, help="Batch size."),
         lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate (above 0)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of initialisation, shuffling and the subset split."),
+        seed: int = seed_option(0, help="Seed of initialisation, shuffling and the subset split."),
         download: bool = typer.Option(True, "--download/--no-download", help="Try the MNIST mirrors when no files are here."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda when available)."),
         threads: int = torch_threads_option(),

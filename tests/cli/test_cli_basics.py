@@ -102,6 +102,19 @@ def test_non_finite_numbers_are_refused(args, flag, tmp_path) -> None:
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("command", [["dream"], ["maximize"], ["atlas"], ["style"], ["train", "lenet"]])
+def test_a_seed_past_int64_is_refused_without_printing_the_bound_in_help(command) -> None:
+    refused = invoke(*command, "--seed", str(2**63))
+    assert refused.exit_code == 2 and "Invalid value for '--seed': must be below 2**63" in refused.output, refused.output
+    shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "--seed" in shown.output and str(2**63 - 1) not in shown.output
+
+
+def test_a_max_frames_past_int64_is_refused() -> None:
+    refused = invoke("dream", "--demo", "--max-frames", str(2**63))
+    assert refused.exit_code == 2 and "Invalid value for '--max-frames': must be below 2**63" in refused.output
+
+
 def test_no_command_prints_help_and_no_error_as_subprocess() -> None:
     out = subprocess.run([sys.executable, "-m", "vis"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
