@@ -120,7 +120,7 @@ def _mux_pyav(source: Path, video: Path, out_path: Path, start: float = 0.0) -> 
         ov = out.add_stream_from_template(vs)
         pairs = [(vs, ov)]
         for a in ain.streams.audio:
-            pairs.append((a, out.add_stream_from_template(a)))
+            pairs.append((a, _with_named_channels(out.add_stream_from_template(a))))
         # the dream starts at 0, the input's first frame maybe later (an MPEG-TS clock starts near 1.4 s, a clip cut
         # from a recording where it was cut): the sound moves back by as much, to stay with the pictures
         lead = _first_frame_time(ain) + start  # and a section's sound by its start
@@ -158,6 +158,18 @@ def _mux_pyav(source: Path, video: Path, out_path: Path, start: float = 0.0) -> 
         raise RuntimeError("the remux came back without pictures, so the dream is kept as written")
     if not counts["audio"]:
         raise RuntimeError("none of the input's sound falls within the dreamed frames")
+
+
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}  # FFmpeg's own for these counts
+
+
+def _with_named_channels(stream: Any) -> Any:
+    """``stream`` (a copy's) with its channels named where the input gave only their count: an AVI's PCM sound
+    does (its header has no channel mask), and MP4 refuses such sound ("unsupported channel layout")."""
+    layout = stream.codec_context.layout
+    if all(channel.name == "NONE" for channel in layout.channels) and layout.nb_channels in _DEFAULT_LAYOUTS:
+        stream.codec_context.layout = _DEFAULT_LAYOUTS[layout.nb_channels]
+    return stream
 
 
 _PRE_ROLL = 0.1  # seconds of sound before the first frame that are kept: an AAC or Opus priming packet lies there

@@ -24,18 +24,20 @@ RATE = 16000
 
 def write_clip(path: Path, frames: int = 10, fps: int = 10, video_start: int = 0, sound_s: float = 1.0,
                silent_s: float = 0.0, audio_codec: str = "aac", fmt: str | None = None, codec: str = "libx264",
-               size: tuple[int, int] = (64, 48), pixel_aspect: Fraction | None = None) -> Path:
+               size: tuple[int, int] = (64, 48), pixel_aspect: Fraction | None = None, layout: str = "mono") -> Path:
     """``frames`` frames at ``fps`` whose first shows at ``video_start`` frames, and ``sound_s`` seconds of sound
-    from 0 that is silent for its first ``silent_s`` seconds, then a 440 Hz tone."""
+    from 0 that is silent for its first ``silent_s`` seconds, then a 440 Hz tone (in each channel of ``layout``)."""
     with av.open(str(path), "w", format=fmt) as c:
         vs = c.add_stream(codec, rate=fps)
         vs.width, vs.height, vs.pix_fmt = *size, "yuv420p"
         if pixel_aspect is not None:
             vs.codec_context.sample_aspect_ratio = pixel_aspect
         a = c.add_stream(audio_codec, rate=48000 if audio_codec == "libopus" else RATE)
+        a.layout = layout
         t = np.arange(int(sound_s * a.rate), dtype=np.float32) / a.rate
         samples = np.where(t >= silent_s, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)[None]
-        sound = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        channels = av.AudioLayout(layout).nb_channels
+        sound = av.AudioFrame.from_ndarray(np.repeat(samples, channels, axis=0), format="fltp", layout=layout)
         sound.sample_rate, sound.pts = a.rate, 0
         for p in a.encode(sound):
             c.mux(p)
@@ -134,6 +136,19 @@ def test_sound_a_container_cannot_hold_is_said_in_words(tmp_path) -> None:
         assert report.startswith(f"audio not copied: a {suffix} file does not take the input's opus sound")
         assert ".mkv takes any" in report and "tmp" not in report
         assert decoded_frames(out) == 10  # the video stays as it was
+
+
+@pytest.mark.parametrize("layout", ["mono", "stereo"])
+def test_the_pcm_sound_of_an_avi_goes_into_an_mp4(tmp_path, layout) -> None:
+    """An AVI says how many channels its PCM sound has, not which (no channel mask): the MP4 muxer refused such
+    stereo ("unsupported channel layout") and a camera's clip was dreamed without its sound."""
+    src = write_clip(tmp_path / "cam.avi", audio_codec="pcm_s16le", layout=layout)
+    out = tmp_path / "out.mp4"
+    rewrite(src, out)
+    assert copy_audio(src, out) == "audio copied from the input (pyav)"
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.layout.nb_channels == av.AudioLayout(layout).nb_channels
+    assert np.array_equal(sound(out), sound(src))  # PCM copied as it was, every sample
 
 
 def test_a_codec_opencv_cannot_decode_is_named(tmp_path) -> None:
