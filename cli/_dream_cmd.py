@@ -229,14 +229,24 @@ def _checked_request(opts: _Options, given: set[str]) -> _Request:
 def _stopped_dream(opts: _Options) -> Any:
     """With --resume, what the output holds (a :class:`vis.engine._resume.StoppedDream`); ``None`` without it, or
     where there is no output yet (said: the dream starts from the beginning)."""
-    from vis.engine._resume import stopped_dream
+    from vis.engine._resume import NoFrameYet, stopped_dream
 
     if not opts.resume:
         return None
     if not opts.output.exists():
         typer.echo(f"nothing to resume at {opts.output}: dreaming from the start", err=True)
         return None
-    return stopped_dream(opts.output)
+    try:
+        stopped = stopped_dream(opts.output)
+    except NoFrameYet:  # a run killed while it dreamed its first frame: the file holds only its header
+        opts.output.unlink()
+        typer.echo(f"{opts.output} holds no frame yet (its dream was stopped before the first): dreaming from the "
+                   "start", err=True)
+        return None
+    if stopped.torn:
+        typer.echo(f"note: the last frame in {opts.output} was cut short (a full disk, or a kill while it was "
+                   "written): it is dreamed again", err=True)
+    return stopped
 
 
 def _parsed_by(parse: Any) -> Any:

@@ -26,22 +26,32 @@ class StoppedDream(NamedTuple):
     last_pts: int  # its last frame's time in its stream's units, where :func:`last_frame` seeks
     rate: Fraction | None = None  # its frame rate, where the container says
     record: dict | None = None  # the dream's input and settings as its writer recorded them (:func:`dream_record`)
+    torn: bool = False  # its last frame was cut short (a full disk, a kill mid-write): left out of ``frames``
+
+
+class NoFrameYet(VisError):
+    """A dream's file that holds no frame: its run was stopped (killed) while it dreamed the first."""
 
 
 def stopped_dream(path: Path) -> StoppedDream:
-    """Read what ``path`` holds, packet by packet (nothing is decoded).
+    """Read what ``path`` holds, packet by packet (nothing is decoded), up to a frame that was cut short: it and any
+    after it are dreamed again.
 
     Raises:
+        NoFrameYet: a dream's file (it records what it is a dream of) with no frame.
         VisError: PyAV is missing, or the file holds no video vis could go on with.
     """
     av = _av_or_fail(path)
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            frames, first, last, end = 0, None, None, None
+            frames, first, last, end, torn = 0, None, None, None, False
             for packet in container.demux(stream):
                 if packet.size == 0 or packet.pts is None:
                     continue
+                if packet.is_corrupt:  # fewer bytes than its index promised: the write stopped inside it
+                    torn = True
+                    break
                 frames += 1
                 first = packet.pts if first is None else min(first, packet.pts)
                 last = packet.pts if last is None else max(last, packet.pts)
@@ -54,9 +64,9 @@ def stopped_dream(path: Path) -> StoppedDream:
     except Exception as e:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: no video stream
         raise VisError(f"cannot go on with {path}: it is no video vis can read ({e})") from None
     if not frames:
-        raise VisError(f"cannot go on with {path}: it holds no frame")
+        raise (NoFrameYet if record is not None else VisError)(f"cannot go on with {path}: it holds no frame")
     return StoppedDream(frames, float((last - first) * tb), (end - first) * tb, size, codec, last,
-                        Fraction(rate) if rate else None, record)
+                        Fraction(rate) if rate else None, record, torn)
 
 
 RECORD_TAG = "vis dream "  # the comment of a video vis dream wrote starts so, its record (JSON) following
@@ -96,13 +106,25 @@ def check_same_dream(path: Path, stopped: StoppedDream, record: str, only: Seque
     if stopped.record is None:
         raise VisError(f"cannot go on with {path}: it does not say what it is a dream of (another program's video, "
                        f"or an older vis's); {again}")
-    now = read_record(record) or {}
-    keys = sorted(set(now) | set(stopped.record)) if only is None else only
-    differ = [key for key in keys if now.get(key) != stopped.record.get(key)]
+    now, there = _opened(read_record(record) or {}), _opened(stopped.record)
+    keys = sorted(set(now) | set(there)) if only is None else only
+    differ = [key for key in keys if now.get(key) != there.get(key)]
     if differ:
-        shown = "; ".join(f"{key} {stopped.record.get(key)!r} there, {now.get(key)!r} now" for key in differ[:4])
+        shown = "; ".join(f"{key} {there.get(key)!r} there, {now.get(key)!r} now" for key in differ[:4])
         raise VisError(f"cannot go on with {path}: it is a dream of another input or at other settings ({shown}); "
                        f"{again}")
+
+
+def _opened(record: dict) -> dict:
+    """A record's facts with its groups of settings (``dream``, ``video``) opened, so that a difference names the
+    setting (``iterations 2 there, 3 now``) rather than printing both groups whole."""
+    facts = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            facts.update({name if name not in record else f"{key}.{name}": v for name, v in value.items()})
+        else:
+            facts[key] = value
+    return facts
 
 
 def last_frame(path: Path, stopped: StoppedDream) -> np.ndarray | None:
@@ -114,16 +136,21 @@ def last_frame(path: Path, stopped: StoppedDream) -> np.ndarray | None:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             container.seek(stopped.last_pts, stream=stream, backward=True)  # to the keyframe before it
-            for frame in container.decode(stream):
-                last = frame
+            for packet in container.demux(stream):  # its closing empty packet flushes the decoder
+                if packet.size and packet.pts is not None and packet.pts > stopped.last_pts:
+                    held = stream.codec_context.decode(None)  # stop before a frame cut short (``torn``), which
+                    last = held[-1] if held else last  # would fail the decoder, taking the frames it holds back
+                    break
+                for frame in packet.decode():
+                    last = frame
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: the resumed dream then starts afresh
         return None
     return None if last is None else last.to_ndarray(format="bgr24")
 
 
-def copy_frames(path: Path, container: Any, stream: Any) -> int:
-    """Mux the video packets of ``path`` into ``stream`` of the open ``container`` (an encoder's, whose frames
-    follow them), their times kept; returns how many. H.264 is stored with length-prefixed units in MP4 and
+def copy_frames(path: Path, container: Any, stream: Any, frames: int) -> int:
+    """Mux the first ``frames`` video packets of ``path`` into ``stream`` of the open ``container`` (an encoder's,
+    whose frames follow them), their times kept; returns how many. H.264 is stored with length-prefixed units in MP4 and
     Matroska, while the encoder hands the muxer start codes: the copies are given start codes too, so that the
     muxer treats all packets alike.
 
@@ -144,6 +171,8 @@ def copy_frames(path: Path, container: Any, stream: Any) -> int:
         for packet in old.demux(source):
             if packet.size == 0 or packet.pts is None:
                 continue
+            if copied == frames:  # the rest, a frame cut short, is dreamed again
+                break
             first = packet.pts if first is None else first
             data = bytes(packet)
             copy = av.Packet(_start_codes(data) if context.name == "h264" else data)

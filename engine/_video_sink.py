@@ -100,11 +100,12 @@ class _PyAVWriter:
             raise
         self.codec = codec
 
-    def copy_from(self, path: Path) -> int:
-        """Put the frames of ``path`` (a stopped dream's file) first, copied as they are; returns how many."""
+    def copy_from(self, path: Path, frames: int) -> int:
+        """Put the first ``frames`` frames of ``path`` (a stopped dream's file) first, copied as they are; returns
+        how many."""
         from vis.engine._resume import copy_frames
 
-        return copy_frames(path, self._container, self._stream)
+        return copy_frames(path, self._container, self._stream, frames)
 
     def write(self, bgr: np.ndarray, pts: int, length: int = 1) -> None:
         """``pts`` in frames of the stream's rate; a gap holds the frame before (MP4 keeps the times as they are,
@@ -270,7 +271,7 @@ class VideoSink:
         try:
             writer = _PyAVWriter(self._av, partial, rate, self.size, self._pixel_aspect, self._record)
             try:
-                self.frames_before = writer.copy_from(self.path)
+                self.frames_before = writer.copy_from(self.path, stopped.frames)
             except VisError:
                 raise
             except Exception as e:  # noqa: BLE001 - PyAV's FFmpegError family: a muxer that refuses the old packets

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vis.engine._resume import stopped_dream
+from vis.engine._resume import NoFrameYet, dream_record, last_frame, stopped_dream
 from vis.engine._video import VideoSource
 from vis.engine._video_sink import VideoSink
 from vis.errors import OutputPathError, VisError
@@ -132,6 +132,46 @@ def test_a_file_that_is_no_video_says_so(tmp_path) -> None:
         stopped_dream(junk)
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".avi"])
+def test_a_last_frame_cut_short_is_left_out_and_dreamed_again(tmp_path, suffix) -> None:
+    """A full disk (or a kill mid-write) stops a frame half written: its packet reads, shorter than the file's index
+    says. Copied on, it was a torn picture in the middle of the resumed video."""
+    out = tmp_path / f"dream{suffix}"
+    write_numbered(out, range(20))
+    with av.open(str(out)) as c:
+        last = [p for p in c.demux(video=0) if p.size][-1]
+        cut = last.pos + last.size // 2
+    out.write_bytes(out.read_bytes()[:cut])
+    stopped = stopped_dream(out)
+    assert stopped.frames == 19 and stopped.torn
+    assert np.array_equal(last_frame(out, stopped), decoded(out)[18])  # the seam's frame: the last whole one
+    sink = write_numbered(out, range(19, 30), {"resume": stopped})
+    assert sink.frames_before == 19
+    assert [index_of(f) for f in decoded(out)] == list(range(30))
+    with av.open(str(out)) as c:
+        assert not any(p.is_corrupt for p in c.demux(video=0) if p.size)
+
+
+def header_only(path: Path, record: str | None) -> None:
+    """What a run killed before its first frame leaves at ``path``: the header its writer wrote on opening."""
+    sink = VideoSink(path, 30.0, (160, 32), record=record)
+    try:
+        header = path.read_bytes()
+    finally:
+        sink.close()  # a sink that got no frame removes its file: put back what a kill would have left
+    path.write_bytes(header)
+
+
+def test_a_dream_with_no_frame_yet_is_told_from_another_programs_empty_video(tmp_path) -> None:
+    header_only(tmp_path / "ours.mp4", dream_record(input="in.mp4"))
+    with pytest.raises(NoFrameYet, match="it holds no frame"):
+        stopped_dream(tmp_path / "ours.mp4")
+    header_only(tmp_path / "theirs.mp4", None)
+    with pytest.raises(VisError, match="it holds no frame") as refused:
+        stopped_dream(tmp_path / "theirs.mp4")
+    assert not isinstance(refused.value, NoFrameYet)
+
+
 # ---- vis dream --resume -----------------------------------------------------------------------------------------
 
 # --blend 0: each frame dreamed alone, so that a step this small leaves its number readable in the output
@@ -149,6 +189,8 @@ def test_vis_goes_on_with_a_stopped_dream_and_its_sound(tmp_path) -> None:
     code, said = dream(src, "-o", out, "--resume", *FAST, "--objective", "block5", "--seed", "3")
     assert code == 2 and "it is a dream of another input or at other settings (objective 'block10' there, " \
         "'block5' now; seed 0 there, 3 now)" in said, said
+    code, said = dream(src, "-o", out, "--resume", *FAST, "--iterations", "2", "--blend", "0.5")
+    assert code == 2 and "(blend 0.0 there, 0.5 now; iterations 1 there, 2 now)" in said, said  # not the groups whole
     code, said = dream(src, "-o", out, "--resume", *FAST)
     assert code == 0, said
     assert "(60 frames (25 kept from the stopped dream), 160x32 at 30 fps," in said
@@ -208,6 +250,33 @@ def test_resume_without_a_file_dreams_from_the_start(tmp_path) -> None:
     code, said = dream(src, "-o", tmp_path / "new.mp4", "--resume", *FAST)
     assert code == 0 and "nothing to resume at" in said and "dreaming from the start" in said
     assert len(decoded(tmp_path / "new.mp4")) == 12
+
+
+def test_resume_of_a_dream_killed_before_its_first_frame_dreams_from_the_start(tmp_path) -> None:
+    """Such a file was offered --resume, which then refused it ("it holds no frame"): a circle."""
+    src = numbered_clip(tmp_path / "in.mp4", count=12)
+    out = tmp_path / "out.mp4"
+    header_only(out, dream_record(input="in.mp4"))
+    code, said = dream(src, "-o", out, *FAST)
+    assert code == 2 and "or --resume to go on" in said, said
+    code, said = dream(src, "-o", out, "--resume", *FAST)
+    assert code == 0 and f"{out} holds no frame yet (its dream was stopped before the first): dreaming from the " \
+        "start" in said, said
+    assert [index_of(f) for f in decoded(out)] == list(range(12))
+
+
+def test_resume_after_a_torn_frame_says_so_and_joins_without_it(tmp_path) -> None:
+    src = numbered_clip(tmp_path / "in.mp4", count=20)
+    out = tmp_path / "out.mp4"
+    code, said = dream(src, "-o", out, "--max-frames", "8", *FAST)
+    assert code == 0, said
+    with av.open(str(out)) as c:
+        last = [p for p in c.demux(video=0) if p.size][-1]
+    out.write_bytes(out.read_bytes()[:last.pos + last.size // 2])
+    code, said = dream(src, "-o", out, "--resume", *FAST)
+    assert code == 0 and "the last frame in" in said and "was cut short" in said, said
+    assert "(20 frames (7 kept from the stopped dream)," in said, said
+    assert [index_of(f) for f in decoded(out)] == list(range(20))
 
 
 @pytest.mark.parametrize("args, message", [
