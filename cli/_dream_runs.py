@@ -27,6 +27,7 @@ class Progress:
         self.start = time.perf_counter()
         self.done = 0
         self._last_tile = -math.inf  # when a tile's progress was last shown
+        self._last_frame = -math.inf  # when a frame's was
         self.octave_pixels = list(octave_pixels)
 
     def fps(self) -> float:
@@ -34,9 +35,14 @@ class Progress:
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def frame(self) -> None:
+        """The first frame, the last, and between them a few updates a second on a terminal, one every 5 s in a log
+        (a line a frame made a log of a long video as long as the video)."""
         self.done += 1
-        if not self.enabled:
+        now = time.perf_counter()
+        shown = self.done == 1 or self.done == self.total or now - self._last_frame >= progress_interval()
+        if not self.enabled or not shown:
             return
+        self._last_frame = now
         fps = self.fps()
         total = f"/{self.total}" if self.total else ""
         eta = f"  ETA {clock((self.total - self.done) / fps)}" if self.total and fps > 0 else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,6 +161,21 @@ class DreamProcess:
                 break
             said += char
         return said
+
+    @staticmethod
+    def read_until_frame(stream: Any, at_least: int, timeout: float = 120.0) -> tuple[int, str]:
+        """The first frame number of ``at_least`` or more that ``stream`` (a process's stderr, a log: a progress line
+        every few seconds) names in ``frame N/``, and what it said up to that line; 0 at its end or ``timeout``."""
+        said, deadline = "", time.time() + timeout
+        while time.time() < deadline:
+            line = stream.readline()
+            if not line:
+                break
+            said += line
+            shown = re.match(r"frame (\d+)/", line)
+            if shown and int(shown.group(1)) >= at_least:
+                return int(shown.group(1)), said
+        return 0, said
 
 
 @pytest.fixture

@@ -192,6 +192,20 @@ def test_a_still_image_shows_the_time_left_by_its_octaves_pixels(monkeypatch, ca
     assert "ETA" not in capsys.readouterr().err
 
 
+def test_a_log_gets_the_first_frame_the_last_and_one_line_every_5_s_between(monkeypatch, capsys) -> None:
+    """A line a frame made the log of a long video as long as the video."""
+    import vis.cli._dream_runs as runs
+
+    clock = [0.0]
+    monkeypatch.setattr(runs.time, "perf_counter", lambda: clock[0])
+    progress = runs.Progress(total=100)
+    for _ in range(100):
+        clock[0] += 0.125  # 8 fps
+        progress.frame()
+    shown = [line.split("  ")[0] for line in capsys.readouterr().err.splitlines()]
+    assert shown == ["frame 1/100", "frame 41/100", "frame 81/100", "frame 100/100"]
+
+
 @pytest.mark.parametrize("n, tile, spans", [(100, 512, 1), (512, 512, 1), (513, 512, 2), (1500, 512, 3)])
 def test_tiles_split_evenly(n, tile, spans) -> None:
     got = _tiles(n, tile)

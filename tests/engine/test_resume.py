@@ -309,7 +309,7 @@ def test_ctrl_c_says_that_resume_goes_on(tmp_path, dream_process) -> None:
     out = tmp_path / "out.mp4"
     slow = FAST[:-1] + ["--iterations", "8"]  # some 12 s of work: the signal surely comes while it runs
     proc = dream_process.start(src, "-o", out, *slow)
-    buf = dream_process.read_until(proc.stderr, "frame 8/")
+    shown, buf = dream_process.read_until_frame(proc.stderr, 8)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, buf + err
