@@ -164,6 +164,9 @@ def register(app: VisTyper) -> None:
         request = _checked_request(opts, given)
         if request.plan is not None:
             typer.echo(folder_summary(request.plan))
+            if not request.plan.pairs:  # every dream is there already (--skip-existing): no model to load
+                typer.echo(f"nothing left to dream into {request.plan.output}")
+                return
         source = _open_source(request.kind, opts, request.stopped)  # before the (slow) model: bad inputs fail fast
         served = None
         try:

@@ -157,7 +157,7 @@ def test_a_folder_run_that_cannot_go_on_says_why_before_any_work(tmp_path, photo
         assert not out.exists() and not (tmp_path / "x.png").exists()
 
 
-def test_ctrl_c_keeps_the_dreams_written(tmp_path, sample_photo, dream_process) -> None:
+def test_ctrl_c_keeps_the_dreams_written(tmp_path, sample_photo, dream_process, monkeypatch) -> None:
     photo = cv2.imread(str(sample_photo))
     folder, out = tmp_path / "photos", tmp_path / "dreams"
     folder.mkdir()
@@ -178,6 +178,10 @@ def test_ctrl_c_keeps_the_dreams_written(tmp_path, sample_photo, dream_process) 
     assert resumed.exit_code == 0, resumed.output
     assert f"{30 - len(kept)} images to dream into {out}; kept: {len(kept)} dream" in resumed.output
     assert len(list(out.glob("*.png"))) == 30 and {p: p.stat().st_mtime_ns for p in kept} == stamps
+    monkeypatch.setattr("vis.cli._dream_cmd.build_setup", None)  # with every dream there, no model is built
+    done = invoke(folder, "-o", out, *FAST, "--skip-existing")
+    assert done.exit_code == 0 and "0 images to dream into" in done.output, done.output
+    assert f"nothing left to dream into {out}" in done.output and "wrote" not in done.output
 
 
 def test_a_full_disk_stops_the_run_and_keeps_the_dreams_written(tmp_path, photos, monkeypatch) -> None:
