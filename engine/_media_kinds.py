@@ -67,7 +67,32 @@ def sniff_kind(path: str | Path) -> str:
                 return "video"
         finally:
             cap.release()
-    raise InputFileError(f"not an image or video that can be read: {path}")
+    raise _unreadable(path)
+
+
+def _unreadable(path: Path) -> InputFileError:
+    """Why a file that is neither a decodable image nor a video OpenCV opens is refused, in the words that fit it."""
+    from vis.engine._audio import import_av
+
+    av = import_av()
+    if av is not None:
+        try:
+            with av.open(str(path)) as container:
+                if container.streams.audio and not container.streams.video:
+                    return InputFileError(f"{path} holds sound but no pictures: vis dreams images and videos")
+        except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: the file does not open as media either
+            pass
+    if _has_video_signature(path):
+        return InputFileError(f"not a readable video (cut short or corrupt?): {path}")
+    return InputFileError(f"not an image or video that can be read: {path}")
+
+
+def _has_video_signature(path: Path) -> bool:
+    """Whether the file starts as an MP4/MOV, Matroska/WebM or AVI file does (its first 12 bytes are read)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return (head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free") or head[:4] == b"\x1a\x45\xdf\xa3"
+            or (head[:4] == b"RIFF" and head[8:12] == b"AVI "))
 
 
 def _has_image_signature(path: Path) -> bool:

@@ -189,6 +189,29 @@ def test_files_ffmpeg_opens_but_vis_does_not_dream_are_named(tmp_path, name, mes
         sniff_kind(path)
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
+def test_a_video_cut_before_it_can_be_opened_is_said_to_be_cut(tmp_path, suffix) -> None:
+    """An MP4 whose index (at its end) was cut off opens nowhere: it was "not an image or video that can be read",
+    where a cut PNG was "cut short or corrupt?"."""
+    whole = write_clip(tmp_path / f"whole{suffix}")
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[:16 if suffix != ".mp4" else whole.stat().st_size // 2])
+    with pytest.raises(InputFileError, match=r"not a readable video \(cut short or corrupt\?\): "):
+        sniff_kind(cut)
+
+
+def test_a_file_of_sound_alone_is_named_so(tmp_path) -> None:
+    path = tmp_path / "voice.mp4"
+    with av.open(str(path), "w") as c:
+        a = c.add_stream("aac", rate=RATE)
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, RATE), np.float32), format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = RATE, 0
+        for p in [*a.encode(sound), *a.encode()]:
+            c.mux(p)
+    with pytest.raises(InputFileError, match="voice.mp4 holds sound but no pictures: vis dreams images and videos"):
+        sniff_kind(path)
+
+
 def test_a_cut_input_keeps_the_sound_of_the_frames_it_had(tmp_path) -> None:
     """A cut file stops the run with exit 2 and its message, after the sound of the frames done went in."""
     from typer.testing import CliRunner
