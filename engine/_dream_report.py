@@ -25,6 +25,22 @@ def zoom_summary(output: Path, frames: int, size: tuple[int, int], dreamed: tupl
     return f"wrote {output} ({counted(frames, 'frame')}, {w}x{h}, zoom {zoom:g} per frame{crop_note(size, dreamed)})"
 
 
+def video_components(path: Path) -> list[tuple[int, bool]]:
+    """(bits, is alpha) of each component of ``path``'s video pixels as its decoder gives them; empty where PyAV is
+    missing or cannot tell."""
+    from vis.engine._audio import import_av
+
+    av = import_av()
+    if av is None:
+        return []
+    try:
+        with av.open(str(path)) as container:
+            pix_fmt = container.streams.video[0].codec_context.pix_fmt
+            return [(c.bits, c.is_alpha) for c in av.VideoFormat(pix_fmt).components] if pix_fmt else []
+    except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, no video stream: nothing to say
+        return []
+
+
 @dataclass(frozen=True)
 class VideoDreamRun:
     """A video or webcam dream that has run to its end (or was stopped by the window), to be reported.
@@ -62,6 +78,7 @@ class VideoDreamRun:
         if self.source.live and self.source.dropped:  # why a 30 fps camera gives a 4 fps recording
             lines.append(f"{self.source.name}: {counted(self.source.dropped, 'frame')} skipped, as they came "
                          "while a dream was made (the newest frame is always the one dreamed)")
+        lines += self._lost_notes()
         if (audio := self._copy_audio()) is not None:
             from vis.engine._audio import NO_AUDIO
 
@@ -122,6 +139,19 @@ class VideoDreamRun:
             return VideoSourceError(f"{source.name} {source.lost} after "
                                     f"{counted(source.frames_read, 'frame')} ({why}); {kept}")
         return None
+
+    def _lost_notes(self) -> list[str]:
+        """What of the input's pictures the written video cannot hold: transparency, levels finer than 8 bits."""
+        if self.input is None or self.output is None or self.source.animated:
+            return []
+        components = video_components(self.input)
+        notes = []
+        if any(alpha for _, alpha in components):
+            notes.append(f"note: {self.input.name} has transparency, which the dreamed video does not keep "
+                         "(it is written opaque)")
+        if (bits := max((bits for bits, _ in components), default=8)) > 8:
+            notes.append(f"note: {self.input.name} has {bits} bits a channel; the dreamed video has 8")
+        return notes
 
     def _copy_audio(self) -> Optional[str]:
         """The input video's sound copied into the output (a cut input's too: the sound of the frames there were);

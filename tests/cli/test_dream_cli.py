@@ -235,6 +235,28 @@ def test_video_keeps_size_and_fps(tmp_path) -> None:
     assert loud.exit_code == 0 and "input has no audio" in loud.stdout
 
 
+@pytest.mark.parametrize("name, codec, pix_fmt, note", [
+    ("cutout.mov", "png", "rgba", "note: cutout.mov has transparency, which the dreamed video does not keep"),
+    ("deep.mkv", "ffv1", "yuv420p16le", "note: deep.mkv has 16 bits a channel; the dreamed video has 8"),
+    ("plain.mkv", "ffv1", "yuv420p", None),
+])
+def test_what_a_video_output_cannot_hold_of_the_input_is_said(tmp_path, name, codec, pix_fmt, note) -> None:
+    """As a 16-bit photo dreamed into a JPEG is: a video input lost its alpha or its depth without a word."""
+    av = pytest.importorskip("av")
+    src = tmp_path / name
+    with av.open(str(src), "w") as c:
+        stream = c.add_stream(codec, rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 4), 60 * i, np.uint8), format="rgba")
+            frame.pts = i
+            c.mux(stream.encode(frame))
+        c.mux(stream.encode())
+    result = invoke(src, "-o", tmp_path / "out.mp4", "--max-size", "48", *FAST)
+    assert result.exit_code == 0 and video_info(tmp_path / "out.mp4")[3] == 3, result.output
+    assert (note in result.output) if note else "note:" not in result.output, result.output
+
+
 def test_guided_torch(tmp_path, sample_photo) -> None:
     result = invoke(sample_photo, "-o", tmp_path / "g.png", "--max-size", "48", "--guide", sample_photo,
                     "--backend", "torch", *FAST)
