@@ -93,6 +93,7 @@ class AnimatedImageSource(ClosedOnExit):
     animated = True  # an image format: no sound to copy
     start_time = 0.0  # read from its first frame (a section is for video files)
     pixel_aspect = None  # square pixels
+    pixel_components = ()  # not known: Pillow decodes them
 
     def __init__(self, path: str | Path):
         from PIL import Image, UnidentifiedImageError

@@ -75,6 +75,7 @@ class WebcamSource(ClosedOnExit):
     """
 
     pixel_aspect = None  # a camera's pixels are taken as square
+    pixel_components = ()  # not known: the driver decodes them
     live = True  # frames come with the clock: a recording is timed by when each dream was made, not by the camera's fps
     READ_GRACE = 1.0  # seconds of failed reads before the camera counts as gone
 

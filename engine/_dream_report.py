@@ -25,22 +25,6 @@ def zoom_summary(output: Path, frames: int, size: tuple[int, int], dreamed: tupl
     return f"wrote {output} ({counted(frames, 'frame')}, {w}x{h}, zoom {zoom:g} per frame{crop_note(size, dreamed)})"
 
 
-def video_components(path: Path) -> list[tuple[int, bool]]:
-    """(bits, is alpha) of each component of ``path``'s video pixels as its decoder gives them; empty where PyAV is
-    missing or cannot tell."""
-    from vis.engine._audio import import_av
-
-    av = import_av()
-    if av is None:
-        return []
-    try:
-        with av.open(str(path)) as container:
-            pix_fmt = container.streams.video[0].codec_context.pix_fmt
-            return [(c.bits, c.is_alpha) for c in av.VideoFormat(pix_fmt).components] if pix_fmt else []
-    except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, no video stream: nothing to say
-        return []
-
-
 @dataclass(frozen=True)
 class VideoDreamRun:
     """A video or webcam dream that has run to its end (or was stopped by the window), to be reported.
@@ -142,9 +126,9 @@ class VideoDreamRun:
 
     def _lost_notes(self) -> list[str]:
         """What of the input's pictures the written video cannot hold: transparency, levels finer than 8 bits."""
-        if self.input is None or self.output is None or self.source.animated:
+        if self.output is None:
             return []
-        components = video_components(self.input)
+        components = self.source.pixel_components  # as the source's container said (empty where unknown)
         notes = []
         if any(alpha for _, alpha in components):
             notes.append(f"note: {self.input.name} has transparency, which the dreamed video does not keep "

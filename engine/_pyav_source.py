@@ -64,6 +64,7 @@ class PyAVVideoSource(FileFrames):
         self.height, self.width = first.shape[:2]
         container = _probe(self.path)
         self.pixel_aspect = container.pixel_aspect
+        self.pixel_components = container.components
         rate = stream.guessed_rate or stream.average_rate
         self.fps = container.nominal_rate or (float(rate) if rate else 25.0)
         self.frame_count = max(0, int(stream.frames or 0)) or self._counted_by_duration(stream)

@@ -237,6 +237,7 @@ class VideoSource(FileFrames):
         container = _probe(self.path)
         self._variable = container.nominal_rate is not None
         self.pixel_aspect = container.pixel_aspect  # written back, so that a player shows the frames as wide
+        self.pixel_components = container.components  # a note says what of them a written video cannot keep
         if container.nominal_rate is not None:
             # OpenCV's rate is the average (or the millisecond clock's 1000) and its count the duration times it
             self.fps, self.frame_count = container.nominal_rate, container.frames
@@ -333,6 +334,7 @@ class _Container(NamedTuple):
     frames: int  # the frames the container announces (0: it keeps no count, and OpenCV's is duration x rate)
     lead: float  # seconds before the first frame (B-frames' delay), which an FLV's duration counts
     pixel_aspect: Fraction | None = None  # a pixel's width over its height where not square (DV, anamorphic DVD)
+    components: tuple[tuple[int, bool], ...] = ()  # (bits, is alpha) of each component of its decoded pixels
 
 
 def _probe(path: Path) -> _Container:
@@ -349,13 +351,15 @@ def _probe(path: Path) -> _Container:
             nominal, average, frames = stream.guessed_rate, stream.average_rate, max(0, int(stream.frames or 0))
             lead = max(0.0, (container.start_time or 0) / 1e6)  # in AV_TIME_BASE units
             aspect = stream.sample_aspect_ratio  # None or 0 where unknown
+            pix_fmt = stream.codec_context.pix_fmt
+            components = tuple((c.bits, c.is_alpha) for c in av.VideoFormat(pix_fmt).components) if pix_fmt else ()
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: OpenCV's reading stands
         return unknown
     pixel_aspect = Fraction(aspect) if aspect and aspect != 1 else None
     if not nominal or not average or abs(float(average) / float(nominal) - 1.0) <= 0.005:
-        return _Container(None, frames, lead, pixel_aspect)
+        return _Container(None, frames, lead, pixel_aspect, components)
     # a container that counts in milliseconds may call its rate 1000: the frames' times need no finer grid than this
-    return _Container(min(float(nominal), _FINEST_VARIABLE_RATE), frames, lead, pixel_aspect)
+    return _Container(min(float(nominal), _FINEST_VARIABLE_RATE), frames, lead, pixel_aspect, components)
 
 
 _FINEST_VARIABLE_RATE = 120.0

@@ -495,7 +495,8 @@ def test_which_rates_count_as_variable(tmp_path, monkeypatch, guessed, average, 
 
     import vis.engine._video as video
 
-    stream = types.SimpleNamespace(guessed_rate=guessed, average_rate=average, frames=8, sample_aspect_ratio=None)
+    stream = types.SimpleNamespace(guessed_rate=guessed, average_rate=average, frames=8, sample_aspect_ratio=None,
+                                   codec_context=types.SimpleNamespace(pix_fmt=None))
 
     class Container:
         streams = types.SimpleNamespace(video=[stream])
@@ -508,7 +509,7 @@ def test_which_rates_count_as_variable(tmp_path, monkeypatch, guessed, average, 
             return False
 
     monkeypatch.setattr(video, "import_av", lambda: types.SimpleNamespace(open=lambda path: Container()))
-    assert video._probe(tmp_path / "any.mp4") == (expected, 8, 0.0, None)
+    assert video._probe(tmp_path / "any.mp4") == (expected, 8, 0.0, None, ())
 
 
 def test_an_flv_whose_frames_start_late_is_whole_and_a_cut_one_is_not(tmp_path) -> None:
