@@ -94,6 +94,7 @@ class AnimatedImageSource(ClosedOnExit):
     start_time = 0.0  # read from its first frame (a section is for video files)
     pixel_aspect = None  # square pixels
     pixel_components = ()  # not known: Pillow decodes them
+    damaged = ()  # stretches read past: none, Pillow stops at a broken frame
 
     def __init__(self, path: str | Path):
         from PIL import Image, UnidentifiedImageError

@@ -25,6 +25,9 @@ def zoom_summary(output: Path, frames: int, size: tuple[int, int], dreamed: tupl
     return f"wrote {output} ({counted(frames, 'frame')}, {w}x{h}, zoom {zoom:g} per frame{crop_note(size, dreamed)})"
 
 
+_STRETCHES_SHOWN = 3  # damaged stretches of the input named in the note; the rest are counted
+
+
 @dataclass(frozen=True)
 class VideoDreamRun:
     """A video or webcam dream that has run to its end (or was stopped by the window), to be reported.
@@ -63,6 +66,8 @@ class VideoDreamRun:
             lines.append(f"{self.source.name}: {counted(self.source.dropped, 'frame')} skipped, as they came "
                          "while a dream was made (the newest frame is always the one dreamed)")
         lines += self._lost_notes()
+        if (damage := self._damage_note()) is not None:
+            lines.append(damage)
         if (audio := self._copy_audio()) is not None:
             from vis.engine._audio import NO_AUDIO
 
@@ -136,6 +141,19 @@ class VideoDreamRun:
         if (bits := max((bits for bits, _ in components), default=8)) > 8:
             notes.append(f"note: {self.input.name} has {bits} bits a channel; the dreamed video has 8")
         return notes
+
+    def _damage_note(self) -> Optional[str]:
+        """What the run read past in a damaged input: its stretches without a frame that could be decoded."""
+        stretches = self.source.damaged
+        if not stretches:
+            return None
+        lost = sum(round((end - start) * self.source.fps) for start, end in stretches)
+        where = ", ".join(f"{start:.2f}-{end:.2f} s" for start, end in stretches[:_STRETCHES_SHOWN])
+        if len(stretches) > _STRETCHES_SHOWN:
+            where += f" and {len(stretches) - _STRETCHES_SHOWN} more"
+        what = (": the frame before each stretch is held in their place, so the sound stays in step"
+                if self.output is not None else " and were skipped")
+        return f"warning: {counted(lost, 'frame')} of {self.input.name} could not be decoded (damaged at {where}){what}"
 
     def _copy_audio(self) -> Optional[str]:
         """The input video's sound copied into the output (a cut input's too: the sound of the frames there were);

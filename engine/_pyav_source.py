@@ -3,6 +3,7 @@ decoded by PyAV instead, whose FFmpeg has one (libdav1d)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,9 @@ class PyAVVideoSource(FileFrames):
             raise VideoSourceError(f"not a readable video: {self.path} ({e})") from None
         stream.thread_type = "AUTO"  # frame threads: AV1 at 720p decodes several times faster
         self._stream = stream
-        self._frames = self._container.decode(stream)
+        self._frames = self._decoded()
         self._times: list[float] = []
+        self._refused = False  # the decoder refused a packet since the last frame came
         self.frames_read = 0
         self.truncated = False
         first = self._decode_next()
@@ -61,6 +63,7 @@ class PyAVVideoSource(FileFrames):
             self.close()
             raise VideoSourceError(f"video has no frames: {self.path}")
         self._first: np.ndarray | None = first
+        self._origin = self._times[0]
         self.height, self.width = first.shape[:2]
         container = _probe(self.path)
         self.pixel_aspect = container.pixel_aspect
@@ -80,15 +83,28 @@ class PyAVVideoSource(FileFrames):
             seconds = (self._container.duration or 0) / 1e6  # in AV_TIME_BASE units
         return max(0, round(seconds * self.fps))
 
+    def _decoded(self) -> Iterator[Any]:
+        """The stream's frames, past packets the decoder refuses (a damaged stretch mid-file); they end where the
+        demuxer does, or where it breaks off (a cut file)."""
+        try:
+            for packet in self._container.demux(self._stream):
+                try:
+                    frames = packet.decode()
+                except Exception:  # noqa: BLE001 - PyAV's InvalidDataError and kin: this packet is damaged
+                    self._refused = True
+                    continue
+                yield from frames
+        except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: the container cannot be read on
+            self.truncated = True
+
     def _decode_next(self) -> np.ndarray | None:
         """The next frame, uint8 BGR and upright; None at the end, or where the stream breaks off (a cut file)."""
-        try:
-            frame = next(self._frames, None)
-        except Exception:  # noqa: BLE001 - PyAV's InvalidDataError and kin: the frames stop here
-            self.truncated = True
-            return None
+        frame = next(self._frames, None)
         if frame is None:
             return None
+        if self._refused:
+            self._refused = False
+            self._mark_damage()
         seconds = frame.time if frame.time is not None else (self._times[-1] + 1.0 / self.fps if self._times else 0.0)
         self._times.append(seconds)
         bgr = frame.to_ndarray(format="bgr24")
@@ -100,7 +116,7 @@ class PyAVVideoSource(FileFrames):
             self._container.seek(int(seconds / self._stream.time_base), stream=self._stream, backward=True)
         except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: a file without an index to seek by
             return False
-        self._times, self._frames = [], self._container.decode(self._stream)
+        self._times, self._frames, self._refused = [], self._decoded(), False
         return True
 
     def close(self) -> None:

@@ -66,6 +66,34 @@ class FileFrames(ClosedOnExit):
     reached_end = False  # the file's frames ran out (not a section's end, nor a reader that stopped)
     _zero: float | None = None  # the section's start on the file's clock, which frame times count from (seek)
     frame_before: np.ndarray | None = None  # the frame before the first read, after seek(after=) (uint8 BGR)
+    damaged: tuple[tuple[float, float], ...] = ()  # (start, end) s from the first frame: stretches read past, no frame
+    _origin = 0.0  # the file's first frame's time on its clock: what times in ``damaged`` count from
+    _lost = 0  # frames of the damaged stretches read past (since the section's start)
+    _damage_seen = False  # the decoder could not read a frame and a later one came (see _mark_damage)
+
+    def _mark_damage(self) -> None:
+        """Called by a subclass where the decoder could not read a frame and a later one came: the file is read past
+        the damage (a corrupt block mid-file), not stopped at, and its frames are checked from then on (_read)."""
+        self._damage_seen = True
+
+    def _read(self) -> np.ndarray | None:
+        """The next frame :meth:`_decode_next` gives, in a damaged file read past its damage: frames that come no
+        later than the last one kept are left out (decoded from broken references, they come out of order), and a
+        constant rate's stretch without frames (the decoder dropped them, or held them back and lost them) is
+        recorded in ``damaged``; the frame before it shows there, as a variable rate's would."""
+        while (frame := self._decode_next()) is not None:
+            if not self._damage_seen or len(self._times) < 2:
+                return frame
+            before, seconds = self._times[-2:]
+            if seconds <= before + _SAME_TIME:
+                self._times.pop()
+                continue
+            lost = round((seconds - before) * self.fps) - 1
+            if lost > 0 and not self._variable:  # a variable rate's frames have gaps of their own
+                self._lost += lost
+                self.damaged += ((before + 1.0 / self.fps - self._origin, seconds - self._origin),)
+            return frame
+        return None
 
     def _decode_next(self) -> np.ndarray | None:
         """The next frame, uint8 BGR, its time appended to ``_times``; None at the end of the frames."""
@@ -104,6 +132,7 @@ class FileFrames(ClosedOnExit):
         self.start_time = zero - origin
         self._skipped = round((self._times[0] - origin) * self.fps)
         self._whole_count, self.duration_asked = self.frame_count, duration
+        self._lost, self.damaged = 0, tuple(d for d in self.damaged if d[1] > self.start_time)  # _skipped has those
         if self.frame_count:  # what the progress line counts: the section's frames still to read
             left = max(1, self.frame_count - self._skipped)
             if duration is not None:
@@ -125,15 +154,17 @@ class FileFrames(ClosedOnExit):
                     raise VideoSourceError(f"cannot seek in {self.path}: its frames are not where its index says")
         before = None
         while frame is not None and self._times[-1] < target:
-            before, frame = frame if keep_before else None, self._decode_next()
+            before, frame = frame if keep_before else None, self._read()
         return frame, before
 
     @property
     def variable_rate(self) -> bool:
         """The container says the frames come at their own times, or a frame read so far came more than half a
         frame away from its place at the constant rate."""
-        return self._variable or any(abs(t - self._times[0] - i / self.fps) > 0.5 / self.fps
-                                     for i, t in enumerate(self._times))
+        places = [(t - self._times[0]) * self.fps for t in self._times]  # in frames from the first
+        if self._lost:  # frames after a damaged stretch come later than their count says, still on the rate's grid
+            return self._variable or any(abs(place - round(place)) > 0.25 for place in places)
+        return self._variable or any(abs(place - i) > 0.5 for i, place in enumerate(places))
 
     def frame_time(self, index: int) -> float | None:
         """When frame ``index`` (already read) starts, in seconds from the first (from the section's start after a
@@ -153,7 +184,7 @@ class FileFrames(ClosedOnExit):
             if self._first is not None:
                 frame, self._first = self._first, None
             else:
-                frame = self._decode_next()
+                frame = self._read()
                 if frame is None:
                     self.reached_end = True
                     self.truncated = self.truncated or self._ended_early()
@@ -170,7 +201,7 @@ class FileFrames(ClosedOnExit):
         announced = self.frame_count if self._whole_count is None else self._whole_count
         if not announced:
             return False
-        expected, frames_decoded = announced - self._uncounted, self._skipped + self.frames_read
+        expected, frames_decoded = announced - self._uncounted, self._skipped + self.frames_read + self._lost
         if self.variable_rate:
             short = self.start_time + self._times[-1] - self._section_zero() < (expected - 2) / self.fps
         else:
@@ -234,6 +265,7 @@ class VideoSource(FileFrames):
         self.frames_read = 0
         self.truncated = False
         self._times = [self._position()]  # each frame's time as decoded: a constant rate's fall on its grid
+        self._origin = self._times[0]
         container = _probe(self.path)
         self._variable = container.nominal_rate is not None
         self.pixel_aspect = container.pixel_aspect  # written back, so that a player shows the frames as wide
@@ -249,16 +281,39 @@ class VideoSource(FileFrames):
         return float(self._cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
 
     def _decode_next(self) -> np.ndarray | None:
+        frame = self._grab()
+        if frame is None:
+            # OpenCV says the same at the end and at a frame it cannot decode, and reads on after a damaged one: up
+            # to as many reads as frames may be left (each fails at once at the end), then it is the end
+            for _ in range(self._frames_left()):
+                if (frame := self._grab()) is not None:
+                    break
+            else:
+                return None
+            self._mark_damage()
+        # a frame without a time of its own (OpenCV gives 0 for MPEG-PS's last one) comes a frame after
+        after = self._times[-1] + 1.0 / self.fps if self._times else 0.0
+        position = self._position()
+        if not self._damage_seen or position <= 0.0:  # after damage a frame may come early: _read leaves it out
+            position = max(position, after)
+        self._times.append(position)
+        return frame
+
+    def _grab(self) -> np.ndarray | None:
         try:
             ok, frame = self._cap.read()
         except cv2.error:
             return None
-        if not ok or frame is None:
-            return None
-        # a frame without a time of its own (OpenCV gives 0 for MPEG-PS's last one) comes a frame after
-        after = self._times[-1] + 1.0 / self.fps if self._times else 0.0
-        self._times.append(max(self._position(), after))
-        return frame
+        return frame if ok else None
+
+    def _frames_left(self) -> int:
+        """How many frames may still come after the last one read: what the container announces (two seconds more,
+        as counts are approximate), a minute's where it announces none."""
+        announced = self.frame_count if self._whole_count is None else self._whole_count
+        if not announced:
+            return round(60 * self.fps)
+        read = round((self._times[-1] - self._origin) * self.fps) + 1 if self._times else 0
+        return max(0, announced - read) + round(2 * self.fps)
 
     def _jump(self, seconds: float) -> bool:
         if not self._cap.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0):

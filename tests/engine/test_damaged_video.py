@@ -1,0 +1,149 @@
+"""A video damaged mid-file (a bad block on a disk, a broken download) is read past, not stopped at: both decoders
+give the frames after the damage on their own times, leave out the ones that come out of order from broken
+references, and say where the damage was; a dream of it keeps the input's length."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vis.cli import app
+from vis.engine._pyav_source import PyAVVideoSource
+from vis.engine._video import VideoSource
+
+av = pytest.importorskip("av")
+
+FPS, COUNT, SIZE = 30, 120, (96, 64)
+
+
+def moving_frames(count: int) -> list[np.ndarray]:
+    """RGB frames of stripes sliding right three pixels a frame, with a grey ramp that brightens."""
+    width, height = SIZE
+    x = np.arange(width)[None, :]
+    frames = []
+    for i in range(count):
+        frame = np.zeros((height, width, 3), np.uint8)
+        frame[..., 0] = (x + 3 * i) * 5 % 256
+        frame[..., 1] = 2 * i % 256
+        frame[..., 2] = np.arange(height)[:, None] * 3
+        frames.append(frame)
+    return frames
+
+
+def encoded(path: Path, codec: str) -> Path:
+    """``COUNT`` frames at ``FPS``, a keyframe every second; H.264 with B-frames, whose order a damage upsets."""
+    if codec not in av.codecs_available:
+        pytest.skip(f"no {codec} encoder in this PyAV")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
+        stream.options = {"g": str(FPS), "threads": "1"} if codec == "libx264" else {"g": str(FPS)}
+        for frame in moving_frames(COUNT):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def damage(path: Path, first: int, last: int) -> Path:
+    """Overwrite the packets of frames ``first``..``last`` (by their times) with noise, sizes kept: what a bad block
+    does to the middle of a file."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        spans = [(packet.pos, packet.size) for packet in container.demux(stream)
+                 if packet.size and first <= round(float(packet.pts * stream.time_base) * FPS) <= last]
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(1)
+    for pos, size in spans:
+        data[pos:pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def read_all(source) -> tuple[int, list[float]]:
+    with source:
+        count = len(list(source))
+        return count, [source.frame_time(i) for i in range(count)]
+
+
+@pytest.mark.parametrize("decoder", [VideoSource, PyAVVideoSource])
+@pytest.mark.parametrize("first, last", [(40, 45), (50, 60)])  # the second takes a keyframe: frames come out of order
+def test_a_damaged_stretch_is_read_past_and_recorded(tmp_path, decoder, first, last) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), first, last)
+    source = decoder(clip)
+    count, times = read_all(source)
+    assert not source.truncated and source.reached_end
+    assert len(source.damaged) >= 1
+    start, end = source.damaged[0]
+    # the stretch begins at the first damaged frame (or a frame before it, whose B-frame came out broken)
+    assert (first - 4) / FPS <= start <= first / FPS + 1e-6 and end > last / FPS
+    assert all(later > earlier for earlier, later in zip(times, times[1:]))  # nothing out of order is kept
+    assert all(abs(t * FPS - round(t * FPS)) < 0.01 for t in times)  # each frame at its own place on the grid
+    # the frames read past plus those kept make the whole video, and the last is where the input's last is
+    lost = sum(round((b - a) * FPS) for a, b in source.damaged)
+    assert count + lost == COUNT and times[-1] == pytest.approx((COUNT - 1) / FPS)
+    assert not source.variable_rate  # a constant rate with a gap is still one
+
+
+def test_both_decoders_read_past_the_same_damage(tmp_path) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), 40, 45)
+    opencv, pyav = VideoSource(clip), PyAVVideoSource(clip)
+    assert read_all(opencv)[1] == pytest.approx(read_all(pyav)[1], abs=1e-3)
+    assert np.allclose(opencv.damaged, pyav.damaged, atol=1e-3)
+
+
+@pytest.mark.parametrize("start", [1.0, 2.0])
+def test_a_section_names_the_damage_in_it_only(tmp_path, start) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), 40, 45)  # 1.33-1.5 s
+    source = VideoSource(clip)
+    source.seek(start)
+    count, _ = read_all(source)
+    assert not source.truncated and source.reached_end
+    lost = sum(round((b - a) * FPS) for a, b in source.damaged)
+    assert bool(source.damaged) == (start < 1.33) and count + lost == COUNT - round(start * FPS)
+
+
+def test_a_cut_file_is_still_cut_after_a_damaged_stretch(tmp_path) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), 40, 45)
+    cut = tmp_path / "cut.mkv"
+    with av.open(str(clip)) as inp, av.open(str(cut), "w") as out:  # the same packets in a file that needs no index
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 3 // 4])
+    source = VideoSource(cut)
+    count, _ = read_all(source)
+    assert source.damaged and source.truncated and count < COUNT * 3 // 4
+
+
+def test_a_damaged_av1_file_is_read_past_through_pyav(tmp_path) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libsvtav1"), 40, 45)
+    source = PyAVVideoSource(clip)
+    count, times = read_all(source)
+    assert not source.truncated and source.damaged
+    lost = sum(round((b - a) * FPS) for a, b in source.damaged)
+    assert count + lost == COUNT and all(later > earlier for earlier, later in zip(times, times[1:]))
+
+
+def test_a_dream_of_a_damaged_video_keeps_its_length_and_says_where(tmp_path) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), 40, 45)
+    out = tmp_path / "dreamed.mp4"
+    result = CliRunner().invoke(app, ["dream", str(clip), "-o", str(out), "--model", "efficientnet_lite0",
+                                      "--octaves", "1", "--iterations", "1", "--threads", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    source = VideoSource(clip)
+    count, _ = read_all(source)
+    (start, end), = source.damaged
+    lost = round((end - start) * FPS)
+    assert (f"warning: {lost} frames of damaged.mp4 could not be decoded (damaged at {start:.2f}-{end:.2f} s): the "
+            "frame before each stretch is held in their place, so the sound stays in step") in result.output
+    written = PyAVVideoSource(out)
+    kept, times = read_all(written)
+    assert kept == count and times[-1] == pytest.approx((COUNT - 1) / FPS, abs=1e-3)  # held, not closed up
+    assert f"wrote {out} ({count} frames" in result.output
