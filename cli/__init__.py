@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 from typing import Any
@@ -42,7 +43,18 @@ def main() -> None:
         if not _is_usage_error(e):
             raise
         raise SystemExit(_report_usage_error(e)) from None
+    finally:
+        # what is left is the interpreter's shutdown (torch's exit hooks), with every file finished: a Ctrl-C there
+        # ends vis at once, where it would print a traceback from inside those hooks
+        signal.signal(signal.SIGINT, _exit_at_once)
+        signal.signal(signal.SIGTERM, _exit_at_once)
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _exit_at_once(signum: int, frame: Any) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + signum)  # as a shell reports a job a signal stopped
 
 
 def _is_usage_error(e: Exception) -> bool:

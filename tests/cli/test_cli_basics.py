@@ -115,6 +115,18 @@ def test_a_max_frames_past_int64_is_refused() -> None:
     assert refused.exit_code == 2 and "Invalid value for '--max-frames': must be below 2**63" in refused.output
 
 
+def test_ctrl_c_while_the_interpreter_shuts_down_exits_at_once_without_a_traceback() -> None:
+    """A Ctrl-C after the command's work, in an exit hook (torch's run there): the output is all there, exit 130."""
+    script = ("import atexit, os, signal, sys, time\n"
+              "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(5)))  # runs last\n"
+              "sys.argv = ['vis', 'models']\n"
+              "from vis.cli import main\n"
+              "main()\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 130 and out.stderr == "", out.stderr
+    assert "efficientnet_lite0" in out.stdout
+
+
 def test_no_command_prints_help_and_no_error_as_subprocess() -> None:
     out = subprocess.run([sys.executable, "-m", "vis"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
