@@ -451,20 +451,21 @@ def _input_sizes(opts: _Options, request: _Request, shape: Optional[tuple[int, i
 def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], still: Any, source: Any,
          served: Any = None) -> None:
     """Dream the input as its kind asks (``still``: an image input as read), and say what was written."""
-    from vis.engine._dream_report import zoom_summary
+    from vis.engine._dream_report import image_summary, zoom_summary
 
     config, max_size = request.config, request.max_size
     if request.plan is not None:
         typer.echo(dream_folder(setup, request.plan, config, max_size, opts.seed, opts.quiet, "octaves" in given))
     elif request.kind in ("image", "frame") and not opts.zoom_frames:
-        written = run_image(setup, still.rgb, opts.output, config, max_size, opts.seed, opts.overwrite, opts.quiet,
-                            still.alpha, still.bits)
-        frame = f" (the frame {source.start_time:.2f} s into {opts.input})" if request.kind == "frame" else ""
-        typer.echo(f"wrote {written}{frame}")
+        written, size = run_image(setup, still.rgb, opts.output, config, max_size, opts.seed, opts.overwrite,
+                                  opts.quiet, still.alpha, still.bits)
+        given = (still.rgb.shape[1], still.rgb.shape[0])
+        frame = f"the frame {source.start_time:.2f} s into {opts.input}" if request.kind == "frame" else ""
+        typer.echo(image_summary(written, size, given, max_size, frame))
     elif request.kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
-        n, size, dreamed = run_zoom(setup, still.rgb, opts.output, config, opts.zoom_frames, opts.zoom, opts.fps,
-                                    max_size, opts.seed, opts.overwrite, opts.quiet)
-        typer.echo(zoom_summary(opts.output, n, size, dreamed, opts.zoom))
+        n, size, dreamed, rate = run_zoom(setup, still.rgb, opts.output, config, opts.zoom_frames, opts.zoom,
+                                          opts.fps, max_size, opts.seed, opts.overwrite, opts.quiet)
+        typer.echo(zoom_summary(opts.output, n, size, dreamed, opts.zoom, opts.fps, rate))
     else:
         _run_video(setup, opts, request, source, served)
 

@@ -10,7 +10,6 @@ from typing import Optional
 
 import typer
 
-from vis._text import counted
 from vis.cli._dream_runs import run_image, run_zoom
 from vis.cli._dream_setup import build_setup
 from vis.engine._bench import peak_memory_mib
@@ -74,6 +73,7 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
 
     from vis.engine import load_image
     from vis.engine._dream import DreamConfig
+    from vis.engine._dream_report import image_summary, zoom_summary
     from vis.engine._images import check_output
     from vis.engine._video_sink import check_video_suffix
 
@@ -94,12 +94,13 @@ def run_demo(output: Optional[Path], backend: str, provider: str, threads: int, 
     setup = build_setup("efficientnet_lite0", "imagenet", None, None, backend, provider, threads, None)
     typer.echo(f"demo: {photo.name} dreamed by efficientnet_lite0 (ImageNet weights) at {setup.objective}, {backend} backend")
     try:
-        run_image(setup, load_image(photo), image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True,
-                  quiet=quiet)
-        typer.echo(f"wrote {image_out}")
-        n, _, _ = run_zoom(setup, load_image(image_out), zoom_out, DreamConfig(octaves=2, iterations=3), 12, 0.05, 12.0,
-                           320, seed, overwrite=True, quiet=quiet)
-        typer.echo(f"wrote {zoom_out} ({counted(n, 'frame')})")
+        still = load_image(photo)
+        _, size = run_image(setup, still, image_out, DreamConfig(octaves=4, iterations=8), 400, seed, overwrite=True,
+                            quiet=quiet)
+        typer.echo(image_summary(image_out, size, (still.shape[1], still.shape[0]), 400))
+        n, written, dreamed, rate = run_zoom(setup, load_image(image_out), zoom_out, DreamConfig(octaves=2, iterations=3),
+                                             12, 0.05, 12.0, 320, seed, overwrite=True, quiet=quiet)
+        typer.echo(zoom_summary(zoom_out, n, written, dreamed, 0.05, 12.0, rate))
     finally:  # a demo stopped half way (Ctrl-C) records what it wrote, so the next demo may replace it
         if not named:
             _record_written(*(path for path in (image_out, zoom_out) if path.exists()))

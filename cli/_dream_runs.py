@@ -81,10 +81,11 @@ class Progress:
 
 
 def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size: Optional[int], seed: Optional[int],
-              overwrite: bool, quiet: bool = False, alpha: Any = None, bits: int = 8) -> Path:
+              overwrite: bool, quiet: bool = False, alpha: Any = None, bits: int = 8) -> tuple[Path, tuple[int, int]]:
     """Dream ``image`` (HxWx3 float RGB, as loaded) into the image file ``output``, with the input's ``alpha``
     (HxW, or None) put back: a cut-out stays cut out (composited over white where the format has no alpha). ``bits``:
-    the input's depth (:attr:`vis.engine._images.Still.bits`), kept where the format holds it, said where not."""
+    the input's depth (:attr:`vis.engine._images.Still.bits`), kept where the format holds it, said where not.
+    Returns the path written and the (width, height) dreamed: ``max_size``'s fit of the input's."""
     import numpy as np
 
     from vis.engine._dream import dream, fit_max_size, octave_sizes
@@ -101,14 +102,15 @@ def run_image(setup: DreamSetup, image: Any, output: Path, config: Any, max_size
     out = dream(setup.backend, image, config, rng=np.random.default_rng(seed), progress=progress.step,
                 tile_progress=progress.tile)
     progress.end()
-    return write_image(output, with_alpha(out, alpha), overwrite, bits)
+    return write_image(output, with_alpha(out, alpha), overwrite, bits), (out.shape[1], out.shape[0])
 
 
 def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: int, zoom: float, fps: float,
              max_size: Optional[int], seed: Optional[int], overwrite: bool,
-             quiet: bool = False) -> tuple[int, tuple[int, int], tuple[int, int]]:
+             quiet: bool = False) -> tuple[int, tuple[int, int], tuple[int, int], float]:
     """Zoom into ``image`` (HxWx3 float RGB, as loaded), dreaming every frame, into the video ``output``; returns
-    (frames written, their (width, height), the dream's (width, height): odd sides lose a row or column).
+    (frames written, their (width, height), the dream's (width, height): odd sides lose a row or column, frames
+    dreamed a second).
 
     Raises:
         Interrupted: Ctrl-C, saying what ``output`` holds.
@@ -133,7 +135,7 @@ def run_zoom(setup: DreamSetup, image: Any, output: Path, config: Any, frames: i
             writer = stack.enter_context(WriteBehind(sink.write, on_written=progress.frame))  # encodes while we dream
             for out in dream_zoom(setup.backend, image, frames, zoom, config, rng=np.random.default_rng(seed)):
                 writer.submit(out)
-    return sink.frames_written, sink.size, frame
+    return sink.frames_written, sink.size, frame, progress.fps()
 
 
 def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: Any, video: Any, max_size: Optional[int],

@@ -19,10 +19,22 @@ def crop_note(written: tuple[int, int], frame: tuple[int, int]) -> str:
     return f"; cropped from {frame[0]}x{frame[1]}: video encoders need even sides"
 
 
-def zoom_summary(output: Path, frames: int, size: tuple[int, int], dreamed: tuple[int, int], zoom: float) -> str:
-    """The line a zoom video ends with: its ``frames`` of (width, height) ``size``, cropped from ``dreamed``."""
+def zoom_summary(output: Path, frames: int, size: tuple[int, int], dreamed: tuple[int, int], zoom: float, fps: float,
+                 rate: float) -> str:
+    """The line a zoom video ends with: its ``frames`` of (width, height) ``size`` at ``fps``, cropped from
+    ``dreamed``, dreamed at ``rate`` frames a second."""
     w, h = size
-    return f"wrote {output} ({counted(frames, 'frame')}, {w}x{h}, zoom {zoom:g} per frame{crop_note(size, dreamed)})"
+    return (f"wrote {output} ({counted(frames, 'frame')}, {w}x{h} at {fps:g} fps, zoom {zoom:g} per frame, "
+            f"{rate:.2f} fps dreamed{crop_note(size, dreamed)})")
+
+
+def image_summary(output: Path, size: tuple[int, int], given: tuple[int, int], max_size: Optional[int],
+                  source: str = "") -> str:
+    """The line a dreamed image ends with: its (width, height) ``size``, the input's ``given`` where --max-size made
+    it smaller, and ``source`` where it is a video's frame ("the frame 1.50 s into clip.mp4")."""
+    w, h = size
+    fitted = f": --max-size {max_size} of the input's {given[0]}x{given[1]}" if tuple(size) != tuple(given) else ""
+    return f"wrote {output} ({w}x{h}{fitted}" + (f"; {source})" if source else ")")
 
 
 _STRETCHES_SHOWN = 3  # damaged stretches of the input named in the note; the rest are counted

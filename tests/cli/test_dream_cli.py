@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,7 +52,11 @@ def test_image_to_image_reports_memory(tmp_path, sample_photo) -> None:
     result = invoke(sample_photo, "-o", out, "--max-size", "64", "--seed", "1", *FAST)
     assert result.exit_code == 0, result.output
     assert cv2.imread(str(out)).shape == (43, 64, 3)
+    h, w = cv2.imread(str(sample_photo)).shape[:2]
+    assert f"wrote {out} (64x43: --max-size 64 of the input's {w}x{h})" in result.output
     assert "peak memory" in result.output
+    whole = invoke(sample_photo, "-o", tmp_path / "whole.png", *FAST)
+    assert f"wrote {tmp_path / 'whole.png'} ({w}x{h})" in whole.output
     again = invoke(sample_photo, "-o", out, "--max-size", "64", *FAST)
     assert again.exit_code == 2 and "--overwrite" in again.output
 
@@ -733,8 +738,8 @@ def test_crop_notes_compare_with_the_input_size(tmp_path) -> None:
     cv2.imwrite(str(odd), cv2.GaussianBlur(noise, (0, 0), 2))
     zoomed = invoke(odd, "-o", tmp_path / "z.mp4", "--zoom-frames", "1", *TINY)
     assert zoomed.exit_code == 0, zoomed.output
-    assert "(1 frame, 120x90, zoom 0.05 per frame; cropped from 121x91: video encoders need even sides)" in \
-        zoomed.output
+    assert re.search(r"\(1 frame, 120x90 at 25 fps, zoom 0.05 per frame, \d+\.\d\d fps dreamed; cropped from 121x91: "
+                     r"video encoders need even sides\)", zoomed.output), zoomed.output
     assert video_info(tmp_path / "z.mp4")[:2] == (120, 90)
 
 

@@ -220,10 +220,10 @@ def test_an_image_output_dreams_the_frame_at_the_start_as_a_still(tmp_path) -> N
     out = tmp_path / "frame.png"
     code, said = dream(src, "-o", out, "--start", "1.5", "--step", "0.01", *STILL)
     assert code == 0, said
-    assert f"wrote {out} (the frame 1.50 s into {src})" in said
+    assert f"wrote {out} (160x32; the frame 1.50 s into {src})" in said
     assert index_of(cv2.imread(str(out))) == 45 and cv2.imread(str(out)).shape == (32, 160, 3)
     code, said = dream(src, "-o", tmp_path / "first.jpg", "--step", "0.01", *STILL)
-    assert code == 0 and "(the frame 0.00 s into" in said
+    assert code == 0 and "(160x32; the frame 0.00 s into" in said
     assert index_of(cv2.imread(str(tmp_path / "first.jpg"))) == 0
 
 
