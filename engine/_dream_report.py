@@ -33,7 +33,7 @@ def image_summary(output: Path, size: tuple[int, int], given: tuple[int, int], m
     """The line a dreamed image ends with: its (width, height) ``size``, the input's ``given`` where --max-size made
     it smaller, and ``source`` where it is a video's frame ("the frame 1.50 s into clip.mp4")."""
     w, h = size
-    fitted = f": --max-size {max_size} of the input's {given[0]}x{given[1]}" if tuple(size) != tuple(given) else ""
+    fitted = f", the input's {given[0]}x{given[1]} shrunk to {max_size} a side" if tuple(size) != tuple(given) else ""
     return f"wrote {output} ({w}x{h}{fitted}" + (f"; {source})" if source else ")")
 
 

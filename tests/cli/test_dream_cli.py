@@ -53,7 +53,7 @@ def test_image_to_image_reports_memory(tmp_path, sample_photo) -> None:
     assert result.exit_code == 0, result.output
     assert cv2.imread(str(out)).shape == (43, 64, 3)
     h, w = cv2.imread(str(sample_photo)).shape[:2]
-    assert f"wrote {out} (64x43: --max-size 64 of the input's {w}x{h})" in result.output
+    assert f"wrote {out} (64x43, the input's {w}x{h} shrunk to 64 a side)" in result.output
     assert "peak memory" in result.output
     whole = invoke(sample_photo, "-o", tmp_path / "whole.png", *FAST)
     assert f"wrote {tmp_path / 'whole.png'} ({w}x{h})" in whole.output
