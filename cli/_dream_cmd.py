@@ -153,6 +153,7 @@ def register(app: VisTyper) -> None:
         """DeepDream an image, a folder of images, a video file, a webcam or a live stream (octaves, jitter, tiles,
         zoom, temporally coherent video)."""
         from vis.engine._bench import peak_memory_mib
+        from vis.models import model_spec
 
         opts = _Options.of(locals())  # one value to hand the helpers below, instead of thirty-five arguments
         t0 = time.perf_counter()
@@ -177,7 +178,8 @@ def register(app: VisTyper) -> None:
             sizes = _input_sizes(opts, request, shape, given)  # neuron positions are checked before the weights load
             setup = build_setup(model, weights, objective, guide, backend, provider, threads, request.max_size,
                                 loop=loop, cuda_graph=cuda_graph, input_sizes=sizes, min_size=request.config.min_size)
-            typer.echo(f"{setup.model_name} ({setup.weights}) objective {setup.objective}, {backend} backend")
+            shown = setup.objective.named(model_spec(setup.model_name).categories)  # class:1 'goldfish'
+            typer.echo(f"{setup.model_name} ({setup.weights}) objective {shown}, {backend} backend")
             _run(setup, opts, request, given, still, source, served)
         finally:
             if served is not None:

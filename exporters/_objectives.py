@@ -10,7 +10,7 @@ The strings that name them are read by :mod:`vis.exporters._objective_spec`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +49,10 @@ class Objective:
 
     def terms(self) -> list[tuple[float, "Objective"]]:
         return [(1.0, self)]
+
+    def named(self, categories: Sequence[str]) -> str:
+        """As ``str`` gives it, with the names of the classes it reads from ``categories`` (the model's)."""
+        return str(self)
 
     def __add__(self, other: "Objective") -> "Objective":
         return Sum(self.terms() + other.terms())
@@ -98,6 +102,9 @@ class Sum(Objective):
 
     def __str__(self) -> str:
         return " + ".join(f"{w:g}*{o}" for w, o in self.parts)
+
+    def named(self, categories: Sequence[str]) -> str:
+        return " + ".join(f"{w:g}*{o.named(categories)}" for w, o in self.parts)
 
 
 def _batch_sum_of_means(g: GraphBuilder, x: str, rank: int) -> str:
@@ -233,6 +240,10 @@ class ClassObjective(Objective):
 
     def __str__(self):
         return f"{'prob' if self.prob else 'class'}:{self.index}"
+
+    def named(self, categories: Sequence[str]) -> str:
+        name = categories[self.index] if self.index < len(categories) else ""
+        return str(self) + (f" {name!r}" if name and name != str(self.index) else "")  # LeNet's are their digits
 
 
 @dataclass(frozen=True, eq=False)

@@ -61,6 +61,13 @@ def test_image_to_image_reports_memory(tmp_path, sample_photo) -> None:
     assert again.exit_code == 2 and "--overwrite" in again.output
 
 
+def test_the_header_names_the_classes_an_objective_reads(tmp_path, sample_photo) -> None:
+    result = invoke(sample_photo, "-o", tmp_path / "c.png", "--max-size", "48", "--objective",
+                    "class:goldfish+0.5*block10", *FAST[:-1])
+    assert result.exit_code == 0, result.output
+    assert "objective 1*class:1 'goldfish' + 0.5*block10, ort backend" in result.output
+
+
 def cut_out(path: Path, size=(72, 96)) -> np.ndarray:
     """A photo-like RGBA PNG whose right half is transparent and a band half so; returns its alpha (uint8)."""
     rng = np.random.default_rng(3)

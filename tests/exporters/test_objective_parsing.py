@@ -240,3 +240,13 @@ def test_a_tensor_whose_channels_inference_leaves_open_is_named_so() -> None:
                                                        "inference leaves them open), so channel 1 cannot be checked")):
         parse_objective_for_graph("pad:1", {"pad": (0, 0, 0)})
     assert str(parse_objective_for_graph("pad", {"pad": (0, 0, 0)})) == "pad"
+
+
+def test_an_objective_is_shown_with_the_names_of_its_classes() -> None:
+    from vis.models import model_spec
+
+    names = model_spec("googlenet").categories
+    both = parse_objective("prob:dragonfly - 0.5*inception4c:3", "googlenet")
+    assert both.named(names) == "1*prob:319 'dragonfly' + -0.5*inception4c:3"
+    assert str(both) == "1*prob:319 + -0.5*inception4c:3"  # what a record or a file name keeps: no names
+    assert parse_objective("class:7", "lenet5").named(model_spec("lenet5").categories) == "class:7"  # a digit's is 7
