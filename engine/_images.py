@@ -164,6 +164,14 @@ def opencv_errors_only(silent: bool = False) -> Iterator[None]:
         logging.setLogLevel(previous)
 
 
+def ffmpeg_capture(name: str) -> cv2.VideoCapture:
+    """``cv2.VideoCapture`` of a file through FFmpeg alone: the backends OpenCV tries after it (its own AVI parser)
+    print to stderr, past its log level, on a file FFmpeg could not open; its warning that FFmpeg could not is
+    left out, as vis says that itself."""
+    with opencv_errors_only():
+        return cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+
+
 # OpenCV, which decodes every still, refuses images above 2^30 pixels; Pillow (EXIF, animations) is given the same
 # limit instead of its own lower one and its warning about photos above 89 megapixels
 MAX_PIXELS = 1 << 30

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vis.engine._images import IMAGE_SUFFIXES, opencv_errors_only, opencv_name, without_colour_profile
+from vis.engine._images import IMAGE_SUFFIXES, ffmpeg_capture, opencv_errors_only, opencv_name, without_colour_profile
 from vis.errors import InputFileError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"})
@@ -60,7 +60,7 @@ def sniff_kind(path: str | Path) -> str:
         if suffix in _SOUND_SUFFIXES:  # FFmpeg shows a song's cover picture as a video stream of one frame
             raise InputFileError(f"{path} is a sound file: vis dreams images and videos")
     with opencv_name(path) as name:
-        cap = cv2.VideoCapture(name)
+        cap = ffmpeg_capture(name)
         try:
             # a video suffix that opens is a video (VideoSource reports one without frames); other names must decode
             if cap.isOpened() and (is_video_path(path) or cap.read()[0]):

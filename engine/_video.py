@@ -20,7 +20,7 @@ import numpy as np
 
 from vis.engine._audio import import_av
 from vis.engine._closing import ClosedOnExit
-from vis.engine._images import opencv_name, to_uint8
+from vis.engine._images import ffmpeg_capture, opencv_name, to_uint8
 from vis.errors import InputFileError
 
 
@@ -246,7 +246,7 @@ class VideoSource(FileFrames):
         if self.path.is_dir():
             raise VideoSourceError(f"expected a video file, got a folder: {self.path}")
         self._name = contextlib.ExitStack()  # holds a plain-named link while the file is read, where one is needed
-        self._cap = cv2.VideoCapture(self._name.enter_context(opencv_name(self.path)))
+        self._cap = ffmpeg_capture(self._name.enter_context(opencv_name(self.path)))
         if not self._cap.isOpened():
             self.close()
             raise VideoSourceError(f"not a readable video: {self.path}")

@@ -656,6 +656,21 @@ def test_sigterm_finishes_the_file_as_ctrl_c_does(tmp_path, dream_process) -> No
     assert 4 <= frames < LONG and f"holds the {frames} frames done so far" in err, err
 
 
+def test_an_avi_cut_before_it_opens_gets_one_error_line_as_subprocess(tmp_path) -> None:
+    """OpenCV's own AVI parser, which it tried after FFmpeg, printed "Unexpected element..." past its log level."""
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 12, (80, 60))
+    for shade in range(0, 200, 10):
+        writer.write(np.full((60, 80, 3), shade, np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[:1000])
+    out = subprocess.run([sys.executable, "-m", "vis", "dream", str(cut), "-o", str(tmp_path / "o.mp4")],
+                         capture_output=True, text=True, errors="replace", timeout=120)
+    assert out.returncode == 2
+    assert out.stderr == f"error: not a readable video (cut short or corrupt?): {cut}\n"
+
+
 def test_a_truncated_video_keeps_the_frames_done_and_says_so(tmp_path) -> None:
     source = tmp_path / "cut.avi"
     writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 12, (80, 60))
