@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -84,19 +83,11 @@ def _class_and_provider(model: str, klass: Optional[str], provider: str) -> Opti
     """The index of ``--class`` (a number, or a name as in `vis predict`: 'tabby', 'Egyptian cat' or Egyptian_cat);
     fails on a class the model lacks or a provider this machine lacks, before the model loads."""
     from vis.engine._session import resolve_provider
-    from vis.errors import VisError
-    from vis.exporters._objective_spec import class_by_name
+    from vis.exporters._objective_spec import class_index
     from vis.models import model_spec
 
     categories = model_spec(model).categories
-    index = None
-    if klass is not None and re.fullmatch(r"\s*[+-]?\d+\s*", klass):
-        index = int(klass)
-        if not 0 <= index < len(categories):
-            raise VisError(f"class {index} is out of range: {model} has {len(categories)} classes "
-                           f"(0..{len(categories) - 1})")
-    elif klass is not None:
-        index = class_by_name(klass.strip().replace("_", " "), categories, model, "given to --class")
+    index = None if klass is None else class_index(klass, categories, len(categories), model, "given to --class")
     resolve_provider(provider)
     return index
 

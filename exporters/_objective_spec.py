@@ -226,25 +226,30 @@ class _Context:
             raise ObjectiveError(f"channel {c} in {term!r} is out of range: {span}")
         return c
 
-    def class_index(self, text: str, term: str) -> int:
-        index, classes = int(text), self.table[self.logits][0]
-        if index < 0:
-            raise ObjectiveError(f"class {index} in {term!r} must be >= 0: {self.name} has {classes} classes "
-                                 f"(0..{classes - 1})")
-        if index >= classes:
-            raise ObjectiveError(f"class {index} in {term!r} is out of range: {self.name} has {classes} classes "
-                                 f"(0..{classes - 1})")
-        return index
 
 
 def _class_term(head: str, rest: str, body: str, ctx: _Context) -> ClassObjective:
     if ctx.logits is None:
         raise ObjectiveError(f"{body!r}: {ctx.name} has no known logits layer; {ctx.no_logits_hint}")
-    if _INTEGER.match(rest.strip()):
-        index = ctx.class_index(rest, body)
-    else:
-        index = class_by_name(rest.replace("_", " "), ctx.categories, ctx.name, f"in {body!r}")
+    index = class_index(rest, ctx.categories, ctx.table[ctx.logits][0], ctx.name, f"in {body!r}")
     return ClassObjective(ctx.logits, index, prob=head == "prob")
+
+
+def class_index(text: str, categories: list[str], classes: int, model: str, where: str) -> int:
+    """The index of class ``text`` of ``model``, which has ``classes`` outputs: a number among them, or a name as
+    :func:`class_by_name` takes it, with _ for a space (Egyptian_cat). ``where``: what gave it, for the message.
+
+    Raises:
+        ObjectiveError: a number out of range, or a name the model's ``categories`` lack.
+    """
+    if not _INTEGER.match(text.strip()):
+        return class_by_name(text.strip().replace("_", " "), categories, model, where)
+    index, span = int(text), f"{model} has {classes} classes (0..{classes - 1})"
+    if index < 0:
+        raise ObjectiveError(f"class {index} {where} must be >= 0: {span}")
+    if index >= classes:
+        raise ObjectiveError(f"class {index} {where} is out of range: {span}")
+    return index
 
 
 def class_by_name(name: str, categories: list[str], model: str, where: str) -> int:

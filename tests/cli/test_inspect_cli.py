@@ -162,8 +162,8 @@ def test_a_figure_suffix_matplotlib_cannot_write_exits_2(tmp_path, name, message
 
 
 @pytest.mark.parametrize("args, message", [
-    (("saliency", "efficientnet_lite0", "{rgb}", "--class", "1000"), "class 1000 is out of range"),
-    (("cam", "efficientnet_lite0", "{rgb}", "--class", "-1"), "class -1 is out of range"),
+    (("saliency", "efficientnet_lite0", "{rgb}", "--class", "1000"), "class 1000 given to --class is out of range: efficientnet_lite0 has 1000 classes (0..999)"),
+    (("cam", "efficientnet_lite0", "{rgb}", "--class", "-1"), "class -1 given to --class must be >= 0"),
     (("cam", "efficientnet_lite0", "{rgb}", "--class", "tabbby"), "unknown class of efficientnet_lite0 (given to "
                                                                   "--class) 'tabbby'. Did you mean: tabby"),
     (("cam", "efficientnet_lite0", "{rgb}", "--class", "cat"), "Did you mean: tiger cat, Persian cat, Siamese cat, "
