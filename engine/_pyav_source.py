@@ -3,6 +3,7 @@ decoded by PyAV instead, whose FFmpeg has one (libdav1d)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,19 @@ def decodes_first_frame(path: str | Path) -> bool:
         return False
     try:
         with av.open(str(path)) as container:
-            return next(container.decode(video=0), None) is not None
+            stream = container.streams.video[0]
+            for packet in itertools.islice(container.demux(stream), _OPENING_PACKETS):
+                try:
+                    if packet.decode():
+                        return True
+                except Exception:  # noqa: BLE001 - a damaged packet at the start: the next may decode
+                    continue
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: it does not
         return False
+    return False
+
+
+_OPENING_PACKETS = 300  # packets read at the start of a file for a first frame (past damage there)
 
 
 class PyAVVideoSource(FileFrames):
@@ -73,6 +84,8 @@ class PyAVVideoSource(FileFrames):
         self.frame_count = max(0, int(stream.frames or 0)) or self._counted_by_duration(stream)
         self._variable = container.nominal_rate is not None
         self._uncounted = 0 if stream.frames else round(container.lead * self.fps)  # a count by duration: as OpenCV's
+        if self._damage_seen:
+            self._held_from(float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0)
 
     def _counted_by_duration(self, stream: Any) -> int:
         """Frames a container that keeps no count (Matroska, WebM) announces: its duration times the rate, as OpenCV

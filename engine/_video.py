@@ -70,11 +70,23 @@ class FileFrames(ClosedOnExit):
     _origin = 0.0  # the file's first frame's time on its clock: what times in ``damaged`` count from
     _lost = 0  # frames of the damaged stretches read past (since the section's start)
     _damage_seen = False  # the decoder could not read a frame and a later one came (see _mark_damage)
+    _since_damage = 0  # frames kept since the last one the decoder could not read
 
     def _mark_damage(self) -> None:
         """Called by a subclass where the decoder could not read a frame and a later one came: the file is read past
         the damage (a corrupt block mid-file), not stopped at, and its frames are checked from then on (_read)."""
-        self._damage_seen = True
+        self._damage_seen, self._since_damage = True, 0
+
+    def _held_from(self, start: float) -> None:
+        """Called by a subclass whose first frame came after frames the decoder could not read (``_mark_damage``):
+        it is shown from ``start``, the stream's start on the file's clock, over that stretch, so that the frames
+        after it keep their places beside the sound."""
+        first = self._times[0]
+        lost = round((first - start) * self.fps)
+        self._origin = start
+        if lost > 0:  # the stretch is counted here, not again as a gap before the next frame (_read)
+            self._times[0], self._lost, self._since_damage = start, self._lost + lost, _REORDER_DEPTH
+            self.damaged += ((0.0, first - start),)
 
     def _read(self) -> np.ndarray | None:
         """The next frame :meth:`_decode_next` gives, in a damaged file read past its damage: frames that come no
@@ -88,10 +100,13 @@ class FileFrames(ClosedOnExit):
             if seconds <= before + _SAME_TIME:
                 self._times.pop()
                 continue
+            # a gap where the decoder held frames back when the damage came (B-frames: at most _REORDER_DEPTH); later
+            # ones, and a variable rate's, are the file's own (an AVI's filler chunks, a recording's pauses)
             lost = round((seconds - before) * self.fps) - 1
-            if lost > 0 and not self._variable:  # a variable rate's frames have gaps of their own
+            if lost > 0 and not self._variable and self._since_damage < _REORDER_DEPTH:
                 self._lost += lost
                 self.damaged += ((before + 1.0 / self.fps - self._origin, seconds - self._origin),)
+            self._since_damage += 1
             return frame
         return None
 
@@ -202,7 +217,7 @@ class FileFrames(ClosedOnExit):
         if not announced:
             return False
         expected, frames_decoded = announced - self._uncounted, self._skipped + self.frames_read + self._lost
-        if self.variable_rate:
+        if self.variable_rate or self._lost:  # frames at their own times, or gaps after damage: where the last one is
             short = self.start_time + self._times[-1] - self._section_zero() < (expected - 2) / self.fps
         else:
             short = frames_decoded < expected - 1
@@ -217,6 +232,8 @@ class FileFrames(ClosedOnExit):
         return self.start_time, self.start_time + self._times[read - 1] - self._section_zero() + 1.0 / self.fps
 
 
+_OPENING_READ_ON = 5.0  # seconds of frames read past at the start of a file for a first one that decodes
+_REORDER_DEPTH = 16  # frames a decoder may hold back to put them in order (H.264's most)
 _SAME_TIME = 1e-3  # seconds: a frame this close to a section's start or end is at it (clocks round to milliseconds)
 _JUMP_FROM = 5.0  # seconds: a section starting later is sought through the index, not decoded up to
 _JUMP_MARGIN = 2.0  # seconds before the section's start that a jump aims for, so that it lands before it
@@ -252,8 +269,13 @@ class VideoSource(FileFrames):
             raise VideoSourceError(f"not a readable video: {self.path}")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS)) or 25.0
         self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
-        ok, first = self._cap.read()
-        if not ok or first is None:
+        first = self._grab()
+        if first is None:  # damage at the start (a codec OpenCV lacks fails as long: for _OPENING_READ_ON s)
+            first = next((f for _ in range(round(_OPENING_READ_ON * self.fps)) if (f := self._grab()) is not None),
+                         None)
+            if first is not None:
+                self._mark_damage()
+        if first is None:
             self.close()
             codec = _undecoded_codec(self.path)
             if codec:
@@ -266,6 +288,8 @@ class VideoSource(FileFrames):
         self.truncated = False
         self._times = [self._position()]  # each frame's time as decoded: a constant rate's fall on its grid
         self._origin = self._times[0]
+        if self._damage_seen:
+            self._held_from(0.0)  # OpenCV counts times from the stream's start
         container = _probe(self.path)
         self._variable = container.nominal_rate is not None
         self.pixel_aspect = container.pixel_aspect  # written back, so that a player shows the frames as wide
