@@ -461,9 +461,9 @@ def _run(setup: DreamSetup, opts: _Options, request: _Request, given: set[str], 
     elif request.kind in ("image", "frame") and not opts.zoom_frames:
         written, size = run_image(setup, still.rgb, opts.output, config, max_size, opts.seed, opts.overwrite,
                                   opts.quiet, still.alpha, still.bits)
-        given = (still.rgb.shape[1], still.rgb.shape[0])
+        input_size = (still.rgb.shape[1], still.rgb.shape[0])
         frame = f"the frame {source.start_time:.2f} s into {opts.input}" if request.kind == "frame" else ""
-        typer.echo(image_summary(written, size, given, max_size, frame))
+        typer.echo(image_summary(written, size, input_size, max_size, frame))
     elif request.kind == "image":  # Ctrl-C and a failed write are reported by run_zoom, with what the file holds
         n, size, dreamed, rate = run_zoom(setup, still.rgb, opts.output, config, opts.zoom_frames, opts.zoom,
                                           opts.fps, max_size, opts.seed, opts.overwrite, opts.quiet)

@@ -4,7 +4,7 @@ decoded by PyAV instead, whose FFmpeg has one (libdav1d)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +21,25 @@ def decodes_first_frame(path: str | Path) -> bool:
         return False
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for packet in itertools.islice(container.demux(stream), _OPENING_PACKETS):
-                try:
-                    if packet.decode():
-                        return True
-                except Exception:  # noqa: BLE001 - a damaged packet at the start: the next may decode
-                    continue
+            packets = itertools.islice(container.demux(container.streams.video[0]), _OPENING_PACKETS)
+            return next(_decoded_past_damage(packets, lambda: None), None) is not None
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family, IndexError: it does not
         return False
-    return False
 
 
 _OPENING_PACKETS = 300  # packets read at the start of a file for a first frame (past damage there)
+
+
+def _decoded_past_damage(packets: Iterable[Any], refused: Callable[[], None]) -> Iterator[Any]:
+    """The frames of a stream's ``packets``, past those the decoder refuses (a damaged stretch), calling ``refused``
+    at each of those."""
+    for packet in packets:
+        try:
+            frames = packet.decode()
+        except Exception:  # noqa: BLE001 - PyAV's InvalidDataError and kin: this packet is damaged, the next may not be
+            refused()
+            continue
+        yield from frames
 
 
 class PyAVVideoSource(FileFrames):
@@ -100,15 +106,12 @@ class PyAVVideoSource(FileFrames):
         """The stream's frames, past packets the decoder refuses (a damaged stretch mid-file); they end where the
         demuxer does, or where it breaks off (a cut file)."""
         try:
-            for packet in self._container.demux(self._stream):
-                try:
-                    frames = packet.decode()
-                except Exception:  # noqa: BLE001 - PyAV's InvalidDataError and kin: this packet is damaged
-                    self._refused = True
-                    continue
-                yield from frames
+            yield from _decoded_past_damage(self._container.demux(self._stream), self._refuse)
         except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: the container cannot be read on
             self.truncated = True
+
+    def _refuse(self) -> None:
+        self._refused = True
 
     def _decode_next(self) -> np.ndarray | None:
         """The next frame, uint8 BGR and upright; None at the end, or where the stream breaks off (a cut file)."""

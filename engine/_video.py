@@ -69,13 +69,17 @@ class FileFrames(ClosedOnExit):
     damaged: tuple[tuple[float, float], ...] = ()  # (start, end) s from the first frame: stretches read past, no frame
     _origin = 0.0  # the file's first frame's time on its clock: what times in ``damaged`` count from
     _lost = 0  # frames of the damaged stretches read past (since the section's start)
-    _damage_seen = False  # the decoder could not read a frame and a later one came (see _mark_damage)
-    _since_damage = 0  # frames kept since the last one the decoder could not read
+    _since_damage: int | None = None  # frames kept since the last one the decoder could not read (None: none yet)
+
+    @property
+    def _damage_seen(self) -> bool:
+        """The decoder could not read a frame and a later one came (see _mark_damage)."""
+        return self._since_damage is not None
 
     def _mark_damage(self) -> None:
         """Called by a subclass where the decoder could not read a frame and a later one came: the file is read past
         the damage (a corrupt block mid-file), not stopped at, and its frames are checked from then on (_read)."""
-        self._damage_seen, self._since_damage = True, 0
+        self._since_damage = 0
 
     def _held_from(self, start: float) -> None:
         """Called by a subclass whose first frame came after frames the decoder could not read (``_mark_damage``):
@@ -210,10 +214,14 @@ class FileFrames(ClosedOnExit):
             self.frames_read += 1
             yield frame if self.raw else from_bgr(frame)
 
+    def _announced(self) -> int:
+        """The frames the container announces for the whole file (0: unknown), not a section's count."""
+        return self.frame_count if self._whole_count is None else self._whole_count
+
     def _ended_early(self) -> bool:
         """Whether the frames stopped short of what the container announces. A variable rate's count from OpenCV
         is its duration times the rate, so there the last frame's time is compared with that duration instead."""
-        announced = self.frame_count if self._whole_count is None else self._whole_count
+        announced = self._announced()
         if not announced:
             return False
         expected, frames_decoded = announced - self._uncounted, self._skipped + self.frames_read + self._lost
@@ -271,10 +279,7 @@ class VideoSource(FileFrames):
         self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         first = self._grab()
         if first is None:  # damage at the start (a codec OpenCV lacks fails as long: for _OPENING_READ_ON s)
-            first = next((f for _ in range(round(_OPENING_READ_ON * self.fps)) if (f := self._grab()) is not None),
-                         None)
-            if first is not None:
-                self._mark_damage()
+            first = self._read_on(round(_OPENING_READ_ON * self.fps))
         if first is None:
             self.close()
             codec = _undecoded_codec(self.path)
@@ -306,15 +311,10 @@ class VideoSource(FileFrames):
 
     def _decode_next(self) -> np.ndarray | None:
         frame = self._grab()
-        if frame is None:
-            # OpenCV says the same at the end and at a frame it cannot decode, and reads on after a damaged one: up
-            # to as many reads as frames may be left (each fails at once at the end), then it is the end
-            for _ in range(self._frames_left()):
-                if (frame := self._grab()) is not None:
-                    break
-            else:
-                return None
-            self._mark_damage()
+        # OpenCV says the same at the end and at a frame it cannot decode, and reads on after a damaged one: up to as
+        # many reads as frames may be left (each fails at once at the end), then it is the end
+        if frame is None and (frame := self._read_on(self._frames_left())) is None:
+            return None
         # a frame without a time of its own (OpenCV gives 0 for MPEG-PS's last one) comes a frame after
         after = self._times[-1] + 1.0 / self.fps if self._times else 0.0
         position = self._position()
@@ -330,10 +330,19 @@ class VideoSource(FileFrames):
             return None
         return frame if ok else None
 
+    def _read_on(self, reads: int) -> np.ndarray | None:
+        """The first frame that decodes within ``reads`` more reads, after one that did not: read past damage
+        (``_mark_damage``); None where none does."""
+        for _ in range(reads):
+            if (frame := self._grab()) is not None:
+                self._mark_damage()
+                return frame
+        return None
+
     def _frames_left(self) -> int:
         """How many frames may still come after the last one read: what the container announces (two seconds more,
         as counts are approximate), a minute's where it announces none."""
-        announced = self.frame_count if self._whole_count is None else self._whole_count
+        announced = self._announced()
         if not announced:
             return round(60 * self.fps)
         read = round((self._times[-1] - self._origin) * self.fps) + 1 if self._times else 0

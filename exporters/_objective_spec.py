@@ -227,7 +227,6 @@ class _Context:
         return c
 
 
-
 def _class_term(head: str, rest: str, body: str, ctx: _Context) -> ClassObjective:
     if ctx.logits is None:
         raise ObjectiveError(f"{body!r}: {ctx.name} has no known logits layer; {ctx.no_logits_hint}")
