@@ -208,6 +208,9 @@ def run_video(setup: DreamSetup, source: Any, output: Optional[Path], config: An
             rate = f"{(len(recent) - 1) / (recent[-1] - recent[0]):.1f} fps" if len(recent) > 1 else ""
             if window is not None and not window.show(out, rate):
                 break
+        if writer is not None and source.held_to is not None:  # the input ends in frames that could not be decoded
+            writer.close()
+            sink.hold_last(source.held_to)
     if sink is None:
         return progress.done, progress.fps(), (source.width, source.height), 0
     return sink.frames_held, progress.fps(), sink.size, sink.frames_dropped

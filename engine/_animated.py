@@ -95,6 +95,7 @@ class AnimatedImageSource(ClosedOnExit):
     pixel_aspect = None  # square pixels
     pixel_components = ()  # not known: Pillow decodes them
     damaged = ()  # stretches read past: none, Pillow stops at a broken frame
+    held_to = start_damaged = None  # (see FileFrames) none: nothing is read past
 
     def __init__(self, path: str | Path):
         from PIL import Image, UnidentifiedImageError

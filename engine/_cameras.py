@@ -77,6 +77,7 @@ class WebcamSource(ClosedOnExit):
     pixel_aspect = None  # a camera's pixels are taken as square
     pixel_components = ()  # not known: the driver decodes them
     damaged = ()  # stretches read past: none, a camera has no file to be damaged
+    held_to = start_damaged = None  # (see FileFrames) none: nothing is read past
     live = True  # frames come with the clock: a recording is timed by when each dream was made, not by the camera's fps
     READ_GRACE = 1.0  # seconds of failed reads before the camera counts as gone
 

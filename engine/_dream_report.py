@@ -78,8 +78,7 @@ class VideoDreamRun:
             lines.append(f"{self.source.name}: {counted(self.source.dropped, 'frame')} skipped, as they came "
                          "while a dream was made (the newest frame is always the one dreamed)")
         lines += self._lost_notes()
-        if (damage := self._damage_note()) is not None:
-            lines.append(damage)
+        lines += self._damage_notes()
         if (audio := self._copy_audio()) is not None:
             from vis.engine._audio import NO_AUDIO
 
@@ -154,18 +153,25 @@ class VideoDreamRun:
             notes.append(f"note: {self.input.name} has {bits} bits a channel; the dreamed video has 8")
         return notes
 
-    def _damage_note(self) -> Optional[str]:
-        """What the run read past in a damaged input: its stretches without a frame that could be decoded."""
-        stretches = self.source.damaged
-        if not stretches:
-            return None
-        lost = sum(round((end - start) * self.source.fps) for start, end in stretches)
+    def _damage_notes(self) -> list[str]:
+        """What the run read past in a damaged input: its stretches without a frame that could be decoded, and the
+        one the section asked for began in."""
+        source, notes = self.source, []
+        if source.start_damaged is not None:
+            start, end = source.start_damaged
+            notes.append(f"warning: {self.input.name} is damaged at {start:.2f}-{end:.2f} s, where the section asked "
+                         f"for begins: it begins at {source.start_time:.2f} s, with the first frame after the damage")
+        if not (stretches := source.damaged):
+            return notes
+        lost = sum(round((end - start) * source.fps) for start, end in stretches)
         where = ", ".join(f"{start:.2f}-{end:.2f} s" for start, end in stretches[:_STRETCHES_SHOWN])
         if len(stretches) > _STRETCHES_SHOWN:
             where += f" and {len(stretches) - _STRETCHES_SHOWN} more"
         what = (": the frame before each stretch is held in their place, so the sound stays in step"
                 if self.output is not None else " and were skipped")
-        return f"warning: {counted(lost, 'frame')} of {self.input.name} could not be decoded (damaged at {where}){what}"
+        notes.append(f"warning: {counted(lost, 'frame')} of {self.input.name} could not be decoded (damaged at "
+                     f"{where}){what}")
+        return notes
 
     def _copy_audio(self) -> Optional[str]:
         """The input video's sound copied into the output (a cut input's too: the sound of the frames there were);

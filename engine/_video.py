@@ -70,6 +70,9 @@ class FileFrames(ClosedOnExit):
     _origin = 0.0  # the file's first frame's time on its clock: what times in ``damaged`` count from
     _lost = 0  # frames of the damaged stretches read past (since the section's start)
     _since_damage: int | None = None  # frames kept since the last one the decoder could not read (None: none yet)
+    held_to: float | None = None  # s from the section's start that its last frame shows to: the frames after it to
+    # the section's or the file's end could not be decoded (None: it shows for one frame, as each does)
+    start_damaged: tuple[float, float] | None = None  # the damaged stretch the section asked for began in (seek)
 
     @property
     def _damage_seen(self) -> bool:
@@ -143,6 +146,9 @@ class FileFrames(ClosedOnExit):
         if duration is not None and zero - origin >= start + duration - _SAME_TIME:  # a section between two frames
             raise VideoSourceError(f"{self.path} has no frame from {start:g} to {start + duration:g} s: the next "
                                    f"one starts at {zero - origin:.2f} s ({self.fps:g} fps)")
+        self.start_damaged = next((d for d in self.damaged if d[0] <= start < d[1] - _SAME_TIME), None)
+        if self.start_damaged is not None and duration is not None:  # it begins after the damage, ends where asked
+            duration -= zero - origin - start
         if after is not None:
             frame, self.frame_before = self._advance(frame, origin, zero + after + _SAME_TIME, keep_before=True)
             if frame is None or (duration is not None and self._times[-1] - zero >= duration - _SAME_TIME):
@@ -210,9 +216,33 @@ class FileFrames(ClosedOnExit):
                     return
                 asked = self.duration_asked
                 if asked is not None and self._times[-1] - self._section_zero() >= asked - _SAME_TIME:
+                    self._end_in_damage(asked)
                     return  # the section's end
             self.frames_read += 1
             yield frame if self.raw else from_bgr(frame)
+
+    def _end_in_damage(self, end: float) -> None:
+        """The section ends ``end`` s after its start, before the frame just read: where that frame closed a damaged
+        stretch, the section ends inside it, and the last frame kept is held to its end."""
+        zero, last_kept = self._section_zero(), self._times[-2]
+        if not self.damaged or self.damaged[-1][1] < self._times[-1] - self._origin - _SAME_TIME:
+            return  # the frame just read came in its place: the last one kept shows until it, as each does
+        start, stretch_end = self.damaged[-1]
+        cut = zero + end - self._origin
+        self.damaged = self.damaged[:-1] + (((start, cut),) if cut > start + _SAME_TIME else ())
+        self._lost -= round((stretch_end - max(start, cut)) * self.fps)
+        if end > last_kept - zero + 1.5 / self.fps:
+            self.held_to = end
+
+    def _end_damaged(self, missing: int) -> None:
+        """The file's last ``missing`` frames could not be decoded (their packets are there): damage at its end,
+        over which the last frame kept is held."""
+        last = self._times[-1]
+        start = last + 1.0 / self.fps - self._origin
+        self.damaged += ((start, start + missing / self.fps),)
+        self._lost += missing
+        end = last - self._section_zero() + (missing + 1) / self.fps
+        self.held_to = end if self.duration_asked is None else min(end, self.duration_asked)
 
     def _announced(self) -> int:
         """The frames the container announces for the whole file (0: unknown), not a section's count."""
@@ -229,7 +259,14 @@ class FileFrames(ClosedOnExit):
             short = self.start_time + self._times[-1] - self._section_zero() < (expected - 2) / self.fps
         else:
             short = frames_decoded < expected - 1
-        return short and not _whole(self.path, frames_decoded, self.fps)
+        if not short:
+            return False
+        packets = _packets(self.path, self.fps)
+        if packets is None or not packets.reach_end:
+            return True  # cut: its packets stop short of where the container says it ends
+        if packets.shown - frames_decoded > 1:  # each packet is there, and the last ones do not decode: damaged
+            self._end_damaged(packets.shown - frames_decoded)
+        return False
 
     def section(self) -> tuple[float, float] | None:
         """Where the frames read lie in the file, (start, end) in seconds from its first frame, after a
@@ -237,7 +274,8 @@ class FileFrames(ClosedOnExit):
         if self._zero is None:
             return None
         read = max(self.frames_read, 1)
-        return self.start_time, self.start_time + self._times[read - 1] - self._section_zero() + 1.0 / self.fps
+        end = self._times[read - 1] - self._section_zero() + 1.0 / self.fps
+        return self.start_time, self.start_time + max(end, self.held_to or 0.0)
 
 
 _OPENING_READ_ON = 5.0  # seconds of frames read past at the start of a file for a first one that decodes
@@ -359,19 +397,24 @@ class VideoSource(FileFrames):
         self._name.close()
 
 
-def _whole(path: Path, frames_read: int, fps: float) -> bool:
-    """Whether a video that gave fewer frames than announced is whole all the same: its packets reach the end the
-    container announces (a cut file's stop short of it) and the video's own packets were all decoded. The count was
-    then too high: Matroska's is its duration times the rate, and the duration covers sound that runs on after the
-    pictures; a clip trimmed without re-encoding counts the frames before the cut, which it marks to be discarded.
-    False without PyAV, or where it cannot read the file."""
+class _Packets(NamedTuple):
+    reach_end: bool  # to the end the container announces, each of the video's (a cut file's stop short of it)
+    shown: int  # the video's packets that show a frame (not those a trimmed clip marks to be discarded)
+
+
+def _packets(path: Path, fps: float) -> _Packets | None:
+    """What the packets of a video that gave fewer frames than announced say of it. Where they reach the end, the
+    file is whole: if each packet that shows a frame was decoded, the count was too high (Matroska's is its duration
+    times the rate, and the duration covers sound that runs on after the pictures; a clip trimmed without
+    re-encoding counts the frames before the cut, which it marks to be discarded); if not, the file's last frames
+    are damaged. None without PyAV, or where it cannot read the file."""
     av = import_av()
     if av is None:
-        return False
+        return None
     try:
         with av.open(str(path)) as container:
             if not container.duration:
-                return False
+                return None
             start, length = (container.start_time or 0) / 1e6, container.duration / 1e6
             video = container.streams.video[0]
             announced = int(video.frames or 0)  # an AVI's header count, where FFmpeg takes a cut file's duration
@@ -384,9 +427,8 @@ def _whole(path: Path, frames_read: int, fps: float) -> bool:
                     packets += 1
                     shown += not packet.is_discard
     except Exception:  # noqa: BLE001 - PyAV's FFmpegError family: a file it cannot read through is no whole one
-        return False
-    reaches_end = end - start >= length - max(2.0 / fps, 0.1)
-    return reaches_end and packets >= announced - 1 and frames_read >= shown - 1
+        return None
+    return _Packets(end - start >= length - max(2.0 / fps, 0.1) and packets >= announced - 1, shown)
 
 
 _CONVERT = "convert it first (ffmpeg -i IN -c:v libx264 OUT.mp4)"

@@ -218,6 +218,7 @@ class VideoSink:
         self.frames_written = 0
         self.frames_before = 0  # a resumed dream's frames, there before this sink's
         self._next_pts = 0
+        self._last: np.ndarray | None = None  # the last frame written, as written (see hold_last)
         self._closed = False
         # a file being replaced is opened (emptied) with the first frame, so that a run stopped before it (Ctrl-C
         # in the first dream, a camera that fails) keeps the old one; a new file is opened now, failing early
@@ -308,9 +309,18 @@ class VideoSink:
         pts = self._next_pts if at is None else max(self._next_pts, round(at * self.fps))
         length = 1 if duration is None else max(1, round(duration * self.fps))
         dropped = self._writer.frames_dropped
-        self._writer.write(np.ascontiguousarray(img[: self.size[1], : self.size[0]]), pts, length)
+        self._last = np.ascontiguousarray(img[: self.size[1], : self.size[0]])
+        self._writer.write(self._last, pts, length)
         self._next_pts = pts + (length if at is None else 1)  # a timed frame's own time rules, not the rounding
         self.frames_written += self._writer.frames_dropped == dropped
+
+    def hold_last(self, until: float) -> None:
+        """Show the last frame written until ``until`` seconds from the video's start (the input's frames up to there
+        could not be decoded): it is written again where it ends, and not counted in ``frames_written``."""
+        pts = round(until * self.fps) - 1
+        if self._last is not None and pts >= self._next_pts:
+            self._writer.write(self._last, pts, 1)
+            self._next_pts = pts + 1
 
     @property
     def frames_held(self) -> int:

@@ -178,3 +178,69 @@ def test_a_gap_of_the_files_own_after_damage_is_no_damage(tmp_path) -> None:
     (start, end), = source.damaged
     assert 19 / FPS <= start <= 20 / FPS + 1e-6 and end <= 30 / FPS  # the next keyframe is at 30
     assert any(later - earlier > 19.5 / FPS for earlier, later in zip(times, times[1:]))  # the skip, kept as a gap
+
+
+@pytest.mark.parametrize("decoder", [VideoSource, PyAVVideoSource])
+def test_a_section_ending_inside_damage_holds_its_last_frame_to_its_end(tmp_path, decoder) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), 40, 45)  # 1.33-1.53 s
+    source = decoder(clip)
+    source.seek(1.0, 0.4)
+    count, times = read_all(source)
+    assert count == 10 and times[-1] == pytest.approx(9 / FPS, abs=1e-3)  # 1.00-1.30 s decode
+    # only the part of the stretch inside the section is named, and the last frame shows to the section's end
+    assert np.allclose(source.damaged, [(40 / FPS, 1.4)], atol=1e-3)
+    assert source.held_to == pytest.approx(0.4) and source.section() == pytest.approx((1.0, 1.4), abs=1e-3)
+
+
+@pytest.mark.parametrize("decoder", [VideoSource, PyAVVideoSource])
+def test_a_section_starting_inside_damage_begins_after_it_and_ends_where_asked(tmp_path, decoder) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), 40, 45)
+    source = decoder(clip)
+    source.seek(1.4, 0.5)
+    count, times = read_all(source)
+    start, end = source.start_damaged
+    assert start <= 1.4 < end and source.start_time == pytest.approx(end)
+    assert source.section() == pytest.approx((end, 1.9), abs=1e-3) and count == round((1.9 - end) * FPS)
+    assert source.held_to is None and not source.damaged
+
+
+@pytest.mark.parametrize("decoder", [VideoSource, PyAVVideoSource])
+def test_damage_in_the_last_frames_is_no_cut(tmp_path, decoder) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), COUNT - 3, COUNT - 1)
+    source = decoder(clip)
+    count, times = read_all(source)
+    assert not source.truncated and source.reached_end
+    (start, end), = source.damaged
+    assert start == pytest.approx(times[-1] + 1 / FPS) and end == pytest.approx(COUNT / FPS, abs=1e-3)
+    assert count + round((end - start) * FPS) == COUNT and source.held_to == pytest.approx(COUNT / FPS, abs=1e-3)
+
+
+@pytest.mark.parametrize("first, last, section, length", [
+    (COUNT - 3, COUNT - 1, [], COUNT / FPS),  # the file ends in damage
+    (40, 45, ["--start", "1", "--duration", "0.4"], 0.4),  # the section does
+])
+def test_a_dream_ending_in_damage_keeps_its_length(tmp_path, first, last, section, length) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), first, last)
+    out = tmp_path / "dreamed.mp4"
+    result = CliRunner().invoke(app, ["dream", str(clip), "-o", str(out), "--model", "efficientnet_lite0",
+                                      "--octaves", "1", "--iterations", "1", "--threads", "2", "-q", *section])
+    assert result.exit_code == 0, result.output
+    assert "could not be decoded" in result.output and "truncated" not in result.output
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        ends = [float((p.pts + p.duration) * p.time_base) for p in container.demux(stream) if p.size]
+    assert max(ends) == pytest.approx(length, abs=1e-3)
+
+
+def test_a_dream_starting_in_damage_says_where_it_begins(tmp_path) -> None:
+    clip = damage(encoded(tmp_path / "damaged.mp4", "libx264"), 40, 45)
+    result = CliRunner().invoke(app, ["dream", str(clip), "-o", str(tmp_path / "d.mp4"), "--model",
+                                      "efficientnet_lite0", "--octaves", "1", "--iterations", "1", "--threads", "2",
+                                      "-q", "--start", "1.4", "--duration", "0.5"])
+    assert result.exit_code == 0, result.output
+    source = VideoSource(clip)
+    source.seek(1.4)
+    (start, end) = source.start_damaged
+    assert (f"warning: damaged.mp4 is damaged at {start:.2f}-{end:.2f} s, where the section asked for begins: it "
+            f"begins at {end:.2f} s, with the first frame after the damage") in result.output
+    assert f"the input's {end:.2f}-1.90 s" in result.output

@@ -186,6 +186,28 @@ def test_timed_frames_play_at_the_pace_they_were_made(tmp_path, monkeypatch, suf
                                                 for i in range(22)]
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".avi", ".gif"])
+def test_a_held_last_frame_shows_to_the_time_asked(tmp_path, suffix) -> None:
+    """An input that ends in frames that could not be decoded: its last dreamed frame shows over them."""
+    path = tmp_path / f"held{suffix}"
+    with VideoSink(path, 10, (64, 48)) as sink:
+        for level in (1, 2, 3):
+            sink.write(np.full((48, 64, 3), level * 25.5, np.uint8))
+        sink.hold_last(0.3)  # within the last frame: nothing more
+        sink.hold_last(0.8)
+        assert sink.frames_written == 3
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        shown = [(float(frame.time), round(frame.to_ndarray(format="gray").mean() / 25.5))
+                 for frame in container.decode(stream)]
+        end = float(container.duration / 1e6) if suffix == ".gif" else None
+    assert shown == [(0.0, 1), (0.1, 2), (0.2, 3), (0.7, 3)]  # the last, again where it ends
+    if end is not None:
+        assert end == pytest.approx(0.8)
+
+
 @pytest.mark.parametrize("fps", [0.0, -5.0, float("nan")])
 def test_sink_refuses_a_bad_frame_rate(tmp_path, fps) -> None:
     from vis.errors import VisError
