@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from vis._text import counted, cut_left, first_few
+from vis._text import counted, cut_left, first_few, quoted_class
 from vis.cli._app import CountProgress, MAX_THREADS, VisTyper, given_options, quiet_option, torch_threads_option
 from vis.cli._model_cmds import WEIGHTS_HELP
 from vis.cli._stills import none_read, read_still, read_stills, refuse_skipped
@@ -96,8 +96,7 @@ def _class_named(model: str, index: int) -> str:
     """``class 281 'tabby'``: the number a script can use and the name a person reads."""
     from vis.models import model_spec
 
-    name = model_spec(model).categories[index]
-    return f"class {index}" + (f" {name!r}" if name != str(index) else "")
+    return f"class {index}" + quoted_class(model_spec(model).categories, index)
 
 
 def _row_names(paths: list[Path]) -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vis._text import quoted_class
 from vis.errors import VisError
 from vis.exporters._graph import GraphBuilder
 
@@ -242,8 +243,7 @@ class ClassObjective(Objective):
         return f"{'prob' if self.prob else 'class'}:{self.index}"
 
     def named(self, categories: Sequence[str]) -> str:
-        name = categories[self.index] if self.index < len(categories) else ""
-        return str(self) + (f" {name!r}" if name and name != str(self.index) else "")  # LeNet's are their digits
+        return str(self) + quoted_class(categories, self.index)
 
 
 @dataclass(frozen=True, eq=False)

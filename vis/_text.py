@@ -1,9 +1,18 @@
 """Wording that messages share. Light on purpose: the CLI imports it at start."""
 
+from collections.abc import Sequence
+
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``1 frame``, ``2 frames``, ``0 frames`` (``plural`` where adding an s is wrong: patch, patches)."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def quoted_class(categories: Sequence[str], index: int) -> str:
+    """`` 'tabby'``, the name of class ``index`` to put after its number; nothing where the name is the number
+    (LeNet's digits) or the model has no name for it."""
+    name = categories[index] if 0 <= index < len(categories) else ""
+    return f" {name!r}" if name and name != str(index) else ""
 
 
 def printable(text: str) -> str:
