@@ -195,6 +195,28 @@ def test_predict_json_real_weights(sample_photo) -> None:
     assert abs(sum(c["probability"] for c in every["results"][0]["top"]) - 1) < 1e-5  # unrounded: they sum to 1
 
 
+def test_many_large_photos_are_kept_at_the_models_size_and_classified_as_whole(tmp_path, sample_photo) -> None:
+    """predict and features keep each picture at the size the evaluation transform shrinks it to (memory bounded by
+    the count, not the photos' sizes), and the classes are those of the whole picture."""
+    from vis.cli._stills import read_stills
+    from vis.engine import load_image, predict
+    from vis.models import get_model, model_spec
+
+    big, strip = tmp_path / "big.png", tmp_path / "strip.png"
+    photo = cv2.imread(str(sample_photo))
+    cv2.imwrite(str(big), cv2.resize(photo, (1500, 1000)))
+    cv2.imwrite(str(strip), cv2.resize(photo, (2400, 300)))
+    _, pictures, _ = read_stills([big, strip], "efficientnet_lite0")
+    side = model_spec("efficientnet_lite0").preprocessing.resize
+    assert [p.shape[:2] for p in pictures] == [(side, round(1.5 * side)), (side, 2 * side)]
+    result = invoke("predict", "efficientnet_lite0", str(big), str(strip), "--top", "3", "--json")
+    assert result.exit_code == 0, result.output
+    whole = predict("efficientnet_lite0", get_model("efficientnet_lite0"), [load_image(big), load_image(strip)], top=3)
+    for row, expected in zip(json.loads(result.output)["results"], whole):
+        assert [(c["index"], c["probability"]) for c in row["top"]] == [(i, pytest.approx(q, abs=1e-6))
+                                                                       for i, _, q in expected.classes]
+
+
 def test_a_top_past_the_classes_shows_them_all_and_says_so(image_files) -> None:
     """LeNet-5 has 10 classes: --top 20 prints the 10, and a note on stderr says why (stdout stays JSON)."""
     result = invoke("predict", "lenet5", "-w", "random", str(image_files["grey"]), "--top", "20", "--json")
