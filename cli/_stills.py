@@ -34,15 +34,15 @@ def read_still(path: Path, role: str = "", model: str | None = None) -> np.ndarr
 
 def read_stills(paths: list[Path], model: str) -> tuple[list[Path], list[np.ndarray], list[tuple[Path, str]]]:
     """(the paths read, their pictures, (path, why not) of the others, each said on stderr when several were given:
-    one path given is the command's own error). The pictures are kept at the size ``model``'s evaluation transform
-    shrinks them to first, not their own: a hundred phone photos held whole are 14 GB."""
-    from vis.models import evaluation_resize, model_spec
+    one path given is the command's own error). A larger picture is kept at the size ``model``'s evaluation
+    transform shrinks it to first, not its own: a hundred phone photos held whole are 14 GB."""
+    from vis.models import model_spec, shrunk_for_evaluation
 
     pre = model_spec(model).preprocessing
     readable, pictures, skipped = [], [], []
     for path in paths:
         try:
-            pictures.append(evaluation_resize(read_still(path, model=model), pre))
+            pictures.append(shrunk_for_evaluation(read_still(path, model=model), pre))
             readable.append(path)
         except InputFileError as e:
             skipped.append((path, str(e)))

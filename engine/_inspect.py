@@ -22,7 +22,8 @@ from vis.engine._folders import files_under
 from vis.engine._image_array import as_rgb, quantize
 from vis.engine._images import READ_IMAGE_SUFFIXES, load_image
 from vis.errors import InputFileError, UnknownNameError, VisError
-from vis.models import LayerInfo, StagedNet, check_model, classification_input, evaluation_resize, layer_table, model_spec
+from vis.models import (LayerInfo, StagedNet, check_model, classification_input, layer_table, model_spec,
+                        shrunk_for_evaluation)
 
 # Stages whose computation is a plain function rather than a module: the module holding their convolution.
 # Stages that are modules (nn.Conv2d, GoogLeNet's BasicConv2d, ...) are inspected instead.
@@ -110,8 +111,8 @@ def scan_images(folder: str | Path, min_count: int = 1, model_name: str | None =
         except InputFileError:
             skipped.append(path)
             continue
-        if pre is not None and min(image.shape[:2]) > pre.resize:
-            image = evaluation_resize(image, pre)
+        if pre is not None:
+            image = shrunk_for_evaluation(image, pre)
         image = quantize(image)
         if is_animated(path):
             animated.append(path)

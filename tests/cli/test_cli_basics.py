@@ -202,13 +202,15 @@ def test_many_large_photos_are_kept_at_the_models_size_and_classified_as_whole(t
     from vis.engine import load_image, predict
     from vis.models import get_model, model_spec
 
-    big, strip = tmp_path / "big.png", tmp_path / "strip.png"
+    big, strip, icon = tmp_path / "big.png", tmp_path / "strip.png", tmp_path / "icon.png"
     photo = cv2.imread(str(sample_photo))
     cv2.imwrite(str(big), cv2.resize(photo, (1500, 1000)))
     cv2.imwrite(str(strip), cv2.resize(photo, (2400, 300)))
-    _, pictures, _ = read_stills([big, strip], "efficientnet_lite0")
+    cv2.imwrite(str(icon), cv2.resize(photo, (48, 32)))
+    _, pictures, _ = read_stills([big, strip, icon], "efficientnet_lite0")
     side = model_spec("efficientnet_lite0").preprocessing.resize
-    assert [p.shape[:2] for p in pictures] == [(side, round(1.5 * side)), (side, 2 * side)]
+    # a small one is kept as it is, not enlarged (10,000 icons at 256 px would be 10 GB)
+    assert [p.shape[:2] for p in pictures] == [(side, round(1.5 * side)), (side, 2 * side), (32, 48)]
     result = invoke("predict", "efficientnet_lite0", str(big), str(strip), "--top", "3", "--json")
     assert result.exit_code == 0, result.output
     whole = predict("efficientnet_lite0", get_model("efficientnet_lite0"), [load_image(big), load_image(strip)], top=3)
