@@ -249,8 +249,10 @@ class FileFrames(ClosedOnExit):
         return self.frame_count if self._whole_count is None else self._whole_count
 
     def _ended_early(self) -> bool:
-        """Whether the frames stopped short of what the container announces. A variable rate's count from OpenCV
-        is its duration times the rate, so there the last frame's time is compared with that duration instead."""
+        """Whether the frames stopped short of what the container announces (a cut file). A variable rate's count
+        from OpenCV is its duration times the rate, so there the last frame's time is compared with that duration
+        instead. A file whose packets are all there but whose last frames do not decode is damaged, not cut: the
+        damage is recorded (:meth:`_end_damaged`)."""
         announced = self._announced()
         if not announced:
             return False
