@@ -74,7 +74,7 @@ def shrunk_for_evaluation(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
 
 def evaluation_resize(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
     """The first half of :func:`classification_input`: shorter side to ``pre.resize``. Applying it twice changes
-    nothing, so a folder's images can be kept at this size instead of their own (a 4000x3000 photo is 144 MB).
+    nothing, so that pictures can be kept at this size (:func:`shrunk_for_evaluation`).
 
     The long side is first cut to twice the short one around the centre, where the crop lies: a 2x3000 strip
     scaled up whole was a 256x384000 image (1.2 GB)."""
